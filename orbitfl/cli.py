@@ -1,0 +1,66 @@
+"""The ``orbitfl`` command: ``validate`` and ``run`` a scenario file."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from orbitfl.errors import InputError
+
+EXIT_INPUT_ERROR = 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_validate = commands.add_parser("validate", help="check a scenario file; exit 0 or 2")
+    p_validate.add_argument("scenario", type=Path)
+    p_run = commands.add_parser("run", help="validate, then simulate a scenario")
+    p_run.add_argument("scenario", type=Path)
+    p_run.add_argument("--out", type=Path, default=None,
+                       help="run directory to create (default: runs/<name>-<UTC time>)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "validate":
+            return _validate(args.scenario)
+        return _run(args.scenario, args.out)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted: no run directory was written", file=sys.stderr)
+        return 130
+
+
+def _validate(path: Path) -> int:
+    from orbitfl.runner import prepare
+
+    prepared = prepare(path)
+    for warning in prepared.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations)")
+    return 0
+
+
+def _run(path: Path, out: Path | None) -> int:
+    from orbitfl.runner import run
+
+    s = run(path, out)
+    rows = [
+        ("satellites", f"{s.satellites}"),
+        ("contact windows", f"{s.contacts}"),
+        ("rounds completed", f"{s.rounds_completed} / {s.rounds_planned}"),
+        ("simulated time", f"{s.sim_time_s / 3600:.2f} h"),
+        ("accuracy (initial -> final)", f"{s.initial_accuracy:.3f} -> {s.final_accuracy:.3f}"),
+        ("bytes up / down", f"{s.bytes_up / 1e6:.2f} MB / {s.bytes_down / 1e6:.2f} MB"),
+        ("wall time", f"{s.wall_time_s:.1f} s"),
+        ("run directory", f"{s.run_dir}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

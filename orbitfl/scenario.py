@@ -1,0 +1,246 @@
+"""The scenario file: a typed, frozen schema and a loader whose errors are one line.
+
+Every error names the file, the YAML path (``fl.schedule.deadline``) and the problem.
+Paths inside a scenario resolve relative to the scenario file.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      ValidationInfo, field_validator, model_validator)
+
+from orbitfl.errors import InputError
+
+_DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|min|m|h|d)\s*")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number (seconds) or a string like '90s', '10min', '6h', '3d', '1h30min'."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like '6h' or '90s'")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        parts = _DURATION_RE.findall(value)
+        if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", value):
+            raise ValueError(f"expected a duration like '6h', '10min' or '90s', got {value!r}")
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    else:
+        raise ValueError(f"expected a duration like '6h' or '90s', got {value!r}")
+    if not seconds > 0:
+        raise ValueError(f"a duration must be positive, got {value!r}")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Selection(_Strict):
+    name: str | list[str] | None = Field(None, description="shell-style name pattern(s)")
+    norad_ids: list[int] | None = None
+    limit: int | None = Field(None, gt=0)
+
+
+class ConstellationConfig(_Strict):
+    tle: Path
+    select: Selection = Selection()
+
+    @field_validator("tle")
+    @classmethod
+    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+        base = (info.context or {}).get("base_dir", Path("."))
+        path = (base / value).resolve()
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+        return path
+
+
+class Site(_Strict):
+    """A packaged catalog site by id (``svalsat``), or an inline site with coordinates."""
+
+    id: str
+    lat_deg: float | None = Field(None, ge=-90, le=90)
+    lon_deg: float | None = Field(None, ge=-180, le=360)
+    alt_m: float = 0.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_id(cls, value: Any) -> Any:
+        return {"id": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _known_or_inline(self) -> "Site":
+        from orbitfl.constellation.stations import catalog
+
+        if (self.lat_deg is None) != (self.lon_deg is None):
+            raise ValueError("an inline site needs both lat_deg and lon_deg")
+        if self.lat_deg is None and self.id not in catalog():
+            close = difflib.get_close_matches(self.id, catalog(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown ground station {self.id!r}{hint}; give lat_deg and "
+                             f"lon_deg for a site outside the catalog")
+        return self
+
+
+class GroundStationsConfig(_Strict):
+    sites: list[Site] = Field(min_length=1)
+    min_elevation_deg: float = Field(10.0, ge=0, lt=90)
+    antennas: int = Field(1, gt=0)
+
+
+class LinkRate(_Strict):
+    rate_mbps: float = Field(gt=0)
+
+
+class LinksConfig(_Strict):
+    downlink: LinkRate
+    uplink: LinkRate
+
+
+class OnboardConfig(_Strict):
+    training_duration: Duration = 600.0
+
+
+class DataConfig(_Strict):
+    dataset: Literal["synthetic"] = "synthetic"
+    classes: int = Field(10, ge=2, le=100)
+    image_size: Literal[16, 32, 64] = 32
+    samples_per_class_max: int = Field(500, gt=0)
+    imbalance_ratio: float = Field(10.0, ge=1)
+    partition: Literal["dirichlet", "iid"] = "dirichlet"
+    dirichlet_alpha: float = Field(0.5, gt=0)
+    min_per_client: int = Field(10, ge=1)
+    test_per_class: int = Field(100, gt=0)
+
+
+class ModelConfig(_Strict):
+    name: Literal["small-cnn"] = "small-cnn"
+
+
+class ScheduleConfig(_Strict):
+    mode: Literal["sync"] = "sync"
+    deadline: Duration
+    min_clients: int = Field(gt=0)
+
+
+class FLConfig(_Strict):
+    strategy: Literal["fedavg"] = "fedavg"
+    rounds: int = Field(gt=0)
+    schedule: ScheduleConfig
+    local_epochs: int = Field(1, gt=0)
+    batch_size: int = Field(32, gt=1)
+    lr: float = Field(0.01, gt=0)
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    seed: int = Field(ge=0)
+    epoch: datetime
+    duration: Duration
+    constellation: ConstellationConfig
+    ground_stations: GroundStationsConfig
+    links: LinksConfig
+    onboard: OnboardConfig = OnboardConfig()
+    data: DataConfig = DataConfig()
+    model: ModelConfig = ModelConfig()
+    fl: FLConfig
+
+    @field_validator("epoch")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """Naive times are UTC, the convention of element sets and ground operations."""
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def content_hash(self) -> str:
+        """SHA-256 of the validated scenario (paths as given, plus the TLE file's bytes)."""
+        document = self.model_dump(mode="json")
+        document["constellation"]["tle_sha256"] = file_sha256(self.constellation.tle)
+        del document["constellation"]["tle"]
+        blob = json.dumps(document, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; raises ``InputError`` with one line on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: scenario file not found") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: cannot read scenario ({err})") from None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise InputError(f"{where}: YAML syntax error: {problem}") from None
+    if not isinstance(document, dict):
+        raise InputError(f"{path}: expected a mapping of scenario keys at the top level")
+    try:
+        return Scenario.model_validate(document, context={"base_dir": path.parent})
+    except ValidationError as err:
+        raise InputError(f"{path}: {describe_validation_error(err, Scenario)}") from None
+
+
+def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
+    """The first error as 'yaml.path: problem', with a suggestion for misspelt keys."""
+    first = err.errors(include_url=False)[0]
+    loc = [str(part) for part in first["loc"]]
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        parent, key = loc[:-1], loc[-1]
+        known = _field_names(model, parent)
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        where = ".".join(parent) or "top level"
+        return f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(known)}"
+    where = ".".join(loc) or "top level"
+    if kind == "missing":
+        return f"{where}: missing required key"
+    message = first["msg"].removeprefix("Value error, ")
+    if kind.startswith("value_error") or kind == "assertion_error":
+        return f"{where}: {message}"
+    return f"{where}: {message[0].lower()}{message[1:]} (got {first.get('input')!r})"
+
+
+def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
+    """Field names of the sub-model at ``loc`` (list indices skipped)."""
+    current: Any = model
+    for part in loc:
+        if part.isdigit():
+            continue
+        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        for candidate in getattr(annotation, "__args__", ()) or (annotation,):
+            inner = getattr(candidate, "__args__", (candidate,))[0] \
+                if getattr(candidate, "__origin__", None) is list else candidate
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                current = inner
+                break
+        else:
+            return []
+    return list(current.model_fields) if hasattr(current, "model_fields") else []
