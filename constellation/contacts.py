@@ -165,15 +165,15 @@ def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
     # Passes the grid stepped over: peak above the mask, every grid sample below it.
     hidden = np.flatnonzero((peak_f > 0.0) & (scan.peak_grid_f <= 0.0))
     if hidden.size:
-        rows = hidden
-        rise = _find_roots(f_peak_fn, lo[rows], peak_t[rows], f_peak_fn(rows, lo[rows]),
-                           peak_f[rows], tolerance_s)
-        fall = _find_roots(f_peak_fn, peak_t[rows], hi[rows], peak_f[rows],
-                           f_peak_fn(rows, hi[rows]), tolerance_s)
-        pairs = cand[rows, :2]
+        pairs = cand[hidden, :2]
+        f_hidden = f_for(pairs)
+        rows = np.arange(hidden.size)
+        lo_h, hi_h, t_h, f_h = lo[hidden], hi[hidden], peak_t[hidden], peak_f[hidden]
+        rise = _find_roots(f_hidden, lo_h, t_h, f_hidden(rows, lo_h), f_h, tolerance_s)
+        fall = _find_roots(f_hidden, t_h, hi_h, f_h, f_hidden(rows, hi_h), tolerance_s)
         events = np.concatenate([events,
-                                 np.column_stack([pairs, np.ones(len(rows), np.int64)]),
-                                 np.column_stack([pairs, np.zeros(len(rows), np.int64)])])
+                                 np.column_stack([pairs, np.ones(hidden.size, np.int64)]),
+                                 np.column_stack([pairs, np.zeros(hidden.size, np.int64)])])
         event_t = np.concatenate([event_t, rise, fall])
 
     windows = _pair_events(events, event_t, scan.open_at_start, horizon_s)

@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _validate(path: Path) -> int:
-    from orbitfl.runner import prepare
+    from orbitfl.prepare import prepare
 
     prepared = prepare(path)
     for warning in prepared.warnings:

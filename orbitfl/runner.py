@@ -6,7 +6,7 @@ import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TextIO
@@ -21,29 +21,14 @@ from orbitfl.analysis.figures import accuracy_vs_bytes
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.network import Network
 from orbitfl.constellation.propagation import Clock, Propagator
-from orbitfl.constellation.stations import GroundStation, from_catalog
-from orbitfl.constellation.tle import ElementSet, load_tle_file, select
-from orbitfl.errors import InputError
 from orbitfl.fl.datasets import synthetic_federation
 from orbitfl.fl.fedavg import STRATEGIES
 from orbitfl.fl.models import build_model
 from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import RoundRecord, SyncMission, SyncSchedule
+from orbitfl.prepare import Prepared, prepare
 from orbitfl.rundir import StagedRunDirectory, write_json, write_table
-from orbitfl.scenario import Scenario, file_sha256, load_scenario
-
-TLE_AGE_WARNING_DAYS = 7.0
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A scenario that passed every check, with its fleet and stations."""
-
-    path: Path
-    scenario: Scenario
-    fleet: list[ElementSet]
-    stations: list[GroundStation]
-    warnings: list[str]
+from orbitfl.scenario import Scenario, file_sha256
 
 
 @dataclass(frozen=True)
@@ -59,34 +44,6 @@ class RunSummary:
     bytes_up: int
     bytes_down: int
     wall_time_s: float
-
-
-def prepare(path: str | Path) -> Prepared:
-    """Schema validation plus the checks that need the data: selection, quorum, stations."""
-    path = Path(path)
-    scenario = load_scenario(path)
-    sel = scenario.constellation.select
-    fleet = select(load_tle_file(scenario.constellation.tle), sel.name, sel.norad_ids, sel.limit)
-    if not fleet:
-        raise InputError(f"{path}: constellation.select: matches no satellite in "
-                         f"{scenario.constellation.tle}")
-    if scenario.fl.schedule.min_clients > len(fleet):
-        raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
-                         f"exceeds the {len(fleet)} selected satellites")
-    gs = scenario.ground_stations
-    stations = [
-        from_catalog(site.id, gs.min_elevation_deg, gs.antennas) if site.lat_deg is None else
-        GroundStation(site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
-                      gs.min_elevation_deg, gs.antennas)
-        for site in gs.sites
-    ]
-    warnings = []
-    ages = [abs((scenario.epoch - e.epoch).total_seconds()) / 86400.0 for e in fleet]
-    if max(ages) > TLE_AGE_WARNING_DAYS:
-        warnings.append(f"{path}: epoch: {sum(a > TLE_AGE_WARNING_DAYS for a in ages)} element "
-                        f"sets are more than {TLE_AGE_WARNING_DAYS:g} days from the scenario "
-                        f"epoch (up to {max(ages):.1f} d); SGP4 accuracy degrades")
-    return Prepared(path, scenario, fleet, stations, warnings)
 
 
 def default_run_dir(scenario: Scenario) -> Path:

@@ -1,0 +1,108 @@
+"""A tiny scenario through the whole system: orbits, contacts, network, FedAvg, run dir."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from orbitfl.cli import main
+from orbitfl.constellation.network import GROUND
+
+from conftest import TLE_DIR
+
+TINY = {
+    "name": "tiny",
+    "seed": 3,
+    "epoch": "2024-07-16T06:00:00Z",
+    "duration": "12h",
+    "constellation": {"tle": str(TLE_DIR / "planet_2024-07-16.tle"),
+                      "select": {"name": "FLOCK 4X*", "limit": 3}},
+    "ground_stations": {"sites": ["svalsat", "kiruna"], "min_elevation_deg": 10},
+    "links": {"downlink": {"rate_mbps": 0.5}, "uplink": {"rate_mbps": 0.25}},
+    "onboard": {"training_duration": "5min"},
+    "data": {"classes": 4, "image_size": 16, "samples_per_class_max": 120,
+             "imbalance_ratio": 4, "test_per_class": 50, "dirichlet_alpha": 1.0},
+    "fl": {"strategy": "fedavg", "rounds": 3, "local_epochs": 2,
+           "schedule": {"deadline": "3h", "min_clients": 2}},
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_runs(tmp_path_factory) -> tuple[Path, Path]:
+    base = tmp_path_factory.mktemp("tiny")
+    scenario = base / "tiny.yaml"
+    scenario.write_text(yaml.safe_dump(TINY))
+    runs = base / "run-a", base / "run-b"
+    for run_dir in runs:
+        assert main(["run", str(scenario), "--out", str(run_dir)]) == 0
+    return runs
+
+
+def test_run_directory_is_complete(tiny_runs):
+    run_dir = tiny_runs[0]
+    for name in ("manifest.json", "contacts.parquet", "transfers.parquet", "rounds.parquet",
+                 "clients.parquet", "figures/accuracy_vs_bytes.png"):
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["seed"] == 3
+    assert len(manifest["scenario_sha256"]) == 64 and manifest["packages"]["torch"]
+    assert not list(run_dir.parent.glob(".run-a.partial-*"))
+
+
+def test_federated_learning_beats_chance(tiny_runs):
+    rounds = pd.read_parquet(tiny_runs[0] / "rounds.parquet")
+    assert list(rounds["round"]) == [0, 1, 2, 3]
+    assert rounds["accuracy"].iloc[-1] > 2 * (1 / 4)
+    assert rounds["accuracy"].iloc[-1] > rounds["accuracy"].iloc[0]
+    assert (np.diff(rounds["sim_time_s"]) > 0).all()
+
+
+def test_bytes_cross_only_inside_contact_windows(tiny_runs):
+    contacts = pd.read_parquet(tiny_runs[0] / "contacts.parquet")
+    transfers = pd.read_parquet(tiny_runs[0] / "transfers.parquet")
+    delivered = transfers[transfers.status == "delivered"]
+    assert len(delivered) >= 12
+    for _, t in delivered.iterrows():
+        satellite = t.dst if t.src == GROUND else t.src
+        w = contacts[contacts.satellite == satellite]
+        for instant in (t.start_s, t.end_s):
+            assert ((w.start_s <= instant + 1e-9) & (instant <= w.end_s + 1e-9)).any()
+        assert sum(t.bytes_per_pass) == pytest.approx(t.bytes)
+
+
+def test_round_byte_totals_match_the_transfer_log(tiny_runs):
+    rounds = pd.read_parquet(tiny_runs[0] / "rounds.parquet")
+    transfers = pd.read_parquet(tiny_runs[0] / "transfers.parquet")
+    last = rounds.iloc[-1]
+    done = transfers[(transfers.status == "delivered") & (transfers.end_s <= last.sim_time_s)]
+    assert last.bytes_up == done[done.src == GROUND].bytes.sum()
+    assert last.bytes_down == done[done.dst == GROUND].bytes.sum()
+
+
+def test_same_seed_same_numbers(tiny_runs):
+    a, b = (pd.read_parquet(r / "rounds.parquet") for r in tiny_runs)
+    pd.testing.assert_frame_equal(a, b)
+    ta, tb = (pd.read_parquet(r / "transfers.parquet") for r in tiny_runs)
+    pd.testing.assert_frame_equal(ta, tb)
+
+
+def test_existing_run_directory_is_refused(tiny_runs, capsys):
+    assert main(["run", str(tiny_runs[0].parent / "tiny.yaml"), "--out", str(tiny_runs[0])]) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    import orbitfl.runner as runner
+
+    def explode(*args, **kwargs):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(runner, "compute_contacts", explode)
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(yaml.safe_dump(TINY))
+    with pytest.raises(RuntimeError):
+        runner.run(scenario, tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.yaml"]

@@ -1,0 +1,95 @@
+"""FedAvg arithmetic, payload sizes and partitioners against hand computations."""
+
+import numpy as np
+import torch
+from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.fedavg import FedAvg
+from orbitfl.fl.models import SmallCNN
+from orbitfl.fl.partition import dirichlet_partition, iid_partition, long_tail_counts
+from orbitfl.fl.payloads import (
+    BYTES_PER_DIMENSION,
+    MESSAGE_HEADER_BYTES,
+    TENSOR_HEADER_BYTES,
+    Payload,
+    weights_payload,
+)
+from orbitfl.fl.strategy import ClientUpdate, weighted_average
+from orbitfl.fl.training import TrainConfig
+
+
+def test_weighted_average_is_the_exact_sample_weighted_mean():
+    a = {"w": torch.tensor([1.0, 2.0]), "n": torch.tensor(3)}
+    b = {"w": torch.tensor([4.0, -2.0]), "n": torch.tensor(5)}
+    out = weighted_average([a, b], [1, 3])
+    assert torch.equal(out["w"], torch.tensor([(1 + 12) / 4, (2 - 6) / 4]))
+    assert out["n"].item() == 5 and out["n"].dtype == torch.int64
+
+
+def test_fedavg_aggregate_equals_weighted_mean_of_client_models():
+    torch.manual_seed(0)
+    strategy = FedAvg(SmallCNN(classes=4), TrainConfig(), seed=1)
+    states, sizes = [], [10, 30, 60]
+    for _ in sizes:
+        states.append({k: v + torch.randn_like(v) if v.is_floating_point() else v
+                       for k, v in strategy.global_model.state_dict().items()})
+    updates = [ClientUpdate(i, 1, n, [Payload("weights", s)], 0.0)
+               for i, (s, n) in enumerate(zip(states, sizes))]
+    strategy.aggregate(1, updates)
+    for key, value in strategy.global_model.state_dict().items():
+        if value.is_floating_point():
+            expected = sum(s[key].double() * n for s, n in zip(states, sizes)) / sum(sizes)
+            torch.testing.assert_close(value, expected.float(), rtol=0, atol=1e-6)
+
+
+def test_fedavg_client_trains_from_the_received_weights():
+    torch.manual_seed(0)
+    strategy = FedAvg(SmallCNN(classes=3), TrainConfig(epochs=1, batch_size=8), seed=1)
+    data = ImageSet(torch.randn(32, 3, 16, 16), torch.randint(0, 3, (32,)))
+    received = strategy.to_client(1, 0)
+    update = strategy.fit(1, 0, received, data)
+    assert update.num_samples == 32
+    sent = received[0].tensors
+    trained = update.payloads[0].tensors
+    assert any(not torch.equal(sent[k], trained[k]) for k in sent)
+    # Same (seed, round, client) -> same result, whatever ran in between.
+    again = strategy.fit(1, 0, received, data)
+    for k in trained:
+        torch.testing.assert_close(trained[k], again.payloads[0].tensors[k])
+
+
+def test_payload_size_is_exact():
+    payload = Payload("weights", {"a": torch.zeros(3, 4), "b": torch.zeros(5, dtype=torch.float16)})
+    expected = MESSAGE_HEADER_BYTES + (TENSOR_HEADER_BYTES + 2 * BYTES_PER_DIMENSION + 12 * 4) \
+        + (TENSOR_HEADER_BYTES + 1 * BYTES_PER_DIMENSION + 5 * 2)
+    assert payload.nbytes == expected
+    model = SmallCNN(classes=10)
+    state = model.state_dict()
+    data_bytes = sum(v.numel() * v.element_size() for v in state.values())
+    assert weights_payload(model).nbytes == MESSAGE_HEADER_BYTES + data_bytes + sum(
+        TENSOR_HEADER_BYTES + BYTES_PER_DIMENSION * v.dim() for v in state.values())
+
+
+def test_long_tail_counts_follow_the_formula():
+    counts = long_tail_counts(500, 10, 100.0, np.random.default_rng(3))
+    expected = sorted((np.floor(500 * 100.0 ** (-np.arange(10) / 9))).astype(int), reverse=True)
+    assert sorted(counts, reverse=True) == expected
+    assert counts.max() == 500 and counts.min() == 5
+
+
+def test_dirichlet_partition_is_complete_disjoint_and_skewed_by_alpha():
+    labels = np.repeat(np.arange(10), 200)
+
+    def mean_max_share(alpha: float) -> float:
+        parts = dirichlet_partition(labels, 10, alpha, np.random.default_rng(0))
+        joined = np.sort(np.concatenate(parts))
+        assert np.array_equal(joined, np.arange(len(labels)))  # every sample exactly once
+        assert min(len(p) for p in parts) >= 10
+        return np.mean([np.bincount(labels[p], minlength=10).max() / len(p) for p in parts])
+
+    assert mean_max_share(0.1) > mean_max_share(1.0) + 0.2 > mean_max_share(100.0) + 0.2
+
+
+def test_iid_partition_balances_sizes():
+    parts = iid_partition(103, 4, np.random.default_rng(0))
+    assert sorted(len(p) for p in parts) == [25, 26, 26, 26]
+    assert len(np.unique(np.concatenate(parts))) == 103
