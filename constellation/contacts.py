@@ -1,25 +1,31 @@
-"""Contact windows of every (satellite, station) pair, from a coarse grid plus refinement.
+"""Contact windows of every (satellite, station) pair: a coarse grid plus refinement.
 
-Method: propagate all satellites on a coarse grid, evaluate f = sin(elevation) - sin(mask)
-for every station, then
+Satellites are processed in chunks. SGP4 runs once per chunk on a uniform grid; for every
+station g = sin(elevation) - sin(mask) is evaluated on the grid (float32, all stations in
+one matrix product). Between two grid points, g is the cubic Hermite interpolant through
+its exact values and time derivatives there (from SGP4's positions and velocities).
 
-* every sign change of f between two grid points is a rise or a set, refined by the
-  Illinois (modified regula falsi) method to ``tolerance_s``;
-* every grid local maximum of f that comes close enough to the mask is refined by a
-  golden-section search; its peak is the pass's maximum elevation, and a peak above the mask
-  whose grid samples all lie below it is a short pass the grid stepped over (its rise and
-  set are then refined on either side of the peak).
+* Every sign change of g between two grid points is a rise or a set: the root of the cubic
+  is found by the Illinois method, then polished by Newton steps on exact SGP4 states, so
+  the answer does not depend on the grid step.
+* Every grid local maximum of g close enough to the mask is a candidate peak: the cubic's
+  g' = 0 gives the time, exact SGP4 the elevation. A peak above the mask whose grid samples
+  all lie below it is a short pass the grid stepped over; its rise and set are found by the
+  Illinois method on exact SGP4 states on either side of the peak.
 
-Why no pass is missed: over a pass f is unimodal, so one of the two grid samples around the
-peak lies within half a step of it and is a grid local maximum. Near the peak
-``|f''| <= (v / d)^2`` (straight-line fly-by at speed v, closest distance d; altitude bounds
-d from below), so that sample is below the peak by at most ``0.5 * (v/d)^2 * (step/2)^2``.
-Every local maximum within that margin of the mask (doubled for safety) is searched, so every
-pass whose peak clears the mask is found, however short.
+Why no pass is missed, however short: over a pass g is unimodal, so one of the two grid
+samples around the peak lies within half a step of it and is a grid local maximum. Near the
+peak |g''| <= (v/d)^2 (a straight-line fly-by at speed v with closest distance d; the
+altitude bounds d from below), so that sample lies below the peak by at most
+0.5 (v/d)^2 (step/2)^2. Every local maximum within twice that margin of the mask is
+refined, so every pass whose peak clears the mask is found.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -30,8 +36,10 @@ from .propagation import Propagator
 from .stations import GroundStation
 
 EARTH_RADIUS_KM = 6378.137
-GOLDEN = (np.sqrt(5.0) - 1.0) / 2.0
-_MAX_POINTS_PER_CHUNK = 2_000_000  # satellites x grid points propagated at once
+MU_KM3_S2 = 398600.4418
+_CHUNK_ELEMENTS = 12_000_000  # satellites x grid points x stations held at once
+NEWTON_SETTLED_S = 0.01
+_BLOCK = 16384  # rows per block in elementwise geometry
 
 WINDOW_COLUMNS = ["sat_index", "satellite", "norad_id", "station", "start_s", "end_s",
                   "duration_s", "max_elevation_deg", "max_elevation_s"]
@@ -48,228 +56,373 @@ class ContactPlan:
         return self.windows[self.windows["sat_index"] == sat_index]
 
 
-class _ElevationFunction:
-    """f = sin(elevation) - sin(mask) for (satellite, station, time) triples."""
+class _CubicBracket:
+    """g on [t0, t0 + h] as the cubic Hermite through g and g' at both ends (s in [0, 1])."""
 
-    def __init__(self, propagator: Propagator, stations: Sequence[GroundStation]):
-        self.propagator = propagator
+    def __init__(self, t0, h, g0, g1, rate0, rate1):
+        self.t0, self.h = t0, h
+        self.g0, self.g1, self.m0, self.m1 = g0, g1, rate0 * h, rate1 * h
+
+    def value(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
+        s2, s3 = s * s, s * s * s
+        return ((2 * s3 - 3 * s2 + 1) * self.g0[rows] + (s3 - 2 * s2 + s) * self.m0[rows]
+                + (-2 * s3 + 3 * s2) * self.g1[rows] + (s3 - s2) * self.m1[rows])
+
+    def slope(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
+        s2 = s * s
+        return ((6 * s2 - 6 * s) * self.g0[rows] + (3 * s2 - 4 * s + 1) * self.m0[rows]
+                + (-6 * s2 + 6 * s) * self.g1[rows] + (3 * s2 - 2 * s) * self.m1[rows])
+
+    def time(self, s: np.ndarray) -> np.ndarray:
+        return self.t0 + s * self.h
+
+
+class _StationGeometry:
+    """g = sin(elevation) - sin(mask) and its time derivative, for any station."""
+
+    def __init__(self, stations: Sequence[GroundStation]):
         self.site = np.array([s.ecef_km() for s in stations])
         self.up = np.array([s.up_unit() for s in stations])
         self.sin_mask = np.sin(np.radians([s.min_elevation_deg for s in stations]))
+        self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
+        self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
 
-    def on_grid(self, positions: np.ndarray, station: int) -> np.ndarray:
-        """f for (satellites, times) positions (N, T, 3) from one station."""
-        rel = positions - self.site[station]
-        dist = np.sqrt(np.einsum("ntk,ntk->nt", rel, rel))
-        return rel @ self.up[station] / dist - self.sin_mask[station]
+    def near(self, r: np.ndarray, radius: np.ndarray,
+             max_angle_rad: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Grid points where a satellite is within ``max_angle_rad[sat]`` (geocentric) of a
+        station: (sat, station, k) index arrays, sorted by satellite, station, time.
 
-    def at(self, sat: np.ndarray, station: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-        rel = self.propagator.ecef_at(sat, t_s) - self.site[station]
-        dist = np.linalg.norm(rel, axis=1)
-        return np.einsum("mk,mk->m", rel, self.up[station]) / dist - self.sin_mask[station]
+        A float32 screen over every (satellite, station, time); all later work is sparse.
+        ``radius`` (N, T) is |r|.
+        """
+        sites = self._site_unit.astype(np.float32)[None]                 # (1, S, 3)
+        dots = np.matmul(sites, r.astype(np.float32).transpose(0, 2, 1))  # (N, S, T)
+        limit = (radius * np.cos(max_angle_rad)[:, None]).astype(np.float32)
+        return np.nonzero(dots > limit[:, None, :])
+
+    def value_and_rate(self, pos: np.ndarray, vel: np.ndarray,
+                       station: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """g and dg/dt for positions and velocities (M, 3) seen from ``station[m]``.
+
+        Evaluated in blocks: small temporaries are reused by the allocator, whereas
+        fresh multi-megabyte arrays cost more in page faults than in arithmetic.
+        """
+        g, rate = np.empty(len(station)), np.empty(len(station))
+        for a in range(0, len(station), _BLOCK):
+            b = slice(a, a + _BLOCK)
+            rho = pos[b] - self.site[station[b]]
+            up = self.up[station[b]]
+            dist = np.sqrt(np.einsum("mk,mk->m", rho, rho))
+            rho_up = np.einsum("mk,mk->m", rho, up)
+            g[b] = rho_up / dist - self.sin_mask[station[b]]
+            rate[b] = (np.einsum("mk,mk->m", vel[b], up)
+                       - rho_up * np.einsum("mk,mk->m", rho, vel[b]) / dist**2) / dist
+        return g, rate
 
 
-def _find_roots(f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
-                f_lo: np.ndarray, f_hi: np.ndarray, tolerance_s: float) -> np.ndarray:
-    """Vectorised Illinois method on brackets with sign(f_lo) != sign(f_hi)."""
+def illinois(fun: Callable[[np.ndarray, np.ndarray], np.ndarray], lo: np.ndarray,
+             hi: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray,
+             tolerance_s: float) -> np.ndarray:
+    """Vectorised Illinois method; brackets need sign(f_lo) != sign(f_hi).
+
+    ``fun(rows, t)`` evaluates the functions of the bracket ``rows`` at times ``t``.
+    """
     lo, hi, f_lo, f_hi = (np.array(a, dtype=float) for a in (lo, hi, f_lo, f_hi))
     active = np.flatnonzero(hi - lo > tolerance_s)
-    side = np.zeros(len(lo), dtype=np.int8)  # which end was kept last time (Illinois rule)
+    side = np.zeros(len(lo), dtype=np.int8)  # which end moved last (Illinois rule)
     for _ in range(100):
         if active.size == 0:
             break
         a, b, fa, fb = lo[active], hi[active], f_lo[active], f_hi[active]
-        c = b - fb * (b - a) / (fb - fa)
         width = b - a
-        # Fall back to bisection where the secant point is degenerate or hugs an end.
+        c = b - fb * width / (fb - fa)
+        # Bisect where the secant point is degenerate or hugs an end of the bracket.
         bad = ~np.isfinite(c) | (c <= a + 0.01 * width) | (c >= b - 0.01 * width)
         c = np.where(bad, 0.5 * (a + b), c)
-        fc = f(active, c)
-        same_as_lo = np.sign(fc) == np.sign(fa)
-        # Root in [c, b]: move lo; if lo moved twice in a row, halve f at hi (Illinois).
-        move_lo = active[same_as_lo]
-        lo[move_lo], f_lo[move_lo] = c[same_as_lo], fc[same_as_lo]
-        halve = move_lo[side[move_lo] == 1]
-        f_hi[halve] *= 0.5
-        side[move_lo] = 1
-        move_hi = active[~same_as_lo]
-        hi[move_hi], f_hi[move_hi] = c[~same_as_lo], fc[~same_as_lo]
-        halve = move_hi[side[move_hi] == -1]
-        f_lo[halve] *= 0.5
-        side[move_hi] = -1
+        fc = fun(active, c)
+        root_above = np.sign(fc) == np.sign(fa)  # the root lies in [c, b]
+        moved = active[root_above]
+        lo[moved], f_lo[moved] = c[root_above], fc[root_above]
+        f_hi[moved[side[moved] == 1]] *= 0.5
+        side[moved] = 1
+        moved = active[~root_above]
+        hi[moved], f_hi[moved] = c[~root_above], fc[~root_above]
+        f_lo[moved[side[moved] == -1]] *= 0.5
+        side[moved] = -1
         active = active[hi[active] - lo[active] > tolerance_s]
     return 0.5 * (lo + hi)
 
 
-def _golden_max(f: Callable[[np.ndarray], np.ndarray], lo: np.ndarray, hi: np.ndarray,
-                tolerance_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vectorised golden-section search for the maximum of unimodal f on [lo, hi]."""
-    a, b = np.array(lo, dtype=float), np.array(hi, dtype=float)
-    idx = np.arange(len(a))
-    c, d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-    fc, fd = f(idx, c), f(idx, d)
-    iterations = int(np.ceil(np.log(max(np.max(b - a, initial=0.0), tolerance_s) / tolerance_s)
-                             / -np.log(GOLDEN)))
-    for _ in range(iterations):
-        left = fc > fd  # maximum lies in [a, d]
-        b = np.where(left, d, b)
-        a = np.where(left, a, c)
-        new_c, new_d = b - GOLDEN * (b - a), a + GOLDEN * (b - a)
-        probe = np.where(left, new_c, new_d)
-        fp = f(idx, probe)
-        # The surviving interior point becomes the other interior point of the new bracket.
-        fc, fd = np.where(left, fp, fd), np.where(left, fc, fp)
-        c, d = np.where(left, new_c, d), np.where(left, c, new_d)
-    t_peak = 0.5 * (a + b)
-    return t_peak, f(idx, t_peak)
-
-
 def peak_margin(grid_step_s: float, min_altitude_km: float) -> float:
-    """How far below the mask a grid local maximum can be while its pass still clears it."""
-    speed = 7.905 * np.sqrt(EARTH_RADIUS_KM / (EARTH_RADIUS_KM + min_altitude_km)) + 0.47
-    curvature = (speed / max(min_altitude_km, 100.0)) ** 2  # |f''| bound (1/s^2)
-    return 2.0 * 0.5 * curvature * (grid_step_s / 2.0) ** 2
+    """How far below the mask (in sin(elevation)) a grid local maximum can lie while its
+    pass still clears the mask; see the module docstring."""
+    altitude = max(min_altitude_km, 100.0)
+    orbital = np.sqrt(MU_KM3_S2 / (EARTH_RADIUS_KM + altitude))
+    speed = orbital + 0.47  # plus the ground's rotation speed at the equator
+    return 2.0 * 0.5 * (speed / altitude) ** 2 * (grid_step_s / 2.0) ** 2
+
+
+def perigee_altitude_km(line2: str) -> float:
+    mean_motion = float(line2[52:63]) * 2.0 * np.pi / 86400.0  # rad/s
+    semi_major = (MU_KM3_S2 / mean_motion**2) ** (1.0 / 3.0)
+    return semi_major * (1.0 - float("0." + line2[26:33])) - EARTH_RADIUS_KM
 
 
 def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
-                     horizon_s: float, grid_step_s: float = 30.0,
-                     tolerance_s: float = 1e-3) -> ContactPlan:
-    """Every contact window in [0, horizon_s] for all satellites and stations."""
-    grid = np.arange(0.0, horizon_s, grid_step_s)
-    grid = np.append(grid, horizon_s) if grid[-1] < horizon_s else grid
-    elevation = _ElevationFunction(propagator, stations)
-    perigee_km = min(_perigee_altitude_km(e.line2) for e in propagator.elements)
-    scan = _scan_grid(propagator, elevation, grid, peak_margin(grid_step_s, perigee_km))
+                     horizon_s: float, grid_step_s: float = 30.0, tolerance_s: float = 1e-3,
+                     workers: int | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> ContactPlan:
+    """Every contact window in [0, horizon_s] for all satellites and stations.
 
-    def f_for(pairs: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-        return lambda rows, t: elevation.at(pairs[rows, 0], pairs[rows, 1], t)
+    Chunks of satellites are independent; ``workers`` (default: every core, for large
+    jobs) processes them in forked worker processes, since SGP4 holds the GIL.
+    ``progress(done, total)`` is called after every chunk.
+    """
+    job = _ContactJob(propagator, _StationGeometry(stations), horizon_s, grid_step_s,
+                      tolerance_s)
+    per_sat = len(job.grid) * len(stations)
+    n_workers = _worker_count(workers, len(propagator) * per_sat)
+    size = max(1, min(_CHUNK_ELEMENTS // per_sat, -(-len(propagator) // n_workers)))
+    chunks = [np.arange(a, min(a + size, len(propagator))) for a in range(0, len(propagator), size)]
+    frames = []
+    if n_workers > 1:
+        global _FORKED_JOB
+        _FORKED_JOB = job
+        try:
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
+                for frame in pool.map(_run_forked_chunk, chunks):
+                    frames.append(frame)
+                    if progress:
+                        progress(len(frames), len(chunks))
+        finally:
+            _FORKED_JOB = None
+    else:
+        for sats in chunks:
+            frames.append(job.windows(sats))
+            if progress:
+                progress(len(frames), len(chunks))
+    return ContactPlan(_to_frame(pd.concat(frames, ignore_index=True), propagator, stations),
+                       horizon_s)
 
-    # Rises and sets bracketed by the grid.
-    cross = scan.crossings
-    rows = np.arange(len(cross))
-    f_cross = f_for(cross[:, :2])
-    lo, hi = grid[cross[:, 2]], grid[cross[:, 2] + 1]
-    event_t = _find_roots(f_cross, lo, hi, f_cross(rows, lo), f_cross(rows, hi), tolerance_s)
-    events = cross[:, [0, 1, 3]]
 
-    # Peaks of every candidate local maximum (the grid sample wins at the horizon's ends).
-    cand = scan.peaks
-    f_peak_fn = f_for(cand[:, :2])
-    lo = grid[np.maximum(cand[:, 2] - 1, 0)]
-    hi = grid[np.minimum(cand[:, 2] + 1, len(grid) - 1)]
-    peak_t, peak_f = _golden_max(f_peak_fn, lo, hi, tolerance_s)
-    grid_wins = scan.peak_grid_f > peak_f
-    peak_t = np.where(grid_wins, grid[cand[:, 2]], peak_t)
-    peak_f = np.where(grid_wins, scan.peak_grid_f, peak_f)
+_PARALLEL_MIN_ELEMENTS = 20_000_000  # below this, forking costs more than it saves
+_FORKED_JOB: "_ContactJob | None" = None
 
-    # Passes the grid stepped over: peak above the mask, every grid sample below it.
-    hidden = np.flatnonzero((peak_f > 0.0) & (scan.peak_grid_f <= 0.0))
-    if hidden.size:
-        pairs = cand[hidden, :2]
-        f_hidden = f_for(pairs)
-        rows = np.arange(hidden.size)
-        lo_h, hi_h, t_h, f_h = lo[hidden], hi[hidden], peak_t[hidden], peak_f[hidden]
-        rise = _find_roots(f_hidden, lo_h, t_h, f_hidden(rows, lo_h), f_h, tolerance_s)
-        fall = _find_roots(f_hidden, t_h, hi_h, f_h, f_hidden(rows, hi_h), tolerance_s)
-        events = np.concatenate([events,
-                                 np.column_stack([pairs, np.ones(hidden.size, np.int64)]),
-                                 np.column_stack([pairs, np.zeros(hidden.size, np.int64)])])
-        event_t = np.concatenate([event_t, rise, fall])
 
-    windows = _pair_events(events, event_t, scan.open_at_start, horizon_s)
-    peaks = pd.DataFrame({"sat_index": cand[:, 0], "station_index": cand[:, 1],
-                          "t": peak_t, "f": peak_f})
-    windows = _attach_peaks(windows, peaks, elevation.sin_mask)
-    return ContactPlan(_to_frame(windows, propagator, stations), horizon_s)
+def _worker_count(requested: int | None, elements: int) -> int:
+    if requested is not None:
+        count = requested
+    else:
+        count = os.cpu_count() or 1 if elements >= _PARALLEL_MIN_ELEMENTS else 1
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, count)
+
+
+def _run_forked_chunk(sats: np.ndarray) -> pd.DataFrame:
+    assert _FORKED_JOB is not None, "worker started without a job"
+    return _FORKED_JOB.windows(sats)
 
 
 @dataclass
+class _ContactJob:
+    """What every chunk of satellites shares."""
+
+    propagator: Propagator
+    geometry: _StationGeometry
+    horizon_s: float
+    grid_step_s: float
+    tolerance_s: float
+
+    def __post_init__(self) -> None:
+        # The grid covers the horizon; events past it are clipped afterwards.
+        self.grid = np.arange(int(np.ceil(self.horizon_s / self.grid_step_s)) + 1) \
+            * self.grid_step_s
+
+    def windows(self, sats: np.ndarray) -> pd.DataFrame:
+        """Windows of the satellites ``sats`` (global indices)."""
+        everyone = len(sats) == len(self.propagator)
+        r, v = self.propagator.states_grid(self.grid, None if everyone else sats)
+        margin = np.array([peak_margin(self.grid_step_s, perigee_altitude_km(
+            self.propagator.elements[i].line2)) for i in sats])
+        scan = _GridScan(self.propagator, self.geometry, sats, self.grid, r, v, margin,
+                         self.tolerance_s)
+        peaks, hidden_passes = scan.peaks()
+        events = pd.concat([scan.crossings(), scan.open_at_start(), hidden_passes],
+                           ignore_index=True)
+        windows = _pair_events(events, self.grid[-1])
+        windows = windows[windows["start_s"] < self.horizon_s].reset_index(drop=True)
+        windows["end_s"] = np.minimum(windows["end_s"], self.horizon_s)
+        return _attach_peaks(windows, peaks, self.geometry, self.propagator, self.horizon_s)
+
+
 class _GridScan:
-    crossings: np.ndarray      # rows [sat, station, k, is_rise]: a crossing in [grid k, k+1]
-    peaks: np.ndarray          # rows [sat, station, k]: grid local maxima near the mask
-    peak_grid_f: np.ndarray    # f at those grid samples
-    open_at_start: np.ndarray  # rows [sat, station] visible at t = 0
+    """Rises, sets and peaks of one chunk of satellites.
+
+    Only grid points near a station are examined: outside the screen angle g is far below
+    the peak margin, so those points can neither be visible nor be a candidate peak. The
+    examined points are sorted by (satellite, station, time); consecutive entries are time
+    neighbours when their grid indices differ by one.
+    """
+
+    def __init__(self, propagator: Propagator, geometry: _StationGeometry, sats: np.ndarray,
+                 grid: np.ndarray, r: np.ndarray, v: np.ndarray, margin: np.ndarray,
+                 tolerance_s: float):
+        self.propagator, self.geometry, self.sats = propagator, geometry, sats
+        self.grid, self.step = grid, grid[1] - grid[0]
+        self.tolerance, self.margin = tolerance_s, margin
+        r = np.nan_to_num(r, nan=0.0)  # a decayed satellite sits at the centre: never near
+        radius = np.sqrt(np.einsum("ntk,ntk->nt", r, r))
+        screen = _screen_angle(margin, radius.max(axis=1), geometry, self.step)
+        s, st, k = geometry.near(r, radius, screen)
+        self.s, self.st, self.k = s, st, k
+        flat = s * len(grid) + k
+        self.g, self.rate = geometry.value_and_rate(r.reshape(-1, 3)[flat],
+                                                    v.reshape(-1, 3)[flat], st)
+        same_pair = (s[1:] == s[:-1]) & (st[1:] == st[:-1]) & (k[1:] == k[:-1] + 1)
+        self.next_adjacent = np.append(same_pair, False)
+        self.prev_adjacent = np.insert(same_pair, 0, False)
+
+    def exact(self, i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """g and g' of entry ``i``'s (satellite, station) at times t, from exact SGP4."""
+        return self.geometry.value_and_rate(
+            *self.propagator.states_at(self.sats[self.s[i]], t), self.st[i])
+
+    def cubic(self, i: np.ndarray) -> _CubicBracket:
+        """The cubic on [grid k_i, grid k_i + 1] (entry i + 1 is its right end)."""
+        return _CubicBracket(self.grid[self.k[i]], self.step, self.g[i], self.g[i + 1],
+                             self.rate[i], self.rate[i + 1])
+
+    def _events(self, i: np.ndarray, t: np.ndarray, rise, at_start=False) -> pd.DataFrame:
+        return pd.DataFrame({"sat_index": self.sats[self.s[i]], "station_index": self.st[i],
+                             "t": t, "rise": rise, "at_start": at_start})
+
+    def crossings(self) -> pd.DataFrame:
+        """Sign changes between grid points: cubic root, then Newton on exact states."""
+        up = self.g > 0.0
+        i = np.flatnonzero(self.next_adjacent & (up != np.roll(up, -1)))
+        cubic = self.cubic(i)
+        # The cubic is only a first guess (tens of ms off); Newton on exact states finishes.
+        u = illinois(cubic.value, np.zeros(i.size), np.ones(i.size), cubic.g0, cubic.g1,
+                     NEWTON_SETTLED_S / self.step)
+        t = cubic.time(u)
+        # Newton converges quadratically: after a correction dt the error is about
+        # dt^2 |g''/2g'|, far below the tolerance once dt < NEWTON_SETTLED_S.
+        active = np.arange(i.size)
+        for _ in range(4):
+            g, rate = self.exact(i[active], t[active])
+            newton = np.clip(np.where(rate != 0.0, g / rate, 0.0), -self.step, self.step)
+            t[active] -= newton
+            active = active[np.abs(newton) > min(NEWTON_SETTLED_S, self.tolerance * 10)]
+            if active.size == 0:
+                break
+        return self._events(i, t, ~up[i])
+
+    def open_at_start(self) -> pd.DataFrame:
+        i = np.flatnonzero((self.k == 0) & (self.g > 0.0))
+        return self._events(i, np.zeros(i.size), True, at_start=True)
+
+    def peaks(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Refined peaks of grid local maxima near the mask, and the rises and sets of the
+        passes the grid stepped over."""
+        g, last = self.g, len(self.grid) - 1
+        left = np.where(self.prev_adjacent, np.roll(g, 1), -np.inf)
+        right = np.where(self.next_adjacent, np.roll(g, -1), -np.inf)
+        i = np.flatnonzero((g > left) & (g >= right) & (g > -self.margin[self.s]))
+        k = self.k[i]
+        # The peak lies after grid point k if g still rises there, else before it.
+        after = self.rate[i] > 0.0
+        a = np.where(after, i, i - 1)  # entry at the left end of the peak's interval
+        has_interval = np.where(after, self.next_adjacent[i], self.prev_adjacent[i])
+        t_peak = self.grid[k].astype(float)  # the ends of the grid (or of the screen)
+        cubic = self.cubic(a[has_interval])
+        bracketed = (cubic.m0 > 0.0) & (cubic.m1 < 0.0)
+        # Elevation is flat at its peak: 10 ms in time is 1e-8 in sin(elevation).
+        u = illinois(cubic.slope, np.zeros(cubic.g0.size), np.ones(cubic.g0.size),
+                     cubic.m0, cubic.m1, NEWTON_SETTLED_S / self.step)
+        t_peak[has_interval] = np.where(bracketed, cubic.time(u), t_peak[has_interval])
+        g_peak = self.exact(i, t_peak)[0]
+        peaks = self._events(i, t_peak, False).assign(g=g_peak)
+
+        hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0) & has_interval & (k < last))
+        i, a, t_h, g_h = i[hidden], a[hidden], t_peak[hidden], g_peak[hidden]
+
+        def exact_g(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+            return self.exact(i[rows], t)[0]
+
+        lo, hi = self.grid[self.k[a]], self.grid[self.k[a] + 1]
+        rise = illinois(exact_g, lo, t_h, self.g[a], g_h, self.tolerance)
+        fall = illinois(exact_g, t_h, hi, g_h, self.g[a + 1], self.tolerance)
+        hidden_passes = pd.concat([self._events(i, rise, True), self._events(i, fall, False)],
+                                  ignore_index=True)
+        return peaks, hidden_passes
 
 
-def _scan_grid(propagator: Propagator, elevation: _ElevationFunction, grid: np.ndarray,
-               margin: float) -> _GridScan:
-    """One pass over the coarse grid, satellites in chunks to bound memory."""
-    crossings, peaks, peak_f, open_at_start = [], [], [], []
-    n_sat, n_station = len(propagator), len(elevation.site)
-    chunk = max(1, _MAX_POINTS_PER_CHUNK // len(grid))
-    for first in range(0, n_sat, chunk):
-        sats = np.arange(first, min(first + chunk, n_sat))
-        positions = propagator.ecef_grid(grid, sats if len(sats) < n_sat else None)
-        for st in range(n_station):
-            f = elevation.on_grid(positions, st)
-            f = np.where(np.isfinite(f), f, -2.0)  # failed propagation: never visible
-            up = f > 0.0
-            s, k = np.nonzero(up[:, :-1] != up[:, 1:])
-            crossings.append(np.column_stack([sats[s], np.full(k.size, st), k, ~up[s, k]]))
-            left = np.pad(f[:, :-1], ((0, 0), (1, 0)), constant_values=-np.inf)
-            right = np.pad(f[:, 1:], ((0, 0), (0, 1)), constant_values=-np.inf)
-            s, k = np.nonzero((f > left) & (f >= right) & (f > -margin))
-            peaks.append(np.column_stack([sats[s], np.full(k.size, st), k]))
-            peak_f.append(f[s, k])
-            visible = sats[up[:, 0]]
-            open_at_start.append(np.column_stack([visible, np.full(visible.size, st)]))
-    return _GridScan(
-        crossings=np.concatenate(crossings).astype(np.int64).reshape(-1, 4),
-        peaks=np.concatenate(peaks).astype(np.int64).reshape(-1, 3),
-        peak_grid_f=np.concatenate(peak_f),
-        open_at_start=np.concatenate(open_at_start).astype(np.int64).reshape(-1, 2),
-    )
+def _screen_angle(margin: np.ndarray, radius_km: np.ndarray, geometry: _StationGeometry,
+                  step_s: float) -> np.ndarray:
+    """Geocentric angle beyond which a satellite cannot have g > -margin at any station,
+    widened by the angle it travels in one grid step (so a candidate peak is never the last
+    examined point) plus 2 degrees for geodetic-vs-geocentric and rounding."""
+    sin_low = np.clip(np.min(geometry.sin_mask) - margin, -1.0, 1.0)
+    elevation = np.arcsin(sin_low)
+    ratio = np.clip(geometry.min_site_radius_km * np.cos(elevation) / radius_km, -1.0, 1.0)
+    footprint = np.arccos(ratio) - elevation
+    horizon_limit = np.arccos(np.clip(geometry.min_site_radius_km / radius_km, -1.0, 1.0))
+    footprint = np.minimum(footprint, horizon_limit)
+    travel = np.sqrt(MU_KM3_S2 / radius_km) / radius_km * step_s
+    return footprint + travel + np.radians(2.0)
 
 
-def _perigee_altitude_km(line2: str) -> float:
-    mean_motion = float(line2[52:63]) * 2.0 * np.pi / 86400.0  # rad/s
-    semi_major = (398600.4418 / mean_motion**2) ** (1.0 / 3.0)
-    eccentricity = float("0." + line2[26:33])
-    return semi_major * (1.0 - eccentricity) - EARTH_RADIUS_KM
-
-
-def _pair_events(events: np.ndarray, event_t: np.ndarray, open_at_start: np.ndarray,
-                 horizon_s: float) -> pd.DataFrame:
+def _pair_events(events: pd.DataFrame, grid_end: float) -> pd.DataFrame:
     """Pair each rise with the next set of the same (satellite, station)."""
-    sat = np.concatenate([events[:, 0], open_at_start[:, 0]])
-    st = np.concatenate([events[:, 1], open_at_start[:, 1]])
-    t = np.concatenate([event_t, np.zeros(len(open_at_start))])
-    rise = np.concatenate([events[:, 2], np.ones(len(open_at_start), np.int64)]).astype(bool)
-    order = np.lexsort((rise, t, st, sat))  # at equal times a set sorts before a rise
-    sat, st, t, rise = sat[order], st[order], t[order], rise[order]
+    events = events.sort_values(["sat_index", "station_index", "t", "rise"], ignore_index=True)
+    sat, st = events["sat_index"].to_numpy(), events["station_index"].to_numpy()
+    t, rise = events["t"].to_numpy(), events["rise"].to_numpy()
     i = np.flatnonzero(rise)
     j = np.minimum(i + 1, len(t) - 1)
     closed = (i + 1 < len(t)) & (sat[j] == sat[i]) & (st[j] == st[i]) & ~rise[j]
     return pd.DataFrame({"sat_index": sat[i], "station_index": st[i], "start_s": t[i],
-                         "end_s": np.where(closed, t[j], horizon_s)})
+                         "end_s": np.where(closed, t[j], grid_end)})
 
 
-def _attach_peaks(windows: pd.DataFrame, peaks: pd.DataFrame,
-                  sin_mask: np.ndarray) -> pd.DataFrame:
-    """Each window's maximum elevation: the highest refined peak inside it."""
+def _attach_peaks(windows: pd.DataFrame, peaks: pd.DataFrame, geometry: _StationGeometry,
+                  propagator: Propagator, horizon_s: float) -> pd.DataFrame:
+    """Each window's highest point: the best refined peak inside it, or a clipped end."""
     matched = pd.merge_asof(
         peaks.sort_values("t"), windows.reset_index().sort_values("start_s"),
         left_on="t", right_on="start_s", by=["sat_index", "station_index"],
         direction="backward")
-    matched = matched[matched["t"] <= matched["end_s"] + 1e-6]
-    best = matched.loc[matched.groupby("index")["f"].idxmax(), ["index", "t", "f"]]
+    matched = matched[matched["t"] <= matched["end_s"]]
+    best = matched.loc[matched.groupby("index")["g"].idxmax(), ["index", "t", "g"]]
     best = best.set_index("index").reindex(windows.index)
-    # A window with no peak inside is monotonic: its highest point is an end.
-    sin_el = best["f"].to_numpy() + sin_mask[windows["station_index"].to_numpy()]
-    windows = windows.assign(
-        max_elevation_deg=np.degrees(np.arcsin(np.clip(sin_el, -1.0, 1.0))),
-        max_elevation_s=best["t"].to_numpy())
-    return windows
+    best_t, best_g = best["t"].to_numpy(copy=True), best["g"].to_numpy(copy=True)
+    sat, st = windows["sat_index"].to_numpy(), windows["station_index"].to_numpy()
+    # Where a window is cut by either end of the horizon, that end may be its highest point.
+    for end, cut in (("start_s", windows["start_s"] <= 0.0),
+                     ("end_s", windows["end_s"] >= horizon_s)):
+        idx = np.flatnonzero(cut.to_numpy())
+        t_end = windows[end].to_numpy()[idx]
+        g_end = geometry.value_and_rate(*propagator.states_at(sat[idx], t_end), st[idx])[0]
+        higher = ~(best_g[idx] >= g_end)  # also where no peak lies inside (NaN)
+        best_t[idx] = np.where(higher, t_end, best_t[idx])
+        best_g[idx] = np.where(higher, g_end, best_g[idx])
+    sin_el = np.clip(best_g + geometry.sin_mask[st], -1.0, 1.0)
+    return windows.assign(max_elevation_deg=np.degrees(np.arcsin(sin_el)),
+                          max_elevation_s=best_t)
 
 
 def _to_frame(windows: pd.DataFrame, propagator: Propagator,
               stations: Sequence[GroundStation]) -> pd.DataFrame:
     sat = windows["sat_index"].to_numpy()
+    names = np.array([e.name for e in propagator.elements], dtype=object)
+    norad = np.array([e.catalog_number for e in propagator.elements])
+    station_ids = np.array([s.id for s in stations], dtype=object)
     frame = pd.DataFrame({
         "sat_index": sat,
-        "satellite": [propagator.elements[i].name for i in sat],
-        "norad_id": [propagator.elements[i].catalog_number for i in sat],
-        "station": [stations[i].id for i in windows["station_index"]],
+        "satellite": names[sat],
+        "norad_id": norad[sat],
+        "station": station_ids[windows["station_index"].to_numpy()],
         "start_s": windows["start_s"].to_numpy(),
         "end_s": windows["end_s"].to_numpy(),
         "duration_s": (windows["end_s"] - windows["start_s"]).to_numpy(),

@@ -20,6 +20,10 @@ from skyfield.sgp4lib import theta_GMST1982
 from .tle import ElementSet
 
 SECONDS_PER_DAY = 86400.0
+EARTH_ROTATION_RAD_S = 7.292115146706979e-5  # IERS mean angular velocity (GMST1982 rate)
+WGS84_A_KM = 6378.137
+WGS84_F = 1.0 / 298.257223563
+GMST_NODE_S = 3600.0
 
 
 @lru_cache(maxsize=1)
@@ -45,12 +49,23 @@ class Clock:
         return np.full(t_s.shape, self._jd), self._fr + t_s / SECONDS_PER_DAY
 
     def gmst_rad(self, t_s: np.ndarray) -> np.ndarray:
-        """Greenwich mean sidereal angle (IAU 1982) at UT1, the TEME -> Earth-fixed angle."""
+        """Greenwich mean sidereal angle (IAU 1982) at UT1: the TEME -> Earth-fixed angle.
+
+        Skyfield evaluates it on hourly nodes and the rest is linear interpolation: the
+        angle is linear in UT1 and UT1 - UTC drifts by milliseconds per day, so the error is
+        below 1e-11 rad, while millions of samples cost microseconds each.
+        """
+        t_s = np.asarray(t_s, dtype=float)
+        if t_s.size == 0:
+            return np.empty(t_s.shape)
+        first = np.floor(t_s.min() / GMST_NODE_S) - 1
+        last = np.ceil(t_s.max() / GMST_NODE_S) + 1
+        nodes = np.arange(first, last + 1) * GMST_NODE_S
         e = self.epoch
         t = timescale().utc(e.year, e.month, e.day, e.hour, e.minute,
-                            e.second + e.microsecond * 1e-6 + np.asarray(t_s, dtype=float))
+                            e.second + e.microsecond * 1e-6 + nodes)
         theta, _ = theta_GMST1982(t.whole, t.ut1_fraction)
-        return theta
+        return np.interp(t_s, nodes, np.unwrap(np.atleast_1d(theta)))
 
 
 def teme_to_ecef(r_teme: np.ndarray, gmst: np.ndarray) -> np.ndarray:
@@ -63,8 +78,17 @@ def teme_to_ecef(r_teme: np.ndarray, gmst: np.ndarray) -> np.ndarray:
     return out
 
 
+def teme_to_ecef_velocity(v_teme: np.ndarray, r_ecef: np.ndarray, gmst: np.ndarray,
+                          omega_rad_s: float = EARTH_ROTATION_RAD_S) -> np.ndarray:
+    """Earth-fixed velocity: the rotated TEME velocity minus omega x r (AIAA 2006-6753 App. C)."""
+    v = teme_to_ecef(v_teme, gmst)
+    v[..., 0] += omega_rad_s * r_ecef[..., 1]
+    v[..., 1] -= omega_rad_s * r_ecef[..., 0]
+    return v
+
+
 class Propagator:
-    """Earth-fixed positions of a fleet, on a shared grid or at per-sample times."""
+    """Earth-fixed states of a fleet, on a shared grid or at per-sample times."""
 
     def __init__(self, elements: Sequence[ElementSet], clock: Clock):
         self.elements = list(elements)
@@ -75,29 +99,63 @@ class Propagator:
     def __len__(self) -> int:
         return len(self._satrecs)
 
-    def ecef_grid(self, t_s: np.ndarray, sats: np.ndarray | None = None) -> np.ndarray:
-        """Positions (N, T, 3) in km at the times ``t_s``; NaN where SGP4 fails (decay).
-
-        ``sats`` restricts the call to some satellites (to bound memory on large fleets).
-        """
+    def states_grid(self, t_s: np.ndarray,
+                    sats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (km) and velocities (km/s), each (N, T, 3), Earth-fixed; NaN where SGP4
+        fails (decay). ``sats`` restricts the call to some satellites, to bound memory."""
         array = self._array if sats is None else SatrecArray([self._satrecs[i] for i in sats])
         jd, fr = self.clock.sgp4_time(t_s)
-        err, r, _ = array.sgp4(jd, fr)
-        r[err != 0] = np.nan
-        return teme_to_ecef(r, self.clock.gmst_rad(t_s)[None, :])
+        err, r, v = array.sgp4(jd, fr)
+        failed = err != 0
+        r[failed] = np.nan
+        v[failed] = np.nan
+        gmst = self.clock.gmst_rad(t_s)[None, :]
+        r_ecef = teme_to_ecef(r, gmst)
+        return r_ecef, teme_to_ecef_velocity(v, r_ecef, gmst)
 
-    def ecef_at(self, sat_index: np.ndarray, t_s: np.ndarray) -> np.ndarray:
-        """Positions (M, 3) in km of satellite ``sat_index[k]`` at time ``t_s[k]``."""
+    def ecef_grid(self, t_s: np.ndarray, sats: np.ndarray | None = None) -> np.ndarray:
+        """Positions (N, T, 3) in km at the times ``t_s``."""
+        return self.states_grid(t_s, sats)[0]
+
+    def states_at(self, sat_index: np.ndarray,
+                  t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Earth-fixed position and velocity, (M, 3), of satellite ``sat_index[m]`` at t[m]."""
         sat_index = np.asarray(sat_index)
         t_s = np.asarray(t_s, dtype=float)
         jd, fr = self.clock.sgp4_time(t_s)
-        r = np.empty((len(t_s), 3))
+        r, v = np.empty((len(t_s), 3)), np.empty((len(t_s), 3))
         order = np.argsort(sat_index, kind="stable")
-        bounds = np.flatnonzero(np.diff(sat_index[order])) + 1
-        for group in np.split(order, bounds):
+        for group in np.split(order, np.flatnonzero(np.diff(sat_index[order])) + 1):
             if group.size == 0:
                 continue
-            err, pos, _ = self._satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
+            err, pos, vel = self._satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
             pos[err != 0] = np.nan
-            r[group] = pos
-        return teme_to_ecef(r, self.clock.gmst_rad(t_s))
+            r[group], v[group] = pos, vel
+        gmst = self.clock.gmst_rad(t_s)
+        r_ecef = teme_to_ecef(r, gmst)
+        return r_ecef, teme_to_ecef_velocity(v, r_ecef, gmst)
+
+    def ecef_at(self, sat_index: np.ndarray, t_s: np.ndarray) -> np.ndarray:
+        """Positions (M, 3) in km of satellite ``sat_index[m]`` at time ``t_s[m]``."""
+        return self.states_at(sat_index, t_s)[0]
+
+
+def geodetic(r_ecef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """WGS84 latitude and longitude (degrees) and height (km) of Earth-fixed points (..., 3).
+
+    Bowring's method with two refinements: sub-millimetre for LEO altitudes.
+    """
+    x, y, z = r_ecef[..., 0], r_ecef[..., 1], r_ecef[..., 2]
+    a, f = WGS84_A_KM, WGS84_F
+    b = a * (1.0 - f)
+    e2 = f * (2.0 - f)
+    ep2 = e2 / (1.0 - e2)
+    p = np.hypot(x, y)
+    lat = np.arctan2(z, p * (1.0 - e2))
+    for _ in range(2):
+        beta = np.arctan2((1.0 - f) * np.sin(lat), np.cos(lat))
+        lat = np.arctan2(z + ep2 * b * np.sin(beta) ** 3, p - e2 * a * np.cos(beta) ** 3)
+    sin_lat = np.sin(lat)
+    n = a / np.sqrt(1.0 - e2 * sin_lat**2)
+    height = p * np.cos(lat) + (z + e2 * n * sin_lat) * sin_lat - n
+    return np.degrees(lat), np.degrees(np.arctan2(y, x)), height
