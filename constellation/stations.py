@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
 
@@ -37,11 +37,8 @@ class GroundStation:
 
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, GroundStation]:
-    """Packaged real sites (``data/ground_stations.csv``; each row cites its source).
-
-    Rows whose altitude is not sourced use 0 m: a few hundred metres move elevation angles
-    of LEO passes by far less than a hundredth of a degree.
-    """
+    """Packaged real sites (``data/ground_stations.csv``; each row cites its source; see
+    ``data/README.md`` for which columns are modelling defaults)."""
     text = files("orbitfl.constellation").joinpath("data/ground_stations.csv").read_text("utf-8")
     stations = {}
     for row in csv.DictReader(text.splitlines()):
@@ -51,14 +48,27 @@ def catalog() -> dict[str, GroundStation]:
             lat_deg=float(row["lat_deg"]),
             lon_deg=float(row["lon_deg"]),
             alt_m=float(row["alt_m"] or 0.0),
+            min_elevation_deg=float(row["min_elevation_deg"]),
+            antennas=int(row["antennas"]),
         )
     return stations
 
 
-def from_catalog(site_id: str, min_elevation_deg: float, antennas: int) -> GroundStation:
+# Named ground networks (ids of the catalog).
+NETWORKS = {
+    "polar": ("svalsat", "trollsat", "kiruna", "inuvik", "fairbanks-asf"),
+    "ksat": ("svalsat", "trollsat"),
+    "estrack": ("kiruna", "redu", "kourou", "santa-maria", "new-norcia", "cebreros",
+                "malargue", "maspalomas"),
+    "nasa-nen": ("fairbanks-asf", "wallops"),
+    "canada": ("inuvik", "gatineau"),
+    "planet": ("fairbanks-planet",),
+}
+
+
+def from_catalog(site_id: str, **overrides) -> GroundStation:
+    """A catalog site, with any field overridden (e.g. ``min_elevation_deg=10``)."""
     sites = catalog()
     if site_id not in sites:
         raise InputError(f"unknown ground station {site_id!r}; known: {', '.join(sorted(sites))}")
-    site = sites[site_id]
-    return GroundStation(site.id, site.name, site.lat_deg, site.lon_deg, site.alt_m,
-                         min_elevation_deg, antennas)
+    return replace(sites[site_id], **{k: v for k, v in overrides.items() if v is not None})

@@ -10,9 +10,9 @@ import fnmatch
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
+from sgp4 import omm
 from sgp4.api import Satrec
 
 from orbitfl.errors import InputError
@@ -57,8 +57,15 @@ class ElementSet:
     line2: str
     catalog_number: int
     origin: str  # "file:line" of line 1, for messages
+    # Set for OMM records: SGP4 starts from these full-precision fields, and the lines
+    # above are their TLE rendering (rounded to TLE precision).
+    omm_fields: tuple[tuple[str, Any], ...] | None = None
 
     def satrec(self) -> Satrec:
+        if self.omm_fields is not None:
+            sat = Satrec()
+            omm.initialize(sat, dict(self.omm_fields))
+            return sat
         return Satrec.twoline2rv(self.line1, self.line2)
 
     @property
@@ -133,62 +140,71 @@ def _check_values(line1: str, line2: str, where: str) -> None:
         raise InputError(f"{where}: epoch day {day} is outside 1..366")
 
 
-def parse_tle_text(text: str, source: str) -> list[ElementSet]:
-    """Parse 2-line or 3-line (named) element sets; ``source`` names the file in errors."""
+def parse_tle_text(text: str, source: str,
+                   skipped: list[str] | None = None) -> list[ElementSet]:
+    """Parse 2-line or 3-line (named) element sets; ``source`` names the file in errors.
+
+    With a ``skipped`` list, a bad record is left out and its message appended instead of
+    raised (the scenario option ``skip_bad_records``).
+    """
     lines = [raw.rstrip("\r\n").rstrip() for raw in text.splitlines()]
     records: list[ElementSet] = []
     pending_name: str | None = None
     index = 0
     while index < len(lines):
         line = lines[index]
-        lineno = index + 1
         if not line.strip():
             index += 1
             continue
-        if line.startswith("1 "):
-            where = f"{source}:{lineno}"
-            if index + 1 >= len(lines) or not lines[index + 1].startswith("2 "):
-                raise InputError(f"{where}: line 1 is not followed by its line 2")
-            line2 = lines[index + 1]
-            _check_line(line, 1, where)
-            _check_line(line2, 2, f"{source}:{lineno + 1}")
-            if line[2:7] != line2[2:7]:
-                raise InputError(
-                    f"{where}: catalog numbers differ between line 1 ({line[2:7].strip()}) "
-                    f"and line 2 ({line2[2:7].strip()})"
-                )
-            _check_values(line, line2, where)
-            catnr = decode_catalog_number(line[2:7])
-            name = pending_name if pending_name is not None else f"NORAD {catnr}"
-            records.append(ElementSet(name, line, line2, catnr, where))
+        try:
+            if line.startswith("1 "):
+                records.append(_parse_record(lines, index, source, pending_name))
+                pending_name = None
+                index += 2
+                continue
+            if line.startswith("2 "):
+                raise InputError(f"{source}:{index + 1}: line 2 without a preceding line 1")
+            if pending_name is not None:
+                raise InputError(f"{source}:{index + 1}: expected line 1 of "
+                                 f"{pending_name!r}, found {line[:30]!r}")
+        except InputError as err:
+            if skipped is None:
+                raise
+            skipped.append(str(err))
             pending_name = None
-            index += 2
+            following = lines[index + 1] if index + 1 < len(lines) else ""
+            index += 2 if line.startswith("1 ") and following.startswith("2 ") else 1
             continue
-        if line.startswith("2 "):
-            raise InputError(f"{source}:{lineno}: line 2 without a preceding line 1")
-        if pending_name is not None:
-            raise InputError(
-                f"{source}:{lineno}: expected line 1 of {pending_name!r}, found {line[:30]!r}"
-            )
         # A name line; Space-Track 3LE prefixes names with "0 ".
         pending_name = line[2:].strip() if line.startswith("0 ") else line.strip()
         index += 1
     if pending_name is not None:
-        raise InputError(f"{source}: file ends after the name line {pending_name!r}")
+        message = f"{source}: file ends after the name line {pending_name!r}"
+        if skipped is None:
+            raise InputError(message)
+        skipped.append(message)
     if not records:
-        raise InputError(f"{source}: no element sets found")
+        raise InputError(f"{source}: no valid element sets found")
     return records
 
 
-def load_tle_file(path: str | Path) -> list[ElementSet]:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: TLE file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read TLE file ({err})") from None
-    return parse_tle_text(text, str(path))
+def _parse_record(lines: list[str], index: int, source: str,
+                  name: str | None) -> ElementSet:
+    """The record whose line 1 is ``lines[index]``."""
+    line1 = lines[index]
+    where = f"{source}:{index + 1}"
+    if index + 1 >= len(lines) or not lines[index + 1].startswith("2 "):
+        raise InputError(f"{where}: line 1 is not followed by its line 2")
+    line2 = lines[index + 1]
+    _check_line(line1, 1, where)
+    _check_line(line2, 2, f"{source}:{index + 2}")
+    if line1[2:7] != line2[2:7]:
+        raise InputError(f"{where}: catalog numbers differ between line 1 "
+                         f"({line1[2:7].strip()}) and line 2 ({line2[2:7].strip()})")
+    _check_values(line1, line2, where)
+    catnr = decode_catalog_number(line1[2:7])
+    return ElementSet(name if name is not None else f"NORAD {catnr}", line1, line2, catnr,
+                      where)
 
 
 def select(

@@ -3,11 +3,13 @@ need its data (the TLE file and selection, the quorum, the stations). Cheap: no 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from orbitfl.constellation.stations import GroundStation, from_catalog
-from orbitfl.constellation.tle import ElementSet, load_tle_file, select
+from orbitfl.constellation.fleet import load_element_file
+from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
+from orbitfl.constellation.tle import ElementSet, select
+from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
 from orbitfl.errors import InputError
 from orbitfl.scenario import Scenario, load_scenario
 
@@ -29,25 +31,62 @@ def prepare(path: str | Path) -> Prepared:
     """Schema validation plus the checks that need the data: selection, quorum, stations."""
     path = Path(path)
     scenario = load_scenario(path)
-    sel = scenario.constellation.select
-    fleet = select(load_tle_file(scenario.constellation.tle), sel.name, sel.norad_ids, sel.limit)
-    if not fleet:
-        raise InputError(f"{path}: constellation.select: matches no satellite in "
-                         f"{scenario.constellation.tle}")
+    skipped: list[str] = []
+    fleet = _fleet(scenario, path, skipped)
     if scenario.fl.schedule.min_clients > len(fleet):
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
-    gs = scenario.ground_stations
-    stations = [
-        from_catalog(site.id, gs.min_elevation_deg, gs.antennas) if site.lat_deg is None else
-        GroundStation(site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
-                      gs.min_elevation_deg, gs.antennas)
-        for site in gs.sites
-    ]
+    stations = _stations(scenario)
     warnings = []
+    if skipped:
+        warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
+                        f"records, first: {skipped[0]}")
     ages = [abs((scenario.epoch - e.epoch).total_seconds()) / 86400.0 for e in fleet]
     if max(ages) > TLE_AGE_WARNING_DAYS:
         warnings.append(f"{path}: epoch: {sum(a > TLE_AGE_WARNING_DAYS for a in ages)} element "
                         f"sets are more than {TLE_AGE_WARNING_DAYS:g} days from the scenario "
                         f"epoch (up to {max(ages):.1f} d); SGP4 accuracy degrades")
     return Prepared(path, scenario, fleet, stations, warnings)
+
+
+def _fleet(scenario: Scenario, path: Path, skipped: list[str]) -> list[ElementSet]:
+    config = scenario.constellation
+    if config.walker is not None:
+        w = config.walker
+        base = PRESETS[w.preset] if w.preset else WalkerShell(
+            w.planes, w.per_plane, 0, w.altitude_km, w.inclination_deg)
+        overrides = {k: getattr(w, k) for k in ("planes", "per_plane", "phasing",
+                                                 "altitude_km", "inclination_deg", "pattern")
+                     if getattr(w, k) is not None}
+        try:
+            shell = replace(base, **overrides)
+        except ValueError as err:
+            raise InputError(f"{path}: constellation.walker: {err}") from None
+        elements, source = walker_elements(shell, scenario.epoch), "the Walker shell"
+    else:
+        elements = load_element_file(config.tle, skipped if config.skip_bad_records else None)
+        source = str(config.tle)
+    sel = config.select
+    fleet = select(elements, sel.name, sel.norad_ids, sel.limit)
+    if not fleet:
+        raise InputError(f"{path}: constellation.select: matches no satellite in {source}")
+    return fleet
+
+
+def _stations(scenario: Scenario) -> list[GroundStation]:
+    """Network members, then listed sites (a listed site replaces a member of the same id)."""
+    gs = scenario.ground_stations
+    common = {"min_elevation_deg": gs.min_elevation_deg, "antennas": gs.antennas}
+    stations = {sid: from_catalog(sid, **common) for net in gs.network for sid in NETWORKS[net]}
+    for site in gs.sites:
+        own = {"min_elevation_deg": site.min_elevation_deg, "antennas": site.antennas}
+        merged = {k: own[k] if own[k] is not None else common[k] for k in own}
+        if site.lat_deg is None:
+            stations[site.id] = from_catalog(site.id, **merged)
+        else:
+            stations[site.id] = GroundStation(
+                site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
+                merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
+                merged["antennas"] or 1)
+    return list(stations.values())
+

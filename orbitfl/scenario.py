@@ -63,27 +63,65 @@ class Selection(_Strict):
     limit: int | None = Field(None, gt=0)
 
 
+class WalkerConfig(_Strict):
+    """A designed shell: a named preset, or every parameter (a preset's may be overridden)."""
+
+    preset: str | None = None
+    planes: int | None = Field(None, gt=0)
+    per_plane: int | None = Field(None, gt=0)
+    phasing: int | None = Field(None, ge=0)
+    altitude_km: float | None = Field(None, gt=100, lt=40000)
+    inclination_deg: float | None = Field(None, ge=0, le=180)
+    pattern: Literal["delta", "star"] | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> "WalkerConfig":
+        from orbitfl.constellation.walker import PRESETS
+
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
+        if self.preset is None:
+            missing = [k for k in ("planes", "per_plane", "altitude_km", "inclination_deg")
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"give a preset or {', '.join(missing)}")
+        return self
+
+
 class ConstellationConfig(_Strict):
-    tle: Path
+    tle: Path | None = Field(None, description="element file: TLE/3LE, or OMM .json/.csv")
+    walker: WalkerConfig | None = None
     select: Selection = Selection()
+    skip_bad_records: bool = False
 
     @field_validator("tle")
     @classmethod
-    def _resolve(cls, value: Path, info: ValidationInfo) -> Path:
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
         base = (info.context or {}).get("base_dir", Path("."))
         path = (base / value).resolve()
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
         return path
 
+    @model_validator(mode="after")
+    def _one_source(self) -> "ConstellationConfig":
+        if (self.tle is None) == (self.walker is None):
+            raise ValueError("give exactly one of 'tle' (an element file) and 'walker'")
+        return self
+
 
 class Site(_Strict):
-    """A packaged catalog site by id (``svalsat``), or an inline site with coordinates."""
+    """A packaged catalog site by id (``svalsat``), or an inline site with coordinates;
+    either may override the mask and the antenna count."""
 
     id: str
     lat_deg: float | None = Field(None, ge=-90, le=90)
     lon_deg: float | None = Field(None, ge=-180, le=360)
     alt_m: float = 0.0
+    min_elevation_deg: float | None = Field(None, ge=0, lt=90)
+    antennas: int | None = Field(None, gt=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -105,9 +143,34 @@ class Site(_Strict):
 
 
 class GroundStationsConfig(_Strict):
-    sites: list[Site] = Field(min_length=1)
-    min_elevation_deg: float = Field(10.0, ge=0, lt=90)
-    antennas: int = Field(1, gt=0)
+    """Named networks and/or sites; the masks and antenna counts here override the
+    catalog's for every site (a site's own values override these)."""
+
+    network: list[str] = Field(default_factory=list)
+    sites: list[Site] = Field(default_factory=list)
+    min_elevation_deg: float | None = Field(None, ge=0, lt=90)
+    antennas: int | None = Field(None, gt=0)
+
+    @field_validator("network", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("network")
+    @classmethod
+    def _known_networks(cls, value: list[str]) -> list[str]:
+        from orbitfl.constellation.stations import NETWORKS
+
+        unknown = [n for n in value if n not in NETWORKS]
+        if unknown:
+            raise ValueError(f"unknown network {unknown[0]!r}; known: {', '.join(NETWORKS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _some_station(self) -> "GroundStationsConfig":
+        if not self.network and not self.sites:
+            raise ValueError("give a network or at least one site")
+        return self
 
 
 class LinkRate(_Strict):

@@ -4,12 +4,15 @@ from datetime import datetime, timezone
 
 import numpy as np
 import pytest
-from conftest import TLE_DIR
+from skyfield.api import EarthSatellite, wgs84
+
 from orbitfl.constellation.contacts import compute_contacts
+from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.propagation import Clock, Propagator, timescale
 from orbitfl.constellation.stations import GroundStation, from_catalog
-from orbitfl.constellation.tle import load_tle_file, select
-from skyfield.api import EarthSatellite, wgs84
+from orbitfl.constellation.tle import select
+
+from conftest import TLE_DIR
 
 EPOCH = datetime(2024, 7, 16, 6, tzinfo=timezone.utc)
 DAY = 86400.0
@@ -17,7 +20,7 @@ DAY = 86400.0
 
 @pytest.fixture(scope="module")
 def flock():
-    return select(load_tle_file(TLE_DIR / "planet_2024-07-16.tle"), name="FLOCK 4Y*", limit=3)
+    return select(load_element_file(TLE_DIR / "planet_2024-07-16.tle"), name="FLOCK 4Y*", limit=3)
 
 
 def _skyfield_altitude(element, station: GroundStation):
@@ -48,7 +51,7 @@ def _reference_crossings(altitude, mask: float, horizon: float) -> np.ndarray:
 
 
 def test_windows_agree_with_skyfield_find_events(flock):
-    stations = [from_catalog("svalsat", 10.0, 1), from_catalog("fairbanks-planet", 10.0, 1)]
+    stations = [from_catalog(s, min_elevation_deg=10.0) for s in ("svalsat", "fairbanks-planet")]
     plan = compute_contacts(Propagator(flock, Clock(EPOCH)), stations, DAY)
     ts = timescale()
     matched = 0
@@ -68,7 +71,7 @@ def test_windows_agree_with_skyfield_find_events(flock):
 
 
 def test_crossings_match_a_dense_reference_to_10_ms(flock):
-    station = from_catalog("svalsat", 10.0, 1)
+    station = from_catalog("svalsat", min_elevation_deg=10.0)
     plan = compute_contacts(Propagator(flock[:1], Clock(EPOCH)), [station], DAY / 2)
     _, _, altitude = _skyfield_altitude(flock[0], station)
     reference = _reference_crossings(altitude, 10.0, DAY / 2)
@@ -79,7 +82,7 @@ def test_crossings_match_a_dense_reference_to_10_ms(flock):
 
 
 def test_peak_elevation_is_the_true_maximum(flock):
-    station = from_catalog("kiruna", 10.0, 1)
+    station = from_catalog("kiruna", min_elevation_deg=10.0)
     plan = compute_contacts(Propagator(flock, Clock(EPOCH)), [station], DAY)
     for i, element in enumerate(flock):
         _, _, altitude = _skyfield_altitude(element, station)
@@ -93,7 +96,7 @@ def test_peak_elevation_is_the_true_maximum(flock):
 
 def test_coarse_grid_misses_no_short_pass(flock):
     """A 3-minute grid (longer than the shortest passes) finds the same windows as 10 s."""
-    stations = [from_catalog(s, 30.0, 1) for s in ("svalsat", "kiruna", "inuvik")]
+    stations = [from_catalog(s, min_elevation_deg=30.0) for s in ("svalsat", "kiruna", "inuvik")]
     propagator = Propagator(flock, Clock(EPOCH))
     fine = compute_contacts(propagator, stations, DAY, grid_step_s=10.0).windows
     coarse = compute_contacts(propagator, stations, DAY, grid_step_s=180.0).windows
@@ -104,7 +107,7 @@ def test_coarse_grid_misses_no_short_pass(flock):
 
 
 def test_window_open_at_start_and_end_is_clipped_to_the_horizon(flock):
-    station = from_catalog("svalsat", 10.0, 1)
+    station = from_catalog("svalsat", min_elevation_deg=10.0)
     full = compute_contacts(Propagator(flock[:1], Clock(EPOCH)), [station], DAY).windows
     first = full.iloc[0]
     mid = 0.5 * (first.start_s + first.end_s)

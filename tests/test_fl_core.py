@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.fedavg import FedAvg
 from orbitfl.fl.models import SmallCNN

@@ -3,6 +3,7 @@
 import pandas as pd
 import pytest
 import simpy
+
 from orbitfl.constellation.contacts import WINDOW_COLUMNS, ContactPlan
 from orbitfl.constellation.network import GROUND, Network
 

@@ -58,6 +58,10 @@ CASES = [
     ("constellation.select.name", "NOPE*", "constellation.select: matches no satellite"),
     ("fl.schedule.min_clients", 50, "fl.schedule.min_clients: 50 exceeds the 8 selected"),
     ("epoch", "yesterday", "epoch: input should be a valid datetime"),
+    ("constellation.walker", {"preset": "starlink-shell1"},
+     "constellation: give exactly one of 'tle' (an element file) and 'walker'"),
+    ("ground_stations.network", "mars", "ground_stations.network: unknown network 'mars'"),
+    ("ground_stations.sites", [], "ground_stations: give a network or at least one site"),
 ]
 
 
@@ -106,6 +110,19 @@ def test_missing_scenario_file():
     result = run_cli("validate", "does-not-exist.yaml")
     assert result.returncode == 2
     assert result.stderr.strip() == "error: does-not-exist.yaml: scenario file not found"
+
+
+def test_walker_scenario_with_a_network_validates(tmp_path: Path):
+    document = base_document()
+    document["constellation"] = {"walker": {"preset": "iridium-next", "phasing": 2},
+                                 "select": {"limit": 12}}
+    document["ground_stations"] = {"network": "polar", "sites": [{"id": "svalsat",
+                                                                  "antennas": 2}]}
+    scenario = tmp_path / "walker.yaml"
+    scenario.write_text(yaml.safe_dump(document))
+    result = run_cli("validate", str(scenario))
+    assert result.returncode == 0, result.stderr
+    assert "ok (12 satellites, 5 stations)" in result.stdout
 
 
 def test_shipped_quickstart_validates():

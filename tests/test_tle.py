@@ -1,16 +1,12 @@
 from pathlib import Path
 
 import pytest
-from conftest import TLE_DIR
-from orbitfl.constellation.tle import (
-    decode_catalog_number,
-    load_tle_file,
-    parse_tle_text,
-    select,
-    tle_checksum,
-)
 
+from orbitfl.constellation.fleet import load_element_file
+from orbitfl.constellation.tle import decode_catalog_number, parse_tle_text, select, tle_checksum
 from orbitfl.errors import InputError
+
+from conftest import TLE_DIR
 
 # A real record (first of tle/eo-core_2024-07-16.tle).
 REAL = (
@@ -22,7 +18,7 @@ REAL = (
 
 def test_every_shipped_file_parses_with_valid_checksums():
     for path in sorted(TLE_DIR.glob("*.tle")):
-        records = load_tle_file(path)
+        records = load_element_file(path)
         assert records, path
         for r in records:
             assert tle_checksum(r.line1) == int(r.line1[68])
@@ -86,12 +82,12 @@ def test_alpha5_catalog_numbers():
 
 
 def test_missing_file_is_one_line(tmp_path: Path):
-    with pytest.raises(InputError, match="TLE file not found"):
-        load_tle_file(tmp_path / "nope.tle")
+    with pytest.raises(InputError, match="element file not found"):
+        load_element_file(tmp_path / "nope.tle")
 
 
 def test_selection_by_pattern_and_limit(planet_tle):
-    records = load_tle_file(planet_tle)
+    records = load_element_file(planet_tle)
     flock = select(records, name="flock 4y*")
     assert len(flock) == 36 and all(r.name.startswith("FLOCK 4Y") for r in flock)
     assert [r.name for r in select(records, name="FLOCK 4Y*", limit=3)] == \

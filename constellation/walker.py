@@ -1,0 +1,94 @@
+"""Walker constellations as real TLEs, so designed and real fleets share one path.
+
+Walker-delta i:T/P/F spreads P planes over 360 degrees of right ascension, Walker-star
+over 180 degrees (polar shells such as Iridium). Satellite s of plane p has mean anomaly
+360 s/S + 360 F p / T (S = T / P per plane). Orbits are circular; the mean motion is the
+two-body value for the nominal altitude (SGP4's mean elements then oscillate by a few km
+around it, as real shells do).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Literal
+
+import numpy as np
+
+from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum
+
+MU_KM3_S2 = 398600.4418
+EARTH_RADIUS_KM = 6378.137
+FIRST_CATALOG_NUMBER = 80000  # Space-Track's analyst-object range: clashes with no real object
+
+
+@dataclass(frozen=True)
+class WalkerShell:
+    planes: int
+    per_plane: int
+    phasing: int
+    altitude_km: float
+    inclination_deg: float
+    pattern: Literal["delta", "star"] = "delta"
+    name: str = "WALKER"
+
+    def __post_init__(self) -> None:
+        if self.planes < 1 or self.per_plane < 1:
+            raise ValueError("a Walker shell needs at least one plane and one satellite")
+        if not 0 <= self.phasing < self.planes:
+            raise ValueError(f"phasing must be in 0..{self.planes - 1}")
+        if self.altitude_km <= 0 or not 0 <= self.inclination_deg <= 180:
+            raise ValueError("altitude must be positive and inclination within 0..180 deg")
+
+    @property
+    def size(self) -> int:
+        return self.planes * self.per_plane
+
+
+# Nominal shells (DESIGN.md reference figures). Phasing factors are not published for these
+# systems; F = 1 is our choice and a scenario can override it.
+PRESETS = {
+    "starlink-shell1": WalkerShell(72, 22, 1, 550.0, 53.05, "delta", "STARLINK-W"),
+    "iridium-next": WalkerShell(6, 11, 1, 780.0, 86.4, "star", "IRIDIUM-W"),
+    "oneweb": WalkerShell(12, 49, 1, 1200.0, 87.9, "star", "ONEWEB-W"),
+}
+
+
+def encode_catalog_number(number: int) -> str:
+    """The 5-character TLE field, Alpha-5 above 99999 (100000 -> 'A0000')."""
+    if number < 100000:
+        return f"{number:5d}"
+    head, tail = divmod(number, 10000)
+    if head - 10 >= len(_ALPHA5_LETTERS):
+        raise ValueError(f"catalog number {number} exceeds the Alpha-5 range")
+    return f"{_ALPHA5_LETTERS[head - 10]}{tail:04d}"
+
+
+def mean_motion_rev_per_day(altitude_km: float) -> float:
+    semi_major = EARTH_RADIUS_KM + altitude_km
+    return np.sqrt(MU_KM3_S2 / semi_major**3) * 86400.0 / (2.0 * np.pi)
+
+
+def walker_elements(shell: WalkerShell, epoch: datetime,
+                    first_catalog_number: int = FIRST_CATALOG_NUMBER) -> list[ElementSet]:
+    """TLEs (with valid checksums) for every satellite of the shell at ``epoch``."""
+    epoch = epoch.astimezone(timezone.utc) if epoch.tzinfo else epoch.replace(tzinfo=timezone.utc)
+    start_of_year = datetime(epoch.year, 1, 1, tzinfo=timezone.utc)
+    day = 1.0 + (epoch - start_of_year).total_seconds() / 86400.0
+    spread = 360.0 if shell.pattern == "delta" else 180.0
+    n = mean_motion_rev_per_day(shell.altitude_km)
+    lines = []
+    for p in range(shell.planes):
+        for s in range(shell.per_plane):
+            number = first_catalog_number + p * shell.per_plane + s
+            cat = encode_catalog_number(number)
+            raan = (p * spread / shell.planes) % 360.0
+            anomaly = (360.0 * s / shell.per_plane
+                       + 360.0 * shell.phasing * p / shell.size) % 360.0
+            line1 = (f"1 {cat}U {'':8} {epoch.year % 100:02d}{day:012.8f}  .00000000 "
+                     f" 00000-0  00000-0 0  999")
+            line2 = (f"2 {cat} {shell.inclination_deg:8.4f} {raan:8.4f} 0000000 "
+                     f"{0.0:8.4f} {anomaly:8.4f} {n:11.8f}    0")
+            lines += [f"{shell.name}-P{p + 1:02d}-S{s + 1:02d}",
+                      line1 + str(tle_checksum(line1)), line2 + str(tle_checksum(line2))]
+    return parse_tle_text("\n".join(lines), f"walker:{shell.name}")
