@@ -1,27 +1,56 @@
 """The simpy network: payloads cross between the ground segment and satellites only inside
-contact windows, at the link rate, resuming in the next pass when a pass ends mid-transfer.
+contact windows, at each window's time-varying rate, sharing station antennas.
 
-The engine jumps from contact boundary to completion; it never steps a clock. Payloads are
-opaque here (a kind and a size): the network never imports the learning layer.
+A transfer holds its satellite's radio for that direction (one link per band), then, pass
+after pass, asks the stations in view for an antenna, sends at the window's piecewise-
+constant rate (the integral of rate(t), not rate x duration) until the bytes are across or
+the window closes, and then resumes in a later pass (policy ``resume``) or starts over
+(``restart``). Antennas track one satellite at a time (uplink and downlink with that
+satellite share the track); when several satellites wait, a policy picks who gets one.
+Station-to-server backhaul adds latency and a terrestrial rate. The engine jumps from
+event to event; it never steps a clock. Payloads are opaque: a kind and a size.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import simpy
 
-from .contacts import ContactPlan
+from .links import RateProfiles
 
 GROUND = "ground"
+POLICIES = ("fifo", "elevation", "priority")
+
+
+@dataclass(frozen=True)
+class Backhaul:
+    """Terrestrial link between every station and the ground server."""
+
+    latency_s: float = 0.05
+    rate_bps: float = 1e9
+
+    def delay(self, nbytes: float) -> float:
+        return self.latency_s + nbytes * 8.0 / self.rate_bps
+
+
+@dataclass
+class Segment:
+    """Bytes sent through one window (one pass over one station)."""
+
+    window: int
+    station: str
+    start_s: float
+    end_s: float
+    bytes: float
 
 
 @dataclass
 class TransferRecord:
-    """One payload's journey; ``bytes_per_pass`` has one entry per contact it used."""
-
     transfer_id: int
     kind: str
     nbytes: int
@@ -30,94 +59,245 @@ class TransferRecord:
     requested_s: float
     start_s: float | None = None
     end_s: float | None = None
-    bytes_per_pass: list[float] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
+    retransmitted_bytes: float = 0.0
     status: str = "waiting"  # waiting -> sending -> delivered
     tag: dict[str, Any] = field(default_factory=dict)
 
     @property
     def passes_used(self) -> int:
-        return len(self.bytes_per_pass)
+        return len(self.segments)
+
+    @property
+    def bytes_per_pass(self) -> list[float]:
+        return [s.bytes for s in self.segments]
+
+    @property
+    def bytes_sent(self) -> float:
+        return sum(s.bytes for s in self.segments)
+
+
+@dataclass
+class _Request:
+    event: simpy.Event
+    satellite: int
+    priority: float
+    order: int
+
+
+class AntennaPool:
+    """A station's antennas. Each tracks one satellite; requests for a satellite already
+    tracked are granted at once (they share the track)."""
+
+    def __init__(self, env: simpy.Environment, station: int, antennas: int,
+                 choose: Callable[[list[_Request], int], _Request]):
+        self.env, self.station, self.capacity, self._choose = env, station, antennas, choose
+        self.tracking: dict[int, int] = {}  # satellite -> transfers using the track
+        self.waiting: list[_Request] = []
+        self.log: list[tuple[float, int]] = []  # (time, satellites tracked), for audits
+        self._order = itertools.count()
+
+    def request(self, satellite: int, priority: float) -> simpy.Event:
+        event = self.env.event()
+        if satellite in self.tracking or len(self.tracking) < self.capacity:
+            self._track(satellite, event)
+        else:
+            self.waiting.append(_Request(event, satellite, priority, next(self._order)))
+        return event
+
+    def cancel(self, event: simpy.Event) -> None:
+        self.waiting = [r for r in self.waiting if r.event is not event]
+
+    def release(self, satellite: int) -> None:
+        self.tracking[satellite] -= 1
+        if self.tracking[satellite] == 0:
+            del self.tracking[satellite]
+            self.log.append((self.env.now, len(self.tracking)))
+        while self.waiting and len(self.tracking) < self.capacity:
+            chosen = self._choose(self.waiting, self.station)
+            for request in [r for r in self.waiting if r.satellite == chosen.satellite]:
+                self.waiting.remove(request)
+                self._track(request.satellite, request.event)
+
+    def _track(self, satellite: int, event: simpy.Event) -> None:
+        if satellite not in self.tracking:
+            self.tracking[satellite] = 0
+            self.log.append((self.env.now, len(self.tracking)))
+        self.tracking[satellite] += 1
+        event.succeed()
 
 
 class Network:
-    """Ground <-> satellite transfers over a contact plan at fixed up/down rates.
+    """Ground <-> satellite transfers over a contact plan with per-window rate profiles.
 
-    Contacts with different stations are interchangeable at a fixed rate, so a satellite's
-    usable time is the union of its windows. Each satellite has one radio per direction;
-    transfers in the same direction queue for it in request order.
+    ``windows`` needs columns ``sat_index, station, start_s, end_s``; ``down`` and ``up``
+    are rate profiles over the same rows. ``elevation(sat, station, t)`` (degrees) serves
+    the ``elevation`` antenna policy.
     """
 
-    def __init__(self, env: simpy.Environment, plan: ContactPlan, satellites: list[str],
-                 uplink_bps: float, downlink_bps: float):
-        self.env = env
-        self.satellites = satellites
-        self._index = {name: i for i, name in enumerate(satellites)}
-        self._rate = {"up": float(uplink_bps), "down": float(downlink_bps)}
-        self._intervals = [_union(plan.for_satellite(i)[["start_s", "end_s"]].to_numpy())
-                           for i in range(len(satellites))]
-        self._radios = {(i, d): simpy.Resource(env, capacity=1)
-                        for i in range(len(satellites)) for d in ("up", "down")}
+    def __init__(self, env: simpy.Environment, windows: pd.DataFrame, satellites: Sequence[str],
+                 stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
+                 policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
+                 elevation: Callable[[int, int, float], float] | None = None):
+        if policy not in POLICIES:
+            raise ValueError(f"unknown antenna policy {policy!r}")
+        if policy == "elevation" and elevation is None:
+            raise ValueError("the elevation policy needs an elevation function")
+        self.env, self.satellites = env, list(satellites)
+        self.resume, self.backhaul = resume, backhaul
+        self._sat_index = {name: i for i, name in enumerate(self.satellites)}
+        self._station_ids = [sid for sid, _ in stations]
+        station_index = {sid: i for i, sid in enumerate(self._station_ids)}
+        self._profiles = {"down": down, "up": up}
+        self._end = windows["end_s"].to_numpy()
+        # The last instant each window can carry bytes (a window may end below every
+        # MODCOD threshold): windows past it are useless.
+        self._useful_until = {d: _useful_until(p, len(windows)) for d, p in self._profiles.items()}
+        self._elevation = elevation
+        self._policy = policy
+        self.pools = [AntennaPool(env, i, antennas, self._choose)
+                      for i, (_, antennas) in enumerate(stations)]
+        self._radios = {(i, d): simpy.PriorityResource(env, capacity=1)
+                        for i in range(len(self.satellites)) for d in ("up", "down")}
+        # Windows per satellite, sorted by start: [window row, station index, start, end].
+        table = np.column_stack([np.arange(len(windows)),
+                                 windows["station"].map(station_index).to_numpy(),
+                                 windows["start_s"].to_numpy(), windows["end_s"].to_numpy()])
+        sat = windows["sat_index"].to_numpy()
+        self._windows = {}
+        for i in range(len(self.satellites)):
+            rows = table[sat == i]
+            self._windows[i] = rows[np.argsort(rows[:, 2], kind="stable")]
         self.records: list[TransferRecord] = []
 
-    def transfer(self, kind: str, nbytes: int, src: str, dst: str,
+    # -- public -------------------------------------------------------------------------
+    def transfer(self, kind: str, nbytes: int, src: str, dst: str, priority: float = 0.0,
                  **tag: Any) -> simpy.Process:
-        """Start moving ``nbytes``; the process's value is the finished ``TransferRecord``."""
+        """Start moving ``nbytes``; the process's value is the finished ``TransferRecord``.
+
+        ``priority``: lower goes first for the radio and, under the ``priority`` policy,
+        for antennas (e.g. a round deadline, or staleness).
+        """
         if (src == GROUND) == (dst == GROUND):
             raise ValueError(f"a transfer joins the ground and a satellite, got {src} -> {dst}")
         record = TransferRecord(len(self.records), kind, int(nbytes), src, dst, self.env.now,
                                 tag=tag)
         self.records.append(record)
-        return self.env.process(self._run(record))
+        return self.env.process(self._run(record, priority))
 
-    def next_contact(self, satellite: str, after_s: float) -> tuple[float, float] | None:
-        """The first usable interval of ``satellite`` that ends after ``after_s``."""
-        starts, ends = self._intervals[self._index[satellite]]
-        i = int(np.searchsorted(ends, after_s, side="right"))
-        return (float(starts[i]), float(ends[i])) if i < len(ends) else None
+    def windows_of(self, satellite: str) -> np.ndarray:
+        return self._windows[self._sat_index[satellite]]
 
-    def _run(self, record: TransferRecord):
+    # -- internals ----------------------------------------------------------------------
+    def _choose(self, waiting: list[_Request], station: int) -> _Request:
+        if self._policy == "elevation":
+            return max(waiting, key=lambda r: (self._elevation(r.satellite, station,
+                                                               self.env.now), -r.order))
+        if self._policy == "priority":
+            return min(waiting, key=lambda r: (r.priority, r.order))
+        return min(waiting, key=lambda r: r.order)
+
+    def _run(self, record: TransferRecord, priority: float):
         direction = "up" if record.src == GROUND else "down"
-        satellite = record.dst if direction == "up" else record.src
-        rate_bytes = self._rate[direction] / 8.0
-        with self._radios[(self._index[satellite], direction)].request() as radio:
+        sat = self._sat_index[record.dst if direction == "up" else record.src]
+        profile = self._profiles[direction]
+        earliest = self.env.now + (self.backhaul.delay(record.nbytes) if direction == "up"
+                                   else 0.0)  # the payload must first reach the stations
+        with self._radios[(sat, direction)].request(priority=priority) as radio:
             yield radio
+            if self.env.now < earliest:
+                yield self.env.timeout(earliest - self.env.now)
             remaining = float(record.nbytes)
             while remaining > 0.0:
-                contact = self.next_contact(satellite, self.env.now)
-                if contact is None:
-                    yield self.env.event()  # no contact left before the horizon: in flight forever
-                start, end = contact
-                if start > self.env.now:
-                    yield self.env.timeout(start - self.env.now)
-                if record.start_s is None:
-                    record.start_s, record.status = self.env.now, "sending"
-                needed = remaining / rate_bytes
-                available = end - self.env.now
-                if needed <= available:
-                    yield self.env.timeout(needed)
-                    record.bytes_per_pass.append(remaining)
-                    remaining = 0.0
-                else:
-                    yield self.env.timeout(available)
-                    sent = available * rate_bytes
-                    record.bytes_per_pass.append(sent)
-                    remaining -= sent
-            if record.start_s is None:
-                record.start_s = self.env.now
+                grant = yield from self._acquire_antenna(sat, direction, priority)
+                if grant is None:
+                    yield self.env.event()  # no usable window left: in flight for ever
+                window, station = grant
+                sent = yield from self._send(record, window, station, profile, remaining)
+                self.pools[station].release(sat)
+                remaining -= sent
+                if remaining > 1e-9 and not self.resume:
+                    record.retransmitted_bytes += record.nbytes - remaining
+                    remaining = float(record.nbytes)
+                remaining = max(remaining, 0.0) if remaining > 1e-9 else 0.0
+        if direction == "down":
+            yield self.env.timeout(self._backhaul_tail(record))
         record.end_s, record.status = self.env.now, "delivered"
         return record
 
+    def _acquire_antenna(self, sat: int, profile_key: str, priority: float):
+        """Wait for an antenna at a station in view; returns (window row, station) or None."""
+        windows = self._windows[sat]
+        while True:
+            now = self.env.now
+            live = windows[self._useful_until[profile_key][windows[:, 0].astype(int)] > now]
+            if len(live) == 0:
+                return None
+            open_now = live[live[:, 2] <= now]
+            if len(open_now) == 0:
+                yield self.env.timeout(live[:, 2].min() - now)
+                continue
+            requests = [(int(w), int(st), self.pools[int(st)].request(sat, priority))
+                        for w, st, _, _ in open_now]
+            granted = [r for r in requests if r[2].triggered]
+            if not granted:
+                pending = [r[2] for r in requests]
+                upcoming = live[live[:, 2] > now][:, 2]
+                change = min(open_now[:, 3].min(), upcoming.min() if len(upcoming) else np.inf)
+                yield self.env.any_of(pending + [self.env.timeout(change - now)])
+                granted = [r for r in requests if r[2].triggered]
+            chosen = granted[0] if granted else None
+            for request in requests:
+                if request is chosen:
+                    continue
+                _, st, event = request
+                if event.triggered:
+                    self.pools[st].release(sat)  # granted elsewhere too: hand it back
+                else:
+                    self.pools[st].cancel(event)
+            if chosen is not None:
+                w, st, _ = chosen
+                if self.env.now < self._end[w]:
+                    return w, st
+                self.pools[st].release(sat)
 
-def _union(intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Merge overlapping [start, end] rows into disjoint sorted intervals."""
-    if len(intervals) == 0:
-        return np.empty(0), np.empty(0)
-    intervals = intervals[np.argsort(intervals[:, 0])]
-    starts, ends = [intervals[0, 0]], [intervals[0, 1]]
-    for start, end in intervals[1:]:
-        if start <= ends[-1]:
-            ends[-1] = max(ends[-1], end)
+    def _send(self, record: TransferRecord, window: int, station: int,
+              profile: RateProfiles, remaining: float):
+        """Send through ``window`` until done or closed; returns the bytes sent."""
+        span = profile.window(window)
+        start, end, rate = profile.start[span], profile.end[span], profile.rate[span]
+        now = self.env.now
+        if record.start_s is None:
+            record.start_s, record.status = now, "sending"
+        # Bytes each interval can still carry from now on, and where the transfer ends.
+        usable = np.clip(end - np.maximum(start, now), 0.0, None)
+        carried = np.cumsum(rate * usable / 8.0)
+        k = int(np.searchsorted(carried, remaining - 1e-9))
+        if k < len(carried):
+            before = carried[k - 1] if k > 0 else 0.0
+            finish = max(start[k], now) + (remaining - before) * 8.0 / rate[k]
+            sent = remaining
         else:
-            starts.append(start)
-            ends.append(end)
-    return np.array(starts), np.array(ends)
+            finish, sent = float(end[-1]), float(carried[-1]) if len(carried) else 0.0
+        yield self.env.timeout(max(finish - now, 0.0))
+        record.segments.append(Segment(window, self._station_ids[station], now, self.env.now,
+                                       sent))
+        return sent
+
+    def _backhaul_tail(self, record: TransferRecord) -> float:
+        """Each station forwards its share after its last byte; the last share decides."""
+        arrival = self.env.now
+        by_station: dict[str, tuple[float, float]] = {}
+        for s in record.segments:
+            done, total = by_station.get(s.station, (0.0, 0.0))
+            by_station[s.station] = (max(done, s.end_s), total + s.bytes)
+        finish = max(done + self.backhaul.delay(total) for done, total in by_station.values())
+        return max(finish - arrival, 0.0)
+
+
+def _useful_until(profile: RateProfiles, n_windows: int) -> np.ndarray:
+    owner = np.repeat(np.arange(n_windows), np.diff(profile.offsets))
+    until = np.full(n_windows, -np.inf)
+    useful = profile.rate > 0.0
+    np.maximum.at(until, owner[useful], profile.end[useful])
+    return until

@@ -18,9 +18,7 @@ import torch
 
 from orbitfl import __version__
 from orbitfl.analysis.figures import accuracy_vs_bytes
-from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.network import Network
-from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.fl.datasets import synthetic_federation
 from orbitfl.fl.fedavg import STRATEGIES
 from orbitfl.fl.models import build_model
@@ -29,6 +27,7 @@ from orbitfl.mission import RoundRecord, SyncMission, SyncSchedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.rundir import StagedRunDirectory, write_json, write_table
 from orbitfl.scenario import Scenario, file_sha256
+from orbitfl.world import build_world
 
 
 @dataclass(frozen=True)
@@ -61,12 +60,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
     target = Path(out) if out is not None else default_run_dir(scenario)
     with StagedRunDirectory(target) as staging:
         data_seed, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
-        log.write(f"propagating {len(prepared.fleet)} satellites over "
-                  f"{scenario.duration / 3600:.1f} h for {len(prepared.stations)} stations\n")
-        clock = Clock(scenario.epoch)
-        propagator = Propagator(prepared.fleet, clock)
-        plan = compute_contacts(propagator, prepared.stations, scenario.duration)
-        log.write(f"{len(plan.windows)} contact windows; building data and model\n")
+        world = build_world(prepared, log)
 
         d = scenario.data
         data = synthetic_federation(
@@ -80,9 +74,8 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         strategy = STRATEGIES[scenario.fl.strategy](model, train, scenario.seed)
 
         env = simpy.Environment()
-        names = [e.name for e in prepared.fleet]
-        network = Network(env, plan, names, scenario.links.uplink.rate_mbps * 1e6,
-                          scenario.links.downlink.rate_mbps * 1e6)
+        network = world.network(env)
+        names = world.satellite_names
         schedule = SyncSchedule(scenario.fl.rounds, scenario.fl.schedule.deadline,
                                 scenario.fl.schedule.min_clients,
                                 scenario.onboard.training_duration, scenario.duration)
@@ -90,7 +83,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
                               schedule, on_round=lambda r, s: _print_round(r, s, log))
         rounds = mission.run()
 
-        write_table(staging / "contacts.parquet", contacts_table(plan, clock.epoch))
+        write_table(staging / "contacts.parquet", world.contacts_table())
         write_table(staging / "transfers.parquet", transfers_table(network))
         write_table(staging / "rounds.parquet", rounds_table(rounds))
         write_table(staging / "clients.parquet", pd.DataFrame(
@@ -98,7 +91,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
             columns=[f"class_{c}" for c in range(d.classes)]).reset_index())
         accuracy_vs_bytes(staging, staging / "figures" / "accuracy_vs_bytes.png")
         final, first = rounds[-1], rounds[0]
-        summary = RunSummary(target, len(prepared.fleet), len(plan.windows), final.round,
+        summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), final.round,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down,
                              time.perf_counter() - started)
@@ -116,21 +109,15 @@ def _print_round(record: RoundRecord, schedule: SyncSchedule, log: TextIO) -> No
     log.flush()
 
 
-def contacts_table(plan: ContactPlan, epoch: datetime) -> pd.DataFrame:
-    frame = plan.windows.drop(columns=["sat_index"]).copy()
-    base = pd.Timestamp(epoch)
-    frame.insert(3, "start", base + pd.to_timedelta(frame["start_s"], unit="s"))
-    frame.insert(4, "end", base + pd.to_timedelta(frame["end_s"], unit="s"))
-    return frame
-
-
 def transfers_table(network: Network) -> pd.DataFrame:
     rows = []
     for t in network.records:
         rows.append({"transfer_id": t.transfer_id, "kind": t.kind, "bytes": t.nbytes,
                      "src": t.src, "dst": t.dst, "requested_s": t.requested_s,
                      "start_s": t.start_s, "end_s": t.end_s, "passes_used": t.passes_used,
-                     "bytes_per_pass": t.bytes_per_pass, "status": t.status,
+                     "bytes_per_pass": t.bytes_per_pass,
+                     "stations": [seg.station for seg in t.segments],
+                     "retransmitted_bytes": t.retransmitted_bytes, "status": t.status,
                      "round": t.tag.get("round"), "client": t.tag.get("client"),
                      "late": t.tag.get("late")})
     return pd.DataFrame(rows)

@@ -173,13 +173,82 @@ class GroundStationsConfig(_Strict):
         return self
 
 
-class LinkRate(_Strict):
-    rate_mbps: float = Field(gt=0)
+class LinkConfig(_Strict):
+    """One direction of the ground link: a fixed rate, a named preset, or a DVB-S2 budget
+    (band plus EIRP, G/T and bandwidth; the rest defaults)."""
+
+    rate_mbps: float | None = Field(None, gt=0)
+    preset: str | None = None
+    band: Literal["UHF", "S", "X", "Ka"] | None = None
+    frequency_ghz: float | None = Field(None, gt=0)
+    eirp_dbw: float | None = None
+    gt_dbk: float | None = None
+    bandwidth_mhz: float | None = Field(None, gt=0)
+    rolloff: float = Field(0.2, ge=0.05, le=0.35)
+    max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = "32APSK"
+    other_losses_db: float = Field(1.0, ge=0)
+    margin_db: float = Field(1.0, ge=0)
+    zenith_atmospheric_loss_db: float | None = Field(None, ge=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "LinkConfig":
+        from orbitfl.constellation.links import LINK_PRESETS
+
+        budget = [k for k in ("band", "frequency_ghz", "eirp_dbw", "gt_dbk", "bandwidth_mhz")
+                  if getattr(self, k) is not None]
+        kinds = (self.rate_mbps is not None) + (self.preset is not None) + bool(budget)
+        if kinds != 1:
+            raise ValueError("give exactly one of rate_mbps, preset, or a budget "
+                             "(band, eirp_dbw, gt_dbk, bandwidth_mhz)")
+        if self.preset is not None and self.preset not in LINK_PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(LINK_PRESETS)}")
+        if budget:
+            missing = [k for k in ("eirp_dbw", "gt_dbk", "bandwidth_mhz")
+                       if getattr(self, k) is None]
+            if self.band is None and self.frequency_ghz is None:
+                missing.insert(0, "band or frequency_ghz")
+            if missing:
+                raise ValueError(f"a link budget needs {', '.join(missing)}")
+        return self
+
+    def model(self):
+        """The constellation layer's rate model for this link."""
+        from orbitfl.constellation.links import BANDS, LINK_PRESETS, FixedRate, LinkBudget
+
+        if self.rate_mbps is not None:
+            return FixedRate(self.rate_mbps * 1e6)
+        if self.preset is not None:
+            return LINK_PRESETS[self.preset]
+        frequency, zenith = BANDS[self.band] if self.band else (self.frequency_ghz, 0.08)
+        return LinkBudget(
+            frequency_ghz=self.frequency_ghz or frequency, eirp_dbw=self.eirp_dbw,
+            gt_dbk=self.gt_dbk, bandwidth_mhz=self.bandwidth_mhz, rolloff=self.rolloff,
+            zenith_atmospheric_loss_db=(zenith if self.zenith_atmospheric_loss_db is None
+                                        else self.zenith_atmospheric_loss_db),
+            other_losses_db=self.other_losses_db, margin_db=self.margin_db,
+            max_modulation=self.max_modulation)
 
 
 class LinksConfig(_Strict):
-    downlink: LinkRate
-    uplink: LinkRate
+    downlink: LinkConfig
+    uplink: LinkConfig
+    sample_s: float = Field(5.0, gt=0, le=60, description="rate sampling step along a pass")
+
+
+class BackhaulConfig(_Strict):
+    latency_ms: float = Field(50.0, ge=0)
+    rate_mbps: float = Field(1000.0, gt=0)
+
+
+class NetworkConfig(_Strict):
+    antenna_policy: Literal["fifo", "elevation", "priority"] = "fifo"
+    transfer_policy: Literal["resume", "restart"] = "resume"
+    backhaul: BackhaulConfig = BackhaulConfig()
+
+
+class ContactsConfig(_Strict):
+    grid_step_s: float = Field(30.0, ge=1, le=300)
+    cache: bool = True
 
 
 class OnboardConfig(_Strict):
@@ -225,6 +294,8 @@ class Scenario(_Strict):
     constellation: ConstellationConfig
     ground_stations: GroundStationsConfig
     links: LinksConfig
+    network: NetworkConfig = NetworkConfig()
+    contacts: ContactsConfig = ContactsConfig()
     onboard: OnboardConfig = OnboardConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()

@@ -100,7 +100,7 @@ def test_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(runner, "compute_contacts", explode)
+    monkeypatch.setattr(runner, "build_world", explode)
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(yaml.safe_dump(TINY))
     with pytest.raises(RuntimeError):
