@@ -20,10 +20,17 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("scenario", type=Path)
     p_run.add_argument("--out", type=Path, default=None,
                        help="run directory to create (default: runs/<name>-<UTC time>)")
+    p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
+    p_contacts.add_argument("scenario", type=Path)
+    p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
+    p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
+    p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.scenario)
+        if args.command == "contacts":
+            return _contacts(args)
         return _run(args.scenario, args.out)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -40,6 +47,15 @@ def _validate(path: Path) -> int:
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations)")
+    return 0
+
+
+def _contacts(args: argparse.Namespace) -> int:
+    from orbitfl.contacts_report import write_contacts
+
+    summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track)
+    print(summary.to_string())
+    print(f"contact plan written to {args.out}")
     return 0
 
 

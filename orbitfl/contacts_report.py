@@ -1,0 +1,76 @@
+"""``orbitfl contacts``: a scenario's contact plan as a table, summaries and figures."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+
+from orbitfl.analysis.figures import contact_gantt, ground_tracks
+from orbitfl.constellation.propagation import geodetic
+from orbitfl.errors import InputError
+from orbitfl.prepare import prepare
+from orbitfl.world import World, build_world
+
+COLUMNS = ["satellite", "norad_id", "station", "station_lat_deg", "station_lon_deg",
+           "station_alt_m", "min_elevation_deg", "start", "end", "duration_s",
+           "max_elevation_deg", "downlink_bytes", "uplink_bytes", "start_s", "end_s",
+           "max_elevation_s"]
+FORMATS = (".csv", ".parquet")
+
+
+def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
+                   ground_track: Path | None = None, log: TextIO = sys.stderr) -> pd.DataFrame:
+    """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats."""
+    if out.suffix.lower() not in FORMATS:
+        raise InputError(f"{out}: the contact table must end in .csv or .parquet")
+    world = build_world(prepare(scenario), log)
+    table = world.contacts_table()[COLUMNS]
+    _write_atomically(table, out)
+    if gantt is not None:
+        contact_gantt(table, gantt)
+    if ground_track is not None:
+        stations = pd.DataFrame([{"id": s.id, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg}
+                                 for s in world.prepared.stations])
+        ground_tracks(_tracks(world), stations, ground_track)
+    return station_summary(table, world.prepared.scenario.duration)
+
+
+def station_summary(table: pd.DataFrame, horizon_s: float) -> pd.DataFrame:
+    days = horizon_s / 86400.0
+    grouped = table.groupby("station")
+    return pd.DataFrame({
+        "passes_per_day": grouped.size() / days,
+        "mean_duration_s": grouped["duration_s"].mean(),
+        "mean_downlink_MB": grouped["downlink_bytes"].mean() / 1e6,
+        "mean_uplink_MB": grouped["uplink_bytes"].mean() / 1e6,
+    }).round(2)
+
+
+def _tracks(world: World, step_s: float = 30.0, max_hours: float = 6.0,
+            max_satellites: int = 30) -> pd.DataFrame:
+    """Sub-satellite points of the first satellites over the first hours (legible maps)."""
+    span = min(world.prepared.scenario.duration, max_hours * 3600.0)
+    times = np.arange(0.0, span + step_s, step_s)
+    sats = np.arange(min(len(world.propagator), max_satellites))
+    lat, lon, _ = geodetic(world.propagator.ecef_grid(times, sats))
+    names = np.repeat([world.satellite_names[i] for i in sats], len(times))
+    return pd.DataFrame({"satellite": names, "lat_deg": lat.ravel(), "lon_deg": lon.ravel()})
+
+
+def _write_atomically(table: pd.DataFrame, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    try:
+        if out.suffix.lower() == ".csv":
+            iso = {c: table[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for c in ("start", "end")}
+            table.assign(**iso).to_csv(partial, index=False, float_format="%.6f")
+        else:
+            table.to_parquet(partial, index=False)
+        os.replace(partial, out)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,58 @@
+"""``orbitfl contacts``: the table, its formats, the summaries and the figures."""
+
+import subprocess
+import sys
+
+import pandas as pd
+import yaml
+
+from orbitfl.cli import main
+
+from conftest import TLE_DIR
+
+SCENARIO = {
+    "name": "contacts", "seed": 1, "epoch": "2024-07-16T06:00:00Z", "duration": "12h",
+    "constellation": {"tle": str(TLE_DIR / "eo-core_2024-07-16.tle"),
+                      "select": {"name": ["LANDSAT*", "SENTINEL-2*"]}},
+    "ground_stations": {"network": "ksat", "sites": ["sioux-falls"]},
+    "links": {"downlink": {"preset": "dove-x"}, "uplink": {"rate_mbps": 2}},
+    "fl": {"rounds": 1, "schedule": {"deadline": "1h", "min_clients": 1}},
+}
+REQUIRED = ["satellite", "norad_id", "station", "station_lat_deg", "station_lon_deg",
+            "station_alt_m", "min_elevation_deg", "start", "end", "duration_s",
+            "max_elevation_deg", "downlink_bytes", "uplink_bytes"]
+
+
+def test_contacts_table_summary_and_figures(tmp_path, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    args = ["contacts", str(scenario), "--out", str(tmp_path / "plan.csv"),
+            "--gantt", str(tmp_path / "gantt.png"), "--ground-track", str(tmp_path / "gt.png")]
+    assert main(args) == 0
+    summary = capsys.readouterr().out
+    assert "passes_per_day" in summary and "svalsat" in summary and "sioux-falls" in summary
+    table = pd.read_csv(tmp_path / "plan.csv")
+    assert list(table.columns[:len(REQUIRED)]) == REQUIRED
+    assert set(table.satellite) == {"LANDSAT 7", "LANDSAT 8", "LANDSAT 9", "SENTINEL-2A",
+                                    "SENTINEL-2B"}
+    assert table.start.str.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$").all()
+    start = pd.to_datetime(table.start)
+    expected = pd.Timestamp("2024-07-16T06:00:00Z") + pd.to_timedelta(table.start_s, unit="s")
+    assert (abs(start - expected) < pd.Timedelta(milliseconds=1)).all()
+    assert (table.downlink_bytes > 0).all() and (table.min_elevation_deg == 5.0).any()
+    for png in ("gantt.png", "gt.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
+    assert main(["contacts", str(scenario), "--out", str(tmp_path / "plan.parquet")]) == 0
+    parquet = pd.read_parquet(tmp_path / "plan.parquet")
+    pd.testing.assert_series_equal(parquet.duration_s, table.duration_s, atol=1e-6)
+
+
+def test_unknown_table_format_is_one_line(tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    result = subprocess.run([sys.executable, "-m", "orbitfl.cli", "contacts", str(scenario),
+                             "--out", str(tmp_path / "plan.xlsx")], capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'plan.xlsx'}: the contact table must " \
+                                    "end in .csv or .parquet"
