@@ -22,6 +22,7 @@ import pandas as pd
 import simpy
 
 from .links import RateProfiles
+from .routing import LinkSchedule, Route, Router
 
 GROUND = "ground"
 POLICIES = ("fifo", "elevation", "priority")
@@ -138,7 +139,8 @@ class Network:
     def __init__(self, env: simpy.Environment, windows: pd.DataFrame, satellites: Sequence[str],
                  stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
                  policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
-                 elevation: Callable[[int, int, float], float] | None = None):
+                 elevation: Callable[[int, int, float], float] | None = None,
+                 isl: pd.DataFrame | None = None):
         if policy not in POLICIES:
             raise ValueError(f"unknown antenna policy {policy!r}")
         if policy == "elevation" and elevation is None:
@@ -169,6 +171,7 @@ class Network:
             rows = table[sat == i]
             self._windows[i] = rows[np.argsort(rows[:, 2], kind="stable")]
         self.records: list[TransferRecord] = []
+        self._setup_relays(windows, isl)
 
     # -- public -------------------------------------------------------------------------
     def transfer(self, kind: str, nbytes: int, src: str, dst: str, priority: float = 0.0,
@@ -188,7 +191,81 @@ class Network:
     def windows_of(self, satellite: str) -> np.ndarray:
         return self._windows[self._sat_index[satellite]]
 
+    def relay(self, kind: str, nbytes: int, src: str, dst: str, priority: float = 0.0,
+              **tag: Any) -> simpy.Process:
+        """Move a payload along the earliest-arrival route (inter-satellite hops allowed),
+        store-and-forward, each hop its own transfer. The value is the list of hop records;
+        without inter-satellite links this is the direct transfer."""
+        return self.env.process(self._relay(kind, nbytes, src, dst, priority, tag))
+
+    def plan_route(self, src: str, dst: str, nbytes: int) -> Route | None:
+        return self.router.earliest_arrival(src, dst, self.env.now, nbytes)
+
     # -- internals ----------------------------------------------------------------------
+    def _setup_relays(self, windows: pd.DataFrame, isl: pd.DataFrame | None) -> None:
+        """The router's view of every link, and the ISL terminals (one link each)."""
+        self.router = Router()
+        sat = windows["sat_index"].to_numpy()
+        for direction, profile in self._profiles.items():
+            owner = sat[np.repeat(np.arange(len(windows)), np.diff(profile.offsets))]
+            for i, name in enumerate(self.satellites):
+                mine = owner == i
+                schedule = LinkSchedule(profile.start[mine], profile.end[mine],
+                                        profile.rate[mine])
+                if direction == "down":
+                    self.router.add(name, GROUND, schedule)
+                else:
+                    self.router.add(GROUND, name, schedule)
+        self._isl = isl if isl is not None else pd.DataFrame(
+            columns=["sat_a", "sat_b", "start_s", "end_s", "rate_bps"])
+        self._isl_profile = RateProfiles(self._isl["start_s"].to_numpy(dtype=float),
+                                         self._isl["end_s"].to_numpy(dtype=float),
+                                         self._isl["rate_bps"].to_numpy(dtype=float),
+                                         np.arange(len(self._isl) + 1))
+        for (a, b), rows in self._isl.groupby(["sat_a", "sat_b"]):
+            schedule = LinkSchedule(rows["start_s"], rows["end_s"], rows["rate_bps"])
+            self.router.add(self.satellites[a], self.satellites[b], schedule)
+            self.router.add(self.satellites[b], self.satellites[a], schedule)
+        self._terminals = [simpy.Resource(self.env, capacity=1) for _ in self.satellites]
+
+    def _relay(self, kind: str, nbytes: int, src: str, dst: str, priority: float,
+               tag: dict[str, Any]):
+        route = self.plan_route(src, dst, nbytes)
+        nodes = route.nodes if route is not None else [src, dst]
+        records = []
+        for hop, (u, v) in enumerate(zip(nodes[:-1], nodes[1:])):
+            hop_tag = {**tag, "hop": hop, "route": "->".join(nodes)}
+            if GROUND in (u, v):
+                records.append((yield self.transfer(kind, nbytes, u, v, priority, **hop_tag)))
+            else:
+                record = TransferRecord(len(self.records), kind, int(nbytes), u, v,
+                                        self.env.now, tag=hop_tag)
+                self.records.append(record)
+                records.append((yield self.env.process(self._isl_hop(record))))
+        return records
+
+    def _isl_hop(self, record: TransferRecord):
+        """One inter-satellite hop over the pair's windows, both terminals held."""
+        a, b = sorted((self._sat_index[record.src], self._sat_index[record.dst]))
+        rows = np.flatnonzero((self._isl["sat_a"].to_numpy() == a)
+                              & (self._isl["sat_b"].to_numpy() == b))
+        with self._terminals[a].request() as first, self._terminals[b].request() as second:
+            yield first
+            yield second
+            remaining = float(record.nbytes)
+            while remaining > 1e-9:
+                ends = self._isl_profile.end[rows]
+                live = rows[ends > self.env.now]
+                if len(live) == 0:
+                    yield self.env.event()  # the pair never links again: in flight for ever
+                w = int(live[np.argmin(self._isl_profile.start[live])])
+                if self._isl_profile.start[w] > self.env.now:
+                    yield self.env.timeout(self._isl_profile.start[w] - self.env.now)
+                remaining -= yield from self._send(record, w, f"isl:{record.dst}",
+                                                   self._isl_profile, remaining)
+        record.end_s, record.status = self.env.now, "delivered"
+        return record
+
     def _choose(self, waiting: list[_Request], station: int) -> _Request:
         if self._policy == "elevation":
             return max(waiting, key=lambda r: (self._elevation(r.satellite, station,
@@ -213,7 +290,8 @@ class Network:
                 if grant is None:
                     yield self.env.event()  # no usable window left: in flight for ever
                 window, station = grant
-                sent = yield from self._send(record, window, station, profile, remaining)
+                sent = yield from self._send(record, window, self._station_ids[station], profile,
+                                             remaining)
                 self.pools[station].release(sat)
                 remaining -= sent
                 if remaining > 1e-9 and not self.resume:
@@ -261,7 +339,7 @@ class Network:
                     return w, st
                 self.pools[st].release(sat)
 
-    def _send(self, record: TransferRecord, window: int, station: int,
+    def _send(self, record: TransferRecord, window: int, label: str,
               profile: RateProfiles, remaining: float):
         """Send through ``window`` until done or closed; returns the bytes sent."""
         span = profile.window(window)
@@ -280,8 +358,7 @@ class Network:
         else:
             finish, sent = float(end[-1]), float(carried[-1]) if len(carried) else 0.0
         yield self.env.timeout(max(finish - now, 0.0))
-        record.segments.append(Segment(window, self._station_ids[station], now, self.env.now,
-                                       sent))
+        record.segments.append(Segment(window, label, now, self.env.now, sent))
         return sent
 
     def _backhaul_tail(self, record: TransferRecord) -> float:

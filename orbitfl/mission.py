@@ -103,14 +103,14 @@ class SyncMission:
         satellite = self.network.satellites[client]
         received = self.strategy.to_client(r, client)  # contents fixed at broadcast time
         for payload in received:
-            yield self.network.transfer(payload.kind, payload.nbytes, GROUND, satellite,
-                                        round=r, client=client)
+            yield self.network.relay(payload.kind, payload.nbytes, GROUND, satellite,
+                                     round=r, client=client)
         yield self.env.timeout(self.schedule.training_duration_s)
         update = self.strategy.fit(r, client, received, self.client_data[client])
         uploads = []
         for payload in update.payloads:
-            uploads.append((yield self.network.transfer(payload.kind, payload.nbytes, satellite,
-                                                        GROUND, round=r, client=client)))
+            uploads += yield self.network.relay(payload.kind, payload.nbytes, satellite, GROUND,
+                                                round=r, client=client)
         late = r in self._closed
         for record in uploads:
             record.tag["late"] = late

@@ -229,9 +229,18 @@ class LinkConfig(_Strict):
             max_modulation=self.max_modulation)
 
 
+class IslConfig(_Strict):
+    enabled: bool = False
+    max_range_km: float = Field(5000.0, gt=0)
+    grazing_altitude_km: float = Field(80.0, ge=0)
+    link: LinkConfig = LinkConfig(rate_mbps=100.0)
+    grid_step_s: float = Field(30.0, ge=1, le=300)
+
+
 class LinksConfig(_Strict):
     downlink: LinkConfig
     uplink: LinkConfig
+    isl: IslConfig = IslConfig()
     sample_s: float = Field(5.0, gt=0, le=60, description="rate sampling step along a pass")
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import simpy
 
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
+from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
@@ -25,6 +26,7 @@ class World:
     plan: ContactPlan
     down: RateProfiles
     up: RateProfiles
+    isl: pd.DataFrame | None = None
 
     @property
     def satellite_names(self) -> list[str]:
@@ -44,7 +46,7 @@ class World:
                        resume=config.transfer_policy == "resume",
                        backhaul=Backhaul(config.backhaul.latency_ms / 1e3,
                                          config.backhaul.rate_mbps * 1e6),
-                       elevation=elevation)
+                       elevation=elevation, isl=self.isl)
 
     def contacts_table(self) -> pd.DataFrame:
         """One row per window, with UTC times, station coordinates and capacities."""
@@ -79,5 +81,11 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
                          scenario.links.sample_s)
     up = rate_profiles(plan, propagator, prepared.stations, scenario.links.uplink.model(),
                        scenario.links.sample_s)
-    return World(prepared, clock, propagator, plan, down, up)
+    isl = None
+    config = scenario.links.isl
+    if config.enabled:
+        model = IslModel(config.max_range_km, config.grazing_altitude_km, config.link.model())
+        isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s)
+        log.write(f"inter-satellite links: {len(isl)} windows\n")
+    return World(prepared, clock, propagator, plan, down, up, isl)
 

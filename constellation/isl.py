@@ -1,0 +1,129 @@
+"""Inter-satellite links: visibility windows, rates, topology snapshots, time-expanded graphs.
+
+Two satellites can link while the straight line between them clears the Earth plus an
+atmosphere margin (default 80 km: below it refraction and absorption make a link useless)
+and their range is at most ``max_range_km``. Windows come from a grid scan refined by
+bisection; within a window the rate follows the range through the same rate models as
+ground links (a fixed rate for optical terminals, or a DVB-S2 budget for RF).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from .contacts import ContactPlan, _pair_events
+from .links import FixedRate, RateModel
+from .propagation import Propagator
+
+EARTH_RADIUS_KM = 6378.137
+_PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
+
+
+@dataclass(frozen=True)
+class IslModel:
+    max_range_km: float = 5000.0
+    grazing_altitude_km: float = 80.0
+    rate: RateModel = FixedRate(100e6)
+
+    def rate_bps(self, range_km: np.ndarray) -> np.ndarray:
+        return self.rate.rate_bps(range_km, np.full(np.shape(range_km), 90.0))
+
+
+def clear_line_of_sight(r1: np.ndarray, r2: np.ndarray, grazing_km: float) -> np.ndarray:
+    """Whether the segment r1-r2 stays above Earth radius + ``grazing_km`` (..., 3 arrays)."""
+    d = r2 - r1
+    dd = np.einsum("...k,...k->...", d, d)
+    # Closest point of the segment to the Earth's centre.
+    s = np.clip(-np.einsum("...k,...k->...", r1, d) / np.where(dd > 0, dd, 1.0), 0.0, 1.0)
+    closest = r1 + s[..., None] * d
+    return np.linalg.norm(closest, axis=-1) >= EARTH_RADIUS_KM + grazing_km
+
+
+def isl_windows(propagator: Propagator, horizon_s: float, model: IslModel,
+                grid_step_s: float = 30.0, tolerance_s: float = 0.01) -> pd.DataFrame:
+    """Windows (sat_a < sat_b) when the pair can link; columns ``sat_a, sat_b, start_s,
+    end_s, mean_range_km, rate_bps`` (rate at the window's mean range).
+
+    The grid step must be shorter than the shortest window that matters: ISL geometry
+    changes over minutes (neighbours in a shell keep their link for whole orbits).
+    """
+    grid = np.arange(int(np.ceil(horizon_s / grid_step_s)) + 1) * grid_step_s
+    r = propagator.ecef_grid(grid)
+    a, b = np.triu_indices(len(propagator), k=1)
+    changes, at_start = [], []
+    chunk = max(1, _PAIR_POINTS // len(grid))
+    for first in range(0, len(a), chunk):
+        pairs = np.arange(first, min(first + chunk, len(a)))
+        ok = _linkable(r[a[pairs]], r[b[pairs]], model)  # (pairs, T)
+        p, k = np.nonzero(ok[:, 1:] != ok[:, :-1])
+        changes.append(np.column_stack([pairs[p], k, ok[p, k + 1]]))
+        at_start.append(pairs[ok[:, 0]])
+    changes = np.concatenate(changes) if changes else np.empty((0, 3), dtype=np.int64)
+    pair, k, rise = changes[:, 0], changes[:, 1], changes[:, 2].astype(bool)
+    lo, hi = grid[k], grid[k + 1]
+    while len(lo) and np.max(hi - lo) > tolerance_s:  # bisection on exact positions
+        mid = 0.5 * (lo + hi)
+        after = _linkable(propagator.ecef_at(a[pair], mid), propagator.ecef_at(b[pair], mid),
+                          model) == rise  # the change happened before mid
+        hi, lo = np.where(after, mid, hi), np.where(after, lo, mid)
+    start_pairs = np.concatenate(at_start)
+    events = pd.DataFrame({
+        "sat_index": np.concatenate([pair, start_pairs]),
+        "station_index": 0,
+        "t": np.concatenate([0.5 * (lo + hi), np.zeros(len(start_pairs))]),
+        "rise": np.concatenate([rise, np.ones(len(start_pairs), dtype=bool)])})
+    windows = _pair_events(events, horizon_s)
+    p = windows["sat_index"].to_numpy()
+    mid = 0.5 * (windows["start_s"].to_numpy() + windows["end_s"].to_numpy())
+    distance = np.linalg.norm(propagator.ecef_at(a[p], mid) - propagator.ecef_at(b[p], mid),
+                              axis=1)
+    return pd.DataFrame({"sat_a": a[p], "sat_b": b[p], "start_s": windows["start_s"],
+                         "end_s": np.minimum(windows["end_s"], horizon_s),
+                         "mean_range_km": distance, "rate_bps": model.rate_bps(distance)}
+                        ).sort_values(["start_s", "sat_a", "sat_b"], ignore_index=True)
+
+
+def _linkable(r1: np.ndarray, r2: np.ndarray, model: IslModel) -> np.ndarray:
+    distance = np.linalg.norm(r2 - r1, axis=-1)
+    return (distance <= model.max_range_km) & clear_line_of_sight(r1, r2,
+                                                                  model.grazing_altitude_km)
+
+
+def topology_at(t_s: float, satellites: Sequence[str], isl: pd.DataFrame,
+                ground: ContactPlan | None = None) -> nx.Graph:
+    """The network at one instant: satellites and stations as nodes, live links as edges
+    (``rate_bps`` on ISLs; ground edges carry ``kind='ground'``)."""
+    graph = nx.Graph()
+    graph.add_nodes_from(satellites, kind="satellite")
+    live = isl[(isl["start_s"] <= t_s) & (isl["end_s"] > t_s)]
+    for row in live.itertuples():
+        graph.add_edge(satellites[row.sat_a], satellites[row.sat_b], kind="isl",
+                       rate_bps=row.rate_bps, range_km=row.mean_range_km)
+    if ground is not None:
+        w = ground.windows
+        for row in w[(w["start_s"] <= t_s) & (w["end_s"] > t_s)].itertuples():
+            graph.add_node(row.station, kind="station")
+            graph.add_edge(satellites[row.sat_index], row.station, kind="ground")
+    return graph
+
+
+def time_expanded(times: Sequence[float], satellites: Sequence[str], isl: pd.DataFrame,
+                  ground: ContactPlan | None = None) -> nx.DiGraph:
+    """Store-and-forward view: node (name, k) per instant; 'hold' edges keep data on board
+    from k to k + 1, link edges move it within instant k."""
+    graph = nx.DiGraph()
+    for k, t in enumerate(times):
+        snapshot = topology_at(t, satellites, isl, ground)
+        for u, v, data in snapshot.edges(data=True):
+            graph.add_edge((u, k), (v, k), **data)
+            graph.add_edge((v, k), (u, k), **data)
+        for node in snapshot.nodes:
+            graph.add_node((node, k), t_s=t)
+            if k + 1 < len(times):
+                graph.add_edge((node, k), (node, k + 1), kind="hold")
+    return graph
