@@ -236,8 +236,9 @@ class _ContactJob:
     tolerance_s: float
 
     def __post_init__(self) -> None:
-        # The grid covers the horizon; events past it are clipped afterwards.
-        self.grid = np.arange(int(np.ceil(self.horizon_s / self.grid_step_s)) + 1) \
+        # The grid runs one step past the horizon, so that a pass ending at the horizon
+        # has grid points on both sides; events past the horizon are clipped afterwards.
+        self.grid = np.arange(int(np.ceil(self.horizon_s / self.grid_step_s)) + 2) \
             * self.grid_step_s
 
     def windows(self, sats: np.ndarray) -> pd.DataFrame:
@@ -307,17 +308,52 @@ class _GridScan:
         u = illinois(cubic.value, np.zeros(i.size), np.ones(i.size), cubic.g0, cubic.g1,
                      NEWTON_SETTLED_S / self.step)
         t = cubic.time(u)
-        # Newton converges quadratically: after a correction dt the error is about
-        # dt^2 |g''/2g'|, far below the tolerance once dt < NEWTON_SETTLED_S.
+        # Safeguarded Newton on exact states: each step keeps a sign-changing bracket and
+        # falls back to bisection whenever Newton would leave it (grazing passes, where g'
+        # is small, would otherwise jump to the pass's other root).
+        lo, hi = cubic.time(np.zeros(i.size)), cubic.time(np.ones(i.size))
+        rising = cubic.g0 <= 0.0
         active = np.arange(i.size)
-        for _ in range(4):
+        for _ in range(60):
             g, rate = self.exact(i[active], t[active])
-            newton = np.clip(np.where(rate != 0.0, g / rate, 0.0), -self.step, self.step)
-            t[active] -= newton
-            active = active[np.abs(newton) > min(NEWTON_SETTLED_S, self.tolerance * 10)]
+            below = (g <= 0.0) == rising[active]  # the root lies after t
+            lo[active] = np.where(below, t[active], lo[active])
+            hi[active] = np.where(below, hi[active], t[active])
+            newton = t[active] - np.where(rate != 0.0, g / rate, np.inf)
+            inside = np.isfinite(newton) & (newton > lo[active]) & (newton < hi[active])
+            step = np.where(inside, newton, 0.5 * (lo[active] + hi[active])) - t[active]
+            t[active] += step
+            settled = (np.abs(step) < min(NEWTON_SETTLED_S, self.tolerance * 10)) & inside
+            settled |= hi[active] - lo[active] < self.tolerance
+            active = active[~settled]
             if active.size == 0:
                 break
         return self._events(i, t, ~up[i])
+
+    def _refine_peak(self, i: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Peak times: the cubic's g' = 0 as a first guess, then g' = 0 on exact states.
+
+        A secant step across +-1 s of the guess settles most peaks; where g' does not
+        change sign there (coarse grids, sharply peaked overhead passes) the Illinois
+        method runs on the whole grid interval. 0.05 s at a peak moves sin(elevation) by
+        less than 1e-6.
+        """
+        cubic = self.cubic(a)
+        guess = cubic.time(illinois(cubic.slope, np.zeros(a.size), np.ones(a.size),
+                                    cubic.m0, cubic.m1, NEWTON_SETTLED_S / self.step))
+        lo, hi = cubic.time(np.zeros(a.size)), cubic.time(np.ones(a.size))
+        near_lo, near_hi = np.maximum(guess - 1.0, lo), np.minimum(guess + 1.0, hi)
+        rate_lo, rate_hi = self.exact(i, near_lo)[1], self.exact(i, near_hi)[1]
+        secant = (rate_lo > 0.0) & (rate_hi < 0.0)
+        t = near_lo - rate_lo * (near_hi - near_lo) / np.where(secant, rate_hi - rate_lo, -1.0)
+        far = np.flatnonzero(~secant)
+        if far.size:
+            def exact_rate(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
+                return self.exact(i[far][rows], x)[1]
+
+            t[far] = illinois(exact_rate, lo[far], hi[far], self.rate[a[far]],
+                              self.rate[a[far] + 1], 0.05)
+        return t
 
     def open_at_start(self) -> pd.DataFrame:
         i = np.flatnonzero((self.k == 0) & (self.g > 0.0))
@@ -326,7 +362,7 @@ class _GridScan:
     def peaks(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Refined peaks of grid local maxima near the mask, and the rises and sets of the
         passes the grid stepped over."""
-        g, last = self.g, len(self.grid) - 1
+        g = self.g
         left = np.where(self.prev_adjacent, np.roll(g, 1), -np.inf)
         right = np.where(self.next_adjacent, np.roll(g, -1), -np.inf)
         i = np.flatnonzero((g > left) & (g >= right) & (g > -self.margin[self.s]))
@@ -336,16 +372,14 @@ class _GridScan:
         a = np.where(after, i, i - 1)  # entry at the left end of the peak's interval
         has_interval = np.where(after, self.next_adjacent[i], self.prev_adjacent[i])
         t_peak = self.grid[k].astype(float)  # the ends of the grid (or of the screen)
-        cubic = self.cubic(a[has_interval])
-        bracketed = (cubic.m0 > 0.0) & (cubic.m1 < 0.0)
-        # Elevation is flat at its peak: 10 ms in time is 1e-8 in sin(elevation).
-        u = illinois(cubic.slope, np.zeros(cubic.g0.size), np.ones(cubic.g0.size),
-                     cubic.m0, cubic.m1, NEWTON_SETTLED_S / self.step)
-        t_peak[has_interval] = np.where(bracketed, cubic.time(u), t_peak[has_interval])
+        inner = np.flatnonzero(has_interval)
+        cubic = self.cubic(a[inner])
+        inner = inner[(cubic.m0 > 0.0) & (cubic.m1 < 0.0)]  # g' changes sign: a true peak
+        t_peak[inner] = self._refine_peak(i[inner], a[inner])
         g_peak = self.exact(i, t_peak)[0]
         peaks = self._events(i, t_peak, False).assign(g=g_peak)
 
-        hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0) & has_interval & (k < last))
+        hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0) & has_interval)
         i, a, t_h, g_h = i[hidden], a[hidden], t_peak[hidden], g_peak[hidden]
 
         def exact_g(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
