@@ -157,10 +157,26 @@ class RateProfiles:
     def window(self, w: int) -> slice:
         return slice(self.offsets[w], self.offsets[w + 1])
 
+    def restrict(self, source: np.ndarray, start: np.ndarray, end: np.ndarray) -> "RateProfiles":
+        """Profiles of window pieces: piece j is window ``source[j]`` cut to [start, end]
+        (what is left of a pass after an outage)."""
+        starts, ends, rates, offsets = [], [], [], [0]
+        for w, a, b in zip(source, start, end):
+            span = self.window(int(w))
+            s_, e_ = np.maximum(self.start[span], a), np.minimum(self.end[span], b)
+            keep = e_ > s_
+            starts.append(s_[keep]), ends.append(e_[keep]), rates.append(self.rate[span][keep])
+            offsets.append(offsets[-1] + int(keep.sum()))
+        return RateProfiles(_concat(starts), _concat(ends), _concat(rates), np.array(offsets))
+
     def capacity_bytes(self) -> np.ndarray:
         """Bytes each window can carry: the integral of its rate."""
         carried = np.concatenate([[0.0], np.cumsum(self.rate * (self.end - self.start) / 8.0)])
         return carried[self.offsets[1:]] - carried[self.offsets[:-1]]
+
+
+def _concat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def rate_profiles(plan: ContactPlan, propagator: Propagator,

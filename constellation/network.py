@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from .events import EventLog
 from .links import RateProfiles
 from .routing import LinkSchedule, Route, Router
 
@@ -61,9 +62,24 @@ class TransferRecord:
     start_s: float | None = None
     end_s: float | None = None
     segments: list[Segment] = field(default_factory=list)
-    retransmitted_bytes: float = 0.0
+    discarded_bytes: float = 0.0  # progress thrown away when a pass ended (restart policy)
+    overhead_bytes: float = 0.0   # airtime spent resending packets hit by bit errors
     status: str = "waiting"  # waiting -> sending -> delivered
     tag: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def retransmitted_bytes(self) -> float:
+        return self.discarded_bytes + self.overhead_bytes
+
+    @property
+    def air_bytes(self) -> float:
+        """Everything put on the air for this payload."""
+        return self.bytes_sent + self.overhead_bytes
+
+    @property
+    def progress_bytes(self) -> float:
+        """Payload bytes across and still valid (``nbytes`` once delivered)."""
+        return self.bytes_sent - self.discarded_bytes
 
     @property
     def passes_used(self) -> int:
@@ -140,13 +156,19 @@ class Network:
                  stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
                  policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
                  elevation: Callable[[int, int, float], float] | None = None,
-                 isl: pd.DataFrame | None = None):
+                 isl: pd.DataFrame | None = None, packet_error_rate: float = 0.0,
+                 radio_listener: Callable[[int, str, bool], None] | None = None,
+                 events: EventLog | None = None):
         if policy not in POLICIES:
             raise ValueError(f"unknown antenna policy {policy!r}")
         if policy == "elevation" and elevation is None:
             raise ValueError("the elevation policy needs an elevation function")
         self.env, self.satellites = env, list(satellites)
         self.resume, self.backhaul = resume, backhaul
+        # Bit errors: a fraction of the airtime carries packets that must be sent again.
+        self.packet_error_rate = packet_error_rate
+        self._radio_listener = radio_listener
+        self.events = events if events is not None else EventLog()
         self._sat_index = {name: i for i, name in enumerate(self.satellites)}
         self._station_ids = [sid for sid, _ in stations]
         station_index = {sid: i for i, sid in enumerate(self._station_ids)}
@@ -171,6 +193,7 @@ class Network:
             rows = table[sat == i]
             self._windows[i] = rows[np.argsort(rows[:, 2], kind="stable")]
         self.records: list[TransferRecord] = []
+        self.air_bytes = 0.0  # running total, an independent check on the records
         self._setup_relays(windows, isl)
 
     # -- public -------------------------------------------------------------------------
@@ -261,9 +284,11 @@ class Network:
                 w = int(live[np.argmin(self._isl_profile.start[live])])
                 if self._isl_profile.start[w] > self.env.now:
                     yield self.env.timeout(self._isl_profile.start[w] - self.env.now)
+                parties = [(self._sat_index[record.src], "tx"),
+                           (self._sat_index[record.dst], "rx")]
                 remaining -= yield from self._send(record, w, f"isl:{record.dst}",
-                                                   self._isl_profile, remaining)
-        record.end_s, record.status = self.env.now, "delivered"
+                                                   self._isl_profile, remaining, parties)
+        self._delivered(record)
         return record
 
     def _choose(self, waiting: list[_Request], station: int) -> _Request:
@@ -290,18 +315,25 @@ class Network:
                 if grant is None:
                     yield self.env.event()  # no usable window left: in flight for ever
                 window, station = grant
+                role = "rx" if direction == "up" else "tx"
                 sent = yield from self._send(record, window, self._station_ids[station], profile,
-                                             remaining)
+                                             remaining, [(sat, role)])
                 self.pools[station].release(sat)
                 remaining -= sent
                 if remaining > 1e-9 and not self.resume:
-                    record.retransmitted_bytes += record.nbytes - remaining
+                    record.discarded_bytes += record.nbytes - remaining
                     remaining = float(record.nbytes)
                 remaining = max(remaining, 0.0) if remaining > 1e-9 else 0.0
         if direction == "down":
             yield self.env.timeout(self._backhaul_tail(record))
-        record.end_s, record.status = self.env.now, "delivered"
+        self._delivered(record)
         return record
+
+    def _delivered(self, record: TransferRecord) -> None:
+        record.end_s, record.status = self.env.now, "delivered"
+        self.events.record(self.env.now, "transfer_end", record.dst,
+                           f"{record.kind} #{record.transfer_id} from {record.src}",
+                           record.nbytes)
 
     def _acquire_antenna(self, sat: int, profile_key: str, priority: float):
         """Wait for an antenna at a station in view; returns (window row, station) or None."""
@@ -340,13 +372,22 @@ class Network:
                 self.pools[st].release(sat)
 
     def _send(self, record: TransferRecord, window: int, label: str,
-              profile: RateProfiles, remaining: float):
-        """Send through ``window`` until done or closed; returns the bytes sent."""
+              profile: RateProfiles, remaining: float, parties: list[tuple[int, str]]):
+        """Send through ``window`` until done or closed; returns the payload bytes moved.
+
+        With bit errors, only ``1 - PER`` of the airtime delivers payload; the rest is
+        retransmission, counted on the record.
+        """
         span = profile.window(window)
-        start, end, rate = profile.start[span], profile.end[span], profile.rate[span]
+        goodput = 1.0 - self.packet_error_rate
+        start, end = profile.start[span], profile.end[span]
+        rate = profile.rate[span] * goodput
         now = self.env.now
         if record.start_s is None:
             record.start_s, record.status = now, "sending"
+            self.events.record(now, "transfer_start", record.src,
+                               f"{record.kind} #{record.transfer_id} to {record.dst}",
+                               record.nbytes)
         # Bytes each interval can still carry from now on, and where the transfer ends.
         usable = np.clip(end - np.maximum(start, now), 0.0, None)
         carried = np.cumsum(rate * usable / 8.0)
@@ -357,9 +398,21 @@ class Network:
             sent = remaining
         else:
             finish, sent = float(end[-1]), float(carried[-1]) if len(carried) else 0.0
+        self._notify(parties, True)
         yield self.env.timeout(max(finish - now, 0.0))
+        self._notify(parties, False)
         record.segments.append(Segment(window, label, now, self.env.now, sent))
+        self.events.record(self.env.now, "transfer_progress", record.src,
+                           f"{record.kind} #{record.transfer_id} via {label}", sent)
+        overhead = sent / goodput - sent if goodput > 0 else 0.0
+        record.overhead_bytes += overhead
+        self.air_bytes += sent + overhead
         return sent
+
+    def _notify(self, parties: list[tuple[int, str]], active: bool) -> None:
+        if self._radio_listener is not None:
+            for sat, role in parties:
+                self._radio_listener(sat, role, active)
 
     def _backhaul_tail(self, record: TransferRecord) -> float:
         """Each station forwards its share after its last byte; the last share decides."""

@@ -37,6 +37,7 @@ def prepare(path: str | Path) -> Prepared:
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario)
+    _check_fault_targets(scenario, path, fleet, stations)
     warnings = []
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
@@ -89,4 +90,18 @@ def _stations(scenario: Scenario) -> list[GroundStation]:
                 merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
                 merged["antennas"] or 1)
     return list(stations.values())
+
+
+def _check_fault_targets(scenario: Scenario, path: Path, fleet: list[ElementSet],
+                         stations: list[GroundStation]) -> None:
+    names = {e.name for e in fleet}
+    for i, failure in enumerate(scenario.faults.failures):
+        if failure.satellite not in names:
+            raise InputError(f"{path}: faults.failures.{i}.satellite: {failure.satellite!r} "
+                             "is not in the selected fleet")
+    ids = {s.id for s in stations}
+    for i, outage in enumerate(scenario.faults.station_outages):
+        if outage.station not in ids:
+            raise InputError(f"{path}: faults.station_outages.{i}.station: {outage.station!r} "
+                             "is not one of the scenario's stations")
 

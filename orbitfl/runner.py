@@ -12,22 +12,21 @@ from pathlib import Path
 from typing import TextIO
 
 import numpy as np
-import pandas as pd
 import simpy
 import torch
 
-from orbitfl import __version__
+from orbitfl import __version__, tables
 from orbitfl.analysis.figures import accuracy_vs_bytes
-from orbitfl.constellation.network import Network
 from orbitfl.fl.datasets import synthetic_federation
 from orbitfl.fl.fedavg import STRATEGIES
+from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
 from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import RoundRecord, SyncMission, SyncSchedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.rundir import StagedRunDirectory, write_json, write_table
 from orbitfl.scenario import Scenario, file_sha256
-from orbitfl.world import build_world
+from orbitfl.world import build_onboard, build_world
 
 
 @dataclass(frozen=True)
@@ -74,21 +73,30 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         strategy = STRATEGIES[scenario.fl.strategy](model, train, scenario.seed)
 
         env = simpy.Environment()
-        network = world.network(env)
-        names = world.satellite_names
+        onboard = build_onboard(world)
+        network = world.network(
+            env, radio_listener=lambda sat, role, active: onboard.radio(env, sat, role, active))
+        forward = forward_flops(model, (3, d.image_size, d.image_size))
+        flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
+                 for c in data.clients]
         schedule = SyncSchedule(scenario.fl.rounds, scenario.fl.schedule.deadline,
-                                scenario.fl.schedule.min_clients,
-                                scenario.onboard.training_duration, scenario.duration)
-        mission = SyncMission(env, network, strategy, data.clients, data.test, d.classes,
-                              schedule, on_round=lambda r, s: _print_round(r, s, log))
+                                scenario.fl.schedule.min_clients, scenario.duration)
+        mission = SyncMission(env, network, onboard, strategy, data.clients, data.test,
+                              d.classes, flops, schedule,
+                              on_round=lambda r, s: _print_round(r, s, log))
         rounds = mission.run()
+        for battery in onboard.batteries:
+            battery.advance(env.now)
+        world.events.extend([e for e in world.contact_events() if e["t_s"] <= env.now])
 
         write_table(staging / "contacts.parquet", world.contacts_table())
-        write_table(staging / "transfers.parquet", transfers_table(network))
-        write_table(staging / "rounds.parquet", rounds_table(rounds))
-        write_table(staging / "clients.parquet", pd.DataFrame(
-            data.client_histograms(), index=pd.Index(names, name="satellite"),
-            columns=[f"class_{c}" for c in range(d.classes)]).reset_index())
+        failed = set(world.faults.failed_at)
+        write_table(staging / "transfers.parquet", tables.transfers(network, failed))
+        write_table(staging / "rounds.parquet", tables.rounds(rounds))
+        write_table(staging / "clients.parquet", tables.client_rounds(mission.client_rounds))
+        write_table(staging / "partition.parquet", tables.partition(data, world.satellite_names))
+        write_table(staging / "power.parquet", tables.power(onboard))
+        write_table(staging / "events.parquet", world.events.frame())
         accuracy_vs_bytes(staging, staging / "figures" / "accuracy_vs_bytes.png")
         final, first = rounds[-1], rounds[0]
         summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), final.round,
@@ -107,25 +115,6 @@ def _print_round(record: RoundRecord, schedule: SyncSchedule, log: TextIO) -> No
               f"updates {record.received}/{record.selected}  acc {record.accuracy:.3f}  "
               f"up {record.bytes_up / 1e6:7.2f} MB  down {record.bytes_down / 1e6:7.2f} MB\n")
     log.flush()
-
-
-def transfers_table(network: Network) -> pd.DataFrame:
-    rows = []
-    for t in network.records:
-        rows.append({"transfer_id": t.transfer_id, "kind": t.kind, "bytes": t.nbytes,
-                     "src": t.src, "dst": t.dst, "requested_s": t.requested_s,
-                     "start_s": t.start_s, "end_s": t.end_s, "passes_used": t.passes_used,
-                     "bytes_per_pass": t.bytes_per_pass,
-                     "stations": [seg.station for seg in t.segments],
-                     "retransmitted_bytes": t.retransmitted_bytes, "status": t.status,
-                     "round": t.tag.get("round"), "client": t.tag.get("client"),
-                     "late": t.tag.get("late")})
-    return pd.DataFrame(rows)
-
-
-def rounds_table(rounds: list[RoundRecord]) -> pd.DataFrame:
-    frame = pd.DataFrame([asdict(r) for r in rounds])
-    return frame.rename(columns={"closed_s": "sim_time_s"})
 
 
 def manifest(prepared: Prepared, summary: RunSummary) -> dict:

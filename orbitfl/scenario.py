@@ -260,8 +260,63 @@ class ContactsConfig(_Strict):
     cache: bool = True
 
 
+class PowerConfig(_Strict):
+    battery_wh: float = Field(80.0, gt=0)
+    initial_soc: float = Field(0.9, ge=0, le=1)
+    solar_w: float = Field(20.0, ge=0)
+    idle_w: float = Field(6.0, ge=0)
+    transmit_w: float = Field(15.0, ge=0)
+    receive_w: float = Field(2.0, ge=0)
+    train_threshold_soc: float = Field(0.4, ge=0, le=1)
+    floor_soc: float = Field(0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "PowerConfig":
+        if self.floor_soc >= self.train_threshold_soc:
+            raise ValueError("floor_soc must be below train_threshold_soc")
+        return self
+
+
 class OnboardConfig(_Strict):
-    training_duration: Duration = 600.0
+    compute: str = "jetson-nano"
+    utilisation: float | None = Field(None, gt=0, le=1, description="override the chip's")
+    power: PowerConfig = PowerConfig()
+
+    @field_validator("compute")
+    @classmethod
+    def _known_chip(cls, value: str) -> str:
+        from orbitfl.constellation.compute import CHIPS
+
+        if value not in CHIPS:
+            raise ValueError(f"unknown compute profile {value!r}; known: {', '.join(CHIPS)}")
+        return value
+
+
+class FailureConfig(_Strict):
+    satellite: str
+    at: Duration
+
+
+class StationOutageConfig(_Strict):
+    station: str
+    start: Duration
+    end: Duration
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StationOutageConfig":
+        if self.end <= self.start:
+            raise ValueError("an outage must end after it starts")
+        return self
+
+
+class FaultsConfig(_Strict):
+    failures: list[FailureConfig] = Field(default_factory=list)
+    reboot_rate_per_day: float = Field(0.0, ge=0)
+    reboot_duration: Duration = 600.0
+    station_outages: list[StationOutageConfig] = Field(default_factory=list)
+    link_drop_probability: float = Field(0.0, ge=0, lt=1)
+    bit_error_rate: float = Field(0.0, ge=0, lt=1e-2)
+    packet_bytes: int = Field(1024, gt=0)
 
 
 class DataConfig(_Strict):
@@ -306,6 +361,7 @@ class Scenario(_Strict):
     network: NetworkConfig = NetworkConfig()
     contacts: ContactsConfig = ContactsConfig()
     onboard: OnboardConfig = OnboardConfig()
+    faults: FaultsConfig = FaultsConfig()
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     fl: FLConfig

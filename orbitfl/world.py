@@ -2,37 +2,51 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TextIO
+from dataclasses import dataclass, replace
+from typing import Callable, TextIO
 
 import numpy as np
 import pandas as pd
 import simpy
 
+from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
+from orbitfl.constellation.events import EventLog
+from orbitfl.constellation.faults import FaultPlan, FaultSpec, Outage, apply_faults
 from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
+from orbitfl.constellation.power import Battery, PowerSpec, sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator
+from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared
 
 
 @dataclass
 class World:
+    """``plan``, ``down`` and ``up`` describe the geometry; ``usable`` (the windows left
+    after faults) with ``usable_down``/``usable_up`` is what the network may use."""
+
     prepared: Prepared
     clock: Clock
     propagator: Propagator
     plan: ContactPlan
     down: RateProfiles
     up: RateProfiles
+    faults: FaultPlan
+    usable_down: RateProfiles
+    usable_up: RateProfiles
+    sunlight: list[tuple[np.ndarray, np.ndarray]]
+    events: EventLog
     isl: pd.DataFrame | None = None
 
     @property
     def satellite_names(self) -> list[str]:
         return [e.name for e in self.prepared.fleet]
 
-    def network(self, env: simpy.Environment) -> Network:
+    def network(self, env: simpy.Environment,
+                radio_listener: Callable[[int, str, bool], None] | None = None) -> Network:
         config = self.prepared.scenario.network
         stations = self.prepared.stations
 
@@ -40,13 +54,29 @@ class World:
             return float(look_angles(self.propagator, np.array([sat]), stations[station],
                                      np.array([t]))[1][0])
 
-        return Network(env, self.plan.windows, self.satellite_names,
-                       [(s.id, s.antennas) for s in stations], self.down, self.up,
-                       policy=config.antenna_policy,
+        return Network(env, self.faults.windows, self.satellite_names,
+                       [(s.id, s.antennas) for s in stations], self.usable_down,
+                       self.usable_up, policy=config.antenna_policy,
                        resume=config.transfer_policy == "resume",
                        backhaul=Backhaul(config.backhaul.latency_ms / 1e3,
                                          config.backhaul.rate_mbps * 1e6),
-                       elevation=elevation, isl=self.isl)
+                       elevation=elevation, isl=self.faults.isl,
+                       packet_error_rate=self.fault_spec.packet_error_rate,
+                       radio_listener=radio_listener, events=self.events)
+
+    @property
+    def fault_spec(self) -> FaultSpec:
+        return fault_spec(self.prepared)
+
+    def contact_events(self) -> list[dict]:
+        """Contact start and end rows of the usable windows, for the event log."""
+        w = self.faults.windows
+        names = self.satellite_names
+        starts = [{"t_s": a, "kind": "contact_start", "node": names[s], "detail": st}
+                  for s, st, a in zip(w["sat_index"], w["station"], w["start_s"])]
+        ends = [{"t_s": b, "kind": "contact_end", "node": names[s], "detail": st}
+                for s, st, b in zip(w["sat_index"], w["station"], w["end_s"])]
+        return starts + ends
 
     def contacts_table(self) -> pd.DataFrame:
         """One row per window, with UTC times, station coordinates and capacities."""
@@ -87,5 +117,48 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
         model = IslModel(config.max_range_km, config.grazing_altitude_km, config.link.model())
         isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s)
         log.write(f"inter-satellite links: {len(isl)} windows\n")
-    return World(prepared, clock, propagator, plan, down, up, isl)
+    names = [e.name for e in prepared.fleet]
+    rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
+    windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
+    faults = apply_faults(windows, names, fault_spec(prepared), scenario.duration, rng, isl)
+    source = faults.windows["window_id"].to_numpy()
+    usable = [p.restrict(source, faults.windows["start_s"].to_numpy(),
+                         faults.windows["end_s"].to_numpy()) for p in (down, up)]
+    events = EventLog()
+    events.extend(faults.events)
+    sunlight = sunlit_intervals(propagator, scenario.duration)
+    return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
+                 sunlight, events, isl)
 
+
+FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
+
+
+def fault_spec(prepared: Prepared) -> FaultSpec:
+    f = prepared.scenario.faults
+    return FaultSpec(
+        failures=tuple((x.satellite, x.at) for x in f.failures),
+        reboot_rate_per_day=f.reboot_rate_per_day, reboot_duration_s=f.reboot_duration,
+        station_outages=tuple(Outage(o.station, o.start, o.end) for o in f.station_outages),
+        link_drop_probability=f.link_drop_probability, bit_error_rate=f.bit_error_rate,
+        packet_bytes=f.packet_bytes)
+
+
+def build_onboard(world: World) -> Onboard:
+    """Chip, batteries (charging only in sunlight) and failure times of every satellite."""
+    scenario = world.prepared.scenario
+    chip = CHIPS[scenario.onboard.compute]
+    if scenario.onboard.utilisation is not None:
+        chip = replace(chip, utilisation=scenario.onboard.utilisation)
+    spec = PowerSpec(**scenario.onboard.power.model_dump())
+    names = world.satellite_names
+    events = world.events
+
+    def crossing(name: str):
+        return lambda t, level, direction: events.record(t, f"battery_{level}_{direction}",
+                                                         name)
+
+    batteries = [Battery(spec, starts, ends, scenario.duration, on_cross=crossing(name))
+                 for name, (starts, ends) in zip(names, world.sunlight)]
+    failed = {names.index(s): t for s, t in world.faults.failed_at.items()}
+    return Onboard(chip, batteries, names, events, failed)

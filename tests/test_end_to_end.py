@@ -22,7 +22,7 @@ TINY = {
                       "select": {"name": "FLOCK 4X*", "limit": 3}},
     "ground_stations": {"sites": ["svalsat", "kiruna"], "min_elevation_deg": 10},
     "links": {"downlink": {"rate_mbps": 0.5}, "uplink": {"rate_mbps": 0.25}},
-    "onboard": {"training_duration": "5min"},
+    "onboard": {"compute": "jetson-nano"},
     "data": {"classes": 4, "image_size": 16, "samples_per_class_max": 120,
              "imbalance_ratio": 4, "test_per_class": 50, "dirichlet_alpha": 1.0},
     "fl": {"strategy": "fedavg", "rounds": 3, "local_epochs": 2,

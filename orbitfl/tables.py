@@ -1,0 +1,59 @@
+"""The run directory's tables, built from the simulation's records."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import pandas as pd
+
+from orbitfl.constellation.network import Network
+from orbitfl.fl.datasets import FederatedData
+from orbitfl.mission import ClientRound, RoundRecord
+from orbitfl.onboard import Onboard
+
+
+def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
+    """One row per transfer (per hop for relayed payloads), with the byte accounting:
+    ``air_bytes = delivered_bytes + lost_bytes + in_flight_bytes``. A partial transfer of
+    a failed satellite (``failed``) is lost; any other partial one is still in flight."""
+    rows = []
+    for t in network.records:
+        delivered = t.status == "delivered"
+        dead = t.src in failed or t.dst in failed
+        partial = 0.0 if delivered else t.progress_bytes
+        rows.append({
+            "transfer_id": t.transfer_id, "kind": t.kind, "bytes": t.nbytes, "src": t.src,
+            "dst": t.dst, "requested_s": t.requested_s, "start_s": t.start_s,
+            "end_s": t.end_s, "passes_used": t.passes_used, "bytes_per_pass": t.bytes_per_pass,
+            "via": [seg.station for seg in t.segments], "status": t.status,
+            "air_bytes": t.air_bytes, "retransmitted_bytes": t.retransmitted_bytes,
+            "delivered_bytes": t.nbytes if delivered else 0,
+            "lost_bytes": t.retransmitted_bytes + (partial if dead else 0.0),
+            "in_flight_bytes": 0.0 if dead else partial,
+            "round": t.tag.get("round"), "client": t.tag.get("client"),
+            "hop": t.tag.get("hop"), "route": t.tag.get("route"), "late": t.tag.get("late"),
+        })
+    return pd.DataFrame(rows)
+
+
+def rounds(records: list[RoundRecord]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(r) for r in records]).rename(columns={"closed_s": "sim_time_s"})
+
+
+def client_rounds(entries: list[ClientRound]) -> pd.DataFrame:
+    return pd.DataFrame([asdict(e) for e in entries])
+
+
+def partition(data: FederatedData, satellites: list[str]) -> pd.DataFrame:
+    """Each satellite's training-set class histogram."""
+    histogram = pd.DataFrame(data.client_histograms(), columns=[
+        f"class_{c}" for c in range(data.classes)])
+    return histogram.assign(satellite=satellites)[["satellite", *histogram.columns]]
+
+
+def power(onboard: Onboard) -> pd.DataFrame:
+    """Battery state of charge of every satellite at every change of load or sunlight."""
+    rows = [{"satellite": name, "t_s": t, "soc": soc}
+            for name, battery in zip(onboard.names, onboard.batteries)
+            for t, soc in battery.trace]
+    return pd.DataFrame(rows)
