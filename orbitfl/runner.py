@@ -41,6 +41,7 @@ class RunSummary:
     initial_accuracy: float
     bytes_up: int
     bytes_down: int
+    air_bytes: float
     wall_time_s: float
 
 
@@ -101,7 +102,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         final, first = rounds[-1], rounds[0]
         summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), final.round,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
-                             final.bytes_up, final.bytes_down,
+                             final.bytes_up, final.bytes_down, network.air_bytes,
                              time.perf_counter() - started)
         write_json(staging / "manifest.json", manifest(prepared, summary))
     return summary
