@@ -1,0 +1,112 @@
+"""Network-engine benchmark.
+
+    .venv/bin/python benchmarks/network.py
+
+1. A 100-satellite, 20-station, 7-day scenario with periodic 20 MB downlinks (and 1 MB
+   uplinks) and no training: simulated events per second and wall time of the engine.
+2. The engine's share of an end-to-end mission run (the quickstart scenario): wall time
+   spent in the simulation outside the learning work (local training, aggregation,
+   evaluation), over the run's total wall time.
+
+Printed figures from one run; nothing here is a pass/fail test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import simpy
+
+from orbitfl.constellation.contacts import compute_contacts
+from orbitfl.constellation.fleet import load_element_file
+from orbitfl.constellation.links import LINK_PRESETS, FixedRate, rate_profiles
+from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.propagation import Clock, Propagator
+from orbitfl.constellation.stations import catalog
+
+REPO = Path(__file__).resolve().parents[1]
+DAYS = 7
+
+
+def engine_benchmark() -> None:
+    fleet = [e for f in ("planet_2024-07-16.tle", "eo-core_2024-07-16.tle")
+             for e in load_element_file(REPO / "tle" / f)][:100]
+    stations = list(catalog().values())[:17]
+    stations += [stations[0].__class__(f"extra-{i}", f"extra-{i}", lat, lon, 0.0, 10.0, 2)
+                 for i, (lat, lon) in enumerate([(-33.9, 18.4), (1.3, 103.8), (-45.9, 170.5)])]
+    horizon = DAYS * 86400.0
+    propagator = Propagator(fleet, Clock(datetime(2024, 7, 16, 6, tzinfo=timezone.utc)))
+    start = time.perf_counter()
+    plan = compute_contacts(propagator, stations, horizon)
+    down = rate_profiles(plan, propagator, stations, LINK_PRESETS["dove-x"])
+    up = rate_profiles(plan, propagator, stations, FixedRate(2e6))
+    physics = time.perf_counter() - start
+
+    env = simpy.Environment()
+    names = [e.name for e in fleet]
+    network = Network(env, plan.windows, names, [(s.id, s.antennas) for s in stations],
+                      down, up)
+
+    def periodic(name: str, phase: float):
+        yield env.timeout(phase)
+        while env.now < horizon:
+            network.transfer("weights", 20_000_000, name, GROUND)
+            network.transfer("weights", 1_000_000, GROUND, name)
+            yield env.timeout(3 * 3600.0)
+
+    rng = np.random.default_rng(0)
+    for name in names:
+        env.process(periodic(name, float(rng.uniform(0, 3 * 3600.0))))
+    start = time.perf_counter()
+    env.run(until=horizon)
+    wall = time.perf_counter() - start
+    events = next(env._eid)  # simpy's running event counter
+    delivered = sum(r.status == "delivered" for r in network.records)
+    print(f"== engine: {len(fleet)} satellites x {len(stations)} stations x {DAYS} days, "
+          f"{len(plan.windows)} windows ==")
+    print(f"contacts and rate profiles: {physics:.1f} s; simulation: {wall:.2f} s wall, "
+          f"{events} events ({events / wall:,.0f} events/s), {len(network.records)} transfers "
+          f"({delivered} delivered)")
+
+
+def mission_share() -> None:
+    import orbitfl.runner as runner
+    from orbitfl.fl.fedavg import FedAvg
+    from orbitfl.mission import SyncMission
+
+    spent = {"learning": 0.0, "simulation": 0.0}
+
+    def timed(function, bucket):
+        def wrapper(*args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[bucket] += time.perf_counter() - start
+        return wrapper
+
+    FedAvg.fit = timed(FedAvg.fit, "learning")
+    FedAvg.aggregate = timed(FedAvg.aggregate, "learning")
+    SyncMission._record = timed(SyncMission._record, "learning")  # evaluation
+    SyncMission.run = timed(SyncMission.run, "simulation")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        runner.run(REPO / "scenarios" / "quickstart.yaml", Path(tmp) / "run",
+                   log=open("/dev/null", "w"))
+        total = time.perf_counter() - start
+    engine = spent["simulation"] - spent["learning"]
+    print("== engine share of the quickstart mission run ==")
+    print(f"total {total:.1f} s; learning (training, aggregation, evaluation) "
+          f"{spent['learning']:.1f} s; discrete-event engine {engine:.2f} s = "
+          f"{100 * engine / total:.1f} % of the run")
+
+
+if __name__ == "__main__":
+    engine_benchmark()
+    mission_share()
+    sys.exit(0)
