@@ -16,19 +16,13 @@ from typing import Sequence
 
 import pandas as pd
 
+from orbitfl.cache_dir import default_cache_dir
+
 from .contacts import ContactPlan, compute_contacts
 from .propagation import Propagator
 from .stations import GroundStation
 
 ALGORITHM_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    """``$ORBITFL_CACHE_DIR``, else ``$XDG_CACHE_HOME/orbitfl``, else ``~/.cache/orbitfl``."""
-    if os.environ.get("ORBITFL_CACHE_DIR"):
-        return Path(os.environ["ORBITFL_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "orbitfl"
 
 
 def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_s: float,

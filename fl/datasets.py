@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .partition import dirichlet_partition, iid_partition, long_tail_counts
-
 GRATINGS_PER_CLASS = 2
 
 
@@ -78,29 +76,17 @@ def labels_for_counts(counts: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 @dataclass(frozen=True)
 class FederatedData:
-    """Per-client training sets and the balanced test set."""
+    """Per-client training sets, the balanced test set and the server's SES."""
 
     clients: list[ImageSet]
     test: ImageSet
     classes: int
+    ses: ImageSet | None = None
+    class_names: tuple[str, ...] = ()
 
     def client_histograms(self) -> np.ndarray:
         """(clients, classes) sample counts."""
         return np.stack([c.class_counts(self.classes) for c in self.clients])
 
-
-def synthetic_federation(classes: int, image_size: int, samples_per_class_max: int,
-                         imbalance_ratio: float, test_per_class: int, clients: int,
-                         partition: str, dirichlet_alpha: float, min_per_client: int,
-                         rng: np.random.Generator) -> FederatedData:
-    """Global long tail over the training set, split over clients; balanced test set."""
-    texture = TextureClasses(classes, image_size, rng)
-    counts = long_tail_counts(samples_per_class_max, classes, imbalance_ratio, rng)
-    train = texture.render(labels_for_counts(counts, rng), rng)
-    test = texture.render(labels_for_counts(np.full(classes, test_per_class), rng), rng)
-    labels = train.labels.numpy()
-    if partition == "dirichlet":
-        parts = dirichlet_partition(labels, clients, dirichlet_alpha, rng, min_per_client)
-    else:
-        parts = iid_partition(len(labels), clients, rng)
-    return FederatedData([train.subset(p) for p in parts], test, classes)
+    def train_class_counts(self) -> np.ndarray:
+        return self.client_histograms().sum(axis=0)

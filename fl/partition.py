@@ -48,3 +48,16 @@ def dirichlet_partition(labels: np.ndarray, clients: int, alpha: float,
 def iid_partition(n_samples: int, clients: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Uniformly random, equal-size (within one sample) split."""
     return [np.sort(p) for p in np.array_split(rng.permutation(n_samples), clients)]
+
+
+def pathological_partition(labels: np.ndarray, clients: int, classes_per_client: int,
+                           rng: np.random.Generator) -> list[np.ndarray]:
+    """Each client holds (about) ``classes_per_client`` classes (McMahan et al., 2017): the
+    samples, sorted by class, are cut into ``clients x classes_per_client`` shards and every
+    client takes that many shards at random."""
+    order = np.argsort(labels, kind="stable")
+    order = np.concatenate([rng.permutation(order[labels[order] == c])
+                            for c in np.unique(labels)])
+    shards = np.array_split(order, clients * classes_per_client)
+    picks = rng.permutation(len(shards)).reshape(clients, classes_per_client)
+    return [np.sort(np.concatenate([shards[k] for k in row])) for row in picks]

@@ -17,8 +17,9 @@ import torch
 
 from orbitfl import __version__, tables
 from orbitfl.analysis.figures import accuracy_vs_bytes
-from orbitfl.fl.datasets import synthetic_federation
+from orbitfl.cache_dir import default_cache_dir
 from orbitfl.fl.fedavg import STRATEGIES
+from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
 from orbitfl.fl.training import TrainConfig, default_device
@@ -59,14 +60,14 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         print(f"warning: {warning}", file=log)
     target = Path(out) if out is not None else default_run_dir(scenario)
     with StagedRunDirectory(target) as staging:
-        data_seed, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
+        _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
         world = build_world(prepared, log)
 
         d = scenario.data
-        data = synthetic_federation(
-            d.classes, d.image_size, d.samples_per_class_max, d.imbalance_ratio,
-            d.test_per_class, len(prepared.fleet), d.partition, d.dirichlet_alpha,
-            d.min_per_client, np.random.default_rng(data_seed))
+        log.write(f"data: {d.dataset}, {d.partition} partition\n")
+        data = build_federation(data_spec(d), len(prepared.fleet), scenario.seed,
+                                world.acquisition_tracks() if d.dataset == "geo-synthetic"
+                                else None)
         torch.manual_seed(int(model_seed))
         model = build_model(scenario.model.name, d.classes).to(default_device())
         train = TrainConfig(epochs=scenario.fl.local_epochs, batch_size=scenario.fl.batch_size,
@@ -106,6 +107,19 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
                              time.perf_counter() - started)
         write_json(staging / "manifest.json", manifest(prepared, summary))
     return summary
+
+
+def data_spec(d) -> DataSpec:
+    """The learning layer's view of the scenario's data section."""
+    return DataSpec(
+        dataset=d.dataset, image_size=d.image_size, classes=d.classes,
+        samples_per_class_max=d.samples_per_class_max, imbalance_ratio=d.imbalance_ratio,
+        partition=d.partition, dirichlet_alpha=d.dirichlet_alpha,
+        min_per_client=d.min_per_client, classes_per_client=d.classes_per_client,
+        ses_per_class=d.ses_per_class, test_per_class=d.test_per_class,
+        min_sun_elevation_deg=d.acquisition.min_sun_elevation_deg,
+        clouds=d.acquisition.clouds, path=d.path,
+        cache_dir=default_cache_dir() if d.cache else None)
 
 
 def _print_round(record: RoundRecord, schedule: SyncSchedule, log: TextIO) -> None:

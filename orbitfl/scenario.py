@@ -319,16 +319,52 @@ class FaultsConfig(_Strict):
     packet_bytes: int = Field(1024, gt=0)
 
 
+class AcquisitionConfig(_Strict):
+    """When and how often a satellite images its ground track (geo-synthetic)."""
+
+    window: Duration = 21600.0
+    interval_s: float = Field(120.0, gt=0)
+    min_sun_elevation_deg: float = Field(10.0, ge=-10, lt=90)
+    clouds: bool = True
+
+
 class DataConfig(_Strict):
-    dataset: Literal["synthetic"] = "synthetic"
-    classes: int = Field(10, ge=2, le=100)
+    dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
+                     "ucmerced"] = "geo-synthetic"
+    path: Path | None = Field(None, description="folder of a real dataset")
+    classes: int = Field(10, ge=2, le=100, description="synthetic only")
     image_size: Literal[16, 32, 64] = 32
     samples_per_class_max: int = Field(500, gt=0)
-    imbalance_ratio: float = Field(10.0, ge=1)
-    partition: Literal["dirichlet", "iid"] = "dirichlet"
+    imbalance_ratio: float = Field(1.0, ge=1)
+    partition: Literal["orbit", "dirichlet", "iid", "pathological"] = "orbit"
     dirichlet_alpha: float = Field(0.5, gt=0)
     min_per_client: int = Field(10, ge=1)
+    classes_per_client: int = Field(2, ge=1)
+    ses_per_class: int = Field(10, ge=1)
     test_per_class: int = Field(100, gt=0)
+    acquisition: AcquisitionConfig = AcquisitionConfig()
+    cache: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = ((info.context or {}).get("base_dir", Path(".")) / value).resolve()
+        if not path.is_dir():
+            raise ValueError(f"folder not found: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "DataConfig":
+        real = self.dataset not in ("geo-synthetic", "synthetic")
+        if real and self.path is None:
+            raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
+        if not real and self.path is not None:
+            raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
+        if self.partition == "orbit" and self.dataset != "geo-synthetic":
+            raise ValueError("the orbit partition needs the geo-synthetic dataset")
+        return self
 
 
 class ModelConfig(_Strict):

@@ -13,12 +13,14 @@ from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import FaultPlan, FaultSpec, Outage, apply_faults
+from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import Battery, PowerSpec, sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator
+from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared
 
@@ -63,6 +65,14 @@ class World:
                        elevation=elevation, isl=self.faults.isl,
                        packet_error_rate=self.fault_spec.packet_error_rate,
                        radio_listener=radio_listener, events=self.events)
+
+    def acquisition_tracks(self) -> list[GroundTrack]:
+        """Each satellite's ground track over the acquisition window, one sample per
+        imaging interval, with the Sun's elevation at nadir."""
+        acquisition = self.prepared.scenario.data.acquisition
+        times = np.arange(0.0, acquisition.window, acquisition.interval_s)
+        lat, lon, sun = ground_tracks(self.propagator, times)
+        return [GroundTrack(times, lat[i], lon[i], sun[i]) for i in range(len(lat))]
 
     @property
     def fault_spec(self) -> FaultSpec:

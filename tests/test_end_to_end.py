@@ -23,8 +23,9 @@ TINY = {
     "ground_stations": {"sites": ["svalsat", "kiruna"], "min_elevation_deg": 10},
     "links": {"downlink": {"rate_mbps": 0.5}, "uplink": {"rate_mbps": 0.25}},
     "onboard": {"compute": "jetson-nano"},
-    "data": {"classes": 4, "image_size": 16, "samples_per_class_max": 120,
-             "imbalance_ratio": 4, "test_per_class": 50, "dirichlet_alpha": 1.0},
+    "data": {"dataset": "synthetic", "classes": 4, "image_size": 16,
+             "samples_per_class_max": 120, "imbalance_ratio": 4, "test_per_class": 50,
+             "partition": "dirichlet", "dirichlet_alpha": 1.0},
     "fl": {"strategy": "fedavg", "rounds": 3, "local_epochs": 2,
            "schedule": {"deadline": "3h", "min_clients": 2}},
 }

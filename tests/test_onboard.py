@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import simpy
-import torch
 import yaml
+from test_end_to_end import TINY
 from torch import nn
 
 from orbitfl.cli import main
@@ -17,8 +17,6 @@ from orbitfl.constellation.faults import FaultSpec, Outage, apply_faults
 from orbitfl.constellation.power import WH, Battery, PowerSpec
 from orbitfl.fl.flops import forward_flops, training_flops
 from orbitfl.onboard import Onboard
-
-from test_end_to_end import TINY
 
 SPEC = PowerSpec(battery_wh=10.0, initial_soc=0.5, solar_w=20.0, idle_w=5.0, transmit_w=10.0,
                  receive_w=2.0, train_threshold_soc=0.4, floor_soc=0.1)

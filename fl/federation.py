@@ -1,0 +1,174 @@
+"""Building the federated data of a scenario: every client's training set, the server's
+Self-Examination Sample (SES, K images per class) and a balanced test set.
+
+Sources: ``geo-synthetic`` (tiles each satellite images along its own ground track; the
+``orbit`` partition keeps them where they were taken), ``synthetic`` (seeded textures) and
+the real folder datasets. Test and SES images never enter a client's pool: for generated
+data they come from separate seeded streams, for real data they are carved out before the
+long tail and the partition are applied. One seed drives every choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .datasets import FederatedData, ImageSet, TextureClasses, labels_for_counts
+from .folders import LAYOUTS, load_class_folders
+from .geo.acquisition import GroundTrack, acquire
+from .geo.landcover import CLOUD, SCENE_CLASSES
+from .geo.tiles import normalise, render
+from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
+
+RENDER_VERSION = 1  # bump when tile rendering changes its output
+STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15}
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str = "geo-synthetic"
+    image_size: int = 32
+    classes: int = 10                 # synthetic only
+    samples_per_class_max: int = 500  # synthetic: n_max of the long tail; real: a cap
+    imbalance_ratio: float = 1.0      # long tail on the training pool (not for 'orbit')
+    partition: str = "orbit"
+    dirichlet_alpha: float = 0.5
+    min_per_client: int = 10
+    classes_per_client: int = 2
+    ses_per_class: int = 10
+    test_per_class: int = 100
+    min_sun_elevation_deg: float = 10.0
+    clouds: bool = True
+    path: Path | None = None
+    cache_dir: Path | None = None
+
+
+def build_federation(spec: DataSpec, clients: int, seed: int,
+                     tracks: Sequence[GroundTrack] | None = None) -> FederatedData:
+    rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
+           for name, stream in STREAMS.items()}
+    if spec.dataset == "geo-synthetic":
+        return _geo(spec, clients, seed, tracks, rng)
+    if spec.dataset == "synthetic":
+        return _textures(spec, clients, seed, rng)
+    return _folders(spec, clients, rng)
+
+
+def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
+    if tracks is None or len(tracks) != clients:
+        raise ValueError("geo-synthetic needs one ground track per client")
+    classes = list(range(len(SCENE_CLASSES))) if spec.clouds else \
+        [c for c in range(len(SCENE_CLASSES)) if c != CLOUD]
+    names = tuple(SCENE_CLASSES[c] for c in classes)
+    remap = np.full(len(SCENE_CLASSES), -1)
+    remap[classes] = np.arange(len(classes))
+    shots = [acquire(t, spec.min_sun_elevation_deg, rng["clouds"], spec.clouds) for t in tracks]
+
+    def tiles(labels, sun, stream):
+        images = cached_render(labels, sun, spec.image_size, (seed, *stream), spec.cache_dir)
+        return ImageSet(torch.as_tensor(normalise(images)),
+                        torch.as_tensor(remap[labels], dtype=torch.long))
+
+    if spec.partition == "orbit":
+        sets = [tiles(s.labels, s.sun_elevation_deg, ("client", i)) for i, s in enumerate(shots)]
+    else:
+        labels = np.concatenate([s.labels for s in shots])
+        sun = np.concatenate([s.sun_elevation_deg for s in shots])
+        parts = _partition(spec, remap[labels], clients, rng["partition"])
+        sets = [tiles(labels[p], sun[p], ("client", i)) for i, p in enumerate(parts)]
+
+    def balanced(per_class, generator, stream):
+        labels = labels_for_counts(np.full(len(SCENE_CLASSES), per_class) *
+                                   (remap >= 0), generator)
+        return tiles(labels, generator.uniform(15.0, 75.0, len(labels)), stream)
+
+    return FederatedData(sets, balanced(spec.test_per_class, rng["test"], ("test",)),
+                         len(classes), ses=balanced(spec.ses_per_class, rng["ses"], ("ses",)),
+                         class_names=names)
+
+
+def _textures(spec, clients, seed, rng) -> FederatedData:
+    texture = TextureClasses(spec.classes, spec.image_size,
+                             np.random.default_rng(np.random.SeedSequence([seed, 0])))
+    counts = long_tail_counts(spec.samples_per_class_max, spec.classes, spec.imbalance_ratio,
+                              rng["train"])
+    train = texture.render(labels_for_counts(counts, rng["train"]), rng["train"])
+    test = texture.render(labels_for_counts(np.full(spec.classes, spec.test_per_class),
+                                            rng["test"]), rng["test"])
+    ses = texture.render(labels_for_counts(np.full(spec.classes, spec.ses_per_class),
+                                           rng["ses"]), rng["ses"])
+    parts = _partition(spec, train.labels.numpy(), clients, rng["partition"])
+    return FederatedData([train.subset(p) for p in parts], test, spec.classes, ses=ses,
+                         class_names=tuple(f"class_{c}" for c in range(spec.classes)))
+
+
+def _folders(spec, clients, rng) -> FederatedData:
+    loaded = load_class_folders(spec.dataset, Path(spec.path), spec.image_size)
+    labels = loaded.labels
+    n_classes = LAYOUTS[spec.dataset].classes
+    order = rng["test"].permutation(len(labels))
+    test_idx, ses_idx, pool = [], [], []
+    for c in range(n_classes):
+        mine = order[labels[order] == c]
+        need = spec.test_per_class + spec.ses_per_class
+        if len(mine) <= need:
+            raise ValueError(f"class {loaded.class_names[c]!r} has {len(mine)} images; the "
+                             f"test set and SES need {need} and training at least one more")
+        test_idx.append(mine[:spec.test_per_class])
+        ses_idx.append(mine[spec.test_per_class:need])
+        pool.append(mine[need:])
+    counts = long_tail_counts(min(spec.samples_per_class_max, min(len(p) for p in pool)),
+                              n_classes, spec.imbalance_ratio, rng["train"])
+    train_idx = np.concatenate([p[:n] for p, n in zip(pool, counts)])
+    images = torch.as_tensor(normalise(loaded.images))
+    everything = ImageSet(images, torch.as_tensor(labels))
+    train = everything.subset(train_idx)
+    parts = _partition(spec, labels[train_idx], clients, rng["partition"])
+    return FederatedData([train.subset(p) for p in parts],
+                         everything.subset(np.concatenate(test_idx)), n_classes,
+                         ses=everything.subset(np.concatenate(ses_idx)),
+                         class_names=loaded.class_names)
+
+
+def _partition(spec: DataSpec, labels: np.ndarray, clients: int,
+               rng: np.random.Generator) -> list[np.ndarray]:
+    if spec.partition == "dirichlet":
+        return dirichlet_partition(labels, clients, spec.dirichlet_alpha, rng,
+                                   spec.min_per_client)
+    if spec.partition == "pathological":
+        return pathological_partition(labels, clients, spec.classes_per_client, rng)
+    if spec.partition == "iid":
+        return iid_partition(len(labels), clients, rng)
+    raise ValueError(f"partition {spec.partition!r} does not apply to {spec.dataset}")
+
+
+def cached_render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
+                  stream: tuple, cache_dir: Path | None) -> np.ndarray:
+    """Rendered tiles, cached on disk by a hash of everything that decides them."""
+    key = hashlib.sha256()
+    key.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    key.update(np.ascontiguousarray(sun_elevation_deg, dtype=np.float64).tobytes())
+    key.update(repr((size, stream, RENDER_VERSION)).encode())
+    path = None if cache_dir is None else Path(cache_dir) / "tiles" / f"{key.hexdigest()}.npy"
+    if path is not None and path.is_file():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):
+            path.unlink(missing_ok=True)
+    seed = int.from_bytes(key.digest()[:8], "little")
+    images = render(labels, sun_elevation_deg, size, np.random.default_rng(seed))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(f".{os.getpid()}.partial.npy")
+            np.save(partial, images)
+            partial.replace(path)
+        except OSError:
+            pass
+    return images

@@ -1,0 +1,119 @@
+"""Real remote-sensing datasets from the user's disk (nothing is ever downloaded).
+
+Scene classification (one folder per class): PatternNet (38 classes), NWPU-RESISC45 (45),
+EuroSAT RGB (10), UC Merced Land Use (21). Segmentation: LoveDA (``Train|Val /
+Urban|Rural / images_png|masks_png``, mask values 0 = no-data, 1..7 = classes).
+Images are decoded with Pillow and resized to the scenario's image size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from orbitfl.errors import InputError
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    classes: int
+    subdirs: tuple[str, ...]  # where the class folders may sit under the given root
+
+
+LAYOUTS = {
+    "patternnet": FolderLayout(38, ("images", "PatternNet/images", ".")),
+    "nwpu-resisc45": FolderLayout(45, ("NWPU-RESISC45", ".")),
+    "eurosat": FolderLayout(10, ("2750", "EuroSAT_RGB", "EuroSAT", ".")),
+    "ucmerced": FolderLayout(21, ("Images", "UCMerced_LandUse/Images", ".")),
+}
+LOVEDA_CLASSES = ("background", "building", "road", "water", "barren", "forest", "agriculture")
+
+
+@dataclass(frozen=True)
+class LoadedImages:
+    images: np.ndarray        # (n, 3, size, size) float32 reflectance in [0, 1]
+    labels: np.ndarray        # (n,) class index, or (n, size, size) masks for segmentation
+    class_names: tuple[str, ...]
+
+
+def load_class_folders(dataset: str, root: Path, size: int) -> LoadedImages:
+    """Images of a class-per-folder dataset; a missing or malformed layout is one error line
+    saying what was expected."""
+    layout = LAYOUTS[dataset]
+    base = _find_class_root(dataset, root, layout)
+    class_dirs = sorted(d for d in base.iterdir() if d.is_dir())
+    images, labels = [], []
+    for label, folder in enumerate(class_dirs):
+        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise InputError(f"{folder}: class folder of {dataset} holds no images "
+                             f"({', '.join(sorted(IMAGE_SUFFIXES))})")
+        for path in files:
+            images.append(_read_rgb(path, size))
+            labels.append(label)
+    return LoadedImages(np.stack(images), np.array(labels, dtype=np.int64),
+                        tuple(d.name for d in class_dirs))
+
+
+def load_loveda(root: Path, size: int) -> LoadedImages:
+    """All LoveDA image/mask pairs under ``root`` (Train and Val, Urban and Rural); mask 0
+    (no-data) becomes -1, classes 1..7 become 0..6."""
+    pairs = []
+    for split in ("Train", "Val"):
+        for domain in ("Urban", "Rural"):
+            folder = root / split / domain
+            if not folder.is_dir():
+                continue
+            image_dir, mask_dir = folder / "images_png", folder / "masks_png"
+            if not image_dir.is_dir() or not mask_dir.is_dir():
+                raise InputError(f"{folder}: expected images_png/ and masks_png/ (LoveDA)")
+            for image in sorted(image_dir.glob("*.png")):
+                mask = mask_dir / image.name
+                if not mask.is_file():
+                    raise InputError(f"{image}: no mask {mask.name} in {mask_dir}")
+                pairs.append((image, mask))
+    if not pairs:
+        raise InputError(f"{root}: expected LoveDA's Train|Val/Urban|Rural/images_png and "
+                         "masks_png folders")
+    from PIL import Image
+
+    images, masks = [], []
+    for image, mask in pairs:
+        images.append(_read_rgb(image, size))
+        with Image.open(mask) as m:
+            values = np.asarray(m.convert("L").resize((size, size), Image.NEAREST),
+                                dtype=np.int64)
+        if values.max() > len(LOVEDA_CLASSES):
+            raise InputError(f"{mask}: mask value {values.max()} outside 0..7 (LoveDA)")
+        masks.append(values - 1)
+    return LoadedImages(np.stack(images), np.stack(masks), LOVEDA_CLASSES)
+
+
+def _find_class_root(dataset: str, root: Path, layout: FolderLayout) -> Path:
+    if not root.is_dir():
+        raise InputError(f"{root}: {dataset} folder not found")
+    for sub in layout.subdirs:
+        candidate = (root / sub).resolve()
+        if candidate.is_dir():
+            folders = [d for d in candidate.iterdir() if d.is_dir()]
+            if len(folders) == layout.classes:
+                return candidate
+    found = len([d for d in root.iterdir() if d.is_dir()])
+    raise InputError(f"{root}: expected {layout.classes} class folders for {dataset} (directly "
+                     f"or under {', '.join(s for s in layout.subdirs if s != '.')}), "
+                     f"found {found}")
+
+
+def _read_rgb(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
+    except (OSError, UnidentifiedImageError) as err:
+        raise InputError(f"{path}: cannot read image ({err})") from None
+    return (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)

@@ -1,0 +1,1 @@
+"""Orbit-driven remote-sensing data: real land cover under real ground tracks."""
