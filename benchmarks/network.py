@@ -76,7 +76,7 @@ def engine_benchmark() -> None:
 def mission_share() -> None:
     import orbitfl.runner as runner
     from orbitfl.fl.fedavg import FedAvg
-    from orbitfl.mission import SyncMission
+    from orbitfl.mission import Mission
 
     spent = {"learning": 0.0, "simulation": 0.0}
 
@@ -91,8 +91,8 @@ def mission_share() -> None:
 
     FedAvg.fit = timed(FedAvg.fit, "learning")
     FedAvg.aggregate = timed(FedAvg.aggregate, "learning")
-    SyncMission._record = timed(SyncMission._record, "learning")  # evaluation
-    SyncMission.run = timed(SyncMission.run, "simulation")
+    Mission._record = timed(Mission._record, "learning")  # evaluation
+    Mission.run = timed(Mission.run, "simulation")
     import tempfile
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -214,6 +214,13 @@ class Network:
     def windows_of(self, satellite: str) -> np.ndarray:
         return self._windows[self._sat_index[satellite]]
 
+    def next_contact_start(self, satellite: str, after_s: float, direction: str) -> float:
+        """When the satellite's next window that can carry bytes in ``direction`` ('up' or
+        'down') opens (``after_s`` if one is open; inf if none is left)."""
+        rows = self._windows[self._sat_index[satellite]]
+        live = rows[self._useful_until[direction][rows[:, 0].astype(int)] > after_s]
+        return float(max(live[:, 2].min(), after_s)) if len(live) else float("inf")
+
     def relay(self, kind: str, nbytes: int, src: str, dst: str, priority: float = 0.0,
               **tag: Any) -> simpy.Process:
         """Move a payload along the earliest-arrival route (inter-satellite hops allowed),

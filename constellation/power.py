@@ -54,6 +54,7 @@ class Battery:
             inside |= (mid >= a) & (mid < b)
         self._edges, self._sunlit = edges, inside
         self.trace: list[tuple[float, float]] = [(0.0, self.soc)]
+        self.consumed_j: dict[str, float] = {}  # energy drawn per load since t = 0
         # Levels whose crossings are reported: on_cross(t, name, "up" | "down").
         self._watched = {"empty": 0.0, "floor": spec.floor_soc,
                          "train_threshold": spec.train_threshold_soc, "full": 1.0}
@@ -86,6 +87,8 @@ class Battery:
             end = min(b, t)
             before = self.level_j
             self.level_j = float(np.clip(before + power * (end - a), 0.0, self.capacity_j))
+            for name, watts in self.loads.items():
+                self.consumed_j[name] = self.consumed_j.get(name, 0.0) + watts * (end - a)
             self._report_crossings(a, power, before, self.level_j)
             if end >= t:
                 break

@@ -1,34 +1,40 @@
-"""FedAvg (McMahan et al., 2017): broadcast weights, train locally, sample-weighted mean."""
+"""FedAvg (McMahan et al., 2017) and FedProx (Li et al., 2020)."""
 
 from __future__ import annotations
 
 from typing import Sequence
 
 from .datasets import ImageSet
-from .payloads import Payload, weights_payload
+from .payloads import Payload
 from .strategy import ClientUpdate, Strategy, weighted_average
-from .training import train_local
 
 
 class FedAvg(Strategy):
-    name = "fedavg"
+    """Broadcast weights, train locally, sample-weighted mean."""
 
-    def to_client(self, round_index: int, client_id: int) -> list[Payload]:
-        return [weights_payload(self.global_model)]
+    name = "fedavg"
+    prox_mu = 0.0
 
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
             data: ImageSet) -> ClientUpdate:
-        (weights,) = [p for p in received if p.kind == "weights"]
-        self.worker.load_state_dict(weights.tensors)
-        loss = train_local(self.worker, data, self.train_config,
-                           self.client_generator(round_index, client_id))
+        state, version = self.received_state(received)
+        self.worker.load_state_dict(state)
+        loss = self.trainer.train(data, self.client_generator(round_index, client_id),
+                                  prox_mu=self.prox_mu, prox_reference=state)
+        trained = self.worker.state_dict()
         return ClientUpdate(client_id, round_index, len(data),
-                            [weights_payload(self.worker)], loss)
+                            self.upload(client_id, trained, state), loss, version)
 
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
-        states = [next(p for p in u.payloads if p.kind == "weights").tensors for u in updates]
-        self.global_model.load_state_dict(
-            weighted_average(states, [u.num_samples for u in updates]))
+        states = [self.uploaded_state(u) for u in updates]
+        self.commit(weighted_average(states, [u.num_samples for u in updates]))
 
 
-STRATEGIES = {FedAvg.name: FedAvg}
+class FedProx(FedAvg):
+    """FedAvg with a proximal term mu/2 ||w - w_global||^2 in every local objective."""
+
+    name = "fedprox"
+
+    @property
+    def prox_mu(self) -> float:  # type: ignore[override]
+        return self.config.prox_mu

@@ -1,32 +1,73 @@
-"""Models: a small CNN sized for CPU-scale federated classification."""
+"""Models: a backbone of spatial features, optionally SAFE's ACE module, global average
+pooling and a linear classifier.
+
+``features`` is the penultimate representation (FAU compares these with CKA) and
+``classifier`` the final layer (CRO differentiates through it). ACE's parameters live under
+``ace.`` so that they can travel as their own (embedding) payload.
+"""
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from orbitfl.errors import InputError
 
 
-class SmallCNN(nn.Module):
-    """Three conv blocks, global average pooling, linear classifier (~95 k parameters).
+class ACE(nn.Module):
+    """Adaptive Context Enhancement (SAFE.md section 4): learnable context embeddings E
+    (K x d) attended to by the backbone's features, a foreground mask from a two-way head
+    (hard Gumbel-Softmax while training, argmax in evaluation), and ``F' = F + gamma M F``
+    (``residual``) or ``F' = F M`` (``gate``)."""
 
-    ``features`` returns the penultimate representation (SAFE's FAU compares these) and
-    ``classifier`` is the final layer (SAFE's CRO differentiates through it).
-    """
-
-    def __init__(self, classes: int, in_channels: int = 3, width: int = 32):
+    def __init__(self, channels: int, contexts: int = 8, dim: int = 128,
+                 mode: str = "residual", tau: float = 1.0):
         super().__init__()
-        self.backbone = nn.Sequential(
-            _block(in_channels, width), nn.MaxPool2d(2),
-            _block(width, 2 * width), nn.MaxPool2d(2),
-            _block(2 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        )
-        self.classifier = nn.Linear(4 * width, classes)
+        if mode not in ("residual", "gate"):
+            raise ValueError(f"unknown ACE mode {mode!r}")
+        self.mode, self.tau, self.dim = mode, tau, dim
+        self.embeddings = nn.Parameter(torch.randn(contexts, dim) * 0.02)
+        self.query = nn.Conv2d(channels, dim, 1)
+        self.key = nn.Linear(dim, dim, bias=False)
+        self.value = nn.Linear(dim, dim, bias=False)
+        self.mask_head = nn.Linear(dim, 2)
+        self.gamma = nn.Parameter(torch.ones(()))
+        self.last_mask: torch.Tensor | None = None
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = features.shape
+        queries = self.query(features).flatten(2).transpose(1, 2)          # (B, HW, d)
+        keys, values = self.key(self.embeddings), self.value(self.embeddings)  # (K, d)
+        attention = torch.softmax(queries @ keys.T / math.sqrt(self.dim), dim=-1)
+        logits = self.mask_head(attention @ values)                         # (B, HW, 2)
+        if self.training:
+            mask = F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 1]
+        else:
+            mask = (logits.argmax(dim=-1) == 1).to(features.dtype)
+        mask = mask.reshape(b, 1, h, w)
+        self.last_mask = mask.detach()
+        if self.mode == "gate":
+            return features * mask
+        return features + self.gamma * mask * features
+
+
+class ClassifierNet(nn.Module):
+    def __init__(self, backbone: nn.Module, channels: int, classes: int,
+                 ace: ACE | None = None):
+        super().__init__()
+        self.backbone = backbone
+        self.ace = ace
+        self.classifier = nn.Linear(channels, classes)
+
+    def spatial(self, x: torch.Tensor) -> torch.Tensor:
+        features = self.backbone(x)
+        return self.ace(features) if self.ace is not None else features
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone(x)
+        return self.spatial(x).mean(dim=(2, 3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
@@ -37,10 +78,52 @@ def _block(cin: int, cout: int) -> nn.Sequential:
                          nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
-MODELS = {"small-cnn": SmallCNN}
+def small_cnn_backbone(in_channels: int = 3, width: int = 32) -> tuple[nn.Module, int]:
+    """Three conv blocks (~95 k parameters with the classifier), sized for CPU training."""
+    return nn.Sequential(_block(in_channels, width), nn.MaxPool2d(2),
+                         _block(width, 2 * width), nn.MaxPool2d(2),
+                         _block(2 * width, 4 * width)), 4 * width
 
 
-def build_model(name: str, classes: int) -> nn.Module:
-    if name not in MODELS:
-        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
-    return MODELS[name](classes)
+class _Residual(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                          nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+def resnet18_backbone(in_channels: int = 3) -> tuple[nn.Module, int]:
+    """ResNet-18 (He et al., 2016) with a 3x3 stem for small tiles (~11 M parameters)."""
+    layers: list[nn.Module] = [nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False),
+                               nn.BatchNorm2d(64), nn.ReLU(inplace=True)]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [_Residual(cin, cout, stride), _Residual(cout, cout, 1)]
+        cin = cout
+    return nn.Sequential(*layers), 512
+
+
+BACKBONES = {"small-cnn": small_cnn_backbone, "resnet18": resnet18_backbone}
+
+
+def build_model(name: str, classes: int, ace: dict | None = None) -> ClassifierNet:
+    """``ace``: None, or keyword arguments of ``ACE`` (contexts, dim, mode, tau)."""
+    if name not in BACKBONES:
+        raise InputError(f"unknown model {name!r}; known: {', '.join(BACKBONES)}")
+    backbone, channels = BACKBONES[name]()
+    module = ACE(channels, **ace) if ace is not None else None
+    return ClassifierNet(backbone, channels, classes, module)
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -2,23 +2,66 @@
 
 Strategies are plain Python/torch: no clock and no network. The mission decides *when*
 (after the bytes have crossed); the strategy decides *what* (payload contents, training,
-aggregation). A new algorithm is one subclass.
+aggregation). A new algorithm is one subclass of ``Strategy``.
+
+Uploads travel as full weights, or, with a sparsifying codec (top-k), as a delta from the
+model the client started from, with error feedback: what top-k dropped this round is added
+to the next round's delta (Seide et al., 2014; Stich et al., 2018).
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from .compression import Codec
 from .datasets import ImageSet
-from .payloads import Payload
-from .training import TrainConfig
+from .payloads import Payload, state_payload
+from .training import LocalTrainer, TrainConfig
+
+State = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class SafeConfig:
+    """SAFE's switches and their modes (SAFE.md); every *(choice)* there is a field here."""
+
+    cro: bool = True
+    fau: bool = True
+    dmr: bool = True
+    ace: bool = True
+    cro_mode: str = "grad_norm"        # grad_norm | ratio_loss
+    cro_smoothing: bool = True         # w <- 0.9 w_prev + 0.1 w_new
+    fau_scope: str = "all"             # all | backbone
+    fau_payload: str = "features"      # features | gram
+    fau_tau: float = 0.7
+    fau_mu_max: float = 1.0
+    fau_mu_fixed: float = 0.5          # mu when DMR is off (or FAU's fixed-mu ablation)
+    fau_cka: bool = True               # False: fixed mu instead of the CKA-driven one
+    dmr_cro: str = "ramp_up"           # ramp_up | constant | ramp_down
+    ace_mode: str = "residual"         # residual | gate
+    ace_contexts: int = 8
+    ace_dim: int = 128
+
+
+@dataclass(frozen=True)
+class FLConfig:
+    rounds: int
+    train: TrainConfig = TrainConfig()
+    seed: int = 0
+    codec_down: Codec = Codec()
+    codec_up: Codec = Codec()
+    prox_mu: float = 0.01              # FedProx
+    buffer_size: int = 5               # FedBuff: aggregate every K arrivals
+    staleness_exponent: float = 0.5    # FedBuff: weight (1 + tau)^-a
+    server_lr: float = 1.0             # FedBuff
+    safe: SafeConfig = field(default_factory=SafeConfig)
 
 
 @dataclass(frozen=True)
@@ -30,27 +73,36 @@ class ClientUpdate:
     num_samples: int
     payloads: list[Payload]
     train_loss: float
+    base_version: int = 0   # the global model version the client started from
 
 
 class Strategy(ABC):
-    """Owns the global model (server half) and one reusable worker model (client half)."""
+    """Owns the global model (server half) and one reusable worker (client half)."""
 
     name = "strategy"
 
-    def __init__(self, model: nn.Module, train_config: TrainConfig, seed: int):
+    def __init__(self, model: nn.Module, config: FLConfig):
         self.global_model = model
-        self.worker = copy.deepcopy(model)  # reused for every client's local training
-        self.train_config = train_config
-        self.seed = seed
+        self.config = config
+        self.trainer = LocalTrainer(copy.deepcopy(model), config.train)
+        self.version = 0                       # bumped at every aggregation
+        self._versions: dict[int, State] = {0: clone_state(model.state_dict())}
+        self._residuals: dict[int, State] = {}  # error-feedback memory per client
+
+    @property
+    def worker(self) -> nn.Module:
+        return self.trainer.model
 
     def client_generator(self, round_index: int, client_id: int) -> torch.Generator:
         """Shuffling depends on (seed, round, client) only, not on simulated event order."""
-        seed = np.random.SeedSequence([self.seed, round_index, client_id]).generate_state(1)[0]
-        return torch.Generator().manual_seed(int(seed))
+        seed = np.random.SeedSequence([self.config.seed, round_index, client_id])
+        return torch.Generator().manual_seed(int(seed.generate_state(1)[0]))
 
-    @abstractmethod
+    # -- the interface ----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
         """Payloads the server sends a selected client at the start of a round."""
+        return model_payloads(self.global_model.state_dict(), self.config.codec_down) + \
+            [_version_payload(self.version)]
 
     @abstractmethod
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
@@ -61,10 +113,71 @@ class Strategy(ABC):
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
         """Server half: fold the updates that arrived in time into the global model."""
 
+    # -- helpers for subclasses ---------------------------------------------------------
+    def received_state(self, received: Sequence[Payload]) -> tuple[State, int]:
+        """The global state a client got (weights plus any embedding) and its version."""
+        state: State = {}
+        for payload in received:
+            if payload.kind in ("weights", "embedding"):
+                state.update(payload.tensors)
+        version = next((int(p.tensors["version"]) for p in received if p.kind == "control"), 0)
+        return state, version
+
+    def upload(self, client_id: int, trained: State, base: State) -> list[Payload]:
+        """The trained model as weights, or as an error-fed top-k delta from ``base``."""
+        codec = self.config.codec_up
+        if codec.name != "topk":
+            return model_payloads(trained, codec)
+        residual = self._residuals.get(client_id, {})
+        delta = {k: trained[k] - base[k] + residual.get(k, 0.0)
+                 for k in trained if trained[k].is_floating_point()}
+        payload = state_payload("delta", delta, codec)
+        self._residuals[client_id] = {k: delta[k] - payload.tensors[k] for k in delta}
+        whole = {k: v for k, v in trained.items() if not v.is_floating_point()}
+        return [payload] + ([state_payload("weights", whole)] if whole else [])
+
+    def uploaded_state(self, update: ClientUpdate) -> State:
+        """The client's trained state as the server reconstructs it."""
+        state: State = {}
+        base = self._versions[update.base_version]
+        for payload in update.payloads:
+            if payload.kind == "delta":
+                state.update({k: base[k] + v for k, v in payload.tensors.items()})
+            elif payload.kind in ("weights", "embedding"):
+                state.update(payload.tensors)
+        return {k: state.get(k, base[k]) for k in base}
+
+    def commit(self, state: State) -> None:
+        """Install a new global model; keep past versions that clients may still build on."""
+        self.global_model.load_state_dict(state)
+        self.version += 1
+        self._versions[self.version] = clone_state(self.global_model.state_dict())
+        for old in [v for v in self._versions if v < self.version - 50]:
+            del self._versions[old]
+
+
+def model_payloads(state: Mapping[str, torch.Tensor], codec: Codec) -> list[Payload]:
+    """A model as a ``weights`` payload, with ACE's parameters (``ace.*``, the context
+    embeddings and their projections) as a separate ``embedding`` payload."""
+    backbone = {k: v for k, v in state.items() if not k.startswith("ace.")}
+    embedding = {k: v for k, v in state.items() if k.startswith("ace.")}
+    payloads = [state_payload("weights", backbone, codec)]
+    if embedding:
+        payloads.append(state_payload("embedding", embedding, codec))
+    return payloads
+
+
+def clone_state(state: Mapping[str, torch.Tensor]) -> State:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def _version_payload(version: int) -> Payload:
+    return Payload.encode("control", {"version": torch.tensor(version, dtype=torch.int64)})
+
 
 def weighted_average(states: Sequence[Mapping[str, torch.Tensor]],
-                     weights: Sequence[float]) -> dict[str, torch.Tensor]:
-    """Sample-weighted mean of state dicts, accumulated in float64.
+                     weights: Sequence[float]) -> State:
+    """Weighted mean of state dicts, accumulated in float64.
 
     Integer buffers (BatchNorm's batch counter) take the maximum: averaging a counter is
     meaningless and it only matters when momentum is None.

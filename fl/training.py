@@ -1,8 +1,9 @@
-"""Local training and evaluation: plain torch loops, one model object reused per worker."""
+"""Local training and evaluation: plain torch loops around one reused model and optimiser."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -10,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .datasets import ImageSet
+from .metrics import classification_report
 
 
 @dataclass(frozen=True)
@@ -21,38 +23,72 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 5e-4
+    augment: bool = False  # random flips and quarter turns (imagery has no "up")
 
 
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+class LocalTrainer:
+    """One model and one SGD optimiser, reused for every client's local training; the
+    optimiser's momentum is reset per call (in FedAvg it does not survive a round)."""
+
+    def __init__(self, model: nn.Module, config: TrainConfig):
+        self.model, self.config = model, config
+        self.optimizer = torch.optim.SGD(model.parameters(), lr=config.lr,
+                                         momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+
+    def train(self, data: ImageSet, generator: torch.Generator,
+              class_weights: torch.Tensor | None = None, prox_mu: float = 0.0,
+              prox_reference: Mapping[str, torch.Tensor] | None = None) -> float:
+        """Train ``self.model`` in place; returns the mean training loss. With ``prox_mu``,
+        adds FedProx's ``mu/2 ||w - w_ref||^2`` (Li et al., 2020)."""
+        model, config = self.model, self.config
+        self.optimizer.state.clear()
+        device = next(model.parameters()).device
+        images, labels = data.images.to(device), data.labels.to(device)
+        weight = class_weights.to(device) if class_weights is not None else None
+        reference = None
+        if prox_mu > 0 and prox_reference is not None:
+            reference = [(p, prox_reference[n].to(device)) for n, p in model.named_parameters()]
+        model.train()
+        total, count = torch.zeros((), device=device), 0
+        for _ in range(config.epochs):
+            order = torch.randperm(len(labels), generator=generator).to(device)
+            for start in range(0, len(labels), config.batch_size):
+                batch = order[start:start + config.batch_size]
+                if len(batch) < 2:  # BatchNorm needs two samples
+                    continue
+                x = images[batch]
+                if config.augment:
+                    x = _augment(x, generator)
+                loss = F.cross_entropy(model(x), labels[batch], weight=weight)
+                objective = loss
+                if reference is not None:
+                    objective = loss + 0.5 * prox_mu * sum(((p - r) ** 2).sum()
+                                                           for p, r in reference)
+                self.optimizer.zero_grad(set_to_none=True)
+                objective.backward()
+                self.optimizer.step()
+                total += loss.detach() * len(batch)
+                count += len(batch)
+        return float(total) / max(count, 1)
+
+
+def _augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One random flip and quarter turn per batch (cheap, and enough for nadir imagery)."""
+    flip = int(torch.randint(0, 2, (1,), generator=generator))
+    quarter = int(torch.randint(0, 4, (1,), generator=generator))
+    x = torch.flip(x, dims=(3,)) if flip else x
+    return torch.rot90(x, k=quarter, dims=(2, 3))
+
+
 def train_local(model: nn.Module, data: ImageSet, config: TrainConfig,
                 generator: torch.Generator, class_weights: torch.Tensor | None = None) -> float:
-    """Train ``model`` in place on ``data``; returns the mean training loss.
-
-    A fresh optimiser per call: in FedAvg momentum does not survive a round.
-    """
-    device = next(model.parameters()).device
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    images, labels = data.images.to(device), data.labels.to(device)
-    weight = class_weights.to(device) if class_weights is not None else None
-    model.train()
-    total, count = torch.zeros((), device=device), 0
-    for _ in range(config.epochs):
-        order = torch.randperm(len(labels), generator=generator).to(device)
-        for start in range(0, len(labels), config.batch_size):
-            batch = order[start:start + config.batch_size]
-            if len(batch) < 2:  # BatchNorm needs two samples
-                continue
-            loss = F.cross_entropy(model(images[batch]), labels[batch], weight=weight)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total += loss.detach() * len(batch)
-            count += len(batch)
-    return float(total) / max(count, 1)
+    """One-off training (tests, central baselines): a fresh trainer around ``model``."""
+    return LocalTrainer(model, config).train(data, generator, class_weights)
 
 
 @torch.no_grad()
@@ -64,11 +100,14 @@ def predict(model: nn.Module, data: ImageSet, batch_size: int = 512) -> np.ndarr
     return torch.cat(out).numpy()
 
 
+@torch.no_grad()
+def features(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Penultimate features in evaluation mode (what FAU compares)."""
+    device = next(model.parameters()).device
+    model.eval()
+    return torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
 def accuracy_report(predicted: np.ndarray, labels: np.ndarray, classes: int) -> dict:
-    """Top-1 accuracy and per-class accuracy (NaN for a class absent from ``labels``)."""
-    correct = predicted == labels
-    per_class = np.array([correct[labels == c].mean() if np.any(labels == c) else np.nan
-                          for c in range(classes)])
-    return {"accuracy": float(correct.mean()),
-            "balanced_accuracy": float(np.nanmean(per_class)),
-            "per_class_accuracy": per_class.tolist()}
+    return classification_report(predicted, labels, classes)

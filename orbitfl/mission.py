@@ -1,9 +1,13 @@
 """The federated mission on the network clock: one simpy process per client job and one for
-the ground server (synchronous rounds with a quorum and a deadline).
+the ground server.
 
-The clock decides when, torch decides what: a client trains (really) only once its payload
-has crossed the uplink and its onboard computer has spent the simulated time its battery
-allows, and the server sees an update only after the downlink has delivered every byte.
+Synchronous mode: a round opens, the selected clients get what the strategy sends them,
+each payload crossing real links; a client trains (really, in torch) once its payload has
+arrived and its onboard computer has spent the simulated time its battery allows; its
+update waits for a usable contact; the round closes at a quorum or a deadline and late
+updates are dropped. Asynchronous mode (FedBuff): clients work continuously and the server
+aggregates every K arrivals, weighting each by its staleness. Nothing is used before the
+bytes carrying it have crossed.
 """
 
 from __future__ import annotations
@@ -11,21 +15,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import numpy as np
 import simpy
 
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.metrics import classification_report
 from orbitfl.fl.strategy import ClientUpdate, Strategy
-from orbitfl.fl.training import accuracy_report, predict
+from orbitfl.fl.training import predict
 from orbitfl.onboard import Onboard
 
 
 @dataclass(frozen=True)
-class SyncSchedule:
-    rounds: int
+class Schedule:
+    rounds: int                 # sync: rounds; async: aggregations
     deadline_s: float
     min_clients: int
     horizon_s: float
+    mode: str = "sync"
+    selection: str = "all"
+    clients_per_round: int | None = None
+    evaluate_every: int = 1
+    buffer_size: int = 5        # async
 
 
 @dataclass
@@ -35,22 +46,29 @@ class RoundRecord:
     closed_s: float
     selected: int
     received: int
-    accuracy: float
-    balanced_accuracy: float
-    per_class_accuracy: list[float]
-    bytes_up: int = 0      # cumulative, ground -> satellites, delivered by closed_s
-    bytes_down: int = 0    # cumulative, satellites -> ground
+    accuracy: float = float("nan")
+    balanced_accuracy: float = float("nan")
+    many_shot_accuracy: float = float("nan")
+    medium_shot_accuracy: float = float("nan")
+    few_shot_accuracy: float = float("nan")
+    personalised_accuracy: float = float("nan")
+    per_class_accuracy: list[float] = field(default_factory=list)
     clients: list[int] = field(default_factory=list)
+    mean_staleness_s: float = float("nan")   # async: simulated seconds, base to arrival
+    energy_j: float = 0.0                    # cumulative training + radio energy
+    bytes_up: int = 0      # cumulative wire bytes delivered ground -> satellites
+    bytes_down: int = 0    # cumulative wire bytes delivered satellites -> ground
 
 
 @dataclass
 class ClientRound:
-    """One client's part in one round."""
+    """One client's part in one round (sync) or one job (async)."""
 
     round: int
     client: int
     satellite: str
     selected_s: float
+    base_version: int = 0
     payload_received_s: float | None = None
     training_s: float | None = None          # simulated compute time
     training_energy_j: float | None = None
@@ -60,37 +78,35 @@ class ClientRound:
     downlink_bytes: int = 0   # what it sent back
     late: bool | None = None
     aggregated: bool = False
+    staleness_versions: int | None = None
+    staleness_s: float | None = None
 
 
-class SyncMission:
-    """Synchronous FL: a round closes at ``min_clients`` updates or at its deadline.
-
-    Only idle clients are selected; updates that arrive after their round closed are late
-    and dropped (their bytes still crossed the links and are counted).
-    """
-
+class Mission:
     def __init__(self, env: simpy.Environment, network: Network, onboard: Onboard,
                  strategy: Strategy, client_data: Sequence[ImageSet], test_data: ImageSet,
-                 classes: int, client_flops: Sequence[float], schedule: SyncSchedule,
-                 on_round: Callable[[RoundRecord, SyncSchedule], None] = lambda r, s: None):
+                 classes: int, client_flops: Sequence[float], schedule: Schedule,
+                 train_counts: np.ndarray, rng: np.random.Generator,
+                 on_round: Callable[[RoundRecord, Schedule], None] = lambda r, s: None):
         self.env, self.network, self.onboard, self.strategy = env, network, onboard, strategy
         self.client_data, self.test_data, self.classes = client_data, test_data, classes
-        self.client_flops = client_flops
-        self.schedule = schedule
-        self.on_round = on_round
+        self.client_flops, self.schedule = client_flops, schedule
+        self.train_counts, self.rng, self.on_round = train_counts, rng, on_round
         self.rounds: list[RoundRecord] = []
         self.client_rounds: list[ClientRound] = []
         self._busy = [False] * len(client_data)
         self._closed: set[int] = set()
         self._client_freed = env.event()
+        self._published_at = {0: 0.0}  # global version -> simulated time it was published
 
     def run(self) -> list[RoundRecord]:
-        self._record(0, 0.0, 0.0, [], [])  # the initial model, before any byte moved
-        server = self.env.process(self._server())
-        self.env.run(until=server)
+        self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
+        process = self._sync_server() if self.schedule.mode == "sync" else self._async_server()
+        self.env.run(until=self.env.process(process))
         return self.rounds
 
-    def _server(self):
+    # -- synchronous ----------------------------------------------------------------------
+    def _sync_server(self):
         env, sched = self.env, self.schedule
         for r in range(1, sched.rounds + 1):
             while not (idle := self._idle_clients()):
@@ -99,15 +115,16 @@ class SyncMission:
                 yield self._client_freed | env.timeout(sched.horizon_s - env.now)
             if env.now >= sched.horizon_s:
                 return
+            selected = self._select(idle)
             opened = env.now
+            deadline_at = min(opened + sched.deadline_s, sched.horizon_s)
             inbox = simpy.Store(env)
-            for client in idle:
-                self._busy[client] = True
-                entry = ClientRound(r, client, self.network.satellites[client], opened)
-                self.client_rounds.append(entry)
-                env.process(self._client_job(entry, inbox))
-            quorum = min(sched.min_clients, len(idle))
-            deadline = env.timeout(min(sched.deadline_s, sched.horizon_s - env.now))
+            for client in selected:
+                self._start_job(r, client, inbox, priority=deadline_at)
+            quorum = min(sched.min_clients, len(selected))
+            if sched.selection == "first-k":
+                quorum = min(sched.clients_per_round, len(selected))
+            deadline = env.timeout(deadline_at - env.now)
             updates: list[ClientUpdate] = []
             while len(updates) < quorum:
                 get = inbox.get()
@@ -119,21 +136,71 @@ class SyncMission:
             self._closed.add(r)
             if updates:
                 self.strategy.aggregate(r, updates)
-            for entry in self.client_rounds:
-                if entry.round == r and entry.client in {u.client_id for u in updates}:
-                    entry.aggregated = True
-            self._record(r, opened, env.now, idle, updates)
+                self._published_at[self.strategy.version] = env.now
+            self._mark_aggregated(r, updates)
+            evaluate = r % sched.evaluate_every == 0 or r == sched.rounds
+            self._record(RoundRecord(r, opened, env.now, len(selected), len(updates),
+                                     clients=[u.client_id for u in updates]), evaluate)
 
+    def _select(self, idle: list[int]) -> list[int]:
+        sched = self.schedule
+        k = sched.clients_per_round or len(idle)
+        if sched.selection == "random-k":
+            return sorted(self.rng.choice(idle, size=min(k, len(idle)), replace=False).tolist())
+        if sched.selection == "next-contact":
+            soon = sorted(idle, key=lambda c: self.network.next_contact_start(
+                self.network.satellites[c], self.env.now, "up"))
+            return soon[:k]
+        return idle  # "all", and "first-k" (everyone is asked, the first k count)
+
+    # -- asynchronous (FedBuff) -----------------------------------------------------------
+    def _async_server(self):
+        env, sched = self.env, self.schedule
+        inbox = simpy.Store(env)
+        buffer: list[ClientUpdate] = []
+        aggregations = 0
+        opened = env.now
+        while aggregations < sched.rounds and env.now < sched.horizon_s:
+            for client in self._idle_clients():
+                self._start_job(aggregations + 1, client, inbox, priority=env.now)
+            get = inbox.get()
+            outcome = yield get | self._client_freed | env.timeout(sched.horizon_s - env.now)
+            if get not in outcome:
+                get.cancel()
+                continue
+            buffer.append(get.value)
+            if len(buffer) < sched.buffer_size:
+                continue
+            aggregations += 1
+            staleness = [env.now - self._published_at[u.base_version] for u in buffer]
+            self.strategy.aggregate(aggregations, buffer)
+            self._published_at[self.strategy.version] = env.now
+            self._mark_aggregated(None, buffer)
+            evaluate = aggregations % sched.evaluate_every == 0 or aggregations == sched.rounds
+            self._record(RoundRecord(aggregations, opened, env.now, len(buffer), len(buffer),
+                                     clients=[u.client_id for u in buffer],
+                                     mean_staleness_s=float(np.mean(staleness))), evaluate)
+            buffer, opened = [], env.now
+
+    # -- clients --------------------------------------------------------------------------
     def _idle_clients(self) -> list[int]:
         return [c for c, busy in enumerate(self._busy)
                 if not busy and not self.onboard.failed(c, self.env.now)]
 
-    def _client_job(self, entry: ClientRound, inbox: simpy.Store):
+    def _start_job(self, r: int, client: int, inbox: simpy.Store, priority: float) -> None:
+        self._busy[client] = True
+        entry = ClientRound(r, client, self.network.satellites[client], self.env.now,
+                            base_version=self.strategy.version)
+        self.client_rounds.append(entry)
+        self.env.process(self._client_job(entry, inbox, priority))
+
+    def _client_job(self, entry: ClientRound, inbox: simpy.Store, priority: float):
         r, client, satellite = entry.round, entry.client, entry.satellite
         received = self.strategy.to_client(r, client)  # contents fixed at broadcast time
         for payload in received:
             yield self.network.relay(payload.kind, payload.nbytes, GROUND, satellite,
-                                            round=r, client=client)
+                                     priority=priority, round=r, client=client,
+                                     raw_bytes=payload.raw_nbytes)
             entry.uplink_bytes += payload.nbytes
         entry.payload_received_s = self.env.now
         battery = self.onboard.batteries[client]
@@ -149,10 +216,13 @@ class SyncMission:
         uploads = []
         for payload in update.payloads:
             uploads += yield self.network.relay(payload.kind, payload.nbytes, satellite, GROUND,
-                                                round=r, client=client)
+                                                priority=priority, round=r, client=client,
+                                                raw_bytes=payload.raw_nbytes)
             entry.downlink_bytes += payload.nbytes
         entry.update_delivered_s = self.env.now
-        entry.late = r in self._closed
+        entry.late = self.schedule.mode == "sync" and r in self._closed
+        entry.staleness_versions = self.strategy.version - update.base_version
+        entry.staleness_s = self.env.now - self._published_at[update.base_version]
         for record in uploads:
             record.tag["late"] = entry.late
         self._busy[client] = False
@@ -161,17 +231,40 @@ class SyncMission:
         if not entry.late:
             inbox.put(update)
 
-    def _record(self, r: int, opened: float, closed: float, selected: list[int],
-                updates: list[ClientUpdate]) -> None:
-        report = accuracy_report(predict(self.strategy.global_model, self.test_data),
-                                 self.test_data.labels.numpy(), self.classes)
-        up = sum(t.nbytes for t in self.network.records
-                 if t.status == "delivered" and t.src == GROUND)
-        down = sum(t.nbytes for t in self.network.records
-                   if t.status == "delivered" and t.dst == GROUND)
-        record = RoundRecord(r, opened, closed, len(selected), len(updates),
-                             report["accuracy"], report["balanced_accuracy"],
-                             report["per_class_accuracy"], up, down,
-                             [u.client_id for u in updates])
+    def _mark_aggregated(self, r: int | None, updates: list[ClientUpdate]) -> None:
+        used = {(u.client_id, u.round_index) for u in updates}
+        for entry in self.client_rounds:
+            if (entry.client, entry.round) in used and (r is None or entry.round == r):
+                entry.aggregated = True
+
+    # -- evaluation -----------------------------------------------------------------------
+    def _record(self, record: RoundRecord, evaluate: bool) -> None:
+        record.energy_j = self.onboard.mission_energy_j(self.env.now)
+        delivered = [t for t in self.network.records if t.status == "delivered"]
+        record.bytes_up = sum(t.nbytes for t in delivered if t.src == GROUND)
+        record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
+        if evaluate:
+            labels = self.test_data.labels.numpy()
+            report = classification_report(predict(self.strategy.global_model, self.test_data),
+                                           labels, self.classes, self.train_counts)
+            record.accuracy = report["accuracy"]
+            record.balanced_accuracy = report["balanced_accuracy"]
+            record.per_class_accuracy = report["per_class_accuracy"]
+            for group in ("many", "medium", "few"):
+                setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
+            record.personalised_accuracy = self._personalised_accuracy(labels)
         self.rounds.append(record)
         self.on_round(record, self.schedule)
+
+    def _personalised_accuracy(self, labels: np.ndarray) -> float:
+        """Mean test accuracy of the clients' personalised models (SAFE's FAU keeps one)."""
+        personal = getattr(self.strategy, "personal", {})
+        if not personal:
+            return float("nan")
+        worker = self.strategy.worker
+        scores = []
+        for state in personal.values():
+            worker.load_state_dict(state)
+            scores.append(float((predict(worker, self.test_data) == labels).mean()))
+        return float(np.mean(scores))
+

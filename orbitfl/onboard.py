@@ -26,6 +26,15 @@ class Onboard:
     failed_at: dict[int, float] = field(default_factory=dict)
     _radios_on: dict[tuple[int, str], int] = field(default_factory=dict)
 
+    def mission_energy_j(self, t: float) -> float:
+        """Energy all satellites spent on training and radios up to ``t`` (the bus's idle
+        load is not the federated workload's)."""
+        total = 0.0
+        for battery in self.batteries:
+            battery.advance(t)
+            total += sum(j for name, j in battery.consumed_j.items() if name != "idle")
+        return total
+
     def failed(self, sat: int, t: float) -> bool:
         return t >= self.failed_at.get(sat, float("inf"))
 

@@ -18,12 +18,14 @@ import torch
 from orbitfl import __version__, tables
 from orbitfl.analysis.figures import accuracy_vs_bytes
 from orbitfl.cache_dir import default_cache_dir
-from orbitfl.fl.fedavg import STRATEGIES
+from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
+from orbitfl.fl.registry import make_strategy
+from orbitfl.fl.strategy import FLConfig, SafeConfig, Strategy
 from orbitfl.fl.training import TrainConfig, default_device
-from orbitfl.mission import RoundRecord, SyncMission, SyncSchedule
+from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.rundir import StagedRunDirectory, write_json, write_table
 from orbitfl.scenario import Scenario, file_sha256
@@ -69,10 +71,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
                                 world.acquisition_tracks() if d.dataset == "geo-synthetic"
                                 else None)
         torch.manual_seed(int(model_seed))
-        model = build_model(scenario.model.name, d.classes).to(default_device())
-        train = TrainConfig(epochs=scenario.fl.local_epochs, batch_size=scenario.fl.batch_size,
-                            lr=scenario.fl.lr)
-        strategy = STRATEGIES[scenario.fl.strategy](model, train, scenario.seed)
+        model, strategy = build_learning(scenario, data)
 
         env = simpy.Environment()
         onboard = build_onboard(world)
@@ -81,11 +80,14 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         forward = forward_flops(model, (3, d.image_size, d.image_size))
         flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
                  for c in data.clients]
-        schedule = SyncSchedule(scenario.fl.rounds, scenario.fl.schedule.deadline,
-                                scenario.fl.schedule.min_clients, scenario.duration)
-        mission = SyncMission(env, network, onboard, strategy, data.clients, data.test,
-                              d.classes, flops, schedule,
-                              on_round=lambda r, s: _print_round(r, s, log))
+        s = scenario.fl.schedule
+        schedule = Schedule(scenario.fl.rounds, s.deadline, s.min_clients, scenario.duration,
+                            s.mode, s.selection, s.clients_per_round, s.evaluate_every,
+                            scenario.fl.fedbuff.buffer_size)
+        rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, SELECTION_STREAM]))
+        mission = Mission(env, network, onboard, strategy, data.clients, data.test,
+                          data.classes, flops, schedule, data.train_class_counts(), rng,
+                          on_round=lambda r, s: _print_round(r, s, log))
         rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -93,8 +95,9 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
 
         write_table(staging / "contacts.parquet", world.contacts_table())
         failed = set(world.faults.failed_at)
-        write_table(staging / "transfers.parquet", tables.transfers(network, failed))
-        write_table(staging / "rounds.parquet", tables.rounds(rounds))
+        transfers = tables.transfers(network, failed)
+        write_table(staging / "transfers.parquet", transfers)
+        write_table(staging / "rounds.parquet", tables.rounds(rounds, transfers))
         write_table(staging / "clients.parquet", tables.client_rounds(mission.client_rounds))
         write_table(staging / "partition.parquet", tables.partition(data, world.satellite_names))
         write_table(staging / "power.parquet", tables.power(onboard))
@@ -107,6 +110,28 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
                              time.perf_counter() - started)
         write_json(staging / "manifest.json", manifest(prepared, summary))
     return summary
+
+
+SELECTION_STREAM = 3  # the seed sub-stream of client selection
+
+
+def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
+    """The model (with ACE when SAFE uses it) and the strategy, from the scenario."""
+    fl = scenario.fl
+    safe = SafeConfig(**fl.safe.model_dump())
+    ace = None
+    if fl.strategy == "safe" and safe.ace:
+        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode}
+    model = build_model(scenario.model.name, data.classes, ace).to(default_device())
+    config = FLConfig(
+        rounds=fl.rounds, seed=scenario.seed, safe=safe,
+        train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
+                          augment=fl.augment),
+        codec_down=Codec(fl.compression.down),
+        codec_up=Codec(fl.compression.up, fl.compression.topk_ratio),
+        prox_mu=fl.fedprox.mu, buffer_size=fl.fedbuff.buffer_size,
+        staleness_exponent=fl.fedbuff.staleness_exponent, server_lr=fl.fedbuff.server_lr)
+    return model, make_strategy(fl.strategy, model, config, data.ses)
 
 
 def data_spec(d) -> DataSpec:
@@ -122,7 +147,7 @@ def data_spec(d) -> DataSpec:
         cache_dir=default_cache_dir() if d.cache else None)
 
 
-def _print_round(record: RoundRecord, schedule: SyncSchedule, log: TextIO) -> None:
+def _print_round(record: RoundRecord, schedule: Schedule, log: TextIO) -> None:
     if record.round == 0:
         log.write(f"round  0/{schedule.rounds}  initial model  acc {record.accuracy:.3f}\n")
         return

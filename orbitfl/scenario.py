@@ -372,18 +372,76 @@ class ModelConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    mode: Literal["sync"] = "sync"
+    """sync: rounds close at ``min_clients`` updates or the deadline. async (FedBuff): the
+    server aggregates every ``fl.fedbuff.buffer_size`` arrivals; ``deadline`` then bounds
+    how long a client may take before its job is abandoned."""
+
+    mode: Literal["sync", "async"] = "sync"
     deadline: Duration
-    min_clients: int = Field(gt=0)
+    min_clients: int = Field(1, gt=0)
+    selection: Literal["all", "first-k", "random-k", "next-contact"] = "all"
+    clients_per_round: int | None = Field(None, gt=0)
+    evaluate_every: int = Field(1, gt=0)
+
+
+class FedProxConfig(_Strict):
+    mu: float = Field(0.01, ge=0)
+
+
+class FedBuffConfig(_Strict):
+    buffer_size: int = Field(5, gt=0)
+    staleness_exponent: float = Field(0.5, ge=0)
+    server_lr: float = Field(1.0, gt=0)
+
+
+class SafeSwitches(_Strict):
+    cro: bool = True
+    fau: bool = True
+    dmr: bool = True
+    ace: bool = True
+    cro_mode: Literal["grad_norm", "ratio_loss"] = "grad_norm"
+    cro_smoothing: bool = True
+    fau_scope: Literal["all", "backbone"] = "all"
+    fau_payload: Literal["features", "gram"] = "features"
+    fau_cka: bool = True
+    fau_tau: float = Field(0.7, gt=0)
+    fau_mu_fixed: float = Field(0.5, ge=0, le=1)
+    dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = "ramp_up"
+    ace_mode: Literal["residual", "gate"] = "residual"
+    ace_contexts: int = Field(8, gt=0)
+    ace_dim: int = Field(128, gt=0)
+
+
+class CompressionConfig(_Strict):
+    """Codecs for the model going down to satellites and coming back up."""
+
+    down: Literal["fp32", "fp16", "int8", "int8-channel"] = "fp32"
+    up: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = "fp32"
+    topk_ratio: float = Field(0.01, gt=0, le=1)
 
 
 class FLConfig(_Strict):
-    strategy: Literal["fedavg"] = "fedavg"
+    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe"] = "fedavg"
     rounds: int = Field(gt=0)
     schedule: ScheduleConfig
     local_epochs: int = Field(1, gt=0)
     batch_size: int = Field(32, gt=1)
     lr: float = Field(0.01, gt=0)
+    augment: bool = False
+    fedprox: FedProxConfig = FedProxConfig()
+    fedbuff: FedBuffConfig = FedBuffConfig()
+    safe: SafeSwitches = SafeSwitches()
+    compression: CompressionConfig = CompressionConfig()
+
+    @model_validator(mode="after")
+    def _mode_fits_strategy(self) -> "FLConfig":
+        if (self.strategy == "fedbuff") != (self.schedule.mode == "async"):
+            raise ValueError("fedbuff runs with schedule.mode async, the others with sync")
+        if self.schedule.selection in ("first-k", "random-k") and \
+                self.schedule.clients_per_round is None:
+            raise ValueError(f"selection {self.schedule.selection} needs "
+                             "schedule.clients_per_round")
+        return self
 
 
 class Scenario(_Strict):

@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 import pandas as pd
 
-from orbitfl.constellation.network import Network
+from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import FederatedData
 from orbitfl.mission import ClientRound, RoundRecord
 from orbitfl.onboard import Onboard
@@ -30,14 +30,28 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
             "delivered_bytes": t.nbytes if delivered else 0,
             "lost_bytes": t.retransmitted_bytes + (partial if dead else 0.0),
             "in_flight_bytes": 0.0 if dead else partial,
+            "raw_bytes": t.tag.get("raw_bytes", t.nbytes),
             "round": t.tag.get("round"), "client": t.tag.get("client"),
             "hop": t.tag.get("hop"), "route": t.tag.get("route"), "late": t.tag.get("late"),
         })
     return pd.DataFrame(rows)
 
 
-def rounds(records: list[RoundRecord]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(r) for r in records]).rename(columns={"closed_s": "sim_time_s"})
+def rounds(records: list[RoundRecord], transfers: pd.DataFrame) -> pd.DataFrame:
+    """One row per round, with cumulative delivered bytes by payload kind and direction,
+    on the wire and raw (before compression). Relayed payloads count once, on their
+    ground hop."""
+    frame = pd.DataFrame([asdict(r) for r in records]).rename(columns={"closed_s": "sim_time_s"})
+    ground = transfers[(transfers.status == "delivered") &
+                       ((transfers.src == GROUND) | (transfers.dst == GROUND))] \
+        if len(transfers) else transfers
+    for kind in sorted(ground["kind"].unique()) if len(ground) else []:
+        for direction, mask in (("up", ground.src == GROUND), ("down", ground.dst == GROUND)):
+            mine = ground[(ground.kind == kind) & mask]
+            for column, source in (("bytes", "bytes"), ("raw_bytes", "raw_bytes")):
+                frame[f"{column}_{direction}_{kind}"] = [
+                    int(mine.loc[mine.end_s <= t, source].sum()) for t in frame.sim_time_s]
+    return frame
 
 
 def client_rounds(entries: list[ClientRound]) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from orbitfl.fl.federation import DataSpec, build_federation, cached_render
 from orbitfl.fl.folders import load_class_folders, load_loveda
 from orbitfl.fl.geo.acquisition import GroundTrack, acquire
 from orbitfl.fl.geo.landcover import SCENE_CLASSES, scene_at
-from orbitfl.fl.models import SmallCNN
+from orbitfl.fl.models import build_model
 from orbitfl.fl.partition import pathological_partition
 from orbitfl.fl.training import TrainConfig, accuracy_report, predict, train_local
 
@@ -170,7 +170,7 @@ def test_central_small_cnn_reaches_the_documented_band():
 
     train, test = tiles(300, ("train",)), tiles(60, ("test",))
     torch.manual_seed(0)
-    model = SmallCNN(10)
+    model = build_model("small-cnn", 10)
     train_local(model, train, TrainConfig(epochs=4, lr=0.02), torch.Generator().manual_seed(0))
     accuracy = accuracy_report(predict(model, test), test.labels.numpy(), 10)["accuracy"]
     assert 0.75 <= accuracy < 0.99, accuracy

@@ -5,7 +5,7 @@ import torch
 
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.fedavg import FedAvg
-from orbitfl.fl.models import SmallCNN
+from orbitfl.fl.models import build_model
 from orbitfl.fl.partition import dirichlet_partition, iid_partition, long_tail_counts
 from orbitfl.fl.payloads import (
     BYTES_PER_DIMENSION,
@@ -14,7 +14,7 @@ from orbitfl.fl.payloads import (
     Payload,
     weights_payload,
 )
-from orbitfl.fl.strategy import ClientUpdate, weighted_average
+from orbitfl.fl.strategy import ClientUpdate, FLConfig, weighted_average
 from orbitfl.fl.training import TrainConfig
 
 
@@ -28,12 +28,12 @@ def test_weighted_average_is_the_exact_sample_weighted_mean():
 
 def test_fedavg_aggregate_equals_weighted_mean_of_client_models():
     torch.manual_seed(0)
-    strategy = FedAvg(SmallCNN(classes=4), TrainConfig(), seed=1)
+    strategy = FedAvg(build_model("small-cnn", 4), FLConfig(rounds=1, seed=1))
     states, sizes = [], [10, 30, 60]
     for _ in sizes:
         states.append({k: v + torch.randn_like(v) if v.is_floating_point() else v
                        for k, v in strategy.global_model.state_dict().items()})
-    updates = [ClientUpdate(i, 1, n, [Payload("weights", s)], 0.0)
+    updates = [ClientUpdate(i, 1, n, [Payload.encode("weights", s)], 0.0)
                for i, (s, n) in enumerate(zip(states, sizes))]
     strategy.aggregate(1, updates)
     for key, value in strategy.global_model.state_dict().items():
@@ -44,9 +44,11 @@ def test_fedavg_aggregate_equals_weighted_mean_of_client_models():
 
 def test_fedavg_client_trains_from_the_received_weights():
     torch.manual_seed(0)
-    strategy = FedAvg(SmallCNN(classes=3), TrainConfig(epochs=1, batch_size=8), seed=1)
+    strategy = FedAvg(build_model("small-cnn", 3),
+                      FLConfig(rounds=1, train=TrainConfig(epochs=1, batch_size=8), seed=1))
     data = ImageSet(torch.randn(32, 3, 16, 16), torch.randint(0, 3, (32,)))
     received = strategy.to_client(1, 0)
+    assert [p.kind for p in received] == ["weights", "control"]
     update = strategy.fit(1, 0, received, data)
     assert update.num_samples == 32
     sent = received[0].tensors
@@ -59,11 +61,12 @@ def test_fedavg_client_trains_from_the_received_weights():
 
 
 def test_payload_size_is_exact():
-    payload = Payload("weights", {"a": torch.zeros(3, 4), "b": torch.zeros(5, dtype=torch.float16)})
+    payload = Payload.encode("weights", {"a": torch.zeros(3, 4),
+                                         "b": torch.zeros(5, dtype=torch.float16)})
     expected = MESSAGE_HEADER_BYTES + (TENSOR_HEADER_BYTES + 2 * BYTES_PER_DIMENSION + 12 * 4) \
         + (TENSOR_HEADER_BYTES + 1 * BYTES_PER_DIMENSION + 5 * 2)
     assert payload.nbytes == expected
-    model = SmallCNN(classes=10)
+    model = build_model("small-cnn", 10)
     state = model.state_dict()
     data_bytes = sum(v.numel() * v.element_size() for v in state.values())
     assert weights_payload(model).nbytes == MESSAGE_HEADER_BYTES + data_bytes + sum(

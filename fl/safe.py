@@ -1,0 +1,198 @@
+"""SAFE (SAFE.md): CRO class rectification, FAU feature-aligned EMA updates, DMR schedule,
+and the ACE module (which lives in the model; see ``models.ACE``).
+
+The server owns the Self-Examination Sample (SES): K images per class, never in any
+client's data. It is broadcast once per client (``ses_images``) so that clients can compute
+features on the very same images as the server (CKA needs paired inputs).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import dmr
+from .cka import gram_cka, linear_cka
+from .datasets import ImageSet
+from .geo.tiles import CHANNEL_MEAN, CHANNEL_STD
+from .payloads import Payload
+from .strategy import ClientUpdate, FLConfig, State, Strategy, clone_state, weighted_average
+from .training import features
+
+CRO_CLIP = (0.1, 10.0)
+RATIO_LOSS_DOMINANCE = 0.8
+
+
+class Safe(Strategy):
+    name = "safe"
+
+    def __init__(self, model: torch.nn.Module, config: FLConfig, ses: ImageSet):
+        super().__init__(model, config)
+        self.safe = config.safe
+        self.ses = ses
+        self.classes = model.classifier.out_features
+        self.class_weights = torch.ones(self.classes)   # what clients train with
+        self._cro_raw: torch.Tensor | None = None        # before DMR modulation
+        self._previous_classifier = clone_state(model.classifier.state_dict())
+        self._global_features = features(model, ses.images)
+        self._ses_sent: set[int] = set()
+        self._client_ses: dict[int, torch.Tensor] = {}
+        self.personal: dict[int, State] = {}
+        self._lambda: dict[int, float] = {}
+        self.diagnostics: list[dict] = []
+
+    # -- server -> client -----------------------------------------------------------------
+    def to_client(self, round_index: int, client_id: int) -> list[Payload]:
+        payloads = super().to_client(round_index, client_id)
+        if self.safe.fau and client_id not in self._ses_sent:
+            reflectance = self.ses.images * CHANNEL_STD + CHANNEL_MEAN
+            raw = torch.round(torch.clamp(reflectance, 0, 1) * 255).to(torch.uint8)
+            payloads.append(Payload.encode("ses_images", {"images": raw}))
+            self._ses_sent.add(client_id)
+        if self.safe.cro:
+            payloads.append(Payload.encode("class_weights", {"w": self.class_weights.clone()}))
+        if self.safe.fau:
+            a_g = self._global_features
+            tensor = a_g @ a_g.T if self.safe.fau_payload == "gram" else a_g
+            payloads.append(Payload.encode("feature_map", {"A_g": tensor.to(torch.float32)}))
+        return payloads
+
+    # -- client ---------------------------------------------------------------------------
+    def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
+            data: ImageSet) -> ClientUpdate:
+        global_state, version = self.received_state(received)
+        by_kind = {p.kind: p for p in received}
+        if "ses_images" in by_kind:
+            raw = by_kind["ses_images"].tensors["images"].to(torch.float32) / 255.0
+            self._client_ses[client_id] = (raw - CHANNEL_MEAN) / CHANNEL_STD
+        start = global_state
+        if self.safe.fau:
+            start = self._feature_aligned_start(round_index, client_id, global_state,
+                                                by_kind["feature_map"].tensors["A_g"])
+        self.worker.load_state_dict(start)
+        weights = by_kind["class_weights"].tensors["w"] if self.safe.cro else None
+        loss = self.trainer.train(data, self.client_generator(round_index, client_id),
+                                  class_weights=weights)
+        trained = clone_state(self.worker.state_dict())
+        if self.safe.fau:
+            self.personal[client_id] = trained
+        return ClientUpdate(client_id, round_index, len(data),
+                            self.upload(client_id, trained, global_state), loss, version)
+
+    def _feature_aligned_start(self, round_index: int, client_id: int, global_state: State,
+                               a_g: torch.Tensor) -> State:
+        """FAU: theta_i <- mu theta_i_prev + (1 - mu) theta_g; the first participation
+        adopts the global model."""
+        previous = self.personal.get(client_id)
+        if previous is None:
+            return global_state
+        s = dmr.local_factor(round_index, self.config.rounds) if self.safe.dmr else 1.0
+        divergence = float("nan")
+        if self.safe.fau_cka and self.safe.dmr:
+            self.worker.load_state_dict(previous)
+            a_i = features(self.worker, self._client_ses[client_id])
+            similarity = gram_cka(a_g, a_i @ a_i.T) if self.safe.fau_payload == "gram" \
+                else linear_cka(a_g, a_i)
+            divergence = 1.0 - similarity
+            lam = self._lambda.setdefault(client_id,
+                                          self.safe.fau_tau / max(divergence, 1e-6))
+            mu = s * min(lam * divergence, self.safe.fau_mu_max)
+        else:
+            mu = s * self.safe.fau_mu_fixed if self.safe.dmr else self.safe.fau_mu_fixed
+        self.diagnostics.append({"round": round_index, "client": client_id,
+                                 "cka_divergence": divergence, "mu": mu})
+        mixed = {}
+        for key, value in global_state.items():
+            in_scope = self.safe.fau_scope == "all" or key.startswith("backbone.")
+            if value.is_floating_point() and in_scope:
+                mixed[key] = mu * previous[key] + (1.0 - mu) * value
+            else:
+                mixed[key] = value
+        return mixed
+
+    # -- server ---------------------------------------------------------------------------
+    def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
+        states = [self.uploaded_state(u) for u in updates]
+        self.commit(weighted_average(states, [u.num_samples for u in updates]))
+        if self.safe.cro:
+            raw = self._cro_gradient_norm() if self.safe.cro_mode == "grad_norm" \
+                else self._cro_ratio_loss()
+            if self._cro_raw is not None and self.safe.cro_smoothing:
+                raw = 0.9 * self._cro_raw + 0.1 * raw
+            self._cro_raw = raw
+            self.class_weights = self._modulated(raw, round_index + 1)
+            self.diagnostics.append({"round": round_index, "cro_weights":
+                                     self.class_weights.tolist()})
+        self._previous_classifier = clone_state(self.global_model.classifier.state_dict())
+        if self.safe.fau:
+            self._global_features = features(self.global_model, self.ses.images)
+
+    def _modulated(self, raw: torch.Tensor, next_round: int) -> torch.Tensor:
+        """DMR on CRO: w_t = g(t) 1 + s(t) w (ramp_up), w (constant), s 1 + g w (ramp_down)."""
+        if not self.safe.dmr or self.safe.dmr_cro == "constant":
+            return raw.clone()
+        s = dmr.local_factor(next_round, self.config.rounds)
+        g = 1.0 - s
+        if self.safe.dmr_cro == "ramp_up":
+            return g + s * raw
+        return s + g * raw
+
+    def _ses_logits(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SES features (fixed) and the classifier's weight as a leaf for gradients."""
+        model = self.global_model
+        feats = features(model, self.ses.images).to(torch.float32)
+        weight = model.classifier.weight.detach().clone().cpu().requires_grad_(True)
+        bias = model.classifier.bias.detach().cpu()
+        return feats, weight, bias
+
+    def _class_gradients(self) -> list[torch.Tensor]:
+        """G_c = d/dW mean_{x in SES_c} CE(f(x), c), W the classifier's weight."""
+        feats, weight, bias = self._ses_logits()
+        labels = self.ses.labels
+        grads = []
+        for c in range(self.classes):
+            idx = labels == c
+            loss = F.cross_entropy(feats[idx] @ weight.T + bias, labels[idx])
+            grads.append(torch.autograd.grad(loss, weight)[0])
+        return grads
+
+    def _cro_gradient_norm(self) -> torch.Tensor:
+        """CRO: w_c = clip(C g_c / sum_j g_j, 0.1, 10) with g_c = ||G_c||_F."""
+        norms = torch.stack([g.norm() for g in self._class_gradients()])
+        return torch.clamp(self.classes * norms / norms.sum(), *CRO_CLIP)
+
+    def _cro_ratio_loss(self) -> torch.Tensor:
+        """Ratio-loss estimator (after Wang et al., AAAI 2021), as orbitfl reads it: a
+        balanced one-step update per class on the SES (dW_c ~ G_c); class-dominant weights
+        are those where class c makes >= 80 % of the summed |dW|; the global classifier's
+        actual change this round, measured on class c's dominant weights relative to dW_c,
+        estimates c's share r_c of the federation's data. Ra_c = max_j r_j / r_c - 1 (0 for
+        the majority class) and w_c = clip(1 + 0.1 Ra_c, 0.1, 10)."""
+        grads = torch.stack([g.abs() for g in self._class_gradients()])  # (C, classes, d)
+        share = grads / grads.sum(dim=0, keepdim=True).clamp_min(1e-12)
+        change = (self.global_model.classifier.weight.detach().cpu()
+                  - self._previous_classifier["weight"].cpu()).abs()
+        ratios = []
+        for c in range(self.classes):
+            mask = share[c] >= RATIO_LOSS_DOMINANCE
+            if not mask.any():
+                mask = torch.ones_like(mask)
+            ratios.append(change[mask].mean() / grads[c][mask].mean().clamp_min(1e-12))
+        r = torch.stack(ratios).clamp_min(1e-12)
+        ra = r.max() / r - 1.0
+        return torch.clamp(1.0 + 0.1 * ra, *CRO_CLIP)
+
+    def ace_foreground_fraction(self) -> float:
+        """Mean mask value on the SES in evaluation mode (ACE's collapse diagnostic)."""
+        if self.global_model.ace is None:
+            return float("nan")
+        features(self.global_model, self.ses.images)
+        return float(self.global_model.ace.last_mask.mean())
+
+
+def true_class_frequency(data: Sequence[ImageSet], classes: int) -> np.ndarray:
+    counts = sum(d.class_counts(classes) for d in data)
+    return counts / counts.sum()
