@@ -24,11 +24,15 @@ class ACE(nn.Module):
     (``residual``) or ``F' = F M`` (``gate``)."""
 
     def __init__(self, channels: int, contexts: int = 8, dim: int = 128,
-                 mode: str = "residual", tau: float = 1.0):
+                 mode: str = "residual", tau: float = 1.0, prior: float = 0.3,
+                 prior_weight: float = 0.3, query_residual: bool = True):
         super().__init__()
         if mode not in ("residual", "gate"):
             raise ValueError(f"unknown ACE mode {mode!r}")
         self.mode, self.tau, self.dim = mode, tau, dim
+        self.prior, self.prior_weight = prior, prior_weight
+        self.query_residual = query_residual
+        self._soft: torch.Tensor | None = None
         self.embeddings = nn.Parameter(torch.randn(contexts, dim) * 0.02)
         self.query = nn.Conv2d(channels, dim, 1)
         self.key = nn.Linear(dim, dim, bias=False)
@@ -42,9 +46,13 @@ class ACE(nn.Module):
         queries = self.query(features).flatten(2).transpose(1, 2)          # (B, HW, d)
         keys, values = self.key(self.embeddings), self.value(self.embeddings)  # (K, d)
         attention = torch.softmax(queries @ keys.T / math.sqrt(self.dim), dim=-1)
-        logits = self.mask_head(attention @ values)                         # (B, HW, 2)
+        context = attention @ values                                        # (B, HW, d)
+        # orbitfl's choice: the query joins the context (a transformer-style residual), so
+        # the mask can depend on each position; see ``auxiliary_loss``.
+        logits = self.mask_head(context + queries if self.query_residual else context)
         if self.training:
             mask = F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 1]
+            self._soft = torch.softmax(logits, dim=-1)[..., 1]
         else:
             mask = (logits.argmax(dim=-1) == 1).to(features.dtype)
         mask = mask.reshape(b, 1, h, w)
@@ -52,6 +60,18 @@ class ACE(nn.Module):
         if self.mode == "gate":
             return features * mask
         return features + self.gamma * mask * features
+
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        """Mask prior *(orbitfl's choice, not in SAFE.md)*: without it the cheapest optimum
+        is the all-foreground mask (the collapse SAFE.md lists as a failure signature).
+        ``prior_weight * (mean foreground probability - prior)^2`` makes the mask spend a
+        budget, which it spends where features matter. ``prior_weight = 0`` disables it."""
+        if self._soft is None or self.prior_weight == 0:
+            return torch.zeros(())
+        budget = (self._soft.mean() - self.prior) ** 2
+        decisive = (self._soft * (1.0 - self._soft)).mean()
+        return self.prior_weight * (budget + decisive)
 
 
 class ClassifierNet(nn.Module):
@@ -71,6 +91,10 @@ class ClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        """Regularisers of the last training forward pass (ACE's mask prior)."""
+        return self.ace.auxiliary_loss() if self.ace is not None else torch.zeros(())
 
 
 def _block(cin: int, cout: int) -> nn.Sequential:

@@ -48,6 +48,9 @@ class SafeConfig:
     ace_mode: str = "residual"         # residual | gate
     ace_contexts: int = 8
     ace_dim: int = 128
+    ace_prior: float = 0.3             # mask budget (orbitfl's addition, see models.ACE)
+    ace_prior_weight: float = 0.3      # 0 disables the mask prior
+    ace_query_residual: bool = True    # mask head sees query + context (orbitfl's addition)
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,8 @@ class LocalTrainer:
                     x = _augment(x, generator)
                 loss = F.cross_entropy(model(x), labels[batch], weight=weight)
                 objective = loss
+                if hasattr(model, "auxiliary_loss"):
+                    objective = objective + model.auxiliary_loss().to(device)
                 if reference is not None:
                     objective = loss + 0.5 * prox_mu * sum(((p - r) ** 2).sum()
                                                            for p, r in reference)

@@ -121,7 +121,9 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
     safe = SafeConfig(**fl.safe.model_dump())
     ace = None
     if fl.strategy == "safe" and safe.ace:
-        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode}
+        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
+               "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
+               "query_residual": safe.ace_query_residual}
     model = build_model(scenario.model.name, data.classes, ace).to(default_device())
     config = FLConfig(
         rounds=fl.rounds, seed=scenario.seed, safe=safe,

@@ -410,6 +410,9 @@ class SafeSwitches(_Strict):
     ace_mode: Literal["residual", "gate"] = "residual"
     ace_contexts: int = Field(8, gt=0)
     ace_dim: int = Field(128, gt=0)
+    ace_prior: float = Field(0.3, gt=0, lt=1)
+    ace_prior_weight: float = Field(0.3, ge=0)
+    ace_query_residual: bool = True
 
 
 class CompressionConfig(_Strict):
