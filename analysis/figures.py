@@ -11,26 +11,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-MB = 1e6
-
-
-def accuracy_vs_bytes(run_dir: Path, out: Path) -> Path:
-    """Global test accuracy against cumulative bytes moved (uplink + downlink)."""
-    rounds = pd.read_parquet(Path(run_dir) / "rounds.parquet")
-    total = (rounds["bytes_up"] + rounds["bytes_down"]) / MB
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
-    ax.plot(total, 100 * rounds["accuracy"], marker="o", label="global model")
-    for _, row in rounds.iloc[[-1]].iterrows():
-        ax.annotate(f"round {int(row['round'])}: {100 * row['accuracy']:.1f} %",
-                    (total.iloc[-1], 100 * row["accuracy"]), textcoords="offset points",
-                    xytext=(-10, -14), ha="right")
-    ax.set_xlabel("cumulative bytes moved, up + down (MB)")
-    ax.set_ylabel("top-1 test accuracy (%)")
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    return _save(fig, out)
-
 
 def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -> Path:
     """One row per satellite, one bar per contact window, coloured by station."""
@@ -53,7 +33,7 @@ def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -
     if contacts["satellite"].nunique() > max_satellites:
         title += f" (first {max_satellites} of {contacts['satellite'].nunique()} satellites)"
     ax.set_title(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Path:
@@ -75,10 +55,10 @@ def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Pa
     ax.set_ylabel("latitude (deg)")
     ax.grid(alpha=0.3)
     ax.set_title("ground tracks and stations")
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
-def _save(fig, out: Path) -> Path:
+def save_figure(fig, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
     plt.close(fig)

@@ -25,12 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
+    p_report = commands.add_parser("report", help="figures and a dashboard from run directories")
+    p_report.add_argument("runs", type=Path, nargs="+")
+    p_report.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
             return _validate(args.scenario)
         if args.command == "contacts":
             return _contacts(args)
+        if args.command == "report":
+            return _report(args.runs, args.out)
         return _run(args.scenario, args.out)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -56,6 +61,17 @@ def _contacts(args: argparse.Namespace) -> int:
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track)
     print(summary.to_string())
     print(f"contact plan written to {args.out}")
+    return 0
+
+
+def _report(runs: list[Path], out: Path) -> int:
+    from orbitfl.analysis.report import RunDirectoryError, write_report
+
+    try:
+        written = write_report(runs, out)
+    except RunDirectoryError as err:
+        raise InputError(str(err)) from None
+    print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")
     return 0
 
 

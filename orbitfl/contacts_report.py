@@ -7,14 +7,12 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
 import pandas as pd
 
 from orbitfl.analysis.figures import contact_gantt, ground_tracks
-from orbitfl.constellation.propagation import geodetic
 from orbitfl.errors import InputError
 from orbitfl.prepare import prepare
-from orbitfl.world import World, build_world
+from orbitfl.world import build_world
 
 COLUMNS = ["satellite", "norad_id", "station", "station_lat_deg", "station_lon_deg",
            "station_alt_m", "min_elevation_deg", "start", "end", "duration_s",
@@ -34,9 +32,8 @@ def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
     if gantt is not None:
         contact_gantt(table, gantt)
     if ground_track is not None:
-        stations = pd.DataFrame([{"id": s.id, "lat_deg": s.lat_deg, "lon_deg": s.lon_deg}
-                                 for s in world.prepared.stations])
-        ground_tracks(_tracks(world), stations, ground_track)
+        ground_tracks(world.ground_track_table(30.0, 30, 6.0), world.stations_table(),
+                      ground_track)
     return station_summary(table, world.prepared.scenario.duration)
 
 
@@ -49,17 +46,6 @@ def station_summary(table: pd.DataFrame, horizon_s: float) -> pd.DataFrame:
         "mean_downlink_MB": grouped["downlink_bytes"].mean() / 1e6,
         "mean_uplink_MB": grouped["uplink_bytes"].mean() / 1e6,
     }).round(2)
-
-
-def _tracks(world: World, step_s: float = 30.0, max_hours: float = 6.0,
-            max_satellites: int = 30) -> pd.DataFrame:
-    """Sub-satellite points of the first satellites over the first hours (legible maps)."""
-    span = min(world.prepared.scenario.duration, max_hours * 3600.0)
-    times = np.arange(0.0, span + step_s, step_s)
-    sats = np.arange(min(len(world.propagator), max_satellites))
-    lat, lon, _ = geodetic(world.propagator.ecef_grid(times, sats))
-    names = np.repeat([world.satellite_names[i] for i in sats], len(times))
-    return pd.DataFrame({"satellite": names, "lat_deg": lat.ravel(), "lon_deg": lon.ravel()})
 
 
 def _write_atomically(table: pd.DataFrame, out: Path) -> None:

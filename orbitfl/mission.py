@@ -68,6 +68,7 @@ class ClientRound:
     client: int
     satellite: str
     selected_s: float
+    job: int = 0            # unique per client job (async jobs can share a round number)
     base_version: int = 0
     payload_received_s: float | None = None
     training_s: float | None = None          # simulated compute time
@@ -190,7 +191,7 @@ class Mission:
     def _start_job(self, r: int, client: int, inbox: simpy.Store, priority: float) -> None:
         self._busy[client] = True
         entry = ClientRound(r, client, self.network.satellites[client], self.env.now,
-                            base_version=self.strategy.version)
+                            job=len(self.client_rounds), base_version=self.strategy.version)
         self.client_rounds.append(entry)
         self.env.process(self._client_job(entry, inbox, priority))
 
@@ -200,7 +201,7 @@ class Mission:
         for payload in received:
             yield self.network.relay(payload.kind, payload.nbytes, GROUND, satellite,
                                      priority=priority, round=r, client=client,
-                                     raw_bytes=payload.raw_nbytes)
+                                     job=entry.job, raw_bytes=payload.raw_nbytes)
             entry.uplink_bytes += payload.nbytes
         entry.payload_received_s = self.env.now
         battery = self.onboard.batteries[client]
@@ -217,7 +218,7 @@ class Mission:
         for payload in update.payloads:
             uploads += yield self.network.relay(payload.kind, payload.nbytes, satellite, GROUND,
                                                 priority=priority, round=r, client=client,
-                                                raw_bytes=payload.raw_nbytes)
+                                                job=entry.job, raw_bytes=payload.raw_nbytes)
             entry.downlink_bytes += payload.nbytes
         entry.update_delivered_s = self.env.now
         entry.late = self.schedule.mode == "sync" and r in self._closed

@@ -16,7 +16,7 @@ import simpy
 import torch
 
 from orbitfl import __version__, tables
-from orbitfl.analysis.figures import accuracy_vs_bytes
+from orbitfl.analysis.report import write_report
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
@@ -102,13 +102,15 @@ def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> 
         write_table(staging / "partition.parquet", tables.partition(data, world.satellite_names))
         write_table(staging / "power.parquet", tables.power(onboard))
         write_table(staging / "events.parquet", world.events.frame())
-        accuracy_vs_bytes(staging, staging / "figures" / "accuracy_vs_bytes.png")
+        write_table(staging / "tracks.parquet", world.ground_track_table())
+        write_table(staging / "stations.parquet", world.stations_table())
         final, first = rounds[-1], rounds[0]
         summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), final.round,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down, network.air_bytes,
                              time.perf_counter() - started)
         write_json(staging / "manifest.json", manifest(prepared, summary))
+        write_report([staging], staging / "figures", dashboard=staging / "dashboard.html")
     return summary
 
 

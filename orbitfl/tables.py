@@ -31,7 +31,7 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
             "lost_bytes": t.retransmitted_bytes + (partial if dead else 0.0),
             "in_flight_bytes": 0.0 if dead else partial,
             "raw_bytes": t.tag.get("raw_bytes", t.nbytes),
-            "round": t.tag.get("round"), "client": t.tag.get("client"),
+            "round": t.tag.get("round"), "client": t.tag.get("client"), "job": t.tag.get("job"),
             "hop": t.tag.get("hop"), "route": t.tag.get("route"), "late": t.tag.get("late"),
         })
     return pd.DataFrame(rows)

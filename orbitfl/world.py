@@ -19,7 +19,7 @@ from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import Battery, PowerSpec, sunlit_intervals
-from orbitfl.constellation.propagation import Clock, Propagator
+from orbitfl.constellation.propagation import Clock, Propagator, geodetic
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared
@@ -73,6 +73,23 @@ class World:
         times = np.arange(0.0, acquisition.window, acquisition.interval_s)
         lat, lon, sun = ground_tracks(self.propagator, times)
         return [GroundTrack(times, lat[i], lon[i], sun[i]) for i in range(len(lat))]
+
+    def ground_track_table(self, step_s: float = 60.0, max_satellites: int = 30,
+                           max_hours: float = 12.0) -> pd.DataFrame:
+        """Sub-satellite points of the first satellites (enough for a legible map)."""
+        span = min(self.prepared.scenario.duration, max_hours * 3600.0)
+        times = np.arange(0.0, span + step_s, step_s)
+        sats = np.arange(min(len(self.propagator), max_satellites))
+        lat, lon, _ = geodetic(self.propagator.ecef_grid(times, sats))
+        names = np.repeat([self.satellite_names[i] for i in sats], len(times))
+        return pd.DataFrame({"satellite": names, "t_s": np.tile(times, len(sats)),
+                             "lat_deg": lat.ravel(), "lon_deg": lon.ravel()})
+
+    def stations_table(self) -> pd.DataFrame:
+        return pd.DataFrame([{"id": s.id, "name": s.name, "lat_deg": s.lat_deg,
+                              "lon_deg": s.lon_deg, "alt_m": s.alt_m,
+                              "min_elevation_deg": s.min_elevation_deg, "antennas": s.antennas}
+                             for s in self.prepared.stations])
 
     @property
     def fault_spec(self) -> FaultSpec:

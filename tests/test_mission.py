@@ -1,0 +1,164 @@
+"""Federated missions over the network: causality, battery gating, quorum and deadline,
+async staleness in simulated time, byte bookkeeping, shipped scenarios, and the report."""
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from test_end_to_end import TINY
+
+from orbitfl.cli import main
+from orbitfl.prepare import prepare
+
+from conftest import SCENARIOS
+
+SAFE_TINY = {**TINY, "name": "tiny-safe",
+             "fl": {**TINY["fl"], "strategy": "safe", "rounds": 4,
+                    "safe": {"ace_dim": 16}, "compression": {"down": "fp16", "up": "int8"},
+                    "schedule": {"deadline": "2h", "min_clients": 2}},
+             "onboard": {"compute": "myriad-x",
+                         # A small battery that loses charge over each orbit: training
+                         # has to wait for sunlight now and then.
+                         "power": {"battery_wh": 5, "initial_soc": 0.5, "solar_w": 12,
+                                   "idle_w": 8, "train_threshold_soc": 0.4}}}
+ASYNC_TINY = {**TINY, "name": "tiny-async",
+              "fl": {**TINY["fl"], "strategy": "fedbuff", "rounds": 4,
+                     "fedbuff": {"buffer_size": 2},
+                     "schedule": {"mode": "async", "deadline": "6h"}}}
+
+
+def _run(base: Path, scenario: dict) -> Path:
+    path = base / f"{scenario['name']}.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+    out = base / scenario["name"]
+    assert main(["run", str(path), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("missions")
+    return {"safe": _run(base, SAFE_TINY), "async": _run(base, ASYNC_TINY)}
+
+
+def _tables(run: Path):
+    return {name: pd.read_parquet(run / f"{name}.parquet")
+            for name in ("rounds", "clients", "transfers", "events")}
+
+
+@pytest.mark.parametrize("which", ["safe", "async"])
+def test_no_payload_is_used_before_its_transfer_completed(runs, which):
+    t = _tables(runs[which])
+    transfers, clients, rounds = t["transfers"], t["clients"], t["rounds"]
+    for entry in clients.itertuples():
+        mine = transfers[transfers.job == entry.job]
+        ups = mine[mine.src == "ground"]
+        if entry.payload_received_s is not None and not np.isnan(entry.payload_received_s):
+            assert (ups.end_s <= entry.payload_received_s + 1e-9).all()
+        downs = mine[mine.dst == "ground"]
+        if entry.aggregated:
+            assert downs.status.eq("delivered").all()
+            assert entry.update_delivered_s >= downs.end_s.max() - 1e-9
+    if which == "safe":
+        for r in rounds.itertuples():
+            used = clients[(clients["round"] == r.round) & clients.aggregated]
+            assert (used.update_delivered_s <= r.sim_time_s + 1e-9).all()
+            assert set(used.client) == set(r.clients)
+
+
+def test_clients_never_train_below_the_battery_threshold(runs):
+    events = _tables(runs["safe"])["events"]
+    starts = events[events.kind.isin(["training_start", "training_resume"])]
+    assert len(starts) > 0
+    assert (starts.value >= 0.4 - 1e-9).all()
+    assert (events.kind == "training_wait_battery").any()  # the small battery did bind
+
+
+def test_sync_rounds_respect_quorum_and_deadline(runs):
+    rounds = _tables(runs["safe"])["rounds"].iloc[1:]
+    for r in rounds.itertuples():
+        quorum = min(2, r.selected)
+        at_deadline = abs(r.sim_time_s - (r.opened_s + 7200.0)) < 1e-6
+        assert r.received <= r.selected
+        assert r.received >= quorum or at_deadline
+        assert r.sim_time_s <= r.opened_s + 7200.0 + 1e-6
+
+
+def test_async_staleness_is_measured_in_simulated_time(runs):
+    t = _tables(runs["async"])
+    clients, rounds = t["clients"], t["rounds"]
+    published = dict(zip(rounds["round"], rounds.sim_time_s))  # version v after aggregation v
+    done = clients[clients.update_delivered_s.notna()]
+    assert len(done) >= 8
+    for entry in done.itertuples():
+        expected = entry.update_delivered_s - published[entry.base_version]
+        assert entry.staleness_s == pytest.approx(expected)
+        assert entry.staleness_s > 0
+    assert rounds.iloc[1:].mean_staleness_s.gt(0).all()
+
+
+@pytest.mark.parametrize("which", ["safe", "async"])
+def test_round_byte_totals_equal_the_transfer_sums(runs, which):
+    t = _tables(runs[which])
+    rounds, transfers = t["rounds"], t["transfers"]
+    delivered = transfers[transfers.status == "delivered"]
+    for r in rounds.itertuples():
+        done = delivered[delivered.end_s <= r.sim_time_s]
+        assert r.bytes_up == done[done.src == "ground"].bytes.sum()
+        assert r.bytes_down == done[done.dst == "ground"].bytes.sum()
+        by_kind = sum(getattr(r, c) for c in rounds.columns if c.startswith("bytes_up_"))
+        assert by_kind == r.bytes_up
+    last = rounds.iloc[-1]
+    if which == "safe":  # fp16 down, int8 up: the wire carries less than the raw tensors
+        assert last.bytes_up_weights < last.raw_bytes_up_weights
+        assert last.bytes_down_weights < last.raw_bytes_down_weights
+        assert last.bytes_up_ses_images > 0 and last.bytes_up_feature_map > 0
+        assert last.bytes_up_class_weights > 0 and last.bytes_down_embedding > 0
+
+
+def test_every_shipped_scenario_validates():
+    files = sorted(SCENARIOS.glob("*.yaml"))
+    assert {f.stem for f in files} >= {"quickstart", "flock-safe", "flock-fedavg",
+                                       "starlink-relay", "bandwidth-base", "imbalance-base",
+                                       "iridium-polar"}
+    for path in files:
+        prepared = prepare(path)
+        assert prepared.fleet and prepared.stations
+    readme = (SCENARIOS / "README.md").read_text()
+    assert all(f.name in readme for f in files)
+
+
+def test_report_and_dashboard_render_in_headless_chromium(runs, tmp_path):
+    out = tmp_path / "report"
+    assert main(["report", str(runs["safe"]), str(runs["async"]), "--out", str(out)]) == 0
+    for name in ("accuracy_vs_bytes", "accuracy_vs_time", "few_shot_accuracy", "bytes_by_kind",
+                 "contact_gantt", "ground_tracks", "battery", "per_class_accuracy"):
+        assert (out / f"{name}.png").stat().st_size > 5_000, name
+    page = (out / "dashboard.html").read_text()
+    assert "<script src=" not in page and "<script" in page and len(page) > 1_000_000
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert browser, "Debian's chromium is needed (.ci/run installs it)"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=8000"]
+    url = (out / "dashboard.html").as_uri()
+    shot = tmp_path / "dashboard.png"
+    subprocess.run([browser, *flags, "--window-size=1400,1100", f"--screenshot={shot}", url],
+                   capture_output=True, timeout=120, check=True)
+    from PIL import Image
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
+    assert pixels.std() > 10  # not blank
+    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert dom.count('class="main-svg"') >= 4  # plotly drew every plot
+    legend = " ".join(part.split(">", 1)[1].split("<", 1)[0]
+                      for part in dom.split('class="legendtext"')[1:])
+    assert "tiny-safe" in legend and "tiny-async" in legend
+    manifest = json.loads((runs["safe"] / "manifest.json").read_text())
+    assert manifest["summary"]["rounds_completed"] == 4
