@@ -1,0 +1,102 @@
+"""Local-training benchmark: orbitfl's training loop against a bare torch loop, and SAFE's
+extra cost per round over FedAvg (time and bytes).
+
+    .venv/bin/python benchmarks/local_training.py
+
+Printed figures from one run (best of three for the loops); nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+from torch.nn import functional as F
+
+from orbitfl.fl.federation import DataSpec, build_federation
+from orbitfl.fl.models import build_model
+from orbitfl.fl.registry import make_strategy
+from orbitfl.fl.strategy import FLConfig, SafeConfig
+from orbitfl.fl.training import LocalTrainer, TrainConfig
+
+EPOCHS, BATCH = 2, 32
+
+
+def bare_loop(model, images, labels, generator) -> None:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    model.train()
+    for _ in range(EPOCHS):
+        order = torch.randperm(len(labels), generator=generator)
+        for start in range(0, len(labels), BATCH):
+            batch = order[start:start + BATCH]
+            loss = F.cross_entropy(model(images[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+
+def best_of(repeats: int, work) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> int:
+    torch.set_num_threads(torch.get_num_threads())
+    spec = DataSpec(dataset="synthetic", image_size=32, classes=10, samples_per_class_max=200,
+                    imbalance_ratio=10.0, partition="iid", ses_per_class=10,
+                    test_per_class=20)
+    data = build_federation(spec, 4, seed=0)
+    client = data.clients[0]
+    torch.manual_seed(0)
+    model = build_model("small-cnn", 10)
+    trainer = LocalTrainer(model, TrainConfig(epochs=EPOCHS, batch_size=BATCH))
+    ours = best_of(3, lambda: trainer.train(client, torch.Generator().manual_seed(0)))
+    bare = best_of(3, lambda: bare_loop(model, client.images, client.labels,
+                                        torch.Generator().manual_seed(0)))
+    samples = EPOCHS * len(client)
+    print(f"== local training, small CNN, {len(client)} samples x {EPOCHS} epochs, 32 px, "
+          f"{torch.get_num_threads()} threads ==")
+    print(f"bare torch loop {bare:.2f} s ({samples / bare:.0f} samples/s); orbitfl "
+          f"{ours:.2f} s ({samples / ours:.0f} samples/s); overhead {100 * (ours / bare - 1):.1f} %")
+
+    print("== SAFE's extra cost per round over FedAvg (4 clients, one round) ==")
+    results = {}
+    for name, safe in (("FedAvg", None), ("SAFE", SafeConfig(ace_dim=32)),
+                       ("SAFE without ACE", SafeConfig(ace=False))):
+        torch.manual_seed(0)
+        ace = {"dim": safe.ace_dim} if safe is not None and safe.ace else None
+        strategy = make_strategy("safe" if safe else "fedavg", build_model("small-cnn", 10, ace),
+                                 FLConfig(rounds=2, safe=safe or SafeConfig(),
+                                          train=TrainConfig(epochs=EPOCHS)), data.ses)
+        for r in (1, 2):  # round 2 includes FAU's CKA (round 1 adopts the global model)
+            start, sent = time.perf_counter(), 0
+            updates = []
+            for c, part in enumerate(data.clients):
+                payloads = strategy.to_client(r, c)
+                update = strategy.fit(r, c, payloads, part)
+                sent += sum(p.nbytes for p in payloads + update.payloads)
+                updates.append(update)
+            strategy.aggregate(r, updates)
+            results[(name, r)] = (time.perf_counter() - start, sent)
+    base_time, base_bytes = results[("FedAvg", 2)]
+    for (name, r), (seconds, sent) in results.items():
+        if r == 2:
+            print(f"{name:18s} round 2: {seconds:.2f} s ({100 * (seconds / base_time - 1):+.0f} %), "
+                  f"{sent / 1e6:.2f} MB ({100 * (sent / base_bytes - 1):+.0f} %); round 1: "
+                  f"{results[(name, 1)][1] / 1e6:.2f} MB (includes the one-time SES)")
+    from orbitfl.fl.flops import forward_flops
+    plain = forward_flops(build_model("small-cnn", 10), (3, 32, 32))
+    for dim in (32, 128):
+        with_ace = forward_flops(build_model("small-cnn", 10, {"dim": dim}), (3, 32, 32))
+        print(f"ACE FLOPs overhead (d = {dim}): {100 * (with_ace / plain - 1):.1f} % of the "
+              f"small CNN's forward pass ({plain / 1e6:.1f} MFLOP)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
