@@ -61,8 +61,9 @@ def main() -> int:
     samples = EPOCHS * len(client)
     print(f"== local training, small CNN, {len(client)} samples x {EPOCHS} epochs, 32 px, "
           f"{torch.get_num_threads()} threads ==")
+    overhead = 100 * (ours / bare - 1)
     print(f"bare torch loop {bare:.2f} s ({samples / bare:.0f} samples/s); orbitfl "
-          f"{ours:.2f} s ({samples / ours:.0f} samples/s); overhead {100 * (ours / bare - 1):.1f} %")
+          f"{ours:.2f} s ({samples / ours:.0f} samples/s); overhead {overhead:.1f} %")
 
     print("== SAFE's extra cost per round over FedAvg (4 clients, one round) ==")
     results = {}
@@ -86,8 +87,10 @@ def main() -> int:
     base_time, base_bytes = results[("FedAvg", 2)]
     for (name, r), (seconds, sent) in results.items():
         if r == 2:
-            print(f"{name:18s} round 2: {seconds:.2f} s ({100 * (seconds / base_time - 1):+.0f} %), "
-                  f"{sent / 1e6:.2f} MB ({100 * (sent / base_bytes - 1):+.0f} %); round 1: "
+            extra_time = 100 * (seconds / base_time - 1)
+            extra_bytes = 100 * (sent / base_bytes - 1)
+            print(f"{name:18s} round 2: {seconds:.2f} s ({extra_time:+.0f} %), "
+                  f"{sent / 1e6:.2f} MB ({extra_bytes:+.0f} %); round 1: "
                   f"{results[(name, 1)][1] / 1e6:.2f} MB (includes the one-time SES)")
     from orbitfl.fl.flops import forward_flops
     plain = forward_flops(build_model("small-cnn", 10), (3, 32, 32))

@@ -32,7 +32,9 @@ class ImageSet:
         return ImageSet(self.images[index_t], self.labels[index_t])
 
     def class_counts(self, classes: int) -> np.ndarray:
-        return np.bincount(self.labels.numpy(), minlength=classes)
+        """Samples per class (pixels per class for segmentation masks; -1 is ignored)."""
+        labels = self.labels.numpy().ravel()
+        return np.bincount(labels[labels >= 0], minlength=classes)[:classes]
 
 
 class TextureClasses:

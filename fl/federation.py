@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from .datasets import FederatedData, ImageSet, TextureClasses, labels_for_counts
-from .folders import LAYOUTS, load_class_folders
+from .folders import LAYOUTS, load_class_folders, load_loveda
 from .geo.acquisition import GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
-from .geo.tiles import normalise, render
+from .geo.segmentation import class_rich_positions, label_maps
+from .geo.tiles import normalise, render, render_maps
 from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
 
 RENDER_VERSION = 1  # bump when tile rendering changes its output
@@ -33,6 +34,7 @@ STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15}
 @dataclass(frozen=True)
 class DataSpec:
     dataset: str = "geo-synthetic"
+    task: str = "classification"      # or "segmentation" (geo-synthetic, loveda)
     image_size: int = 32
     classes: int = 10                 # synthetic only
     samples_per_class_max: int = 500  # synthetic: n_max of the long tail; real: a cap
@@ -53,6 +55,10 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
                      tracks: Sequence[GroundTrack] | None = None) -> FederatedData:
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
+    if spec.task == "segmentation":
+        if spec.dataset == "loveda":
+            return _loveda(spec, clients, rng)
+        return _geo_segmentation(spec, clients, seed, tracks, rng)
     if spec.dataset == "geo-synthetic":
         return _geo(spec, clients, seed, tracks, rng)
     if spec.dataset == "synthetic":
@@ -91,6 +97,60 @@ def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
     return FederatedData(sets, balanced(spec.test_per_class, rng["test"], ("test",)),
                          len(classes), ses=balanced(spec.ses_per_class, rng["ses"], ("ses",)),
                          class_names=names)
+
+
+def _geo_segmentation(spec, clients, seed, tracks, rng) -> FederatedData:
+    """Per-pixel land cover and clouds under each satellite's sunlit track (orbit split) or
+    pooled and split at random (iid); test set and SES from class-rich places."""
+    if tracks is None or len(tracks) != clients:
+        raise ValueError("geo-synthetic needs one ground track per client")
+    shots = [acquire(t, spec.min_sun_elevation_deg, rng["clouds"], clouds=False)
+             for t in tracks]
+
+    def tiles(lat, lon, sun, generator):
+        maps = label_maps(lat, lon, spec.image_size, generator, spec.clouds)
+        images = render_maps(maps, sun, generator)
+        return ImageSet(torch.as_tensor(normalise(images)), torch.as_tensor(maps))
+
+    if spec.partition == "orbit":
+        sets = [tiles(s.lat_deg, s.lon_deg, s.sun_elevation_deg, rng["train"]) for s in shots]
+    else:
+        lat, lon, sun = (np.concatenate([getattr(s, f) for s in shots])
+                         for f in ("lat_deg", "lon_deg", "sun_elevation_deg"))
+        parts = iid_partition(len(lat), clients, rng["partition"])
+        sets = [tiles(lat[p], lon[p], sun[p], rng["train"]) for p in parts]
+
+    def rich(per_class, generator):
+        lat, lon = class_rich_positions(per_class, generator, clouds=spec.clouds)
+        return tiles(lat, lon, generator.uniform(15.0, 75.0, len(lat)), generator)
+
+    return FederatedData(sets, rich(max(1, spec.test_per_class // 10), rng["test"]),
+                         len(SCENE_CLASSES), ses=rich(spec.ses_per_class, rng["ses"]),
+                         class_names=SCENE_CLASSES)
+
+
+def _loveda(spec, clients, rng) -> FederatedData:
+    """LoveDA tiles: a random share is the test set, K per class (richest tiles) the SES, and
+    the rest is split over clients (iid)."""
+    loaded = load_loveda(Path(spec.path), spec.image_size)
+    masks = loaded.labels
+    order = rng["test"].permutation(len(masks))
+    n_test = max(1, len(masks) // 5)
+    test_idx, rest = order[:n_test], order[n_test:]
+    ses_idx: list[int] = []
+    for c in range(len(loaded.class_names)):
+        share = (masks[rest] == c).mean(axis=(1, 2))
+        ses_idx += [int(rest[i]) for i in np.argsort(-share)[:spec.ses_per_class]
+                    if int(rest[i]) not in ses_idx]
+    pool = np.array([i for i in rest if i not in set(ses_idx)])
+    if len(pool) < clients:
+        raise ValueError(f"LoveDA folder has too few tiles for {clients} clients")
+    everything = ImageSet(torch.as_tensor(normalise(loaded.images)), torch.as_tensor(masks))
+    parts = iid_partition(len(pool), clients, rng["partition"])
+    return FederatedData([everything.subset(pool[p]) for p in parts],
+                         everything.subset(test_idx), len(loaded.class_names),
+                         ses=everything.subset(np.array(ses_idx)),
+                         class_names=loaded.class_names)
 
 
 def _textures(spec, clients, seed, rng) -> FederatedData:

@@ -40,3 +40,20 @@ def mean_iou(predicted: np.ndarray, labels: np.ndarray, classes: int,
         if union:
             ious.append(np.sum((p == c) & (t == c)) / union)
     return float(np.mean(ious)) if ious else float("nan")
+
+
+def segmentation_report(predicted: np.ndarray, labels: np.ndarray, classes: int,
+                        train_counts: np.ndarray | None = None) -> dict:
+    """Pixel accuracy ("accuracy"), per-class pixel recall, shot groups over those, and mIoU."""
+    valid = labels != -1
+    report = classification_report(predicted[valid], labels[valid], classes, train_counts)
+    report["miou"] = mean_iou(predicted, labels, classes)
+    return report
+
+
+def evaluate(predicted: np.ndarray, labels: np.ndarray, classes: int,
+             train_counts: np.ndarray | None = None) -> dict:
+    """Classification or segmentation metrics, by the shape of the labels."""
+    if labels.ndim > 1:
+        return segmentation_report(predicted, labels, classes, train_counts)
+    return classification_report(predicted, labels, classes, train_counts)

@@ -89,6 +89,10 @@ class ClassifierNet(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.spatial(x).mean(dim=(2, 3))
 
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        """What the classifier layer reads (CRO differentiates the classifier on it)."""
+        return self.features(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))
 
@@ -137,13 +141,59 @@ def resnet18_backbone(in_channels: int = 3) -> tuple[nn.Module, int]:
     return nn.Sequential(*layers), 512
 
 
+class SegmentationNet(nn.Module):
+    """A small encoder-decoder (U-Net style, two skip connections) for per-pixel classes.
+
+    ``features``: the pooled bottleneck (FAU); ``classifier``: the final 1x1 convolution
+    (CRO); ACE, when present, refines the bottleneck.
+    """
+
+    def __init__(self, classes: int, in_channels: int = 3, width: int = 32,
+                 ace: ACE | None = None):
+        super().__init__()
+        w = width
+        self.backbone = nn.ModuleDict({
+            "enc1": _block(in_channels, w), "enc2": _block(w, 2 * w), "enc3": _block(2 * w, 4 * w),
+            "up2": nn.ConvTranspose2d(4 * w, 2 * w, 2, stride=2), "dec2": _block(4 * w, 2 * w),
+            "up1": nn.ConvTranspose2d(2 * w, w, 2, stride=2), "dec1": _block(2 * w, w)})
+        self.ace = ace
+        self.classifier = nn.Conv2d(w, classes, 1)
+
+    def _encode(self, x: torch.Tensor):
+        b = self.backbone
+        e1 = b["enc1"](x)
+        e2 = b["enc2"](F.max_pool2d(e1, 2))
+        e3 = b["enc3"](F.max_pool2d(e2, 2))
+        return e1, e2, self.ace(e3) if self.ace is not None else e3
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self._encode(x)[2].mean(dim=(2, 3))
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor:
+        b = self.backbone
+        e1, e2, e3 = self._encode(x)
+        d2 = b["dec2"](torch.cat([b["up2"](e3), e2], dim=1))
+        return b["dec1"](torch.cat([b["up1"](d2), e1], dim=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.head_input(x))
+
+    def auxiliary_loss(self) -> torch.Tensor:
+        return self.ace.auxiliary_loss() if self.ace is not None else torch.zeros(())
+
+
 BACKBONES = {"small-cnn": small_cnn_backbone, "resnet18": resnet18_backbone}
 
 
-def build_model(name: str, classes: int, ace: dict | None = None) -> ClassifierNet:
-    """``ace``: None, or keyword arguments of ``ACE`` (contexts, dim, mode, tau)."""
+MODELS = (*BACKBONES, "seg-unet")
+
+
+def build_model(name: str, classes: int, ace: dict | None = None) -> nn.Module:
+    """``ace``: None, or keyword arguments of ``ACE`` (contexts, dim, mode, tau, ...)."""
+    if name == "seg-unet":
+        return SegmentationNet(classes, ace=ACE(128, **ace) if ace is not None else None)
     if name not in BACKBONES:
-        raise InputError(f"unknown model {name!r}; known: {', '.join(BACKBONES)}")
+        raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     backbone, channels = BACKBONES[name]()
     module = ACE(channels, **ace) if ace is not None else None
     return ClassifierNet(backbone, channels, classes, module)

@@ -33,7 +33,7 @@ class Safe(Strategy):
         super().__init__(model, config)
         self.safe = config.safe
         self.ses = ses
-        self.classes = model.classifier.out_features
+        self.classes = model.classifier.weight.shape[0]
         self.class_weights = torch.ones(self.classes)   # what clients train with
         self._cro_raw: torch.Tensor | None = None        # before DMR modulation
         self._previous_classifier = clone_state(model.classifier.state_dict())
@@ -140,23 +140,28 @@ class Safe(Strategy):
             return g + s * raw
         return s + g * raw
 
-    def _ses_logits(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """SES features (fixed) and the classifier's weight as a leaf for gradients."""
-        model = self.global_model
-        feats = features(model, self.ses.images).to(torch.float32)
-        weight = model.classifier.weight.detach().clone().cpu().requires_grad_(True)
-        bias = model.classifier.bias.detach().cpu()
-        return feats, weight, bias
-
     def _class_gradients(self) -> list[torch.Tensor]:
-        """G_c = d/dW mean_{x in SES_c} CE(f(x), c), W the classifier's weight."""
-        feats, weight, bias = self._ses_logits()
+        """G_c = d/dW mean CE over the SES examples of class c (over its pixels, for
+        segmentation), W the final classifier's weight as a (classes, d) matrix."""
+        model = self.global_model
+        model.eval()
+        with torch.no_grad():
+            head = torch.cat([model.head_input(self.ses.images[i:i + 256])
+                              for i in range(0, len(self.ses), 256)]).cpu()
+        weight = model.classifier.weight.detach().cpu().reshape(self.classes, -1)
+        weight = weight.clone().requires_grad_(True)
+        bias = model.classifier.bias.detach().cpu()
+        if head.dim() == 2:
+            logits = head @ weight.T + bias
+        else:  # a 1x1 convolution over (n, d, H, W)
+            logits = torch.einsum("ndhw,cd->nchw", head, weight) + bias[:, None, None]
         labels = self.ses.labels
+        losses = F.cross_entropy(logits, labels.clamp_min(0), reduction="none")
         grads = []
         for c in range(self.classes):
-            idx = labels == c
-            loss = F.cross_entropy(feats[idx] @ weight.T + bias, labels[idx])
-            grads.append(torch.autograd.grad(loss, weight)[0])
+            mine = labels == c
+            loss = losses[mine].mean() if mine.any() else losses.sum() * 0.0
+            grads.append(torch.autograd.grad(loss, weight, retain_graph=True)[0])
         return grads
 
     def _cro_gradient_norm(self) -> torch.Tensor:
@@ -174,7 +179,7 @@ class Safe(Strategy):
         grads = torch.stack([g.abs() for g in self._class_gradients()])  # (C, classes, d)
         share = grads / grads.sum(dim=0, keepdim=True).clamp_min(1e-12)
         change = (self.global_model.classifier.weight.detach().cpu()
-                  - self._previous_classifier["weight"].cpu()).abs()
+                  - self._previous_classifier["weight"].cpu()).abs().reshape(self.classes, -1)
         ratios = []
         for c in range(self.classes):
             mask = share[c] >= RATIO_LOSS_DOMINANCE

@@ -20,7 +20,7 @@ import simpy
 
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import ImageSet
-from orbitfl.fl.metrics import classification_report
+from orbitfl.fl.metrics import evaluate as metrics
 from orbitfl.fl.strategy import ClientUpdate, Strategy
 from orbitfl.fl.training import predict
 from orbitfl.onboard import Onboard
@@ -52,6 +52,7 @@ class RoundRecord:
     medium_shot_accuracy: float = float("nan")
     few_shot_accuracy: float = float("nan")
     personalised_accuracy: float = float("nan")
+    miou: float = float("nan")               # segmentation
     per_class_accuracy: list[float] = field(default_factory=list)
     clients: list[int] = field(default_factory=list)
     mean_staleness_s: float = float("nan")   # async: simulated seconds, base to arrival
@@ -246,13 +247,14 @@ class Mission:
         record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
         if evaluate:
             labels = self.test_data.labels.numpy()
-            report = classification_report(predict(self.strategy.global_model, self.test_data),
-                                           labels, self.classes, self.train_counts)
+            report = metrics(predict(self.strategy.global_model, self.test_data),
+                             labels, self.classes, self.train_counts)
             record.accuracy = report["accuracy"]
             record.balanced_accuracy = report["balanced_accuracy"]
             record.per_class_accuracy = report["per_class_accuracy"]
             for group in ("many", "medium", "few"):
                 setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
+            record.miou = report.get("miou", float("nan"))
             record.personalised_accuracy = self._personalised_accuracy(labels)
         self.rounds.append(record)
         self.on_round(record, self.schedule)
@@ -266,6 +268,7 @@ class Mission:
         scores = []
         for state in personal.values():
             worker.load_state_dict(state)
-            scores.append(float((predict(worker, self.test_data) == labels).mean()))
+            scores.append(metrics(predict(worker, self.test_data), labels,
+                                  self.classes)["accuracy"])
         return float(np.mean(scores))
 

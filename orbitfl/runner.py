@@ -141,7 +141,7 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
 def data_spec(d) -> DataSpec:
     """The learning layer's view of the scenario's data section."""
     return DataSpec(
-        dataset=d.dataset, image_size=d.image_size, classes=d.classes,
+        dataset=d.dataset, task=d.task, image_size=d.image_size, classes=d.classes,
         samples_per_class_max=d.samples_per_class_max, imbalance_ratio=d.imbalance_ratio,
         partition=d.partition, dirichlet_alpha=d.dirichlet_alpha,
         min_per_client=d.min_per_client, classes_per_client=d.classes_per_client,

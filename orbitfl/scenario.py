@@ -330,7 +330,8 @@ class AcquisitionConfig(_Strict):
 
 class DataConfig(_Strict):
     dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
-                     "ucmerced"] = "geo-synthetic"
+                     "ucmerced", "loveda"] = "geo-synthetic"
+    task: Literal["classification", "segmentation"] = "classification"
     path: Path | None = Field(None, description="folder of a real dataset")
     classes: int = Field(10, ge=2, le=100, description="synthetic only")
     image_size: Literal[16, 32, 64] = 32
@@ -364,11 +365,18 @@ class DataConfig(_Strict):
             raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
         if self.partition == "orbit" and self.dataset != "geo-synthetic":
             raise ValueError("the orbit partition needs the geo-synthetic dataset")
+        segmentation_data = self.dataset in ("geo-synthetic", "loveda")
+        if self.task == "segmentation" and not segmentation_data:
+            raise ValueError("segmentation needs the geo-synthetic or loveda dataset")
+        if self.dataset == "loveda" and self.task != "segmentation":
+            raise ValueError("loveda is a segmentation dataset: set task: segmentation")
+        if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
+            raise ValueError("segmentation data splits by orbit or iid")
         return self
 
 
 class ModelConfig(_Strict):
-    name: Literal["small-cnn"] = "small-cnn"
+    name: Literal["small-cnn", "resnet18", "seg-unet"] = "small-cnn"
 
 
 class ScheduleConfig(_Strict):
@@ -470,6 +478,13 @@ class Scenario(_Strict):
         if value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+    @model_validator(mode="after")
+    def _model_fits_task(self) -> "Scenario":
+        if (self.data.task == "segmentation") != (self.model.name == "seg-unet"):
+            raise ValueError("model.name seg-unet is the segmentation model: use it exactly "
+                             "when data.task is segmentation")
+        return self
 
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario (paths as given, plus the TLE file's bytes)."""

@@ -139,7 +139,7 @@ def test_bad_folders_are_one_line_errors(tmp_path, make, message):
         load_class_folders("patternnet", tmp_path / "missing", 16)
 
 
-def test_loveda_pairs_images_and_masks(tmp_path):
+def test_loveda_pairs_images_and_masks_and_federates(tmp_path):
     for split, domain in (("Train", "Urban"), ("Val", "Rural")):
         images, masks = (tmp_path / split / domain / d for d in ("images_png", "masks_png"))
         images.mkdir(parents=True), masks.mkdir(parents=True)
@@ -149,6 +149,9 @@ def test_loveda_pairs_images_and_masks(tmp_path):
     loaded = load_loveda(tmp_path, 16)
     assert loaded.images.shape == (4, 3, 16, 16) and loaded.labels.shape == (4, 16, 16)
     assert set(np.unique(loaded.labels)) == {0, 1}
+    data = build_federation(DataSpec(dataset="loveda", task="segmentation", path=tmp_path,
+                                     image_size=16, partition="iid", ses_per_class=1), 1, 0)
+    assert len(data.test) == 1 and data.classes == 7 and len(data.clients[0]) >= 1
     (tmp_path / "Val" / "Rural" / "masks_png" / "1.png").unlink()
     with pytest.raises(InputError, match="no mask 1.png"):
         load_loveda(tmp_path, 16)
@@ -174,3 +177,40 @@ def test_central_small_cnn_reaches_the_documented_band():
     train_local(model, train, TrainConfig(epochs=4, lr=0.02), torch.Generator().manual_seed(0))
     accuracy = accuracy_report(predict(model, test), test.labels.numpy(), 10)["accuracy"]
     assert 0.75 <= accuracy < 0.99, accuracy
+
+
+def test_segmentation_maps_follow_land_cover_and_clouds():
+    from orbitfl.fl.geo.landcover import CLOUD, scene_patch
+    from orbitfl.fl.geo.segmentation import CELLS, class_rich_positions, label_maps
+
+    lat, lon = np.array([23.4, -3.5, 0.0]), np.array([13.0, -62.0, -150.0])
+    maps = label_maps(lat, lon, 32, np.random.default_rng(0), clouds=False)
+    block = 32 // CELLS
+    for i in range(3):
+        patch = scene_patch(lat[i], lon[i], CELLS)
+        assert np.array_equal(maps[i, ::block, ::block], patch)  # one block per MODIS cell
+    cloudy = label_maps(np.zeros(200), np.full(200, -150.0), 32, np.random.default_rng(1))
+    fraction = (cloudy == CLOUD).mean()
+    assert 0.3 < fraction < 0.9  # the equatorial Pacific is cloudy, but not everywhere
+    lat, lon = class_rich_positions(2, np.random.default_rng(0), candidates=4000)
+    rich = label_maps(lat, lon, 32, np.random.default_rng(2), clouds=False)
+    present = {int(c) for c in np.unique(rich)}
+    assert {SCENE_CLASSES.index(n) for n in ("water", "forest", "barren", "snow_ice",
+                                              "cropland")} <= present
+
+
+def test_geo_segmentation_federation_and_model(tracks):
+    from orbitfl.fl.metrics import evaluate
+    from orbitfl.fl.training import predict
+
+    spec = DataSpec(task="segmentation", image_size=32, ses_per_class=2, test_per_class=20)
+    short = [GroundTrack(t.t_s[::40], t.lat_deg[::40], t.lon_deg[::40],
+                         t.sun_elevation_deg[::40]) for t in tracks]
+    data = build_federation(spec, 4, seed=0, tracks=short)
+    assert data.clients[0].labels.shape[1:] == (32, 32)
+    assert data.ses.labels.shape[0] >= 18
+    model = build_model("seg-unet", data.classes, {"dim": 16})
+    assert model(data.test.images[:2]).shape == (2, data.classes, 32, 32)
+    report = evaluate(predict(model, data.test), data.test.labels.numpy(), data.classes,
+                      data.train_class_counts())
+    assert 0.0 <= report["miou"] <= 1.0 and "few_shot_accuracy" in report

@@ -126,7 +126,7 @@ def test_every_shipped_scenario_validates():
     files = sorted(SCENARIOS.glob("*.yaml"))
     assert {f.stem for f in files} >= {"quickstart", "flock-safe", "flock-fedavg",
                                        "starlink-relay", "bandwidth-base", "imbalance-base",
-                                       "iridium-polar"}
+                                       "iridium-polar", "segmentation-flock"}
     for path in files:
         prepared = prepare(path)
         assert prepared.fleet and prepared.stations

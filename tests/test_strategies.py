@@ -255,3 +255,21 @@ def test_safe_needs_its_ses():
     with pytest.raises(ValueError, match="Self-Examination Sample"):
         make_strategy("safe", build_model("small-cnn", 3), FLConfig(rounds=1))
     assert Safe.name == "safe"
+
+
+def test_safe_runs_on_segmentation_with_pixel_restricted_cro():
+    gen = torch.Generator().manual_seed(0)
+    masks = torch.randint(0, 3, (12, 16, 16), generator=gen)
+    masks[:, :8] = 0  # class 0 dominates the pixels
+    images = torch.randn(12, 3, 16, 16, generator=gen) + masks[:, None].float()
+    data = ImageSet(images, masks)
+    ses = ImageSet(images[:6], masks[:6])
+    torch.manual_seed(0)
+    model = build_model("seg-unet", 3, {"dim": 16})
+    strategy = make_strategy("safe", model, FLConfig(rounds=2, safe=SafeConfig(ace_dim=16)), ses)
+    for r in (1, 2):
+        strategy.aggregate(r, [strategy.fit(r, 0, strategy.to_client(r, 0), data)])
+    weights = strategy.class_weights
+    assert weights.shape == (3,) and torch.isfinite(weights).all()
+    grads = strategy._class_gradients()
+    assert all(g.shape == (3, 32) for g in grads)  # the 1x1 conv classifier, as a matrix

@@ -159,22 +159,48 @@ GENERATORS: dict[str, Callable] = {
 }
 
 
-def render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
-           rng: np.random.Generator, noise: float = 0.02) -> Images:
-    """Tiles for scene-class ``labels`` seen with the Sun at ``sun_elevation_deg``."""
+def surface(labels: np.ndarray, size: int, rng: np.random.Generator) -> Images:
+    """Ground reflectance of one tile per scene-class label, before the sensor sees it."""
     labels = np.asarray(labels)
     images = np.empty((len(labels), 3, size, size))
     for c, name in enumerate(SCENE_CLASSES):
         idx = np.flatnonzero(labels == c)
         if idx.size:
             images[idx] = GENERATORS[name](idx.size, size, rng)
+    return images
+
+
+def observe(images: np.ndarray, sun_elevation_deg: np.ndarray, rng: np.random.Generator,
+            noise: float = 0.02) -> Images:
+    """Illumination from the solar elevation, atmospheric haze, gain and sensor noise."""
     sun = np.sin(np.radians(np.clip(np.asarray(sun_elevation_deg, dtype=float), 1.0, 90.0)))
     light = (np.clip(sun, 0.1, 1.0) ** 0.6)[:, None, None, None]
     haze = (0.06 * (1.0 - sun))[:, None, None, None] * np.array([0.6, 0.8, 1.0])[None, :, None,
                                                                                  None]
-    gain = rng.normal(1.0, 0.05, (len(labels), 1, 1, 1))
+    gain = rng.normal(1.0, 0.05, (len(images), 1, 1, 1))
     images = images * light * gain + haze + rng.normal(0.0, noise, images.shape)
     return np.clip(images, 0.0, 1.0).astype(np.float32)
+
+
+def render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
+           rng: np.random.Generator, noise: float = 0.02) -> Images:
+    """Tiles for scene-class ``labels`` seen with the Sun at ``sun_elevation_deg``."""
+    return observe(surface(labels, size, rng), sun_elevation_deg, rng, noise)
+
+
+def render_maps(label_maps: np.ndarray, sun_elevation_deg: np.ndarray,
+                rng: np.random.Generator) -> Images:
+    """Tiles whose every pixel shows the texture of its class in ``label_maps`` (n, S, S):
+    each class's texture is generated over the whole tile and kept where that class is."""
+    n, size = len(label_maps), label_maps.shape[1]
+    images = np.zeros((n, 3, size, size))
+    for c in range(len(SCENE_CLASSES)):
+        present = np.flatnonzero((label_maps == c).any(axis=(1, 2)))
+        if present.size:
+            texture = surface(np.full(present.size, c), size, rng)
+            mask = (label_maps[present] == c)[:, None]
+            images[present] = np.where(mask, texture, images[present])
+    return observe(images, sun_elevation_deg, rng)
 
 
 def normalise(images: Images) -> np.ndarray:
