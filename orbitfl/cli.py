@@ -28,6 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     p_report = commands.add_parser("report", help="figures and a dashboard from run directories")
     p_report.add_argument("runs", type=Path, nargs="+")
     p_report.add_argument("--out", type=Path, required=True)
+    p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
+    p_sweep.add_argument("sweep", type=Path)
+    p_sweep.add_argument("--out", type=Path, default=None,
+                         help="sweep directory (default: sweeps/<sweep file name>)")
+    p_sweep.add_argument("--backend", choices=("local", "ray"), default="local")
+    p_sweep.add_argument("--workers", type=int, default=None,
+                         help="parallel points (default: 1 local, all CPUs on Ray)")
+    p_sweep.add_argument("--address", default=None, help="an existing Ray cluster")
     args = parser.parse_args(argv)
     try:
         if args.command == "validate":
@@ -36,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
             return _contacts(args)
         if args.command == "report":
             return _report(args.runs, args.out)
+        if args.command == "sweep":
+            return _sweep(args)
         return _run(args.scenario, args.out)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -73,6 +83,16 @@ def _report(runs: list[Path], out: Path) -> int:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")
     return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from orbitfl.sweep import run_sweep
+
+    table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address)
+    failed = int((table["status"] != "complete").sum())
+    print(f"{len(table)} points, {failed} failed; wall time "
+          f"{table['wall_time_total_s'].iloc[0]:.1f} s")
+    return 0 if failed == 0 else 1
 
 
 def _run(path: Path, out: Path | None) -> int:

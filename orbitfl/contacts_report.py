@@ -22,8 +22,9 @@ FORMATS = (".csv", ".parquet")
 
 
 def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
-                   ground_track: Path | None = None, log: TextIO = sys.stderr) -> pd.DataFrame:
+                   ground_track: Path | None = None, log: TextIO | None = None) -> pd.DataFrame:
     """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats."""
+    log = log or sys.stderr
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
     world = build_world(prepare(scenario), log)

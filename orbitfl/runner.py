@@ -53,8 +53,9 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path("runs") / f"{scenario.name}-{stamp}"
 
 
-def run(path: str | Path, out: Path | None = None, log: TextIO = sys.stderr) -> RunSummary:
+def run(path: str | Path, out: Path | None = None, log: TextIO | None = None) -> RunSummary:
     """Validate, simulate and write the run directory (whole, or not at all)."""
+    log = log or sys.stderr
     started = time.perf_counter()
     prepared = prepare(path)
     scenario = prepared.scenario
