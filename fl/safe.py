@@ -44,6 +44,30 @@ class Safe(Strategy):
         self._lambda: dict[int, float] = {}
         self.diagnostics: list[dict] = []
 
+    def state_dict(self) -> dict:
+        state = super().state_dict()
+        state["safe"] = {
+            "class_weights": self.class_weights, "cro_raw": self._cro_raw,
+            "previous_classifier": self._previous_classifier,
+            "global_features": self._global_features, "ses_sent": sorted(self._ses_sent),
+            "client_ses": {int(k): v for k, v in self._client_ses.items()},
+            "personal": {int(k): v for k, v in self.personal.items()},
+            "lambda": {int(k): float(v) for k, v in self._lambda.items()},
+            "diagnostics": self.diagnostics}
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        safe = state["safe"]
+        self.class_weights, self._cro_raw = safe["class_weights"], safe["cro_raw"]
+        self._previous_classifier = safe["previous_classifier"]
+        self._global_features = safe["global_features"]
+        self._ses_sent = set(int(c) for c in safe["ses_sent"])
+        self._client_ses = {int(k): v for k, v in safe["client_ses"].items()}
+        self.personal = {int(k): v for k, v in safe["personal"].items()}
+        self._lambda = {int(k): float(v) for k, v in safe["lambda"].items()}
+        self.diagnostics = list(safe["diagnostics"])
+
     # -- server -> client -----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
         payloads = super().to_client(round_index, client_id)

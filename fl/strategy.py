@@ -96,6 +96,17 @@ class Strategy(ABC):
     def worker(self) -> nn.Module:
         return self.trainer.model
 
+    def run_fit(self, round_index: int, client_id: int, received: Sequence[Payload],
+                data: ImageSet) -> ClientUpdate:
+        """``fit`` with torch's global generator (ACE's Gumbel noise) seeded from (seed,
+        round, client) and restored afterwards: a client's result does not depend on what
+        trained before it, which is what makes a resumed run identical to an uninterrupted
+        one."""
+        seed = np.random.SeedSequence([self.config.seed, round_index, client_id, 7])
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed.generate_state(1)[0]))
+            return self.fit(round_index, client_id, received, data)
+
     def client_generator(self, round_index: int, client_id: int) -> torch.Generator:
         """Shuffling depends on (seed, round, client) only, not on simulated event order."""
         seed = np.random.SeedSequence([self.config.seed, round_index, client_id])
@@ -149,6 +160,19 @@ class Strategy(ABC):
             elif payload.kind in ("weights", "embedding"):
                 state.update(payload.tensors)
         return {k: state.get(k, base[k]) for k in base}
+
+    def state_dict(self) -> dict:
+        """Everything the server and the clients' memories hold, for checkpoints (tensors
+        and plain Python values only, so ``torch.load(weights_only=True)`` can read it)."""
+        return {"global": clone_state(self.global_model.state_dict()), "version": self.version,
+                "versions": {int(k): v for k, v in self._versions.items()},
+                "residuals": {int(k): v for k, v in self._residuals.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.global_model.load_state_dict(state["global"])
+        self.version = int(state["version"])
+        self._versions = {int(k): v for k, v in state["versions"].items()}
+        self._residuals = {int(k): v for k, v in state["residuals"].items()}
 
     def commit(self, state: State) -> None:
         """Install a new global model; keep past versions that clients may still build on."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from orbitfl.errors import InputError
@@ -11,7 +13,13 @@ from orbitfl.errors import InputError
 EXIT_INPUT_ERROR = 2
 
 
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops a run as cleanly as Ctrl-C does
+
+
 def main(argv: list[str] | None = None) -> int:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     p_validate = commands.add_parser("validate", help="check a scenario file; exit 0 or 2")
@@ -20,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("scenario", type=Path)
     p_run.add_argument("--out", type=Path, default=None,
                        help="run directory to create (default: runs/<name>-<UTC time>)")
+    p_run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                       help="continue the run into RUN_DIR that stopped early")
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
     p_contacts.add_argument("scenario", type=Path)
     p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
@@ -46,12 +56,13 @@ def main(argv: list[str] | None = None) -> int:
             return _report(args.runs, args.out)
         if args.command == "sweep":
             return _sweep(args)
-        return _run(args.scenario, args.out)
+        return _run(args.scenario, args.resume or args.out, resume=args.resume is not None)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt:
-        print("interrupted: no run directory was written", file=sys.stderr)
+        print("interrupted: if a round had completed, continue with "
+              "'orbitfl run SCENARIO --resume RUN_DIR'", file=sys.stderr)
         return 130
 
 
@@ -95,10 +106,10 @@ def _sweep(args: argparse.Namespace) -> int:
     return 0 if failed == 0 else 1
 
 
-def _run(path: Path, out: Path | None) -> int:
+def _run(path: Path, out: Path | None, resume: bool = False) -> int:
     from orbitfl.runner import run
 
-    s = run(path, out)
+    s = run(path, out, resume=resume)
     rows = [
         ("satellites", f"{s.satellites}"),
         ("contact windows", f"{s.contacts}"),

@@ -12,7 +12,7 @@ bytes carrying it have crossed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -21,6 +21,7 @@ import simpy
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.metrics import evaluate as metrics
+from orbitfl.fl.payloads import Payload
 from orbitfl.fl.strategy import ClientUpdate, Strategy
 from orbitfl.fl.training import predict
 from orbitfl.onboard import Onboard
@@ -89,8 +90,18 @@ class Mission:
                  strategy: Strategy, client_data: Sequence[ImageSet], test_data: ImageSet,
                  classes: int, client_flops: Sequence[float], schedule: Schedule,
                  train_counts: np.ndarray, rng: np.random.Generator,
-                 on_round: Callable[[RoundRecord, Schedule], None] = lambda r, s: None):
-        self.env, self.network, self.onboard, self.strategy = env, network, onboard, strategy
+                 on_round: Callable[[RoundRecord, Schedule], None] = lambda r, s: None,
+                 checkpointer: Callable[[dict], None] | None = None,
+                 resume: dict | None = None, replay: Strategy | None = None):
+        """``checkpointer`` receives a checkpoint after every round. With ``resume`` (such a
+        checkpoint) the mission replays the timeline up to it with ``replay`` (a size-only
+        stand-in: no training), installs the saved state into ``strategy`` and goes on."""
+        self.env, self.network, self.onboard = env, network, onboard
+        self._live, self.strategy = strategy, (replay if resume is not None else strategy)
+        self._checkpointer, self._resume = checkpointer, resume
+        self._received: dict[int, list[Payload]] = {}      # started, not yet trained
+        self._undelivered: dict[int, ClientUpdate] = {}    # trained, not yet taken in
+        self._resumed_received: dict[int, list[Payload]] = {}
         self.client_data, self.test_data, self.classes = client_data, test_data, classes
         self.client_flops, self.schedule = client_flops, schedule
         self.train_counts, self.rng, self.on_round = train_counts, rng, on_round
@@ -134,7 +145,7 @@ class Mission:
                 if get not in outcome:
                     get.cancel()
                     break
-                updates.append(get.value)
+                updates.append(self._take(get.value))
             self._closed.add(r)
             if updates:
                 self.strategy.aggregate(r, updates)
@@ -143,6 +154,7 @@ class Mission:
             evaluate = r % sched.evaluate_every == 0 or r == sched.rounds
             self._record(RoundRecord(r, opened, env.now, len(selected), len(updates),
                                      clients=[u.client_id for u in updates]), evaluate)
+            self._round_done(r)
 
     def _select(self, idle: list[int]) -> list[int]:
         sched = self.schedule
@@ -170,7 +182,7 @@ class Mission:
             if get not in outcome:
                 get.cancel()
                 continue
-            buffer.append(get.value)
+            buffer.append(self._take(get.value))
             if len(buffer) < sched.buffer_size:
                 continue
             aggregations += 1
@@ -182,6 +194,7 @@ class Mission:
             self._record(RoundRecord(aggregations, opened, env.now, len(buffer), len(buffer),
                                      clients=[u.client_id for u in buffer],
                                      mean_staleness_s=float(np.mean(staleness))), evaluate)
+            self._round_done(aggregations)
             buffer, opened = [], env.now
 
     # -- clients --------------------------------------------------------------------------
@@ -199,6 +212,7 @@ class Mission:
     def _client_job(self, entry: ClientRound, inbox: simpy.Store, priority: float):
         r, client, satellite = entry.round, entry.client, entry.satellite
         received = self.strategy.to_client(r, client)  # contents fixed at broadcast time
+        self._received[entry.job] = received
         for payload in received:
             yield self.network.relay(payload.kind, payload.nbytes, GROUND, satellite,
                                      priority=priority, round=r, client=client,
@@ -214,7 +228,7 @@ class Mission:
             return  # failed or out of time: the client stays busy for good
         entry.training_s = self.onboard.chip.training_time_s(self.client_flops[client])
         entry.training_energy_j = self.onboard.chip.training_energy_j(self.client_flops[client])
-        update = self.strategy.fit(r, client, received, self.client_data[client])
+        update = self._fit(entry, received)
         uploads = []
         for payload in update.payloads:
             uploads += yield self.network.relay(payload.kind, payload.nbytes, satellite, GROUND,
@@ -223,6 +237,8 @@ class Mission:
             entry.downlink_bytes += payload.nbytes
         entry.update_delivered_s = self.env.now
         entry.late = self.schedule.mode == "sync" and r in self._closed
+        if entry.late:
+            self._undelivered.pop(entry.job, None)
         entry.staleness_versions = self.strategy.version - update.base_version
         entry.staleness_s = self.env.now - self._published_at[update.base_version]
         for record in uploads:
@@ -231,7 +247,43 @@ class Mission:
         freed, self._client_freed = self._client_freed, self.env.event()
         freed.succeed()
         if not entry.late:
-            inbox.put(update)
+            inbox.put((entry.job, update))
+
+    def _fit(self, entry: ClientRound, received: list[Payload]) -> ClientUpdate:
+        """Local training; while replaying a resumed run, the saved result or a stand-in."""
+        job, r, client = entry.job, entry.round, entry.client
+        self._received.pop(job, None)
+        if self._resume is not None and job in self._resume["undelivered"]:
+            update = decode_update(self._resume["undelivered"][job])
+        else:
+            received = self._resumed_received.pop(job, received)
+            update = self.strategy.run_fit(r, client, received, self.client_data[client])
+        self._undelivered[job] = update
+        return update
+
+    def _take(self, item: tuple[int, ClientUpdate]) -> ClientUpdate:
+        job, update = item
+        self._undelivered.pop(job, None)
+        return update
+
+    def _round_done(self, r: int) -> None:
+        """Checkpoint; or, when replaying, switch to the saved state at the saved round."""
+        if self._resume is not None:
+            if r == self._resume["round"]:
+                self._live.load_state_dict(self._resume["strategy"])
+                self.strategy = self._live
+                self._resumed_received = {int(job): [decode_payload(p) for p in payloads]
+                                          for job, payloads in self._resume["received"].items()}
+                self._resume = None
+            return
+        if self._checkpointer is not None:
+            self._checkpointer({
+                "round": r, "strategy": self.strategy.state_dict(),
+                "rounds": [asdict(x) for x in self.rounds],
+                "received": {job: [encode_payload(p) for p in payloads]
+                             for job, payloads in self._received.items()},
+                "undelivered": {job: encode_update(u) for job, u in self._undelivered.items()},
+            })
 
     def _mark_aggregated(self, r: int | None, updates: list[ClientUpdate]) -> None:
         used = {(u.client_id, u.round_index) for u in updates}
@@ -241,7 +293,13 @@ class Mission:
 
     # -- evaluation -----------------------------------------------------------------------
     def _record(self, record: RoundRecord, evaluate: bool) -> None:
-        record.energy_j = self.onboard.mission_energy_j(self.env.now)
+        energy = self.onboard.mission_energy_j(self.env.now)  # same side effects in replay
+        if self._resume is not None:  # replaying: the saved record of this round
+            saved = RoundRecord(**self._resume["rounds"][len(self.rounds)])
+            self.rounds.append(saved)
+            self.on_round(saved, self.schedule)
+            return
+        record.energy_j = energy
         delivered = [t for t in self.network.records if t.status == "delivered"]
         record.bytes_up = sum(t.nbytes for t in delivered if t.src == GROUND)
         record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
@@ -272,3 +330,26 @@ class Mission:
                                   self.classes)["accuracy"])
         return float(np.mean(scores))
 
+
+
+def encode_payload(payload: Payload) -> dict:
+    return {"kind": payload.kind, "tensors": dict(payload.tensors), "nbytes": payload.nbytes,
+            "raw_nbytes": payload.raw_nbytes}
+
+
+def decode_payload(saved: dict) -> Payload:
+    return Payload(saved["kind"], saved["tensors"], int(saved["nbytes"]),
+                   int(saved["raw_nbytes"]))
+
+
+def encode_update(update: ClientUpdate) -> dict:
+    return {"client_id": update.client_id, "round_index": update.round_index,
+            "num_samples": update.num_samples, "train_loss": update.train_loss,
+            "base_version": update.base_version,
+            "payloads": [encode_payload(p) for p in update.payloads]}
+
+
+def decode_update(saved: dict) -> ClientUpdate:
+    return ClientUpdate(int(saved["client_id"]), int(saved["round_index"]),
+                        int(saved["num_samples"]), [decode_payload(p) for p in saved["payloads"]],
+                        float(saved["train_loss"]), int(saved["base_version"]))

@@ -19,27 +19,54 @@ from orbitfl.errors import InputError
 
 
 class StagedRunDirectory:
-    """Context manager: ``with StagedRunDirectory(target) as staging: ...``."""
+    """Context manager: ``with StagedRunDirectory(target) as staging: ...``.
 
-    def __init__(self, target: Path):
+    The staging folder is ``.<name>.partial`` beside the target. If the run stops early
+    (an interrupt or a crash) after writing a checkpoint, the folder is kept so that
+    ``orbitfl run --resume`` can continue it; otherwise it is removed.
+    """
+
+    CHECKPOINT = "checkpoint.pt"
+
+    def __init__(self, target: Path, resume: bool = False):
         self.target = Path(target)
+        self.staging = self.target.parent / f".{self.target.name}.partial"
         if self.target.exists() and any(self.target.iterdir()):
             raise InputError(f"{self.target}: run directory already exists and is not empty")
-        self.staging = self.target.parent / f".{self.target.name}.partial-{os.getpid()}"
+        if resume and not (self.staging / self.CHECKPOINT).is_file():
+            raise InputError(f"{self.target}: nothing to resume (no checkpoint in "
+                             f"{self.staging})")
+        if not resume and self.staging.exists():
+            raise InputError(f"{self.target}: an earlier run to this directory stopped early; "
+                             f"continue it with --resume {self.target}, or delete "
+                             f"{self.staging}")
+        self.resume = resume
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.staging / self.CHECKPOINT
 
     def __enter__(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(self.staging, ignore_errors=True)
-        self.staging.mkdir()
+        self.staging.mkdir(exist_ok=True)
         return self.staging
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
-            shutil.rmtree(self.staging, ignore_errors=True)
+            if not self.checkpoint.is_file():
+                shutil.rmtree(self.staging, ignore_errors=True)
             return
+        self.checkpoint.unlink(missing_ok=True)
         if self.target.exists():
             self.target.rmdir()  # empty, checked on entry
         os.replace(self.staging, self.target)
+
+
+def atomic_save(obj: Any, path: Path, save) -> None:
+    """``save(obj, file)`` into a temporary file, then rename over ``path``."""
+    partial = path.with_name(path.name + ".partial")
+    save(obj, partial)
+    os.replace(partial, path)
 
 
 def write_json(path: Path, document: Any) -> None:

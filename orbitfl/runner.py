@@ -18,6 +18,7 @@ import torch
 from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.cache_dir import default_cache_dir
+from orbitfl.errors import InputError
 from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
@@ -27,7 +28,8 @@ from orbitfl.fl.strategy import FLConfig, SafeConfig, Strategy
 from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
-from orbitfl.rundir import StagedRunDirectory, write_json, write_table
+from orbitfl.replay import SizeOnlyStrategy
+from orbitfl.rundir import StagedRunDirectory, atomic_save, write_json, write_table
 from orbitfl.scenario import Scenario, file_sha256
 from orbitfl.world import build_onboard, build_world
 
@@ -53,16 +55,22 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path("runs") / f"{scenario.name}-{stamp}"
 
 
-def run(path: str | Path, out: Path | None = None, log: TextIO | None = None) -> RunSummary:
-    """Validate, simulate and write the run directory (whole, or not at all)."""
+def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
+        resume: bool = False) -> RunSummary:
+    """Validate, simulate and write the run directory (whole, or not at all). With
+    ``resume``, continue the run that stopped early into ``out`` from its last checkpoint."""
     log = log or sys.stderr
     started = time.perf_counter()
     prepared = prepare(path)
     scenario = prepared.scenario
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=log)
+    if resume and out is None:
+        raise InputError("--resume needs the run directory of the run to continue")
     target = Path(out) if out is not None else default_run_dir(scenario)
-    with StagedRunDirectory(target) as staging:
+    stage = StagedRunDirectory(target, resume)
+    checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
+    with stage as staging:
         _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
         world = build_world(prepared, log)
 
@@ -73,6 +81,11 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None) ->
                                 else None)
         torch.manual_seed(int(model_seed))
         model, strategy = build_learning(scenario, data)
+        replay = None
+        if checkpoint is not None:
+            torch.manual_seed(int(model_seed))
+            replay = SizeOnlyStrategy(build_learning(scenario, data)[1])
+            log.write(f"resuming after round {checkpoint['round']}: replaying the timeline\n")
 
         env = simpy.Environment()
         onboard = build_onboard(world)
@@ -88,7 +101,9 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None) ->
         rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, SELECTION_STREAM]))
         mission = Mission(env, network, onboard, strategy, data.clients, data.test,
                           data.classes, flops, schedule, data.train_class_counts(), rng,
-                          on_round=lambda r, s: _print_round(r, s, log))
+                          on_round=lambda r, s: _print_round(r, s, log),
+                          checkpointer=lambda c: _save_checkpoint(c, stage.checkpoint, scenario),
+                          resume=checkpoint, replay=replay)
         rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -116,6 +131,34 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None) ->
 
 
 SELECTION_STREAM = 3  # the seed sub-stream of client selection
+
+
+def _save_checkpoint(checkpoint: dict, path: Path, scenario: Scenario) -> None:
+    document = _plain({"scenario_sha256": scenario.content_hash(), **checkpoint})
+    atomic_save(document, path, torch.save)
+
+
+def _plain(value):
+    """Tensors and built-in Python values only (numpy scalars and arrays converted), as
+    ``torch.load(weights_only=True)`` accepts."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return torch.as_tensor(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
+    """Checkpoints hold tensors and plain values only: loaded with weights_only=True."""
+    saved = torch.load(path, weights_only=True)
+    if saved.get("scenario_sha256") != scenario.content_hash():
+        raise InputError(f"{path}: the checkpoint belongs to a different scenario (or a "
+                         "changed copy of it); resume with the scenario file that started it")
+    return saved
 
 
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
