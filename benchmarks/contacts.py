@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from skyfield.api import EarthSatellite, wgs84
+from timing import best_of
 
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
@@ -135,16 +136,6 @@ def contacts_benchmark(n_sat: int, n_station: int, sample_pairs: int, shared_fil
     print(f"against the bisection reference on {len(pairs)} pairs ({crossings} crossings): "
           f"orbitfl worst error {worst_ours * 1e3:.2f} ms, {missed_ours} missed; "
           f"find_events worst error {worst_theirs * 1e3:.1f} ms, {missed_theirs} missed")
-
-
-def best_of(repeats: int, work) -> float:
-    """Best wall time of a few repeats (the machine's noise only ever adds time)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def propagation_benchmark(epoch: datetime) -> None:

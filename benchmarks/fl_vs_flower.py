@@ -26,6 +26,7 @@ from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig, predict
+from orbitfl.study import full_round
 
 CLIENTS = 10
 TRAIN = TrainConfig(epochs=1, batch_size=32, lr=0.01)
@@ -49,9 +50,7 @@ def run_orbitfl(data, rounds: int) -> tuple[float, float]:
                              FLConfig(rounds=rounds, train=TRAIN, seed=0))
     start = time.perf_counter()
     for r in range(1, rounds + 1):
-        updates = [strategy.run_fit(r, c, strategy.to_client(r, c), data.clients[c])
-                   for c in range(CLIENTS)]
-        strategy.aggregate(r, updates)
+        full_round(strategy, r, data.clients)
     return time.perf_counter() - start, accuracy(strategy.global_model, data)
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 
 import torch
+from timing import best_of
 from torch.nn import functional as F
 
 from orbitfl.fl.federation import DataSpec, build_federation
@@ -19,6 +20,7 @@ from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig
+from orbitfl.study import full_round
 
 EPOCHS, BATCH = 2, 32
 
@@ -34,15 +36,6 @@ def bare_loop(model, images, labels, generator) -> None:
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-
-
-def best_of(repeats: int, work) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> int:
@@ -75,14 +68,8 @@ def main() -> int:
                                  FLConfig(rounds=2, safe=safe or SafeConfig(),
                                           train=TrainConfig(epochs=EPOCHS)), data.ses)
         for r in (1, 2):  # round 2 includes FAU's CKA (round 1 adopts the global model)
-            start, sent = time.perf_counter(), 0
-            updates = []
-            for c, part in enumerate(data.clients):
-                payloads = strategy.to_client(r, c)
-                update = strategy.fit(r, c, payloads, part)
-                sent += sum(p.nbytes for p in payloads + update.payloads)
-                updates.append(update)
-            strategy.aggregate(r, updates)
+            start = time.perf_counter()
+            sent = full_round(strategy, r, data.clients)
             results[(name, r)] = (time.perf_counter() - start, sent)
     base_time, base_bytes = results[("FedAvg", 2)]
     for (name, r), (seconds, sent) in results.items():

@@ -52,6 +52,19 @@ METHODS = [
 ]
 
 
+def full_round(strategy, round_index: int, clients) -> int:
+    """One round in which every client takes part, without a clock; returns the bytes
+    exchanged (down and up)."""
+    updates, sent = [], 0
+    for c, client in enumerate(clients):
+        payloads = strategy.to_client(round_index, c)
+        update = strategy.run_fit(round_index, c, payloads, client)
+        sent += sum(p.nbytes for p in payloads + update.payloads)
+        updates.append(update)
+    strategy.aggregate(round_index, updates)
+    return sent
+
+
 def run_method(method: Method, data, rounds: int, seed: int, epochs: int) -> dict:
     torch.manual_seed(seed)
     safe = method.safe
@@ -60,15 +73,8 @@ def run_method(method: Method, data, rounds: int, seed: int, epochs: int) -> dic
     config = FLConfig(rounds=rounds, seed=seed, safe=safe,
                       train=TrainConfig(epochs=epochs, lr=0.01))
     strategy = make_strategy(method.strategy, model, config, data.ses)
-    start, sent = time.perf_counter(), 0
-    for r in range(1, rounds + 1):
-        updates = []
-        for c, client in enumerate(data.clients):
-            payloads = strategy.to_client(r, c)
-            update = strategy.fit(r, c, payloads, client)
-            sent += sum(p.nbytes for p in payloads + update.payloads)
-            updates.append(update)
-        strategy.aggregate(r, updates)
+    start = time.perf_counter()
+    sent = sum(full_round(strategy, r, data.clients) for r in range(1, rounds + 1))
     counts = data.train_class_counts()
     labels = data.test.labels.numpy()
     report = classification_report(predict(strategy.global_model, data.test), labels,
