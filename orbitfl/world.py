@@ -128,11 +128,18 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
     log.write(f"contacts: {len(prepared.fleet)} satellites x {len(prepared.stations)} stations "
               f"over {scenario.duration / 3600:.1f} h\n")
     step = scenario.contacts.grid_step_s
+
+    def progress(done: int, total: int) -> None:
+        if total > 1:
+            log.write(f"contacts: {done}/{total} chunks of satellites done\n")
+            log.flush()
+
     if scenario.contacts.cache:
-        plan, cached = cached_contacts(propagator, prepared.stations, scenario.duration, step)
+        plan, cached = cached_contacts(propagator, prepared.stations, scenario.duration, step,
+                                       progress=progress)
     else:
         plan, cached = compute_contacts(propagator, prepared.stations, scenario.duration,
-                                        step), False
+                                        step, progress=progress), False
     log.write(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}\n")
     down = rate_profiles(plan, propagator, prepared.stations, scenario.links.downlink.model(),
                          scenario.links.sample_s)
