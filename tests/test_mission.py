@@ -15,6 +15,7 @@ from test_end_to_end import TINY
 
 from orbitfl.cli import main
 from orbitfl.prepare import prepare
+from orbitfl.sweep import plan_points
 
 from conftest import SCENARIOS
 
@@ -132,6 +133,15 @@ def test_every_shipped_scenario_validates():
         assert prepared.fleet and prepared.stations
     readme = (SCENARIOS / "README.md").read_text()
     assert all(f.name in readme for f in files)
+
+
+def test_every_shipped_sweep_expands_to_valid_scenarios(tmp_path):
+    sweeps = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
+    assert [f.stem for f in sweeps] == ["bandwidth", "imbalance"]
+    sizes = {f.stem: len(plan_points(f, tmp_path / f.stem)[0]) for f in sweeps}
+    assert sizes == {"bandwidth": 12, "imbalance": 18}
+    readme = (SCENARIOS / "README.md").read_text()
+    assert all(f"sweeps/{f.name}" in readme for f in sweeps)
 
 
 def test_report_and_dashboard_render_in_headless_chromium(runs, tmp_path):
