@@ -4,9 +4,10 @@ Strategies are plain Python/torch: no clock and no network. The mission decides 
 (after the bytes have crossed); the strategy decides *what* (payload contents, training,
 aggregation). A new algorithm is one subclass of ``Strategy``.
 
-Uploads travel as full weights, or, with a sparsifying codec (top-k), as a delta from the
-model the client started from, with error feedback: what top-k dropped this round is added
-to the next round's delta (Seide et al., 2014; Stich et al., 2018).
+Uploads travel as full weights, or, with a sparsifying codec (top-k), as a delta of the
+trainable parameters from the model the client started from (buffers travel whole), with
+error feedback: what top-k dropped this round is added to the next round's delta (Seide et
+al., 2014; Stich et al., 2018).
 """
 
 from __future__ import annotations
@@ -138,16 +139,20 @@ class Strategy(ABC):
         return state, version
 
     def upload(self, client_id: int, trained: State, base: State) -> list[Payload]:
-        """The trained model as weights, or as an error-fed top-k delta from ``base``."""
+        """The trained model as weights, or as an error-fed top-k delta from ``base``.
+
+        Top-k sparsifies the trainable parameters only: buffers (BatchNorm's running
+        statistics) are a few hundred numbers that a sparse delta would corrupt (a running
+        variance driven below zero gives a model at chance), so they travel whole."""
         codec = self.config.codec_up
         if codec.name != "topk":
             return model_payloads(trained, codec)
+        trainable = {name for name, _ in self.worker.named_parameters()}
         residual = self._residuals.get(client_id, {})
-        delta = {k: trained[k] - base[k] + residual.get(k, 0.0)
-                 for k in trained if trained[k].is_floating_point()}
+        delta = {k: trained[k] - base[k] + residual.get(k, 0.0) for k in trained if k in trainable}
         payload = state_payload("delta", delta, codec)
         self._residuals[client_id] = {k: delta[k] - payload.tensors[k] for k in delta}
-        whole = {k: v for k, v in trained.items() if not v.is_floating_point()}
+        whole = {k: v for k, v in trained.items() if k not in trainable}
         return [payload] + ([state_payload("weights", whole)] if whole else [])
 
     def uploaded_state(self, update: ClientUpdate) -> State:

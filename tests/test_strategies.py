@@ -93,6 +93,23 @@ def test_topk_error_feedback_carries_what_was_dropped():
     assert any(not torch.equal(second[k], delta[k]) for k in delta)
 
 
+def test_topk_sparsifies_parameters_only_and_buffers_arrive_exact():
+    """A sparse delta of BatchNorm's running variance drives it below zero (model at chance)."""
+    torch.manual_seed(0)
+    model = build_model("small-cnn", 3)
+    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, codec_up=Codec("topk", 0.05)))
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v + 1
+               for k, v in base.items()}
+    delta, whole = strategy.upload(0, trained, base)
+    assert set(delta.tensors) == {name for name, _ in model.named_parameters()}
+    assert set(whole.tensors) == {name for name, _ in model.named_buffers()}
+    update = ClientUpdate(0, 1, 10, [delta, whole], 0.0, 0)
+    received = strategy.uploaded_state(update)
+    for name, _ in model.named_buffers():
+        assert torch.equal(received[name], trained[name]), name
+
+
 # -- FedAvg / FedBuff --------------------------------------------------------------------
 def test_fedbuff_staleness_weights_follow_their_formula():
     assert staleness_weight(0, 0.5) == 1.0
