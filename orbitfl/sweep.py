@@ -22,6 +22,7 @@ import copy
 import itertools
 import json
 import multiprocessing
+import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -148,12 +149,18 @@ def is_complete(point: Point) -> bool:
         recorded.get("scenario_sha256") == load_scenario(point.scenario_file).content_hash()
 
 
-def run_point(scenario_file: str, run_dir: str) -> dict:
-    """One point in its own process; returns the headline results or the error."""
+def run_point(scenario_file: str, run_dir: str, threads: int) -> dict:
+    """One point in its own process; returns the headline results or the error.
+
+    ``threads`` caps torch's intra-op threads at this point's share of the cores: two
+    points each using every core run slower together than one after the other."""
     import io
+
+    import torch
 
     from orbitfl.runner import run
 
+    torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
         summary = run(Path(scenario_file), Path(run_dir), log=io.StringIO())
@@ -214,8 +221,10 @@ def _local(points: list[Point], done: Callable, workers: int | None,
            address: str | None) -> None:
     # "spawn": a fresh interpreter per worker, safe whatever this process has imported.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers or 1, mp_context=context) as pool:
-        futures = {pool.submit(run_point, str(p.scenario_file), str(p.run_dir)): p
+    workers = workers or 1
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = {pool.submit(run_point, str(p.scenario_file), str(p.run_dir), threads): p
                    for p in points}
         for future in as_completed(futures):
             done(futures[future], future.result())
@@ -232,8 +241,8 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
         ray.init(address=address, num_cpus=workers if address is None else None,
                  include_dashboard=False, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(run_point)
-        pending = {remote.remote(str(p.scenario_file), str(p.run_dir)): p for p in points}
+        remote = ray.remote(num_cpus=1)(run_point)  # one core per point, as Ray schedules it
+        pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1): p for p in points}
         while pending:
             ready, _ = ray.wait(list(pending), num_returns=1)
             for ref in ready:
