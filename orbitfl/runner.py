@@ -175,8 +175,8 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
         rounds=fl.rounds, seed=scenario.seed, safe=safe,
         train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
                           augment=fl.augment),
-        codec_down=Codec(fl.compression.down),
-        codec_up=Codec(fl.compression.up, fl.compression.topk_ratio),
+        codec_down=Codec(fl.compression.to_satellites),
+        codec_up=Codec(fl.compression.to_ground, fl.compression.topk_ratio),
         prox_mu=fl.fedprox.mu, buffer_size=fl.fedbuff.buffer_size,
         staleness_exponent=fl.fedbuff.staleness_exponent, server_lr=fl.fedbuff.server_lr)
     return model, make_strategy(fl.strategy, model, config, data.ses)

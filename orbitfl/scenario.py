@@ -424,10 +424,12 @@ class SafeSwitches(_Strict):
 
 
 class CompressionConfig(_Strict):
-    """Codecs for the model going down to satellites and coming back up."""
+    """Codecs by link direction, named like the byte columns (up = ground to satellites):
+    ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
+    updates satellites send back (where top-k with error feedback applies)."""
 
-    down: Literal["fp32", "fp16", "int8", "int8-channel"] = "fp32"
-    up: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = "fp32"
+    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = "fp32"
+    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = "fp32"
     topk_ratio: float = Field(0.01, gt=0, le=1)
 
 

@@ -181,9 +181,10 @@ def _headline(summary) -> dict:
 def _from_run_dir(point: Point) -> dict:
     manifest = json.loads((point.run_dir / "manifest.json").read_text())
     s = manifest["summary"]
-    return {"status": "complete", "wall_s": 0.0, "final_accuracy": s["final_accuracy"],
-            "rounds": s["rounds_completed"], "sim_time_h": s["sim_time_s"] / 3600,
-            "bytes_up": s["bytes_up"], "bytes_down": s["bytes_down"], "reused": True}
+    return {"status": "complete", "wall_s": s["wall_time_s"],
+            "final_accuracy": s["final_accuracy"], "rounds": s["rounds_completed"],
+            "sim_time_h": s["sim_time_s"] / 3600, "bytes_up": s["bytes_up"],
+            "bytes_down": s["bytes_down"], "reused": True}
 
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
@@ -210,10 +211,11 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     if todo:
         runner = _ray if backend == "ray" else _local
         runner(todo, done, workers, address)
-    table = pd.DataFrame([{"point": p.name, **p.values, **results[p.index]} for p in points])
+    table = pd.DataFrame([{"point": p.name, **{k: _cell(v) for k, v in p.values.items()},
+                           **results[p.index]} for p in points])
     table["wall_time_total_s"] = time.perf_counter() - started
     _write_table(table, out / "sweep.parquet")
-    pareto_figure(table, out / "pareto.png")
+    pareto_figure(table, out / "pareto.png", list(points[0].values) if points else [])
     return table
 
 
@@ -252,6 +254,13 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
             ray.shutdown()
 
 
+def _cell(value: Any) -> Any:
+    """A swept value as a table cell: mappings and lists as one line of YAML."""
+    if isinstance(value, (dict, list)):
+        return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
+    return value
+
+
 def _write_table(table: pd.DataFrame, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
@@ -270,7 +279,9 @@ def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto_figure(table: pd.DataFrame, out: Path) -> Path:
+def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path:
+    """Accuracy against bytes for every complete point; the front is labelled with the
+    swept values, which say more than point names."""
     from orbitfl.analysis.figures import plt, save_figure
 
     ok = table[table["status"] == "complete"]
@@ -282,7 +293,8 @@ def pareto_figure(table: pd.DataFrame, out: Path) -> Path:
         front = pareto_front(total, accuracy)
         ax.plot(total[front], accuracy[front], "o-", c="tab:red", label="Pareto front")
         for i in front:
-            ax.annotate(ok["point"].iloc[i], (total[i], accuracy[i]), fontsize=7,
+            label = ", ".join(str(ok[name].iloc[i]) for name in parameters) or ok["point"].iloc[i]
+            ax.annotate(label, (total[i], accuracy[i]), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
     ax.set_xlabel("bytes moved, up + down (MB)")
     ax.set_ylabel("final accuracy (%)")

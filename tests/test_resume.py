@@ -28,7 +28,7 @@ BASE = {
              "samples_per_class_max": 100, "imbalance_ratio": 4, "test_per_class": 30,
              "partition": "dirichlet", "dirichlet_alpha": 1.0, "ses_per_class": 3},
     "fl": {"strategy": "safe", "rounds": 6, "safe": {"ace_dim": 16},
-           "compression": {"up": "topk", "topk_ratio": 0.1},
+           "compression": {"to_ground": "topk", "topk_ratio": 0.1},
            "schedule": {"deadline": "1h", "min_clients": 2}},
 }
 ASYNC = {**BASE, "fl": {"strategy": "fedbuff", "rounds": 5, "fedbuff": {"buffer_size": 2},
