@@ -26,7 +26,7 @@ from pydantic import (
     model_validator,
 )
 
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, read_user_file
 
 _DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|min|m|h|d)\s*")
@@ -504,12 +504,7 @@ def file_sha256(path: Path) -> str:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises ``InputError`` with one line on any problem."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{path}: scenario file not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"{path}: cannot read scenario ({err})") from None
+    text = read_user_file(path, "scenario file")
     try:
         document = yaml.safe_load(text)
     except yaml.YAMLError as err:

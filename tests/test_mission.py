@@ -21,7 +21,8 @@ from conftest import SCENARIOS
 
 SAFE_TINY = {**TINY, "name": "tiny-safe",
              "fl": {**TINY["fl"], "strategy": "safe", "rounds": 4,
-                    "safe": {"ace_dim": 16}, "compression": {"to_satellites": "fp16", "to_ground": "int8"},
+                    "safe": {"ace_dim": 16},
+                    "compression": {"to_satellites": "fp16", "to_ground": "int8"},
                     "schedule": {"deadline": "2h", "min_clients": 2}},
              "onboard": {"compute": "myriad-x",
                          # A small battery that loses charge over each orbit: training
@@ -116,7 +117,7 @@ def test_round_byte_totals_equal_the_transfer_sums(runs, which):
         by_kind = sum(getattr(r, c) for c in rounds.columns if c.startswith("bytes_up_"))
         assert by_kind == r.bytes_up
     last = rounds.iloc[-1]
-    if which == "safe":  # fp16 to satellites, int8 to ground: the wire carries less than the raw tensors
+    if which == "safe":  # fp16 to satellites, int8 to ground: less on the wire than raw
         assert last.bytes_up_weights < last.raw_bytes_up_weights
         assert last.bytes_down_weights < last.raw_bytes_down_weights
         assert last.bytes_up_ses_images > 0 and last.bytes_up_feature_map > 0
