@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path)
     p_sweep.add_argument("--out", type=Path, default=None,
-                         help="sweep directory (default: sweeps/<sweep file name>)")
+                         help="sweep directory (default: runs/sweeps/<sweep file name>)")
     p_sweep.add_argument("--backend", choices=("local", "ray"), default="local")
     p_sweep.add_argument("--workers", type=int, default=None,
                          help="parallel points (default: 1 local, all CPUs on Ray)")

@@ -192,7 +192,7 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
               log: TextIO | None = None) -> pd.DataFrame:
     log = log or sys.stderr
     sweep_file = Path(sweep_file)
-    out = Path(out) if out is not None else Path("sweeps") / sweep_file.stem
+    out = Path(out) if out is not None else Path("runs") / "sweeps" / sweep_file.stem
     points, name = plan_points(sweep_file, out)
     todo = [p for p in points if not is_complete(p)]
     results = {p.index: _from_run_dir(p) for p in points if p not in todo}
