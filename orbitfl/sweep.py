@@ -211,8 +211,8 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     if todo:
         runner = _ray if backend == "ray" else _local
         runner(todo, done, workers, address)
-    table = pd.DataFrame([{"point": p.name, **{k: _cell(v) for k, v in p.values.items()},
-                           **results[p.index]} for p in points])
+    table = pd.concat([parameter_table(points),
+                       pd.DataFrame([results[p.index] for p in points])], axis=1)
     table["wall_time_total_s"] = time.perf_counter() - started
     _write_table(table, out / "sweep.parquet")
     pareto_figure(table, out / "pareto.png", list(points[0].values) if points else [])
@@ -254,11 +254,21 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
             ray.shutdown()
 
 
-def _cell(value: Any) -> Any:
-    """A swept value as a table cell: mappings and lists as one line of YAML."""
-    if isinstance(value, (dict, list)):
-        return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
-    return value
+def parameter_table(points: list[Point]) -> pd.DataFrame:
+    """One row per point: its name and swept values. Mappings and lists become one line of
+    YAML, and a column mixing kinds of value (say 5 and "auto") becomes text, so that
+    every column has one parquet type."""
+    table = pd.DataFrame([{"point": p.name, **p.values} for p in points])
+    for name in table.columns[1:]:
+        table[name] = [_yaml_line(v) if isinstance(v, (dict, list)) else v
+                       for v in table[name]]
+        if len({type(v) for v in table[name] if v is not None}) > 1:
+            table[name] = [v if v is None else str(v) for v in table[name]]
+    return table
+
+
+def _yaml_line(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
 
 
 def _write_table(table: pd.DataFrame, path: Path) -> None:

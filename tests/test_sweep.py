@@ -7,7 +7,7 @@ import yaml
 
 from orbitfl.cli import main
 from orbitfl.errors import InputError
-from orbitfl.sweep import apply, expand, pareto_front, plan_points
+from orbitfl.sweep import Point, apply, expand, parameter_table, pareto_front, plan_points
 
 from conftest import TLE_DIR
 
@@ -42,6 +42,17 @@ def test_grid_and_zip_expansion_and_dotted_paths():
     assert expand({}, {"a": [1, 2], "b": [3, 4]}, "zip") == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]
     document = apply({"fl": {"rounds": 1}}, {"fl.safe.cro": False, "seed": 9})
     assert document == {"fl": {"rounds": 1, "safe": {"cro": False}}, "seed": 9}
+
+
+def test_parameter_table_has_one_type_per_column(tmp_path):
+    values = [{"links.downlink": {"preset": "uhf"}, "x": 5},
+              {"links.downlink": {"rate_mbps": 50}, "x": "auto"}]
+    points = [Point(i, f"p{i}", v, tmp_path / "s.yaml", tmp_path / "r") for i, v in
+              enumerate(values)]
+    table = parameter_table(points)
+    assert list(table["links.downlink"]) == ["{preset: uhf}", "{rate_mbps: 50}"]
+    assert list(table["x"]) == ["5", "auto"]
+    table.to_parquet(tmp_path / "t.parquet")  # one parquet type per column
 
 
 def test_pareto_front_is_the_non_dominated_set():
