@@ -163,28 +163,27 @@ def run_point(scenario_file: str, run_dir: str, threads: int) -> dict:
     torch.set_num_threads(threads)
     start = time.perf_counter()
     try:
-        summary = run(Path(scenario_file), Path(run_dir), log=io.StringIO())
+        run(Path(scenario_file), Path(run_dir), log=io.StringIO())
     except InputError as err:
         return {"status": "failed", "error": str(err), "wall_s": time.perf_counter() - start}
     except Exception as err:  # noqa: BLE001 - a failing point must not stop the sweep
         return {"status": "failed", "error": f"{type(err).__name__}: {err}",
                 "wall_s": time.perf_counter() - start}
-    return {"status": "complete", "wall_s": time.perf_counter() - start, **_headline(summary)}
+    return headline(Path(run_dir))
 
 
-def _headline(summary) -> dict:
-    return {"final_accuracy": summary.final_accuracy, "rounds": summary.rounds_completed,
-            "sim_time_h": summary.sim_time_s / 3600, "bytes_up": summary.bytes_up,
-            "bytes_down": summary.bytes_down}
-
-
-def _from_run_dir(point: Point) -> dict:
-    manifest = json.loads((point.run_dir / "manifest.json").read_text())
-    s = manifest["summary"]
-    return {"status": "complete", "wall_s": s["wall_time_s"],
-            "final_accuracy": s["final_accuracy"], "rounds": s["rounds_completed"],
-            "sim_time_h": s["sim_time_s"] / 3600, "bytes_up": s["bytes_up"],
-            "bytes_down": s["bytes_down"], "reused": True}
+def headline(run_dir: Path) -> dict:
+    """A complete run's headline results, from its manifest and the last round's metrics
+    (the same row whether the point ran now or in an earlier sweep)."""
+    summary = json.loads((run_dir / "manifest.json").read_text())["summary"]
+    last = pd.read_parquet(run_dir / "rounds.parquet").iloc[-1]
+    return {"status": "complete", "wall_s": summary["wall_time_s"],
+            "final_accuracy": summary["final_accuracy"],
+            "balanced_accuracy": float(last["balanced_accuracy"]),
+            "few_shot_accuracy": float(last["few_shot_accuracy"]),
+            "rounds": summary["rounds_completed"], "sim_time_h": summary["sim_time_s"] / 3600,
+            "bytes_up": summary["bytes_up"], "bytes_down": summary["bytes_down"],
+            "energy_j": float(last["energy_j"])}
 
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
@@ -195,7 +194,7 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     out = Path(out) if out is not None else Path("runs") / "sweeps" / sweep_file.stem
     points, name = plan_points(sweep_file, out)
     todo = [p for p in points if not is_complete(p)]
-    results = {p.index: _from_run_dir(p) for p in points if p not in todo}
+    results = {p.index: {**headline(p.run_dir), "reused": True} for p in points if p not in todo}
     log.write(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} already done, "
               f"{len(todo)} to run on {backend}\n")
     started = time.perf_counter()

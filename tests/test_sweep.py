@@ -68,6 +68,10 @@ def test_twelve_point_sweep_local_then_ray_then_resume(sweep_file, capsys):
     assert len(local) == 12 and (local.status == "complete").all()
     assert {"seed", "fl.strategy", "links.downlink.rate_mbps", "final_accuracy",
             "bytes_up", "sim_time_h"} <= set(local.columns)
+    for row in local.itertuples():  # headline = the run directory's last round
+        last = pd.read_parquet(out_local / "runs" / row.point / "rounds.parquet").iloc[-1]
+        np.testing.assert_equal([row.final_accuracy, row.few_shot_accuracy, row.energy_j],
+                                [last.accuracy, last.few_shot_accuracy, last.energy_j])
     assert (out_local / "pareto.png").stat().st_size > 10_000
 
     out_ray = sweep_file.parent / "ray"
@@ -83,6 +87,8 @@ def test_twelve_point_sweep_local_then_ray_then_resume(sweep_file, capsys):
     assert "12 already done, 0 to run" in err
     again = pd.read_parquet(out_local / "sweep.parquet")
     assert again.get("reused").all()
+    pd.testing.assert_frame_equal(again.drop(columns=["reused", "wall_time_total_s"]),
+                                  local.drop(columns=["wall_time_total_s"]))
 
 
 def test_a_failing_point_is_reported_and_the_others_run(tmp_path):
