@@ -88,6 +88,12 @@ class WalkerConfig(_Strict):
         return self
 
 
+def relative_to_scenario(value: Path, info: ValidationInfo) -> Path:
+    """A path in a scenario, resolved against the scenario file's folder (the loader passes
+    it as ``base_dir``), so a scenario runs the same from any working directory."""
+    return ((info.context or {}).get("base_dir", Path(".")) / value).resolve()
+
+
 class ConstellationConfig(_Strict):
     tle: Path | None = Field(None, description="element file: TLE/3LE, or OMM .json/.csv")
     walker: WalkerConfig | None = None
@@ -99,8 +105,7 @@ class ConstellationConfig(_Strict):
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        base = (info.context or {}).get("base_dir", Path("."))
-        path = (base / value).resolve()
+        path = relative_to_scenario(value, info)
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
         return path
@@ -351,7 +356,7 @@ class DataConfig(_Strict):
     def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
         if value is None:
             return None
-        path = ((info.context or {}).get("base_dir", Path(".")) / value).resolve()
+        path = relative_to_scenario(value, info)
         if not path.is_dir():
             raise ValueError(f"folder not found: {path}")
         return path
