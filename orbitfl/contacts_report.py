@@ -27,7 +27,9 @@ def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
     log = log or sys.stderr
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
-    world = build_world(prepare(scenario), log)
+    prepared = prepare(scenario)
+    prepared.print_warnings(log)
+    world = build_world(prepared, log)
     table = world.contacts_table()[COLUMNS]
     _write_atomically(table, out)
     if gantt is not None:

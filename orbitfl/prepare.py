@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TextIO
 
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
@@ -25,6 +26,11 @@ class Prepared:
     fleet: list[ElementSet]
     stations: list[GroundStation]
     warnings: list[str]
+
+    def print_warnings(self, log: TextIO) -> None:
+        """Every command that prepares a scenario shows the same warnings, one per line."""
+        for warning in self.warnings:
+            print(f"warning: {warning}", file=log)
 
 
 def prepare(path: str | Path) -> Prepared:

@@ -56,3 +56,14 @@ def test_unknown_table_format_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'plan.xlsx'}: the contact table must " \
                                     "end in .csv or .parquet"
+
+
+def test_contacts_prints_the_stale_epoch_warning_as_run_does(tmp_path, capsys):
+    """Defect: ``orbitfl contacts`` dropped the prepare warnings ``run`` prints."""
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump({**SCENARIO, "epoch": "2024-08-16T06:00:00Z",
+                                        "duration": "1h"}))
+    assert main(["contacts", str(scenario), "--out", str(tmp_path / "plan.csv")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning:")]
+    assert len(warnings) == 1 and "days from the scenario epoch" in warnings[0]
