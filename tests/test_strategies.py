@@ -132,6 +132,31 @@ def test_fedbuff_staleness_weights_follow_their_formula():
     assert strategy.last_staleness == [0, 3]
 
 
+def test_fedbuff_takes_a_straggler_based_sixty_versions_back():
+    """A satellite waiting long for its first pass reports on version 0 after 60
+    aggregations: its update is weighted by (1 + 60)^-a, and the server keeps only the
+    versions an outstanding client can still report on (here the straggler's and the
+    current one), not a window of the last 50."""
+    torch.manual_seed(0)
+    model = build_model("small-cnn", 3)
+    strategy = FedBuff(model, FLConfig(rounds=61, server_lr=1.0, staleness_exponent=0.5))
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    straggler_got = strategy.to_client(1, 0)
+    for r in range(1, 61):                       # a punctual client moves nothing 60 times
+        got, version = strategy.received_state(strategy.to_client(r, 1))
+        strategy.aggregate(r, [ClientUpdate(1, r, 10, [Payload.encode("weights", got)], 0.0,
+                                            base_version=version)])
+    assert strategy.version == 60 and sorted(strategy._versions) == [0, 60]
+    key = "classifier.bias"
+    moved, version = strategy.received_state(straggler_got)
+    moved[key] = moved[key] + 1.0
+    strategy.aggregate(61, [ClientUpdate(0, 1, 10, [Payload.encode("weights", moved)], 0.0,
+                                         base_version=version)])
+    assert strategy.last_staleness == [60]
+    torch.testing.assert_close(model.state_dict()[key], base[key] + 61 ** -0.5)
+    assert sorted(strategy._versions) == [61]    # nobody is out on an older model
+
+
 # -- metrics -----------------------------------------------------------------------------
 def test_shot_groups_and_reports():
     counts = np.array([5, 500, 50, 300, 10, 100])
