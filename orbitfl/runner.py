@@ -30,7 +30,7 @@ from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.replay import SizeOnlyStrategy
 from orbitfl.rundir import StagedRunDirectory, atomic_save, write_json, write_table
-from orbitfl.scenario import Scenario, file_sha256
+from orbitfl.scenario import Scenario
 from orbitfl.world import build_onboard, build_world
 
 
@@ -221,7 +221,7 @@ def manifest(prepared: Prepared, summary: RunSummary) -> dict:
         "scenario_file": str(prepared.path.resolve()),
         "scenario": scenario.model_dump(mode="json"),
         "scenario_sha256": scenario.content_hash(),
-        "tle_sha256": file_sha256(scenario.constellation.tle),
+        "tle_sha256": scenario.tle_sha256(),
         "seed": scenario.seed,
         "satellites": [{"name": e.name, "norad_id": e.catalog_number} for e in prepared.fleet],
         "summary": {k: (str(v) if isinstance(v, Path) else v)

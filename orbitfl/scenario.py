@@ -494,12 +494,19 @@ class Scenario(_Strict):
         return self
 
     def content_hash(self) -> str:
-        """SHA-256 of the validated scenario (paths as given, plus the TLE file's bytes)."""
+        """SHA-256 of the validated scenario with the element file's bytes in place of its
+        path, so a moved copy hashes the same and an edited element file does not."""
         document = self.model_dump(mode="json")
-        document["constellation"]["tle_sha256"] = file_sha256(self.constellation.tle)
+        document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def tle_sha256(self) -> str | None:
+        """The element file's SHA-256; None for a Walker shell, which has no file (its
+        parameters are part of the scenario itself)."""
+        tle = self.constellation.tle
+        return None if tle is None else file_sha256(tle)
 
 
 def file_sha256(path: Path) -> str:
