@@ -10,6 +10,7 @@ and distance. ``sunlit_fraction`` is the visible fraction of the solar disc (1 i
 from __future__ import annotations
 
 import warnings
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import numpy as np
@@ -22,6 +23,9 @@ from .propagation import Clock, teme_to_ecef, timescale
 EARTH_RADIUS_KM = 6378.137
 SUN_RADIUS_KM = 695_700.0
 SUN_NODE_S = 3600.0
+SUN_NODE_MARGIN_S = 2 * SUN_NODE_S  # nodes reach this far outside the interval asked for
+J2000 = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)
+J2000_JD = 2451545.0
 
 
 @lru_cache(maxsize=1)
@@ -35,6 +39,18 @@ def ephemeris():
         warnings.simplefilter("ignore", RuntimeWarning)
         path = get_skyfield_data_path()
     return Loader(path, verbose=False)("de421.bsp")
+
+
+def ephemeris_span() -> tuple[datetime, datetime]:
+    """First and last instants DE421 covers (its TDB dates, within 70 s of UTC): the Sun,
+    hence sunlight and power, exists only between them."""
+    segments = [segment.spk_segment for segment in ephemeris().segments]
+    return (_tdb_datetime(max(s.start_jd for s in segments)),
+            _tdb_datetime(min(s.end_jd for s in segments)))
+
+
+def _tdb_datetime(jd: float) -> datetime:
+    return J2000 + timedelta(days=jd - J2000_JD)
 
 
 def sun_ecef_km(clock: Clock, t_s: np.ndarray) -> np.ndarray:

@@ -11,7 +11,8 @@ import io
 import json
 import math
 from datetime import datetime, timezone
-from typing import Any
+from functools import partial
+from typing import Any, Callable, Iterable, Iterator
 
 from sgp4 import omm
 from sgp4.api import Satrec
@@ -19,13 +20,15 @@ from sgp4.exporter import export_tle
 
 from orbitfl.errors import InputError
 
-from .tle import ElementSet
+from .tle import ElementSet, check_sgp4
 
 REQUIRED = ("OBJECT_NAME", "EPOCH", "MEAN_MOTION", "ECCENTRICITY", "INCLINATION",
             "RA_OF_ASC_NODE", "ARG_OF_PERICENTER", "MEAN_ANOMALY", "NORAD_CAT_ID", "BSTAR",
-            "MEAN_MOTION_DOT")
+            "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
+# Catalogue metadata SGP4 does not use: a record may leave it out.
 _DEFAULTS = {"CLASSIFICATION_TYPE": "U", "OBJECT_ID": "", "EPHEMERIS_TYPE": 0,
-             "ELEMENT_SET_NO": 999, "REV_AT_EPOCH": 0, "MEAN_MOTION_DDOT": 0.0}
+             "ELEMENT_SET_NO": 999, "REV_AT_EPOCH": 0}
+_INTEGER = ("NORAD_CAT_ID", "EPHEMERIS_TYPE", "ELEMENT_SET_NO", "REV_AT_EPOCH")
 _NUMERIC = ("MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NODE",
             "ARG_OF_PERICENTER", "MEAN_ANOMALY", "BSTAR", "MEAN_MOTION_DOT", "MEAN_MOTION_DDOT")
 
@@ -39,23 +42,41 @@ def parse_omm_json(text: str, source: str,
     records = document if isinstance(document, list) else [document]
     if not all(isinstance(r, dict) for r in records):
         raise InputError(f"{source}: expected a JSON object or a list of OMM objects")
-    return _collect(((r, f"{source}: record {i + 1}") for i, r in enumerate(records)),
-                    source, skipped)
+    return _collect((partial(_element_set, r, f"{source}: record {i + 1}")
+                     for i, r in enumerate(records)), source, skipped)
 
 
 def parse_omm_csv(text: str, source: str,
                   skipped: list[str] | None = None) -> list[ElementSet]:
-    rows = csv.DictReader(io.StringIO(text))
-    # Line numbers: the header is line 1, so record i sits on line i + 2.
-    return _collect(((r, f"{source}:{i + 2}") for i, r in enumerate(rows)), source, skipped)
+    reader = csv.reader(io.StringIO(text))
+    header = [name.strip() for name in next(reader, [])]
+
+    def records() -> Iterator[Callable[[], ElementSet]]:
+        for row in reader:
+            if any(cell.strip() for cell in row):  # blank lines carry no record
+                yield partial(_csv_record, header, row, f"{source}:{reader.line_num}")
+
+    return _collect(records(), source, skipped)
 
 
-def _collect(records, source: str, skipped: list[str] | None) -> list[ElementSet]:
+def _csv_record(header: list[str], row: list[str], where: str) -> ElementSet:
+    """A row must have every column of the header: a short row is a truncated file, whose
+    last surviving number may itself be cut."""
+    if len(row) < len(header):
+        raise InputError(f"{where}: row has {len(row)} of the header's {len(header)} fields "
+                         "(truncated?)")
+    if len(row) > len(header):
+        raise InputError(f"{where}: row has {len(row)} fields, the header {len(header)}")
+    return _element_set(dict(zip(header, row)), where)
+
+
+def _collect(records: Iterable[Callable[[], ElementSet]], source: str,
+             skipped: list[str] | None) -> list[ElementSet]:
     """Parse every record; with a ``skipped`` list, bad records are reported, not raised."""
     out = []
-    for record, where in records:
+    for record in records:
         try:
-            out.append(_element_set(record, where))
+            out.append(record())
         except InputError as err:
             if skipped is None:
                 raise
@@ -81,11 +102,8 @@ def _element_set(record: dict[str, Any], where: str) -> ElementSet:
         if not math.isfinite(value):
             raise InputError(f"{where}: {key} is not finite")
         fields[key] = value
-    try:
-        fields["NORAD_CAT_ID"] = int(fields["NORAD_CAT_ID"])
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: NORAD_CAT_ID {fields['NORAD_CAT_ID']!r} is not an "
-                         "integer") from None
+    for key in _INTEGER:
+        fields[key] = _integer(fields[key], key, where)
     _check_ranges(fields, where)
     fields["EPOCH"] = _normalise_epoch(fields, where)
     sat = Satrec()
@@ -94,8 +112,21 @@ def _element_set(record: dict[str, Any], where: str) -> ElementSet:
         line1, line2 = export_tle(sat)
     except (ValueError, KeyError) as err:
         raise InputError(f"{where}: cannot build SGP4 elements ({err})") from None
+    check_sgp4(sat, where)
     return ElementSet(str(fields["OBJECT_NAME"]).strip(), line1, line2,
                       fields["NORAD_CAT_ID"], where, omm_fields=tuple(sorted(fields.items())))
+
+
+def _integer(value: Any, key: str, where: str) -> int:
+    """An integer field, as a JSON number or text; '12.5' or 'x' is an error, not 12."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    try:
+        return int(str(value).strip())
+    except ValueError:
+        raise InputError(f"{where}: {key} {value!r} is not an integer") from None
 
 
 def _check_ranges(fields: dict[str, Any], where: str) -> None:

@@ -6,14 +6,16 @@ nonsense), so every field is checked here and problems are reported as ``file:li
 
 from __future__ import annotations
 
+import calendar
 import fnmatch
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
 from sgp4 import omm
-from sgp4.api import Satrec
+from sgp4.api import SGP4_ERRORS, Satrec
 
 from orbitfl.errors import InputError
 
@@ -71,10 +73,9 @@ class ElementSet:
     @property
     def epoch(self) -> datetime:
         """Epoch of the element set (UTC)."""
-        year = int(self.line1[18:20])
-        year += 2000 if year < 57 else 1900
         day = float(self.line1[20:32])
-        return datetime(year, 1, 1, tzinfo=timezone.utc) + timedelta(days=day - 1.0)
+        return (datetime(_epoch_year(self.line1), 1, 1, tzinfo=timezone.utc)
+                + timedelta(days=day - 1.0))
 
     @property
     def inclination_deg(self) -> float:
@@ -136,8 +137,27 @@ def _check_values(line1: str, line2: str, where: str) -> None:
     if float(line2[52:63]) <= 0.0:
         raise InputError(f"{where}: mean motion must be positive")
     day = float(line1[20:32])
-    if not 1.0 <= day < 367.0:
-        raise InputError(f"{where}: epoch day {day} is outside 1..366")
+    year = _epoch_year(line1)
+    if not 1.0 <= day < 1.0 + (366 if calendar.isleap(year) else 365):
+        raise InputError(f"{where}: epoch day {day:g} does not exist in {year}")
+
+
+def _epoch_year(line1: str) -> int:
+    """Four-digit epoch year: two-digit years 57-99 are 1957-1999 (the TLE convention)."""
+    year = int(line1[18:20])
+    return year + (2000 if year < 57 else 1900)
+
+
+def check_sgp4(sat: Satrec, where: str) -> None:
+    """Refuse elements SGP4 cannot start from, or whose orbit dips inside the Earth: they
+    would propagate to NaN (decay) or to nonsense from the first sample on."""
+    if sat.error:
+        raise InputError(f"{where}: SGP4 cannot initialise these elements "
+                         f"(error {sat.error}: {SGP4_ERRORS[sat.error]})")
+    if sat.altp < 0.0:
+        raise InputError(f"{where}: perigee {-sat.altp * sat.radiusearthkm:.0f} km below the "
+                         f"Earth's surface (eccentricity {sat.ecco:g}, mean motion "
+                         f"{sat.no_kozai * 1440.0 / (2.0 * math.pi):g} rev/day)")
 
 
 def parse_tle_text(text: str, source: str,
@@ -203,8 +223,10 @@ def _parse_record(lines: list[str], index: int, source: str,
                          f"({line1[2:7].strip()}) and line 2 ({line2[2:7].strip()})")
     _check_values(line1, line2, where)
     catnr = decode_catalog_number(line1[2:7])
-    return ElementSet(name if name is not None else f"NORAD {catnr}", line1, line2, catnr,
-                      where)
+    record = ElementSet(name if name is not None else f"NORAD {catnr}", line1, line2, catnr,
+                        where)
+    check_sgp4(record.satrec(), where)
+    return record
 
 
 def select(

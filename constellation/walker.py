@@ -20,6 +20,8 @@ from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum
 MU_KM3_S2 = 398600.4418
 EARTH_RADIUS_KM = 6378.137
 FIRST_CATALOG_NUMBER = 80000  # Space-Track's analyst-object range: clashes with no real object
+TLE_YEARS = (1957, 2056)
+ALPHA5_MAX = (10 + len(_ALPHA5_LETTERS)) * 10000 - 1  # Z9999 = 339999, the last TLE number
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class WalkerShell:
             raise ValueError(f"phasing must be in 0..{self.planes - 1}")
         if self.altitude_km <= 0 or not 0 <= self.inclination_deg <= 180:
             raise ValueError("altitude must be positive and inclination within 0..180 deg")
+        if FIRST_CATALOG_NUMBER + self.size - 1 > ALPHA5_MAX:
+            raise ValueError(f"{self.size} satellites exceed the Alpha-5 catalog numbers: "
+                             f"numbered from {FIRST_CATALOG_NUMBER}, a shell holds at most "
+                             f"{ALPHA5_MAX - FIRST_CATALOG_NUMBER + 1}")
 
     @property
     def size(self) -> int:
@@ -59,7 +65,7 @@ def encode_catalog_number(number: int) -> str:
     if number < 100000:
         return f"{number:5d}"
     head, tail = divmod(number, 10000)
-    if head - 10 >= len(_ALPHA5_LETTERS):
+    if number > ALPHA5_MAX:
         raise ValueError(f"catalog number {number} exceeds the Alpha-5 range")
     return f"{_ALPHA5_LETTERS[head - 10]}{tail:04d}"
 
@@ -73,6 +79,9 @@ def walker_elements(shell: WalkerShell, epoch: datetime,
                     first_catalog_number: int = FIRST_CATALOG_NUMBER) -> list[ElementSet]:
     """TLEs (with valid checksums) for every satellite of the shell at ``epoch``."""
     epoch = epoch.astimezone(timezone.utc) if epoch.tzinfo else epoch.replace(tzinfo=timezone.utc)
+    if not TLE_YEARS[0] <= epoch.year <= TLE_YEARS[1]:
+        raise ValueError(f"epoch year {epoch.year} cannot be written in a TLE (two-digit "
+                         f"years: {TLE_YEARS[0]} to {TLE_YEARS[1]})")
     start_of_year = datetime(epoch.year, 1, 1, tzinfo=timezone.utc)
     day = 1.0 + (epoch - start_of_year).total_seconds() / 86400.0
     spread = 360.0 if shell.pattern == "delta" else 180.0

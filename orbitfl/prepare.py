@@ -4,9 +4,11 @@ need its data (the TLE file and selection, the quorum, the stations). Cheap: no 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
@@ -37,6 +39,7 @@ def prepare(path: str | Path) -> Prepared:
     """Schema validation plus the checks that need the data: selection, quorum, stations."""
     path = Path(path)
     scenario = load_scenario(path)
+    _check_ephemeris_span(scenario, path)
     skipped: list[str] = []
     fleet = _fleet(scenario, path, skipped)
     if scenario.fl.schedule.min_clients > len(fleet):
@@ -56,20 +59,32 @@ def prepare(path: str | Path) -> Prepared:
     return Prepared(path, scenario, fleet, stations, warnings)
 
 
+def _check_ephemeris_span(scenario: Scenario, path: Path) -> None:
+    """The Sun comes from DE421 on nodes around the run: both must lie inside its dates."""
+    first, last = ephemeris_span()
+    margin = timedelta(seconds=SUN_NODE_MARGIN_S)
+    start = scenario.epoch
+    end = start + timedelta(seconds=scenario.duration)
+    if start - margin < first or end + margin > last:
+        raise InputError(f"{path}: epoch, duration: the scenario ({start:%Y-%m-%d} to "
+                         f"{end:%Y-%m-%d}) leaves DE421, the Sun ephemeris orbitfl ships "
+                         f"({first:%Y-%m-%d} to {last:%Y-%m-%d})")
+
+
 def _fleet(scenario: Scenario, path: Path, skipped: list[str]) -> list[ElementSet]:
     config = scenario.constellation
     if config.walker is not None:
         w = config.walker
-        base = PRESETS[w.preset] if w.preset else WalkerShell(
-            w.planes, w.per_plane, 0, w.altitude_km, w.inclination_deg)
         overrides = {k: getattr(w, k) for k in ("planes", "per_plane", "phasing",
                                                  "altitude_km", "inclination_deg", "pattern")
                      if getattr(w, k) is not None}
         try:
+            base = PRESETS[w.preset] if w.preset else WalkerShell(
+                w.planes, w.per_plane, 0, w.altitude_km, w.inclination_deg)
             shell = replace(base, **overrides)
+            elements, source = walker_elements(shell, scenario.epoch), "the Walker shell"
         except ValueError as err:
             raise InputError(f"{path}: constellation.walker: {err}") from None
-        elements, source = walker_elements(shell, scenario.epoch), "the Walker shell"
     else:
         elements = load_element_file(config.tle, skipped if config.skip_bad_records else None)
         source = str(config.tle)
