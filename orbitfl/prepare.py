@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
-from orbitfl.constellation.fleet import load_element_file
+from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
@@ -41,13 +41,13 @@ def prepare(path: str | Path) -> Prepared:
     scenario = load_scenario(path)
     _check_ephemeris_span(scenario, path)
     skipped: list[str] = []
-    fleet = _fleet(scenario, path, skipped)
+    warnings: list[str] = []
+    fleet = _fleet(scenario, path, skipped, warnings)
     if scenario.fl.schedule.min_clients > len(fleet):
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario)
     _check_fault_targets(scenario, path, fleet, stations)
-    warnings = []
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
                         f"records, first: {skipped[0]}")
@@ -71,7 +71,8 @@ def _check_ephemeris_span(scenario: Scenario, path: Path) -> None:
                          f"({first:%Y-%m-%d} to {last:%Y-%m-%d})")
 
 
-def _fleet(scenario: Scenario, path: Path, skipped: list[str]) -> list[ElementSet]:
+def _fleet(scenario: Scenario, path: Path, skipped: list[str],
+           warnings: list[str]) -> list[ElementSet]:
     config = scenario.constellation
     if config.walker is not None:
         w = config.walker
@@ -88,10 +89,16 @@ def _fleet(scenario: Scenario, path: Path, skipped: list[str]) -> list[ElementSe
     else:
         elements = load_element_file(config.tle, skipped if config.skip_bad_records else None)
         source = str(config.tle)
+    elements, duplicates = deduplicate(elements, scenario.epoch)
     sel = config.select
     fleet = select(elements, sel.name, sel.norad_ids, sel.limit)
     if not fleet:
         raise InputError(f"{path}: constellation.select: matches no satellite in {source}")
+    check_unique_names(fleet)
+    chosen = {id(e) for e in fleet}
+    warnings.extend(f"{dropped.origin}: ignored: NORAD {kept.catalog_number} is also at "
+                    f"{kept.origin}, whose epoch is as near the scenario epoch or nearer"
+                    for kept, dropped in duplicates if id(kept) in chosen)
     return fleet
 
 

@@ -11,6 +11,7 @@ from orbitfl.cli import main
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.tle import parse_tle_text, tle_checksum
 from orbitfl.errors import InputError
+from orbitfl.prepare import prepare
 
 DATA = Path(__file__).parent / "data"
 
@@ -129,3 +130,32 @@ def test_walker_epoch_a_tle_cannot_write_is_one_line(tmp_path, capsys):
     """Defect: a 1940 epoch became 2040 in the generated element sets (two-digit years)."""
     err = _one_line_error(capsys, _scenario(tmp_path, epoch="1940-01-01T00:00:00Z"))
     assert "constellation.walker" in err and "epoch" in err and "1957" in err
+
+
+TERRA = ("TERRA", "1 25994U 99068A   24198.14820428  .00000807  00000+0  17813-3 0  9991",
+         "2 25994  98.0467 260.7842 0000577 270.3016 142.2938 14.59863277307395")
+
+
+def _fleet_scenario(tmp_path: Path, records: list[tuple[str, str, str]]) -> Path:
+    (tmp_path / "fleet.tle").write_text("".join(_tle(l1, l2, name) for name, l1, l2 in records))
+    return _scenario(tmp_path, constellation={"tle": "fleet.tle"})
+
+
+def test_duplicate_catalog_numbers_keep_the_record_nearest_the_epoch(tmp_path):
+    """Defect: two records of one satellite became one index whose transfers all
+    serialised through one radio, silently."""
+    older = _with(LINE1, 18, "24190.19873101")  # 8 days before the scenario epoch
+    path = _fleet_scenario(tmp_path, [("LANDSAT 7", older, LINE2), TERRA,
+                                      ("LANDSAT 7", LINE1, LINE2)])
+    prepared = prepare(path)
+    assert [e.name for e in prepared.fleet] == ["TERRA", "LANDSAT 7"]
+    assert prepared.fleet[1].line1 == LINE1
+    duplicate = [w for w in prepared.warnings if "NORAD 25682" in w]
+    assert len(duplicate) == 1
+    assert "fleet.tle:2" in duplicate[0] and "fleet.tle:8" in duplicate[0]
+
+
+def test_two_satellites_with_one_name_are_an_error(tmp_path, capsys):
+    path = _fleet_scenario(tmp_path, [("LANDSAT 7", LINE1, LINE2), ("LANDSAT 7", *TERRA[1:])])
+    err = _one_line_error(capsys, path)
+    assert "fleet.tle:2" in err and "fleet.tle:5" in err and "'LANDSAT 7'" in err
