@@ -1,27 +1,18 @@
-"""Link budgets against hand-computed figures; pass capacities against published ones."""
+"""Link budgets against hand-computed figures (presets against published ones: test_presets)."""
 
 import math
-from datetime import datetime, timezone
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from orbitfl.constellation.contacts import WINDOW_COLUMNS, ContactPlan, compute_contacts
-from orbitfl.constellation.fleet import load_element_file
+from orbitfl.constellation.contacts import WINDOW_COLUMNS, ContactPlan
 from orbitfl.constellation.links import (
-    LINK_PRESETS,
     FixedRate,
     LinkBudget,
     atmospheric_loss_db,
-    look_angles,
     rate_profiles,
 )
-from orbitfl.constellation.propagation import Clock, Propagator
-from orbitfl.constellation.stations import from_catalog
-from orbitfl.constellation.tle import select
-
-from conftest import TLE_DIR
 
 LINK = LinkBudget(frequency_ghz=8.2, eirp_dbw=10.0, gt_dbk=28.0, bandwidth_mhz=75.0,
                   rolloff=0.2, zenith_atmospheric_loss_db=0.08, other_losses_db=1.0,
@@ -71,22 +62,3 @@ def test_profile_capacity_is_the_integral_of_the_rate():
                            columns=WINDOW_COLUMNS)
     profiles = rate_profiles(ContactPlan(windows, 100.0), None, [], FixedRate(8e6))
     assert profiles.capacity_bytes() == pytest.approx([60e6])
-
-
-def test_dove_class_pass_carries_the_published_12_to_15_gb():
-    """Planet Dove X-band: 12-15 GB per 7-10 minute pass (Devaraj et al. 2017)."""
-    fleet = select(load_element_file(TLE_DIR / "planet_2024-07-16.tle"), name="FLOCK 4Y*",
-                   limit=4)
-    propagator = Propagator(fleet, Clock(datetime(2024, 7, 16, 6, tzinfo=timezone.utc)))
-    station = [from_catalog("fairbanks-planet", min_elevation_deg=5.0)]
-    plan = compute_contacts(propagator, station, 86400.0)
-    capacity = rate_profiles(plan, propagator, station, LINK_PRESETS["dove-x"]).capacity_bytes()
-    windows = plan.windows.assign(gb=capacity / 1e9)
-    # Passes of 7-10 minutes that rise above 30 degrees (low grazing passes carry less).
-    good = windows[windows.duration_s.between(420, 600) & (windows.max_elevation_deg > 30)]
-    assert len(good) >= 5
-    assert good.gb.between(12.0, 15.0).all(), good[["duration_s", "max_elevation_deg", "gb"]]
-    # Peak rate is the 16APSK 9/10 ceiling: 3.567 bit/symbol x 62.5 Msym/s = 223 Mbit/s.
-    distance, elevation = look_angles(propagator, np.array([0]), station[0], np.array([0.0]))
-    assert LINK_PRESETS["dove-x"].rate_bps(np.array([480.0]), np.array([90.0]))[0] == \
-        pytest.approx(3.567342 * 62.5e6)
