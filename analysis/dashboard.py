@@ -37,6 +37,21 @@ def _bytes_figure(runs: list[Run]) -> go.Figure:
     return fig
 
 
+def _summary_row(run: Run) -> str:
+    """One run's line of the summary table; a run without rounds shows dashes, not a crash
+    (and a run that never evaluated shows no accuracy rather than "nan %")."""
+    summary = run.manifest["summary"]
+    accuracy = summary["final_accuracy"]
+    cells = [html.escape(run.name), str(summary["rounds_completed"]),
+             "–" if accuracy is None or accuracy != accuracy else f"{100 * accuracy:.1f} %"]
+    if len(run.rounds):
+        cells += [f"{run.total_bytes.iloc[-1]:.1f} MB",
+                  f"{run.rounds['sim_time_s'].iloc[-1] / 3600:.2f} h"]
+    else:
+        cells += ["–", "–"]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
 def write_dashboard(runs: list[Run], out: Path) -> Path:
     figures = [
         _figure(runs, lambda r: r.total_bytes, "accuracy", "accuracy vs bytes",
@@ -52,11 +67,7 @@ def write_dashboard(runs: list[Run], out: Path) -> Path:
     boxes = "".join(
         f'<label><input type="checkbox" checked data-run="{html.escape(r.name)}"> '
         f"{html.escape(r.name)}</label> " for r in runs)
-    summary = "".join(
-        f"<tr><td>{html.escape(r.name)}</td><td>{r.manifest['summary']['rounds_completed']}</td>"
-        f"<td>{100 * r.manifest['summary']['final_accuracy']:.1f} %</td>"
-        f"<td>{r.total_bytes.iloc[-1]:.1f} MB</td>"
-        f"<td>{r.rounds['sim_time_s'].iloc[-1] / 3600:.2f} h</td></tr>" for r in runs)
+    summary = "".join(_summary_row(r) for r in runs)
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>orbitfl dashboard</title>
 <style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse}}

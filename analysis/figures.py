@@ -26,9 +26,12 @@ def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -
     ax.set_yticks(range(len(satellites)), satellites, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("hours since scenario epoch")
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[s]) for s in stations],
-              labels=stations, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
-              title="station")
+    if stations:
+        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[s]) for s in stations],
+                  labels=stations, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
+                  title="station")
+    else:
+        empty_note(ax, "no contact windows in the scenario's horizon")
     title = "contact windows"
     if contacts["satellite"].nunique() > max_satellites:
         title += f" (first {max_satellites} of {contacts['satellite'].nunique()} satellites)"
@@ -56,6 +59,12 @@ def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Pa
     ax.grid(alpha=0.3)
     ax.set_title("ground tracks and stations")
     return save_figure(fig, out)
+
+
+def empty_note(ax, text: str) -> None:
+    """Say on the figure why it is empty, rather than leave a blank plot to be misread."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
+            color="0.35")
 
 
 def save_figure(fig, out: Path) -> Path:

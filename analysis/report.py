@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from .figures import contact_gantt, ground_tracks, save_figure  # noqa: E402
+from .figures import contact_gantt, empty_note, ground_tracks, save_figure  # noqa: E402
 
 MB = 1e6
 REQUIRED = ("manifest.json", "rounds.parquet", "transfers.parquet", "contacts.parquet")
@@ -109,14 +109,25 @@ def _lines(runs, out, x_of, column, xlabel, ylabel) -> Path:
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_or_note(ax, runs, "no evaluated round")
     return save_figure(fig, out)
+
+
+def _legend_or_note(ax, runs, why: str) -> None:
+    """A legend when something was drawn; otherwise say on the figure why it is empty."""
+    if ax.has_data():
+        ax.legend(fontsize=8)
+    else:
+        empty_note(ax, f"{why} in {', '.join(run.name for run in runs)}")
 
 
 def bytes_by_kind(run: Run) -> pd.DataFrame:
     """Delivered wire bytes per payload kind and direction (ground hops only)."""
     t = run.transfers
-    ground = t[(t["status"] == "delivered") & ((t["src"] == "ground") | (t["dst"] == "ground"))]
+    ground = t[(t["status"] == "delivered") & ((t["src"] == "ground") | (t["dst"] == "ground"))] \
+        if len(t) else t
+    if ground.empty:  # (an empty table may even lack its columns)
+        return pd.DataFrame(columns=["down", "up"], dtype="int64")
     direction = np.where(ground["src"] == "ground", "up", "down")
     return ground.assign(direction=direction).groupby(["kind", "direction"])["bytes"].sum() \
         .unstack(fill_value=0)
@@ -133,13 +144,16 @@ def _bytes_by_kind(runs, out) -> Path:
     ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
     ax.set_ylabel("MB delivered (up + down)")
     ax.set_yscale("symlog")
-    ax.legend(fontsize=8)
+    if kinds:
+        ax.legend(fontsize=8)
+    else:
+        empty_note(ax, "no payload delivered")
     return save_figure(fig, out)
 
 
 def _per_class(runs, out) -> Path:
     fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-    for run in runs:
+    for run in (r for r in runs if len(r.evaluated)):
         last = run.evaluated.iloc[-1]
         per_class = np.asarray(last["per_class_accuracy"], dtype=float)
         ax.plot(np.arange(len(per_class)), 100 * per_class, marker="o", label=run.name)
@@ -147,7 +161,7 @@ def _per_class(runs, out) -> Path:
     ax.set_ylabel("final per-class accuracy (%)")
     ax.set_ylim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    _legend_or_note(ax, runs, "no evaluated round")
     return save_figure(fig, out)
 
 

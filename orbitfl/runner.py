@@ -121,7 +121,10 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
         write_table(staging / "tracks.parquet", world.ground_track_table())
         write_table(staging / "stations.parquet", world.stations_table())
         final, first = rounds[-1], rounds[0]
-        summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), final.round,
+        completed = rounds_completed(rounds)
+        if completed == 0:
+            log.write(f"no round completed: {_no_round_reason(len(world.plan.windows))}\n")
+        summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), completed,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down, network.air_bytes,
                              time.perf_counter() - started)
@@ -131,6 +134,19 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
 
 
 SELECTION_STREAM = 3  # the seed sub-stream of client selection
+
+
+def rounds_completed(rounds: list[RoundRecord]) -> int:
+    """Rounds whose aggregation took in at least one update: a round that closed empty (at
+    its deadline or the horizon) left the model as it was and is not a completed round."""
+    return sum(1 for r in rounds if r.round > 0 and r.received > 0)
+
+
+def _no_round_reason(contacts: int) -> str:
+    if contacts == 0:
+        return ("no contact window in the scenario's horizon (no satellite rises above a "
+                "station's mask), so no payload could cross")
+    return "no update reached the ground before the round deadlines and the horizon"
 
 
 def _save_checkpoint(checkpoint: dict, path: Path, scenario: Scenario) -> None:

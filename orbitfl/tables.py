@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import pandas as pd
 
@@ -34,7 +34,14 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
             "round": t.tag.get("round"), "client": t.tag.get("client"), "job": t.tag.get("job"),
             "hop": t.tag.get("hop"), "route": t.tag.get("route"), "late": t.tag.get("late"),
         })
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
+
+
+TRANSFER_COLUMNS = (  # named, so that a run without transfers still has a typed table
+    "transfer_id", "kind", "bytes", "src", "dst", "requested_s", "start_s", "end_s",
+    "passes_used", "bytes_per_pass", "via", "status", "air_bytes", "retransmitted_bytes",
+    "delivered_bytes", "lost_bytes", "in_flight_bytes", "raw_bytes", "round", "client", "job",
+    "hop", "route", "late")
 
 
 def rounds(records: list[RoundRecord], transfers: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +62,8 @@ def rounds(records: list[RoundRecord], transfers: pd.DataFrame) -> pd.DataFrame:
 
 
 def client_rounds(entries: list[ClientRound]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(e) for e in entries])
+    return pd.DataFrame([asdict(e) for e in entries],
+                        columns=[f.name for f in fields(ClientRound)])
 
 
 def partition(data: FederatedData, satellites: list[str]) -> pd.DataFrame:
