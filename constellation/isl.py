@@ -9,7 +9,7 @@ ground links (a fixed rate for optical terminals, or a DVB-S2 budget for RF).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import networkx as nx
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .contacts import ContactPlan, _pair_events
-from .links import FixedRate, RateModel
+from .links import FixedRate, LinkBudget, RateModel
 from .propagation import Propagator
 
 EARTH_RADIUS_KM = 6378.137
@@ -31,7 +31,12 @@ class IslModel:
     rate: RateModel = FixedRate(100e6)
 
     def rate_bps(self, range_km: np.ndarray) -> np.ndarray:
-        return self.rate.rate_bps(range_km, np.full(np.shape(range_km), 90.0))
+        """The link's rate at these ranges, in vacuum: no atmosphere lies between two
+        satellites whose line clears the grazing altitude."""
+        rate = self.rate
+        if isinstance(rate, LinkBudget):
+            rate = replace(rate, zenith_atmospheric_loss_db=0.0)
+        return rate.rate_bps(range_km, np.full(np.shape(range_km), 90.0))
 
 
 def clear_line_of_sight(r1: np.ndarray, r2: np.ndarray, grazing_km: float) -> np.ndarray:
@@ -45,9 +50,12 @@ def clear_line_of_sight(r1: np.ndarray, r2: np.ndarray, grazing_km: float) -> np
 
 
 def isl_windows(propagator: Propagator, horizon_s: float, model: IslModel,
-                grid_step_s: float = 30.0, tolerance_s: float = 0.01) -> pd.DataFrame:
-    """Windows (sat_a < sat_b) when the pair can link; columns ``sat_a, sat_b, start_s,
-    end_s, mean_range_km, rate_bps`` (rate at the window's mean range).
+                grid_step_s: float = 30.0, tolerance_s: float = 0.01,
+                sample_s: float = 5.0) -> pd.DataFrame:
+    """Links (sat_a < sat_b) as pieces of constant rate; columns ``sat_a, sat_b, window,
+    start_s, end_s, mean_range_km, rate_bps``. ``window`` numbers the visibility windows;
+    a window is cut where its rate changes (every ``sample_s``, as ground passes are) and
+    loses the spans where no rate closes, so the pieces integrate rate(range(t)).
 
     The grid step must be shorter than the shortest window that matters: ISL geometry
     changes over minutes (neighbours in a shell keep their link for whole orbits).
@@ -79,13 +87,43 @@ def isl_windows(propagator: Propagator, horizon_s: float, model: IslModel,
         "rise": np.concatenate([rise, np.ones(len(start_pairs), dtype=bool)])})
     windows = _pair_events(events, horizon_s)
     p = windows["sat_index"].to_numpy()
-    mid = 0.5 * (windows["start_s"].to_numpy() + windows["end_s"].to_numpy())
-    distance = np.linalg.norm(propagator.ecef_at(a[p], mid) - propagator.ecef_at(b[p], mid),
-                              axis=1)
-    return pd.DataFrame({"sat_a": a[p], "sat_b": b[p], "start_s": windows["start_s"],
-                         "end_s": np.minimum(windows["end_s"], horizon_s),
-                         "mean_range_km": distance, "rate_bps": model.rate_bps(distance)}
-                        ).sort_values(["start_s", "sat_a", "sat_b"], ignore_index=True)
+    pieces = _rate_pieces(propagator, model, a[p], b[p], windows["start_s"].to_numpy(),
+                          np.minimum(windows["end_s"].to_numpy(), horizon_s), sample_s)
+    return pieces.sort_values(["start_s", "sat_a", "sat_b"], ignore_index=True)
+
+
+def _rate_pieces(propagator: Propagator, model: IslModel, sat_a: np.ndarray,
+                 sat_b: np.ndarray, start: np.ndarray, end: np.ndarray,
+                 sample_s: float) -> pd.DataFrame:
+    """Each window sampled every ``sample_s`` (and at both ends); an interval runs at the
+    lower rate of its two ends, like a ground pass; equal neighbours merge, zeros go."""
+    count = np.maximum(1, np.ceil((end - start) / sample_s)).astype(int)
+    window = np.repeat(np.arange(len(start)), count + 1)
+    t = np.concatenate([np.linspace(s, e, n + 1) for s, e, n in zip(start, end, count)]
+                       ) if len(start) else np.empty(0)
+    distance = np.linalg.norm(propagator.ecef_at(sat_a[window], t)
+                              - propagator.ecef_at(sat_b[window], t), axis=1)
+    rate = model.rate_bps(distance)
+    left = np.flatnonzero(np.append(window[1:] == window[:-1], False))  # opens an interval
+    intervals = pd.DataFrame({"window": window[left], "start_s": t[left],
+                              "end_s": t[left + 1],
+                              "rate_bps": np.minimum(rate[left], rate[left + 1]),
+                              "range_s": 0.5 * (distance[left] + distance[left + 1])
+                              * (t[left + 1] - t[left])})
+    new_piece = np.ones(len(intervals), dtype=bool)
+    same = (intervals["window"].to_numpy()[1:] == intervals["window"].to_numpy()[:-1]) & (
+        intervals["rate_bps"].to_numpy()[1:] == intervals["rate_bps"].to_numpy()[:-1])
+    new_piece[1:] = ~same
+    pieces = intervals.groupby(np.cumsum(new_piece)).agg(
+        window=("window", "first"), start_s=("start_s", "first"), end_s=("end_s", "last"),
+        rate_bps=("rate_bps", "first"), range_s=("range_s", "sum"))
+    pieces = pieces[(pieces["rate_bps"] > 0.0) & (pieces["end_s"] > pieces["start_s"])]
+    w = pieces["window"].to_numpy()
+    return pd.DataFrame({
+        "sat_a": sat_a[w], "sat_b": sat_b[w], "window": w,
+        "start_s": pieces["start_s"].to_numpy(), "end_s": pieces["end_s"].to_numpy(),
+        "mean_range_km": (pieces["range_s"] / (pieces["end_s"] - pieces["start_s"])).to_numpy(),
+        "rate_bps": pieces["rate_bps"].to_numpy()})
 
 
 def _linkable(r1: np.ndarray, r2: np.ndarray, model: IslModel) -> np.ndarray:

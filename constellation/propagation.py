@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from sgp4.api import SatrecArray, jday
+from sgp4.api import Satrec, SatrecArray, jday
 from skyfield.api import Timescale, load
 from skyfield.sgp4lib import theta_GMST1982
 
@@ -24,6 +24,10 @@ EARTH_ROTATION_RAD_S = 7.292115146706979e-5  # IERS mean angular velocity (GMST1
 WGS84_A_KM = 6378.137
 WGS84_F = 1.0 / 298.257223563
 GMST_NODE_S = 3600.0
+# Mean perigee altitude below which a satellite is scanned for decay: the osculating orbit
+# swings tens of km about the mean one, and drag lowers it further between screening times.
+DECAY_SCREEN_KM = 300.0
+DECAY_SCREEN_POINTS = 17
 
 
 @lru_cache(maxsize=1)
@@ -138,6 +142,48 @@ class Propagator:
     def ecef_at(self, sat_index: np.ndarray, t_s: np.ndarray) -> np.ndarray:
         """Positions (M, 3) in km of satellite ``sat_index[m]`` at time ``t_s[m]``."""
         return self.states_at(sat_index, t_s)[0]
+
+
+    def decay_times(self, horizon_s: float, step_s: float = 10.0,
+                    tolerance_s: float = 1e-3) -> np.ndarray:
+        """Per satellite, the first time in [0, horizon_s] at which SGP4 fails (error 6: the
+        orbit has decayed; drag can also drive the mean elements out of range), else inf.
+
+        Only satellites whose mean perigee comes within ``DECAY_SCREEN_KM`` of the surface
+        at one of a few screening times are scanned, every ``step_s``, then bisected.
+        """
+        out = np.full(len(self), np.inf)
+        grid = np.append(np.arange(0.0, horizon_s, step_s), horizon_s)
+        screen = np.linspace(0.0, horizon_s, DECAY_SCREEN_POINTS)
+        for i, sat in enumerate(self._satrecs):
+            if not self._may_decay(sat, screen):
+                continue
+            failed = np.flatnonzero(self._errors(sat, grid))
+            if failed.size:
+                k = failed[0]
+                out[i] = grid[0] if k == 0 else self._first_error(sat, grid[k - 1], grid[k],
+                                                                   tolerance_s)
+        return out
+
+    def _errors(self, sat: Satrec, t_s: np.ndarray) -> np.ndarray:
+        jd, fr = self.clock.sgp4_time(t_s)
+        return sat.sgp4_array(jd, fr)[0]
+
+    def _may_decay(self, sat: Satrec, screen_s: np.ndarray) -> bool:
+        for t in screen_s:
+            error = self._errors(sat, np.array([t]))[0]  # also sets the mean elements
+            if error or (sat.am * (1.0 - sat.em) - 1.0) * sat.radiusearthkm < DECAY_SCREEN_KM:
+                return True
+        return False
+
+    def _first_error(self, sat: Satrec, good: float, bad: float, tolerance_s: float) -> float:
+        while bad - good > tolerance_s:
+            mid = 0.5 * (good + bad)
+            if self._errors(sat, np.array([mid]))[0]:
+                bad = mid
+            else:
+                good = mid
+        return bad
 
 
 def geodetic(r_ecef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -72,7 +72,12 @@ class World:
         acquisition = self.prepared.scenario.data.acquisition
         times = np.arange(0.0, acquisition.window, acquisition.interval_s)
         lat, lon, sun = ground_tracks(self.propagator, times)
-        return [GroundTrack(times, lat[i], lon[i], sun[i]) for i in range(len(lat))]
+        tracks = []
+        for i in range(len(lat)):
+            orbiting = np.isfinite(lat[i])  # a decayed satellite images nothing more
+            tracks.append(GroundTrack(times[orbiting], lat[i][orbiting], lon[i][orbiting],
+                                      sun[i][orbiting]))
+        return tracks
 
     def ground_track_table(self, step_s: float = 60.0, max_satellites: int = 30,
                            max_hours: float = 12.0) -> pd.DataFrame:
@@ -82,8 +87,9 @@ class World:
         sats = np.arange(min(len(self.propagator), max_satellites))
         lat, lon, _ = geodetic(self.propagator.ecef_grid(times, sats))
         names = np.repeat([self.satellite_names[i] for i in sats], len(times))
-        return pd.DataFrame({"satellite": names, "t_s": np.tile(times, len(sats)),
-                             "lat_deg": lat.ravel(), "lon_deg": lon.ravel()})
+        table = pd.DataFrame({"satellite": names, "t_s": np.tile(times, len(sats)),
+                              "lat_deg": lat.ravel(), "lon_deg": lon.ravel()})
+        return table[np.isfinite(table["lat_deg"])].reset_index(drop=True)  # none after decay
 
     def stations_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"id": s.id, "name": s.name, "lat_deg": s.lat_deg,
@@ -140,6 +146,8 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
     else:
         plan, cached = compute_contacts(propagator, prepared.stations, scenario.duration,
                                         step, progress=progress), False
+    decays = _decays(propagator, prepared, scenario.duration, log)
+    plan = _before_decay(plan, decays)
     log.write(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}\n")
     down = rate_profiles(plan, propagator, prepared.stations, scenario.links.downlink.model(),
                          scenario.links.sample_s)
@@ -149,12 +157,16 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
     config = scenario.links.isl
     if config.enabled:
         model = IslModel(config.max_range_km, config.grazing_altitude_km, config.link.model())
-        isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s)
-        log.write(f"inter-satellite links: {len(isl)} windows\n")
+        isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s,
+                          sample_s=scenario.links.sample_s)
+        log.write(f"inter-satellite links: {isl['window'].nunique()} windows\n")
     names = [e.name for e in prepared.fleet]
     rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
     windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
-    faults = apply_faults(windows, names, fault_spec(prepared), scenario.duration, rng, isl)
+    spec = fault_spec(prepared)
+    faults = apply_faults(windows, names, replace(spec, failures=spec.failures + decays),
+                          scenario.duration, rng, isl)
+    _mark_decays(faults, decays)
     source = faults.windows["window_id"].to_numpy()
     usable = [p.restrict(source, faults.windows["start_s"].to_numpy(),
                          faults.windows["end_s"].to_numpy()) for p in (down, up)]
@@ -163,6 +175,39 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
     sunlight = sunlit_intervals(propagator, scenario.duration)
     return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
                  sunlight, events, isl)
+
+
+def _decays(propagator: Propagator, prepared: Prepared, horizon_s: float,
+            log: TextIO) -> tuple[tuple[str, float], ...]:
+    """(satellite, time) of every decay inside the run, unless a scheduled failure of that
+    satellite comes first: a decayed satellite is a failed one from then on."""
+    failures = dict(fault_spec(prepared).failures)
+    out = []
+    for element, t in zip(prepared.fleet, propagator.decay_times(horizon_s)):
+        if np.isfinite(t) and failures.get(element.name, np.inf) > t:
+            log.write(f"decay: {element.name} (NORAD {element.catalog_number}) decays "
+                      f"{t / 3600:.2f} h into the run (SGP4); it leaves the fleet then\n")
+            out.append((element.name, float(t)))
+    return tuple(out)
+
+
+def _before_decay(plan: ContactPlan, decays: tuple[tuple[str, float], ...]) -> ContactPlan:
+    """The windows of decayed satellites cut at the decay (no orbit exists afterwards)."""
+    if not decays:
+        return plan
+    w = plan.windows
+    end = w["satellite"].map(dict(decays)).fillna(np.inf).to_numpy()
+    cut = w[w["start_s"] < end].assign(end_s=lambda f: np.minimum(f["end_s"], end[f.index]))
+    cut = cut.assign(duration_s=cut["end_s"] - cut["start_s"]).reset_index(drop=True)
+    return ContactPlan(cut, plan.horizon_s)
+
+
+def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> None:
+    """The failure events of decays say what happened."""
+    decayed = set(decays)
+    for event in faults.events:
+        if event["kind"] == "satellite_failure" and (event["node"], event["t_s"]) in decayed:
+            event.update(kind="decayed", detail="SGP4 reports the orbit decayed")
 
 
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)

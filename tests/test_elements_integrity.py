@@ -10,6 +10,7 @@ import yaml
 from orbitfl.cli import main
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.tle import parse_tle_text, tle_checksum
+from orbitfl.constellation.walker import WalkerShell
 from orbitfl.errors import InputError
 from orbitfl.prepare import prepare
 
@@ -109,12 +110,16 @@ def _one_line_error(capsys, path: Path) -> str:
 
 
 def test_walker_shell_past_the_alpha5_range_is_one_line(tmp_path, capsys):
-    """Defect: a shell numbered past Z9999 ended in a traceback."""
+    """Defect: a shell numbered past Z9999 ended in a traceback. The schema's own size
+    limit now answers first; the shell itself refuses what Alpha-5 cannot number."""
     path = _scenario(tmp_path, constellation={"walker": {
         "planes": 600, "per_plane": 500, "altitude_km": 550, "inclination_deg": 53}})
     err = _one_line_error(capsys, path)
-    assert err.startswith(f"error: {path}: constellation.walker: ")
-    assert "300000 satellites" in err and "260000" in err
+    assert err.startswith(f"error: {path}: constellation.walker: ") and "300000" in err
+    with pytest.raises(ValueError, match="260001 satellites exceed the Alpha-5 catalog "
+                                         "numbers: numbered from 80000, a shell holds at "
+                                         "most 260000"):
+        WalkerShell(260001, 1, 0, 550.0, 53.0)
 
 
 @pytest.mark.parametrize("epoch, duration", [("2053-10-05T00:00:00Z", "10d"),
