@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 import threading
@@ -60,10 +61,23 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_INPUT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted: if a round had completed, continue with "
-              "'orbitfl run SCENARIO --resume RUN_DIR'", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        print(_interrupted(args, interrupt), file=sys.stderr)
         return 130
+
+
+def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
+    """The line after Ctrl-C or SIGTERM: the exact resume command when the run left a
+    checkpoint, and no resume advice when it left nothing to resume."""
+    from orbitfl.rundir import resume_dir_of
+
+    if args.command != "run":
+        return "interrupted"
+    run_dir = resume_dir_of(interrupt)
+    if run_dir is None:
+        return "interrupted before the first round completed: nothing to resume; run it again"
+    return (f"interrupted: continue with: orbitfl run {shlex.quote(str(args.scenario))} "
+            f"--resume {shlex.quote(str(run_dir))}")
 
 
 def _validate(path: Path) -> int:
@@ -78,7 +92,12 @@ def _validate(path: Path) -> int:
 
 def _contacts(args: argparse.Namespace) -> int:
     from orbitfl.contacts_report import write_contacts
+    from orbitfl.rundir import check_output_file
 
+    for path, what in ((args.out, "contact table"), (args.gantt, "Gantt chart"),
+                       (args.ground_track, "ground-track map")):
+        if path is not None:
+            check_output_file(path, what)
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track)
     print(summary.to_string())
     print(f"contact plan written to {args.out}")
@@ -87,7 +106,9 @@ def _contacts(args: argparse.Namespace) -> int:
 
 def _report(runs: list[Path], out: Path) -> int:
     from orbitfl.analysis.report import RunDirectoryError, write_report
+    from orbitfl.rundir import check_output_dir
 
+    check_output_dir(out, "report folder")
     try:
         written = write_report(runs, out)
     except RunDirectoryError as err:

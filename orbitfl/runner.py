@@ -29,7 +29,8 @@ from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.replay import SizeOnlyStrategy
-from orbitfl.rundir import StagedRunDirectory, atomic_save, write_json, write_table
+from orbitfl.rundir import (StagedRunDirectory, atomic_save, safe_path_component,
+                            write_json, write_table)
 from orbitfl.scenario import Scenario
 from orbitfl.world import build_onboard, build_world
 
@@ -52,7 +53,7 @@ class RunSummary:
 
 def default_run_dir(scenario: Scenario) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    return Path("runs") / f"{scenario.name}-{stamp}"
+    return Path("runs") / f"{safe_path_component(scenario.name)}-{stamp}"
 
 
 def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
