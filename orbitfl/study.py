@@ -108,14 +108,16 @@ def run_method(method: Method, data, rounds: int, seed: int, epochs: int) -> dic
 def geo_tracks(clients: int, seed: int) -> list[GroundTrack]:
     """Ground tracks of real Planet Doves for the geo-synthetic part of the study."""
     from datetime import datetime, timezone
+    from importlib.resources import as_file, files
 
     from orbitfl.constellation.fleet import load_element_file
     from orbitfl.constellation.groundtrack import ground_tracks
     from orbitfl.constellation.propagation import Clock, Propagator
     from orbitfl.constellation.tle import select
 
-    tle = Path(__file__).resolve().parents[1] / "tle" / "planet_2024-07-16.tle"
-    fleet = select(load_element_file(tle), name="FLOCK 4*", limit=clients)
+    # The packaged element files (orbitfl.tle), wherever orbitfl is installed.
+    with as_file(files("orbitfl.tle") / "planet_2024-07-16.tle") as tle:
+        fleet = select(load_element_file(tle), name="FLOCK 4*", limit=clients)
     propagator = Propagator(fleet, Clock(datetime(2024, 7, 16, 6, tzinfo=timezone.utc)))
     times = np.arange(0.0, 6 * 3600.0, 60.0)
     lat, lon, sun = ground_tracks(propagator, times)

@@ -85,10 +85,11 @@ def outside(tmp_path) -> dict:
 
 
 def test_installed_package_is_the_wheel_not_the_source_tree(venv, outside):
-    code = ("import orbitfl, orbitfl.fl.geo.landcover as lc; "
-            "print(orbitfl.__file__); print(lc.data_file())")
+    code = ("import orbitfl, orbitfl.fl.geo.landcover as lc, orbitfl.study as study; "
+            "print(orbitfl.__file__); print(lc.data_file()); print(len(study.geo_tracks(1, 0)))")
     shown = _quiet_run([venv / "bin" / "python", "-c", code], **outside).stdout.split()
     assert Path(shown[0]).is_relative_to(venv) and Path(shown[1]).is_file()
+    assert shown[2] == "1"  # the study's ground tracks read the packaged element file
 
 
 def _cli(venv: Path, *args, **outside) -> str:
