@@ -169,10 +169,25 @@ def _plain(value):
     return value
 
 
+CHECKPOINT_FIELDS = {"scenario_sha256": str, "round": int, "strategy": dict, "rounds": list,
+                     "received": dict, "undelivered": dict}
+
+
 def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
-    """Checkpoints hold tensors and plain values only: loaded with weights_only=True."""
-    saved = torch.load(path, weights_only=True)
-    if saved.get("scenario_sha256") != scenario.content_hash():
+    """Checkpoints hold tensors and plain values only: loaded with weights_only=True. A
+    damaged or foreign file is one line before any simulation, naming what to delete."""
+    retry = f"delete {path.parent} and run the scenario again without --resume"
+    try:
+        saved = torch.load(path, weights_only=True)
+    except Exception as err:  # torch raises many kinds for truncated or foreign bytes
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
+        raise InputError(f"{path}: damaged checkpoint ({reason}); {retry}") from None
+    wrong = [key for key, kind in CHECKPOINT_FIELDS.items()
+             if not isinstance(saved, dict) or not isinstance(saved.get(key), kind)]
+    if wrong:
+        raise InputError(f"{path}: damaged checkpoint (missing or wrong {', '.join(wrong)}); "
+                         f"{retry}")
+    if saved["scenario_sha256"] != scenario.content_hash():
         raise InputError(f"{path}: the checkpoint belongs to a different scenario (or a "
                          "changed copy of it); resume with the scenario file that started it")
     return saved

@@ -118,3 +118,106 @@ def test_checkpoint_of_another_scenario_is_refused(tmp_path, monkeypatch, capsys
     scenario.write_text(yaml.safe_dump({**BASE, "seed": 6}))
     assert main(["run", str(scenario), "--resume", str(tmp_path / "cut")]) == 2
     assert "belongs to a different scenario" in capsys.readouterr().err
+
+
+class Simulated(Exception):
+    """Raised where the simulation would start: reaching it means no check refused."""
+
+
+@pytest.fixture
+def no_simulation(monkeypatch):
+    def expensive(*args, **kwargs):
+        raise Simulated
+
+    monkeypatch.setattr(runner, "build_world", expensive)
+
+
+def _write_checkpoint(path: Path, kind: str, scenario: Path) -> None:
+    import torch
+
+    from orbitfl.prepare import prepare
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "garbage":
+        path.write_bytes(os.urandom(300))
+    elif kind == "truncated":
+        torch.save({"round": 1, "strategy": {"w": torch.zeros(4000)}}, path)
+        path.write_bytes(path.read_bytes()[:2000])
+    elif kind == "not-a-mapping":
+        torch.save([1, 2, 3], path)
+    else:  # this scenario's hash, but not what a checkpoint holds
+        torch.save({"scenario_sha256": prepare(scenario).scenario.content_hash(), "round": 1},
+                   path)
+
+
+@pytest.mark.parametrize("kind", ["garbage", "truncated", "not-a-mapping", "missing-keys"])
+def test_damaged_checkpoint_is_one_line_before_simulating(tmp_path, capsys, no_simulation,
+                                                          kind):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(BASE))
+    checkpoint = tmp_path / ".cut.partial" / "checkpoint.pt"
+    _write_checkpoint(checkpoint, kind, scenario)
+    assert main(["run", str(scenario), "--resume", str(tmp_path / "cut")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {checkpoint}: damaged checkpoint")
+    assert f"delete {tmp_path / '.cut.partial'}" in err
+    assert checkpoint.is_file()  # left for the user to inspect or delete
+
+
+def test_second_process_on_a_live_run_is_refused(tmp_path, capsys, no_simulation):
+    from orbitfl.rundir import StagedRunDirectory
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(BASE))
+    target = tmp_path / "live"
+    with pytest.raises(RuntimeError), StagedRunDirectory(target) as staging:
+        for args in (["--out", str(target)], ["--resume", str(target)]):
+            assert main(["run", str(scenario), *args]) == 2
+            assert "already running" in capsys.readouterr().err
+            (staging / "checkpoint.pt").write_bytes(b"a round is done")
+        raise RuntimeError("the live run stops")
+    assert (staging / "checkpoint.pt").is_file()
+    main(["run", str(scenario), "--resume", str(target)])  # released: no longer refused
+    assert "already running" not in capsys.readouterr().err
+
+
+def test_run_killed_before_its_first_checkpoint_does_not_block_the_next(tmp_path, capsys,
+                                                                        no_simulation):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(BASE))
+    stale = tmp_path / ".cut.partial"
+    stale.mkdir()
+    (stale / ".lock").touch()  # what SIGKILL leaves: no checkpoint, nobody holds the lock
+    assert main(["run", str(scenario), "--resume", str(tmp_path / "cut")]) == 2
+    assert "without --resume" in capsys.readouterr().err
+    with pytest.raises(Simulated):
+        main(["run", str(scenario), "--out", str(tmp_path / "cut")])
+    assert not stale.exists()
+
+
+def test_interrupt_prints_the_real_resume_command_only_with_a_checkpoint(tmp_path, capsys,
+                                                                         monkeypatch):
+    scenario = tmp_path / "my scenario.yaml"
+    scenario.write_text(yaml.safe_dump({**BASE, "fl": {**BASE["fl"], "rounds": 2}}))
+    build_world = runner.build_world
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "build_world", interrupted)
+    assert main(["run", str(scenario), "--out", str(tmp_path / "cut")]) == 130
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--resume" not in last and "nothing to resume" in last
+    monkeypatch.setattr(runner, "build_world", build_world)
+    save = runner._save_checkpoint
+
+    def save_then_stop(checkpoint, path, sc):
+        save(checkpoint, path, sc)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
+    assert main(["run", str(scenario), "--out", str(tmp_path / "cut")]) == 130
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last == (f"interrupted: continue with: orbitfl run '{scenario}' "
+                    f"--resume {tmp_path / 'cut'}")
