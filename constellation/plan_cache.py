@@ -1,8 +1,8 @@
 """Contact plans cached on disk by a hash of everything that decides them.
 
 Computing a plan is the expensive physical step and a sweep repeats it with identical
-inputs; the key covers the element sets (their exact lines), the stations (position and
-mask), the epoch, the horizon and the solver settings, plus a version to bump whenever the
+inputs; the key covers the element sets (their exact lines and the satellites' names, which
+the plan's rows carry), the stations (position and mask), the epoch, the horizon and the solver settings, plus a version to bump whenever the
 algorithm changes its answers.
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Sequence
 
 import pandas as pd
 
+from orbitfl.atomic import atomic_write
 from orbitfl.cache_dir import default_cache_dir
 
 from .contacts import ContactPlan, compute_contacts
@@ -29,7 +29,8 @@ def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_
              grid_step_s: float, tolerance_s: float) -> str:
     document = {
         "version": ALGORITHM_VERSION,
-        "elements": [[e.line1, e.line2, list(e.omm_fields or [])] for e in propagator.elements],
+        "elements": [[e.name, e.line1, e.line2, list(e.omm_fields or [])]
+                     for e in propagator.elements],
         "stations": [[s.id, s.lat_deg, s.lon_deg, s.alt_m, s.min_elevation_deg]
                      for s in stations],
         "epoch": propagator.clock.epoch.isoformat(),
@@ -53,9 +54,7 @@ def cached_contacts(propagator: Propagator, stations: Sequence[GroundStation],
     plan = compute_contacts(propagator, stations, horizon_s, grid_step_s, tolerance_s, **kwargs)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(f".{os.getpid()}.partial")
-        plan.windows.to_parquet(partial, index=False)
-        os.replace(partial, path)
+        atomic_write(path, lambda partial: plan.windows.to_parquet(partial, index=False))
     except OSError:
         pass  # a read-only or full cache only costs speed
     return plan, False
