@@ -2,8 +2,8 @@
 
 Computing a plan is the expensive physical step and a sweep repeats it with identical
 inputs; the key covers the element sets (their exact lines and the satellites' names, which
-the plan's rows carry), the stations (position and mask), the epoch, the horizon and the solver settings, plus a version to bump whenever the
-algorithm changes its answers.
+the plan's rows carry), the stations (position and mask), the epoch, the horizon and the
+solver settings, plus a version to bump whenever the algorithm changes its answers.
 """
 
 from __future__ import annotations

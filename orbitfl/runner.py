@@ -29,8 +29,13 @@ from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.replay import SizeOnlyStrategy
-from orbitfl.rundir import (StagedRunDirectory, atomic_save, safe_path_component,
-                            write_json, write_table)
+from orbitfl.rundir import (
+    StagedRunDirectory,
+    atomic_save,
+    safe_path_component,
+    write_json,
+    write_table,
+)
 from orbitfl.scenario import Scenario
 from orbitfl.world import build_onboard, build_world
 

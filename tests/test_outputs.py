@@ -4,7 +4,6 @@ mistake a user can make here is one line and exit 2, found before any simulation
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
