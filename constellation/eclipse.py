@@ -18,7 +18,7 @@ from skyfield.api import Loader
 from skyfield.sgp4lib import TEME
 from skyfield_data import get_skyfield_data_path
 
-from .propagation import Clock, teme_to_ecef, timescale
+from .propagation import Clock, teme_to_ecef
 
 EARTH_RADIUS_KM = 6378.137
 SUN_RADIUS_KM = 695_700.0
@@ -62,9 +62,7 @@ def sun_ecef_km(clock: Clock, t_s: np.ndarray) -> np.ndarray:
     t_s = np.asarray(t_s, dtype=float)
     nodes = np.arange(np.floor(t_s.min() / SUN_NODE_S) - 1,
                       np.ceil(t_s.max() / SUN_NODE_S) + 2) * SUN_NODE_S
-    e = clock.epoch
-    t = timescale().utc(e.year, e.month, e.day, e.hour, e.minute,
-                        e.second + e.microsecond * 1e-6 + nodes)
+    t = clock.time(nodes)
     eph = ephemeris()
     sun_teme = (eph["sun"] - eph["earth"]).at(t).frame_xyz(TEME).km  # (3, nodes)
     interpolated = np.stack([np.interp(t_s, nodes, axis) for axis in sun_teme], axis=-1)

@@ -13,8 +13,9 @@ from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
-from sgp4.api import Satrec, SatrecArray, jday
+from sgp4.api import Satrec, SatrecArray
 from skyfield.api import Timescale, load
+from skyfield.timelib import Time
 from skyfield.sgp4lib import theta_GMST1982
 
 from .tle import ElementSet
@@ -37,27 +38,44 @@ def timescale() -> Timescale:
 
 
 class Clock:
-    """Maps simulation seconds since ``epoch`` to the time scales SGP4 and frames need."""
+    """Simulation seconds are SI seconds since ``epoch`` (a UTC instant), like simpy's
+    durations. Every time scale derives from them through skyfield: SGP4's UTC Julian date
+    (as skyfield's own ``EarthSatellite`` computes it), UT1 for the Earth's rotation, TDB
+    for the Sun. So a leap second inside a run shifts none of them against another, and
+    UTC labels (``inserted_leap_seconds``) stay right after it.
+    """
 
     def __init__(self, epoch: datetime):
         if epoch.tzinfo is None:
             epoch = epoch.replace(tzinfo=timezone.utc)
         self.epoch = epoch.astimezone(timezone.utc)
         e = self.epoch
-        self._jd, self._fr = jday(e.year, e.month, e.day, e.hour, e.minute,
-                                  e.second + e.microsecond * 1e-6)
+        self._start = timescale().utc(e.year, e.month, e.day, e.hour, e.minute,
+                                      e.second + e.microsecond * 1e-6)
+
+    def time(self, t_s: np.ndarray) -> Time:
+        """Skyfield times of simulation seconds ``t_s``."""
+        fraction = self._start.tai_fraction + np.asarray(t_s, dtype=float) / SECONDS_PER_DAY
+        return timescale().tai_jd(self._start.whole, fraction)
 
     def sgp4_time(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(whole, fraction) UTC Julian dates, as SGP4 expects them (AIAA 2006-6753)."""
-        t_s = np.asarray(t_s, dtype=float)
-        return np.full(t_s.shape, self._jd), self._fr + t_s / SECONDS_PER_DAY
+        t = self.time(t_s)
+        fraction = np.asarray(t.tai_fraction - _leap_seconds(t) / SECONDS_PER_DAY)
+        return np.full(fraction.shape, float(self._start.whole)), fraction
+
+    def inserted_leap_seconds(self, t_s: np.ndarray) -> np.ndarray:
+        """Leap seconds UTC inserted between the epoch and ``t_s``: the UTC label of t_s is
+        the epoch plus ``t_s`` minus these."""
+        return _leap_seconds(self.time(t_s)) - _leap_seconds(self._start)
 
     def gmst_rad(self, t_s: np.ndarray) -> np.ndarray:
         """Greenwich mean sidereal angle (IAU 1982) at UT1: the TEME -> Earth-fixed angle.
 
         Skyfield evaluates it on hourly nodes and the rest is linear interpolation: the
         angle is linear in UT1 and UT1 - UTC drifts by milliseconds per day, so the error is
-        below 1e-11 rad, while millions of samples cost microseconds each.
+        below 1e-11 rad, while millions of samples cost microseconds each. (A leap second
+        moves UTC, not UT1: the angle stays linear across it.)
         """
         t_s = np.asarray(t_s, dtype=float)
         if t_s.size == 0:
@@ -65,11 +83,14 @@ class Clock:
         first = np.floor(t_s.min() / GMST_NODE_S) - 1
         last = np.ceil(t_s.max() / GMST_NODE_S) + 1
         nodes = np.arange(first, last + 1) * GMST_NODE_S
-        e = self.epoch
-        t = timescale().utc(e.year, e.month, e.day, e.hour, e.minute,
-                            e.second + e.microsecond * 1e-6 + nodes)
+        t = self.time(nodes)
         theta, _ = theta_GMST1982(t.whole, t.ut1_fraction)
         return np.interp(t_s, nodes, np.unwrap(np.atleast_1d(theta)))
+
+
+def _leap_seconds(t: Time) -> np.ndarray:
+    """TAI - UTC at ``t``: skyfield's own lookup, the one its SGP4 time uses."""
+    return np.asarray(t._leap_seconds())
 
 
 def teme_to_ecef(r_teme: np.ndarray, gmst: np.ndarray) -> np.ndarray:

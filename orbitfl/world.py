@@ -111,12 +111,16 @@ class World:
                 for s, st, b in zip(w["sat_index"], w["station"], w["end_s"])]
         return starts + ends
 
+    def utc(self, t_s: np.ndarray) -> pd.DatetimeIndex:
+        """UTC labels of simulation (SI) seconds: a leap second inside the run counts."""
+        utc_s = np.asarray(t_s, dtype=float) - self.clock.inserted_leap_seconds(t_s)
+        return pd.Timestamp(self.clock.epoch) + pd.to_timedelta(utc_s, unit="s")
+
     def contacts_table(self) -> pd.DataFrame:
         """One row per window, with UTC times, station coordinates and capacities."""
         frame = self.plan.windows.drop(columns=["sat_index"]).copy()
-        base = pd.Timestamp(self.clock.epoch)
-        frame.insert(3, "start", base + pd.to_timedelta(frame["start_s"], unit="s"))
-        frame.insert(4, "end", base + pd.to_timedelta(frame["end_s"], unit="s"))
+        frame.insert(3, "start", self.utc(frame["start_s"].to_numpy()))
+        frame.insert(4, "end", self.utc(frame["end_s"].to_numpy()))
         sites = {s.id: s for s in self.prepared.stations}
         for column, attribute in (("station_lat_deg", "lat_deg"), ("station_lon_deg", "lon_deg"),
                                   ("station_alt_m", "alt_m"),
