@@ -15,8 +15,8 @@ from typing import Sequence
 import numpy as np
 from sgp4.api import Satrec, SatrecArray
 from skyfield.api import Timescale, load
-from skyfield.timelib import Time
 from skyfield.sgp4lib import theta_GMST1982
+from skyfield.timelib import Time
 
 from .tle import ElementSet
 

@@ -33,7 +33,8 @@ def _tle(line1: str = LINE1, line2: str = LINE2, name: str = "SAT") -> str:
 
 @pytest.mark.parametrize("line1, line2, reason", [
     (LINE1, _with(LINE2, 52, "17.50000000"), r"SGP4 cannot initialise .*decayed"),
-    (LINE1, _with(_with(LINE2, 26, "9500000"), 43, "180.0000"), r"perigee .* km below the Earth's surface"),
+    (LINE1, _with(_with(LINE2, 26, "9500000"), 43, "180.0000"),
+     r"perigee .* km below the Earth's surface"),
     (_with(LINE1, 18, "23366.50000000"), LINE2, r"epoch day 366.5 does not exist in 2023"),
 ], ids=["mean-motion-17.5", "eccentricity-0.95", "day-366-of-2023"])
 def test_impossible_element_sets_are_refused_with_file_and_line(line1, line2, reason):
