@@ -3,7 +3,16 @@ and the ACE module (which lives in the model; see ``models.ACE``).
 
 The server owns the Self-Examination Sample (SES): K images per class, never in any
 client's data. It is broadcast once per client (``ses_images``) so that clients can compute
-features on the very same images as the server (CKA needs paired inputs).
+features on the very same images as the server (CKA needs paired inputs): the images travel
+as 8 bits per value on each channel's own range (whatever the dataset's normalisation), and
+the server computes its FAU features on the same decoded images the clients get, so both
+ends compare bit-identical inputs.
+
+FAU's CKA-driven mu (docs: SAFE.md section 2) is calibrated per client against the mean of
+the divergences that client has shown so far, not once on the near-random model of its first
+round: ``mu_i = s(t) * min(tau * D_i / mean(D_i so far), mu_max)``. A client whose features
+drift as much as usual keeps ``tau`` of its personal model; one that drifts more keeps more,
+up to ``fau_mu_max``; a falling D cannot push mu to 1.
 """
 
 from __future__ import annotations
@@ -17,7 +26,6 @@ from torch.nn import functional as F
 from . import dmr
 from .cka import gram_cka, linear_cka
 from .datasets import ImageSet
-from .geo.tiles import CHANNEL_MEAN, CHANNEL_STD
 from .payloads import Payload
 from .strategy import ClientUpdate, FLConfig, State, Strategy, clone_state, weighted_average
 from .training import features
@@ -37,11 +45,13 @@ class Safe(Strategy):
         self.class_weights = torch.ones(self.classes)   # what clients train with
         self._cro_raw: torch.Tensor | None = None        # before DMR modulation
         self._previous_classifier = clone_state(model.classifier.state_dict())
-        self._global_features = features(model, ses.images)
+        self._ses_wire = encode_ses(ses.images)
+        self._ses_decoded = decode_ses(self._ses_wire)   # what clients reconstruct
+        self._global_features = features(model, self._ses_decoded)
         self._ses_sent: set[int] = set()
         self._client_ses: dict[int, torch.Tensor] = {}
         self.personal: dict[int, State] = {}
-        self._lambda: dict[int, float] = {}
+        self._divergences: dict[int, list[float]] = {}  # FAU: each client's D history
         self.diagnostics: list[dict] = []
 
     def state_dict(self) -> dict:
@@ -52,7 +62,7 @@ class Safe(Strategy):
             "global_features": self._global_features, "ses_sent": sorted(self._ses_sent),
             "client_ses": {int(k): v for k, v in self._client_ses.items()},
             "personal": {int(k): v for k, v in self.personal.items()},
-            "lambda": {int(k): float(v) for k, v in self._lambda.items()},
+            "divergences": {int(k): list(v) for k, v in self._divergences.items()},
             "diagnostics": self.diagnostics}
         return state
 
@@ -65,16 +75,15 @@ class Safe(Strategy):
         self._ses_sent = set(int(c) for c in safe["ses_sent"])
         self._client_ses = {int(k): v for k, v in safe["client_ses"].items()}
         self.personal = {int(k): v for k, v in safe["personal"].items()}
-        self._lambda = {int(k): float(v) for k, v in safe["lambda"].items()}
+        self._divergences = {int(k): [float(d) for d in v]
+                             for k, v in safe["divergences"].items()}
         self.diagnostics = list(safe["diagnostics"])
 
     # -- server -> client -----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
         payloads = super().to_client(round_index, client_id)
         if self.safe.fau and client_id not in self._ses_sent:
-            reflectance = self.ses.images * CHANNEL_STD + CHANNEL_MEAN
-            raw = torch.round(torch.clamp(reflectance, 0, 1) * 255).to(torch.uint8)
-            payloads.append(Payload.encode("ses_images", {"images": raw}))
+            payloads.append(Payload.encode("ses_images", self._ses_wire))
             self._ses_sent.add(client_id)
         if self.safe.cro:
             payloads.append(Payload.encode("class_weights", {"w": self.class_weights.clone()}))
@@ -90,8 +99,7 @@ class Safe(Strategy):
         global_state, version = self.received_state(received)
         by_kind = {p.kind: p for p in received}
         if "ses_images" in by_kind:
-            raw = by_kind["ses_images"].tensors["images"].to(torch.float32) / 255.0
-            self._client_ses[client_id] = (raw - CHANNEL_MEAN) / CHANNEL_STD
+            self._client_ses[client_id] = decode_ses(by_kind["ses_images"].tensors)
         start = global_state
         if self.safe.fau:
             start = self._feature_aligned_start(round_index, client_id, global_state,
@@ -115,17 +123,18 @@ class Safe(Strategy):
             return global_state
         s = dmr.local_factor(round_index, self.config.rounds) if self.safe.dmr else 1.0
         divergence = float("nan")
-        if self.safe.fau_cka and self.safe.dmr:
+        if self.safe.fau_cka:
             self.worker.load_state_dict(previous)
             a_i = features(self.worker, self._client_ses[client_id])
             similarity = gram_cka(a_g, a_i @ a_i.T) if self.safe.fau_payload == "gram" \
                 else linear_cka(a_g, a_i)
             divergence = 1.0 - similarity
-            lam = self._lambda.setdefault(client_id,
-                                          self.safe.fau_tau / max(divergence, 1e-6))
-            mu = s * min(lam * divergence, self.safe.fau_mu_max)
+            history = self._divergences.setdefault(client_id, [])
+            history.append(divergence)
+            typical = max(sum(history) / len(history), 1e-6)
+            mu = s * min(self.safe.fau_tau * divergence / typical, self.safe.fau_mu_max)
         else:
-            mu = s * self.safe.fau_mu_fixed if self.safe.dmr else self.safe.fau_mu_fixed
+            mu = s * min(self.safe.fau_mu_fixed, self.safe.fau_mu_max)
         self.diagnostics.append({"round": round_index, "client": client_id,
                                  "cka_divergence": divergence, "mu": mu})
         mixed = {}
@@ -152,7 +161,7 @@ class Safe(Strategy):
                                      self.class_weights.tolist()})
         self._previous_classifier = clone_state(self.global_model.classifier.state_dict())
         if self.safe.fau:
-            self._global_features = features(self.global_model, self.ses.images)
+            self._global_features = features(self.global_model, self._ses_decoded)
 
     def _modulated(self, raw: torch.Tensor, next_round: int) -> torch.Tensor:
         """DMR on CRO: w_t = g(t) 1 + s(t) w (ramp_up), w (constant), s 1 + g w (ramp_down)."""
@@ -220,6 +229,23 @@ class Safe(Strategy):
             return float("nan")
         features(self.global_model, self.ses.images)
         return float(self.global_model.ace.last_mask.mean())
+
+
+def encode_ses(images: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The SES on the wire: 8 bits per value on each channel's own [min, max] range (a few
+    floats of offset and scale travel along), so no value is clipped whatever the dataset's
+    normalisation."""
+    low = images.amin(dim=(0, 2, 3)).to(torch.float32)
+    high = images.amax(dim=(0, 2, 3)).to(torch.float32)
+    scale = torch.where(high > low, (high - low) / 255.0, torch.ones_like(low))
+    codes = torch.round((images - low[None, :, None, None]) / scale[None, :, None, None])
+    return {"images": codes.clamp(0, 255).to(torch.uint8), "offset": low, "scale": scale}
+
+
+def decode_ses(wire: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The SES images a receiver reconstructs (the server uses the same for FAU)."""
+    offset, scale = wire["offset"][None, :, None, None], wire["scale"][None, :, None, None]
+    return wire["images"].to(torch.float32) * scale + offset
 
 
 def true_class_frequency(data: Sequence[ImageSet], classes: int) -> np.ndarray:

@@ -41,9 +41,11 @@ class SafeConfig:
     cro_smoothing: bool = True         # w <- 0.9 w_prev + 0.1 w_new
     fau_scope: str = "all"             # all | backbone
     fau_payload: str = "features"      # features | gram
-    fau_tau: float = 0.7
-    fau_mu_max: float = 1.0
-    fau_mu_fixed: float = 0.5          # mu when DMR is off (or FAU's fixed-mu ablation)
+    fau_tau: float = 0.5               # mu of a client drifting as much as it usually does
+                                       # (= fau_mu_fixed, so fixed vs CKA-driven is fair)
+    fau_mu_max: float = 0.8            # bound on mu (SAFE.md's 1 lets a client ignore the
+                                       # global model entirely; orbitfl's choice)
+    fau_mu_fixed: float = 0.5          # mu of the fixed-mu variant (fau_cka: false)
     fau_cka: bool = True               # False: fixed mu instead of the CKA-driven one
     dmr_cro: str = "ramp_up"           # ramp_up | constant | ramp_down
     ace_mode: str = "residual"         # residual | gate

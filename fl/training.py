@@ -69,7 +69,7 @@ class LocalTrainer:
                 if hasattr(model, "auxiliary_loss"):
                     objective = objective + model.auxiliary_loss().to(device)
                 if reference is not None:
-                    objective = loss + 0.5 * prox_mu * sum(((p - r) ** 2).sum()
+                    objective = objective + 0.5 * prox_mu * sum(((p - r) ** 2).sum()
                                                            for p, r in reference)
                 self.optimizer.zero_grad(set_to_none=True)
                 objective.backward()

@@ -417,7 +417,8 @@ class SafeSwitches(_Strict):
     fau_scope: Literal["all", "backbone"] = "all"
     fau_payload: Literal["features", "gram"] = "features"
     fau_cka: bool = True
-    fau_tau: float = Field(0.7, gt=0)
+    fau_tau: float = Field(0.5, gt=0, description="mu of a client drifting as usual")
+    fau_mu_max: float = Field(0.8, ge=0, lt=1, description="upper bound on FAU's mu")
     fau_mu_fixed: float = Field(0.5, ge=0, le=1)
     dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = "ramp_up"
     ace_mode: Literal["residual", "gate"] = "residual"

@@ -250,9 +250,9 @@ def test_fau_mu_follows_cka_and_dmr(long_tail):
     records = [d for d in strategy.diagnostics if "mu" in d]
     assert records and all(0.0 <= d["mu"] <= 1.0 for d in records)
     assert all(0.0 <= d["cka_divergence"] <= 1.0 for d in records)
-    # Round 2 is a client's first EMA: lambda = tau / D, so mu = s(2) * tau.
+    # Round 2 is a client's first EMA: its divergence is its typical one, so mu = s(2) tau.
     second = [d for d in records if d["round"] == 2]
-    assert second[0]["mu"] == pytest.approx(dmr.local_factor(2, 4) * 0.7)
+    assert second[0]["mu"] == pytest.approx(dmr.local_factor(2, 4) * SafeConfig().fau_tau)
 
 
 @pytest.mark.parametrize("mode", ["residual", "gate"])
