@@ -13,6 +13,8 @@ from orbitfl.constellation.links import LINK_PRESETS, FixedRate, rate_profiles
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import from_catalog
 from orbitfl.constellation.tle import select
+from orbitfl.fl.models import build_model, parameter_count
+from orbitfl.prepare import prepare
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -90,3 +92,20 @@ def header_names_strategy(text: str) -> bool:
 def test_every_scenario_header_names_the_strategy_it_runs():
     for path in sorted(SCENARIOS.glob("*.yaml")):
         assert header_names_strategy(path.read_text()), path.name
+
+
+def test_fault_scenario_faults_fall_inside_its_mission():
+    """iridium-polar shows async FL under faults, so every scheduled fault must strike
+    before the least time its aggregations can take: each of rounds x K updates needs the
+    global model uplinked, at best on every station antenna at once. (It once finished in
+    0.01 h, hours before its first fault.)"""
+    prepared = prepare(SCENARIOS / "iridium-polar.yaml")
+    scenario = prepared.scenario
+    model_bits = 32 * parameter_count(build_model(scenario.model.name, classes=2))
+    antennas = sum(station.antennas for station in prepared.stations)
+    uploads = scenario.fl.rounds * scenario.fl.fedbuff.buffer_size
+    least_s = uploads * model_bits / (scenario.links.uplink.model().bps * antennas)
+    faults = scenario.faults
+    scheduled = [f.at for f in faults.failures] + [o.start for o in faults.station_outages]
+    assert scheduled and faults.reboot_rate_per_day > 0 and faults.link_drop_probability > 0
+    assert max(scheduled) < least_s, (scheduled, least_s)
