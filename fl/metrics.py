@@ -29,6 +29,25 @@ def classification_report(predicted: np.ndarray, labels: np.ndarray, classes: in
     return report
 
 
+def mix_weighted_accuracy(per_class_accuracy: np.ndarray, class_counts: np.ndarray) -> float:
+    """Accuracy on a client's own class mix: sum_c p(c) acc(c), with p the client's training
+    class distribution and acc(c) the per-class accuracy on the balanced test set. This is
+    the expected accuracy on test data drawn like the client's own, which is what a
+    personalised model (FAU) is for; the balanced test set alone hides that benefit."""
+    counts = np.asarray(class_counts, dtype=np.float64)
+    accuracy = np.asarray(per_class_accuracy, dtype=np.float64)
+    seen = (counts > 0) & np.isfinite(accuracy)
+    if not seen.any():
+        return float("nan")
+    return float(np.sum(counts[seen] * accuracy[seen]) / counts[seen].sum())
+
+
+def imbalance_factor(class_counts: np.ndarray) -> float:
+    """Largest over smallest class count (inf when a class has no sample at all)."""
+    counts = np.asarray(class_counts, dtype=np.float64)
+    return float("inf") if counts.min() == 0 else float(counts.max() / counts.min())
+
+
 def mean_iou(predicted: np.ndarray, labels: np.ndarray, classes: int,
              ignore_index: int = -1) -> float:
     """Mean over classes present in either map of |P ∩ L| / |P ∪ L|."""

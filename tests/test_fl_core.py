@@ -1,6 +1,7 @@
 """FedAvg arithmetic, payload sizes and partitioners against hand computations."""
 
 import numpy as np
+import pytest
 import torch
 
 from orbitfl.fl.datasets import ImageSet
@@ -97,3 +98,27 @@ def test_iid_partition_balances_sizes():
     parts = iid_partition(103, 4, np.random.default_rng(0))
     assert sorted(len(p) for p in parts) == [25, 26, 26, 26]
     assert len(np.unique(np.concatenate(parts))) == 103
+
+
+def test_mix_weighted_accuracy_is_the_accuracy_on_the_clients_own_mix():
+    """A test set drawn with the client's mix (3:1:0) scored class by class gives exactly
+    the mix-weighted per-class accuracy of the balanced test set."""
+    from orbitfl.fl.metrics import classification_report, mix_weighted_accuracy
+
+    labels = np.repeat([0, 1, 2], 4)                           # balanced: 4 per class
+    predicted = np.array([0, 0, 0, 1, 1, 1, 0, 0, 2, 2, 2, 2])  # 3/4, 2/4, 4/4 right
+    per_class = classification_report(predicted, labels, 3)["per_class_accuracy"]
+    assert mix_weighted_accuracy(per_class, [30, 10, 0]) == pytest.approx(
+        (30 * 0.75 + 10 * 0.5) / 40)
+    # The same as scoring a test set drawn 3:1 from those per-class accuracies directly.
+    own = np.concatenate([np.repeat(labels[:4], 3), labels[4:8]])
+    own_pred = np.concatenate([np.repeat(predicted[:4], 3), predicted[4:8]])
+    assert mix_weighted_accuracy(per_class, [30, 10, 0]) == pytest.approx(
+        float((own == own_pred).mean()))
+
+
+def test_imbalance_factor_of_a_long_tail_and_of_an_empty_class():
+    from orbitfl.fl.metrics import imbalance_factor
+
+    assert imbalance_factor([500, 50, 5]) == 100.0
+    assert imbalance_factor([915, 4, 0]) == float("inf")
