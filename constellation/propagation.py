@@ -8,6 +8,7 @@ from skyfield's built-in IERS table, so no file is ever downloaded.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Sequence
@@ -165,46 +166,62 @@ class Propagator:
         return self.states_at(sat_index, t_s)[0]
 
 
-    def decay_times(self, horizon_s: float, step_s: float = 10.0,
+    def decay_times(self, horizon_s: float, step_s: float = 30.0,
                     tolerance_s: float = 1e-3) -> np.ndarray:
         """Per satellite, the first time in [0, horizon_s] at which SGP4 fails (error 6: the
         orbit has decayed; drag can also drive the mean elements out of range), else inf.
 
         Only satellites whose mean perigee comes within ``DECAY_SCREEN_KM`` of the surface
-        at one of a few screening times are scanned, every ``step_s``, then bisected.
+        at one of a few screening times are scanned, every ``step_s``. The first dips below
+        the surface (at perigee) can be shorter than a step, so the two orbits before the
+        first failing sample are scanned again every second, then bisected.
         """
         out = np.full(len(self), np.inf)
-        grid = np.append(np.arange(0.0, horizon_s, step_s), horizon_s)
-        screen = np.linspace(0.0, horizon_s, DECAY_SCREEN_POINTS)
+        screen = list(zip(*self.clock.sgp4_time(np.linspace(0.0, horizon_s,
+                                                             DECAY_SCREEN_POINTS))))
         for i, sat in enumerate(self._satrecs):
-            if not self._may_decay(sat, screen):
-                continue
-            failed = np.flatnonzero(self._errors(sat, grid))
-            if failed.size:
-                k = failed[0]
-                out[i] = grid[0] if k == 0 else self._first_error(sat, grid[k - 1], grid[k],
-                                                                   tolerance_s)
+            if _may_decay(sat, screen):
+                coarse = self._first_failure(sat, 0.0, horizon_s, step_s)
+                if coarse is not None:
+                    period_s = 2.0 * math.pi / sat.no_kozai * 60.0
+                    out[i] = self._first_failure(sat, max(0.0, coarse - 2.0 * period_s),
+                                                 coarse, 1.0, tolerance_s)
         return out
 
-    def _errors(self, sat: Satrec, t_s: np.ndarray) -> np.ndarray:
-        jd, fr = self.clock.sgp4_time(t_s)
-        return sat.sgp4_array(jd, fr)[0]
-
-    def _may_decay(self, sat: Satrec, screen_s: np.ndarray) -> bool:
-        for t in screen_s:
-            error = self._errors(sat, np.array([t]))[0]  # also sets the mean elements
-            if error or (sat.am * (1.0 - sat.em) - 1.0) * sat.radiusearthkm < DECAY_SCREEN_KM:
-                return True
-        return False
-
-    def _first_error(self, sat: Satrec, good: float, bad: float, tolerance_s: float) -> float:
+    def _first_failure(self, sat: Satrec, start: float, end: float, step_s: float,
+                       tolerance_s: float | None = None) -> float | None:
+        """The first failing sample of a scan of [start, end] (bisected to ``tolerance_s``
+        when given), or None."""
+        grid = np.append(np.arange(start, end, step_s), end)
+        failed = np.flatnonzero(self._errors(sat, grid))
+        if failed.size == 0:
+            return None
+        k = failed[0]
+        if tolerance_s is None or k == 0:
+            return float(grid[k])
+        good, bad = grid[k - 1], grid[k]
         while bad - good > tolerance_s:
             mid = 0.5 * (good + bad)
             if self._errors(sat, np.array([mid]))[0]:
                 bad = mid
             else:
                 good = mid
-        return bad
+        return float(bad)
+
+    def _errors(self, sat: Satrec, t_s: np.ndarray) -> np.ndarray:
+        jd, fr = self.clock.sgp4_time(t_s)
+        return sat.sgp4_array(jd, fr)[0]
+
+
+
+def _may_decay(sat: Satrec, screen: list[tuple[float, float]]) -> bool:
+    """Whether SGP4 fails, or the mean perigee lies below ``DECAY_SCREEN_KM``, at one of
+    the screening (whole, fraction) Julian dates."""
+    for jd, fr in screen:
+        error = sat.sgp4(jd, fr)[0]  # also sets the mean elements of that instant
+        if error or (sat.am * (1.0 - sat.em) - 1.0) * sat.radiusearthkm < DECAY_SCREEN_KM:
+            return True
+    return False
 
 
 def geodetic(r_ecef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
