@@ -4,7 +4,6 @@ need its data (the TLE file and selection, the quorum, the stations). Cheap: no 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
@@ -62,15 +61,15 @@ def prepare(path: str | Path) -> Prepared:
 
 
 def _check_ephemeris_span(scenario: Scenario, path: Path) -> None:
-    """The Sun comes from DE421 on nodes around the run: both must lie inside its dates."""
+    """The Sun comes from DE421 on nodes around the run: both must lie inside its dates.
+    Compared as POSIX seconds, so that no date near year 1 or 9999 overflows."""
     first, last = ephemeris_span()
-    margin = timedelta(seconds=SUN_NODE_MARGIN_S)
-    start = scenario.epoch
-    end = start + timedelta(seconds=scenario.duration)
-    if start - margin < first or end + margin > last:
-        raise InputError(f"{path}: epoch, duration: the scenario ({start:%Y-%m-%d} to "
-                         f"{end:%Y-%m-%d}) leaves DE421, the Sun ephemeris orbitfl ships "
-                         f"({first:%Y-%m-%d} to {last:%Y-%m-%d})")
+    start = scenario.epoch.timestamp()
+    if (start - SUN_NODE_MARGIN_S < first.timestamp()
+            or start + scenario.duration + SUN_NODE_MARGIN_S > last.timestamp()):
+        raise InputError(f"{path}: epoch, duration: the run ({scenario.epoch:%Y-%m-%d} plus "
+                         f"{scenario.duration / 86400:g} d) leaves DE421, the Sun ephemeris "
+                         f"orbitfl ships ({first:%Y-%m-%d} to {last:%Y-%m-%d})")
 
 
 def _fleet(scenario: Scenario, path: Path, skipped: list[str],

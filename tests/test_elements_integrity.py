@@ -124,7 +124,9 @@ def test_walker_shell_past_the_alpha5_range_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("epoch, duration", [("2053-10-05T00:00:00Z", "10d"),
-                                             ("1899-07-01T00:00:00Z", "1h")])
+                                             ("1899-07-01T00:00:00Z", "1h"),
+                                             ("9999-12-31T00:00:00Z", "2d"),
+                                             ("0001-01-01T00:30:00Z", "1h")])
 def test_epochs_outside_de421_are_one_line(tmp_path, capsys, epoch, duration):
     """Defect: a scenario outside DE421's dates failed deep inside the Sun's ephemeris."""
     err = _one_line_error(capsys, _scenario(tmp_path, epoch=epoch, duration=duration))
