@@ -87,8 +87,10 @@ def isl_windows(propagator: Propagator, horizon_s: float, model: IslModel,
         "rise": np.concatenate([rise, np.ones(len(start_pairs), dtype=bool)])})
     windows = _pair_events(events, horizon_s)
     p = windows["sat_index"].to_numpy()
+    # A fixed rate needs samples only for the mean range: the grid step is fine enough.
+    step = grid_step_s if isinstance(model.rate, FixedRate) else sample_s
     pieces = _rate_pieces(propagator, model, a[p], b[p], windows["start_s"].to_numpy(),
-                          np.minimum(windows["end_s"].to_numpy(), horizon_s), sample_s)
+                          np.minimum(windows["end_s"].to_numpy(), horizon_s), step)
     return pieces.sort_values(["start_s", "sat_a", "sat_b"], ignore_index=True)
 
 
