@@ -55,7 +55,8 @@ def test_wheel_holds_every_module_and_data_file(wheel):
     expected = {f"{installed}/{path.relative_to(REPO / folder).as_posix()}"
                 for folder, installed in ROOTS.items()
                 for path in (REPO / folder).rglob("*")
-                if path.is_file() and "__pycache__" not in path.parts}
+                if path.is_file() and "__pycache__" not in path.parts
+                and path.suffix not in (".pyc", ".pyo")}
     assert sorted(expected - names) == []
 
 
