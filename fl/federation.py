@@ -19,6 +19,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from orbitfl.errors import InputError, short
+
 from .datasets import FederatedData, ImageSet, TextureClasses, labels_for_counts
 from .folders import LAYOUTS, load_class_folders, load_loveda
 from .geo.acquisition import GroundTrack, acquire
@@ -57,13 +59,34 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
            for name, stream in STREAMS.items()}
     if spec.task == "segmentation":
         if spec.dataset == "loveda":
-            return _loveda(spec, clients, rng)
-        return _geo_segmentation(spec, clients, seed, tracks, rng)
-    if spec.dataset == "geo-synthetic":
-        return _geo(spec, clients, seed, tracks, rng)
-    if spec.dataset == "synthetic":
-        return _textures(spec, clients, seed, rng)
-    return _folders(spec, clients, rng)
+            data = _loveda(spec, clients, rng)
+        else:
+            data = _geo_segmentation(spec, clients, seed, tracks, rng)
+    elif spec.dataset == "geo-synthetic":
+        data = _geo(spec, clients, seed, tracks, rng)
+    elif spec.dataset == "synthetic":
+        data = _textures(spec, clients, seed, rng)
+    else:
+        data = _folders(spec, clients, rng)
+    _require_training_data(data, spec)
+    return data
+
+
+def _require_training_data(data: FederatedData, spec: DataSpec) -> None:
+    """A client without a single training image cannot train (and a round of only such
+    clients would average zero samples): that is the scenario's data being too small."""
+    empty = [i for i, c in enumerate(data.clients) if len(c) == 0]
+    if not empty:
+        return
+    pool = sum(len(c) for c in data.clients)
+    if spec.partition == "orbit":
+        cause = ("its ground track has no sunlit image above "
+                 "data.acquisition.min_sun_elevation_deg in data.acquisition.window")
+    else:
+        cause = (f"the {spec.partition} partition of {pool} training images leaves it none; "
+                 "give more images per class or use fewer clients")
+    raise InputError(f"data: {len(empty)} of {len(data.clients)} clients get no training "
+                     f"image (first: client {empty[0]}): {cause}")
 
 
 def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
@@ -144,7 +167,9 @@ def _loveda(spec, clients, rng) -> FederatedData:
                     if int(rest[i]) not in ses_idx]
     pool = np.array([i for i in rest if i not in set(ses_idx)])
     if len(pool) < clients:
-        raise ValueError(f"LoveDA folder has too few tiles for {clients} clients")
+        raise InputError(f"{spec.path}: LoveDA folder has too few tiles for {clients} clients "
+                         f"({len(masks)} tiles, {n_test} for the test set, {len(ses_idx)} for "
+                         "the SES)")
     everything = ImageSet(torch.as_tensor(normalise(loaded.images)), torch.as_tensor(masks))
     parts = iid_partition(len(pool), clients, rng["partition"])
     return FederatedData([everything.subset(pool[p]) for p in parts],
@@ -178,8 +203,9 @@ def _folders(spec, clients, rng) -> FederatedData:
         mine = order[labels[order] == c]
         need = spec.test_per_class + spec.ses_per_class
         if len(mine) <= need:
-            raise ValueError(f"class {loaded.class_names[c]!r} has {len(mine)} images; the "
-                             f"test set and SES need {need} and training at least one more")
+            raise InputError(f"{spec.path}: class {short(loaded.class_names[c])} has "
+                             f"{len(mine)} images; data.test_per_class + data.ses_per_class "
+                             f"need {need} and training at least one more")
         test_idx.append(mine[:spec.test_per_class])
         ses_idx.append(mine[spec.test_per_class:need])
         pool.append(mine[need:])

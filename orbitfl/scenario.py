@@ -9,12 +9,12 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -26,35 +26,63 @@ from pydantic import (
     model_validator,
 )
 
-from orbitfl.errors import InputError, read_user_file
+from orbitfl.errors import InputError, read_user_file, short
+from orbitfl.limits import (
+    ECHO_CHARS,
+    MAX_DURATION_S,
+    MAX_IMAGE_BYTES,
+    MAX_ROUNDS,
+    MAX_SATELLITES,
+    MAX_SCENARIO_BYTES,
+    MAX_TRACK_IMAGES,
+)
+from orbitfl.scenario_yaml import load_yaml
 
 _DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|min|m|h|d)\s*")
 
 
 def parse_duration(value: Any) -> float:
-    """Seconds from a number (seconds) or a string like '90s', '10min', '6h', '3d', '1h30min'."""
+    """Seconds from a number (seconds) or a string like '90s', '10min', '6h', '3d', '1h30min';
+    finite, positive and at most a year (``MAX_DURATION_S``)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration like '6h' or '90s'")
     if isinstance(value, (int, float)):
         seconds = float(value)
-    elif isinstance(value, str):
+    elif isinstance(value, str) and len(value) <= 100:
         parts = _DURATION_RE.findall(value)
         if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", value):
-            raise ValueError(f"expected a duration like '6h', '10min' or '90s', got {value!r}")
+            raise ValueError(f"expected a duration like '6h', '10min' or '90s', "
+                             f"got {short(value)}")
         seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
     else:
-        raise ValueError(f"expected a duration like '6h' or '90s', got {value!r}")
+        raise ValueError(f"expected a duration like '6h' or '90s', got {short(value)}")
+    if not math.isfinite(seconds):
+        raise ValueError(f"a duration must be finite, got {short(value)}")
     if not seconds > 0:
-        raise ValueError(f"a duration must be positive, got {value!r}")
+        raise ValueError(f"a duration must be positive, got {short(value)}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"a duration must be at most {format_duration(MAX_DURATION_S)} "
+                         f"({MAX_DURATION_S:.0f} s), got {short(value)}")
     return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """'3d', '6h', '90min' or '45s': the largest unit that divides ``seconds`` evenly."""
+    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Every section: unknown keys are errors, and no float anywhere may be inf or nan
+    (they pass ``gt``/``le`` bounds and then crash or hang a run)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Selection(_Strict):
@@ -67,9 +95,9 @@ class WalkerConfig(_Strict):
     """A designed shell: a named preset, or every parameter (a preset's may be overridden)."""
 
     preset: str | None = None
-    planes: int | None = Field(None, gt=0)
-    per_plane: int | None = Field(None, gt=0)
-    phasing: int | None = Field(None, ge=0)
+    planes: int | None = Field(None, gt=0, le=MAX_SATELLITES)
+    per_plane: int | None = Field(None, gt=0, le=MAX_SATELLITES)
+    phasing: int | None = Field(None, ge=0, le=MAX_SATELLITES)
     altitude_km: float | None = Field(None, gt=100, lt=40000)
     inclination_deg: float | None = Field(None, ge=0, le=180)
     pattern: Literal["delta", "star"] | None = None
@@ -79,12 +107,17 @@ class WalkerConfig(_Strict):
         from orbitfl.constellation.walker import PRESETS
 
         if self.preset is not None and self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(PRESETS)}")
+            raise ValueError(f"unknown preset {short(self.preset)}; known: {', '.join(PRESETS)}")
         if self.preset is None:
             missing = [k for k in ("planes", "per_plane", "altitude_km", "inclination_deg")
                        if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"give a preset or {', '.join(missing)}")
+        preset = PRESETS.get(self.preset)
+        size = (self.planes or preset.planes) * (self.per_plane or preset.per_plane)
+        if size > MAX_SATELLITES:
+            raise ValueError(f"planes x per_plane is {size} satellites; at most "
+                             f"{MAX_SATELLITES}")
         return self
 
 
@@ -124,9 +157,9 @@ class Site(_Strict):
     id: str
     lat_deg: float | None = Field(None, ge=-90, le=90)
     lon_deg: float | None = Field(None, ge=-180, le=360)
-    alt_m: float = 0.0
+    alt_m: float = Field(0.0, ge=-1000, le=100_000, description="below the edge of space")
     min_elevation_deg: float | None = Field(None, ge=0, lt=90)
-    antennas: int | None = Field(None, gt=0)
+    antennas: int | None = Field(None, gt=0, le=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -142,7 +175,7 @@ class Site(_Strict):
         if self.lat_deg is None and self.id not in catalog():
             close = difflib.get_close_matches(self.id, catalog(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown ground station {self.id!r}{hint}; give lat_deg and "
+            raise ValueError(f"unknown ground station {short(self.id)}{hint}; give lat_deg and "
                              f"lon_deg for a site outside the catalog")
         return self
 
@@ -154,7 +187,7 @@ class GroundStationsConfig(_Strict):
     network: list[str] = Field(default_factory=list)
     sites: list[Site] = Field(default_factory=list)
     min_elevation_deg: float | None = Field(None, ge=0, lt=90)
-    antennas: int | None = Field(None, gt=0)
+    antennas: int | None = Field(None, gt=0, le=1000)
 
     @field_validator("network", mode="before")
     @classmethod
@@ -168,7 +201,8 @@ class GroundStationsConfig(_Strict):
 
         unknown = [n for n in value if n not in NETWORKS]
         if unknown:
-            raise ValueError(f"unknown network {unknown[0]!r}; known: {', '.join(NETWORKS)}")
+            raise ValueError(f"unknown network {short(unknown[0])}; known: "
+                             f"{', '.join(NETWORKS)}")
         return value
 
     @model_validator(mode="after")
@@ -182,13 +216,13 @@ class LinkConfig(_Strict):
     """One direction of the ground link: a fixed rate, a named preset, or a DVB-S2 budget
     (band plus EIRP, G/T and bandwidth; the rest defaults)."""
 
-    rate_mbps: float | None = Field(None, gt=0)
+    rate_mbps: float | None = Field(None, gt=0, le=1e6, description="up to 1 Tbit/s")
     preset: str | None = None
     band: Literal["UHF", "S", "X", "Ka"] | None = None
-    frequency_ghz: float | None = Field(None, gt=0)
+    frequency_ghz: float | None = Field(None, gt=0, le=1000)
     eirp_dbw: float | None = None
     gt_dbk: float | None = None
-    bandwidth_mhz: float | None = Field(None, gt=0)
+    bandwidth_mhz: float | None = Field(None, gt=0, le=1e5)
     rolloff: float = Field(0.2, ge=0.05, le=0.35)
     max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = "32APSK"
     other_losses_db: float = Field(1.0, ge=0)
@@ -206,7 +240,8 @@ class LinkConfig(_Strict):
             raise ValueError("give exactly one of rate_mbps, preset, or a budget "
                              "(band, eirp_dbw, gt_dbk, bandwidth_mhz)")
         if self.preset is not None and self.preset not in LINK_PRESETS:
-            raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(LINK_PRESETS)}")
+            raise ValueError(f"unknown preset {short(self.preset)}; known: "
+                             f"{', '.join(LINK_PRESETS)}")
         if budget:
             missing = [k for k in ("eirp_dbw", "gt_dbk", "bandwidth_mhz")
                        if getattr(self, k) is None]
@@ -246,12 +281,12 @@ class LinksConfig(_Strict):
     downlink: LinkConfig
     uplink: LinkConfig
     isl: IslConfig = IslConfig()
-    sample_s: float = Field(5.0, gt=0, le=60, description="rate sampling step along a pass")
+    sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass")
 
 
 class BackhaulConfig(_Strict):
-    latency_ms: float = Field(50.0, ge=0)
-    rate_mbps: float = Field(1000.0, gt=0)
+    latency_ms: float = Field(50.0, ge=0, le=1e6)
+    rate_mbps: float = Field(1000.0, gt=0, le=1e6)
 
 
 class NetworkConfig(_Strict):
@@ -266,12 +301,12 @@ class ContactsConfig(_Strict):
 
 
 class PowerConfig(_Strict):
-    battery_wh: float = Field(80.0, gt=0)
+    battery_wh: float = Field(80.0, gt=0, le=1e6)
     initial_soc: float = Field(0.9, ge=0, le=1)
-    solar_w: float = Field(20.0, ge=0)
-    idle_w: float = Field(6.0, ge=0)
-    transmit_w: float = Field(15.0, ge=0)
-    receive_w: float = Field(2.0, ge=0)
+    solar_w: float = Field(20.0, ge=0, le=1e6)
+    idle_w: float = Field(6.0, ge=0, le=1e6)
+    transmit_w: float = Field(15.0, ge=0, le=1e6)
+    receive_w: float = Field(2.0, ge=0, le=1e6)
     train_threshold_soc: float = Field(0.4, ge=0, le=1)
     floor_soc: float = Field(0.15, ge=0, le=1)
 
@@ -293,7 +328,8 @@ class OnboardConfig(_Strict):
         from orbitfl.constellation.compute import CHIPS
 
         if value not in CHIPS:
-            raise ValueError(f"unknown compute profile {value!r}; known: {', '.join(CHIPS)}")
+            raise ValueError(f"unknown compute profile {short(value)}; known: "
+                             f"{', '.join(CHIPS)}")
         return value
 
 
@@ -316,12 +352,12 @@ class StationOutageConfig(_Strict):
 
 class FaultsConfig(_Strict):
     failures: list[FailureConfig] = Field(default_factory=list)
-    reboot_rate_per_day: float = Field(0.0, ge=0)
+    reboot_rate_per_day: float = Field(0.0, ge=0, le=100)
     reboot_duration: Duration = 600.0
     station_outages: list[StationOutageConfig] = Field(default_factory=list)
     link_drop_probability: float = Field(0.0, ge=0, lt=1)
     bit_error_rate: float = Field(0.0, ge=0, lt=1e-2)
-    packet_bytes: int = Field(1024, gt=0)
+    packet_bytes: int = Field(1024, gt=0, le=1 << 20)
 
 
 class AcquisitionConfig(_Strict):
@@ -332,6 +368,14 @@ class AcquisitionConfig(_Strict):
     min_sun_elevation_deg: float = Field(10.0, ge=-10, lt=90)
     clouds: bool = True
 
+    @model_validator(mode="after")
+    def _bounded(self) -> "AcquisitionConfig":
+        images = self.window / self.interval_s
+        if images > MAX_TRACK_IMAGES:
+            raise ValueError(f"window / interval_s is {images:.3g} images per satellite; at "
+                             f"most {MAX_TRACK_IMAGES}")
+        return self
+
 
 class DataConfig(_Strict):
     dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
@@ -340,14 +384,14 @@ class DataConfig(_Strict):
     path: Path | None = Field(None, description="folder of a real dataset")
     classes: int = Field(10, ge=2, le=100, description="synthetic only")
     image_size: Literal[16, 32, 64] = 32
-    samples_per_class_max: int = Field(500, gt=0)
+    samples_per_class_max: int = Field(500, gt=0, le=100_000)
     imbalance_ratio: float = Field(1.0, ge=1)
     partition: Literal["orbit", "dirichlet", "iid", "pathological"] = "orbit"
     dirichlet_alpha: float = Field(0.5, gt=0)
-    min_per_client: int = Field(10, ge=1)
-    classes_per_client: int = Field(2, ge=1)
-    ses_per_class: int = Field(10, ge=1)
-    test_per_class: int = Field(100, gt=0)
+    min_per_client: int = Field(10, ge=1, le=100_000)
+    classes_per_client: int = Field(2, ge=1, le=100)
+    ses_per_class: int = Field(10, ge=1, le=1000)
+    test_per_class: int = Field(100, gt=0, le=10_000)
     acquisition: AcquisitionConfig = AcquisitionConfig()
     cache: bool = True
 
@@ -377,6 +421,26 @@ class DataConfig(_Strict):
             raise ValueError("loveda is a segmentation dataset: set task: segmentation")
         if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
             raise ValueError("segmentation data splits by orbit or iid")
+        return self._fits_in_memory()
+
+    def _fits_in_memory(self) -> "DataConfig":
+        """The generated images (training pool for synthetic, test set and SES) as float32
+        tensors must fit ``MAX_IMAGE_BYTES``; real datasets are as big as the user's disk."""
+        from orbitfl.fl.geo.landcover import SCENE_CLASSES
+
+        if self.dataset == "synthetic":
+            classes, per_class = self.classes, self.samples_per_class_max
+        elif self.dataset == "geo-synthetic":
+            classes, per_class = len(SCENE_CLASSES), 0
+        else:
+            return self
+        images = classes * (per_class + self.test_per_class + self.ses_per_class)
+        size = images * 3 * self.image_size ** 2 * 4
+        if size > MAX_IMAGE_BYTES:
+            raise ValueError(f"the generated images take {size / 2**30:.1f} GiB ({images} of "
+                             f"3 x {self.image_size} x {self.image_size} float32); at most "
+                             f"{MAX_IMAGE_BYTES / 2**30:g} GiB: lower samples_per_class_max, "
+                             "test_per_class, ses_per_class or image_size")
         return self
 
 
@@ -391,10 +455,10 @@ class ScheduleConfig(_Strict):
 
     mode: Literal["sync", "async"] = "sync"
     deadline: Duration
-    min_clients: int = Field(1, gt=0)
+    min_clients: int = Field(1, gt=0, le=MAX_SATELLITES)
     selection: Literal["all", "first-k", "random-k", "next-contact"] = "all"
-    clients_per_round: int | None = Field(None, gt=0)
-    evaluate_every: int = Field(1, gt=0)
+    clients_per_round: int | None = Field(None, gt=0, le=MAX_SATELLITES)
+    evaluate_every: int = Field(1, gt=0, le=MAX_ROUNDS)
 
 
 class FedProxConfig(_Strict):
@@ -402,7 +466,7 @@ class FedProxConfig(_Strict):
 
 
 class FedBuffConfig(_Strict):
-    buffer_size: int = Field(5, gt=0)
+    buffer_size: int = Field(5, gt=0, le=MAX_SATELLITES)
     staleness_exponent: float = Field(0.5, ge=0)
     server_lr: float = Field(1.0, gt=0)
 
@@ -422,8 +486,8 @@ class SafeSwitches(_Strict):
     fau_mu_fixed: float = Field(0.5, ge=0, le=1)
     dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = "ramp_up"
     ace_mode: Literal["residual", "gate"] = "residual"
-    ace_contexts: int = Field(8, gt=0)
-    ace_dim: int = Field(128, gt=0)
+    ace_contexts: int = Field(8, gt=0, le=1024)
+    ace_dim: int = Field(128, gt=0, le=4096)
     ace_prior: float = Field(0.3, gt=0, lt=1)
     ace_prior_weight: float = Field(0.3, ge=0)
     ace_query_residual: bool = True
@@ -441,11 +505,11 @@ class CompressionConfig(_Strict):
 
 class FLConfig(_Strict):
     strategy: Literal["fedavg", "fedprox", "fedbuff", "safe"] = "fedavg"
-    rounds: int = Field(gt=0)
+    rounds: int = Field(gt=0, le=MAX_ROUNDS)
     schedule: ScheduleConfig
-    local_epochs: int = Field(1, gt=0)
-    batch_size: int = Field(32, gt=1)
-    lr: float = Field(0.01, gt=0)
+    local_epochs: int = Field(1, gt=0, le=1000)
+    batch_size: int = Field(32, gt=1, le=65_536)
+    lr: float = Field(0.01, gt=0, le=10)
     augment: bool = False
     fedprox: FedProxConfig = FedProxConfig()
     fedbuff: FedBuffConfig = FedBuffConfig()
@@ -464,8 +528,8 @@ class FLConfig(_Strict):
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1)
-    seed: int = Field(ge=0)
+    name: str = Field(min_length=1, description="also the run directory's name")
+    seed: int = Field(ge=0, le=2**63 - 1, description="int64, as the tables store it")
     epoch: datetime
     duration: Duration
     constellation: ConstellationConfig
@@ -478,6 +542,18 @@ class Scenario(_Strict):
     data: DataConfig = DataConfig()
     model: ModelConfig = ModelConfig()
     fl: FLConfig
+
+    @field_validator("name")
+    @classmethod
+    def _folder_name(cls, value: str) -> str:
+        """The name becomes ``runs/<name>-<time>``: one folder, no way out of ``runs``."""
+        if len(value.encode()) > 200:  # a file name holds 255 bytes, the time stamp 17
+            raise ValueError("at most 200 bytes (it names the run directory)")
+        if "/" in value or "\\" in value or value.startswith(".") or \
+                any(ord(c) < 32 for c in value):
+            raise ValueError(f"must not contain '/' or '\\', control characters or start "
+                             f"with '.', got {short(value)}")
+        return value
 
     @field_validator("epoch")
     @classmethod
@@ -517,26 +593,34 @@ def file_sha256(path: Path) -> str:
 def load_scenario(path: str | Path) -> Scenario:
     """Read and validate a scenario file; raises ``InputError`` with one line on any problem."""
     path = Path(path)
-    text = read_user_file(path, "scenario file")
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise InputError(f"{where}: YAML syntax error: {problem}") from None
+    document = load_yaml(read_user_file(path, "scenario file", MAX_SCENARIO_BYTES), path)
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected a mapping of scenario keys at the top level")
     try:
-        return Scenario.model_validate(document, context={"base_dir": path.parent})
+        scenario = Scenario.model_validate(document, context={"base_dir": path.parent})
     except ValidationError as err:
         raise InputError(f"{path}: {describe_validation_error(err, Scenario)}") from None
+    _check_faults_within_mission(scenario, path)
+    return scenario
+
+
+def _check_faults_within_mission(scenario: Scenario, path: Path) -> None:
+    """A failure or an outage that starts after the mission ends would silently never
+    happen: the user meant something else."""
+    end = scenario.duration
+    starts = [(f"faults.failures.{i}.at", f.at) for i, f in enumerate(scenario.faults.failures)]
+    starts += [(f"faults.station_outages.{i}.start", o.start)
+               for i, o in enumerate(scenario.faults.station_outages)]
+    for where, start in starts:
+        if start >= end:
+            raise InputError(f"{path}: {where}: {format_duration(start)} is after the mission "
+                             f"ends (duration {format_duration(end)})")
 
 
 def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
     """The first error as 'yaml.path: problem', with a suggestion for misspelt keys."""
     first = err.errors(include_url=False)[0]
-    loc = [str(part) for part in first["loc"]]
+    loc = [str(part)[:ECHO_CHARS] for part in first["loc"]]
     kind = first["type"]
     if kind == "extra_forbidden":
         parent, key = loc[:-1], loc[-1]
@@ -544,14 +628,15 @@ def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> s
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         where = ".".join(parent) or "top level"
-        return f"{where}: unknown key {key!r}{hint}; allowed: {', '.join(known)}"
+        return f"{where}: unknown key {short(first['loc'][-1])}{hint}; allowed: " \
+               f"{', '.join(known)}"
     where = ".".join(loc) or "top level"
     if kind == "missing":
         return f"{where}: missing required key"
     message = first["msg"].removeprefix("Value error, ")
     if kind.startswith("value_error") or kind == "assertion_error":
         return f"{where}: {message}"
-    return f"{where}: {message[0].lower()}{message[1:]} (got {first.get('input')!r})"
+    return f"{where}: {message[0].lower()}{message[1:]} (got {short(first.get('input'))})"
 
 
 def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
