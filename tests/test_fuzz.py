@@ -3,17 +3,26 @@ with ONE line naming where and what, never a traceback, never a partial run dire
 The three properties run 300 + 300 + 60 = 660 generated cases (derandomised for CI)."""
 
 import copy
+import faulthandler
 import io
 import string
+import types
+import typing
 from contextlib import redirect_stderr, redirect_stdout
+from datetime import datetime
+from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel
 
 from orbitfl.cli import main
 from orbitfl.constellation.tle import parse_tle_text
 from orbitfl.errors import InputError
+from orbitfl.limits import MAX_ELEMENT_FILE_BYTES, MAX_SCENARIO_BYTES
+from orbitfl.scenario import Scenario
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -169,3 +178,190 @@ def test_at_least_500_fuzz_cases_ran():
     """Runs after the properties above (file order): the counts are the generated cases."""
     total = sum(COUNTS.values())
     assert total >= 500, COUNTS
+
+
+# Issue 12 families. Each case runs under a watchdog: a hang (even inside C code, where no
+# signal handler runs) aborts the session with every thread's stack instead of stalling CI.
+
+def _number_paths(model: type[BaseModel], prefix: tuple = ()):
+    """(YAML path, number kinds) of every int and float field of the schema; list items as
+    index 0."""
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        options = typing.get_args(annotation) if typing.get_origin(annotation) in (
+            typing.Union, types.UnionType) else (annotation,)
+        nested = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
+        items = [typing.get_args(o)[0] for o in options if typing.get_origin(o) is list]
+        items = [i for i in items if isinstance(i, type) and issubclass(i, BaseModel)]
+        if nested:
+            yield from _number_paths(nested[0], prefix + (name,))
+        elif items:
+            yield from _number_paths(items[0], prefix + (name, 0))
+        elif {int, float} & set(options):
+            yield prefix + (name,), {int, float} & set(options)
+
+
+NUMBER_PATHS = list(_number_paths(Scenario))
+FLOAT_PATHS = [p for p, kinds in NUMBER_PATHS if float in kinds]
+INT_PATHS = [p for p, kinds in NUMBER_PATHS if kinds == {int}]
+UNBOUNDED_INTS = {("constellation", "select", "limit")}  # an upper bound on a selection
+# BASE with one item in every list of sections, so that a path through a list item reaches
+# a field of a valid item (the error must be about the number, not a missing sibling).
+FULL = copy.deepcopy(BASE)
+FULL["ground_stations"]["sites"][0] = {"id": "home", "lat_deg": 48.0, "lon_deg": 11.0}
+FULL["faults"] = {"failures": [{"satellite": "FLOCK 4Y-24", "at": "1h"}],
+                  "station_outages": [{"station": "home", "start": "1h", "end": "2h"}]}
+
+
+def _put(document: dict, path: tuple, value) -> None:
+    """Set ``path`` (creating mappings on the way) to ``value``."""
+    node = document
+    for part, after in zip(path[:-1], path[1:]):
+        if isinstance(node, list):
+            node = node[part]
+            continue
+        if not isinstance(node.get(part), (dict, list)):
+            node[part] = [{}] if isinstance(after, int) else {}
+        node = node[part]
+    node[path[-1]] = value
+
+
+def _validate_text(tmp_path_factory, text: str, family: str,
+                   also_run: bool = False) -> tuple[int, str, Path]:
+    """Validate ``text`` under the watchdog; on exit 2 (and ``also_run``), ``run`` must
+    refuse as well and leave no run directory (it validates the same way: the older
+    families check that on every case, the cheap ones here on some)."""
+    COUNTS[family] = COUNTS.get(family, 0) + 1
+    folder = tmp_path_factory.mktemp(family)
+    scenario = folder / "s.yaml"
+    scenario.write_text(text)
+    faulthandler.dump_traceback_later(WATCHDOG_S, exit=True)
+    try:
+        code, err = _cli("validate", str(scenario))
+        assert code in (0, 2) and "Traceback" not in err
+        if code == 2:
+            lines = err.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith(f"error: {folder}"), err
+            assert len(lines[0]) < len(str(scenario)) + 300, "echoes too much input"
+        if code == 2 and also_run:
+            run_code, _ = _cli("run", str(scenario), "--out", str(folder / "run"))
+            assert run_code == 2
+            assert sorted(p.name for p in folder.iterdir()) == ["s.yaml"]
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    return code, err.strip(), scenario
+
+
+WATCHDOG_S = 120
+
+
+NON_FINITE = [(path, (float("inf"), float("-inf"), float("nan"))[i % 3])
+              for i, path in enumerate(FLOAT_PATHS)]
+
+
+@pytest.mark.parametrize("path, value", NON_FINITE,
+                         ids=[f"{'.'.join(map(str, p))}={v}" for p, v in NON_FINITE])
+def test_non_finite_numbers_are_refused_at_every_float_path(tmp_path_factory, path, value):
+    document = copy.deepcopy(FULL)
+    _put(document, path, value)
+    code, err, _ = _validate_text(tmp_path_factory, yaml.safe_dump(document), "non_finite")
+    assert code == 2 and ".".join(map(str, path)) in err, err
+
+
+@pytest.mark.parametrize("path", [p for p in INT_PATHS if p not in UNBOUNDED_INTS],
+                         ids=[".".join(map(str, p)) for p in INT_PATHS if p not in UNBOUNDED_INTS])
+def test_absurd_counts_are_refused_at_every_int_path(tmp_path_factory, path):
+    document = copy.deepcopy(FULL)
+    _put(document, path, 10**30)
+    code, err, _ = _validate_text(tmp_path_factory, yaml.safe_dump(document), "absurd")
+    assert code == 2 and ".".join(map(str, path)) in err, err
+
+
+@fuzz(10)
+@given(st.sampled_from(FLOAT_PATHS), st.sampled_from([1e300, -1e300, 1e-300]))
+def test_huge_and_tiny_floats_are_refused_or_accepted_cleanly(tmp_path_factory, path, value):
+    document = copy.deepcopy(FULL)
+    _put(document, path, value)
+    _validate_text(tmp_path_factory, yaml.safe_dump(document), "absurd")
+
+
+BASE_LINES = yaml.safe_dump(FULL, sort_keys=False).splitlines()
+KEY_LINES = [i for i, line in enumerate(BASE_LINES)
+             if line.strip() and not line.lstrip().startswith("-") and ":" in line]
+
+
+@fuzz(30)
+@given(st.sampled_from(KEY_LINES))
+def test_duplicate_keys_are_refused_with_their_line(tmp_path_factory, index):
+    lines = BASE_LINES[:index + 1] + BASE_LINES[index:]
+    code, err, scenario = _validate_text(tmp_path_factory, "\n".join(lines) + "\n",
+                                         "duplicate", also_run=True)
+    assert code == 2 and err.startswith(f"error: {scenario}:{index + 2}:")
+    assert f"duplicate key {BASE_LINES[index].split(':')[0].strip()!r}" in err
+
+
+@st.composite
+def aliased_documents(draw):
+    """A top-level key whose value is a chain of anchors, each ``width`` aliases of the one
+    before (width^depth values once expanded), or an alias inside its own anchor."""
+    document = copy.deepcopy(FULL)
+    key = draw(st.sampled_from(sorted(document)))
+    del document[key]
+    if draw(st.booleans()):
+        value = "&loop [x, *loop]"
+    else:
+        width, depth = draw(st.integers(1, 12)), draw(st.integers(1, 12))
+        chain = ["&a0 [x]"] + [f"&a{k} [{', '.join([f'*a{k - 1}'] * width)}]"
+                               for k in range(1, depth)]
+        value = f"[{', '.join(chain)}]"
+    return yaml.safe_dump(document) + f"{key}: {value}\n"
+
+
+@fuzz(30)
+@given(aliased_documents())
+def test_aliases_fail_fast_and_short(tmp_path_factory, text):
+    code, _, _ = _validate_text(tmp_path_factory, text, "alias", also_run=True)
+    assert code == 2
+
+
+@fuzz(20)
+@given(st.tuples(st.integers(1800, 2200), st.integers(1, 12), st.integers(1, 31),
+                 st.integers(0, 23), st.integers(0, 59), st.integers(0, 60)))
+def test_unquoted_timestamps_are_dates_or_one_line(tmp_path_factory, parts):
+    stamp = "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}Z".format(*parts)
+    document = copy.deepcopy(FULL)
+    del document["epoch"]
+    code, err, scenario = _validate_text(tmp_path_factory,
+                                         f"epoch: {stamp}\n" + yaml.safe_dump(document),
+                                         "timestamp")
+    try:
+        datetime(*parts)
+    except ValueError:
+        assert code == 2 and err.startswith(f"error: {scenario}:1:8: epoch: "), err
+        assert ("leap second" in err) == (parts[5] == 60)
+
+
+@pytest.mark.parametrize("padding", [1, 4096])
+def test_scenario_files_around_the_size_limit(tmp_path_factory, padding):
+    text = yaml.safe_dump(FULL)
+    text += "# " + "x" * (MAX_SCENARIO_BYTES - len(text.encode()) - 3 + padding) + "\n"
+    code, err, scenario = _validate_text(tmp_path_factory, text, "oversized")
+    assert (code == 2) == (padding > 0), err
+    if padding > 0:
+        assert err == f"error: {scenario}: scenario file is larger than the 1 MiB limit"
+
+
+def test_element_file_over_the_size_limit(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tle")
+    tle = folder / "huge.tle"
+    with tle.open("wb") as f:
+        f.truncate(MAX_ELEMENT_FILE_BYTES + 1)  # sparse: no disk used
+    document = copy.deepcopy(FULL)
+    document["constellation"]["tle"] = str(tle)
+    code, err = _cli("validate", _write(folder, document))
+    assert code == 2 and err == f"error: {tle}: element file is larger than the 64 MiB limit\n"
+
+
+def _write(folder: Path, document: dict) -> str:
+    (folder / "s.yaml").write_text(yaml.safe_dump(document))
+    return str(folder / "s.yaml")
