@@ -20,10 +20,11 @@ import numpy as np
 import torch
 
 from orbitfl.errors import InputError, short
+from orbitfl.limits import MAX_IMAGE_BYTES
 
 from .datasets import FederatedData, ImageSet, TextureClasses, labels_for_counts
 from .folders import LAYOUTS, load_class_folders, load_loveda
-from .geo.acquisition import GroundTrack, acquire
+from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
 from .geo.segmentation import class_rich_positions, label_maps
 from .geo.tiles import normalise, render, render_maps
@@ -89,6 +90,20 @@ def _require_training_data(data: FederatedData, spec: DataSpec) -> None:
                      f"image (first: client {empty[0]}): {cause}")
 
 
+def _require_memory_for(shots: Sequence[Acquisition], spec: DataSpec) -> None:
+    """The fleet's images are rendered together: as float32 tensors (with int64 masks for
+    segmentation) they must fit ``MAX_IMAGE_BYTES``. The schema bounds the images of one
+    satellite; how many satellites there are is known only here."""
+    images = sum(len(s.labels) for s in shots)
+    pixels = spec.image_size ** 2
+    size = images * pixels * (3 * 4 + (8 if spec.task == "segmentation" else 0))
+    if size > MAX_IMAGE_BYTES:
+        raise InputError(f"data.acquisition: {len(shots)} satellites take {images} images "
+                         f"({size / 2**30:.1f} GiB in memory); at most "
+                         f"{MAX_IMAGE_BYTES / 2**30:.3g} GiB: raise interval_s, shorten window "
+                         "or select fewer satellites")
+
+
 def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
     if tracks is None or len(tracks) != clients:
         raise ValueError("geo-synthetic needs one ground track per client")
@@ -98,6 +113,7 @@ def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
     remap = np.full(len(SCENE_CLASSES), -1)
     remap[classes] = np.arange(len(classes))
     shots = [acquire(t, spec.min_sun_elevation_deg, rng["clouds"], spec.clouds) for t in tracks]
+    _require_memory_for(shots, spec)
 
     def tiles(labels, sun, stream):
         images = cached_render(labels, sun, spec.image_size, (seed, *stream), spec.cache_dir)
@@ -129,6 +145,7 @@ def _geo_segmentation(spec, clients, seed, tracks, rng) -> FederatedData:
         raise ValueError("geo-synthetic needs one ground track per client")
     shots = [acquire(t, spec.min_sun_elevation_deg, rng["clouds"], clouds=False)
              for t in tracks]
+    _require_memory_for(shots, spec)
 
     def tiles(lat, lon, sun, generator):
         maps = label_maps(lat, lon, spec.image_size, generator, spec.clouds)

@@ -396,3 +396,18 @@ def test_a_satellite_that_images_nothing_is_input_error():
     with pytest.raises(InputError, match=r"^data: 1 of 2 clients get no training image "
                                          r"\(first: client 1\): its ground track has no sunlit"):
         build_federation(spec, clients=2, seed=0, tracks=[lit, dark])
+
+
+def test_a_fleet_whose_images_exceed_memory_is_input_error(monkeypatch):
+    """The schema bounds one satellite's images; the fleet's total is checked before any
+    tile is rendered (the limit is lowered here so that two tiny tracks exceed it)."""
+    from orbitfl.errors import InputError
+    from orbitfl.fl import federation
+    from orbitfl.fl.geo.acquisition import GroundTrack
+
+    monkeypatch.setattr(federation, "MAX_IMAGE_BYTES", 40 * 3 * 16 * 16 * 4 - 1)
+    track = GroundTrack(np.arange(20.0), np.zeros(20), np.zeros(20), np.full(20, 45.0))
+    spec = federation.DataSpec(image_size=16, test_per_class=1, ses_per_class=1)
+    with pytest.raises(InputError, match=r"^data.acquisition: 2 satellites take 40 images "
+                                         r"\(0.0 GiB in memory\); at most 0.000114 GiB"):
+        federation.build_federation(spec, clients=2, seed=0, tracks=[track, track])
