@@ -9,13 +9,18 @@ the window closes, and then resumes in a later pass (policy ``resume``) or start
 satellite share the track); when several satellites wait, a policy picks who gets one.
 Station-to-server backhaul adds latency and a terrestrial rate. The engine jumps from
 event to event; it never steps a clock. Payloads are opaque: a kind and a size.
+
+With a ``RadioPower`` (``gate_radios``), a radio runs only while its satellite's power
+system allows: a transfer waits for charge before it sends, and when the battery falls to
+its floor mid-pass the transfer pauses exactly as at the end of a pass (keeping or, under
+``restart``, discarding its progress) and goes on in the same or a later pass once charged.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,6 +43,24 @@ class Backhaul:
 
     def delay(self, nbytes: float) -> float:
         return self.latency_s + nbytes * 8.0 / self.rate_bps
+
+
+class RadioPower(Protocol):
+    """A satellite power system as the network sees it (satellites by index, roles
+    ``tx``/``rx``)."""
+
+    def allowed(self, sat: int) -> bool:
+        """Whether the satellite may switch a radio on now."""
+
+    def recharged(self, sat: int) -> simpy.Event:
+        """An event that fires when it may again (never, if not before the horizon)."""
+
+    def start(self, sat: int, role: str) -> simpy.Event:
+        """Switch a radio on; the event fires when the radio must stop (the charge fell
+        to the floor)."""
+
+    def stop(self, sat: int, role: str) -> None:
+        """Switch a radio off."""
 
 
 @dataclass
@@ -168,6 +191,7 @@ class Network:
         # Bit errors: a fraction of the airtime carries packets that must be sent again.
         self.packet_error_rate = packet_error_rate
         self._radio_listener = radio_listener
+        self._power: RadioPower | None = None
         self.events = events if events is not None else EventLog()
         self._sat_index = {name: i for i, name in enumerate(self.satellites)}
         self._station_ids = [sid for sid, _ in stations]
@@ -210,6 +234,10 @@ class Network:
                                 tag=tag)
         self.records.append(record)
         return self.env.process(self._run(record, priority))
+
+    def gate_radios(self, power: RadioPower) -> None:
+        """Run every radio under ``power`` (before the simulation starts)."""
+        self._power = power
 
     def windows_of(self, satellite: str) -> np.ndarray:
         return self._windows[self._sat_index[satellite]]
@@ -293,6 +321,9 @@ class Network:
                     yield self.env.timeout(self._isl_profile.start[w] - self.env.now)
                 parties = [(self._sat_index[record.src], "tx"),
                            (self._sat_index[record.dst], "rx")]
+                if not self._allowed(parties):
+                    yield from self._powered(parties)
+                    continue  # the window may have closed meanwhile
                 remaining -= yield from self._send(record, w, f"isl:{record.dst}",
                                                    self._isl_profile, remaining, parties)
         self._delivered(record)
@@ -317,14 +348,18 @@ class Network:
             if self.env.now < earliest:
                 yield self.env.timeout(earliest - self.env.now)
             remaining = float(record.nbytes)
+            parties = [(sat, "rx" if direction == "up" else "tx")]
             while remaining > 0.0:
+                yield from self._powered(parties)
                 grant = yield from self._acquire_antenna(sat, direction, priority)
                 if grant is None:
                     yield self.env.event()  # no usable window left: in flight for ever
                 window, station = grant
-                role = "rx" if direction == "up" else "tx"
+                if not self._allowed(parties):  # drained while waiting for the window
+                    self.pools[station].release(sat)
+                    continue
                 sent = yield from self._send(record, window, self._station_ids[station], profile,
-                                             remaining, [(sat, role)])
+                                             remaining, parties)
                 self.pools[station].release(sat)
                 remaining -= sent
                 if remaining > 1e-9 and not self.resume:
@@ -406,8 +441,14 @@ class Network:
         else:
             finish, sent = float(end[-1]), float(carried[-1]) if len(carried) else 0.0
         self._notify(parties, True)
-        yield self.env.timeout(max(finish - now, 0.0))
+        cuts = self._power_on(parties)
+        done = self.env.timeout(max(finish - now, 0.0))
+        yield self.env.any_of([done, *cuts]) if cuts else done
+        self._power_off(parties)
         self._notify(parties, False)
+        if self.env.now < finish:  # the battery fell to its floor: what went out so far
+            moved = np.clip(np.minimum(end, self.env.now) - np.maximum(start, now), 0.0, None)
+            sent = min(float(np.sum(rate * moved / 8.0)), sent)
         record.segments.append(Segment(window, label, now, self.env.now, sent))
         self.events.record(self.env.now, "transfer_progress", record.src,
                            f"{record.kind} #{record.transfer_id} via {label}", sent)
@@ -415,6 +456,25 @@ class Network:
         record.overhead_bytes += overhead
         self.air_bytes += sent + overhead
         return sent
+
+    def _allowed(self, parties: list[tuple[int, str]]) -> bool:
+        return self._power is None or all(self._power.allowed(sat) for sat, _ in parties)
+
+    def _powered(self, parties: list[tuple[int, str]]):
+        """Wait until every party's power system allows its radio."""
+        while not self._allowed(parties):
+            yield self.env.all_of([self._power.recharged(sat) for sat, _ in parties
+                                   if not self._power.allowed(sat)])
+
+    def _power_on(self, parties: list[tuple[int, str]]) -> list[simpy.Event]:
+        if self._power is None:
+            return []
+        return [self._power.start(sat, role) for sat, role in parties]
+
+    def _power_off(self, parties: list[tuple[int, str]]) -> None:
+        if self._power is not None:
+            for sat, role in parties:
+                self._power.stop(sat, role)
 
     def _notify(self, parties: list[tuple[int, str]], active: bool) -> None:
         if self._radio_listener is not None:

@@ -1,17 +1,21 @@
 """Electrical power: solar generation in sunlight, loads, and a battery that never goes
-negative.
+negative and never supplies energy it does not have.
 
 Between events (entering or leaving the Earth's shadow, a load switching on or off) the net
-power is constant, so the stored energy is piecewise linear and clamped to [0, capacity].
-``time_to_fall_to`` and ``time_to_rise_to`` predict, under the present loads, when a level
-will be crossed, which lets training wait for charge (or pause before the battery runs
-flat) without any fixed-step loop.
+power is constant, so the stored energy is piecewise linear between 0 and the capacity.
+The books balance at every instant: energy supplied to the loads = initial store +
+harvested - stored now - wasted (sunlight that found the battery full). An empty battery
+can supply only what the Sun delivers: the demand beyond it is not served (a brown-out: the
+satellite is off until the net power turns positive), and it is counted as unserved, never
+as supplied. ``time_to_fall_to`` and ``time_to_rise_to`` predict, under the present loads,
+when a level will be crossed, which lets loads wait for charge (or stop before the battery
+runs flat) without any fixed-step loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -35,6 +39,18 @@ class PowerSpec:
     floor_soc: float = 0.15           # training pauses before the charge falls below this
 
 
+class PowerSample(NamedTuple):
+    """The battery's state and cumulative energy books (J) at one instant."""
+
+    t_s: float
+    soc: float
+    harvested_j: float  # solar output while the satellite was in sunlight
+    wasted_j: float     # solar output the full battery could not take
+    supplied_j: float   # energy delivered to all loads
+    mission_j: float    # of which to training and radios (everything but the idle bus)
+    unserved_j: float   # demand an empty battery could not meet (brown-out)
+
+
 class Battery:
     """One satellite's energy store; times are simulation seconds."""
 
@@ -53,12 +69,16 @@ class Battery:
         for a, b in zip(sun_starts, sun_ends):
             inside |= (mid >= a) & (mid < b)
         self._edges, self._sunlit = edges, inside
-        self.trace: list[tuple[float, float]] = [(0.0, self.soc)]
-        self.consumed_j: dict[str, float] = {}  # energy drawn per load since t = 0
-        # Levels whose crossings are reported: on_cross(t, name, "up" | "down").
+        self.consumed_j: dict[str, float] = {}  # energy supplied per load since t = 0
+        self.harvested_j = self.wasted_j = self.unserved_j = 0.0
+        self.brownout_s = 0.0                   # time spent with loads unserved
+        self._browned_out = False
+        # Levels whose crossings are reported: on_cross(t, name, "up" | "down"); brown-outs
+        # as on_cross(t, "brownout", "start" | "end").
         self._watched = {"empty": 0.0, "floor": spec.floor_soc,
                          "train_threshold": spec.train_threshold_soc, "full": 1.0}
         self._on_cross = on_cross
+        self.trace: list[PowerSample] = [self._sample(0.0)]
 
     @property
     def soc(self) -> float:
@@ -68,42 +88,91 @@ class Battery:
         k = int(np.searchsorted(self._edges, t, side="right")) - 1
         return bool(self._sunlit[min(max(k, 0), len(self._sunlit) - 1)])
 
-    def _segments(self, start: float):
-        """(from, to, net watts) spans of constant net power from ``start`` to the horizon."""
+    @property
+    def supplied_j(self) -> float:
+        return sum(self.consumed_j.values())
+
+    def _sample(self, t: float) -> PowerSample:
+        supplied = self.supplied_j
+        return PowerSample(t, self.soc, self.harvested_j, self.wasted_j, supplied,
+                           supplied - self.consumed_j.get("idle", 0.0), self.unserved_j)
+
+    def _segments(self, start: float, horizon: float = float("inf")):
+        """(from, to, solar watts, net watts) spans of constant power from ``start`` to the
+        horizon (and on, in the light or shadow of the last span)."""
         load = sum(self.loads.values())
-        k = max(int(np.searchsorted(self._edges, start, side="right")) - 1, 0)
+        k = min(max(int(np.searchsorted(self._edges, start, side="right")) - 1, 0),
+                len(self._sunlit) - 1)
         t = start
         for k in range(k, len(self._sunlit)):
-            end = self._edges[k + 1]
+            end = self._edges[k + 1] if k + 1 < len(self._sunlit) else max(horizon, start)
             if end > t:
-                yield t, end, (self.spec.solar_w if self._sunlit[k] else 0.0) - load
+                solar = self.spec.solar_w if self._sunlit[k] else 0.0
+                yield t, end, solar, solar - load
                 t = end
 
     def advance(self, t: float) -> None:
-        """Integrate up to ``t`` under the present loads."""
+        """Integrate up to ``t`` under the present loads, sampling every change of slope."""
         if t <= self.time_s:
             return
-        for a, b, power in self._segments(self.time_s):
+        for a, b, solar, power in self._segments(self.time_s, t):
             end = min(b, t)
-            before = self.level_j
-            self.level_j = float(np.clip(before + power * (end - a), 0.0, self.capacity_j))
-            for name, watts in self.loads.items():
-                self.consumed_j[name] = self.consumed_j.get(name, 0.0) + watts * (end - a)
-            self._report_crossings(a, power, before, self.level_j)
+            self._integrate(a, end, solar, power)
             if end >= t:
                 break
         self.time_s = t
-        self.trace.append((t, self.soc))
+
+    def _integrate(self, a: float, b: float, solar: float, power: float) -> None:
+        """One span of constant solar and load power: the level moves at ``power`` until
+        the battery is empty (then the loads get only the Sun's output) or full (then the
+        surplus is wasted)."""
+        before = self.level_j
+        if self._browned_out and power >= 0.0:
+            self._browned_out = False
+            self._cross(a, "brownout", "end")
+        limit = before if power < 0 else self.capacity_j - before
+        bound = a + limit / abs(power) if power != 0.0 else float("inf")  # empty or full
+        corner = min(bound, b)
+        self.level_j = float(np.clip(before + power * (corner - a), 0.0, self.capacity_j))
+        self._serve(corner - a, 1.0)
+        self.harvested_j += solar * (corner - a)
+        self._report_crossings(a, power, before, self.level_j)
+        if corner < b:
+            if corner > a:
+                self.trace.append(self._sample(corner))
+            self.level_j = 0.0 if power < 0 else self.capacity_j
+            self.harvested_j += solar * (b - corner)
+            if power > 0:
+                self._serve(b - corner, 1.0)
+                self.wasted_j += power * (b - corner)
+            else:
+                if not self._browned_out:
+                    self._browned_out = True
+                    self._cross(corner, "brownout", "start")
+                load = solar - power
+                self._serve(b - corner, solar / load)
+                self.unserved_j += -power * (b - corner)
+                self.brownout_s += b - corner
+        self.trace.append(self._sample(b))
+
+    def _serve(self, seconds: float, fraction: float) -> None:
+        """Credit each load with ``fraction`` of its demand over ``seconds``."""
+        for name, watts in self.loads.items():
+            self.consumed_j[name] = self.consumed_j.get(name, 0.0) + watts * fraction * seconds
+
+    def _cross(self, t: float, name: str, direction: str) -> None:
+        if self._on_cross is not None:
+            self._on_cross(t, name, direction)
 
     def _report_crossings(self, t0: float, power: float, before: float, after: float) -> None:
-        if self._on_cross is None or power == 0.0:
+        if power == 0.0:
             return
         for name, soc in self._watched.items():
             level = soc * self.capacity_j
             if power < 0 and after <= level < before:
-                self._on_cross(t0 + (level - before) / power, name, "down")
+                self._cross(t0 + (level - before) / power, name, "down")
             elif power > 0 and before < level <= after:
-                self._on_cross(t0 + (level - before) / power, name, "up")
+                self._cross(t0 + (level - before) / power, name, "up")
 
     def set_load(self, t: float, name: str, watts: float) -> None:
         self.advance(t)
@@ -111,7 +180,6 @@ class Battery:
             self.loads[name] = watts
         else:
             self.loads.pop(name, None)
-        self.trace.append((t, self.soc))
 
     def time_to_fall_to(self, soc: float) -> float:
         """When the charge will be down to ``soc`` under the present loads (now if it already
@@ -128,7 +196,7 @@ class Battery:
         level = self.level_j
         if (level <= target) if falling else (level >= target):
             return self.time_s
-        for a, b, power in self._segments(self.time_s):
+        for a, b, _, power in self._segments(self.time_s, self.horizon_s):
             if (power < 0) if falling else (power > 0):
                 reach = a + (target - level) / power
                 if reach <= b:

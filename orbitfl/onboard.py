@@ -1,14 +1,21 @@
 """Each satellite's onboard computer and battery, as the mission sees them.
 
 Training takes ``FLOPs / effective FLOP/s`` of the chip and draws its power; it starts only
-when the battery is at or above the training threshold and pauses before the charge would
-fall below the floor (resuming once recharged). Radios draw power while they transmit or
-receive. A failed satellite does nothing after its failure time.
+when the battery is at or above the training threshold and pauses when the charge falls
+to the floor (resuming once recharged). Radios draw power while they transmit or receive,
+and are gated by charge the same way: a satellite whose charge has fallen to the floor
+stops its radios there (the network pauses the transfer, as at the end of a pass) and
+uses them again once the battery is back at the training threshold. The idle bus keeps
+drawing below the floor; an empty battery browns it out (the battery records it). Level
+crossings are exact simpy events, re-predicted at every change of load, so a load that
+starts while another runs cannot carry the battery past the floor. A failed satellite
+does nothing after its failure time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import simpy
 
@@ -25,10 +32,15 @@ class Onboard:
     events: EventLog
     failed_at: dict[int, float] = field(default_factory=dict)
     _radios_on: dict[tuple[int, str], int] = field(default_factory=dict)
+    # Pending level events per satellite: (soc, falling, event); re-predicted on load change.
+    _waits: dict[int, list[tuple[float, bool, simpy.Event]]] = field(default_factory=dict)
+    _generation: dict[int, int] = field(default_factory=dict)
+    _radios_shed: set[int] = field(default_factory=set)  # fell to the floor, not recharged
+    _radio_floor: dict[int, simpy.Event] = field(default_factory=dict)
 
     def mission_energy_j(self, t: float) -> float:
-        """Energy all satellites spent on training and radios up to ``t`` (the bus's idle
-        load is not the federated workload's)."""
+        """Energy supplied to training and radios on all satellites up to ``t`` (the bus's
+        idle load is not the federated workload's)."""
         total = 0.0
         for battery in self.batteries:
             battery.advance(t)
@@ -38,14 +50,79 @@ class Onboard:
     def failed(self, sat: int, t: float) -> bool:
         return t >= self.failed_at.get(sat, float("inf"))
 
-    def radio(self, env: simpy.Environment, sat: int, role: str, active: bool) -> None:
-        """Network callback: a radio of ``sat`` starts or stops transmitting/receiving."""
+    # -- charge as simpy events ----------------------------------------------------------
+    def _set_load(self, env: simpy.Environment, sat: int, name: str, watts: float) -> None:
+        self.batteries[sat].set_load(env.now, name, watts)
+        self._repredict(env, sat)
+
+    def level_event(self, env: simpy.Environment, sat: int, soc: float,
+                    falling: bool) -> simpy.Event:
+        """Fires when ``sat``'s charge reaches ``soc`` (now if it is already there); never
+        if it does not before the horizon."""
+        event = env.event()
+        self._waits.setdefault(sat, []).append((soc, falling, event))
+        self._repredict(env, sat)
+        return event
+
+    def _repredict(self, env: simpy.Environment, sat: int) -> None:
+        """Loads changed: schedule every pending level event anew (older schedules lapse)."""
+        battery = self.batteries[sat]
+        battery.advance(env.now)
+        generation = self._generation[sat] = self._generation.get(sat, 0) + 1
+        for soc, falling, event in self._waits.get(sat, []):
+            at = battery.time_to_fall_to(soc) if falling else battery.time_to_rise_to(soc)
+            if at < float("inf"):
+                env.timeout(max(at - env.now, 0.0)).callbacks.append(
+                    partial(self._reached, sat, generation, event))
+
+    def _reached(self, sat: int, generation: int, event: simpy.Event, _) -> None:
+        if generation != self._generation[sat] or event.triggered:
+            return
+        self._forget(sat, event)
+        event.succeed()
+
+    def _forget(self, sat: int, event: simpy.Event) -> None:
+        """Stop predicting ``event`` (it fired, or its waiter gave up)."""
+        self._waits[sat] = [w for w in self._waits.get(sat, []) if w[2] is not event]
+
+    # -- radios (the network's RadioPower) --------------------------------------------
+    def radio_power(self, env: simpy.Environment) -> "_RadioPower":
+        return _RadioPower(self, env)
+
+    def radio_allowed(self, env: simpy.Environment, sat: int) -> bool:
+        """Radios run above the floor, and after falling to it, from the threshold on."""
+        battery, spec = self.batteries[sat], self.batteries[sat].spec
+        battery.advance(env.now)
+        if sat in self._radios_shed and battery.soc >= spec.train_threshold_soc - 1e-9:
+            self._radios_shed.discard(sat)
+        if battery.soc <= spec.floor_soc + 1e-9:
+            self._radios_shed.add(sat)
+        return sat not in self._radios_shed
+
+    def radio_recharged(self, env: simpy.Environment, sat: int) -> simpy.Event:
+        battery = self.batteries[sat]
+        self.events.record(env.now, "radio_wait_battery", self.names[sat],
+                           f"soc {battery.soc:.2f}", battery.soc)
+        return self.level_event(env, sat, battery.spec.train_threshold_soc, falling=False)
+
+    def radio(self, env: simpy.Environment, sat: int, role: str, active: bool) -> simpy.Event:
+        """A radio of ``sat`` starts or stops transmitting/receiving. The value: the event
+        that fires when the charge falls to the floor (every radio of ``sat`` must then
+        stop); one per satellite, shared by its radios while any is on."""
         key = (sat, role)
         self._radios_on[key] = self._radios_on.get(key, 0) + (1 if active else -1)
         spec = self.batteries[sat].spec
         watts = spec.transmit_w if role == "tx" else spec.receive_w
-        self.batteries[sat].set_load(env.now, f"radio_{role}",
-                                     watts * self._radios_on[key])
+        self._set_load(env, sat, f"radio_{role}", watts * self._radios_on[key])
+        floor = self._radio_floor.get(sat)
+        if not any(n for (s, _), n in self._radios_on.items() if s == sat):
+            if floor is not None:
+                self._forget(sat, self._radio_floor.pop(sat))
+            return floor or env.event()
+        if floor is None or floor.triggered:
+            floor = self._radio_floor[sat] = self.level_event(env, sat, spec.floor_soc, True)
+            floor.callbacks.append(lambda _: self._radios_shed.add(sat))
+        return floor
 
     def train(self, env: simpy.Environment, sat: int, flops: float, horizon_s: float):
         """Simulated compute of ``flops``; the process's value is True when it completed
@@ -56,27 +133,27 @@ class Onboard:
         remaining = self.chip.training_time_s(flops)
         started = False
         while remaining > 1e-9:
-            if self.failed(sat, env.now):
+            stop = min(self.failed_at.get(sat, float("inf")), horizon_s)
+            if env.now >= stop:
                 return False
             battery.advance(env.now)
             if battery.soc < spec.train_threshold_soc - 1e-9:
-                ready = battery.time_to_rise_to(spec.train_threshold_soc)
                 self.events.record(env.now, "training_wait_battery", name,
                                    f"soc {battery.soc:.2f}", battery.soc)
-                if ready >= horizon_s:
-                    return False
-                yield env.timeout(max(ready - env.now, 1e-6))
+                ready = self.level_event(env, sat, spec.train_threshold_soc, falling=False)
+                yield ready | env.timeout(stop - env.now)
+                self._forget(sat, ready)
                 continue
-            battery.set_load(env.now, "compute", self.chip.power_w)
+            self._set_load(env, sat, "compute", self.chip.power_w)
             self.events.record(env.now, "training_resume" if started else "training_start",
                                name, self.chip.name, battery.soc)
             started = True
-            run = min(remaining, battery.time_to_fall_to(spec.floor_soc) - env.now,
-                      self.failed_at.get(sat, float("inf")) - env.now,
-                      horizon_s - env.now)
-            yield env.timeout(max(run, 0.0))
-            battery.set_load(env.now, "compute", 0.0)
-            remaining -= run
+            began = env.now
+            floor = self.level_event(env, sat, spec.floor_soc, falling=True)
+            yield floor | env.timeout(min(remaining, stop - env.now))
+            self._forget(sat, floor)
+            self._set_load(env, sat, "compute", 0.0)
+            remaining -= env.now - began
             if remaining > 1e-9:
                 if env.now >= horizon_s:
                     return False
@@ -84,3 +161,23 @@ class Onboard:
                                    battery.soc)
         self.events.record(env.now, "training_end", name, self.chip.name, battery.soc)
         return True
+
+
+@dataclass
+class _RadioPower:
+    """The network's view of the onboard power system (``network.RadioPower``)."""
+
+    onboard: Onboard
+    env: simpy.Environment
+
+    def allowed(self, sat: int) -> bool:
+        return self.onboard.radio_allowed(self.env, sat)
+
+    def recharged(self, sat: int) -> simpy.Event:
+        return self.onboard.radio_recharged(self.env, sat)
+
+    def start(self, sat: int, role: str) -> simpy.Event:
+        return self.onboard.radio(self.env, sat, role, True)
+
+    def stop(self, sat: int, role: str) -> None:
+        self.onboard.radio(self.env, sat, role, False)

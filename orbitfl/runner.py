@@ -95,8 +95,8 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
 
         env = simpy.Environment()
         onboard = build_onboard(world)
-        network = world.network(
-            env, radio_listener=lambda sat, role, active: onboard.radio(env, sat, role, active))
+        network = world.network(env)
+        network.gate_radios(onboard.radio_power(env))
         forward = forward_flops(model, (3, d.image_size, d.image_size))
         flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
                  for c in data.clients]

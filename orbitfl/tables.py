@@ -74,8 +74,10 @@ def partition(data: FederatedData, satellites: list[str]) -> pd.DataFrame:
 
 
 def power(onboard: Onboard) -> pd.DataFrame:
-    """Battery state of charge of every satellite at every change of load or sunlight."""
-    rows = [{"satellite": name, "t_s": t, "soc": soc}
+    """Battery state of charge of every satellite at every change of slope (load, sunlight,
+    empty, full), with the cumulative energy books: at every row, supplied = initial +
+    harvested - stored - wasted."""
+    rows = [{"satellite": name, **sample._asdict()}
             for name, battery in zip(onboard.names, onboard.batteries)
-            for t, soc in battery.trace]
+            for sample in battery.trace]
     return pd.DataFrame(rows)

@@ -83,6 +83,33 @@ def test_clients_never_train_below_the_battery_threshold(runs):
     assert (events.kind == "training_wait_battery").any()  # the small battery did bind
 
 
+@pytest.mark.parametrize("which", ["safe", "async"])
+def test_energy_books_balance_over_the_whole_mission(runs, which):
+    """Every satellite, every sample: supplied = initial + harvested - stored - wasted;
+    no training or radio energy is supplied while the charge is below the floor; the
+    rounds' energy is what the batteries supplied to training and radios."""
+    power = pd.read_parquet(runs[which] / "power.parquet")
+    spec = {"battery_wh": 80.0, "initial_soc": 0.9, "floor_soc": 0.15,
+            **json.loads((runs[which] / "manifest.json").read_text())["scenario"]["onboard"]
+            .get("power", {})}
+    capacity = spec["battery_wh"] * 3600.0
+    stored = power.soc * capacity
+    np.testing.assert_allclose(power.supplied_j, spec["initial_soc"] * capacity
+                               + power.harvested_j - stored - power.wasted_j,
+                               rtol=0, atol=1e-6 * capacity)
+    assert power.soc.between(0.0, 1.0).all()
+    rounds = pd.read_parquet(runs[which] / "rounds.parquet")
+    supplied = np.zeros(len(rounds))
+    for _, trace in power.groupby("satellite"):
+        low = (trace.soc < spec["floor_soc"] - 1e-9).to_numpy()
+        below = low[1:] & low[:-1]          # whole span below the floor (soc is linear)
+        assert np.diff(trace.mission_j.to_numpy())[below] == pytest.approx(0.0, abs=1e-9)
+        supplied += np.interp(rounds.sim_time_s, trace.t_s, trace.mission_j)
+    np.testing.assert_allclose(rounds.energy_j, supplied, rtol=1e-9)
+    if which == "safe":  # the small battery did run low, and the books still balance
+        assert (power.unserved_j > 0).any() or (power.soc < spec["floor_soc"]).any()
+
+
 def test_sync_rounds_respect_quorum_and_deadline(runs):
     rounds = _tables(runs["safe"])["rounds"].iloc[1:]
     for r in rounds.itertuples():
