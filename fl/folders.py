@@ -79,14 +79,10 @@ def load_loveda(root: Path, size: int) -> LoadedImages:
     if not pairs:
         raise InputError(f"{root}: expected LoveDA's Train|Val/Urban|Rural/images_png and "
                          "masks_png folders")
-    from PIL import Image
-
     images, masks = [], []
     for image, mask in pairs:
         images.append(_read_rgb(image, size))
-        with Image.open(mask) as m:
-            values = np.asarray(m.convert("L").resize((size, size), Image.NEAREST),
-                                dtype=np.int64)
+        values = _decode(mask, size, "L", nearest=True).astype(np.int64)
         if values.max() > len(LOVEDA_CLASSES):
             raise InputError(f"{mask}: mask value {values.max()} outside 0..7 (LoveDA)")
         masks.append(values - 1)
@@ -109,11 +105,24 @@ def _find_class_root(dataset: str, root: Path, layout: FolderLayout) -> Path:
 
 
 def _read_rgb(path: Path, size: int) -> np.ndarray:
+    rgb = _decode(path, size, "RGB", nearest=False)
+    return (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)
+
+
+def _decode(path: Path, size: int, mode: str, nearest: bool) -> np.ndarray:
+    """The image at ``path`` in ``mode``, resized to ``size``; an ``InputError`` naming the
+    file when Pillow cannot read it (corrupt, not an image, a mode it cannot convert, or
+    past its decompression-bomb limit, which is not an ``OSError``)."""
     from PIL import Image, UnidentifiedImageError
 
+    resample = Image.NEAREST if nearest else Image.BILINEAR
     try:
         with Image.open(path) as image:
-            rgb = image.convert("RGB").resize((size, size), Image.BILINEAR)
-    except (OSError, UnidentifiedImageError) as err:
-        raise InputError(f"{path}: cannot read image ({err})") from None
-    return (np.asarray(rgb, dtype=np.float32) / 255.0).transpose(2, 0, 1)
+            return np.asarray(image.convert(mode).resize((size, size), resample))
+    except Image.DecompressionBombError:
+        problem = f"larger than Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS} pixels"
+    except UnidentifiedImageError:
+        problem = "not an image format Pillow decodes"
+    except (OSError, ValueError) as err:
+        problem = str(err)[:80]
+    raise InputError(f"{path}: cannot read image ({problem})")

@@ -411,3 +411,31 @@ def test_a_fleet_whose_images_exceed_memory_is_input_error(monkeypatch):
     with pytest.raises(InputError, match=r"^data.acquisition: 2 satellites take 40 images "
                                          r"\(0.0 GiB in memory\); at most 0.000114 GiB"):
         federation.build_federation(spec, clients=2, seed=0, tracks=[track, track])
+
+
+def test_an_image_too_large_to_decode_is_input_error(tmp_path: Path, monkeypatch):
+    """Pillow refuses images past its decompression-bomb limit with an exception that is
+    not an OSError (the limit is lowered so that an 8 x 8 image exceeds it)."""
+    from PIL import Image
+
+    from orbitfl.errors import InputError
+    from orbitfl.fl.folders import load_class_folders
+
+    for c in range(10):
+        _write_images(tmp_path / "eurosat" / f"class{c}", 1)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)
+    with pytest.raises(InputError, match=r"^.*class0/0.png: cannot read image \(larger than "
+                                         r"Pillow's limit of 20 pixels\)$"):
+        load_class_folders("eurosat", tmp_path / "eurosat", 16)
+
+
+def test_a_corrupt_loveda_mask_is_input_error(tmp_path: Path):
+    from orbitfl.errors import InputError
+    from orbitfl.fl.folders import load_loveda
+
+    root = tmp_path / "loveda"
+    _write_images(root / "Val" / "Rural" / "images_png", 1)
+    (root / "Val" / "Rural" / "masks_png").mkdir()
+    (root / "Val" / "Rural" / "masks_png" / "0.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match=r"^.*masks_png/0.png: cannot read image "):
+        load_loveda(root, 16)
