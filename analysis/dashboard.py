@@ -10,6 +10,8 @@ from pathlib import Path
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from orbitfl.atomic import atomic_write_text
+
 from .report import MB, Run, bytes_by_kind
 
 
@@ -90,5 +92,4 @@ document.querySelectorAll('#toggles input').forEach(box => box.addEventListener(
 }}));
 </script></body></html>"""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(page, encoding="utf-8")
-    return out
+    return atomic_write_text(out, page)

@@ -11,6 +11,23 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from orbitfl.atomic import atomic_write  # noqa: E402
+
+MAX_LABEL = 60
+
+
+def literal(text: object, limit: int = MAX_LABEL) -> str:
+    """A user's string (run, scenario, satellite or station name) as matplotlib should draw
+    it: verbatim, never as mathtext ('$' escaped, an unbalanced one would crash the save),
+    cut to ``limit`` characters so that one long name cannot collapse the layout, and never
+    with the leading '_' that hides a legend entry."""
+    text = str(text)
+    if len(text) > limit:
+        text = text[:limit - 1] + "…"
+    if text.startswith("_"):
+        text = " " + text
+    return text.replace("$", r"\$")
+
 
 def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -> Path:
     """One row per satellite, one bar per contact window, coloured by station."""
@@ -23,13 +40,13 @@ def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -
         mine = shown[shown["satellite"] == satellite]
         ax.broken_barh(list(zip(mine["start_s"] / 3600, mine["duration_s"] / 3600)),
                        (row - 0.4, 0.8), facecolors=[colours[s] for s in mine["station"]])
-    ax.set_yticks(range(len(satellites)), satellites, fontsize=7)
+    ax.set_yticks(range(len(satellites)), [literal(s) for s in satellites], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("hours since scenario epoch")
     if stations:
         ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[s]) for s in stations],
-                  labels=stations, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7,
-                  title="station")
+                  labels=[literal(s) for s in stations], loc="upper left",
+                  bbox_to_anchor=(1.0, 1.0), fontsize=7, title="station")
     else:
         empty_note(ax, "no contact windows in the scenario's horizon")
     title = "contact windows"
@@ -50,7 +67,7 @@ def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Pa
             ax.plot(lon[part], track["lat_deg"].to_numpy()[part], lw=0.6, alpha=0.7)
     ax.scatter(stations["lon_deg"], stations["lat_deg"], marker="^", c="k", s=40, zorder=3)
     for _, s in stations.iterrows():
-        ax.annotate(s["id"], (s["lon_deg"], s["lat_deg"]), xytext=(3, 3),
+        ax.annotate(literal(s["id"]), (s["lon_deg"], s["lat_deg"]), xytext=(3, 3),
                     textcoords="offset points", fontsize=7)
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
@@ -68,7 +85,11 @@ def empty_note(ax, text: str) -> None:
 
 
 def save_figure(fig, out: Path) -> Path:
+    """Save (whole or not at all) and close the figure."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    try:
+        atomic_write(out, lambda partial: fig.savefig(partial, dpi=120,
+                                                      format=out.suffix[1:] or "png"))
+    finally:
+        plt.close(fig)
     return out

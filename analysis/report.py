@@ -16,8 +16,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 
-from .figures import contact_gantt, empty_note, ground_tracks, save_figure  # noqa: E402
+from .figures import (  # noqa: E402
+    contact_gantt,
+    empty_note,
+    ground_tracks,
+    literal,
+    save_figure,
+)
 
 MB = 1e6
 REQUIRED = ("manifest.json", "rounds.parquet", "transfers.parquet", "contacts.parquet")
@@ -48,20 +55,66 @@ class Run:
         return (self.rounds["bytes_up"] + self.rounds["bytes_down"]) / MB
 
 
+# The columns the report reads; a table with rows but without them is not orbitfl's.
+COLUMNS = {
+    "rounds": ("sim_time_s", "accuracy", "few_shot_accuracy", "per_class_accuracy",
+               "bytes_up", "bytes_down"),
+    "transfers": ("kind", "bytes", "src", "dst", "status"),
+    "contacts": ("satellite", "station", "start_s", "duration_s"),
+    "power": ("satellite", "t_s", "soc"),
+    "tracks": ("satellite", "lat_deg", "lon_deg"),
+    "stations": ("id", "lat_deg", "lon_deg"),
+}
+SUMMARY = ("rounds_completed", "final_accuracy")
+
+
 def load_run(path: Path) -> Run:
+    """A run directory's tables, or a one-line ``RunDirectoryError`` naming what is wrong
+    (missing, damaged or foreign files), before any figure is drawn."""
     path = Path(path)
+    if not path.is_dir():
+        raise RunDirectoryError(f"{path}: not a run directory (" +
+                                ("not a folder)" if path.exists() else "no such folder)"))
     missing = [name for name in REQUIRED if not (path / name).is_file()]
     if missing:
         raise RunDirectoryError(f"{path}: not a complete run directory (missing "
                                 f"{', '.join(missing)})")
-    manifest = json.loads((path / "manifest.json").read_text())
-    optional = {name: pd.read_parquet(path / f"{name}.parquet")
-                if (path / f"{name}.parquet").is_file() else None
-                for name in ("power", "tracks", "stations")}
-    name = manifest.get("scenario", {}).get("name", path.name)
-    return Run(name, path, manifest, pd.read_parquet(path / "rounds.parquet"),
-               pd.read_parquet(path / "transfers.parquet"),
-               pd.read_parquet(path / "contacts.parquet"), **optional)
+    manifest = _manifest(path)
+    tables = {name: _table(path, name) for name in COLUMNS
+              if name in ("rounds", "transfers", "contacts") or
+              (path / f"{name}.parquet").is_file()}
+    scenario = manifest.get("scenario")
+    name = scenario.get("name") if isinstance(scenario, dict) else None
+    return Run(name if isinstance(name, str) and name else path.name, path, manifest,
+               **{"power": None, "tracks": None, "stations": None, **tables})
+
+
+def _manifest(path: Path) -> dict:
+    file = path / "manifest.json"
+    try:
+        manifest = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
+        raise RunDirectoryError(f"{path}: manifest.json is not readable JSON "
+                                f"({str(err).splitlines()[0][:100]})") from None
+    summary = manifest.get("summary") if isinstance(manifest, dict) else None
+    if not isinstance(summary, dict) or any(key not in summary for key in SUMMARY):
+        raise RunDirectoryError(f"{path}: manifest.json is not an orbitfl run manifest (no "
+                                f"summary with {', '.join(SUMMARY)})")
+    return manifest
+
+
+def _table(path: Path, name: str) -> pd.DataFrame:
+    file = path / f"{name}.parquet"
+    try:
+        table = pd.read_parquet(file)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise RunDirectoryError(f"{path}: {file.name} is not a readable parquet table "
+                                f"({str(err).splitlines()[0][:100]})") from None
+    absent = [c for c in COLUMNS[name] if c not in table.columns]
+    if len(table) and absent:
+        raise RunDirectoryError(f"{path}: {file.name} is not an orbitfl table (no "
+                                f"{', '.join(absent)} column)")
+    return table
 
 
 def unique_names(runs: list[Run]) -> None:
@@ -104,7 +157,7 @@ def _lines(runs, out, x_of, column, xlabel, ylabel) -> Path:
     for run in runs:
         rows = run.rounds["accuracy"].notna()
         ax.plot(np.asarray(x_of(run))[rows], 100 * run.rounds.loc[rows, column], marker="o",
-                ms=3, label=run.name)
+                ms=3, label=literal(run.name))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 100)
@@ -118,7 +171,7 @@ def _legend_or_note(ax, runs, why: str) -> None:
     if ax.has_data():
         ax.legend(fontsize=8)
     else:
-        empty_note(ax, f"{why} in {', '.join(run.name for run in runs)}")
+        empty_note(ax, f"{why} in {', '.join(literal(run.name) for run in runs)}")
 
 
 def bytes_by_kind(run: Run) -> pd.DataFrame:
@@ -140,7 +193,7 @@ def _bytes_by_kind(runs, out) -> Path:
     for i, run in enumerate(runs):
         table = bytes_by_kind(run).reindex(kinds, fill_value=0)
         total = table.sum(axis=1) / MB
-        ax.bar(np.arange(len(kinds)) + i * width, total, width, label=run.name)
+        ax.bar(np.arange(len(kinds)) + i * width, total, width, label=literal(run.name))
     ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
     ax.set_ylabel("MB delivered (up + down)")
     ax.set_yscale("symlog")
@@ -156,7 +209,8 @@ def _per_class(runs, out) -> Path:
     for run in (r for r in runs if len(r.evaluated)):
         last = run.evaluated.iloc[-1]
         per_class = np.asarray(last["per_class_accuracy"], dtype=float)
-        ax.plot(np.arange(len(per_class)), 100 * per_class, marker="o", label=run.name)
+        ax.plot(np.arange(len(per_class)), 100 * per_class, marker="o",
+                label=literal(run.name))
     ax.set_xlabel("class")
     ax.set_ylabel("final per-class accuracy (%)")
     ax.set_ylim(0, 100)
@@ -170,10 +224,10 @@ def _battery(runs, out) -> Path:
     power = runs[0].power
     if power is not None and len(power):
         for name, trace in list(power.groupby("satellite", sort=False))[:12]:
-            ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, label=name)
+            ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, label=literal(name))
         ax.legend(fontsize=6, ncol=2)
     ax.set_xlabel("simulated time (h)")
     ax.set_ylabel("battery state of charge (%)")
     ax.set_ylim(0, 100)
-    ax.set_title(f"battery traces ({runs[0].name})")
+    ax.set_title(f"battery traces ({literal(runs[0].name)})")
     return save_figure(fig, out)

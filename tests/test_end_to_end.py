@@ -120,3 +120,92 @@ def test_a_run_opens_no_network_connection(tmp_path, monkeypatch):
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(yaml.safe_dump({**TINY, "contacts": {"cache": False}}))
     assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 0
+
+
+def _copy_run(run_dir: Path, to: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run_dir, to)
+    return to
+
+
+def _damage(run_dir: Path, case: str) -> Path:
+    """A run directory spoilt the way a user's disk, tools or typing spoil one."""
+    if case == "no-manifest":
+        (run_dir / "manifest.json").unlink()
+    elif case == "manifest-not-json":
+        (run_dir / "manifest.json").write_text("{'status': complete")
+    elif case == "manifest-not-a-mapping":
+        (run_dir / "manifest.json").write_text("[1, 2, 3]\n")
+    elif case == "manifest-without-summary":
+        (run_dir / "manifest.json").write_text('{"status": "complete"}\n')
+    elif case == "garbage-parquet":
+        (run_dir / "rounds.parquet").write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    elif case == "foreign-parquet":
+        pd.DataFrame({"x": [1.0, 2.0]}).to_parquet(run_dir / "contacts.parquet")
+    elif case == "garbage-optional-table":
+        (run_dir / "power.parquet").write_text("not parquet")
+    elif case == "something-else":
+        for child in run_dir.iterdir():
+            child.unlink() if child.is_file() else None
+        (run_dir / "notes.txt").write_text("holiday photos")
+    elif case == "a-file":
+        run_dir = run_dir.with_suffix(".txt")
+        run_dir.write_text("a file, not a folder")
+    elif case == "missing":
+        run_dir = run_dir.with_name("no-such-run")
+    return run_dir
+
+
+@pytest.mark.parametrize("case", [
+    "no-manifest", "manifest-not-json", "manifest-not-a-mapping", "manifest-without-summary",
+    "garbage-parquet", "foreign-parquet", "garbage-optional-table", "something-else",
+    "a-file", "missing"])
+def test_report_on_a_damaged_or_foreign_directory_is_one_line(tiny_runs, tmp_path, capsys,
+                                                              case):
+    bad = _damage(_copy_run(tiny_runs[0], tmp_path / "run"), case)
+    assert main(["report", str(tiny_runs[1]), str(bad), "--out", str(tmp_path / "rep")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {bad}"), err
+    assert not (tmp_path / "rep").exists()
+
+
+NAMES = {"scenario": "cost $5 vs $x_2$ and $", "satellite": "$SAT_1", "station": "st$"}
+
+
+def test_report_draws_user_strings_literally_and_atomically(tiny_runs, tmp_path, monkeypatch):
+    import os
+
+    from matplotlib.cbook import is_math_text
+    from matplotlib.figure import Figure
+    from matplotlib.text import Text
+
+    from orbitfl.analysis.report import write_report
+
+    run_dir = _copy_run(tiny_runs[0], tmp_path / "run")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest["scenario"]["name"] = NAMES["scenario"]
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    for table, column, value in (("contacts", "satellite", NAMES["satellite"]),
+                                 ("contacts", "station", NAMES["station"]),
+                                 ("power", "satellite", NAMES["satellite"]),
+                                 ("stations", "id", NAMES["station"])):
+        frame = pd.read_parquet(run_dir / f"{table}.parquet")
+        frame[column] = frame[column].where(frame[column] != frame[column].iloc[0], value)
+        frame.to_parquet(run_dir / f"{table}.parquet")
+    shown, savefig = [], Figure.savefig
+
+    def record_texts(fig, *args, **kwargs):
+        savefig(fig, *args, **kwargs)  # drawing fills in tick labels
+        shown.extend(t.get_text().replace(r"\$", "$") for t in fig.findobj(Text)
+                     if not is_math_text(t.get_text()))
+
+    monkeypatch.setattr(Figure, "savefig", record_texts)
+    renamed, replace = [], os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renamed.append(Path(b)), replace(a, b)))
+    written = write_report([run_dir], tmp_path / "report")
+    assert set(written) <= set(renamed) and len(written) >= 8
+    for name in NAMES.values():
+        assert any(name in text for text in shown), name
+    assert not [p for p in (tmp_path / "report").iterdir() if p.name.startswith(".")]
