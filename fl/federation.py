@@ -20,9 +20,14 @@ import numpy as np
 import torch
 
 from orbitfl.errors import InputError, short
-from orbitfl.limits import MAX_IMAGE_BYTES
 
-from .datasets import FederatedData, ImageSet, TextureClasses, labels_for_counts
+from .datasets import (
+    FederatedData,
+    ImageSet,
+    TextureClasses,
+    labels_for_counts,
+    require_image_memory,
+)
 from .folders import LAYOUTS, load_class_folders, load_loveda
 from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
@@ -91,17 +96,12 @@ def _require_training_data(data: FederatedData, spec: DataSpec) -> None:
 
 
 def _require_memory_for(shots: Sequence[Acquisition], spec: DataSpec) -> None:
-    """The fleet's images are rendered together: as float32 tensors (with int64 masks for
-    segmentation) they must fit ``MAX_IMAGE_BYTES``. The schema bounds the images of one
-    satellite; how many satellites there are is known only here."""
-    images = sum(len(s.labels) for s in shots)
-    pixels = spec.image_size ** 2
-    size = images * pixels * (3 * 4 + (8 if spec.task == "segmentation" else 0))
-    if size > MAX_IMAGE_BYTES:
-        raise InputError(f"data.acquisition: {len(shots)} satellites take {images} images "
-                         f"({size / 2**30:.1f} GiB in memory); at most "
-                         f"{MAX_IMAGE_BYTES / 2**30:.3g} GiB: raise interval_s, shorten window "
-                         "or select fewer satellites")
+    """The schema bounds the images of one satellite; the fleet's total is known only
+    here, before any tile is rendered."""
+    require_image_memory(sum(len(s.labels) for s in shots), spec.image_size,
+                         "data.acquisition", f"{len(shots)} satellites take them; raise "
+                         "interval_s, shorten window or select fewer satellites",
+                         masks=spec.task == "segmentation")
 
 
 def _geo(spec, clients, seed, tracks, rng) -> FederatedData:

@@ -15,6 +15,8 @@ import numpy as np
 
 from orbitfl.errors import InputError
 
+from .datasets import require_image_memory
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp"}
 
 
@@ -30,6 +32,7 @@ LAYOUTS = {
     "eurosat": FolderLayout(10, ("2750", "EuroSAT_RGB", "EuroSAT", ".")),
     "ucmerced": FolderLayout(21, ("Images", "UCMerced_LandUse/Images", ".")),
 }
+_SMALLER = "lower data.image_size or use a subset of the folder"
 LOVEDA_CLASSES = ("background", "building", "road", "water", "barren", "forest", "agriculture")
 
 
@@ -46,16 +49,17 @@ def load_class_folders(dataset: str, root: Path, size: int) -> LoadedImages:
     layout = LAYOUTS[dataset]
     base = _find_class_root(dataset, root, layout)
     class_dirs = sorted(d for d in base.iterdir() if d.is_dir())
-    images, labels = [], []
-    for label, folder in enumerate(class_dirs):
-        files = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not files:
+    files = []
+    for folder in class_dirs:
+        mine = sorted(f for f in folder.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not mine:
             raise InputError(f"{folder}: class folder of {dataset} holds no images "
                              f"({', '.join(sorted(IMAGE_SUFFIXES))})")
-        for path in files:
-            images.append(_read_rgb(path, size))
-            labels.append(label)
-    return LoadedImages(np.stack(images), np.array(labels, dtype=np.int64),
+        files.append(mine)
+    require_image_memory(sum(map(len, files)), size, str(root), _SMALLER)
+    images = [_read_rgb(path, size) for mine in files for path in mine]
+    labels = np.repeat(np.arange(len(files)), [len(mine) for mine in files])
+    return LoadedImages(np.stack(images), labels.astype(np.int64),
                         tuple(d.name for d in class_dirs))
 
 
@@ -79,6 +83,7 @@ def load_loveda(root: Path, size: int) -> LoadedImages:
     if not pairs:
         raise InputError(f"{root}: expected LoveDA's Train|Val/Urban|Rural/images_png and "
                          "masks_png folders")
+    require_image_memory(len(pairs), size, str(root), _SMALLER, masks=True)
     images, masks = [], []
     for image, mask in pairs:
         images.append(_read_rgb(image, size))

@@ -402,14 +402,15 @@ def test_a_fleet_whose_images_exceed_memory_is_input_error(monkeypatch):
     """The schema bounds one satellite's images; the fleet's total is checked before any
     tile is rendered (the limit is lowered here so that two tiny tracks exceed it)."""
     from orbitfl.errors import InputError
-    from orbitfl.fl import federation
+    from orbitfl.fl import datasets, federation
     from orbitfl.fl.geo.acquisition import GroundTrack
 
-    monkeypatch.setattr(federation, "MAX_IMAGE_BYTES", 40 * 3 * 16 * 16 * 4 - 1)
+    monkeypatch.setattr(datasets, "MAX_IMAGE_BYTES", 40 * 3 * 16 * 16 * 4 - 1)
     track = GroundTrack(np.arange(20.0), np.zeros(20), np.zeros(20), np.full(20, 45.0))
     spec = federation.DataSpec(image_size=16, test_per_class=1, ses_per_class=1)
-    with pytest.raises(InputError, match=r"^data.acquisition: 2 satellites take 40 images "
-                                         r"\(0.0 GiB in memory\); at most 0.000114 GiB"):
+    with pytest.raises(InputError, match=r"^data.acquisition: 40 images of 16 x 16 take "
+                                         r"0.000114 GiB in memory; at most 0.000114 GiB: 2 "
+                                         r"satellites take them"):
         federation.build_federation(spec, clients=2, seed=0, tracks=[track, track])
 
 
@@ -439,3 +440,28 @@ def test_a_corrupt_loveda_mask_is_input_error(tmp_path: Path):
     (root / "Val" / "Rural" / "masks_png" / "0.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match=r"^.*masks_png/0.png: cannot read image "):
         load_loveda(root, 16)
+
+
+@pytest.mark.parametrize("dataset", ["eurosat", "loveda"])
+def test_a_dataset_folder_too_big_for_memory_is_refused_before_decoding(tmp_path: Path,
+                                                                         monkeypatch, dataset):
+    """Counted before any image is decoded: the files here are not even images."""
+    from orbitfl.errors import InputError
+    from orbitfl.fl import datasets
+    from orbitfl.fl.folders import load_class_folders, load_loveda
+
+    monkeypatch.setattr(datasets, "MAX_IMAGE_BYTES", 1000)
+    if dataset == "eurosat":
+        for c in range(10):
+            (tmp_path / f"c{c}").mkdir()
+            (tmp_path / f"c{c}" / "0.png").write_bytes(b"not a png")
+        load = lambda: load_class_folders("eurosat", tmp_path, 16)  # noqa: E731
+    else:
+        for kind in ("images_png", "masks_png"):
+            (tmp_path / "Train" / "Urban" / kind).mkdir(parents=True)
+            (tmp_path / "Train" / "Urban" / kind / "0.png").write_bytes(b"not a png")
+        load = lambda: load_loveda(tmp_path, 16)  # noqa: E731
+    count = 10 if dataset == "eurosat" else 1
+    with pytest.raises(InputError, match=rf"^{tmp_path}: {count} images of 16 x 16 take "
+                                         r"[0-9.e-]+ GiB in memory; at most 9.31e-07 GiB"):
+        load()
