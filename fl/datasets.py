@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from orbitfl.errors import InputError
-from orbitfl.limits import MAX_IMAGE_BYTES
+from orbitfl.limits import MAX_IMAGE_BYTES, image_bytes
 
 GRATINGS_PER_CLASS = 2
 
@@ -25,7 +25,7 @@ def require_image_memory(images: int, size: int, where: str, remedy: str,
     """Images are held as float32 tensors (with int64 masks for segmentation): a data set
     that cannot fit ``MAX_IMAGE_BYTES`` is refused before any image is decoded or rendered,
     instead of exhausting the machine's memory halfway."""
-    total = images * size * size * (3 * 4 + (8 if masks else 0))
+    total = image_bytes(images, size, masks)
     if total > MAX_IMAGE_BYTES:
         raise InputError(f"{where}: {images} images of {size} x {size} take "
                          f"{total / 2**30:.3g} GiB in memory; at most "

@@ -14,3 +14,8 @@ MAX_SATELLITES = 100_000            # a Walker shell's planes x per_plane
 MAX_TRACK_IMAGES = 10_000           # images per satellite: acquisition window / interval_s
 MAX_IMAGE_BYTES = 4 << 30           # generated float32 images (rendering takes ~3x more)
 MAX_ROUNDS = 100_000
+
+
+def image_bytes(images: int, size: int, masks: bool = False) -> int:
+    """Memory of ``images`` as float32 (3, size, size) tensors, with int64 masks."""
+    return images * size * size * (3 * 4 + (8 if masks else 0))

@@ -35,6 +35,7 @@ from orbitfl.limits import (
     MAX_SATELLITES,
     MAX_SCENARIO_BYTES,
     MAX_TRACK_IMAGES,
+    image_bytes,
 )
 from orbitfl.scenario_yaml import load_yaml
 
@@ -435,7 +436,7 @@ class DataConfig(_Strict):
         else:
             return self
         images = classes * (per_class + self.test_per_class + self.ses_per_class)
-        size = images * 3 * self.image_size ** 2 * 4
+        size = image_bytes(images, self.image_size)
         if size > MAX_IMAGE_BYTES:
             raise ValueError(f"the generated images take {size / 2**30:.1f} GiB ({images} of "
                              f"3 x {self.image_size} x {self.image_size} float32); at most "
