@@ -209,3 +209,18 @@ def test_report_draws_user_strings_literally_and_atomically(tiny_runs, tmp_path,
     for name in NAMES.values():
         assert any(name in text for text in shown), name
     assert not [p for p in (tmp_path / "report").iterdir() if p.name.startswith(".")]
+
+
+def test_a_name_with_math_runs_into_runs_and_draws(tmp_path, monkeypatch, capsys):
+    """Defect: '$...$' in the scenario name was parsed as mathtext and crashed the figures
+    after the whole simulation; the default run directory is made from the name, under
+    runs/."""
+    monkeypatch.chdir(tmp_path)
+    name = "fuel $x^$ " + "y" * 150
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "name": name,
+                                                        "fl": {**TINY["fl"], "rounds": 1}}))
+    assert main(["run", "tiny.yaml"]) == 0, capsys.readouterr().err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("fuel_x_yyy") and len(run_dir.name) < 100
+    assert (run_dir / "figures" / "accuracy_vs_bytes.png").is_file()
+    assert json.loads((run_dir / "manifest.json").read_text())["scenario"]["name"] == name
