@@ -33,7 +33,7 @@ class ChipProfile:
 CHIPS = {
     "jetson-nano": ChipProfile(
         "jetson-nano", 472e9, 0.25, 10.0,
-        "NVIDIA Jetson Nano: 472 GFLOPS (FP16), 5-10 W modes (DESIGN.md reference figures)"),
+        "NVIDIA Jetson Nano: 472 GFLOPS (FP16), 5-10 W modes"),
     "jetson-orin-nx": ChipProfile(
         "jetson-orin-nx", 3.76e12, 0.25, 20.0,
         "NVIDIA Jetson Orin NX 16 GB: 1024-core Ampere GPU at 918 MHz, 1.88 TFLOPS FP32 / "

@@ -133,7 +133,7 @@ LINK_PRESETS = {
     # Planet Dove S-band uplink: 250 kbit/s BPSK (Klofas 2016, slide "S/X Radio"); it
     # carries everything sent to a Dove, the global model included.
     "dove-s": FixedRate(250e3),
-    # S-band TT&C class uplink, ~1-2 Mbit/s (DESIGN.md reference figures).
+    # S-band TT&C class uplink, ~1-2 Mbit/s (docs/architecture.md, reference figures).
     "s-band-ttc": FixedRate(2e6),
     # A UHF amateur-class link (9.6 kbit/s), for bandwidth studies.
     "uhf": FixedRate(9600.0),

@@ -51,7 +51,7 @@ class WalkerShell:
         return self.planes * self.per_plane
 
 
-# Nominal shells (DESIGN.md reference figures). Phasing factors are not published for these
+# Nominal shells (docs/architecture.md). Phasing factors are not published for these
 # systems; F = 1 is our choice and a scenario can override it.
 PRESETS = {
     "starlink-shell1": WalkerShell(72, 22, 1, 550.0, 53.05, "delta", "STARLINK-W"),

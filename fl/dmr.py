@@ -1,4 +1,4 @@
-"""DMR, the dual-factor schedule (SAFE.md section 3)."""
+"""DMR, the dual-factor schedule (docs/safe-method.md, DMR)."""
 
 from __future__ import annotations
 

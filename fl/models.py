@@ -18,7 +18,7 @@ from orbitfl.errors import InputError
 
 
 class ACE(nn.Module):
-    """Adaptive Context Enhancement (SAFE.md section 4): learnable context embeddings E
+    """Adaptive Context Enhancement (docs/safe-method.md, ACE): learnable context embeddings E
     (K x d) attended to by the backbone's features, a foreground mask from a two-way head
     (hard Gumbel-Softmax while training, argmax in evaluation), and ``F' = F + gamma M F``
     (``residual``) or ``F' = F M`` (``gate``)."""
@@ -63,8 +63,8 @@ class ACE(nn.Module):
 
 
     def auxiliary_loss(self) -> torch.Tensor:
-        """Mask prior *(orbitfl's choice, not in SAFE.md)*: without it the cheapest optimum
-        is the all-foreground mask (the collapse SAFE.md lists as a failure signature).
+        """Mask prior *(orbitfl's choice, not in the paper)*: without it the cheapest optimum
+        is the all-foreground mask (a failure signature in docs/safe-method.md).
         ``prior_weight * (mean foreground probability - prior)^2`` makes the mask spend a
         budget, which it spends where features matter. ``prior_weight = 0`` disables it."""
         if self._soft is None or self.prior_weight == 0:

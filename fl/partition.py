@@ -1,4 +1,4 @@
-"""Class-imbalance and client partitioners (SAFE.md section 5).
+"""Class-imbalance and client partitioners (docs/safe-method.md, protocol).
 
 All take a numpy ``Generator`` so that the scenario seed decides every split.
 """

@@ -1,4 +1,4 @@
-"""SAFE (SAFE.md): CRO class rectification, FAU feature-aligned EMA updates, DMR schedule,
+"""SAFE (docs/safe-method.md): CRO class rectification, FAU feature-aligned EMA updates, DMR,
 and the ACE module (which lives in the model; see ``models.ACE``).
 
 The server owns the Self-Examination Sample (SES): K images per class, never in any
@@ -8,7 +8,7 @@ as 8 bits per value on each channel's own range (whatever the dataset's normalis
 the server computes its FAU features on the same decoded images the clients get, so both
 ends compare bit-identical inputs.
 
-FAU's CKA-driven mu (docs: SAFE.md section 2) is calibrated per client against the mean of
+FAU's CKA-driven mu (docs/safe-method.md, FAU) is calibrated per client against the mean of
 the divergences that client has shown so far, not once on the near-random model of its first
 round: ``mu_i = s(t) * min(tau * D_i / mean(D_i so far), mu_max)``. A client whose features
 drift as much as usual keeps ``tau`` of its personal model; one that drifts more keeps more,

@@ -31,7 +31,7 @@ State = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class SafeConfig:
-    """SAFE's switches and their modes (SAFE.md); every *(choice)* there is a field here."""
+    """SAFE's switches and their modes (docs/safe-method.md); every orbitfl choice is a field."""
 
     cro: bool = True
     fau: bool = True
@@ -43,7 +43,7 @@ class SafeConfig:
     fau_payload: str = "features"      # features | gram
     fau_tau: float = 0.5               # mu of a client drifting as much as it usually does
                                        # (= fau_mu_fixed, so fixed vs CKA-driven is fair)
-    fau_mu_max: float = 0.8            # bound on mu (SAFE.md's 1 lets a client ignore the
+    fau_mu_max: float = 0.8            # bound on mu (a bound of 1 lets a client ignore the
                                        # global model entirely; orbitfl's choice)
     fau_mu_fixed: float = 0.5          # mu of the fixed-mu variant (fau_cka: false)
     fau_cka: bool = True               # False: fixed mu instead of the CKA-driven one

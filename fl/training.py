@@ -16,7 +16,7 @@ from .metrics import classification_report
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """SGD settings of SAFE.md section 5 (momentum 0.9, weight decay 5e-4)."""
+    """SGD settings of the SAFE protocol (docs/safe-method.md): momentum 0.9, weight decay 5e-4."""
 
     epochs: int = 1
     batch_size: int = 32

@@ -1,4 +1,4 @@
-"""The SAFE reproduction study (SAFE.md section 5): FedAvg, FedProx, SAFE and its ablations
+"""The SAFE reproduction study (docs/safe-method.md): FedAvg, FedProx, SAFE and its ablations
 on the synthetic long-tail protocol and on geo-synthetic data, written as one table.
 
     .venv/bin/python -m orbitfl.study --out study.csv [--rounds 15] [--quick]

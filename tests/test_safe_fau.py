@@ -1,4 +1,4 @@
-"""FAU's inputs and its mu (docs: SAFE.md section 2), and losses that must compose.
+"""FAU's inputs and its mu (docs/safe-method.md, FAU), and losses that must compose.
 
 Regression tests for the audit of the SAFE study: the SES reached clients quantised with
 another dataset's normalisation (clients and server compared different images), the
