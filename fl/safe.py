@@ -79,15 +79,21 @@ class Safe(Strategy):
                              for k, v in safe["divergences"].items()}
         self.diagnostics = list(safe["diagnostics"])
 
+    @property
+    def _fau_compares(self) -> bool:
+        """FAU with CKA-driven mu needs the SES and A_g; fixed mu needs neither (and must
+        not be charged their bytes)."""
+        return self.safe.fau and self.safe.fau_cka
+
     # -- server -> client -----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
         payloads = super().to_client(round_index, client_id)
-        if self.safe.fau and client_id not in self._ses_sent:
+        if self._fau_compares and client_id not in self._ses_sent:
             payloads.append(Payload.encode("ses_images", self._ses_wire))
             self._ses_sent.add(client_id)
         if self.safe.cro:
             payloads.append(Payload.encode("class_weights", {"w": self.class_weights.clone()}))
-        if self.safe.fau:
+        if self._fau_compares:
             a_g = self._global_features
             tensor = a_g @ a_g.T if self.safe.fau_payload == "gram" else a_g
             payloads.append(Payload.encode("feature_map", {"A_g": tensor.to(torch.float32)}))
@@ -102,8 +108,8 @@ class Safe(Strategy):
             self._client_ses[client_id] = decode_ses(by_kind["ses_images"].tensors)
         start = global_state
         if self.safe.fau:
-            start = self._feature_aligned_start(round_index, client_id, global_state,
-                                                by_kind["feature_map"].tensors["A_g"])
+            a_g = by_kind["feature_map"].tensors["A_g"] if self._fau_compares else None
+            start = self._feature_aligned_start(round_index, client_id, global_state, a_g)
         self.worker.load_state_dict(start)
         weights = by_kind["class_weights"].tensors["w"] if self.safe.cro else None
         loss = self.trainer.train(data, self.client_generator(round_index, client_id),
@@ -115,7 +121,7 @@ class Safe(Strategy):
                             self.upload(client_id, trained, global_state), loss, version)
 
     def _feature_aligned_start(self, round_index: int, client_id: int, global_state: State,
-                               a_g: torch.Tensor) -> State:
+                               a_g: torch.Tensor | None) -> State:
         """FAU: theta_i <- mu theta_i_prev + (1 - mu) theta_g; the first participation
         adopts the global model."""
         previous = self.personal.get(client_id)
@@ -160,7 +166,7 @@ class Safe(Strategy):
             self.diagnostics.append({"round": round_index, "cro_weights":
                                      self.class_weights.tolist()})
         self._previous_classifier = clone_state(self.global_model.classifier.state_dict())
-        if self.safe.fau:
+        if self._fau_compares:
             self._global_features = features(self.global_model, self._ses_decoded)
 
     def _modulated(self, raw: torch.Tensor, next_round: int) -> torch.Tensor:

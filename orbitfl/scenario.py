@@ -422,7 +422,21 @@ class DataConfig(_Strict):
             raise ValueError("loveda is a segmentation dataset: set task: segmentation")
         if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
             raise ValueError("segmentation data splits by orbit or iid")
+        self._no_ignored_options()
         return self._fits_in_memory()
+
+    def _no_ignored_options(self) -> None:
+        """An option the chosen dataset would ignore is an error, not a silent no-op: a
+        study that sets an imbalance factor must get one."""
+        defaults = type(self).model_fields
+        if self.classes != defaults["classes"].default and self.dataset != "synthetic":
+            raise ValueError(f"'classes' applies to the synthetic dataset; {self.dataset} "
+                             "has its own classes")
+        if self.imbalance_ratio != 1 and (self.dataset in ("geo-synthetic", "loveda")
+                                          or self.partition == "orbit"):
+            raise ValueError(f"'imbalance_ratio' applies to synthetic and folder datasets; "
+                             f"{self.dataset} takes the class mix its imagery has (the run "
+                             "reports its true imbalance factor)")
 
     def _fits_in_memory(self) -> "DataConfig":
         """The generated images (training pool for synthetic, test set and SES) as float32

@@ -112,3 +112,12 @@ def test_fedprox_keeps_aces_auxiliary_loss():
         results.append(model.state_dict())
     for key in results[0]:
         assert torch.allclose(results[0][key].float(), results[1][key].float(), atol=1e-5), key
+
+
+def test_fixed_mu_sends_neither_the_ses_nor_the_feature_map(synthetic):
+    """Fixed mu never compares features: charging the SES and A_g to it overstated the
+    fixed-mu ablation's bytes."""
+    fixed = [p.kind for p in _strategy(synthetic, fau_cka=False).to_client(1, 0)]
+    driven = [p.kind for p in _strategy(synthetic).to_client(1, 0)]
+    assert "ses_images" not in fixed and "feature_map" not in fixed
+    assert "ses_images" in driven and "feature_map" in driven
