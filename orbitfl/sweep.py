@@ -10,23 +10,28 @@ Sweep file::
       data.imbalance_ratio: [10, 100]
       seed: [1, 2, 3]
 
-Points are written as scenario files under ``<out>/points/`` and run by a local process
-pool (default) or by Ray (``--backend ray``, a local instance or ``--address``). A point
-whose run directory is complete for the same scenario hash is not run again; a failing
-point is reported and the others go on.
+Points are written as scenario files under ``<out>/points/`` (each with its log) and run one
+process per point, ``--workers`` at a time (default), or by Ray (``--backend ray``, a local
+instance or ``--address``). A point whose run directory is complete for the same scenario
+hash is not run again; a point stopped early (Ctrl-C, a crash) resumes from its checkpoint;
+an invalid point, a failing point or a point whose worker dies is reported and the others
+go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` for what finished.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import json
-import multiprocessing
 import os
+import shutil
+import signal
+import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+import traceback
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
@@ -35,18 +40,27 @@ import pandas as pd
 import yaml
 
 from orbitfl.errors import InputError
+from orbitfl.rundir import StagedRunDirectory, safe_path_component
 from orbitfl.scenario import load_scenario
 
 SWEEP_KEYS = {"base", "mode", "parameters", "name"}
+STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
+POLL_S = 0.1
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Point:
     index: int
     name: str
     values: dict[str, Any]
     scenario_file: Path
     run_dir: Path
+    error: str | None = None  # why the point's scenario is invalid (it is not run)
+
+    @property
+    def log_file(self) -> Path:
+        """The point's run log, kept beside its scenario file across re-runs."""
+        return self.scenario_file.with_suffix(".log")
 
 
 def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
@@ -83,11 +97,13 @@ def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
         raise InputError(f"{path}: mode: expected grid or zip, got {mode!r}")
     if mode == "zip" and len({len(v) for v in parameters.values()}) > 1:
         raise InputError(f"{path}: parameters: zip mode needs lists of equal length")
-    return base, parameters, mode, str(document.get("name", path.stem))
+    # the name becomes file names: one safe path component, whatever the user wrote
+    return base, parameters, mode, safe_path_component(str(document.get("name", path.stem)))
 
 
 def _absolute_paths(document: dict, base_dir: Path) -> dict:
-    """Point files live elsewhere: make the base's file paths absolute."""
+    """Point files live elsewhere: make the file paths of a document written in
+    ``base_dir`` absolute (paths already absolute stay as they are)."""
     document = copy.deepcopy(document)
     for section, key in (("constellation", "tle"), ("data", "path")):
         value = document.get(section, {}).get(key) if isinstance(document.get(section),
@@ -119,20 +135,28 @@ def apply(base: dict, values: dict[str, Any]) -> dict:
 
 
 def plan_points(sweep_file: Path, out: Path) -> tuple[list[Point], str]:
+    """Every point's scenario file, written under ``out/points``. A point that is not a
+    valid scenario carries its one-line error instead of stopping the sweep; paths in the
+    swept values are relative to the sweep file."""
+    sweep_file = Path(sweep_file)
     base, parameters, mode, name = load_sweep(sweep_file)
     points = []
     for i, values in enumerate(expand(base, parameters, mode)):
-        document = apply(base, values)
+        try:
+            document = _absolute_paths(apply(base, values), sweep_file.parent)
+        except InputError as err:  # the same for every point: the sweep itself is wrong
+            raise InputError(f"{sweep_file}: {err}") from None
         document["name"] = f"{name}-{i:03d}"
         scenario_file = out / "points" / f"{document['name']}.yaml"
         scenario_file.parent.mkdir(parents=True, exist_ok=True)
         scenario_file.write_text(yaml.safe_dump(document, sort_keys=False))
         try:
             load_scenario(scenario_file)
+            error = None
         except InputError as err:
-            raise InputError(f"{sweep_file}: point {i} {values}: {err}") from None
+            error = f"{sweep_file}: point {i} {values}: {err}"
         points.append(Point(i, document["name"], values, scenario_file,
-                            out / "runs" / document["name"]))
+                            out / "runs" / document["name"], error))
     return points, name
 
 
@@ -149,27 +173,72 @@ def is_complete(point: Point) -> bool:
         recorded.get("scenario_sha256") == load_scenario(point.scenario_file).content_hash()
 
 
-def run_point(scenario_file: str, run_dir: str, threads: int) -> dict:
-    """One point in its own process; returns the headline results or the error.
+def _not_runnable(point: Point) -> dict | None:
+    """Why the point is reported instead of run: its scenario is invalid, or its run
+    directory holds a run of another scenario (the sweep file was edited since), which is
+    kept, never overwritten."""
+    if point.error is not None:
+        return {"status": "invalid", "error": point.error, "wall_s": 0.0}
+    if point.run_dir.is_dir() and any(point.run_dir.iterdir()) and not is_complete(point):
+        return {"status": "failed", "wall_s": 0.0, "error": (
+            f"{point.run_dir} holds a run of another scenario (was the sweep file changed?); "
+            "delete it, or sweep into another --out")}
+    return None
+
+
+def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> dict:
+    """One point, in a worker process of either backend; returns the headline results, or
+    the error. A point stopped early resumes from its checkpoint; an interrupt (Ctrl-C,
+    SIGTERM, a Ray cancel) keeps the checkpoint and returns status ``interrupted``.
 
     ``threads`` caps torch's intra-op threads at this point's share of the cores: two
     points each using every core run slower together than one after the other."""
-    import io
-
     import torch
 
     from orbitfl.runner import run
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    try:
-        run(Path(scenario_file), Path(run_dir), log=io.StringIO())
-    except InputError as err:
-        return {"status": "failed", "error": str(err), "wall_s": time.perf_counter() - start}
-    except Exception as err:  # noqa: BLE001 - a failing point must not stop the sweep
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}",
-                "wall_s": time.perf_counter() - start}
-    return headline(Path(run_dir))
+    run_dir = Path(run_dir)
+    with open(log_file, "a", encoding="utf-8") as log:
+        try:
+            resume = _resumable(Path(scenario_file), run_dir, log)
+            run(Path(scenario_file), run_dir, log=log, resume=resume)
+        except KeyboardInterrupt:
+            return _outcome("interrupted", "interrupted; run the sweep again to resume", start)
+        except InputError as err:
+            return _outcome("failed", str(err), start)
+        except Exception as err:  # noqa: BLE001 - a failing point must not stop the sweep
+            traceback.print_exc(file=log)
+            return _outcome("failed", f"{type(err).__name__}: {err} (see {log_file})", start)
+    return headline(run_dir)
+
+
+def _resumable(scenario_file: Path, run_dir: Path, log: TextIO) -> bool:
+    """Whether a checkpoint of this very scenario is kept. One of an earlier version of the
+    point (the sweep file was edited since) is useless to it: it is discarded, and the
+    point starts afresh."""
+    import torch
+
+    checkpoint = _checkpoint(run_dir)
+    if not checkpoint.is_file():
+        return False
+    saved = torch.load(checkpoint, weights_only=True).get("scenario_sha256")
+    if saved == load_scenario(scenario_file).content_hash():
+        return True
+    log.write(f"discarded {checkpoint}: it belongs to an earlier version of this point\n")
+    shutil.rmtree(checkpoint.parent)
+    return False
+
+
+def _checkpoint(run_dir: Path) -> Path:
+    """Where a run into ``run_dir`` that stopped early keeps its checkpoint (the staging
+    folder of ``StagedRunDirectory``)."""
+    return run_dir.parent / f".{run_dir.name}.partial" / StagedRunDirectory.CHECKPOINT
+
+
+def _outcome(status: str, error: str, start: float) -> dict:
+    return {"status": status, "error": error, "wall_s": time.perf_counter() - start}
 
 
 def headline(run_dir: Path) -> dict:
@@ -189,30 +258,55 @@ def headline(run_dir: Path) -> dict:
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
               workers: int | None = None, address: str | None = None,
               log: TextIO | None = None) -> pd.DataFrame:
+    """Run every point not yet complete and write ``sweep.parquet`` and the Pareto figure.
+    On Ctrl-C the running points are stopped (keeping their checkpoints), the table is
+    written for what finished, and ``KeyboardInterrupt`` is raised again."""
     log = log or sys.stderr
     sweep_file = Path(sweep_file)
-    out = Path(out) if out is not None else Path("runs") / "sweeps" / sweep_file.stem
+    out = Path(out) if out is not None else \
+        Path("runs") / "sweeps" / safe_path_component(sweep_file.stem)
     points, name = plan_points(sweep_file, out)
-    todo = [p for p in points if not is_complete(p)]
-    results = {p.index: {**headline(p.run_dir), "reused": True} for p in points if p not in todo}
-    log.write(f"sweep {name}: {len(points)} points, {len(points) - len(todo)} already done, "
-              f"{len(todo)} to run on {backend}\n")
+    skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
+    todo = [p for p in points if p.index not in skipped and not is_complete(p)]
+    results = {p.index: {**headline(p.run_dir), "reused": True}
+               for p in points if p.index not in skipped and p not in todo}
+    log.write(f"sweep {name}: {len(points)} points, {len(results)} already done, "
+              f"{len(todo)} to run on {backend}"
+              f"{f', {len(skipped)} skipped' if skipped else ''}\n")
     started = time.perf_counter()
 
     def done(point: Point, result: dict) -> None:
-        results[point.index] = result
+        results[point.index] = {**result, "reused": False}
         accuracy = result.get("final_accuracy")
         status = f"acc {accuracy:.3f}" if accuracy is not None else result["error"]
         log.write(f"[{len(results)}/{len(points)}] {point.name}: {status} "
                   f"({result['wall_s']:.0f} s)\n")
         log.flush()
 
-    if todo:
-        runner = _ray if backend == "ray" else _local
-        runner(todo, done, workers, address)
+    for point in points:
+        if point.index in skipped:
+            done(point, skipped[point.index])
+    try:
+        if todo:
+            runner = _ray if backend == "ray" else _local
+            runner(todo, done, workers, address)
+    except KeyboardInterrupt:
+        stopped = [p for p in points if p.index not in results]
+        for point in stopped:
+            results[point.index] = {"status": "interrupted", "wall_s": 0.0, "reused": False,
+                                    "error": "not run: the sweep was interrupted"}
+        _write_results(points, results, out, time.perf_counter() - started)
+        log.write(f"sweep interrupted: {out / 'sweep.parquet'} holds the finished points; "
+                  "run the same command again to resume the others\n")
+        raise
+    return _write_results(points, results, out, time.perf_counter() - started)
+
+
+def _write_results(points: list[Point], results: dict[int, dict], out: Path,
+                   wall_s: float) -> pd.DataFrame:
     table = pd.concat([parameter_table(points),
                        pd.DataFrame([results[p.index] for p in points])], axis=1)
-    table["wall_time_total_s"] = time.perf_counter() - started
+    table["wall_time_total_s"] = wall_s
     _write_table(table, out / "sweep.parquet")
     pareto_figure(table, out / "pareto.png", list(points[0].values) if points else [])
     return table
@@ -220,19 +314,112 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
 
 def _local(points: list[Point], done: Callable, workers: int | None,
            address: str | None) -> None:
-    # "spawn": a fresh interpreter per worker, safe whatever this process has imported.
-    context = multiprocessing.get_context("spawn")
+    """One worker process per point, at most ``workers`` at once: a worker that dies (the
+    out-of-memory killer) fails only its point. Workers run in their own session, so a
+    terminal's Ctrl-C reaches only this process, which stops them in order."""
     workers = workers or 1
     threads = max(1, (os.cpu_count() or 1) // workers)
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = {pool.submit(run_point, str(p.scenario_file), str(p.run_dir), threads): p
-                   for p in points}
-        for future in as_completed(futures):
-            done(futures[future], future.result())
+    waiting = list(points)
+    running: dict[subprocess.Popen, tuple[Point, float]] = {}
+    try:
+        while waiting or running:
+            while waiting and len(running) < workers:
+                point = waiting.pop(0)
+                running[_start_worker(point, threads)] = (point, time.perf_counter())
+            for worker in [w for w in running if w.poll() is not None]:
+                point, start = running.pop(worker)
+                done(point, _worker_result(point, worker.returncode, start))
+            time.sleep(POLL_S)
+    except KeyboardInterrupt:
+        _stop_workers(list(running))
+        for worker, (point, start) in running.items():
+            done(point, _worker_result(point, worker.returncode, start, stopped=True))
+        raise
+
+
+def _result_file(point: Point) -> Path:
+    return point.scenario_file.with_suffix(".result.json")
+
+
+def _start_worker(point: Point, threads: int) -> subprocess.Popen:
+    _result_file(point).unlink(missing_ok=True)
+    with open(point.log_file, "a", encoding="utf-8") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orbitfl.sweep", str(point.scenario_file),
+             str(point.run_dir), str(threads), str(point.log_file), str(_result_file(point))],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def _stop_workers(workers: list[subprocess.Popen]) -> None:
+    """SIGTERM (the worker saves its checkpoint and reports), then SIGKILL after
+    ``STOP_GRACE_S``."""
+    for worker in workers:
+        worker.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_S
+    for worker in workers:
+        try:
+            worker.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _worker_result(point: Point, returncode: int, start: float, stopped: bool = False) -> dict:
+    """The worker's own report, or why it has none (killed by a signal, or crashed)."""
+    try:
+        return json.loads(_result_file(point).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    if stopped:
+        return _stopped_result(point, start)
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        why = " (out of memory?)" if -returncode == signal.SIGKILL else ""
+        return _outcome("failed", f"worker killed by {name}{why}; see {point.log_file}", start)
+    return _outcome("failed", f"worker exited with status {returncode} without a result; "
+                    f"see {point.log_file}", start)
+
+
+def _stopped_result(point: Point, start: float) -> dict:
+    """A point stopped by Ctrl-C: complete if it finished in time, else interrupted."""
+    if is_complete(point):
+        return headline(point.run_dir)
+    return _outcome("interrupted", "interrupted; run the sweep again to resume", start)
+
+
+def _worker_main(argv: list[str]) -> int:
+    """``python -m orbitfl.sweep SCENARIO RUN_DIR THREADS LOG RESULT``: one local point.
+    SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died stops itself."""
+    scenario_file, run_dir, threads, log_file, result_file = argv
+    signal.signal(signal.SIGTERM, _interrupt)
+    parent = os.getppid()
+    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+    try:
+        result = run_point(scenario_file, run_dir, int(threads), log_file)
+    except KeyboardInterrupt:  # stopped before the run began
+        result = _outcome("interrupted", "interrupted; run the sweep again to resume",
+                          time.perf_counter())
+    partial = Path(result_file).with_suffix(".partial")
+    partial.write_text(json.dumps(result), encoding="utf-8")
+    partial.replace(result_file)
+    return 0
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _ray(points: list[Point], done: Callable, workers: int | None,
          address: str | None) -> None:
+    """Ray tasks, one core each and never retried: a task whose worker dies fails its point
+    (a retry would race the dead run's staging folder). Ctrl-C cancels the tasks, which
+    keep their checkpoints."""
     try:
         import ray
     except ImportError:
@@ -242,15 +429,34 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
         ray.init(address=address, num_cpus=workers if address is None else None,
                  include_dashboard=False, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(run_point)  # one core per point, as Ray schedules it
-        pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1): p for p in points}
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1)
-            for ref in ready:
-                done(pending.pop(ref), ray.get(ref))
+        remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
+        pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1, str(p.log_file)):
+                   (p, time.perf_counter()) for p in points}
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                for ref in ready:
+                    point, start = pending.pop(ref)
+                    done(point, _ray_result(ray, ref, start))
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref)  # raises KeyboardInterrupt inside a running task
+            if pending:
+                ray.wait(list(pending), num_returns=len(pending), timeout=STOP_GRACE_S)
+            for point, start in pending.values():
+                done(point, _stopped_result(point, start))
+            raise
     finally:
         if started_here:
             ray.shutdown()
+
+
+def _ray_result(ray, ref, start: float) -> dict:
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayError as err:  # the worker died, or the task was cancelled
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        return _outcome("failed", f"{type(err).__name__}: {first_line}", start)
 
 
 def parameter_table(points: list[Point]) -> pd.DataFrame:
@@ -305,8 +511,12 @@ def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path
             label = ", ".join(str(ok[name].iloc[i]) for name in parameters) or ok["point"].iloc[i]
             ax.annotate(label, (total[i], accuracy[i]), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
+        ax.legend()
     ax.set_xlabel("bytes moved, up + down (MB)")
     ax.set_ylabel("final accuracy (%)")
     ax.grid(alpha=0.3)
-    ax.legend()
     return save_figure(fig, out)
+
+
+if __name__ == "__main__":
+    sys.exit(_worker_main(sys.argv[1:]))

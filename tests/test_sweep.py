@@ -1,4 +1,14 @@
-"""Sweeps: expansion, local and Ray backends agreeing, resumability, failing points."""
+"""Sweeps: expansion, local and Ray backends agreeing, resumability, failing points,
+Ctrl-C, dead workers, invalid points and paths relative to the sweep file."""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -6,8 +16,16 @@ import pytest
 import yaml
 
 from orbitfl.cli import main
-from orbitfl.errors import InputError
-from orbitfl.sweep import Point, apply, expand, parameter_table, pareto_front, plan_points
+from orbitfl.scenario import load_scenario
+from orbitfl.sweep import (
+    Point,
+    apply,
+    expand,
+    parameter_table,
+    pareto_front,
+    plan_points,
+    run_point,
+)
 
 from conftest import TLE_DIR
 
@@ -87,23 +105,166 @@ def test_twelve_point_sweep_local_then_ray_then_resume(sweep_file, capsys):
     assert "12 already done, 0 to run" in err
     again = pd.read_parquet(out_local / "sweep.parquet")
     assert again.get("reused").all()
+    assert not local.reused.any()
     pd.testing.assert_frame_equal(again.drop(columns=["reused", "wall_time_total_s"]),
-                                  local.drop(columns=["wall_time_total_s"]))
+                                  local.drop(columns=["reused", "wall_time_total_s"]))
 
 
-def test_a_failing_point_is_reported_and_the_others_run(tmp_path):
+def test_failing_and_invalid_points_are_reported_and_the_valid_ones_run(tmp_path):
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
-        "base": "micro.yaml", "parameters": {"fl.schedule.min_clients": [1, 5]}}))
+        "base": "micro.yaml", "mode": "zip",
+        "parameters": {"fl.schedule.min_clients": [1, 5, 1], "fl.rounds": [1, 1, -2]}}))
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "out")]) == 1
     table = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
-    assert list(table.status) == ["complete", "failed"]
+    assert list(table.status) == ["complete", "failed", "invalid"]
     assert "min_clients: 5 exceeds the 2 selected satellites" in table.error.iloc[1]
+    assert "point 2 {'fl.rounds': -2, 'fl.schedule.min_clients': 1}" in table.error.iloc[2]
+    assert "fl.rounds" in table.error.iloc[2] and "\n" not in table.error.iloc[2]
+    assert not (tmp_path / "out" / "runs" / "sweep-002").exists()
 
 
 def test_bad_sweep_points_name_the_point(tmp_path):
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
         "base": "micro.yaml", "parameters": {"fl.rounds": [1, -2]}}))
-    with pytest.raises(InputError, match=r"point 1 \{'fl.rounds': -2\}: .*fl.rounds"):
-        plan_points(tmp_path / "sweep.yaml", tmp_path / "out")
+    points, _ = plan_points(tmp_path / "sweep.yaml", tmp_path / "out")
+    assert points[0].error is None
+    assert str(tmp_path / "sweep.yaml") in points[1].error
+    assert "point 1 {'fl.rounds': -2}: " in points[1].error and "fl.rounds" in points[1].error
+
+
+def test_parameter_paths_resolve_against_the_sweep_file(tmp_path):
+    """A path given in the sweep file is relative to the sweep file, as the base's paths are
+    relative to the base, wherever the point files are written."""
+    (tmp_path / "tle").mkdir()
+    shutil.copy(TLE_DIR / "planet_2024-07-16.tle", tmp_path / "tle" / "x.tle")
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweeps").mkdir()
+    sweep = tmp_path / "sweeps" / "s.yaml"
+    for parameters in ({"constellation.tle": ["../tle/x.tle"]},
+                       {"constellation": [{"tle": "../tle/x.tle", "select": {"limit": 1}}]}):
+        sweep.write_text(yaml.safe_dump({"base": "../micro.yaml", "parameters": parameters}))
+        points, _ = plan_points(sweep, tmp_path / "elsewhere" / "out")
+        assert [p.error for p in points] == [None]
+        assert load_scenario(points[0].scenario_file).constellation.tle == \
+            (tmp_path / "tle" / "x.tle").resolve()
+
+
+def test_sweep_names_cannot_leave_the_sweep_folder(tmp_path):
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "name": "../../" + "x" * 300, "base": "micro.yaml", "parameters": {"seed": [1]}}))
+    out = tmp_path / "a" / "out"
+    points, _ = plan_points(tmp_path / "sweep.yaml", out)
+    for path in (points[0].scenario_file, points[0].run_dir):
+        assert path.resolve().is_relative_to(out.resolve())
+        assert ".." not in path.relative_to(out).parts and len(path.name) < 120
+
+
+# Tiny points around one of many cheap rounds: the second is still running long after its
+# first checkpoint, whatever the load of the machine.
+SLOW_SECOND = {"mode": "zip", "parameters": {"duration": ["4h", "2d", "4h"],
+                                             "fl.rounds": [1, 20, 1]}}
+
+
+def _sweep_with_slow_second_point(tmp_path: Path) -> Path:
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({"base": "micro.yaml", **SLOW_SECOND}))
+    return tmp_path / "sweep.yaml"
+
+
+def _wait_for(path: Path, alive, timeout_s: float = 300) -> None:
+    deadline = time.time() + timeout_s
+    while not path.exists():
+        assert alive(), f"the sweep ended before {path} appeared"
+        assert time.time() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
+
+def test_ctrl_c_stops_the_whole_sweep_and_a_rerun_resumes_from_the_checkpoint(tmp_path):
+    sweep, out = _sweep_with_slow_second_point(tmp_path), tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "orbitfl.cli", "sweep", str(sweep),
+                                "--out", str(out)], stderr=subprocess.PIPE, text=True)
+    checkpoint = out / "runs" / ".sweep-001.partial" / "checkpoint.pt"
+    _wait_for(checkpoint, lambda: process.poll() is None)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)  # promptly: not after the 19 rounds left
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert list(table.status) == ["complete", "interrupted", "interrupted"]
+    assert checkpoint.is_file() and not (out / "runs" / "sweep-001").exists()
+    assert not (out / "runs" / "sweep-002").exists()  # the rest did not run after Ctrl-C
+
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "2"]) == 0
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert list(table.status) == ["complete"] * 3 and list(table.rounds) == [1, 20, 1]
+    assert list(table.reused) == [True, False, False]
+    assert "resuming after round" in (out / "points" / "sweep-001.log").read_text()
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+def _kill_worker_when(path: Path, point: str, done: threading.Event, killed: list) -> None:
+    """SIGKILL the worker of ``point`` (a child of this process naming the point's file)
+    once ``path`` exists, as the kernel's out-of-memory killer would."""
+    _wait_for(path, lambda: not done.is_set())
+    for child in _children(os.getpid()):
+        if point.encode() in Path(f"/proc/{child}/cmdline").read_bytes():
+            os.kill(child, signal.SIGKILL)
+            killed.append(child)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds workers in /proc")
+def test_a_killed_worker_fails_only_its_point(tmp_path):
+    sweep, out = _sweep_with_slow_second_point(tmp_path), tmp_path / "out"
+    done, killed = threading.Event(), []
+    killer = threading.Thread(target=_kill_worker_when, args=(
+        out / "runs" / ".sweep-001.partial" / "checkpoint.pt", "sweep-001.yaml", done, killed))
+    killer.start()
+    try:
+        code = main(["sweep", str(sweep), "--out", str(out), "--workers", "1"])
+    finally:
+        done.set()
+        killer.join()
+    assert len(killed) == 1 and code == 1
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert list(table.status) == ["complete", "failed", "complete"]
+    assert "SIGKILL" in table.error.iloc[1]
+
+
+def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, monkeypatch):
+    """After the sweep file changes, a point's checkpoint of the old scenario is discarded
+    (the point starts afresh) and a complete run of the old scenario is reported, not
+    overwritten."""
+    import orbitfl.runner as runner
+
+    sweep = tmp_path / "sweep.yaml"
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump({**MICRO, "duration": "1d",
+                                                         "fl": {**MICRO["fl"], "rounds": 3}}))
+    save = runner._save_checkpoint
+
+    def save_then_stop(checkpoint, path, scenario):
+        save(checkpoint, path, scenario)
+        raise KeyboardInterrupt
+
+    for seed, interrupt in ((1, True), (2, False)):
+        sweep.write_text(yaml.safe_dump({"base": "micro.yaml", "parameters": {"seed": [seed]}}))
+        point = plan_points(sweep, tmp_path / "out")[0][0]
+        if interrupt:
+            monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
+        result = run_point(str(point.scenario_file), str(point.run_dir), 1, str(point.log_file))
+        monkeypatch.setattr(runner, "_save_checkpoint", save)
+        assert result["status"] == ("interrupted" if interrupt else "complete"), result
+    assert "discarded" in point.log_file.read_text()
+
+    sweep.write_text(yaml.safe_dump({"base": "micro.yaml", "parameters": {"seed": [3]}}))
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "out")]) == 1
+    table = pd.read_parquet(tmp_path / "out" / "sweep.parquet")
+    assert table.status.iloc[0] == "failed"
+    assert "another scenario" in table.error.iloc[0] and "--out" in table.error.iloc[0]
+    assert (point.run_dir / "manifest.json").is_file()
