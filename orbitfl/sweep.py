@@ -262,6 +262,7 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     On Ctrl-C the running points are stopped (keeping their checkpoints), the table is
     written for what finished, and ``KeyboardInterrupt`` is raised again."""
     log = log or sys.stderr
+    _check_options(backend, workers, address)
     sweep_file = Path(sweep_file)
     out = Path(out) if out is not None else \
         Path("runs") / "sweeps" / safe_path_component(sweep_file.stem)
@@ -300,6 +301,13 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
                   "run the same command again to resume the others\n")
         raise
     return _write_results(points, results, out, time.perf_counter() - started)
+
+
+def _check_options(backend: str, workers: int | None, address: str | None) -> None:
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: expected at least 1 parallel point, got {workers}")
+    if address is not None and backend != "ray":
+        raise InputError("--address applies to --backend ray (an existing Ray cluster)")
 
 
 def _write_results(points: list[Point], results: dict[int, dict], out: Path,

@@ -227,7 +227,7 @@ def test_a_killed_worker_fails_only_its_point(tmp_path):
         out / "runs" / ".sweep-001.partial" / "checkpoint.pt", "sweep-001.yaml", done, killed))
     killer.start()
     try:
-        code = main(["sweep", str(sweep), "--out", str(out), "--workers", "1"])
+        code = main(["sweep", str(sweep), "--out", str(out), "--workers", "2"])
     finally:
         done.set()
         killer.join()
@@ -268,3 +268,18 @@ def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, m
     assert table.status.iloc[0] == "failed"
     assert "another scenario" in table.error.iloc[0] and "--out" in table.error.iloc[0]
     assert (point.run_dir / "manifest.json").is_file()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--workers", "-1"], "--workers: expected at least 1"),
+    (["--address", "localhost:6379"], "--address applies to --backend ray"),
+])
+def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys, options, message):
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "base": "micro.yaml", "parameters": {"seed": [1]}}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(out), *options]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not out.exists()
