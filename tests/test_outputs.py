@@ -144,6 +144,8 @@ def test_contacts_outputs_are_checked_before_computing(tmp_path, scenario, capsy
     if option == "--out" and case == "device":
         out = tmp_path / "plan.csv"
         out.mkdir()  # a folder where the table should go
+    elif option == "--out":
+        out = out.with_name(out.name + ".csv")  # a table name, in a bad place
     table = out if option == "--out" else tmp_path / "plan.parquet"
     extra = [] if option == "--out" else [option, str(out)]
     assert main(["contacts", str(scenario), "--out", str(table), *extra]) == 2
