@@ -18,7 +18,7 @@ from sgp4 import omm
 from sgp4.api import Satrec
 from sgp4.exporter import export_tle
 
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, short
 
 from .tle import ElementSet, check_sgp4
 
@@ -98,7 +98,7 @@ def _element_set(record: dict[str, Any], where: str) -> ElementSet:
         try:
             value = float(fields[key])
         except (TypeError, ValueError):
-            raise InputError(f"{where}: {key} {fields[key]!r} is not a number") from None
+            raise InputError(f"{where}: {key} {short(fields[key])} is not a number") from None
         if not math.isfinite(value):
             raise InputError(f"{where}: {key} is not finite")
         fields[key] = value
@@ -126,7 +126,7 @@ def _integer(value: Any, key: str, where: str) -> int:
     try:
         return int(str(value).strip())
     except ValueError:
-        raise InputError(f"{where}: {key} {value!r} is not an integer") from None
+        raise InputError(f"{where}: {key} {short(value)} is not an integer") from None
 
 
 def _check_ranges(fields: dict[str, Any], where: str) -> None:
@@ -148,7 +148,8 @@ def _normalise_epoch(fields: dict[str, Any], where: str) -> str:
     try:
         epoch = datetime.fromisoformat(text)
     except ValueError:
-        raise InputError(f"{where}: EPOCH {fields['EPOCH']!r} is not an ISO date-time") from None
+        raise InputError(f"{where}: EPOCH {short(fields['EPOCH'])} is not an ISO "
+                         "date-time") from None
     if epoch.tzinfo is not None:
         epoch = epoch.astimezone(timezone.utc).replace(tzinfo=None)
     if fields.get("EPOCH_MICROSECONDS") not in (None, "") and epoch.microsecond == 0:

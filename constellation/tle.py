@@ -184,9 +184,10 @@ def parse_tle_text(text: str, source: str,
                 continue
             if line.startswith("2 "):
                 raise InputError(f"{source}:{index + 1}: line 2 without a preceding line 1")
-            if pending_name is not None:
-                raise InputError(f"{source}:{index + 1}: expected line 1 of "
-                                 f"{pending_name!r}, found {line[:30]!r}")
+            if pending_name is not None:  # two name lines in a row: not an element file
+                raise InputError(f"{source}:{index + 1}: expected line 1 of an element set "
+                                 "(starting '1 ') after the name line above; is this a "
+                                 "TLE/3LE file?")
         except InputError as err:
             if skipped is None:
                 raise
@@ -199,7 +200,7 @@ def parse_tle_text(text: str, source: str,
         pending_name = line[2:].strip() if line.startswith("0 ") else line.strip()
         index += 1
     if pending_name is not None:
-        message = f"{source}: file ends after the name line {pending_name!r}"
+        message = f"{source}: file ends after a name line, without its element set"
         if skipped is None:
             raise InputError(message)
         skipped.append(message)

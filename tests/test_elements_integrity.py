@@ -167,3 +167,15 @@ def test_two_satellites_with_one_name_are_an_error(tmp_path, capsys):
     path = _fleet_scenario(tmp_path, [("LANDSAT 7", LINE1, LINE2), ("LANDSAT 7", *TERRA[1:])])
     err = _one_line_error(capsys, path)
     assert "fleet.tle:2" in err and "fleet.tle:5" in err and "'LANDSAT 7'" in err
+
+
+@pytest.mark.parametrize("text", [
+    "root:x:0:0:secret-token:/root:/bin/bash\ndaemon:x:1:1:another-secret:/usr/sbin\n",
+    "api_key = secret-token\n"])
+def test_a_foreign_file_given_as_element_set_is_not_echoed(tmp_path, text):
+    """Say what is wrong with a file, not what it holds (it may be someone's secrets)."""
+    path = tmp_path / "not-elements.tle"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_element_file(path)
+    assert "secret" not in str(err.value) and str(path) in str(err.value)
