@@ -14,6 +14,9 @@ MAX_SATELLITES = 100_000            # a Walker shell's planes x per_plane
 MAX_TRACK_IMAGES = 10_000           # images per satellite: acquisition window / interval_s
 MAX_IMAGE_BYTES = 4 << 30           # generated float32 images (rendering takes ~3x more)
 MAX_ROUNDS = 100_000
+SUNLIGHT_GRID_S = 30.0              # the orbit grid of eclipse spans (constellation.power)
+MAX_SATELLITE_STEPS = 250_000_000   # satellites x steps of that grid held at once: about
+                                    # 6 GB of float64 positions
 
 
 def image_bytes(images: int, size: int, masks: bool = False) -> int:

@@ -14,6 +14,7 @@ from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
 from orbitfl.errors import InputError
 from orbitfl.fl.geo import landcover
+from orbitfl.limits import MAX_SATELLITE_STEPS, SUNLIGHT_GRID_S
 from orbitfl.scenario import Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
@@ -48,6 +49,7 @@ def prepare(path: str | Path) -> Prepared:
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario)
     _check_fault_targets(scenario, path, fleet, stations)
+    _check_orbit_grid_fits(scenario, path, len(fleet))
     _check_data_packages(scenario, path)
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
@@ -58,6 +60,19 @@ def prepare(path: str | Path) -> Prepared:
                         f"sets are more than {TLE_AGE_WARNING_DAYS:g} days from the scenario "
                         f"epoch (up to {max(ages):.1f} d); SGP4 accuracy degrades")
     return Prepared(path, scenario, fleet, stations, warnings)
+
+
+def _check_orbit_grid_fits(scenario: Scenario, path: Path, satellites: int) -> None:
+    """Every satellite's orbit on the sunlight grid is held at once: the fleet times the
+    duration must fit the machine class (``limits.MAX_SATELLITE_STEPS``)."""
+    steps = satellites * (scenario.duration / SUNLIGHT_GRID_S + 1)
+    if steps > MAX_SATELLITE_STEPS:
+        days = MAX_SATELLITE_STEPS / satellites * SUNLIGHT_GRID_S / 86400
+        raise InputError(f"{path}: duration: {satellites} satellites over "
+                         f"{scenario.duration / 86400:g} d need {steps:.3g} orbit steps of "
+                         f"{SUNLIGHT_GRID_S:g} s, above the {MAX_SATELLITE_STEPS:.3g} this "
+                         f"machine class holds (limits.MAX_SATELLITE_STEPS): at most "
+                         f"{days:.1f} d for this fleet, or select fewer satellites")
 
 
 def _check_ephemeris_span(scenario: Scenario, path: Path) -> None:

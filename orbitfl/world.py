@@ -21,6 +21,7 @@ from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import Battery, PowerSpec, sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
 from orbitfl.fl.geo.acquisition import GroundTrack
+from orbitfl.limits import SUNLIGHT_GRID_S
 from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared
 
@@ -176,7 +177,7 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
                          faults.windows["end_s"].to_numpy()) for p in (down, up)]
     events = EventLog()
     events.extend(faults.events)
-    sunlight = sunlit_intervals(propagator, scenario.duration)
+    sunlight = sunlit_intervals(propagator, scenario.duration, SUNLIGHT_GRID_S)
     return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
                  sunlight, events, isl)
 
