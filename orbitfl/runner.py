@@ -150,8 +150,8 @@ def rounds_completed(rounds: list[RoundRecord]) -> int:
 
 def _no_round_reason(contacts: int) -> str:
     if contacts == 0:
-        return ("no contact window in the scenario's horizon (no satellite rises above a "
-                "station's mask), so no payload could cross")
+        return ("no contact window in the scenario's horizon (no satellite is ever in view "
+                "of a station), so no payload could cross")
     return "no update reached the ground before the round deadlines and the horizon"
 
 
