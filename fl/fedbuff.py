@@ -74,4 +74,5 @@ class FedBuff(FedAvg):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self._outstanding = Counter({int(v): int(n) for v, n in state["outstanding"].items()})
+        self._outstanding = Counter({int(v): int(n)  # (absent from older checkpoints)
+                                     for v, n in state.get("outstanding", {}).items()})
