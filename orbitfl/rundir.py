@@ -140,10 +140,10 @@ class StagedRunDirectory:
                     shutil.rmtree(self.staging, ignore_errors=True)
                 return
             self.checkpoint.unlink(missing_ok=True)
-            (self.staging / self.LOCK).unlink(missing_ok=True)
             if self.target.exists():
                 self.target.rmdir()  # empty, checked on entry
-            os.replace(self.staging, self.target)
+            os.replace(self.staging, self.target)  # still locked: never taken for stale
+            (self.target / self.LOCK).unlink()
         finally:
             self._release()
 
