@@ -128,6 +128,10 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _run(path: Path, out: Path | None, resume: bool = False) -> int:
+    from orbitfl.rundir import check_output_dir
+
+    if out is not None:
+        check_output_dir(out, "run directory")  # at once, before the heavy imports
     from orbitfl.runner import run
 
     s = run(path, out, resume=resume)
