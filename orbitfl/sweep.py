@@ -40,7 +40,7 @@ import pandas as pd
 import yaml
 
 from orbitfl.errors import InputError
-from orbitfl.rundir import StagedRunDirectory, safe_path_component
+from orbitfl.rundir import StagedRunDirectory, check_output_dir, safe_path_component
 from orbitfl.scenario import load_scenario
 
 SWEEP_KEYS = {"base", "mode", "parameters", "name"}
@@ -266,6 +266,7 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     sweep_file = Path(sweep_file)
     out = Path(out) if out is not None else \
         Path("runs") / "sweeps" / safe_path_component(sweep_file.stem)
+    check_output_dir(out, "sweep directory")
     points, name = plan_points(sweep_file, out)
     skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
     todo = [p for p in points if p.index not in skipped and not is_complete(p)]

@@ -273,13 +273,15 @@ def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, m
 @pytest.mark.parametrize("options, message", [
     (["--workers", "-1"], "--workers: expected at least 1"),
     (["--address", "localhost:6379"], "--address applies to --backend ray"),
+    (["--out", "{tmp}/file"], "sweep directory exists and is not a folder"),
 ])
 def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys, options, message):
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
         "base": "micro.yaml", "parameters": {"seed": [1]}}))
-    out = tmp_path / "out"
+    out, options = tmp_path / "out", [o.format(tmp=tmp_path) for o in options]
+    (tmp_path / "file").write_text("not a folder")
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(out), *options]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
-    assert not out.exists()
+    assert not out.exists() and (tmp_path / "file").read_text() == "not a folder"
