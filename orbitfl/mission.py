@@ -21,6 +21,7 @@ import simpy
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.metrics import evaluate as metrics
+from orbitfl.fl.metrics import mix_weighted_accuracy
 from orbitfl.fl.payloads import Payload
 from orbitfl.fl.strategy import ClientUpdate, Strategy
 from orbitfl.fl.training import predict
@@ -38,6 +39,7 @@ class Schedule:
     clients_per_round: int | None = None
     evaluate_every: int = 1
     buffer_size: int = 5        # async
+    target_accuracy: float | None = None   # stop at the first evaluation reaching it
 
 
 @dataclass
@@ -52,7 +54,8 @@ class RoundRecord:
     many_shot_accuracy: float = float("nan")
     medium_shot_accuracy: float = float("nan")
     few_shot_accuracy: float = float("nan")
-    personalised_accuracy: float = float("nan")
+    personalised_accuracy: float = float("nan")      # on the balanced test set
+    personalised_own_mix_accuracy: float = float("nan")  # on each client's class mix
     miou: float = float("nan")               # segmentation
     per_class_accuracy: list[float] = field(default_factory=list)
     clients: list[int] = field(default_factory=list)
@@ -155,6 +158,8 @@ class Mission:
             self._record(RoundRecord(r, opened, env.now, len(selected), len(updates),
                                      clients=[u.client_id for u in updates]), evaluate)
             self._round_done(r)
+            if self.target_reached():
+                return
 
     def _select(self, idle: list[int]) -> list[int]:
         sched = self.schedule
@@ -195,6 +200,8 @@ class Mission:
                                      clients=[u.client_id for u in buffer],
                                      mean_staleness_s=float(np.mean(staleness))), evaluate)
             self._round_done(aggregations)
+            if self.target_reached():
+                return
             buffer, opened = [], env.now
 
     # -- clients --------------------------------------------------------------------------
@@ -313,22 +320,33 @@ class Mission:
             for group in ("many", "medium", "few"):
                 setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
             record.miou = report.get("miou", float("nan"))
-            record.personalised_accuracy = self._personalised_accuracy(labels)
+            record.personalised_accuracy, record.personalised_own_mix_accuracy = \
+                self._personalised_accuracy(labels)
         self.rounds.append(record)
         self.on_round(record, self.schedule)
 
-    def _personalised_accuracy(self, labels: np.ndarray) -> float:
-        """Mean test accuracy of the clients' personalised models (SAFE's FAU keeps one)."""
+    def target_reached(self) -> bool:
+        """The last evaluation reached the scenario's target accuracy (a run may stop)."""
+        target = self.schedule.target_accuracy
+        return target is not None and bool(self.rounds[-1].accuracy >= target)
+
+    def _personalised_accuracy(self, labels: np.ndarray) -> tuple[float, float]:
+        """Mean accuracy of the clients' personalised models (SAFE's FAU keeps one), on the
+        balanced test set and on each client's own class mix (the mix-weighted per-class
+        accuracy: what personalisation is for, and what the balanced set hides)."""
         personal = getattr(self.strategy, "personal", {})
         if not personal:
-            return float("nan")
+            return float("nan"), float("nan")
         worker = self.strategy.worker
-        scores = []
-        for state in personal.values():
+        balanced, own_mix = [], []
+        for client, state in personal.items():
             worker.load_state_dict(state)
-            scores.append(metrics(predict(worker, self.test_data), labels,
-                                  self.classes)["accuracy"])
-        return float(np.mean(scores))
+            report = metrics(predict(worker, self.test_data), labels, self.classes)
+            balanced.append(report["accuracy"])
+            own_mix.append(mix_weighted_accuracy(
+                report["per_class_accuracy"], self.client_data[client].class_counts(
+                    self.classes)))
+        return float(np.mean(balanced)), float(np.mean(own_mix))
 
 
 

@@ -22,6 +22,7 @@ from orbitfl.errors import InputError
 from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
+from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, SafeConfig, Strategy
@@ -37,6 +38,7 @@ from orbitfl.rundir import (
     write_table,
 )
 from orbitfl.scenario import Scenario
+from orbitfl.targets import time_to_target
 from orbitfl.world import build_onboard, build_world
 
 
@@ -103,12 +105,14 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
         s = scenario.fl.schedule
         schedule = Schedule(scenario.fl.rounds, s.deadline, s.min_clients, scenario.duration,
                             s.mode, s.selection, s.clients_per_round, s.evaluate_every,
-                            scenario.fl.fedbuff.buffer_size)
+                            scenario.fl.fedbuff.buffer_size, s.target_accuracy)
         rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, SELECTION_STREAM]))
+        clock = RoundClock(started, checkpoint.get("wall_time_s", []) if checkpoint else [])
         mission = Mission(env, network, onboard, strategy, data.clients, data.test,
                           data.classes, flops, schedule, data.train_class_counts(), rng,
-                          on_round=lambda r, s: _print_round(r, s, log),
-                          checkpointer=lambda c: _save_checkpoint(c, stage.checkpoint, scenario),
+                          on_round=lambda r, s: (clock.tick(), _print_round(r, s, log)),
+                          checkpointer=lambda c: _save_checkpoint(
+                              {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
                           resume=checkpoint, replay=replay)
         rounds = mission.run()
         for battery in onboard.batteries:
@@ -119,7 +123,8 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
         failed = set(world.faults.failed_at)
         transfers = tables.transfers(network, failed)
         write_table(staging / "transfers.parquet", transfers)
-        write_table(staging / "rounds.parquet", tables.rounds(rounds, transfers))
+        round_table = tables.rounds(rounds, transfers)
+        write_table(staging / "rounds.parquet", round_table)
         write_table(staging / "clients.parquet", tables.client_rounds(mission.client_rounds))
         write_table(staging / "partition.parquet", tables.partition(data, world.satellite_names))
         write_table(staging / "power.parquet", tables.power(onboard))
@@ -134,7 +139,12 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down, network.air_bytes,
                              time.perf_counter() - started)
-        write_json(staging / "manifest.json", manifest(prepared, summary))
+        learned = {"time_to_target": time_to_target(round_table, clock.times),
+                   "train_class_counts": data.train_class_counts().tolist(),
+                   # null when a class has no training sample at all
+                   "train_imbalance_factor": _finite_or_none(
+                       imbalance_factor(data.train_class_counts()))}
+        write_json(staging / "manifest.json", manifest(prepared, summary, learned))
         write_report([staging], staging / "figures", dashboard=staging / "dashboard.html")
     return summary
 
@@ -242,7 +252,27 @@ def _print_round(record: RoundRecord, schedule: Schedule, log: TextIO) -> None:
     log.flush()
 
 
-def manifest(prepared: Prepared, summary: RunSummary) -> dict:
+def _finite_or_none(value: float) -> float | None:
+    return value if np.isfinite(value) else None
+
+
+class RoundClock:
+    """Wall-clock seconds at which each round was recorded. A resumed run takes the saved
+    times of the rounds it replays and counts on from the last of them (the time the run
+    stood still is not counted)."""
+
+    def __init__(self, started: float, saved: list[float]):
+        self.started, self.saved, self.times = started, [float(t) for t in saved], []
+
+    def tick(self) -> None:
+        if len(self.times) < len(self.saved):
+            self.times.append(self.saved[len(self.times)])
+            return
+        offset = self.saved[-1] if self.saved else 0.0
+        self.times.append(offset + time.perf_counter() - self.started)
+
+
+def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
     scenario = prepared.scenario
     packages = {}
     for name in ("numpy", "pandas", "torch", "sgp4", "skyfield", "simpy", "pydantic"):
@@ -263,5 +293,6 @@ def manifest(prepared: Prepared, summary: RunSummary) -> dict:
         "satellites": [{"name": e.name, "norad_id": e.catalog_number} for e in prepared.fleet],
         "summary": {k: (str(v) if isinstance(v, Path) else v)
                     for k, v in asdict(summary).items()},
+        **learned,
         "finished_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

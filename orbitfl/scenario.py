@@ -474,6 +474,9 @@ class ScheduleConfig(_Strict):
     selection: Literal["all", "first-k", "random-k", "next-contact"] = "all"
     clients_per_round: int | None = Field(None, gt=0, le=MAX_SATELLITES)
     evaluate_every: int = Field(1, gt=0, le=MAX_ROUNDS)
+    target_accuracy: float | None = Field(
+        None, gt=0, le=1, description="stop at the first evaluated round whose accuracy "
+        "(pixel accuracy for segmentation) reaches this; the run records when it did")
 
 
 class FedProxConfig(_Strict):
