@@ -44,11 +44,13 @@ METHODS = [
     Method("FedAvg", "fedavg"),
     Method("FedProx", "fedprox"),
     Method("SAFE", "safe", SafeConfig(ace_dim=32)),
-    Method("+CRO", "safe", replace(OFF, cro=True)),
-    Method("+FAU", "safe", replace(OFF, fau=True)),
-    Method("+FAU+DMR", "safe", replace(OFF, fau=True, dmr=True)),
-    Method("+ACE", "safe", replace(OFF, ace=True, ace_dim=32)),
-    Method("SAFE fixed-mu", "safe", SafeConfig(ace_dim=32, fau_cka=False)),
+    # Named for what they switch: without DMR, CRO's weights act at full strength from the
+    # first round and FAU's mu has no schedule.
+    Method("CRO only, constant weights", "safe", replace(OFF, cro=True)),
+    Method("FAU only, CKA mu, no schedule", "safe", replace(OFF, fau=True)),
+    Method("FAU + DMR schedule, CKA mu", "safe", replace(OFF, fau=True, dmr=True)),
+    Method("ACE only", "safe", replace(OFF, ace=True, ace_dim=32)),
+    Method("SAFE, fixed mu", "safe", SafeConfig(ace_dim=32, fau_cka=False)),
 ]
 
 
