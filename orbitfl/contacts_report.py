@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import TextIO
@@ -10,6 +9,7 @@ from typing import TextIO
 import pandas as pd
 
 from orbitfl.analysis.figures import contact_gantt, ground_tracks
+from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
 from orbitfl.prepare import prepare
 from orbitfl.world import build_world
@@ -31,7 +31,7 @@ def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
     prepared.print_warnings(log)
     world = build_world(prepared, log)
     table = world.contacts_table()[COLUMNS]
-    _write_atomically(table, out)
+    _write_table(table, out)
     if gantt is not None:
         contact_gantt(table, gantt)
     if ground_track is not None:
@@ -51,15 +51,12 @@ def station_summary(table: pd.DataFrame, horizon_s: float) -> pd.DataFrame:
     }).round(2)
 
 
-def _write_atomically(table: pd.DataFrame, out: Path) -> None:
+def _write_table(table: pd.DataFrame, out: Path) -> None:
+    """CSV (ISO times in UTC) or parquet, by extension; written atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        if out.suffix.lower() == ".csv":
-            iso = {c: table[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for c in ("start", "end")}
-            table.assign(**iso).to_csv(partial, index=False, float_format="%.6f")
-        else:
-            table.to_parquet(partial, index=False)
-        os.replace(partial, out)
-    finally:
-        partial.unlink(missing_ok=True)
+    if out.suffix.lower() == ".csv":
+        iso = {c: table[c].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ") for c in ("start", "end")}
+        atomic_write(out, lambda p: table.assign(**iso).to_csv(p, index=False,
+                                                              float_format="%.6f"))
+    else:
+        atomic_write(out, lambda p: table.to_parquet(p, index=False))
