@@ -99,7 +99,8 @@ def _contacts(args: argparse.Namespace) -> int:
         if path is not None:
             check_output_file(path, what)
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track)
-    print(summary.to_string())
+    print(summary.to_string() if len(summary) else
+          "no contact window in the scenario's duration (the table has no rows)")
     print(f"contact plan written to {args.out}")
     return 0
 

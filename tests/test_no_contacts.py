@@ -72,3 +72,5 @@ def test_contacts_command_with_an_empty_plan(silent_run, tmp_path, capsys):
     assert main(args) == 0
     assert len(pd.read_csv(tmp_path / "plan.csv")) == 0
     assert (tmp_path / "gantt.png").is_file() and (tmp_path / "gt.png").is_file()
+    out = capsys.readouterr().out
+    assert "no contact window" in out and "Empty DataFrame" not in out
