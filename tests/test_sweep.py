@@ -285,3 +285,54 @@ def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys, options, messag
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not out.exists() and (tmp_path / "file").read_text() == "not a folder"
+
+
+class _StubRay:
+    """Ray's calls as ``_ray`` makes them: the first task completes, the second's worker
+    dies, then Ctrl-C arrives while the third is pending."""
+
+    class exceptions:
+        class RayError(Exception):
+            pass
+
+    def __init__(self):
+        self.options, self.cancelled, self.waits = None, [], 0
+
+    def is_initialized(self) -> bool:
+        return True
+
+    def remote(self, **options):
+        self.options = options
+        return lambda function: type("Remote", (), {"remote": staticmethod(
+            lambda scenario_file, *args: scenario_file)})
+
+    def wait(self, refs, num_returns=1, timeout=None):
+        self.waits += 1
+        if self.waits == 3:
+            raise KeyboardInterrupt
+        return (refs[:1], refs[1:]) if timeout is None else ([], refs)
+
+    def get(self, ref):
+        if ref.endswith("p1.yaml"):
+            raise self.exceptions.RayError("The worker died unexpectedly\ndetails")
+        return {"status": "complete", "wall_s": 1.0}
+
+    def cancel(self, ref):
+        self.cancelled.append(ref)
+
+
+def test_ray_backend_fails_a_dead_task_and_cancels_on_ctrl_c(tmp_path, monkeypatch):
+    from orbitfl.sweep import _ray
+
+    stub = _StubRay()
+    monkeypatch.setitem(sys.modules, "ray", stub)
+    points = [Point(i, f"p{i}", {}, tmp_path / f"p{i}.yaml", tmp_path / f"r{i}")
+              for i in range(3)]
+    results = {}
+    with pytest.raises(KeyboardInterrupt):
+        _ray(points, lambda point, result: results.update({point.name: result}), 1, None)
+    assert stub.options["max_retries"] == 0  # a retry would race the dead run's folder
+    assert [results[p]["status"] for p in ("p0", "p1", "p2")] == \
+        ["complete", "failed", "interrupted"]
+    assert results["p1"]["error"] == "RayError: The worker died unexpectedly"
+    assert stub.cancelled == [str(tmp_path / "p2.yaml")]
