@@ -39,9 +39,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from orbitfl.errors import InputError
-from orbitfl.rundir import StagedRunDirectory, check_output_dir, safe_path_component
+from orbitfl.errors import InputError, read_user_file
+from orbitfl.limits import MAX_SCENARIO_BYTES
+from orbitfl.rundir import (
+    StagedRunDirectory,
+    check_output_dir,
+    safe_path_component,
+    write_table,
+)
 from orbitfl.scenario import load_scenario
+from orbitfl.scenario_yaml import load_yaml
+from orbitfl.targets import flat_columns
 
 SWEEP_KEYS = {"base", "mode", "parameters", "name"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
@@ -66,14 +74,8 @@ class Point:
 def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
     """(base scenario document, parameters, mode, name); one-line errors."""
     path = Path(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"{path}: sweep file not found") from None
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise InputError(f"{where}: YAML syntax error: {getattr(err, 'problem', err)}") from None
+    # the scenario's strict reader: size cap, duplicate keys, alias bombs, one-line errors
+    document = load_yaml(read_user_file(path, "sweep file", MAX_SCENARIO_BYTES), path)
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected a mapping with base, mode and parameters")
     unknown = set(document) - SWEEP_KEYS
@@ -84,7 +86,8 @@ def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
         raise InputError(f"{path}: a sweep needs 'base' and 'parameters'")
     base_path = (path.parent / str(document["base"])).resolve()
     load_scenario(base_path)  # the base must be valid on its own
-    base = _absolute_paths(yaml.safe_load(base_path.read_text(encoding="utf-8")),
+    base = _absolute_paths(load_yaml(read_user_file(base_path, "scenario file",
+                                                    MAX_SCENARIO_BYTES), base_path),
                            base_path.parent)
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
@@ -244,7 +247,8 @@ def _outcome(status: str, error: str, start: float) -> dict:
 def headline(run_dir: Path) -> dict:
     """A complete run's headline results, from its manifest and the last round's metrics
     (the same row whether the point ran now or in an earlier sweep)."""
-    summary = json.loads((run_dir / "manifest.json").read_text())["summary"]
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    summary = manifest["summary"]
     last = pd.read_parquet(run_dir / "rounds.parquet").iloc[-1]
     return {"status": "complete", "wall_s": summary["wall_time_s"],
             "final_accuracy": summary["final_accuracy"],
@@ -252,7 +256,9 @@ def headline(run_dir: Path) -> dict:
             "few_shot_accuracy": float(last["few_shot_accuracy"]),
             "rounds": summary["rounds_completed"], "sim_time_h": summary["sim_time_s"] / 3600,
             "bytes_up": summary["bytes_up"], "bytes_down": summary["bytes_down"],
-            "energy_j": float(last["energy_j"])}
+            "energy_j": float(last["energy_j"]),
+            "train_imbalance_factor": manifest.get("train_imbalance_factor"),
+            **flat_columns(manifest.get("time_to_target", {}))}
 
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
@@ -316,7 +322,8 @@ def _write_results(points: list[Point], results: dict[int, dict], out: Path,
     table = pd.concat([parameter_table(points),
                        pd.DataFrame([results[p.index] for p in points])], axis=1)
     table["wall_time_total_s"] = wall_s
-    _write_table(table, out / "sweep.parquet")
+    out.mkdir(parents=True, exist_ok=True)
+    write_table(out / "sweep.parquet", table)
     pareto_figure(table, out / "pareto.png", list(points[0].values) if points else [])
     return table
 
@@ -485,13 +492,6 @@ def _yaml_line(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
 
 
-def _write_table(table: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    table.to_parquet(partial, index=False)
-    partial.replace(path)
-
-
 def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     """Indices of points no other point beats on both fewer bytes and higher accuracy."""
     order = np.lexsort((-accuracy, bytes_total))
@@ -506,7 +506,7 @@ def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
 def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path:
     """Accuracy against bytes for every complete point; the front is labelled with the
     swept values, which say more than point names."""
-    from orbitfl.analysis.figures import plt, save_figure
+    from orbitfl.analysis.figures import literal, plt, save_figure
 
     ok = table[table["status"] == "complete"]
     fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
@@ -518,7 +518,7 @@ def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path
         ax.plot(total[front], accuracy[front], "o-", c="tab:red", label="Pareto front")
         for i in front:
             label = ", ".join(str(ok[name].iloc[i]) for name in parameters) or ok["point"].iloc[i]
-            ax.annotate(label, (total[i], accuracy[i]), fontsize=7,
+            ax.annotate(literal(label), (total[i], accuracy[i]), fontsize=7,
                         xytext=(4, 4), textcoords="offset points")
         ax.legend()
     ax.set_xlabel("bytes moved, up + down (MB)")

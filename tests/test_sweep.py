@@ -85,11 +85,16 @@ def test_grid_sweep_local_then_ray_then_resume(sweep_file, capsys):
     local = pd.read_parquet(out_local / "sweep.parquet")
     assert len(local) == 8 and (local.status == "complete").all()
     assert {"seed", "fl.strategy", "links.downlink.rate_mbps", "final_accuracy",
-            "bytes_up", "sim_time_h"} <= set(local.columns)
-    for row in local.itertuples():  # headline = the run directory's last round
+            "bytes_up", "sim_time_h", "train_imbalance_factor", "to_0.7_sim_time_s",
+            "to_0.7_bytes_down", "to_0.7_wall_time_s"} <= set(local.columns)
+    for _, row in local.iterrows():  # headline = the run directory's last round
         last = pd.read_parquet(out_local / "runs" / row.point / "rounds.parquet").iloc[-1]
         np.testing.assert_equal([row.final_accuracy, row.few_shot_accuracy, row.energy_j],
                                 [last.accuracy, last.few_shot_accuracy, last.energy_j])
+        rounds = pd.read_parquet(out_local / "runs" / row.point / "rounds.parquet")
+        reached = rounds.loc[rounds.accuracy >= 0.5, "round"]
+        np.testing.assert_equal(row["to_0.5_round"],
+                                reached.iloc[0] if len(reached) else np.nan)
     assert (out_local / "pareto.png").stat().st_size > 10_000
 
     out_ray = sweep_file.parent / "ray"
@@ -132,6 +137,17 @@ def test_bad_sweep_points_name_the_point(tmp_path):
     assert points[0].error is None
     assert str(tmp_path / "sweep.yaml") in points[1].error
     assert "point 1 {'fl.rounds': -2}: " in points[1].error and "fl.rounds" in points[1].error
+
+
+def test_sweep_files_are_read_as_strictly_as_scenarios(tmp_path, capsys):
+    """Duplicate keys silently took the last value; the sweep file had no size cap."""
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweep.yaml").write_text("base: micro.yaml\nparameters:\n  seed: [1, 2]\n"
+                                         "  seed: [3]\n")
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "sweep.yaml:4" in err and "seed" in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_parameter_paths_resolve_against_the_sweep_file(tmp_path):
