@@ -141,19 +141,20 @@ class Mission:
             if sched.selection == "first-k":
                 quorum = min(sched.clients_per_round, len(selected))
             deadline = env.timeout(deadline_at - env.now)
-            updates: list[ClientUpdate] = []
-            while len(updates) < quorum:
+            taken: list[tuple[int, ClientUpdate]] = []   # (job, update)
+            while len(taken) < quorum:
                 get = inbox.get()
                 outcome = yield get | deadline
                 if get not in outcome:
                     get.cancel()
                     break
-                updates.append(self._take(get.value))
+                taken.append(self._take(get.value))
             self._closed.add(r)
+            updates = [u for _, u in taken]
             if updates:
                 self.strategy.aggregate(r, updates)
                 self._published_at[self.strategy.version] = env.now
-            self._mark_aggregated(r, updates)
+            self._mark_aggregated(taken)
             evaluate = r % sched.evaluate_every == 0 or r == sched.rounds
             self._record(RoundRecord(r, opened, env.now, len(selected), len(updates),
                                      clients=[u.client_id for u in updates]), evaluate)
@@ -176,7 +177,7 @@ class Mission:
     def _async_server(self):
         env, sched = self.env, self.schedule
         inbox = simpy.Store(env)
-        buffer: list[ClientUpdate] = []
+        buffer: list[tuple[int, ClientUpdate]] = []   # (job, update)
         aggregations = 0
         opened = env.now
         while aggregations < sched.rounds and env.now < sched.horizon_s:
@@ -191,13 +192,14 @@ class Mission:
             if len(buffer) < sched.buffer_size:
                 continue
             aggregations += 1
-            staleness = [env.now - self._published_at[u.base_version] for u in buffer]
-            self.strategy.aggregate(aggregations, buffer)
+            updates = [u for _, u in buffer]
+            staleness = [env.now - self._published_at[u.base_version] for u in updates]
+            self.strategy.aggregate(aggregations, updates)
             self._published_at[self.strategy.version] = env.now
-            self._mark_aggregated(None, buffer)
+            self._mark_aggregated(buffer)
             evaluate = aggregations % sched.evaluate_every == 0 or aggregations == sched.rounds
             self._record(RoundRecord(aggregations, opened, env.now, len(buffer), len(buffer),
-                                     clients=[u.client_id for u in buffer],
+                                     clients=[u.client_id for u in updates],
                                      mean_staleness_s=float(np.mean(staleness))), evaluate)
             self._round_done(aggregations)
             if self.target_reached():
@@ -268,10 +270,9 @@ class Mission:
         self._undelivered[job] = update
         return update
 
-    def _take(self, item: tuple[int, ClientUpdate]) -> ClientUpdate:
-        job, update = item
-        self._undelivered.pop(job, None)
-        return update
+    def _take(self, item: tuple[int, ClientUpdate]) -> tuple[int, ClientUpdate]:
+        self._undelivered.pop(item[0], None)
+        return item
 
     def _round_done(self, r: int) -> None:
         """Checkpoint; or, when replaying, switch to the saved state at the saved round."""
@@ -292,10 +293,12 @@ class Mission:
                 "undelivered": {job: encode_update(u) for job, u in self._undelivered.items()},
             })
 
-    def _mark_aggregated(self, r: int | None, updates: list[ClientUpdate]) -> None:
-        used = {(u.client_id, u.round_index) for u in updates}
+    def _mark_aggregated(self, taken: list[tuple[int, ClientUpdate]]) -> None:
+        """By job: in async mode two jobs of one client can share a round number, and
+        only the one whose update was taken in is aggregated."""
+        jobs = {job for job, _ in taken}
         for entry in self.client_rounds:
-            if (entry.client, entry.round) in used and (r is None or entry.round == r):
+            if entry.job in jobs:
                 entry.aggregated = True
 
     # -- evaluation -----------------------------------------------------------------------

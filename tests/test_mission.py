@@ -214,3 +214,13 @@ def test_report_and_dashboard_render_in_headless_chromium(runs, tmp_path):
     legend = " ".join(part.split(">", 1)[1].split("<", 1)[0]
                       for part in dom.split('class="legendtext"')[1:])
     assert "tiny-safe" in legend and "tiny-async" in legend
+
+
+@pytest.mark.parametrize("which", ["safe", "async"])
+def test_exactly_the_updates_taken_in_are_marked_aggregated(runs, which):
+    """Aggregated client jobs are the ones each round took in, matched by job: in async
+    mode two jobs of one client can share a round number (an undelivered one was marked)."""
+    t = _tables(runs[which])
+    clients, rounds = t["clients"], t["rounds"]
+    assert int(clients.aggregated.sum()) == int(rounds["received"].iloc[1:].sum())
+    assert (clients.loc[clients.aggregated, "update_delivered_s"].notna()).all()
