@@ -20,6 +20,7 @@ from typing import Any
 import pandas as pd
 
 from orbitfl.atomic import atomic_write, atomic_write_text
+from orbitfl.columns import check_columns
 from orbitfl.errors import InputError
 
 MAX_COMPONENT = 80
@@ -183,4 +184,7 @@ def write_json(path: Path, document: Any) -> None:
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:
+    """Only tables whose columns are declared (and so documented) in ``orbitfl.columns``:
+    anything else is a programming error, raised before a byte is written."""
+    check_columns(Path(path).name, list(frame.columns))
     atomic_write(path, lambda partial: frame.to_parquet(partial, index=False))

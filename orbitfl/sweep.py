@@ -35,10 +35,10 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-import numpy as np
 import pandas as pd
 import yaml
 
+from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
 from orbitfl.rundir import (
@@ -49,7 +49,7 @@ from orbitfl.rundir import (
 )
 from orbitfl.scenario import load_scenario
 from orbitfl.scenario_yaml import load_yaml
-from orbitfl.targets import flat_columns
+from orbitfl.targets import THRESHOLDS, flat_columns
 
 SWEEP_KEYS = {"base", "mode", "parameters", "name"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
@@ -319,13 +319,27 @@ def _check_options(backend: str, workers: int | None, address: str | None) -> No
 
 def _write_results(points: list[Point], results: dict[int, dict], out: Path,
                    wall_s: float) -> pd.DataFrame:
+    from orbitfl.analysis.pareto import pareto_figure
+
     table = pd.concat([parameter_table(points),
                        pd.DataFrame([results[p.index] for p in points])], axis=1)
     table["wall_time_total_s"] = wall_s
+    parameters = list(points[0].values) if points else []
+    # the declared columns, in order, whatever the points' outcomes (a sweep of failed
+    # points still has final_accuracy, one without failures still has error); anything
+    # undeclared is kept, for write_table to refuse
+    declared = sweep_columns(parameters)
+    table = table.reindex(columns=declared + [c for c in table if c not in declared])
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "sweep.parquet", table)
-    pareto_figure(table, out / "pareto.png", list(points[0].values) if points else [])
+    pareto_figure(table, out / "pareto.png", parameters)
     return table
+
+
+def sweep_columns(parameters: list[str]) -> list[str]:
+    """The columns of ``sweep.parquet`` as ``orbitfl.columns`` declares them."""
+    thresholds = [f"{t:g}" for t in THRESHOLDS]
+    return expand_columns("sweep.parquet", {"parameter": parameters, "acc": thresholds})
 
 
 def _local(points: list[Point], done: Callable, workers: int | None,
@@ -490,41 +504,6 @@ def parameter_table(points: list[Point]) -> pd.DataFrame:
 
 def _yaml_line(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
-
-
-def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
-    """Indices of points no other point beats on both fewer bytes and higher accuracy."""
-    order = np.lexsort((-accuracy, bytes_total))
-    front, best = [], -np.inf
-    for i in order:
-        if accuracy[i] > best:
-            front.append(i)
-            best = accuracy[i]
-    return np.array(front, dtype=int)
-
-
-def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path:
-    """Accuracy against bytes for every complete point; the front is labelled with the
-    swept values, which say more than point names."""
-    from orbitfl.analysis.figures import literal, plt, save_figure
-
-    ok = table[table["status"] == "complete"]
-    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
-    if len(ok):
-        total = (ok["bytes_up"] + ok["bytes_down"]).to_numpy(dtype=float) / 1e6
-        accuracy = 100 * ok["final_accuracy"].to_numpy(dtype=float)
-        ax.scatter(total, accuracy, c="tab:gray", label="points")
-        front = pareto_front(total, accuracy)
-        ax.plot(total[front], accuracy[front], "o-", c="tab:red", label="Pareto front")
-        for i in front:
-            label = ", ".join(str(ok[name].iloc[i]) for name in parameters) or ok["point"].iloc[i]
-            ax.annotate(literal(label), (total[i], accuracy[i]), fontsize=7,
-                        xytext=(4, 4), textcoords="offset points")
-        ax.legend()
-    ax.set_xlabel("bytes moved, up + down (MB)")
-    ax.set_ylabel("final accuracy (%)")
-    ax.grid(alpha=0.3)
-    return save_figure(fig, out)
 
 
 if __name__ == "__main__":

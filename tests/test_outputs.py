@@ -50,14 +50,14 @@ def _renames(monkeypatch) -> list[Path]:
 def test_run_directory_writers_are_atomic(tmp_path, monkeypatch):
     renamed = _renames(monkeypatch)
     write_json(tmp_path / "manifest.json", {"status": "complete"})
-    write_table(tmp_path / "rounds.parquet", pd.DataFrame({"round": [0, 1]}))
-    assert renamed == [tmp_path / "manifest.json", tmp_path / "rounds.parquet"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "rounds.parquet"]
+    write_table(tmp_path / "partition.parquet", pd.DataFrame({"satellite": ["a", "b"]}))
+    assert renamed == [tmp_path / "manifest.json", tmp_path / "partition.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "partition.parquet"]
 
 
 def test_failed_table_write_keeps_the_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "rounds.parquet"
-    write_table(path, pd.DataFrame({"round": [0]}))
+    path = tmp_path / "partition.parquet"  # a declared table (orbitfl/columns.py)
+    write_table(path, pd.DataFrame({"satellite": ["a"]}))
 
     def half_then_fail(self, target, **kwargs):
         Path(target).write_bytes(b"PAR1 half")
@@ -65,10 +65,10 @@ def test_failed_table_write_keeps_the_old_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(pd.DataFrame, "to_parquet", half_then_fail)
     with pytest.raises(OSError):
-        write_table(path, pd.DataFrame({"round": [0, 1]}))
+        write_table(path, pd.DataFrame({"satellite": ["a", "b"]}))
     monkeypatch.undo()
-    assert list(pd.read_parquet(path)["round"]) == [0]
-    assert [p.name for p in tmp_path.iterdir()] == ["rounds.parquet"]
+    assert list(pd.read_parquet(path)["satellite"]) == ["a"]
+    assert [p.name for p in tmp_path.iterdir()] == ["partition.parquet"]
 
 
 SCENARIO = {

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from orbitfl.analysis.pareto import pareto_front
 from orbitfl.cli import main
 from orbitfl.scenario import load_scenario
 from orbitfl.sweep import (
@@ -22,7 +23,6 @@ from orbitfl.sweep import (
     apply,
     expand,
     parameter_table,
-    pareto_front,
     plan_points,
     run_point,
 )

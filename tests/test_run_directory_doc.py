@@ -1,0 +1,109 @@
+"""The run directory matches its one declaration (orbitfl/columns.py), the writer enforces
+it, and docs/run-directory.md is what the declaration generates."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from test_mission import SAFE_TINY
+
+from orbitfl.cli import main
+from orbitfl.columns import REGENERATE, TABLES, check_columns, columns_match, expand, markdown
+from orbitfl.rundir import write_table
+from orbitfl.sweep import Point, _write_results
+from orbitfl.targets import THRESHOLDS, flat_columns
+
+ROOT = Path(__file__).resolve().parents[1]
+PARQUET = [name for name in TABLES if name.endswith(".parquet") and name != "sweep.parquet"]
+
+
+@pytest.fixture(scope="module")
+def safe_run(tmp_path_factory) -> Path:
+    """SAFE, so that every payload kind family (weights, embedding, ...) appears."""
+    base = tmp_path_factory.mktemp("doc")
+    scenario = base / "safe.yaml"
+    scenario.write_text(yaml.safe_dump({**SAFE_TINY, "fl": {**SAFE_TINY["fl"], "rounds": 2}}))
+    assert main(["run", str(scenario), "--out", str(base / "run")]) == 0
+    return base / "run"
+
+
+@pytest.mark.parametrize("name", PARQUET)
+def test_every_table_of_a_real_run_matches_the_declaration(safe_run, name):
+    columns = list(pd.read_parquet(safe_run / name).columns)
+    assert columns_match(name, columns), (name, columns, TABLES[name].names)
+
+
+def test_pattern_columns_of_a_safe_run_are_present(safe_run):
+    rounds = pd.read_parquet(safe_run / "rounds.parquet").columns
+    assert {"bytes_up_weights", "raw_bytes_down_embedding", "bytes_down_ses_images"} \
+        <= set(rounds)
+    assert "class_3" in pd.read_parquet(safe_run / "partition.parquet").columns
+
+
+def test_manifest_keys_match_the_declaration(safe_run):
+    manifest = json.loads((safe_run / "manifest.json").read_text())
+    assert sorted(manifest) == sorted(TABLES["manifest.json"].names)
+
+
+def test_an_undeclared_column_is_refused_by_the_writer(tmp_path):
+    frame = pd.DataFrame({"satellite": ["a"], "class_0": [1], "colour": ["red"]})
+    with pytest.raises(RuntimeError, match="partition.parquet.*colour"):
+        write_table(tmp_path / "partition.parquet", frame)
+    assert not (tmp_path / "partition.parquet").exists()
+    with pytest.raises(RuntimeError, match="not declared"):
+        write_table(tmp_path / "mystery.parquet", frame)
+
+
+@pytest.mark.parametrize("columns, ok", [
+    (["satellite", "class_0", "class_1"], True),
+    (["satellite"], True),
+    (["class_0", "satellite"], False),          # order counts
+    (["satellite", "class_x"], False),
+])
+def test_patterns_expand_in_order(columns, ok):
+    assert columns_match("partition.parquet", columns) is ok
+
+
+def test_a_repeated_placeholder_takes_one_value_per_group():
+    base = TABLES["rounds.parquet"].names[:-2]
+    good = base + ["bytes_up_weights", "raw_bytes_up_weights"]
+    assert columns_match("rounds.parquet", good)
+    assert not columns_match("rounds.parquet", base + ["bytes_up_weights",
+                                                       "raw_bytes_down_weights"])
+
+
+def test_sweep_columns_expand_to_what_the_check_accepts():
+    columns = expand("sweep.parquet", {"parameter": ["fl.strategy", "seed"],
+                                       "acc": ["0.5", "0.9"]})
+    assert columns[:3] == ["point", "fl.strategy", "seed"] and "to_0.9_bytes_down" in columns
+    check_columns("sweep.parquet", columns)
+
+
+def test_the_documentation_is_generated_from_the_declaration():
+    doc = ROOT / "docs" / "run-directory.md"
+    assert doc.is_file() and doc.read_text(encoding="utf-8") == markdown(), \
+        f"docs/run-directory.md is out of date: run {REGENERATE}"
+
+
+def _sweep_table(tmp_path: Path, outcomes: list[dict]) -> pd.DataFrame:
+    points = [Point(i, f"p{i}", {"seed": i}, tmp_path / f"p{i}.yaml", tmp_path / f"p{i}")
+              for i in range(len(outcomes))]
+    _write_results(points, dict(enumerate(outcomes)), tmp_path, wall_s=1.0)
+    return pd.read_parquet(tmp_path / "sweep.parquet")
+
+
+def test_sweep_table_has_the_declared_columns_whatever_the_outcomes(tmp_path):
+    """They depended on the points: no `error` when all completed, no accuracy when none
+    did, and the first point's outcome set the order."""
+    complete = {"status": "complete", "wall_s": 2.0, "final_accuracy": 0.5,
+                "balanced_accuracy": 0.5, "few_shot_accuracy": 0.4, "rounds": 2,
+                "sim_time_h": 1.0, "bytes_up": 10, "bytes_down": 20, "energy_j": 3.0,
+                "train_imbalance_factor": 4.0,
+                **flat_columns({f"{t:g}": None for t in THRESHOLDS}), "reused": False}
+    failed = {"status": "failed", "error": "worker killed", "wall_s": 1.0, "reused": False}
+    expected = expand("sweep.parquet", {"parameter": ["seed"],
+                                        "acc": [f"{t:g}" for t in THRESHOLDS]})
+    for outcomes in ([complete], [failed], [failed, complete]):
+        assert list(_sweep_table(tmp_path, outcomes).columns) == expected, outcomes
