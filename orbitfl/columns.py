@@ -303,6 +303,18 @@ def table_regex(table: Table) -> re.Pattern:
     return re.compile("".join(parts))
 
 
+def declared_column(file: str, name: str) -> Column:
+    """The declaration of one column of ``file``: its own, or the most specific pattern it
+    matches (``to_0.5_round`` is a threshold column, not a swept ``<parameter>``)."""
+    columns = TABLES[file].columns
+    exact = [c for c in columns if c.name == name]
+    patterns = sorted((c for c in columns if c.is_pattern and re.fullmatch(
+        _pattern_regex(c.name, 0, {}), name)), key=lambda c: -len(_PLACEHOLDER.sub("", c.name)))
+    if not exact + patterns:
+        raise KeyError(f"{file}: {name} is not declared")
+    return (exact + patterns)[0]
+
+
 def columns_match(file: str, columns: list[str]) -> bool:
     """Whether ``columns`` (in order) are exactly those declared for ``file``."""
     joined = "".join(f"{name}{_SEP}" for name in map(str, columns))

@@ -4,13 +4,22 @@ it, and docs/run-directory.md is what the declaration generates."""
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 from test_mission import SAFE_TINY
 
 from orbitfl.cli import main
-from orbitfl.columns import REGENERATE, TABLES, check_columns, columns_match, expand, markdown
+from orbitfl.columns import (
+    REGENERATE,
+    TABLES,
+    check_columns,
+    columns_match,
+    declared_column,
+    expand,
+    markdown,
+)
 from orbitfl.rundir import write_table
 from orbitfl.sweep import Point, _write_results
 from orbitfl.targets import THRESHOLDS, flat_columns
@@ -107,3 +116,45 @@ def test_sweep_table_has_the_declared_columns_whatever_the_outcomes(tmp_path):
                                         "acc": [f"{t:g}" for t in THRESHOLDS]})
     for outcomes in ([complete], [failed], [failed, complete]):
         assert list(_sweep_table(tmp_path, outcomes).columns) == expected, outcomes
+    _assert_declared_types("sweep.parquet", _sweep_table(tmp_path, [failed, complete]))
+
+
+def _fits(value, dtype: str) -> bool:
+    """Whether one non-null cell is of the declared type (parquet may widen a nullable
+    int column to float)."""
+    base, nullable = dtype.removesuffix(" or null"), dtype.endswith(" or null")
+    if base.startswith("list of "):
+        return isinstance(value, (list, np.ndarray)) and \
+            all(_fits(v, base.removeprefix("list of ")) for v in value)
+    checks = {
+        "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+        or (nullable and isinstance(v, (float, np.floating)) and float(v).is_integer()),
+        "float": lambda v: isinstance(v, (float, np.floating)),
+        "str": lambda v: isinstance(v, str),
+        "bool": lambda v: isinstance(v, (bool, np.bool_)),
+        "datetime (UTC)": lambda v: isinstance(v, pd.Timestamp) and str(v.tz) == "UTC",
+        "object": lambda v: isinstance(v, dict),
+        "as swept": lambda v: True,
+    }
+    return checks[base](value)
+
+
+@pytest.mark.parametrize("name", PARQUET)
+def test_every_column_has_its_declared_type(safe_run, name):
+    _assert_declared_types(name, pd.read_parquet(safe_run / name))
+
+
+def _assert_declared_types(name: str, table: pd.DataFrame) -> None:
+    for column in table.columns:
+        declared = declared_column(name, column)
+        wrong = [v for v in table[column] if v is not None and not (
+            isinstance(v, float) and np.isnan(v)) and not _fits(v, declared.dtype)]
+        assert not wrong, (name, column, declared.dtype, wrong[:3])
+
+
+def test_manifest_values_have_their_declared_types(safe_run):
+    manifest = json.loads((safe_run / "manifest.json").read_text())
+    for column in TABLES["manifest.json"].columns:
+        value = manifest[column.name]
+        assert (value is None and column.dtype.endswith("or null")) or \
+            _fits(value, column.dtype), (column.name, column.dtype, value)
