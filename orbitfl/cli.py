@@ -1,4 +1,9 @@
-"""The ``orbitfl`` command: ``validate`` and ``run`` a scenario file."""
+"""orbitfl: simulate a satellite constellation's network and federated learning on it.
+
+Scenario commands take --set PATH=VALUE (repeatable) to change the scenario's YAML before
+validation, e.g. --set fl.rounds=1 --set duration=6h. Bad input exits with code 2 and one
+line per problem.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,24 @@ import sys
 import threading
 from pathlib import Path
 
+from orbitfl import __version__
+from orbitfl.catalogs import CATALOGS, format_table
 from orbitfl.errors import InputError
+from orbitfl.overrides import Override, parse_override
 
 EXIT_INPUT_ERROR = 2
+
+
+def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario", type=Path, help="scenario YAML file")
+    _set_argument(parser, "the scenario")
+
+
+def _set_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--set", action="append", metavar="PATH=VALUE",
+                        help=f"change {what} before validation: a dotted YAML path and a YAML "
+                             "value, e.g. fl.rounds=1 or duration=6h (repeatable; a relative "
+                             "file path is relative to the current folder)")
 
 
 def _terminate(signum, frame) -> None:
@@ -21,45 +41,65 @@ def _terminate(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
-    parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"orbitfl {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p_validate = commands.add_parser("validate", help="check a scenario file; exit 0 or 2")
-    p_validate.add_argument("scenario", type=Path)
+    _scenario_arguments(p_validate)
     p_run = commands.add_parser("run", help="validate, then simulate a scenario")
-    p_run.add_argument("scenario", type=Path)
+    _scenario_arguments(p_run)
     p_run.add_argument("--out", type=Path, default=None,
                        help="run directory to create (default: runs/<name>-<UTC time>)")
     p_run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue the run into RUN_DIR that stopped early")
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
-    p_contacts.add_argument("scenario", type=Path)
+    _scenario_arguments(p_contacts)
     p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
     p_report = commands.add_parser("report", help="figures and a dashboard from run directories")
-    p_report.add_argument("runs", type=Path, nargs="+")
-    p_report.add_argument("--out", type=Path, required=True)
+    p_report.add_argument("runs", type=Path, nargs="+", help="run directories to compare")
+    p_report.add_argument("--out", type=Path, required=True,
+                          help="folder for the figures and dashboard.html")
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
-    p_sweep.add_argument("sweep", type=Path)
+    p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
+    _set_argument(p_sweep, "the base scenario")
     p_sweep.add_argument("--out", type=Path, default=None,
                          help="sweep directory (default: runs/sweeps/<sweep file name>)")
-    p_sweep.add_argument("--backend", choices=("local", "ray"), default="local")
+    p_sweep.add_argument("--backend", choices=("local", "ray"), default="local",
+                         help="run points in local worker processes or on Ray")
     p_sweep.add_argument("--workers", type=int, default=None,
                          help="parallel points (default: 1 local, all CPUs on Ray)")
     p_sweep.add_argument("--address", default=None, help="an existing Ray cluster")
+    p_list = commands.add_parser("list", help="the names a scenario may use, and what they "
+                                              "mean")
+    p_list.add_argument("catalog", choices=list(CATALOGS), help="which names to list")
+    p_schema = commands.add_parser("schema", help="write the JSON Schema of scenario files "
+                                                  "(for editors)")
+    p_schema.add_argument("--out", type=Path, default=None,
+                          help="file to write (default: standard output)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "list":
+            print(format_table(CATALOGS[args.catalog]()))
+            return 0
+        if args.command == "schema":
+            return _schema(args.out)
+        overrides = [parse_override(text) for text in getattr(args, "set", None) or ()]
         if args.command == "validate":
-            return _validate(args.scenario)
+            return _validate(args.scenario, overrides)
         if args.command == "contacts":
-            return _contacts(args)
+            return _contacts(args, overrides)
         if args.command == "report":
             return _report(args.runs, args.out)
         if args.command == "sweep":
-            return _sweep(args)
-        return _run(args.scenario, args.resume or args.out, resume=args.resume is not None)
+            return _sweep(args, overrides)
+        return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
+                    overrides=overrides)
     except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        for line in str(err).splitlines():  # several problems: one line each
+            print(f"error: {line}", file=sys.stderr)
         return EXIT_INPUT_ERROR
     except KeyboardInterrupt as interrupt:
         print(_interrupted(args, interrupt), file=sys.stderr)
@@ -76,21 +116,22 @@ def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
     run_dir = resume_dir_of(interrupt)
     if run_dir is None:
         return "interrupted before the first round completed: nothing to resume; run it again"
-    return (f"interrupted: continue with: orbitfl run {shlex.quote(str(args.scenario))} "
+    sets = "".join(f" --set {shlex.quote(text)}" for text in args.set or ())
+    return (f"interrupted: continue with: orbitfl run {shlex.quote(str(args.scenario))}{sets} "
             f"--resume {shlex.quote(str(run_dir))}")
 
 
-def _validate(path: Path) -> int:
+def _validate(path: Path, overrides: list[Override]) -> int:
     from orbitfl.prepare import prepare
 
-    prepared = prepare(path)
+    prepared = prepare(path, overrides)
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations)")
     return 0
 
 
-def _contacts(args: argparse.Namespace) -> int:
+def _contacts(args: argparse.Namespace, overrides: list[Override]) -> int:
     from orbitfl.contacts_report import write_contacts
     from orbitfl.rundir import check_output_file
 
@@ -98,7 +139,8 @@ def _contacts(args: argparse.Namespace) -> int:
                        (args.ground_track, "ground-track map")):
         if path is not None:
             check_output_file(path, what)
-    summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track)
+    summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track,
+                             overrides=overrides)
     print(summary.to_string() if len(summary) else
           "no contact window in the scenario's duration (the table has no rows)")
     print(f"contact plan written to {args.out}")
@@ -118,24 +160,44 @@ def _report(runs: list[Path], out: Path) -> int:
     return 0
 
 
-def _sweep(args: argparse.Namespace) -> int:
+def _sweep(args: argparse.Namespace, overrides: list[Override]) -> int:
     from orbitfl.sweep import run_sweep
 
-    table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address)
+    table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
+                      overrides=overrides)
     failed = int((table["status"] != "complete").sum())
     print(f"{len(table)} points, {failed} failed; wall time "
           f"{table['wall_time_total_s'].iloc[0]:.1f} s")
     return 0 if failed == 0 else 1
 
 
-def _run(path: Path, out: Path | None, resume: bool = False) -> int:
+def _schema(out: Path | None) -> int:
+    import json
+
+    from orbitfl.atomic import atomic_write_text
+    from orbitfl.json_schema import scenario_json_schema
+    from orbitfl.rundir import check_output_file
+
+    if out is not None:
+        check_output_file(out, "schema file")
+    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return 0
+    atomic_write_text(out, text)
+    print(f"scenario JSON Schema written to {out}")
+    return 0
+
+
+def _run(path: Path, out: Path | None, resume: bool = False,
+         overrides: list[Override] = ()) -> int:
     from orbitfl.rundir import check_output_dir
 
     if out is not None:
         check_output_dir(out, "run directory")  # at once, before the heavy imports
     from orbitfl.runner import run
 
-    s = run(path, out, resume=resume)
+    s = run(path, out, resume=resume, overrides=overrides)
     rows = [
         ("satellites", f"{s.satellites}"),
         ("contact windows", f"{s.contacts}"),

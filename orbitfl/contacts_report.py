@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Sequence, TextIO
 
 import pandas as pd
 
@@ -22,12 +22,13 @@ FORMATS = (".csv", ".parquet")
 
 
 def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
-                   ground_track: Path | None = None, log: TextIO | None = None) -> pd.DataFrame:
+                   ground_track: Path | None = None, log: TextIO | None = None,
+                   overrides: Sequence[tuple[str, Any]] = ()) -> pd.DataFrame:
     """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats."""
     log = log or sys.stderr
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
-    prepared = prepare(scenario)
+    prepared = prepare(scenario, overrides)
     prepared.print_warnings(log)
     world = build_world(prepared, log)
     table = world.contacts_table()[COLUMNS]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Sequence, TextIO
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
@@ -36,10 +36,11 @@ class Prepared:
             print(f"warning: {warning}", file=log)
 
 
-def prepare(path: str | Path) -> Prepared:
-    """Schema validation plus the checks that need the data: selection, quorum, stations."""
+def prepare(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Prepared:
+    """Schema validation (after the ``--set`` ``overrides``) plus the checks that need the
+    data: selection, quorum, stations."""
     path = Path(path)
-    scenario = load_scenario(path)
+    scenario = load_scenario(path, overrides)
     _check_ephemeris_span(scenario, path)
     skipped: list[str] = []
     warnings: list[str] = []

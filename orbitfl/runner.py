@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TextIO
+from typing import Any, Sequence, TextIO
 
 import numpy as np
 import simpy
@@ -64,12 +64,12 @@ def default_run_dir(scenario: Scenario) -> Path:
 
 
 def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
-        resume: bool = False) -> RunSummary:
+        resume: bool = False, overrides: Sequence[tuple[str, Any]] = ()) -> RunSummary:
     """Validate, simulate and write the run directory (whole, or not at all). With
     ``resume``, continue the run that stopped early into ``out`` from its last checkpoint."""
     log = log or sys.stderr
     started = time.perf_counter()
-    prepared = prepare(path)
+    prepared = prepare(path, overrides)
     scenario = prepared.scenario
     for warning in prepared.warnings:
         print(f"warning: {warning}", file=log)

@@ -13,7 +13,7 @@ import math
 import re
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import (
     BaseModel,
@@ -40,7 +40,7 @@ from orbitfl.limits import (
 from orbitfl.scenario_yaml import load_yaml
 
 _DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(s|sec|min|m|h|d)\s*")
+_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(sec|s|min|m|h|d)\s*")  # longest unit first
 
 
 def parse_duration(value: Any) -> float:
@@ -174,10 +174,11 @@ class Site(_Strict):
         if (self.lat_deg is None) != (self.lon_deg is None):
             raise ValueError("an inline site needs both lat_deg and lon_deg")
         if self.lat_deg is None and self.id not in catalog():
-            close = difflib.get_close_matches(self.id, catalog(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(f"unknown ground station {short(self.id)}{hint}; give lat_deg and "
-                             f"lon_deg for a site outside the catalog")
+            close = difflib.get_close_matches(self.id, catalog(), n=3)
+            hint = f" (close matches: {', '.join(map(repr, close))})" if close else ""
+            raise ValueError(f"unknown ground station {short(self.id)}{hint}; see 'orbitfl "
+                             f"list stations', or give lat_deg and lon_deg for a site outside "
+                             f"the catalog")
         return self
 
 
@@ -608,16 +609,22 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; raises ``InputError`` with one line on any problem."""
+def load_scenario(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Scenario:
+    """Read and validate a scenario file, with ``--set`` ``overrides`` (dotted YAML path,
+    value) applied first; raises ``InputError``, one line per problem."""
+    from orbitfl.overrides import apply_overrides
+
     path = Path(path)
     document = load_yaml(read_user_file(path, "scenario file", MAX_SCENARIO_BYTES), path)
     if not isinstance(document, dict):
         raise InputError(f"{path}: expected a mapping of scenario keys at the top level")
+    document = apply_overrides(document, overrides, path)
     try:
         scenario = Scenario.model_validate(document, context={"base_dir": path.parent})
     except ValidationError as err:
-        raise InputError(f"{path}: {describe_validation_error(err, Scenario)}") from None
+        raise InputError("\n".join(f"{path}: {line}" for line in
+                                    describe_validation_error(err, Scenario).splitlines())) \
+            from None
     _check_faults_within_mission(scenario, path)
     return scenario
 
@@ -635,26 +642,77 @@ def _check_faults_within_mission(scenario: Scenario, path: Path) -> None:
                              f"ends (duration {format_duration(end)})")
 
 
+MAX_ERROR_LINES = 20  # a file wrong everywhere still gives a screenful, not thousands
+
+
 def describe_validation_error(err: ValidationError, model: type[BaseModel]) -> str:
-    """The first error as 'yaml.path: problem', with a suggestion for misspelt keys."""
-    first = err.errors(include_url=False)[0]
-    loc = [str(part)[:ECHO_CHARS] for part in first["loc"]]
+    """Every error of the file, one 'yaml.path: problem' line each (a user fixes them all
+    in one pass instead of one per run); the alternatives of a union are one line."""
+    lines = [_describe(loc, errors, model) for loc, errors in _by_field(err, model).items()]
+    if len(lines) > MAX_ERROR_LINES:
+        lines[MAX_ERROR_LINES - 1:] = [f"... and {len(lines) - MAX_ERROR_LINES + 1} more "
+                                       "errors"]
+    return "\n".join(lines)
+
+
+def _by_field(err: ValidationError, model: type[BaseModel]) -> dict[tuple, list[dict]]:
+    """Errors grouped by the YAML path they are about: pydantic adds a union member's tag
+    ('str', 'list[str]') after the field, one error per member."""
+    groups: dict[tuple, list[dict]] = {}
+    for error in err.errors(include_url=False):
+        loc: list[str] = []
+        for part in error["loc"]:
+            step = str(part)
+            if error["type"] != "extra_forbidden" and not isinstance(part, int) and \
+                    step not in _field_names(model, loc):
+                break  # a union member's tag
+            loc.append(step)
+        groups.setdefault(tuple(loc), []).append(error)
+    return groups
+
+
+def _describe(loc: tuple[str, ...], errors: list[dict], model: type[BaseModel]) -> str:
+    first = errors[0]
     kind = first["type"]
     if kind == "extra_forbidden":
-        parent, key = loc[:-1], loc[-1]
+        parent, key = list(loc[:-1]), loc[-1]
         known = _field_names(model, parent)
         close = difflib.get_close_matches(key, known, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        where = ".".join(parent) or "top level"
+        where = ".".join(p[:ECHO_CHARS] for p in parent) or "top level"
         return f"{where}: unknown key {short(first['loc'][-1])}{hint}; allowed: " \
                f"{', '.join(known)}"
-    where = ".".join(loc) or "top level"
+    where = ".".join(p[:ECHO_CHARS] for p in loc) or "top level"
     if kind == "missing":
         return f"{where}: missing required key"
+    if kind == "model_type":
+        return f"{where}: {_expected_mapping(first['ctx']['class_name'])}, got " \
+               f"{short(first.get('input'))}"
     message = first["msg"].removeprefix("Value error, ")
     if kind.startswith("value_error") or kind == "assertion_error":
         return f"{where}: {message}"
+    if len(errors) > 1:
+        message = "input should be " + " or ".join(dict.fromkeys(
+            e["msg"].removeprefix("Input should be ") for e in errors))
     return f"{where}: {message[0].lower()}{message[1:]} (got {short(first.get('input'))})"
+
+
+_SECTION_WORDS = {
+    "LinkConfig": "a link: rate_mbps, a preset (see 'orbitfl list links') or a DVB-S2 budget "
+                  "(band, eirp_dbw, gt_dbk, bandwidth_mhz)",
+    "Site": "a ground station: a catalog id (see 'orbitfl list stations') or an inline site "
+            "with id, lat_deg and lon_deg",
+    "WalkerConfig": "a Walker shell: a preset (see 'orbitfl list walker') or planes, "
+                    "per_plane, altitude_km and inclination_deg",
+}
+
+
+def _expected_mapping(class_name: str) -> str:
+    """'Input should be a valid dictionary or instance of LinkConfig', in the project's words:
+    what the section is, and how it may be written."""
+    if class_name in _SECTION_WORDS:
+        return f"expected {_SECTION_WORDS[class_name]}"
+    return "expected a mapping of keys (a section), not a single value"
 
 
 def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:

@@ -33,7 +33,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Sequence, TextIO
 
 import pandas as pd
 import yaml
@@ -41,6 +41,7 @@ import yaml
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
+from orbitfl.overrides import apply_overrides
 from orbitfl.rundir import (
     StagedRunDirectory,
     check_output_dir,
@@ -71,8 +72,10 @@ class Point:
         return self.scenario_file.with_suffix(".log")
 
 
-def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
-    """(base scenario document, parameters, mode, name); one-line errors."""
+def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
+               ) -> tuple[dict, dict[str, list], str, str]:
+    """(base scenario document with the ``--set`` ``overrides``, parameters, mode, name);
+    one-line errors."""
     path = Path(path)
     # the scenario's strict reader: size cap, duplicate keys, alias bombs, one-line errors
     document = load_yaml(read_user_file(path, "sweep file", MAX_SCENARIO_BYTES), path)
@@ -85,10 +88,10 @@ def load_sweep(path: Path) -> tuple[dict, dict[str, list], str, str]:
     if "base" not in document or "parameters" not in document:
         raise InputError(f"{path}: a sweep needs 'base' and 'parameters'")
     base_path = (path.parent / str(document["base"])).resolve()
-    load_scenario(base_path)  # the base must be valid on its own
-    base = _absolute_paths(load_yaml(read_user_file(base_path, "scenario file",
-                                                    MAX_SCENARIO_BYTES), base_path),
-                           base_path.parent)
+    load_scenario(base_path, overrides)  # the base must be valid on its own
+    base = _absolute_paths(apply_overrides(load_yaml(read_user_file(
+        base_path, "scenario file", MAX_SCENARIO_BYTES), base_path), overrides, base_path),
+        base_path.parent)
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
         raise InputError(f"{path}: parameters: expected a mapping of YAML paths to lists")
@@ -137,12 +140,13 @@ def apply(base: dict, values: dict[str, Any]) -> dict:
     return document
 
 
-def plan_points(sweep_file: Path, out: Path) -> tuple[list[Point], str]:
+def plan_points(sweep_file: Path, out: Path,
+                overrides: Sequence[tuple[str, Any]] = ()) -> tuple[list[Point], str]:
     """Every point's scenario file, written under ``out/points``. A point that is not a
     valid scenario carries its one-line error instead of stopping the sweep; paths in the
     swept values are relative to the sweep file."""
     sweep_file = Path(sweep_file)
-    base, parameters, mode, name = load_sweep(sweep_file)
+    base, parameters, mode, name = load_sweep(sweep_file, overrides)
     points = []
     for i, values in enumerate(expand(base, parameters, mode)):
         try:
@@ -263,8 +267,10 @@ def headline(run_dir: Path) -> dict:
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
               workers: int | None = None, address: str | None = None,
-              log: TextIO | None = None) -> pd.DataFrame:
-    """Run every point not yet complete and write ``sweep.parquet`` and the Pareto figure.
+              log: TextIO | None = None,
+              overrides: Sequence[tuple[str, Any]] = ()) -> pd.DataFrame:
+    """Run every point not yet complete and write ``sweep.parquet`` and the Pareto figure
+    (``overrides``: ``--set`` changes to the base scenario).
     On Ctrl-C the running points are stopped (keeping their checkpoints), the table is
     written for what finished, and ``KeyboardInterrupt`` is raised again."""
     log = log or sys.stderr
@@ -273,7 +279,7 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     out = Path(out) if out is not None else \
         Path("runs") / "sweeps" / safe_path_component(sweep_file.stem)
     check_output_dir(out, "sweep directory")
-    points, name = plan_points(sweep_file, out)
+    points, name = plan_points(sweep_file, out, overrides)
     skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
     todo = [p for p in points if p.index not in skipped and not is_complete(p)]
     results = {p.index: {**headline(p.run_dir), "reused": True}

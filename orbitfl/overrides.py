@@ -1,0 +1,90 @@
+"""``--set PATH=VALUE``: command-line changes to a scenario's YAML mapping, applied before
+validation so that the changed scenario is checked exactly like a file would be."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import typing
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+from orbitfl.errors import InputError, short
+from orbitfl.scenario_yaml import load_yaml
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+Override = tuple[str, Any]
+
+
+def parse_override(text: str) -> Override:
+    """``fl.rounds=1`` -> ('fl.rounds', 1): the value is read as YAML (``6h`` stays a string,
+    ``[polar, ksat]`` is a list, an empty value is null)."""
+    dotted, sep, raw = text.partition("=")
+    dotted = dotted.strip()
+    if not sep or not dotted or any(not part for part in dotted.split(".")):
+        raise InputError(f"--set {short(text)}: expected PATH=VALUE with a dotted YAML path, "
+                         "such as fl.rounds=1")
+    return dotted, load_yaml(raw, Path(f"--set {dotted}"))
+
+
+def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -> dict:
+    """A copy of ``document`` (the scenario file at ``path``) with every override set;
+    intermediate sections are created. An unknown key is a one-line error naming it. A
+    relative file path given on the command line is relative to the current folder."""
+    from orbitfl.scenario import Scenario
+
+    document = copy.deepcopy(document)
+    for dotted, value in overrides:
+        node: Any = document
+        model: type[BaseModel] | None = Scenario
+        parts = dotted.split(".")
+        for depth, part in enumerate(parts):
+            where = ".".join(parts[:depth]) or "top level"
+            last = depth == len(parts) - 1
+            if isinstance(node, list):
+                if not part.isdigit() or int(part) >= len(node):
+                    raise InputError(f"{path}: --set {dotted}: {where} has {len(node)} items; "
+                                     f"no item {short(part)}")
+                key: Any = int(part)
+            else:
+                key = part
+                known = list(model.model_fields) if model is not None else []
+                if part not in known:
+                    close = difflib.get_close_matches(part, known, n=1)
+                    hint = f" (did you mean {close[0]!r}?)" if close else ""
+                    raise InputError(f"{path}: --set {dotted}: unknown key {short(part)} in "
+                                     f"{where}{hint}; allowed: {', '.join(known) or 'none'}")
+                annotation = model.model_fields[part].annotation
+                if last and Path in _options(annotation) and isinstance(value, str):
+                    value = str(Path(value).resolve())
+                model = _section_model(annotation)
+            if last:
+                node[key] = value
+                break
+            if isinstance(node, dict) and node.get(key) is None:
+                node[key] = {}
+            node = node[key]
+            if not isinstance(node, (dict, list)):
+                raise InputError(f"{path}: --set {dotted}: {'.'.join(parts[:depth + 1])} is "
+                                 f"{short(node)}, not a section")
+    return document
+
+
+def _options(annotation: Any) -> tuple:
+    """The members of ``X | Y | None`` (or ``(X,)``)."""
+    args = typing.get_args(annotation)
+    return args if args and typing.get_origin(annotation) is not list else (annotation,)
+
+
+def _section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section a field holds: its model, or its list items' model."""
+    from pydantic import BaseModel
+
+    for option in _options(annotation):
+        if typing.get_origin(option) is list:
+            option = typing.get_args(option)[0]
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
