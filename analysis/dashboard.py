@@ -9,6 +9,7 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from matplotlib.colors import to_hex
 
 from orbitfl.atomic import atomic_write_text
 
@@ -22,7 +23,8 @@ def _figure(runs: list[Run], x_of, y_column: str, title: str, xlabel: str,
         rows = run.rounds["accuracy"].notna()
         fig.add_trace(go.Scatter(x=list(x_of(run)[rows]),
                                  y=list(100 * run.rounds.loc[rows, y_column]),
-                                 mode="lines+markers", name=run.name, legendgroup=run.name))
+                                 mode="lines+markers", name=run.name, legendgroup=run.name,
+                                 line={"color": to_hex(run.colour)}))
     fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel,
                       yaxis_range=[0, 100], height=380, margin=dict(l=60, r=20, t=50, b=50))
     return fig
@@ -33,7 +35,8 @@ def _bytes_figure(runs: list[Run]) -> go.Figure:
     for run in runs:
         table = bytes_by_kind(run)
         fig.add_trace(go.Bar(x=list(table.index), y=list(table.sum(axis=1) / MB),
-                             name=run.name, legendgroup=run.name))
+                             name=run.name, legendgroup=run.name,
+                             marker={"color": to_hex(run.colour)}))
     fig.update_layout(title="bytes delivered by payload kind", yaxis_title="MB (up + down)",
                       barmode="group", height=380, margin=dict(l=60, r=20, t=50, b=50))
     return fig

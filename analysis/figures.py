@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -14,6 +15,8 @@ import pandas as pd  # noqa: E402
 from orbitfl.atomic import atomic_write  # noqa: E402
 
 MAX_LABEL = 60
+DPI = 200  # publication raster resolution; vector formats ignore it
+FORMATS = ("png", "svg", "pdf")
 
 
 def literal(text: object, limit: int = MAX_LABEL) -> str:
@@ -31,11 +34,20 @@ def literal(text: object, limit: int = MAX_LABEL) -> str:
 
 def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -> Path:
     """One row per satellite, one bar per contact window, coloured by station."""
-    satellites = list(dict.fromkeys(contacts["satellite"]))[:max_satellites]
-    shown = contacts[contacts["satellite"].isin(satellites)]
-    stations = sorted(shown["station"].unique())
+    rows = min(contacts["satellite"].nunique(), max_satellites)
+    fig, ax = plt.subplots(figsize=(10, 0.28 * rows + 1.6), layout="constrained")
+    draw_gantt(ax, contacts, max_satellites)
+    return save_figure(fig, out)
+
+
+def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
+               title: str = "contact windows") -> None:
+    """The Gantt chart on ``ax`` (one panel of a multi-run figure, or a figure of its own)."""
+    satellites = list(dict.fromkeys(contacts["satellite"]))[:max_satellites] \
+        if len(contacts) else []
+    shown = contacts[contacts["satellite"].isin(satellites)] if len(contacts) else contacts
+    stations = sorted(shown["station"].unique()) if len(shown) else []
     colours = {s: plt.cm.tab20(i % 20) for i, s in enumerate(stations)}
-    fig, ax = plt.subplots(figsize=(10, 0.28 * len(satellites) + 1.6), layout="constrained")
     for row, satellite in enumerate(satellites):
         mine = shown[shown["satellite"] == satellite]
         ax.broken_barh(list(zip(mine["start_s"] / 3600, mine["duration_s"] / 3600)),
@@ -49,16 +61,21 @@ def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -
                   bbox_to_anchor=(1.0, 1.0), fontsize=7, title="station")
     else:
         empty_note(ax, "no contact windows in the scenario's horizon")
-    title = "contact windows"
-    if contacts["satellite"].nunique() > max_satellites:
+    if len(contacts) and contacts["satellite"].nunique() > max_satellites:
         title += f" (first {max_satellites} of {contacts['satellite'].nunique()} satellites)"
     ax.set_title(title)
-    return save_figure(fig, out)
 
 
 def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Path:
     """Sub-satellite points (``satellite, lat_deg, lon_deg``) and the stations."""
     fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
+    draw_tracks(ax, tracks, stations)
+    return save_figure(fig, out)
+
+
+def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
+                title: str = "ground tracks and stations") -> None:
+    """The ground-track map on ``ax``."""
     for _, track in tracks.groupby("satellite", sort=False):
         lon = track["lon_deg"].to_numpy()
         # Break the line where it wraps around the antimeridian.
@@ -74,22 +91,48 @@ def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Pa
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
     ax.grid(alpha=0.3)
-    ax.set_title("ground tracks and stations")
-    return save_figure(fig, out)
+    ax.set_title(title)
 
 
 def empty_note(ax, text: str) -> None:
     """Say on the figure why it is empty, rather than leave a blank plot to be misread."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", fontsize=10,
-            color="0.35")
+    note = ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 48)), transform=ax.transAxes,
+                   ha="center", va="center", fontsize=9, color="0.35")
+    note.set_in_layout(False)  # a long run name must not squeeze the panels to nothing
 
 
 def save_figure(fig, out: Path) -> Path:
     """Save (whole or not at all) and close the figure."""
-    out.parent.mkdir(parents=True, exist_ok=True)
+    return save_formats(fig, out.with_suffix(""), (out.suffix[1:] or "png",))[0]
+
+
+def save_formats(fig, stem: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Save the figure once per format (``stem.png``, ``stem.svg``, ...), each whole or not
+    at all, then close it. SVG keeps text as text, so names stay searchable."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
     try:
-        atomic_write(out, lambda partial: fig.savefig(partial, dpi=120,
-                                                      format=out.suffix[1:] or "png"))
+        with plt.rc_context({"svg.fonttype": "none"}):
+            for fmt in formats:
+                out = stem.parent / f"{stem.name}.{fmt}"
+                atomic_write(out, lambda partial, fmt=fmt: fig.savefig(partial, dpi=DPI,
+                                                                       format=fmt))
+                written.append(out)
     finally:
         plt.close(fig)
-    return out
+    return written
+
+
+def run_colours(names: list[str]) -> dict[str, tuple]:
+    """One colour per run, the same in every figure of a report."""
+    palette = plt.cm.tab10.colors
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def class_names(manifest: dict, classes: int) -> list[str]:
+    """The data set's class names as the run recorded them (manifest ``class_names``), or
+    ``class k`` for a run directory from before they were recorded."""
+    names = manifest.get("class_names")
+    if isinstance(names, list) and len(names) == classes:
+        return [literal(n, 24) for n in names]
+    return [f"class {k}" for k in range(classes)]

@@ -18,16 +18,26 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
+from orbitfl.atomic import atomic_write_text  # noqa: E402
+
 from .figures import (  # noqa: E402
-    contact_gantt,
+    class_names,
+    draw_gantt,
+    draw_tracks,
     empty_note,
-    ground_tracks,
     literal,
-    save_figure,
+    run_colours,
+    save_formats,
 )
 
 MB = 1e6
 REQUIRED = ("manifest.json", "rounds.parquet", "transfers.parquet", "contacts.parquet")
+MARKER = "orbitfl-report.json"  # marks a folder as a report that may be written over
+MAX_PANELS = 12
+ACCURACIES = (("accuracy", "overall"), ("balanced_accuracy", "balanced"),
+              ("few_shot_accuracy", "few-shot"), ("personalised_accuracy", "personalised"))
+SHOTS = (("many_shot_accuracy", "many-shot"), ("medium_shot_accuracy", "medium-shot"),
+         ("few_shot_accuracy", "few-shot"))
 
 
 class RunDirectoryError(ValueError):
@@ -45,6 +55,7 @@ class Run:
     power: pd.DataFrame | None
     tracks: pd.DataFrame | None
     stations: pd.DataFrame | None
+    colour: tuple = (0.0, 0.0, 0.0)
 
     @property
     def evaluated(self) -> pd.DataFrame:
@@ -53,6 +64,12 @@ class Run:
     @property
     def total_bytes(self) -> pd.Series:
         return (self.rounds["bytes_up"] + self.rounds["bytes_down"]) / MB
+
+    @property
+    def energy_kj(self) -> pd.Series:
+        """Cumulative training and radio energy (older runs without it: NaN)."""
+        energy = self.rounds["energy_j"] if "energy_j" in self.rounds else np.nan
+        return pd.Series(energy, index=self.rounds.index, dtype=float) / 1e3
 
 
 # The columns the report reads; a table with rows but without them is not orbitfl's.
@@ -125,51 +142,84 @@ def unique_names(runs: list[Run]) -> None:
             run.name = f"{run.name} ({run.path.name})"
 
 
-def write_report(run_dirs: list[Path], out: Path,
-                 dashboard: Path | None = None) -> list[Path]:
-    """PNG figures into ``out`` and ``dashboard.html`` (into ``out`` unless ``dashboard``)."""
+def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
+                 formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Every view in each of ``formats`` into ``out``, ``dashboard.html`` (into ``out``
+    unless ``dashboard``) and the ``MARKER`` file listing what was written."""
     runs = [load_run(p) for p in run_dirs]
     unique_names(runs)
+    colours = run_colours([r.name for r in runs])
+    for run in runs:
+        run.colour = colours[run.name]
     out.mkdir(parents=True, exist_ok=True)
-    written = [
-        _lines(runs, out / "accuracy_vs_bytes.png", lambda r: r.total_bytes, "accuracy",
-               "cumulative bytes moved, up + down (MB)", "top-1 accuracy (%)"),
-        _lines(runs, out / "accuracy_vs_time.png", lambda r: r.rounds["sim_time_s"] / 3600,
-               "accuracy", "simulated time (h)", "top-1 accuracy (%)"),
-        _lines(runs, out / "few_shot_accuracy.png", lambda r: r.total_bytes,
-               "few_shot_accuracy", "cumulative bytes moved (MB)", "few-shot accuracy (%)"),
-        _bytes_by_kind(runs, out / "bytes_by_kind.png"),
-        _per_class(runs, out / "per_class_accuracy.png"),
-        _battery(runs, out / "battery.png"),
-        contact_gantt(runs[0].contacts, out / "contact_gantt.png"),
-    ]
-    if runs[0].tracks is not None and runs[0].stations is not None:
-        written.append(ground_tracks(runs[0].tracks, runs[0].stations,
-                                     out / "ground_tracks.png"))
+    written: list[Path] = []
+    for name, view in VIEWS.items():
+        written += save_formats(view(runs), out / name, formats)
     from .dashboard import write_dashboard
 
     written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
+    written.append(atomic_write_text(out / MARKER, json.dumps(
+        {"runs": [str(r.path) for r in runs],
+         "files": sorted(p.name for p in written if p.parent == out)}, indent=1)))
     return written
 
 
-def _lines(runs, out, x_of, column, xlabel, ylabel) -> Path:
-    fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-    for run in runs:
-        rows = run.rounds["accuracy"].notna()
-        ax.plot(np.asarray(x_of(run))[rows], 100 * run.rounds.loc[rows, column], marker="o",
-                ms=3, label=literal(run.name))
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 100)
-    ax.grid(alpha=0.3)
-    _legend_or_note(ax, runs, "no evaluated round")
-    return save_figure(fig, out)
+def is_report(folder: Path) -> bool:
+    """Whether ``folder`` holds an earlier report (so writing into it loses nothing else)."""
+    return (Path(folder) / MARKER).is_file()
 
 
-def _legend_or_note(ax, runs, why: str) -> None:
+def _panels(count: int, width: float = 4.2, height: float = 3.0, cols: int = 3):
+    """A grid of ``count`` panels (small multiples), axes flattened, spare ones hidden."""
+    cols = max(1, min(cols, count))
+    rows = -(-count // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:count])
+
+
+def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
+    """Accuracy panels (one per metric) against ``x_of(run)``, runs in their colours; on
+    the overall panel a star at each time-to-target threshold the run reached."""
+    def draw(runs: list[Run]):
+        fig, axes = _panels(len(columns), cols=2 if len(columns) == 4 else 3)
+        for ax, (column, label) in zip(axes, columns):
+            for run in runs:
+                rows = run.rounds["accuracy"].notna() & run.rounds.get(column, pd.Series(
+                    dtype=float)).reindex(run.rounds.index).notna()
+                if not rows.any():  # a metric this run did not measure: no empty trace
+                    continue
+                ax.plot(np.asarray(x_of(run))[rows], 100 * run.rounds.loc[rows, column],
+                        marker="o", ms=3, color=run.colour, label=literal(run.name))
+                if column == "accuracy":
+                    _targets(ax, run, target_x)
+            ax.set(xlabel=xlabel, ylabel=f"{label} accuracy (%)", ylim=(0, 100))
+            ax.grid(alpha=0.3)
+            _legend_or_note(ax, runs, f"no {label} accuracy evaluated",
+                            legend=ax is axes[0])  # one legend: the colours are shared
+        return fig
+    return draw
+
+
+def _targets(ax, run: Run, target_x) -> None:
+    """Time-to-target markers from the manifest (thresholds never reached are absent)."""
+    reached = run.manifest.get("time_to_target") or {}
+    for threshold, hit in reached.items():
+        if isinstance(hit, dict):
+            x = target_x(hit)
+            ax.plot([x], [100 * float(threshold)], marker="*", ms=10, color=run.colour,
+                    mec="k", mew=0.5, ls="none")
+            ax.annotate(f"{100 * float(threshold):.0f}%", (x, 100 * float(threshold)),
+                        xytext=(4, -8), textcoords="offset points", fontsize=6)
+
+
+def _legend_or_note(ax, runs, why: str, legend: bool = True) -> None:
     """A legend when something was drawn; otherwise say on the figure why it is empty."""
     if ax.has_data():
-        ax.legend(fontsize=8)
+        if legend:
+            ax.legend(fontsize=7)
     else:
         empty_note(ax, f"{why} in {', '.join(literal(run.name) for run in runs)}")
 
@@ -183,51 +233,265 @@ def bytes_by_kind(run: Run) -> pd.DataFrame:
         return pd.DataFrame(columns=["down", "up"], dtype="int64")
     direction = np.where(ground["src"] == "ground", "up", "down")
     return ground.assign(direction=direction).groupby(["kind", "direction"])["bytes"].sum() \
-        .unstack(fill_value=0)
+        .unstack(fill_value=0).reindex(columns=["down", "up"], fill_value=0)
 
 
-def _bytes_by_kind(runs, out) -> Path:
-    fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-    kinds = sorted({k for run in runs for k in bytes_by_kind(run).index})
-    width = 0.8 / len(runs)
-    for i, run in enumerate(runs):
-        table = bytes_by_kind(run).reindex(kinds, fill_value=0)
-        total = table.sum(axis=1) / MB
-        ax.bar(np.arange(len(kinds)) + i * width, total, width, label=literal(run.name))
-    ax.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2, kinds, rotation=20)
-    ax.set_ylabel("MB delivered (up + down)")
-    ax.set_yscale("symlog")
-    if kinds:
-        ax.legend(fontsize=8)
-    else:
-        empty_note(ax, "no payload delivered")
-    return save_figure(fig, out)
+def _unit(largest: float) -> tuple[float, str]:
+    """A byte unit in which ``largest`` reads as a number people can compare."""
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if largest >= scale:
+            return scale, unit
+    return 1.0, "bytes"
 
 
-def _per_class(runs, out) -> Path:
-    fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-    for run in (r for r in runs if len(r.evaluated)):
-        last = run.evaluated.iloc[-1]
-        per_class = np.asarray(last["per_class_accuracy"], dtype=float)
-        ax.plot(np.arange(len(per_class)), 100 * per_class, marker="o",
-                label=literal(run.name))
-    ax.set_xlabel("class")
-    ax.set_ylabel("final per-class accuracy (%)")
-    ax.set_ylim(0, 100)
+def _bytes_by_kind(runs: list[Run]):
+    """Stacked bars per run, uplink and downlink apart, on a linear axis; every segment
+    is labelled with its size so that a small payload kind stays visible."""
+    tables = [bytes_by_kind(run) for run in runs]
+    kinds = sorted({k for table in tables for k in table.index})
+    kind_colour = {k: plt.cm.Set2(i % 8) for i, k in enumerate(kinds)}
+    fig, axes = _panels(2, width=max(4.2, 1.2 * len(runs) + 2))
+    for ax, direction in zip(axes, ("up", "down")):
+        totals = [table.get(direction, pd.Series(dtype=float)).sum() for table in tables]
+        scale, unit = _unit(max(totals, default=0))
+        bottom = np.zeros(len(runs))
+        for kind in kinds:
+            values = np.array([table[direction].get(kind, 0) if direction in table else 0
+                               for table in tables], dtype=float) / scale
+            bars = ax.bar(range(len(runs)), values, 0.6, bottom=bottom, label=kind,
+                          color=kind_colour[kind])
+            ax.bar_label(bars, [f"{kind} {v:.3g}" if v else "" for v in values],
+                         label_type="center", fontsize=6)
+            bottom += values
+        ax.set_xticks(range(len(runs)), [literal(r.name, 24) for r in runs], rotation=15)
+        for tick, run in zip(ax.get_xticklabels(), runs):
+            tick.set_color(run.colour)
+        ax.set_ylabel(f"{unit} delivered")
+        ax.set_title("ground to satellites (up)" if direction == "up"
+                     else "satellites to ground (down)")
+        if kinds:
+            ax.legend(fontsize=7, title="payload")
+        else:
+            empty_note(ax, "no payload delivered")
+    return fig
+
+
+def _cumulative_bytes(runs: list[Run]):
+    """Cumulative delivered bytes by kind against simulated time, uplink and downlink
+    apart (rounds.parquet's ``bytes_<up|down>_<kind>`` columns)."""
+    fig, axes = _panels(2, width=5.0)
+    styles = ("-", "--", ":", "-.")
+    for ax, direction in zip(axes, ("up", "down")):
+        prefix = f"bytes_{direction}_"
+        for run in runs:
+            kinds = sorted(c[len(prefix):] for c in run.rounds.columns if c.startswith(prefix))
+            for i, kind in enumerate(kinds):
+                ax.step(run.rounds["sim_time_s"] / 3600, run.rounds[prefix + kind] / MB,
+                        where="post", ls=styles[i % len(styles)], color=run.colour,
+                        label=f"{literal(run.name, 30)}: {kind}")
+        ax.set(xlabel="simulated time (h)", ylabel="cumulative MB delivered",
+               title=f"{'up (ground to satellites)' if direction == 'up' else 'down'}")
+        ax.grid(alpha=0.3)
+        _legend_or_note(ax, runs, "no payload delivered")
+    return fig
+
+
+def pass_utilisation(run: Run) -> pd.DataFrame:
+    """Per contact window and direction: its capacity (contacts.parquet) and the wire bytes
+    moved in it (each transfer's ``bytes_per_pass``, matched in order to the windows of its
+    satellite at the stations in ``via`` that overlap the transfer), and the share of the
+    window's time those bytes take at its mean rate."""
+    c = run.contacts
+    if not len(c) or "downlink_bytes" not in c:
+        return pd.DataFrame(columns=["satellite", "station", "start_s", "direction",
+                                     "capacity", "moved", "time_share"])
+    moved = {("down", i): 0.0 for i in c.index} | {("up", i): 0.0 for i in c.index}
+    for _, t in run.transfers.iterrows() if len(run.transfers) else ():
+        if "ground" not in (t["src"], t["dst"]) or t["bytes_per_pass"] is None:
+            continue
+        up = t["src"] == "ground"
+        satellite = t["dst"] if up else t["src"]
+        end = t["end_s"] if pd.notna(t["end_s"]) else np.inf
+        windows = c[(c["satellite"] == satellite) & (c["end_s"] > t["start_s"]) &
+                    (c["start_s"] < end)].sort_values("start_s")
+        after = -np.inf
+        for station, nbytes in zip(t["via"], t["bytes_per_pass"]):
+            mine = windows[(windows["station"] == station) & (windows["start_s"] > after)]
+            if len(mine):
+                moved[("up" if up else "down", mine.index[0])] += float(nbytes)
+                after = mine["start_s"].iloc[0]
+    rows = []
+    for direction, column in (("down", "downlink_bytes"), ("up", "uplink_bytes")):
+        frame = c[["satellite", "station", "start_s"]].assign(
+            direction=direction, capacity=c[column].astype(float),
+            moved=[moved[(direction, i)] for i in c.index])
+        rows.append(frame)
+    table = pd.concat(rows, ignore_index=True)
+    return table.assign(time_share=(table["moved"] / table["capacity"].where(
+        table["capacity"] > 0)).clip(upper=1.0))
+
+
+def _link_utilisation(runs: list[Run]):
+    """Per pass, capacity against bytes moved (each direction), and the distribution of
+    the share of contact time used."""
+    fig, axes = _panels(3, width=4.4)
+    tables = {run.name: pass_utilisation(run) for run in runs}
+    for ax, direction in zip(axes, ("down", "up")):
+        for run in runs:
+            mine = tables[run.name][tables[run.name]["direction"] == direction]
+            ax.scatter(mine["capacity"] / MB, mine["moved"] / MB, s=10, color=run.colour,
+                       alpha=0.7, label=literal(run.name))
+        if ax.has_data():
+            top = max(ax.get_xlim()[1], ax.get_ylim()[1])
+            ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--", label="full pass")
+        ax.set(xlabel="pass capacity (MB)", ylabel="MB moved in the pass",
+               title=f"{direction}link, per pass")
+        ax.grid(alpha=0.3)
+        _legend_or_note(ax, runs, "no contact window")
+    ax = axes[2]
+    for run in runs:
+        share = np.sort(tables[run.name]["time_share"].dropna().to_numpy())
+        if len(share):
+            ax.step(100 * share, np.arange(1, len(share) + 1) / len(share), where="post",
+                    color=run.colour, label=literal(run.name))
+    ax.set(xlabel="share of the pass's contact time used (%)", ylabel="fraction of passes",
+           xlim=(0, 100), ylim=(0, 1.02), title="contact time used (both directions)")
     ax.grid(alpha=0.3)
+    _legend_or_note(ax, runs, "no contact window")
+    return fig
+
+
+def _worst_satellites(runs: list[Run]) -> list[str]:
+    """Satellites ordered worst-off first (lowest state of charge in any run), at most
+    ``MAX_PANELS``."""
+    power = [r.power for r in runs if r.power is not None and len(r.power)]
+    if not power:
+        return []
+    lowest = pd.concat(power).groupby("satellite")["soc"].min().sort_values(kind="stable")
+    return list(lowest.index[:MAX_PANELS])
+
+
+def _battery(runs: list[Run]):
+    """State of charge, one panel per satellite (worst-off first), every run overlaid."""
+    satellites = _worst_satellites(runs)
+    fig, axes = _panels(max(1, len(satellites)), width=3.6, height=2.4, cols=4)
+    for ax, satellite in zip(axes, satellites):
+        for run in runs:
+            if run.power is not None and len(run.power):
+                trace = run.power[run.power["satellite"] == satellite]
+                ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, color=run.colour,
+                        label=literal(run.name))
+        ax.set(ylim=(0, 100), title=literal(satellite), xlabel="simulated time (h)",
+               ylabel="state of charge (%)")
+        ax.grid(alpha=0.3)
+    if satellites:
+        axes[0].legend(fontsize=6)
+    else:
+        empty_note(axes[0], "no battery trace (power.parquet) in "
+                   + ", ".join(literal(r.name) for r in runs))
+    fig.suptitle("battery state of charge, worst-off satellites first")
+    return fig
+
+
+def energy_per_satellite(run: Run) -> pd.DataFrame:
+    """Each satellite's energy books at its last sample: training and radios (mission),
+    the rest of the bus, solar wasted by a full battery and demand left unserved (kJ)."""
+    if run.power is None or not len(run.power) or "supplied_j" not in run.power:
+        return pd.DataFrame(columns=["mission", "bus", "wasted", "unserved"])
+    last = run.power.sort_values("t_s", kind="stable").groupby("satellite").last()
+    return pd.DataFrame({"mission": last["mission_j"],
+                         "bus": last["supplied_j"] - last["mission_j"],
+                         "wasted": last["wasted_j"], "unserved": last["unserved_j"]}) / 1e3
+
+
+def _energy(runs: list[Run]):
+    """Energy per satellite, runs side by side (worst-off satellites first)."""
+    satellites = _worst_satellites(runs)
+    fig, axes = _panels(4, width=max(4.5, 0.5 * len(satellites) * len(runs) + 2), cols=2)
+    width = 0.8 / len(runs)
+    tables = [energy_per_satellite(run).reindex(satellites).fillna(0.0) for run in runs]
+    for ax, (column, ylabel) in zip(axes, ENERGY_BOOKS):
+        for i, (run, table) in enumerate(zip(runs, tables)):
+            ax.bar(np.arange(len(satellites)) + i * width, table[column], width,
+                   color=run.colour, label=literal(run.name, 30))
+        ax.set_xticks(np.arange(len(satellites)) + 0.4 - width / 2,
+                      [literal(s, 20) for s in satellites], rotation=30, fontsize=7)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3, axis="y")
+        _legend_or_note(ax, runs, "no battery trace")
+    return fig
+
+
+ENERGY_BOOKS = (("mission", "training + radios (kJ)"), ("bus", "rest of the bus (kJ)"),
+                ("wasted", "solar wasted, battery full (kJ)"),
+                ("unserved", "demand unserved, battery empty (kJ)"))
+
+
+def _per_class(runs: list[Run]):
+    """Final per-class accuracy as grouped bars, one colour per run, classes named."""
+    finals = {run.name: np.asarray(run.evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
+              for run in runs if len(run.evaluated)}
+    classes = max((len(v) for v in finals.values()), default=0)
+    named = next((run for run in runs if len(finals.get(run.name, ())) == classes), runs[0])
+    names = class_names(named.manifest, classes)
+    fig, ax = plt.subplots(figsize=(max(6.8, 0.5 * classes * max(1, len(finals)) + 2), 4.2),
+                           layout="constrained")
+    width = 0.8 / max(1, len(finals))
+    for i, run in enumerate(r for r in runs if r.name in finals):
+        values = finals[run.name]
+        ax.bar(np.arange(len(values)) + i * width, 100 * values, width, color=run.colour,
+               label=literal(run.name))
+    ax.set_xticks(np.arange(classes) + 0.4 - width / 2, names,
+                  rotation=30 if classes > 6 else 0, ha="right" if classes > 6 else "center")
+    ax.set(ylabel="final per-class accuracy (%)", ylim=(0, 100))
+    ax.grid(alpha=0.3, axis="y")
     _legend_or_note(ax, runs, "no evaluated round")
-    return save_figure(fig, out)
+    return fig
 
 
-def _battery(runs, out) -> Path:
-    fig, ax = plt.subplots(figsize=(6.8, 4.2), layout="constrained")
-    power = runs[0].power
-    if power is not None and len(power):
-        for name, trace in list(power.groupby("satellite", sort=False))[:12]:
-            ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, label=literal(name))
-        ax.legend(fontsize=6, ncol=2)
-    ax.set_xlabel("simulated time (h)")
-    ax.set_ylabel("battery state of charge (%)")
-    ax.set_ylim(0, 100)
-    ax.set_title(f"battery traces ({literal(runs[0].name)})")
-    return save_figure(fig, out)
+def _per_run(draw, width: float, height: float):
+    """One panel per run (small multiples) for views that cannot overlay runs."""
+    def view(runs: list[Run]):
+        fig, axes = _panels(len(runs), width=width, height=height, cols=1)
+        for ax, run in zip(axes, runs):
+            draw(ax, run)
+        return fig
+    return view
+
+
+def _gantt_panel(ax, run: Run) -> None:
+    draw_gantt(ax, run.contacts, title=f"contact windows: {literal(run.name)}")
+    ax.title.set_color(run.colour)
+
+
+def _tracks_panel(ax, run: Run) -> None:
+    if run.tracks is None or run.stations is None:
+        empty_note(ax, f"no ground tracks recorded in {literal(run.name)}")
+        ax.set_title(literal(run.name), color=run.colour)
+        return
+    draw_tracks(ax, run.tracks, run.stations, title=f"ground tracks: {literal(run.name)}")
+    ax.title.set_color(run.colour)
+
+
+VIEWS = {
+    "accuracy_vs_bytes": _accuracy_view(
+        lambda r: r.total_bytes, "cumulative bytes moved, up + down (MB)",
+        lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB),
+    "accuracy_vs_time": _accuracy_view(
+        lambda r: r.rounds["sim_time_s"] / 3600, "simulated time (h)",
+        lambda hit: hit["sim_time_s"] / 3600),
+    "accuracy_vs_energy": _accuracy_view(
+        lambda r: r.energy_kj, "cumulative training + radio energy (kJ)",
+        lambda hit: hit["energy_j"] / 1e3),
+    "few_shot_accuracy": _accuracy_view(
+        lambda r: r.total_bytes, "cumulative bytes moved, up + down (MB)",
+        lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB, SHOTS),
+    "bytes_by_kind": _bytes_by_kind,
+    "bytes_vs_time": _cumulative_bytes,
+    "link_utilisation": _link_utilisation,
+    "per_class_accuracy": _per_class,
+    "battery": _battery,
+    "energy_per_satellite": _energy,
+    "contact_gantt": _per_run(_gantt_panel, 10, 2.6),
+    "ground_tracks": _per_run(_tracks_panel, 10, 5.2),
+}

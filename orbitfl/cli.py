@@ -62,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     p_report.add_argument("runs", type=Path, nargs="+", help="run directories to compare")
     p_report.add_argument("--out", type=Path, required=True,
                           help="folder for the figures and dashboard.html")
+    p_report.add_argument("--format", default="png", type=_formats,
+                          help="comma-separated figure formats: png (200 dpi), svg, pdf "
+                               "(default: png)")
+    p_report.add_argument("--force", action="store_true",
+                          help="write into a non-empty folder that is not an earlier report")
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
     _set_argument(p_sweep, "the base scenario")
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "contacts":
             return _contacts(args, overrides)
         if args.command == "report":
-            return _report(args.runs, args.out)
+            return _report(args.runs, args.out, args.format, args.force)
         if args.command == "sweep":
             return _sweep(args, overrides)
         return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
@@ -147,13 +152,27 @@ def _contacts(args: argparse.Namespace, overrides: list[Override]) -> int:
     return 0
 
 
-def _report(runs: list[Path], out: Path) -> int:
-    from orbitfl.analysis.report import RunDirectoryError, write_report
+def _formats(text: str) -> tuple[str, ...]:
+    """``png,svg,pdf`` as a tuple of known figure formats (argparse reports a bad one)."""
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    unknown = [f for f in formats if f not in ("png", "svg", "pdf")]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: give one or more of png, svg, pdf, comma-separated")
+    return formats
+
+
+def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
+            force: bool = False) -> int:
+    from orbitfl.analysis.report import RunDirectoryError, is_report, write_report
     from orbitfl.rundir import check_output_dir
 
     check_output_dir(out, "report folder")
+    if out.is_dir() and any(out.iterdir()) and not is_report(out) and not force:
+        raise InputError(f"{out}: report folder is not empty and holds no earlier report; "
+                         f"choose another --out or give --force to write into it")
     try:
-        written = write_report(runs, out)
+        written = write_report(runs, out, formats=formats)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")

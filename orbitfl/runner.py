@@ -141,6 +141,7 @@ def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
                              time.perf_counter() - started)
         learned = {"time_to_target": time_to_target(round_table, clock.times),
                    "train_class_counts": data.train_class_counts().tolist(),
+                   "class_names": list(data.class_names),
                    # null when a class has no training sample at all
                    "train_imbalance_factor": _finite_or_none(
                        imbalance_factor(data.train_class_counts()))}

@@ -1,0 +1,173 @@
+"""The report's figures: every view for several runs in every format, class names, one
+colour per run, linear byte axes, per-pass link use against the transfers, ``--force``."""
+
+import json
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from test_end_to_end import TINY
+
+from orbitfl import runner
+from orbitfl.analysis import report
+from orbitfl.cli import main
+
+NAMES = ["cropland", "forest $x$", "water", "urban"]  # '$': drawn literally, not as math
+UNITS = {"GB": 1e9, "MB": 1e6, "kB": 1e3, "bytes": 1}
+HEADERS = {"png": b"\x89PNG", "pdf": b"%PDF", "svg": b"<?xml"}
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+    """Two tiny runs of different scenarios, their manifests given land-cover-like class
+    names (after checking that the runs recorded their data set's own)."""
+    base = tmp_path_factory.mktemp("figures")
+    runs = []
+    with pytest.MonkeyPatch.context() as patch:  # the runs' own reports: not needed here
+        patch.setattr(runner, "write_report", lambda *args, **kwargs: [])
+        for name, seed in (("alpha", 3), ("beta", 4)):
+            scenario = base / f"{name}.yaml"
+            scenario.write_text(yaml.safe_dump({**TINY, "name": name, "seed": seed,
+                                                "fl": {**TINY["fl"], "rounds": 1}}))
+            assert main(["run", str(scenario), "--out", str(base / name)]) == 0
+            runs.append(base / name)
+    for run in runs:
+        manifest = json.loads((run / "manifest.json").read_text())
+        assert manifest["class_names"] == [f"class_{c}" for c in range(4)]
+        (run / "manifest.json").write_text(json.dumps({**manifest, "class_names": NAMES}))
+    return runs[0], runs[1]
+
+
+@pytest.fixture(scope="module")
+def full_report(two_runs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "rep"
+    assert main(["report", *map(str, two_runs), "--out", str(out),
+                 "--format", "png,svg,pdf"]) == 0
+    return out
+
+
+def test_every_view_is_written_in_every_format(full_report):
+    for view in report.VIEWS:
+        for fmt, header in HEADERS.items():
+            path = full_report / f"{view}.{fmt}"
+            assert path.read_bytes().startswith(header), path
+        dpi = Image.open(full_report / f"{view}.png").info["dpi"]
+        assert min(dpi) >= 199, (view, dpi)  # was 120 dpi
+    listed = json.loads((full_report / report.MARKER).read_text())["files"]
+    assert {f"{view}.svg" for view in report.VIEWS} <= set(listed)
+
+
+def test_class_names_are_drawn_and_older_runs_fall_back(full_report):
+    svg = (full_report / "per_class_accuracy.svg").read_text()
+    for name in NAMES:
+        assert name in svg, name
+    from orbitfl.analysis.figures import class_names
+
+    assert class_names({}, 3) == ["class 0", "class 1", "class 2"]
+
+
+def test_multi_run_views_show_every_run(full_report):
+    """Gantt, map and battery showed the first run only."""
+    for view in ("contact_gantt", "ground_tracks", "battery", "energy_per_satellite",
+                 "link_utilisation", "bytes_by_kind", "accuracy_vs_energy"):
+        svg = (full_report / f"{view}.svg").read_text()
+        assert "alpha" in svg and "beta" in svg, view
+
+
+def _runs(two_runs):
+    runs = [report.load_run(p) for p in two_runs]
+    for run, colour in zip(runs, ("C0", "C1")):
+        run.colour = colour
+    return runs
+
+
+def test_bytes_by_kind_is_linear_with_directions_apart(two_runs):
+    """A symlog axis hid small payloads, and up and down were summed together."""
+    runs = _runs(two_runs)
+    fig = report.VIEWS["bytes_by_kind"](runs)
+    try:
+        up, down = fig.axes[:2]
+        assert up.get_yscale() == down.get_yscale() == "linear"
+        for ax, column in ((up, "bytes_up"), (down, "bytes_down")):
+            unit = UNITS[ax.get_ylabel().split()[0]]
+            assert len(ax.containers) == 2  # control and weights, each its own segment
+            for i, run in enumerate(runs):  # each run's stack adds up to what it delivered
+                stack = sum(c[i].get_height() for c in ax.containers)
+                assert stack * unit == pytest.approx(run.rounds[column].iloc[-1]), column
+    finally:
+        plt.close(fig)
+
+
+def test_per_class_accuracy_is_named_bars(two_runs):
+    """Class indices were joined by a line and never named."""
+    runs = _runs(two_runs)
+    fig = report.VIEWS["per_class_accuracy"](runs)
+    try:
+        ax = fig.axes[0]
+        assert not ax.get_lines() and len(ax.patches) == 8
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "cropland", r"forest \$x\$", "water", "urban"]  # '$' escaped: no mathtext
+        last = runs[1].evaluated.iloc[-1]["per_class_accuracy"]
+        beta = [p.get_height() for p in ax.containers[1]]
+        assert np.allclose(beta, 100 * np.asarray(last))
+    finally:
+        plt.close(fig)
+
+
+def test_pass_utilisation_accounts_for_every_ground_byte(two_runs):
+    run = report.load_run(two_runs[0])
+    table = report.pass_utilisation(run)
+    t = run.transfers
+    ground = t[(t["src"] == "ground") | (t["dst"] == "ground")]
+    for direction, mine in (("up", ground[ground["src"] == "ground"]),
+                            ("down", ground[ground["dst"] == "ground"])):
+        truth = sum(float(np.sum(b)) for b in mine["bytes_per_pass"] if b is not None)
+        got = table.loc[table["direction"] == direction, "moved"].sum()
+        assert got == pytest.approx(truth) and truth > 0, direction
+    assert (table["moved"] <= table["capacity"] * (1 + 1e-9)).all()
+    assert len(table) == 2 * len(run.contacts)
+
+
+def test_report_refuses_a_foreign_non_empty_folder_unless_forced(two_runs, full_report,
+                                                                   tmp_path, capsys,
+                                                                   monkeypatch):
+    """``orbitfl report`` silently wrote over whatever ``--out`` held."""
+    calls = []
+    monkeypatch.setattr(report, "write_report",
+                        lambda runs, out, formats: calls.append((out, formats)) or [])
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("mine")
+    args = ["report", str(two_runs[0]), "--out", str(folder)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--force" in err and str(folder) in err
+    assert not calls and (folder / "thesis.tex").read_text() == "mine"
+    assert main([*args, "--force", "--format", "svg,pdf"]) == 0
+    assert calls == [(folder, ("svg", "pdf"))]
+    assert main(["report", str(two_runs[0]), "--out", str(full_report)]) == 0  # earlier report
+
+
+def test_report_format_must_be_known(two_runs, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["report", str(two_runs[0]), "--out", str(tmp_path / "r"), "--format", "png,gif"])
+    assert exit_.value.code == 2 and "gif" in capsys.readouterr().err
+
+
+def test_every_view_lays_out_with_a_long_mathy_run_name(two_runs):
+    """A 60-character run name in an empty panel's note squeezed the panels to nothing
+    (constrained layout gave up, with a warning, and the figure was unreadable)."""
+    runs = _runs(two_runs)
+    runs[0].name = "fuel $x^$ " + "y" * 150
+    for name, view in report.VIEWS.items():
+        fig = view(runs)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                fig.draw_without_rendering()
+        finally:
+            plt.close(fig)
