@@ -306,14 +306,17 @@ def pass_utilisation(run: Run) -> pd.DataFrame:
         return pd.DataFrame(columns=["satellite", "station", "start_s", "direction",
                                      "capacity", "moved", "time_share"])
     moved = {("down", i): 0.0 for i in c.index} | {("up", i): 0.0 for i in c.index}
-    for _, t in run.transfers.iterrows() if len(run.transfers) else ():
-        if "ground" not in (t["src"], t["dst"]) or t["bytes_per_pass"] is None:
-            continue
+    by_satellite = {s: w.sort_values("start_s") for s, w in c.groupby("satellite")}
+    t = run.transfers
+    ground = t[(t["src"] == "ground") | (t["dst"] == "ground")] if len(t) else t
+    for _, t in ground.iterrows():
         up = t["src"] == "ground"
         satellite = t["dst"] if up else t["src"]
+        if t["bytes_per_pass"] is None or satellite not in by_satellite:
+            continue
         end = t["end_s"] if pd.notna(t["end_s"]) else np.inf
-        windows = c[(c["satellite"] == satellite) & (c["end_s"] > t["start_s"]) &
-                    (c["start_s"] < end)].sort_values("start_s")
+        windows = by_satellite[satellite]
+        windows = windows[(windows["end_s"] > t["start_s"]) & (windows["start_s"] < end)]
         after = -np.inf
         for station, nbytes in zip(t["via"], t["bytes_per_pass"]):
             mine = windows[(windows["station"] == station) & (windows["start_s"] > after)]
