@@ -8,6 +8,7 @@ line per problem.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import signal
 import sys
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         print(_interrupted(args, interrupt), file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `orbitfl list stations | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:

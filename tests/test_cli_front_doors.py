@@ -328,3 +328,12 @@ def test_sec_unit_is_read_as_the_schema_says(schema):
 
     assert schema_errors(schema, changed("duration", "90sec")) == []
     assert parse_duration("90sec") == 90 and parse_duration("1min30sec") == 90
+
+
+def test_a_reader_that_leaves_early_is_not_an_error():
+    """`orbitfl list stations | head` ended with a BrokenPipeError traceback."""
+    process = subprocess.Popen([sys.executable, "-m", "orbitfl", "list", "stations"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 0 and "Traceback" not in stderr and "Error" not in stderr
