@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import typing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -33,7 +32,7 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
     """A copy of ``document`` (the scenario file at ``path``) with every override set;
     intermediate sections are created. An unknown key is a one-line error naming it. A
     relative file path given on the command line is relative to the current folder."""
-    from orbitfl.scenario import Scenario
+    from orbitfl.scenario import Scenario, annotation_options, section_model
 
     document = copy.deepcopy(document)
     for dotted, value in overrides:
@@ -57,9 +56,9 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
                     raise InputError(f"{path}: --set {dotted}: unknown key {short(part)} in "
                                      f"{where}{hint}; allowed: {', '.join(known) or 'none'}")
                 annotation = model.model_fields[part].annotation
-                if last and Path in _options(annotation) and isinstance(value, str):
+                if last and Path in annotation_options(annotation) and isinstance(value, str):
                     value = str(Path(value).resolve())
-                model = _section_model(annotation)
+                model = section_model(annotation)
             if last:
                 node[key] = value
                 break
@@ -70,21 +69,3 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
                 raise InputError(f"{path}: --set {dotted}: {'.'.join(parts[:depth + 1])} is "
                                  f"{short(node)}, not a section")
     return document
-
-
-def _options(annotation: Any) -> tuple:
-    """The members of ``X | Y | None`` (or ``(X,)``)."""
-    args = typing.get_args(annotation)
-    return args if args and typing.get_origin(annotation) is not list else (annotation,)
-
-
-def _section_model(annotation: Any) -> type[BaseModel] | None:
-    """The section a field holds: its model, or its list items' model."""
-    from pydantic import BaseModel
-
-    for option in _options(annotation):
-        if typing.get_origin(option) is list:
-            option = typing.get_args(option)[0]
-        if isinstance(option, type) and issubclass(option, BaseModel):
-            return option
-    return None

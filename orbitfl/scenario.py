@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import typing
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal, Sequence
@@ -717,20 +718,28 @@ def _expected_mapping(class_name: str) -> str:
 
 def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
     """Field names of the sub-model at ``loc`` (list indices skipped)."""
-    current: Any = model
+    current: type[BaseModel] | None = model
     for part in loc:
         if part.isdigit():
             continue
-        field = current.model_fields.get(part) if hasattr(current, "model_fields") else None
-        if field is None:
+        field = current.model_fields.get(part)
+        current = section_model(field.annotation) if field is not None else None
+        if current is None:
             return []
-        annotation = field.annotation
-        for candidate in getattr(annotation, "__args__", ()) or (annotation,):
-            inner = getattr(candidate, "__args__", (candidate,))[0] \
-                if getattr(candidate, "__origin__", None) is list else candidate
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                current = inner
-                break
-        else:
-            return []
-    return list(current.model_fields) if hasattr(current, "model_fields") else []
+    return list(current.model_fields)
+
+
+def annotation_options(annotation: Any) -> tuple:
+    """The members of ``X | Y | None`` (or ``(X,)``)."""
+    args = typing.get_args(annotation)
+    return args if args and typing.get_origin(annotation) is not list else (annotation,)
+
+
+def section_model(annotation: Any) -> type[BaseModel] | None:
+    """The section a field holds: its model, or its list items' model (None for a value)."""
+    for option in annotation_options(annotation):
+        if typing.get_origin(option) is list:
+            option = typing.get_args(option)[0]
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
