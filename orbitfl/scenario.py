@@ -88,21 +88,31 @@ class _Strict(BaseModel):
 
 
 class Selection(_Strict):
-    name: str | list[str] | None = Field(None, description="shell-style name pattern(s)")
-    norad_ids: list[int] | None = None
-    limit: int | None = Field(None, gt=0)
+    name: str | list[str] | None = Field(
+        None, description="satellite name pattern(s), shell-style (`FLOCK*`), case-insensitive")
+    norad_ids: list[int] | None = Field(None, description="NORAD catalog numbers to keep")
+    limit: int | None = Field(
+        None, gt=0, description="keep at most this many satellites, in file order")
 
 
 class WalkerConfig(_Strict):
     """A designed shell: a named preset, or every parameter (a preset's may be overridden)."""
 
-    preset: str | None = None
-    planes: int | None = Field(None, gt=0, le=MAX_SATELLITES)
-    per_plane: int | None = Field(None, gt=0, le=MAX_SATELLITES)
-    phasing: int | None = Field(None, ge=0, le=MAX_SATELLITES)
-    altitude_km: float | None = Field(None, gt=100, lt=40000)
-    inclination_deg: float | None = Field(None, ge=0, le=180)
-    pattern: Literal["delta", "star"] | None = None
+    preset: str | None = Field(
+        None, description="a named shell (see 'orbitfl list walker'); the fields below override "
+                          "its values")
+    planes: int | None = Field(
+        None, gt=0, le=MAX_SATELLITES, description="number of orbital planes")
+    per_plane: int | None = Field(None, gt=0, le=MAX_SATELLITES, description="satellites per plane")
+    phasing: int | None = Field(
+        None, ge=0, le=MAX_SATELLITES, description="Walker phasing factor F (relative spacing "
+                                                   "between planes)")
+    altitude_km: float | None = Field(
+        None, gt=100, lt=40000, description="circular orbit altitude above the Earth's surface "
+                                            "[km]")
+    inclination_deg: float | None = Field(None, ge=0, le=180, description="orbit inclination [deg]")
+    pattern: Literal["delta", "star"] | None = Field(
+        None, description="delta (planes over 360 deg of RAAN) or star (over 180 deg)")
 
     @model_validator(mode="after")
     def _complete(self) -> "WalkerConfig":
@@ -130,10 +140,14 @@ def relative_to_scenario(value: Path, info: ValidationInfo) -> Path:
 
 
 class ConstellationConfig(_Strict):
-    tle: Path | None = Field(None, description="element file: TLE/3LE, or OMM .json/.csv")
-    walker: WalkerConfig | None = None
-    select: Selection = Selection()
-    skip_bad_records: bool = False
+    tle: Path | None = Field(
+        None, description="element file (TLE/3LE, or OMM .json/.csv), relative to the scenario "
+                          "file")
+    walker: WalkerConfig | None = Field(
+        None, description="a designed Walker shell instead of an element file")
+    select: Selection = Field(Selection(), description="which satellites of the element file fly")
+    skip_bad_records: bool = Field(
+        False, description="skip element records SGP4 rejects (with a warning) instead of failing")
 
     @field_validator("tle")
     @classmethod
@@ -156,12 +170,19 @@ class Site(_Strict):
     """A packaged catalog site by id (``svalsat``), or an inline site with coordinates;
     either may override the mask and the antenna count."""
 
-    id: str
-    lat_deg: float | None = Field(None, ge=-90, le=90)
-    lon_deg: float | None = Field(None, ge=-180, le=360)
-    alt_m: float = Field(0.0, ge=-1000, le=100_000, description="below the edge of space")
-    min_elevation_deg: float | None = Field(None, ge=0, lt=90)
-    antennas: int | None = Field(None, gt=0, le=1000)
+    id: str = Field(
+        description="catalog id (see 'orbitfl list stations') or the name of an inline site")
+    lat_deg: float | None = Field(
+        None, ge=-90, le=90, description="geodetic latitude of an inline site [deg]")
+    lon_deg: float | None = Field(
+        None, ge=-180, le=360, description="longitude of an inline site, east positive [deg]")
+    alt_m: float = Field(
+        0.0, ge=-1000, le=100_000, description="site altitude above the WGS84 ellipsoid [m]")
+    min_elevation_deg: float | None = Field(
+        None, ge=0, lt=90, description="elevation mask of this site, overrides the catalog's [deg]")
+    antennas: int | None = Field(
+        None, gt=0, le=1000, description="antennas of this site (simultaneous passes), overrides "
+                                         "the catalog's")
 
     @model_validator(mode="before")
     @classmethod
@@ -187,10 +208,16 @@ class GroundStationsConfig(_Strict):
     """Named networks and/or sites; the masks and antenna counts here override the
     catalog's for every site (a site's own values override these)."""
 
-    network: list[str] = Field(default_factory=list)
-    sites: list[Site] = Field(default_factory=list)
-    min_elevation_deg: float | None = Field(None, ge=0, lt=90)
-    antennas: int | None = Field(None, gt=0, le=1000)
+    network: list[str] = Field(
+        default_factory=list, description="network preset(s) (see 'orbitfl list networks')")
+    sites: list[Site] = Field(
+        default_factory=list, description="catalog ids or inline sites, in addition to the "
+                                          "networks")
+    min_elevation_deg: float | None = Field(
+        None, ge=0, lt=90, description="elevation mask for every site without its own [deg]")
+    antennas: int | None = Field(
+        None, gt=0, le=1000, description="antennas (simultaneous passes) for every site without "
+                                         "its own")
 
     @field_validator("network", mode="before")
     @classmethod
@@ -219,18 +246,33 @@ class LinkConfig(_Strict):
     """One direction of the ground link: a fixed rate, a named preset, or a DVB-S2 budget
     (band plus EIRP, G/T and bandwidth; the rest defaults)."""
 
-    rate_mbps: float | None = Field(None, gt=0, le=1e6, description="up to 1 Tbit/s")
-    preset: str | None = None
-    band: Literal["UHF", "S", "X", "Ka"] | None = None
-    frequency_ghz: float | None = Field(None, gt=0, le=1000)
-    eirp_dbw: float | None = None
-    gt_dbk: float | None = None
-    bandwidth_mhz: float | None = Field(None, gt=0, le=1e5)
-    rolloff: float = Field(0.2, ge=0.05, le=0.35)
-    max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = "32APSK"
-    other_losses_db: float = Field(1.0, ge=0)
-    margin_db: float = Field(1.0, ge=0)
-    zenith_atmospheric_loss_db: float | None = Field(None, ge=0)
+    rate_mbps: float | None = Field(
+        None, gt=0, le=1e6, description="fixed data rate during every contact [Mbit/s]")
+    preset: str | None = Field(None, description="a named link (see 'orbitfl list links')")
+    band: Literal["UHF", "S", "X", "Ka"] | None = Field(
+        None, description="DVB-S2 budget: frequency band (sets the carrier frequency and zenith "
+                          "loss)")
+    frequency_ghz: float | None = Field(
+        None, gt=0, le=1000, description="DVB-S2 budget: carrier frequency, instead of a band "
+                                         "[GHz]")
+    eirp_dbw: float | None = Field(None, description="DVB-S2 budget: transmitter EIRP [dBW]")
+    gt_dbk: float | None = Field(
+        None, description="DVB-S2 budget: receiver figure of merit G/T [dB/K]")
+    bandwidth_mhz: float | None = Field(
+        None, gt=0, le=1e5, description="DVB-S2 budget: channel bandwidth [MHz]")
+    rolloff: float = Field(
+        0.2, ge=0.05, le=0.35, description="DVB-S2 budget: pulse-shaping roll-off factor (symbol "
+                                           "rate = bandwidth / (1 + rolloff))")
+    max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = Field(
+        "32APSK", description="DVB-S2 budget: highest modulation the adaptive coding may pick")
+    other_losses_db: float = Field(
+        1.0, ge=0, description="DVB-S2 budget: pointing, polarisation and implementation losses "
+                               "[dB]")
+    margin_db: float = Field(
+        1.0, ge=0, description="DVB-S2 budget: link margin kept above the required Es/N0 [dB]")
+    zenith_atmospheric_loss_db: float | None = Field(
+        None, ge=0, description="DVB-S2 budget: atmospheric loss at zenith, scaled by elevation "
+                                "(default: the band's) [dB]")
 
     @model_validator(mode="after")
     def _one_kind(self) -> "LinkConfig":
@@ -273,45 +315,65 @@ class LinkConfig(_Strict):
 
 
 class IslConfig(_Strict):
-    enabled: bool = False
-    max_range_km: float = Field(5000.0, gt=0)
-    grazing_altitude_km: float = Field(80.0, ge=0)
-    link: LinkConfig = LinkConfig(rate_mbps=100.0)
-    grid_step_s: float = Field(30.0, ge=1, le=300)
+    enabled: bool = Field(False, description="relay payloads over inter-satellite links")
+    max_range_km: float = Field(
+        5000.0, gt=0, description="longest usable inter-satellite range [km]")
+    grazing_altitude_km: float = Field(
+        80.0, ge=0, description="the line of sight must clear this altitude above the Earth [km]")
+    link: LinkConfig = Field(
+        LinkConfig(rate_mbps=100.0), description="rate model of an inter-satellite link (a budget "
+                                                 "is taken in vacuum)")
+    grid_step_s: float = Field(
+        30.0, ge=1, le=300, description="sampling step of the ISL visibility search [s]")
 
 
 class LinksConfig(_Strict):
-    downlink: LinkConfig
-    uplink: LinkConfig
-    isl: IslConfig = IslConfig()
-    sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass")
+    downlink: LinkConfig = Field(description="satellite-to-ground link")
+    uplink: LinkConfig = Field(description="ground-to-satellite link")
+    isl: IslConfig = Field(IslConfig(), description="inter-satellite links")
+    sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass [s]")
 
 
 class BackhaulConfig(_Strict):
-    latency_ms: float = Field(50.0, ge=0, le=1e6)
-    rate_mbps: float = Field(1000.0, gt=0, le=1e6)
+    latency_ms: float = Field(
+        50.0, ge=0, le=1e6, description="station-to-server latency added to every ground transfer "
+                                        "[ms]")
+    rate_mbps: float = Field(
+        1000.0, gt=0, le=1e6, description="terrestrial station-to-server rate [Mbit/s]")
 
 
 class NetworkConfig(_Strict):
-    antenna_policy: Literal["fifo", "elevation", "priority"] = "fifo"
-    transfer_policy: Literal["resume", "restart"] = "resume"
-    backhaul: BackhaulConfig = BackhaulConfig()
+    antenna_policy: Literal["fifo", "elevation", "priority"] = Field(
+        "fifo", description="who gets a free antenna: first come (fifo), highest elevation, or "
+                            "most urgent (priority)")
+    transfer_policy: Literal["resume", "restart"] = Field(
+        "resume", description="a transfer cut by the end of a pass resumes in the next pass or "
+                              "restarts")
+    backhaul: BackhaulConfig = Field(
+        BackhaulConfig(), description="the terrestrial link from stations to the server")
 
 
 class ContactsConfig(_Strict):
-    grid_step_s: float = Field(30.0, ge=1, le=300)
-    cache: bool = True
+    grid_step_s: float = Field(
+        30.0, ge=1, le=300, description="sampling step of the contact-window search (edges are "
+                                        "refined) [s]")
+    cache: bool = Field(
+        True, description="reuse contact plans computed before (in the user cache folder)")
 
 
 class PowerConfig(_Strict):
-    battery_wh: float = Field(80.0, gt=0, le=1e6)
-    initial_soc: float = Field(0.9, ge=0, le=1)
-    solar_w: float = Field(20.0, ge=0, le=1e6)
-    idle_w: float = Field(6.0, ge=0, le=1e6)
-    transmit_w: float = Field(15.0, ge=0, le=1e6)
-    receive_w: float = Field(2.0, ge=0, le=1e6)
-    train_threshold_soc: float = Field(0.4, ge=0, le=1)
-    floor_soc: float = Field(0.15, ge=0, le=1)
+    battery_wh: float = Field(80.0, gt=0, le=1e6, description="battery capacity [Wh]")
+    initial_soc: float = Field(
+        0.9, ge=0, le=1, description="state of charge at the epoch (fraction of capacity)")
+    solar_w: float = Field(20.0, ge=0, le=1e6, description="solar array output in sunlight [W]")
+    idle_w: float = Field(6.0, ge=0, le=1e6, description="bus power drawn all the time [W]")
+    transmit_w: float = Field(15.0, ge=0, le=1e6, description="extra power while transmitting [W]")
+    receive_w: float = Field(2.0, ge=0, le=1e6, description="extra power while receiving [W]")
+    train_threshold_soc: float = Field(
+        0.4, ge=0, le=1, description="training starts only at or above this state of charge "
+                                     "(fraction)")
+    floor_soc: float = Field(
+        0.15, ge=0, le=1, description="radios and training stop at this state of charge (fraction)")
 
     @model_validator(mode="after")
     def _ordered(self) -> "PowerConfig":
@@ -321,9 +383,11 @@ class PowerConfig(_Strict):
 
 
 class OnboardConfig(_Strict):
-    compute: str = "jetson-nano"
-    utilisation: float | None = Field(None, gt=0, le=1, description="override the chip's")
-    power: PowerConfig = PowerConfig()
+    compute: str = Field("jetson-nano", description="onboard chip (see 'orbitfl list chips')")
+    utilisation: float | None = Field(
+        None, gt=0, le=1, description="sustained fraction of the chip's peak FLOP/s, overrides the "
+                                      "chip's")
+    power: PowerConfig = Field(PowerConfig(), description="battery, solar array and loads")
 
     @field_validator("compute")
     @classmethod
@@ -337,14 +401,14 @@ class OnboardConfig(_Strict):
 
 
 class FailureConfig(_Strict):
-    satellite: str
-    at: Duration
+    satellite: str = Field(description="name of the satellite that fails for good")
+    at: Duration = Field(description="time of the failure after the epoch [s]")
 
 
 class StationOutageConfig(_Strict):
-    station: str
-    start: Duration
-    end: Duration
+    station: str = Field(description="ground station id")
+    start: Duration = Field(description="outage start after the epoch [s]")
+    end: Duration = Field(description="outage end after the epoch [s]")
 
     @model_validator(mode="after")
     def _ordered(self) -> "StationOutageConfig":
@@ -354,22 +418,33 @@ class StationOutageConfig(_Strict):
 
 
 class FaultsConfig(_Strict):
-    failures: list[FailureConfig] = Field(default_factory=list)
-    reboot_rate_per_day: float = Field(0.0, ge=0, le=100)
-    reboot_duration: Duration = 600.0
-    station_outages: list[StationOutageConfig] = Field(default_factory=list)
-    link_drop_probability: float = Field(0.0, ge=0, lt=1)
-    bit_error_rate: float = Field(0.0, ge=0, lt=1e-2)
-    packet_bytes: int = Field(1024, gt=0, le=1 << 20)
+    failures: list[FailureConfig] = Field(
+        default_factory=list, description="permanent satellite failures")
+    reboot_rate_per_day: float = Field(
+        0.0, ge=0, le=100, description="Poisson rate of reboots per satellite [1/day]")
+    reboot_duration: Duration = Field(
+        600.0, description="how long a reboot keeps a satellite offline [s]")
+    station_outages: list[StationOutageConfig] = Field(
+        default_factory=list, description="ground station outages")
+    link_drop_probability: float = Field(
+        0.0, ge=0, lt=1, description="probability that a whole pass is lost")
+    bit_error_rate: float = Field(
+        0.0, ge=0, lt=1e-2, description="bit error rate; a packet with a bad bit is sent again")
+    packet_bytes: int = Field(
+        1024, gt=0, le=1 << 20, description="packet size for bit errors [bytes]")
 
 
 class AcquisitionConfig(_Strict):
     """When and how often a satellite images its ground track (geo-synthetic)."""
 
-    window: Duration = 21600.0
-    interval_s: float = Field(120.0, gt=0)
-    min_sun_elevation_deg: float = Field(10.0, ge=-10, lt=90)
-    clouds: bool = True
+    window: Duration = Field(
+        21600.0, description="span after the epoch over which satellites image their track [s]")
+    interval_s: float = Field(
+        120.0, gt=0, description="time between two images of one satellite [s]")
+    min_sun_elevation_deg: float = Field(
+        10.0, ge=-10, lt=90, description="image only when the Sun is at least this high at the "
+                                         "target [deg]")
+    clouds: bool = Field(True, description="draw clouds from a climatological cloud model")
 
     @model_validator(mode="after")
     def _bounded(self) -> "AcquisitionConfig":
@@ -382,21 +457,39 @@ class AcquisitionConfig(_Strict):
 
 class DataConfig(_Strict):
     dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
-                     "ucmerced", "loveda"] = "geo-synthetic"
-    task: Literal["classification", "segmentation"] = "classification"
-    path: Path | None = Field(None, description="folder of a real dataset")
-    classes: int = Field(10, ge=2, le=100, description="synthetic only")
-    image_size: Literal[16, 32, 64] = 32
-    samples_per_class_max: int = Field(500, gt=0, le=100_000)
-    imbalance_ratio: float = Field(1.0, ge=1)
-    partition: Literal["orbit", "dirichlet", "iid", "pathological"] = "orbit"
-    dirichlet_alpha: float = Field(0.5, gt=0)
-    min_per_client: int = Field(10, ge=1, le=100_000)
-    classes_per_client: int = Field(2, ge=1, le=100)
-    ses_per_class: int = Field(10, ge=1, le=1000)
-    test_per_class: int = Field(100, gt=0, le=10_000)
-    acquisition: AcquisitionConfig = AcquisitionConfig()
-    cache: bool = True
+                     "ucmerced", "loveda"] = Field(
+        "geo-synthetic", description="where images come from: geo-synthetic, synthetic, or a "
+                                     "real dataset's folder")
+    task: Literal["classification", "segmentation"] = Field(
+        "classification", description="classification, or segmentation (per-pixel maps; geo- "
+                                      "synthetic or loveda)")
+    path: Path | None = Field(
+        None, description="folder of a real dataset, relative to the scenario file")
+    classes: int = Field(10, ge=2, le=100, description="number of classes (synthetic only)")
+    image_size: Literal[16, 32, 64] = Field(32, description="image side [pixels]")
+    samples_per_class_max: int = Field(
+        500, gt=0, le=100_000, description="training images of the largest class (synthetic); a "
+                                           "cap per class (real)")
+    imbalance_ratio: float = Field(
+        1.0, ge=1, description="long-tail imbalance factor of the training pool: largest / "
+                               "smallest class")
+    partition: Literal["orbit", "dirichlet", "iid", "pathological"] = Field(
+        "orbit", description="how training images are split among satellites")
+    dirichlet_alpha: float = Field(
+        0.5, gt=0, description="concentration of the dirichlet partition (smaller: more skewed)")
+    min_per_client: int = Field(
+        10, ge=1, le=100_000, description="dirichlet partition: redraw until every satellite holds "
+                                          "this many images")
+    classes_per_client: int = Field(
+        2, ge=1, le=100, description="pathological partition: classes each satellite holds")
+    ses_per_class: int = Field(
+        10, ge=1, le=1000, description="images per class in SAFE's shared server set (SES)")
+    test_per_class: int = Field(
+        100, gt=0, le=10_000, description="images per class in the balanced test set")
+    acquisition: AcquisitionConfig = Field(
+        AcquisitionConfig(), description="when and how often satellites image their ground track "
+                                         "(geo-synthetic)")
+    cache: bool = Field(True, description="reuse generated data (in the user cache folder)")
 
     @field_validator("path")
     @classmethod
@@ -462,7 +555,9 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    name: Literal["small-cnn", "resnet18", "seg-unet"] = "small-cnn"
+    name: Literal["small-cnn", "resnet18", "seg-unet"] = Field(
+        "small-cnn", description="model architecture (seg-unet exactly when data.task is "
+                                 "segmentation)")
 
 
 class ScheduleConfig(_Strict):
@@ -470,47 +565,74 @@ class ScheduleConfig(_Strict):
     server aggregates every ``fl.fedbuff.buffer_size`` arrivals; ``deadline`` then bounds
     how long a client may take before its job is abandoned."""
 
-    mode: Literal["sync", "async"] = "sync"
-    deadline: Duration
-    min_clients: int = Field(1, gt=0, le=MAX_SATELLITES)
-    selection: Literal["all", "first-k", "random-k", "next-contact"] = "all"
-    clients_per_round: int | None = Field(None, gt=0, le=MAX_SATELLITES)
-    evaluate_every: int = Field(1, gt=0, le=MAX_ROUNDS)
+    mode: Literal["sync", "async"] = Field("sync", description="sync rounds, or async (FedBuff)")
+    deadline: Duration = Field(
+        description="sync: a round closes at this time after it opens; async: a job is abandoned "
+                    "after it [s]")
+    min_clients: int = Field(
+        1, gt=0, le=MAX_SATELLITES, description="sync: updates that close a round before the "
+                                                "deadline")
+    selection: Literal["all", "first-k", "random-k", "next-contact"] = Field(
+        "all", description="which idle satellites a round asks: all, first-k (first k answers "
+                           "count), random-k, next-contact")
+    clients_per_round: int | None = Field(
+        None, gt=0, le=MAX_SATELLITES, description="k of first-k, random-k and next-contact")
+    evaluate_every: int = Field(
+        1, gt=0, le=MAX_ROUNDS, description="evaluate the global model every this many rounds (and "
+                                            "at the last)")
     target_accuracy: float | None = Field(
-        None, gt=0, le=1, description="stop at the first evaluated round whose accuracy "
-        "(pixel accuracy for segmentation) reaches this; the run records when it did")
+        None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (pixel "
+                                      "accuracy for segmentation) reaches this; the run records "
+                                      "when it did")
 
 
 class FedProxConfig(_Strict):
-    mu: float = Field(0.01, ge=0)
+    mu: float = Field(0.01, ge=0, description="weight of FedProx's proximal term")
 
 
 class FedBuffConfig(_Strict):
-    buffer_size: int = Field(5, gt=0, le=MAX_SATELLITES)
-    staleness_exponent: float = Field(0.5, ge=0)
-    server_lr: float = Field(1.0, gt=0)
+    buffer_size: int = Field(
+        5, gt=0, le=MAX_SATELLITES, description="updates buffered before the server aggregates")
+    staleness_exponent: float = Field(
+        0.5, ge=0, description="exponent a of the staleness weight (1 + staleness) ** -a")
+    server_lr: float = Field(
+        1.0, gt=0, description="server learning rate applied to the buffered mean update")
 
 
 class SafeSwitches(_Strict):
-    cro: bool = True
-    fau: bool = True
-    dmr: bool = True
-    ace: bool = True
-    cro_mode: Literal["grad_norm", "ratio_loss"] = "grad_norm"
-    cro_smoothing: bool = True
-    fau_scope: Literal["all", "backbone"] = "all"
-    fau_payload: Literal["features", "gram"] = "features"
-    fau_cka: bool = True
-    fau_tau: float = Field(0.5, gt=0, description="mu of a client drifting as usual")
+    cro: bool = Field(
+        True, description="CRO: class rectification, server-sent class weights in the local loss")
+    fau: bool = Field(
+        True, description="FAU: feature-aligned EMA start from the global model, mu from CKA on "
+                          "the SES")
+    dmr: bool = Field(
+        True, description="DMR: cosine schedule from global to local over the rounds (scales FAU's "
+                          "mu and CRO)")
+    ace: bool = Field(
+        True, description="ACE: adaptive context enhancement module between backbone and head")
+    cro_mode: Literal["grad_norm", "ratio_loss"] = Field(
+        "grad_norm", description="how CRO weighs classes: grad_norm or ratio_loss")
+    cro_smoothing: bool = Field(
+        True, description="smooth CRO's weights over rounds (0.9 old + 0.1 new)")
+    fau_scope: Literal["all", "backbone"] = Field(
+        "all", description="parameters FAU's EMA start blends: all, or the backbone only")
+    fau_payload: Literal["features", "gram"] = Field(
+        "features", description="FAU's payload: features (n x d) or their Gram matrix (n x n)")
+    fau_cka: bool = Field(True, description="FAU's mu driven by CKA; false: fixed mu")
+    fau_tau: float = Field(0.5, gt=0, description="mu of a client drifting as much as usual")
     fau_mu_max: float = Field(0.8, ge=0, lt=1, description="upper bound on FAU's mu")
-    fau_mu_fixed: float = Field(0.5, ge=0, le=1)
-    dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = "ramp_up"
-    ace_mode: Literal["residual", "gate"] = "residual"
-    ace_contexts: int = Field(8, gt=0, le=1024)
-    ace_dim: int = Field(128, gt=0, le=4096)
-    ace_prior: float = Field(0.3, gt=0, lt=1)
-    ace_prior_weight: float = Field(0.3, ge=0)
-    ace_query_residual: bool = True
+    fau_mu_fixed: float = Field(0.5, ge=0, le=1, description="FAU's mu when fau_cka is false")
+    dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = Field(
+        "ramp_up", description="DMR's schedule of CRO: ramp_up, constant or ramp_down")
+    ace_mode: Literal["residual", "gate"] = Field(
+        "residual", description="how ACE's context joins the features: residual or gate")
+    ace_contexts: int = Field(
+        8, gt=0, le=1024, description="K, the number of ACE context embeddings")
+    ace_dim: int = Field(128, gt=0, le=4096, description="d, ACE's attention width")
+    ace_prior: float = Field(0.3, gt=0, lt=1, description="foreground budget of ACE's mask prior")
+    ace_prior_weight: float = Field(
+        0.3, ge=0, description="weight of ACE's mask prior; 0 disables it")
+    ace_query_residual: bool = Field(True, description="ACE's mask head reads context plus query")
 
 
 class CompressionConfig(_Strict):
@@ -518,23 +640,28 @@ class CompressionConfig(_Strict):
     ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
     updates satellites send back (where top-k with error feedback applies)."""
 
-    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = "fp32"
-    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = "fp32"
-    topk_ratio: float = Field(0.01, gt=0, le=1)
+    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = Field(
+        "fp32", description="codec of the global model sent up (ground to satellites)")
+    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = Field(
+        "fp32", description="codec of the updates sent down (satellites to ground); topk keeps the "
+                            "largest, with error feedback")
+    topk_ratio: float = Field(0.01, gt=0, le=1, description="fraction of update entries topk keeps")
 
 
 class FLConfig(_Strict):
-    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe"] = "fedavg"
-    rounds: int = Field(gt=0, le=MAX_ROUNDS)
-    schedule: ScheduleConfig
-    local_epochs: int = Field(1, gt=0, le=1000)
-    batch_size: int = Field(32, gt=1, le=65_536)
-    lr: float = Field(0.01, gt=0, le=10)
-    augment: bool = False
-    fedprox: FedProxConfig = FedProxConfig()
-    fedbuff: FedBuffConfig = FedBuffConfig()
-    safe: SafeSwitches = SafeSwitches()
-    compression: CompressionConfig = CompressionConfig()
+    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe"] = Field(
+        "fedavg", description="federated strategy (fedbuff runs with schedule.mode async)")
+    rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
+    schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
+    local_epochs: int = Field(1, gt=0, le=1000, description="local training epochs per job")
+    batch_size: int = Field(32, gt=1, le=65_536, description="local training batch size [images]")
+    lr: float = Field(0.01, gt=0, le=10, description="local SGD learning rate")
+    augment: bool = Field(False, description="random flips and quarter turns during local training")
+    fedprox: FedProxConfig = Field(FedProxConfig(), description="FedProx's options")
+    fedbuff: FedBuffConfig = Field(FedBuffConfig(), description="FedBuff's options")
+    safe: SafeSwitches = Field(SafeSwitches(), description="SAFE's switches")
+    compression: CompressionConfig = Field(
+        CompressionConfig(), description="payload codecs by link direction")
 
     @model_validator(mode="after")
     def _mode_fits_strategy(self) -> "FLConfig":
@@ -548,20 +675,26 @@ class FLConfig(_Strict):
 
 
 class Scenario(_Strict):
-    name: str = Field(min_length=1, description="also the run directory's name")
-    seed: int = Field(ge=0, le=2**63 - 1, description="int64, as the tables store it")
-    epoch: datetime
-    duration: Duration
-    constellation: ConstellationConfig
-    ground_stations: GroundStationsConfig
-    links: LinksConfig
-    network: NetworkConfig = NetworkConfig()
-    contacts: ContactsConfig = ContactsConfig()
-    onboard: OnboardConfig = OnboardConfig()
-    faults: FaultsConfig = FaultsConfig()
-    data: DataConfig = DataConfig()
-    model: ModelConfig = ModelConfig()
-    fl: FLConfig
+    name: str = Field(min_length=1, description="scenario name; also the run directory's name")
+    seed: int = Field(
+        ge=0, le=2**63 - 1, description="seed of every random choice (int64, as the tables store "
+                                        "it)")
+    epoch: datetime = Field(description="simulation start, UTC unless a zone is given")
+    duration: Duration = Field(description="simulated time after the epoch [s]")
+    constellation: ConstellationConfig = Field(
+        description="the satellites: an element file or a Walker shell")
+    ground_stations: GroundStationsConfig = Field(
+        description="ground stations: networks and/or sites")
+    links: LinksConfig = Field(description="ground links and inter-satellite links")
+    network: NetworkConfig = Field(
+        NetworkConfig(), description="antenna and transfer policies, backhaul")
+    contacts: ContactsConfig = Field(ContactsConfig(), description="contact-window search")
+    onboard: OnboardConfig = Field(OnboardConfig(), description="onboard compute and power")
+    faults: FaultsConfig = Field(
+        FaultsConfig(), description="failures, reboots, outages and link errors")
+    data: DataConfig = Field(DataConfig(), description="dataset, partition and test sets")
+    model: ModelConfig = Field(ModelConfig(), description="the model trained")
+    fl: FLConfig = Field(description="federated learning")
 
     @field_validator("name")
     @classmethod
