@@ -1,45 +1,286 @@
-"""``dashboard.html``: one self-contained offline page (plotly's JavaScript is embedded; no
-CDN) that overlays several runs; a checkbox per run shows or hides it in every plot."""
+"""``dashboard.html``: the study's front page, one self-contained offline file that overlays
+several runs: every view of the report (accuracy against bytes, time and energy with
+time-to-target stars; bytes by payload kind and direction; cumulative bytes; per-pass link
+use; contact Gantt and ground tracks; battery and energy per satellite; per-class accuracy),
+a run selector (a checkbox per run shows or hides it everywhere) and a table of the scenario
+keys that differ between the selected runs.
+
+plotly.js is embedded once, gzip-compressed (the Python package ships only the full 4.8 MB
+bundle; no partial bundle is available offline), and unpacked by the browser's own
+``DecompressionStream``: about 2 MB instead of 4.8, no CDN, no download."""
 
 from __future__ import annotations
 
+import base64
+import gzip
 import html
 import json
+from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 from matplotlib.colors import to_hex
 
 from orbitfl.atomic import atomic_write_text
 
-from .report import MB, Run, bytes_by_kind
+from .figures import class_names
+from .report import (
+    ACCURACIES,
+    MB,
+    Run,
+    _worst_satellites,
+    bytes_by_kind,
+    energy_per_satellite,
+    pass_utilisation,
+)
+
+HEIGHT = 380
+TARGETS = {  # the x of a time-to-target hit on each accuracy axis
+    "bytes": lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB,
+    "time": lambda hit: hit["sim_time_s"] / 3600,
+    "energy": lambda hit: hit["energy_j"] / 1e3,
+}
 
 
-def _figure(runs: list[Run], x_of, y_column: str, title: str, xlabel: str,
-            ylabel: str) -> go.Figure:
-    fig = go.Figure()
-    for run in runs:
-        rows = run.rounds["accuracy"].notna()
-        fig.add_trace(go.Scatter(x=list(x_of(run)[rows]),
-                                 y=list(100 * run.rounds.loc[rows, y_column]),
-                                 mode="lines+markers", name=run.name, legendgroup=run.name,
-                                 line={"color": to_hex(run.colour)}))
-    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel,
-                      yaxis_range=[0, 100], height=380, margin=dict(l=60, r=20, t=50, b=50))
+def _layout(fig: go.Figure, title: str, xlabel: str = "", ylabel: str = "",
+            **extra) -> go.Figure:
+    """Shared look; an empty figure says why on the plot rather than stay blank."""
+    fig.update_layout(title=title, xaxis_title=xlabel, yaxis_title=ylabel, height=HEIGHT,
+                      margin=dict(l=60, r=20, t=50, b=50), **extra)
+    if not fig.data:
+        fig.add_annotation(text="nothing to show in the selected runs", showarrow=False,
+                           xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
 
 
-def _bytes_figure(runs: list[Run]) -> go.Figure:
+def _colour(run: Run) -> str:
+    return to_hex(run.colour)
+
+
+def _accuracy(runs: list[Run], x_of, target: str, title: str, xlabel: str) -> go.Figure:
+    """Every accuracy metric a run measured against ``x_of(run)`` (overall solid, the
+    others dashed or dotted), stars where the overall accuracy reached a target."""
+    fig = go.Figure()
+    dashes = ("solid", "dash", "dot", "dashdot")
+    for run in runs:
+        x = np.asarray(x_of(run), dtype=float)
+        for (column, label), dash in zip(ACCURACIES, dashes):
+            if column not in run.rounds:
+                continue
+            rows = (run.rounds["accuracy"].notna() & run.rounds[column].notna()).to_numpy()
+            if rows.any():
+                fig.add_trace(go.Scatter(
+                    x=x[rows], y=100 * run.rounds.loc[rows, column].to_numpy(dtype=float),
+                    mode="lines+markers", name=f"{run.name}: {label}", legendgroup=run.name,
+                    line={"color": _colour(run), "dash": dash}))
+        stars = [(TARGETS[target](hit), 100 * float(threshold))
+                 for threshold, hit in (run.manifest.get("time_to_target") or {}).items()
+                 if isinstance(hit, dict) and _has(hit, target)]
+        if stars:
+            fig.add_trace(go.Scatter(
+                x=[s[0] for s in stars], y=[s[1] for s in stars], mode="markers+text",
+                text=[f"{y:.0f}%" for _, y in stars], textposition="bottom right",
+                name=f"{run.name}: time to target", legendgroup=run.name,
+                marker={"symbol": "star", "size": 13, "color": _colour(run),
+                        "line": {"color": "black", "width": 0.5}}))
+    return _layout(fig, title, xlabel, "accuracy (%)", yaxis_range=[0, 100])
+
+
+def _has(hit: dict, target: str) -> bool:
+    """Whether a time-to-target record carries the x this axis needs (older runs lack
+    energy)."""
+    try:
+        return bool(np.isfinite(TARGETS[target](hit)))
+    except (KeyError, TypeError):
+        return False
+
+
+def _bytes_by_kind(runs: list[Run]) -> go.Figure:
     fig = go.Figure()
     for run in runs:
-        table = bytes_by_kind(run)
-        fig.add_trace(go.Bar(x=list(table.index), y=list(table.sum(axis=1) / MB),
-                             name=run.name, legendgroup=run.name,
-                             marker={"color": to_hex(run.colour)}))
-    fig.update_layout(title="bytes delivered by payload kind", yaxis_title="MB (up + down)",
-                      barmode="group", height=380, margin=dict(l=60, r=20, t=50, b=50))
-    return fig
+        table = bytes_by_kind(run).stack()
+        table = table[table > 0]
+        fig.add_trace(go.Bar(x=[f"{kind} {direction}" for kind, direction in table.index],
+                             y=table.to_numpy(dtype=float) / MB, name=run.name,
+                             legendgroup=run.name, marker={"color": _colour(run)}))
+    return _layout(fig, "bytes delivered by payload kind and direction", "",
+                   "MB delivered", barmode="group")
+
+
+def _cumulative_bytes(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    for run in runs:
+        for direction, dash in (("up", "dash"), ("down", "solid")):
+            prefix = f"bytes_{direction}_"
+            for column in sorted(c for c in run.rounds.columns if c.startswith(prefix)):
+                fig.add_trace(go.Scatter(
+                    x=run.rounds["sim_time_s"] / 3600, y=run.rounds[column] / MB,
+                    mode="lines", line={"shape": "hv", "color": _colour(run), "dash": dash},
+                    name=f"{run.name}: {column[len(prefix):]} {direction}",
+                    legendgroup=run.name))
+    return _layout(fig, "cumulative bytes delivered (up dashed)", "simulated time (h)",
+                   "MB")
+
+
+def _link_utilisation(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    for run in runs:
+        table = pass_utilisation(run)
+        for direction, symbol in (("down", "circle"), ("up", "triangle-up")):
+            mine = table[table["direction"] == direction]
+            if len(mine):
+                fig.add_trace(go.Scatter(
+                    x=mine["capacity"] / MB, y=mine["moved"] / MB, mode="markers",
+                    marker={"color": _colour(run), "symbol": symbol, "size": 6},
+                    name=f"{run.name}: {direction}link", legendgroup=run.name,
+                    customdata=100 * mine["time_share"].fillna(0),
+                    hovertemplate="capacity %{x:.3g} MB<br>moved %{y:.3g} MB<br>"
+                                  "%{customdata:.0f}% of the pass"))
+    return _layout(fig, "link utilisation per pass", "pass capacity (MB)",
+                   "MB moved in the pass")
+
+
+def _gantt(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    for run in runs:
+        c = run.contacts
+        if len(c):
+            fig.add_trace(go.Bar(
+                base=c["start_s"] / 3600, x=c["duration_s"] / 3600,
+                y=[f"{satellite} ({run.name})" for satellite in c["satellite"]],
+                orientation="h", text=c["station"], textposition="none", name=run.name,
+                legendgroup=run.name,
+                marker={"color": _colour(run)},
+                hovertemplate="%{text}: %{base:.2f} h + %{x:.2f} h"))
+    return _layout(fig, "contact windows", "hours since scenario epoch", "",
+                   yaxis={"autorange": "reversed"})
+
+
+def _tracks(runs: list[Run]) -> go.Figure:
+    """Ground tracks on a plain longitude/latitude frame (a geo map would fetch its
+    coastlines from the web)."""
+    fig = go.Figure()
+    for run in runs:
+        if run.tracks is not None and len(run.tracks):
+            parts = []
+            for _, track in run.tracks.groupby("satellite", sort=False):
+                lon = track["lon_deg"].to_numpy(dtype=float)
+                lat = track["lat_deg"].to_numpy(dtype=float)
+                wrap = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1  # antimeridian
+                parts.append(pd.DataFrame({"lon": np.insert(lon, wrap, np.nan),
+                                           "lat": np.insert(lat, wrap, np.nan)}))
+                parts.append(pd.DataFrame({"lon": [np.nan], "lat": [np.nan]}))
+            track = pd.concat(parts, ignore_index=True)
+            fig.add_trace(go.Scatter(x=track["lon"], y=track["lat"], mode="lines",
+                                     line={"color": _colour(run), "width": 1},
+                                     name=run.name, legendgroup=run.name))
+        if run.stations is not None and len(run.stations):
+            fig.add_trace(go.Scatter(
+                x=run.stations["lon_deg"], y=run.stations["lat_deg"], mode="markers+text",
+                text=run.stations["id"], textposition="top right",
+                marker={"symbol": "triangle-up", "size": 9, "color": "black"},
+                name=f"{run.name}: stations", legendgroup=run.name))
+    return _layout(fig, "ground tracks and stations", "longitude (deg)", "latitude (deg)",
+                   xaxis_range=[-180, 180], yaxis_range=[-90, 90])
+
+
+def _battery(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    for satellite in _worst_satellites(runs):
+        for run in runs:
+            if run.power is not None and len(run.power):
+                trace = run.power[run.power["satellite"] == satellite]
+                fig.add_trace(go.Scatter(
+                    x=trace["t_s"] / 3600, y=100 * trace["soc"], mode="lines",
+                    line={"color": _colour(run), "width": 1},
+                    name=f"{run.name}: {satellite}", legendgroup=run.name))
+    return _layout(fig, "battery state of charge, worst-off satellites",
+                   "simulated time (h)", "state of charge (%)", yaxis_range=[0, 100])
+
+
+def _energy(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    satellites = _worst_satellites(runs)
+    for run in runs:
+        table = energy_per_satellite(run).reindex(satellites).dropna(how="all")
+        if len(table):
+            fig.add_trace(go.Bar(x=list(table.index), y=table["mission"], name=run.name,
+                                 legendgroup=run.name, marker={"color": _colour(run)},
+                                 customdata=table[["bus", "wasted", "unserved"]],
+                                 hovertemplate="training + radios %{y:.3g} kJ<br>bus "
+                                 "%{customdata[0]:.3g} kJ<br>wasted %{customdata[1]:.3g} "
+                                 "kJ<br>unserved %{customdata[2]:.3g} kJ"))
+    return _layout(fig, "energy per satellite (training + radios)", "", "kJ",
+                   barmode="group")
+
+
+def _per_class(runs: list[Run]) -> go.Figure:
+    fig = go.Figure()
+    for run in runs:
+        if len(run.evaluated):
+            values = np.asarray(run.evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
+            fig.add_trace(go.Bar(x=class_names(run.manifest, len(values)), y=100 * values,
+                                 name=run.name, legendgroup=run.name,
+                                 marker={"color": _colour(run)}))
+    return _layout(fig, "final per-class accuracy", "", "accuracy (%)", barmode="group",
+                   yaxis_range=[0, 100])
+
+
+def figures(runs: list[Run]) -> dict[str, go.Figure]:
+    """Every view of the dashboard, by anchor name."""
+    return {
+        "accuracy_vs_bytes": _accuracy(runs, lambda r: r.total_bytes, "bytes",
+                                       "accuracy vs bytes", "cumulative MB, up + down"),
+        "accuracy_vs_time": _accuracy(runs, lambda r: r.rounds["sim_time_s"] / 3600, "time",
+                                      "accuracy vs simulated time", "hours"),
+        "accuracy_vs_energy": _accuracy(runs, lambda r: r.energy_kj, "energy",
+                                        "accuracy vs energy", "training + radio energy (kJ)"),
+        "per_class_accuracy": _per_class(runs),
+        "bytes_by_kind": _bytes_by_kind(runs),
+        "bytes_vs_time": _cumulative_bytes(runs),
+        "link_utilisation": _link_utilisation(runs),
+        "contact_gantt": _gantt(runs),
+        "ground_tracks": _tracks(runs),
+        "battery": _battery(runs),
+        "energy_per_satellite": _energy(runs),
+    }
+
+
+def flatten(tree: object, prefix: str = "") -> dict[str, object]:
+    """A nested scenario as dotted YAML paths to leaf values (lists stay whole)."""
+    if isinstance(tree, dict) and tree:
+        out: dict[str, object] = {}
+        for key, value in tree.items():
+            out.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: tree}
+
+
+def scenario_differences(runs: list[Run]) -> dict[str, list[object]]:
+    """The scenario keys (dotted paths) whose values are not the same in every run, with
+    each run's value (None where a run lacks the key)."""
+    flat = [flatten(r.manifest.get("scenario") or {}) for r in runs]
+    keys = sorted(set().union(*flat)) if flat else []
+    rows = {key: [f.get(key) for f in flat] for key in keys}
+    return {key: values for key, values in rows.items()
+            if any(json.dumps(v, sort_keys=True, default=str) !=
+                   json.dumps(values[0], sort_keys=True, default=str) for v in values)}
+
+
+def _differences_table(runs: list[Run]) -> str:
+    diff = scenario_differences(runs)
+    head = "".join(f'<th data-run="{i}">{html.escape(r.name)}</th>' for i, r in enumerate(runs))
+    body = "".join(
+        f"<tr><td><code>{html.escape(key)}</code></td>" + "".join(
+            f'<td data-run="{i}">{html.escape(json.dumps(v, default=str))}</td>'
+            for i, v in enumerate(values)) + "</tr>" for key, values in diff.items())
+    if not body:
+        body = f'<tr><td colspan="{len(runs) + 1}">the scenarios are the same</td></tr>'
+    return f'<table id="differences"><tr><th>scenario key</th>{head}</tr>{body}</table>'
 
 
 def _summary_row(run: Run) -> str:
@@ -57,42 +298,91 @@ def _summary_row(run: Run) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+@lru_cache(maxsize=1)
+def packed_plotly_js() -> str:
+    """plotly.min.js from the installed package, gzip-compressed (deterministic: no
+    timestamp) and base64-encoded."""
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    return base64.b64encode(gzip.compress(bundle.read_bytes(), 9, mtime=0)).decode("ascii")
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a <script> element."""
+    return value.replace("</", "<\\/") if isinstance(value, str) else \
+        json.dumps(value).replace("</", "<\\/")
+
+
+# Errors are recorded on <body data-errors> so that a headless browser can report them.
+CATCH = """<script>window.orbitflErrors=[];
+window.addEventListener('error',e=>orbitflErrors.push(String(e.message)));
+window.addEventListener('unhandledrejection',e=>orbitflErrors.push(String(e.reason)));
+const consoleError=console.error;console.error=(...a)=>{orbitflErrors.push(a.join(' '));
+consoleError(...a);};</script>"""
+
+DRAW = """<script>
+async function loadPlotly() {
+  const packed = Uint8Array.from(atob(document.getElementById('plotlyjs').textContent),
+                                 c => c.charCodeAt(0));
+  const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const source = await new Response(stream).text();
+  const script = document.createElement('script');
+  script.textContent = source;
+  document.head.appendChild(script);
+}
+function selected() {
+  return [...document.querySelectorAll('#toggles input')].map(b => b.checked);
+}
+function applySelection() {
+  const on = selected();
+  document.querySelectorAll('#differences [data-run]').forEach(cell =>
+    cell.style.display = on[+cell.dataset.run] ? '' : 'none');
+  document.querySelectorAll('.plot').forEach(el => {
+    if (!el.data) return;
+    const groups = el.data.map(t => t.legendgroup);
+    const idx = groups.map((g, i) => i), vis = groups.map(g => on[RUNS.indexOf(g)] !== false);
+    if (idx.length) Plotly.restyle(el, {visible: vis}, idx);
+  });
+}
+loadPlotly().then(async () => {
+  for (const [id, spec] of Object.entries(FIGURES)) {
+    const el = document.getElementById(id);
+    await Plotly.newPlot(el, spec.data, spec.layout, {displaylogo: false});
+    const r = el.getBoundingClientRect();
+    el.dataset.box = [r.left + scrollX, r.top + scrollY, r.width, r.height]
+      .map(Math.round).join(',');
+  }
+  document.querySelectorAll('#toggles input').forEach(b =>
+    b.addEventListener('change', applySelection));
+  document.body.dataset.drawn = Object.keys(FIGURES).length;
+}).catch(e => orbitflErrors.push(String(e))).finally(() =>
+  document.body.dataset.errors = orbitflErrors.join(' | '));
+</script>"""
+
+
 def write_dashboard(runs: list[Run], out: Path) -> Path:
-    figures = [
-        _figure(runs, lambda r: r.total_bytes, "accuracy", "accuracy vs bytes",
-                "cumulative bytes moved (MB)", "top-1 accuracy (%)"),
-        _figure(runs, lambda r: r.rounds["sim_time_s"] / 3600, "accuracy",
-                "accuracy vs simulated time", "hours", "top-1 accuracy (%)"),
-        _figure(runs, lambda r: r.total_bytes, "few_shot_accuracy", "few-shot accuracy",
-                "cumulative bytes moved (MB)", "few-shot accuracy (%)"),
-        _bytes_figure(runs),
-    ]
-    divs = [pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False,
-                        div_id=f"plot{i}") for i, fig in enumerate(figures)]
+    views = figures(runs)
+    specs = "{" + ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False)}"
+                           for name, fig in views.items()) + "}"
+    divs = "".join(f'<div class="plot" id="{name}"></div>' for name in views)
     boxes = "".join(
-        f'<label><input type="checkbox" checked data-run="{html.escape(r.name)}"> '
-        f"{html.escape(r.name)}</label> " for r in runs)
+        f'<label><input type="checkbox" checked data-run="{i}"> '
+        f'<span style="color:{_colour(r)}">{html.escape(r.name)}</span></label> '
+        for i, r in enumerate(runs))
     summary = "".join(_summary_row(r) for r in runs)
     page = f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>orbitfl dashboard</title>
-<style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px}} .grid{{display:grid;
-grid-template-columns:1fr 1fr;gap:10px}}</style></head><body>
+<html><head><meta charset="utf-8"><title>orbitfl dashboard</title>{CATCH}
+<style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse;
+margin-bottom:12px}} td,th{{border:1px solid #ccc;padding:4px 8px}} .grid{{display:grid;
+grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}</style></head><body>
 <h1>orbitfl runs</h1>
 <table><tr><th>run</th><th>rounds</th><th>final accuracy</th><th>bytes</th>
 <th>simulated time</th></tr>{summary}</table>
-<p id="toggles">{boxes}</p>
-<div class="grid">{''.join(divs)}</div>
-<script>
-const plots = {json.dumps([f"plot{i}" for i in range(len(figures))])};
-document.querySelectorAll('#toggles input').forEach(box => box.addEventListener('change', () => {{
-  plots.forEach(id => {{
-    const el = document.getElementById(id);
-    const idx = el.data.map((t, i) => t.legendgroup === box.dataset.run ? i : -1)
-                       .filter(i => i >= 0);
-    Plotly.restyle(el, {{visible: box.checked}}, idx);
-  }});
-}}));
-</script></body></html>"""
+<p id="toggles">runs: {boxes}</p>
+<h2>scenario differences</h2>{_differences_table(runs)}
+<div class="grid">{divs}</div>
+<script id="plotlyjs" type="application/octet-stream">{packed_plotly_js()}</script>
+<script>const RUNS = {_script_json([r.name for r in runs])};
+const FIGURES = {_script_json(specs)};</script>
+{DRAW}</body></html>"""
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out, page)

@@ -3,6 +3,7 @@ async staleness in simulated time, byte bookkeeping, shipped scenarios, and the 
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -202,15 +203,23 @@ def test_report_and_dashboard_render_in_headless_chromium(runs, tmp_path):
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=8000"]
     url = (out / "dashboard.html").as_uri()
+    size = (1400, 3200)  # tall enough for every plot: the crops need no scrolling
+    dom = subprocess.run([browser, *flags, f"--window-size={size[0]},{size[1]}", "--dump-dom",
+                          url], capture_output=True, text=True, timeout=120, check=True).stdout
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    assert 'data-errors=""' in body, body  # the page records console errors there
+    assert 'data-drawn="11"' in body  # every view was drawn
+    boxes = dict(re.findall(r'<div class="plot[^"]*" id="(\w+)"[^>]*data-box="([\d,]+)"', dom))
+    assert len(boxes) == 11, boxes
     shot = tmp_path / "dashboard.png"
-    subprocess.run([browser, *flags, "--window-size=1400,1100", f"--screenshot={shot}", url],
-                   capture_output=True, timeout=120, check=True)
+    subprocess.run([browser, *flags, f"--window-size={size[0]},{size[1]}",
+                    f"--screenshot={shot}", url], capture_output=True, timeout=120, check=True)
     from PIL import Image
     pixels = np.asarray(Image.open(shot).convert("L"), dtype=float)
-    assert pixels.std() > 10  # not blank
-    dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True,
-                         timeout=120, check=True).stdout
-    assert dom.count('class="main-svg"') >= 4  # plotly drew every plot
+    for name, box in boxes.items():  # each plot area drew something, not a blank box
+        left, top, width, height = map(int, box.split(","))
+        assert top + height <= pixels.shape[0], name
+        assert pixels[top:top + height, left:left + width].std() > 10, name
     legend = " ".join(part.split(">", 1)[1].split("<", 1)[0]
                       for part in dom.split('class="legendtext"')[1:])
     assert "tiny-safe" in legend and "tiny-async" in legend

@@ -1,0 +1,65 @@
+"""The dashboard as the study's front page (issue 16), on small hand-made runs: plotly.js
+included once and compressed (a two-run page at most half of what it was), a run
+selector, and a table of exactly the scenario keys that differ between the runs."""
+
+import copy
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly
+
+from orbitfl.analysis.dashboard import write_dashboard
+from orbitfl.analysis.report import Run
+
+BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SCENARIO = {"name": "a", "seed": 1, "duration": "6h",
+            "fl": {"strategy": "safe", "rounds": 3, "schedule": {"mode": "sync"}}}
+
+
+def _run(name: str, scenario: dict, colour: tuple) -> Run:
+    rounds = pd.DataFrame({"sim_time_s": [0.0, 3600.0, 7200.0], "accuracy": [0.1, 0.5, 0.7],
+                           "few_shot_accuracy": [0.0, 0.2, 0.4],
+                           "per_class_accuracy": [[0.1, 0.1], [0.4, 0.6], [0.6, 0.8]],
+                           "bytes_up": [0.0, 2e6, 4e6], "bytes_down": [0.0, 1e6, 2e6],
+                           "bytes_up_model": [0.0, 2e6, 4e6],
+                           "bytes_down_update": [0.0, 1e6, 2e6]})
+    transfers = pd.DataFrame({"kind": ["model", "update"], "bytes": [2e6, 1e6],
+                              "src": ["ground", "sat-1"], "dst": ["sat-1", "ground"],
+                              "status": ["delivered", "delivered"]})
+    manifest = {"scenario": scenario, "class_names": ["cat", "dog"],
+                "summary": {"rounds_completed": 2, "final_accuracy": 0.7},
+                "time_to_target": {"0.5": {"sim_time_s": 3600.0, "bytes_up": 2e6,
+                                           "bytes_down": 1e6, "energy_j": 10.0}}}
+    return Run(name, Path(name), manifest, rounds, transfers, pd.DataFrame(), None, None,
+               None, colour)
+
+
+def _two_runs() -> list[Run]:
+    other = copy.deepcopy(SCENARIO)
+    other["fl"]["strategy"] = "fedavg"
+    return [_run("safe-run", SCENARIO, (0.1, 0.2, 0.7)),
+            _run("fedavg-run", other, (0.8, 0.3, 0.1))]
+
+
+def test_two_run_dashboard_is_at_most_half_its_former_size(tmp_path):
+    """It embedded the whole 4.8 MB plotly.min.js; now the bundle travels once, gzipped."""
+    page = write_dashboard(_two_runs(), tmp_path / "dashboard.html").read_text()
+    assert len(page.encode()) <= BUNDLE.stat().st_size / 2
+    assert page.count('id="plotlyjs"') == 1 and "<script src=" not in page
+
+
+def test_dashboard_has_a_run_selector(tmp_path):
+    page = write_dashboard(_two_runs(), tmp_path / "dashboard.html").read_text()
+    toggles = re.search(r'<p id="toggles">(.*?)</p>', page, re.S).group(1)
+    assert toggles.count('type="checkbox"') == 2
+    assert "safe-run" in toggles and "fedavg-run" in toggles
+
+
+def test_scenario_difference_table_lists_exactly_the_differing_keys(tmp_path):
+    page = write_dashboard(_two_runs(), tmp_path / "dashboard.html").read_text()
+    table = re.search(r'<table id="differences">(.*?)</table>', page, re.S).group(1)
+    rows = {re.sub("<[^>]+>", "", key): [re.sub("<[^>]+>", "", v) for v in values]
+            for key, *values in (re.findall(r"<td[^>]*>(.*?)</td>", row)
+                                 for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:])}
+    assert rows == {"fl.strategy": ["&quot;safe&quot;", "&quot;fedavg&quot;"]}
