@@ -6,3 +6,15 @@ in ``orbitfl`` read scenarios and wire the two worlds together.
 """
 
 __version__ = "0.1.0"
+
+_API = ("load_scenario", "contacts", "run", "open_run", "Run")
+
+
+def __getattr__(name: str):
+    """``orbitfl.run`` and the rest of ``orbitfl.api``, imported when first used (so that
+    ``import orbitfl`` and the command start without torch)."""
+    if name in _API:
+        from orbitfl import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'orbitfl' has no attribute {name!r}")

@@ -15,7 +15,7 @@ from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
 from orbitfl.errors import InputError
 from orbitfl.fl.geo import landcover
 from orbitfl.limits import MAX_SATELLITE_STEPS, SUNLIGHT_GRID_S
-from orbitfl.scenario import Scenario, load_scenario
+from orbitfl.scenario import IN_MEMORY, Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
 
@@ -36,11 +36,17 @@ class Prepared:
             print(f"warning: {warning}", file=log)
 
 
-def prepare(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Prepared:
-    """Schema validation (after the ``--set`` ``overrides``) plus the checks that need the
-    data: selection, quorum, stations."""
-    path = Path(path)
-    scenario = load_scenario(path, overrides)
+def prepare(source: str | Path | Scenario,
+            overrides: Sequence[tuple[str, Any]] = ()) -> Prepared:
+    """Schema validation of a scenario file (after the ``--set`` ``overrides``), or a
+    scenario already validated in Python, plus the checks that need the data: selection,
+    quorum, stations."""
+    if isinstance(source, Scenario):
+        path, scenario = IN_MEMORY, source.with_overrides(dict(overrides)) if overrides \
+            else source
+    else:
+        path = Path(source)
+        scenario = load_scenario(path, overrides)
     _check_ephemeris_span(scenario, path)
     skipped: list[str] = []
     warnings: list[str] = []

@@ -37,7 +37,7 @@ from orbitfl.rundir import (
     write_json,
     write_table,
 )
-from orbitfl.scenario import Scenario
+from orbitfl.scenario import IN_MEMORY, Scenario
 from orbitfl.targets import time_to_target
 from orbitfl.world import build_onboard, build_world
 
@@ -63,7 +63,7 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path("runs") / f"{safe_path_component(scenario.name)}-{stamp}"
 
 
-def run(path: str | Path, out: Path | None = None, log: TextIO | None = None,
+def run(path: str | Path | Scenario, out: Path | None = None, log: TextIO | None = None,
         resume: bool = False, overrides: Sequence[tuple[str, Any]] = ()) -> RunSummary:
     """Validate, simulate and write the run directory (whole, or not at all). With
     ``resume``, continue the run that stopped early into ``out`` from its last checkpoint."""
@@ -286,7 +286,7 @@ def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
         "orbitfl_version": __version__,
         "python": platform.python_version(),
         "packages": packages,
-        "scenario_file": str(prepared.path.resolve()),
+        "scenario_file": None if prepared.path == IN_MEMORY else str(prepared.path.resolve()),
         "scenario": scenario.model_dump(mode="json"),
         "scenario_sha256": scenario.content_hash(),
         "tle_sha256": scenario.tle_sha256(),

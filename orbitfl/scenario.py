@@ -723,6 +723,14 @@ class Scenario(_Strict):
                              "when data.task is segmentation")
         return self
 
+    def with_overrides(self, values: dict[str, Any]) -> "Scenario":
+        """A new validated scenario with ``{"fl.rounds": 3, ...}`` set (dotted YAML paths).
+        Its file paths were made absolute when this one was validated, so they stay
+        anchored to the original file; a relative path among ``values`` is relative to the
+        current folder, as on the command line."""
+        return scenario_from_mapping(self.model_dump(mode="json"), IN_MEMORY, Path.cwd(),
+                                     list(values.items()))
+
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario with the element file's bytes in place of its
         path, so a moved copy hashes the same and an edited element file does not."""
@@ -746,20 +754,32 @@ def file_sha256(path: Path) -> str:
 def load_scenario(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> Scenario:
     """Read and validate a scenario file, with ``--set`` ``overrides`` (dotted YAML path,
     value) applied first; raises ``InputError``, one line per problem."""
-    from orbitfl.overrides import apply_overrides
-
     path = Path(path)
     document = load_yaml(read_user_file(path, "scenario file", MAX_SCENARIO_BYTES), path)
+    return scenario_from_mapping(document, path, path.parent, overrides)
+
+
+IN_MEMORY = Path("<scenario>")  # how errors name a scenario that came from no file
+
+
+def scenario_from_mapping(document: Any, origin: Path = IN_MEMORY,
+                          base_dir: Path | None = None,
+                          overrides: Sequence[tuple[str, Any]] = ()) -> Scenario:
+    """Validate a scenario mapping (a parsed file at ``origin``, or one built in Python);
+    relative paths in it resolve against ``base_dir`` (default: the current folder)."""
+    from orbitfl.overrides import apply_overrides
+
     if not isinstance(document, dict):
-        raise InputError(f"{path}: expected a mapping of scenario keys at the top level")
-    document = apply_overrides(document, overrides, path)
+        raise InputError(f"{origin}: expected a mapping of scenario keys at the top level")
+    document = apply_overrides(document, overrides, origin)
+    context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd()}
     try:
-        scenario = Scenario.model_validate(document, context={"base_dir": path.parent})
+        scenario = Scenario.model_validate(document, context=context)
     except ValidationError as err:
-        raise InputError("\n".join(f"{path}: {line}" for line in
+        raise InputError("\n".join(f"{origin}: {line}" for line in
                                     describe_validation_error(err, Scenario).splitlines())) \
             from None
-    _check_faults_within_mission(scenario, path)
+    _check_faults_within_mission(scenario, origin)
     return scenario
 
 
