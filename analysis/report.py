@@ -158,10 +158,33 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     from .dashboard import write_dashboard
 
     written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
-    written.append(atomic_write_text(out / MARKER, json.dumps(
-        {"runs": [str(r.path) for r in runs],
-         "files": sorted(p.name for p in written if p.parent == out)}, indent=1)))
-    return written
+    return _marked(out, [r.path for r in runs], written)
+
+
+def write_sweep_report(sweep_dir: Path, out: Path,
+                       formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """A sweep folder's report (``orbitfl report SWEEP_DIR``): the Pareto figure in each
+    format and the interactive sweep page, coloured by any swept parameter."""
+    from .dashboard import swept_parameters, write_sweep_dashboard
+    from .pareto import pareto_figure
+
+    try:
+        table = pd.read_parquet(Path(sweep_dir) / "sweep.parquet")
+        parameters = swept_parameters(table)
+    except (OSError, ValueError, pa.ArrowException) as err:
+        raise RunDirectoryError(f"{sweep_dir}: sweep.parquet cannot be read as a sweep "
+                                f"table ({type(err).__name__})") from None
+    out.mkdir(parents=True, exist_ok=True)
+    written = [pareto_figure(table, out / f"pareto.{fmt}", parameters) for fmt in formats]
+    written.append(write_sweep_dashboard(table, out / "dashboard.html"))
+    return _marked(out, [Path(sweep_dir)], written)
+
+
+def _marked(out: Path, sources: list[Path], written: list[Path]) -> list[Path]:
+    """``written`` plus the ``MARKER`` file that lists it (what a later report may replace)."""
+    return written + [atomic_write_text(out / MARKER, json.dumps(
+        {"runs": [str(p) for p in sources],
+         "files": sorted(p.name for p in written if p.parent == out)}, indent=1))]
 
 
 def is_report(folder: Path) -> bool:

@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
-    p_report = commands.add_parser("report", help="figures and a dashboard from run directories")
-    p_report.add_argument("runs", type=Path, nargs="+", help="run directories to compare")
+    p_report = commands.add_parser(
+        "report", help="figures and a dashboard from run directories, or from one sweep folder")
+    p_report.add_argument("runs", type=Path, nargs="+",
+                          help="run directories to compare, or one sweep folder (its Pareto "
+                               "page)")
     p_report.add_argument("--out", type=Path, required=True,
                           help="folder for the figures and dashboard.html")
     p_report.add_argument("--format", default="png", type=_formats,
@@ -168,7 +171,12 @@ def _formats(text: str) -> tuple[str, ...]:
 
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
             force: bool = False) -> int:
-    from orbitfl.analysis.report import RunDirectoryError, is_report, write_report
+    from orbitfl.analysis.report import (
+        RunDirectoryError,
+        is_report,
+        write_report,
+        write_sweep_report,
+    )
     from orbitfl.rundir import check_output_dir
 
     check_output_dir(out, "report folder")
@@ -176,7 +184,10 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
         raise InputError(f"{out}: report folder is not empty and holds no earlier report; "
                          f"choose another --out or give --force to write into it")
     try:
-        written = write_report(runs, out, formats=formats)
+        if len(runs) == 1 and (runs[0] / "sweep.parquet").is_file():
+            written = write_sweep_report(runs[0], out, formats)
+        else:
+            written = write_report(runs, out, formats=formats)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")

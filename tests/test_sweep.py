@@ -114,6 +114,11 @@ def test_grid_sweep_local_then_ray_then_resume(sweep_file, capsys):
     pd.testing.assert_frame_equal(again.drop(columns=["reused", "wall_time_total_s"]),
                                   local.drop(columns=["reused", "wall_time_total_s"]))
 
+    report = sweep_file.parent / "sweep-report"   # orbitfl report SWEEP_DIR
+    assert main(["report", str(out_local), "--out", str(report), "--format", "png,pdf"]) == 0
+    assert {"pareto.png", "pareto.pdf", "dashboard.html"} <= {p.name for p in report.iterdir()}
+    assert "fl.strategy" in (report / "dashboard.html").read_text()
+
 
 def test_failing_and_invalid_points_are_reported_and_the_valid_ones_run(tmp_path):
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
