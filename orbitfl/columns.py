@@ -12,11 +12,12 @@ Standard library only: the writer, the CLI and the documentation test import it 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from orbitfl.docgen import generator_main, table_cell
 
 DOC = Path("docs/run-directory.md")
 REGENERATE = f"python -m orbitfl.columns --write {DOC}"
@@ -355,10 +356,6 @@ def expand(file: str, values: dict[str, list[str]]) -> list[str]:
     return names
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|") or "-"
-
-
 def markdown() -> str:
     """``docs/run-directory.md``: every table's columns with type, unit and meaning."""
     lines = [
@@ -380,22 +377,14 @@ def markdown() -> str:
     for table in TABLES.values():
         lines += ["", f"## `{table.file}`", "", table.about, "",
                   "| column | type | unit | meaning |", "|---|---|---|---|"]
-        lines += [f"| `{_cell(c.name)}` | {_cell(c.dtype)} | {_cell(c.unit)} | "
-                  f"{_cell(c.meaning)} |" for c in table.columns]
+        lines += [f"| `{table_cell(c.name)}` | {table_cell(c.dtype)} | {table_cell(c.unit)} | "
+                  f"{table_cell(c.meaning)} |" for c in table.columns]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orbitfl.columns",
-                                     description="Write the run directory's documentation.")
-    parser.add_argument("--write", type=Path, metavar="PATH",
-                        help="write the Markdown there (default: print it)")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(markdown())
-    else:
-        args.write.write_text(markdown(), encoding="utf-8")
-    return 0
+    return generator_main("python -m orbitfl.columns",
+                          "Write the run directory's documentation.", markdown, argv)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ A field's unit is written at the end of its description in brackets (``battery c
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import typing
@@ -22,6 +21,7 @@ from annotated_types import Ge, Gt, Le, Lt, MinLen
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from orbitfl.docgen import generator_main, table_cell
 from orbitfl.limits import MAX_DURATION_S
 from orbitfl.scenario import Scenario, annotation_options, parse_duration, section_model
 
@@ -129,10 +129,6 @@ def _number(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
 def markdown() -> str:
     """``docs/scenario-reference.md``: one table row per YAML path."""
     lines = [
@@ -151,22 +147,14 @@ def markdown() -> str:
         "| YAML path | type | default | allowed | unit | description |",
         "|---|---|---|---|---|---|",
     ]
-    lines += [f"| `{o.path}` | {o.type} | {_cell(o.default)} | {_cell(o.allowed)} | "
-              f"{_cell(o.unit)} | {_cell(o.description)} |" for o in options(Scenario)]
+    lines += [f"| `{o.path}` | {o.type} | {table_cell(o.default)} | {table_cell(o.allowed)} | "
+              f"{table_cell(o.unit)} | {table_cell(o.description)} |" for o in options(Scenario)]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orbitfl.reference",
-                                     description="Write the scenario reference (Markdown).")
-    parser.add_argument("--write", type=Path, metavar="PATH",
-                        help="write the Markdown there (default: print it)")
-    args = parser.parse_args(argv)
-    if args.write is None:
-        sys.stdout.write(markdown())
-    else:
-        args.write.write_text(markdown(), encoding="utf-8")
-    return 0
+    return generator_main("python -m orbitfl.reference",
+                          "Write the scenario reference (Markdown).", markdown, argv)
 
 
 if __name__ == "__main__":
