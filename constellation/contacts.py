@@ -32,11 +32,11 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from orbitfl.constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
+
 from .propagation import Propagator
 from .stations import GroundStation
 
-EARTH_RADIUS_KM = 6378.137
-MU_KM3_S2 = 398600.4418
 _CHUNK_ELEMENTS = 12_000_000  # satellites x grid points x stations held at once
 NEWTON_SETTLED_S = 0.01
 _BLOCK = 16384  # rows per block in elementwise geometry
@@ -157,14 +157,14 @@ def peak_margin(grid_step_s: float, min_altitude_km: float) -> float:
     """How far below the mask (in sin(elevation)) a grid local maximum can lie while its
     pass still clears the mask; see the module docstring."""
     altitude = max(min_altitude_km, 100.0)
-    orbital = np.sqrt(MU_KM3_S2 / (EARTH_RADIUS_KM + altitude))
+    orbital = np.sqrt(MU_EARTH_KM3_S2 / (EARTH_RADIUS_KM + altitude))
     speed = orbital + 0.47  # plus the ground's rotation speed at the equator
     return 2.0 * 0.5 * (speed / altitude) ** 2 * (grid_step_s / 2.0) ** 2
 
 
 def perigee_altitude_km(line2: str) -> float:
     mean_motion = float(line2[52:63]) * 2.0 * np.pi / 86400.0  # rad/s
-    semi_major = (MU_KM3_S2 / mean_motion**2) ** (1.0 / 3.0)
+    semi_major = (MU_EARTH_KM3_S2 / mean_motion**2) ** (1.0 / 3.0)
     return semi_major * (1.0 - float("0." + line2[26:33])) - EARTH_RADIUS_KM
 
 
@@ -404,7 +404,7 @@ def _screen_angle(margin: np.ndarray, radius_km: np.ndarray, geometry: _StationG
     footprint = np.arccos(ratio) - elevation
     horizon_limit = np.arccos(np.clip(geometry.min_site_radius_km / radius_km, -1.0, 1.0))
     footprint = np.minimum(footprint, horizon_limit)
-    travel = np.sqrt(MU_KM3_S2 / radius_km) / radius_km * step_s
+    travel = np.sqrt(MU_EARTH_KM3_S2 / radius_km) / radius_km * step_s
     return footprint + travel + np.radians(2.0)
 
 

@@ -1,7 +1,7 @@
 """Sunlight: the Sun from JPL DE421 (shipped by ``skyfield-data``, never downloaded) and the
 Earth's shadow.
 
-Shadow model: conical, with a spherical Earth (R = 6378.137 km) and the Sun's true radius
+Shadow model: conical, with a spherical Earth (R = 6378.137 km, WGS84's equatorial radius) and the Sun's true radius
 and distance. ``sunlit_fraction`` is the visible fraction of the solar disc (1 in sunlight,
 0 in the umbra, in between in the penumbra, from the overlap of the two apparent discs);
 ``is_sunlit`` asks whether the Sun's centre is visible, the criterion skyfield uses.
@@ -18,10 +18,10 @@ from skyfield.api import Loader
 from skyfield.sgp4lib import TEME
 from skyfield_data import get_skyfield_data_path
 
+from orbitfl.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
+
 from .propagation import Clock, teme_to_ecef
 
-EARTH_RADIUS_KM = 6378.137
-SUN_RADIUS_KM = 695_700.0
 SUN_NODE_S = 3600.0
 SUN_NODE_MARGIN_S = 2 * SUN_NODE_S  # nodes reach this far outside the interval asked for
 J2000 = datetime(2000, 1, 1, 12, tzinfo=timezone.utc)

@@ -16,11 +16,12 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from orbitfl.constants import EARTH_RADIUS_KM
+
 from .contacts import ContactPlan, _pair_events
 from .links import FixedRate, LinkBudget, RateModel
 from .propagation import Propagator
 
-EARTH_RADIUS_KM = 6378.137
 _PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
 
 

@@ -16,11 +16,12 @@ from typing import Protocol, Sequence
 import numpy as np
 import pandas as pd
 
+from orbitfl.constants import SPEED_OF_LIGHT_M_S
+
 from .contacts import ContactPlan
 from .propagation import Propagator
 from .stations import GroundStation
 
-SPEED_OF_LIGHT_M_S = 299_792_458.0
 BOLTZMANN_DB = -228.6  # 10 log10(k), dBW/K/Hz
 
 # ETSI EN 302 307-1 V1.4.1, Table 13: ideal Es/N0 (dB) for quasi-error-free operation

@@ -19,12 +19,11 @@ from skyfield.api import Timescale, load
 from skyfield.sgp4lib import theta_GMST1982
 from skyfield.timelib import Time
 
+from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, WGS84_FLATTENING
+
 from .tle import ElementSet
 
 SECONDS_PER_DAY = 86400.0
-EARTH_ROTATION_RAD_S = 7.292115146706979e-5  # IERS mean angular velocity (GMST1982 rate)
-WGS84_A_KM = 6378.137
-WGS84_F = 1.0 / 298.257223563
 GMST_NODE_S = 3600.0
 # Mean perigee altitude below which a satellite is scanned for decay: the osculating orbit
 # swings tens of km about the mean one, and drag lowers it further between screening times.
@@ -230,7 +229,7 @@ def geodetic(r_ecef: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Bowring's method with two refinements: sub-millimetre for LEO altitudes.
     """
     x, y, z = r_ecef[..., 0], r_ecef[..., 1], r_ecef[..., 2]
-    a, f = WGS84_A_KM, WGS84_F
+    a, f = EARTH_RADIUS_KM, WGS84_FLATTENING
     b = a * (1.0 - f)
     e2 = f * (2.0 - f)
     ep2 = e2 / (1.0 - e2)

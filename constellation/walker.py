@@ -15,10 +15,10 @@ from typing import Literal
 
 import numpy as np
 
+from orbitfl.constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
+
 from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum
 
-MU_KM3_S2 = 398600.4418
-EARTH_RADIUS_KM = 6378.137
 FIRST_CATALOG_NUMBER = 80000  # Space-Track's analyst-object range: clashes with no real object
 TLE_YEARS = (1957, 2056)
 ALPHA5_MAX = (10 + len(_ALPHA5_LETTERS)) * 10000 - 1  # Z9999 = 339999, the last TLE number
@@ -72,7 +72,7 @@ def encode_catalog_number(number: int) -> str:
 
 def mean_motion_rev_per_day(altitude_km: float) -> float:
     semi_major = EARTH_RADIUS_KM + altitude_km
-    return np.sqrt(MU_KM3_S2 / semi_major**3) * 86400.0 / (2.0 * np.pi)
+    return np.sqrt(MU_EARTH_KM3_S2 / semi_major**3) * 86400.0 / (2.0 * np.pi)
 
 
 def walker_elements(shell: WalkerShell, epoch: datetime,

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sgp4.api import Satrec
 
+from orbitfl.constants import EARTH_RADIUS_KM
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.stations import NETWORKS, catalog, from_catalog
 from orbitfl.constellation.tle import parse_tle_text
@@ -97,7 +98,7 @@ def test_walker_delta_elements_and_checksums():
     assert all(abs(np.degrees(s.inclo) - 60.0) < 1e-4 for s in sats)
     assert elements[0].epoch == epoch
     r = _positions(sats[0], np.linspace(0, 1, 200))
-    altitude = np.linalg.norm(r, axis=1) - 6378.137
+    altitude = np.linalg.norm(r, axis=1) - EARTH_RADIUS_KM
     assert 680 < altitude.min() and altitude.max() < 730  # nominal 700 km, J2 oscillation
 
 

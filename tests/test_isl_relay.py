@@ -8,6 +8,7 @@ import pytest
 import simpy
 from skyfield.api import EarthSatellite
 
+from orbitfl.constants import EARTH_RADIUS_KM
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.isl import (
@@ -41,7 +42,7 @@ def shell():
 
 
 def test_line_of_sight_geometry():
-    r = 6378.137 + 550.0
+    r = EARTH_RADIUS_KM + 550.0
     a, b = np.array([r, 0.0, 0.0]), np.array([-r, 0.0, 0.0])
     assert not clear_line_of_sight(a, b, 80.0)  # through the Earth
     c = np.array([r * np.cos(0.3), r * np.sin(0.3), 0.0])
