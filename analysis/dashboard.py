@@ -14,20 +14,25 @@ from __future__ import annotations
 import base64
 import gzip
 import html
+import io
 import json
 from functools import lru_cache
 from pathlib import Path
 
+import contourpy
 import numpy as np
 import pandas as pd
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 from matplotlib.colors import to_hex
+from PIL import Image
 
 from orbitfl.atomic import atomic_write_text
+from orbitfl.landmask import MISSING
 
-from .figures import class_names
+from .figures import COAST, LAND, class_names, land_outline
+from .labels import place_labels
 from .pareto import pareto_front
 from .report import (
     ACCURACIES,
@@ -161,10 +166,59 @@ def _gantt(runs: list[Run]) -> go.Figure:
                    yaxis={"autorange": "reversed"})
 
 
+WIDE = ("ground_tracks",)  # views that span both columns of the page
+MAP_PX_PER_DEG = 2.5  # the map's scale on a 1400 px wide page (labels are placed at it)
+MAP_HEIGHT = 560
+
+
+@lru_cache(maxsize=1)
+def _land() -> tuple[dict, go.Scatter] | None:
+    """The map's land background: a transparent PNG of the land mask (a few kB) as a layout
+    image, and the coastline contour as one line trace; None without the MODIS land cover.
+    (A plotly geo map would fetch its coastlines from the web.)"""
+    outline = land_outline()
+    if outline is None:
+        return None
+    lon, lat, land = outline
+    image = Image.fromarray(land[1:-1, 1:-1].astype(np.uint8), mode="P")
+    image.putpalette([255, 255, 255, *(int(LAND[i:i + 2], 16) for i in (1, 3, 5))])
+    png = io.BytesIO()
+    image.save(png, "PNG", optimize=True, transparency=0)
+    source = "data:image/png;base64," + base64.b64encode(png.getvalue()).decode("ascii")
+    background = {"source": source, "xref": "x", "yref": "y", "x": -180, "y": 90,
+                  "sizex": 360, "sizey": 180, "sizing": "stretch", "layer": "below"}
+    xs, ys = [], []
+    for line in contourpy.contour_generator(lon, lat, land).lines(0.5):
+        xs += [*line[:, 0].round(2), None]
+        ys += [*line[:, 1].round(2), None]
+    coast = go.Scatter(x=xs, y=ys, mode="lines", name="coastline", hoverinfo="skip",
+                       line={"color": to_hex(COAST), "width": 0.6}, showlegend=False)
+    return background, coast
+
+
+def _station_labels(stations: pd.DataFrame) -> list[dict]:
+    """Station names as annotations placed so that they do not overlap at the map's
+    nominal scale (``analysis/labels.py``; text size estimated from its length)."""
+    points = np.column_stack([stations["lon_deg"], stations["lat_deg"]]) * MAP_PX_PER_DEG
+    names = [str(n) for n in stations["id"]]
+    sizes = [(6.5 * len(n) + 4, 14) for n in names]  # 11 px sans-serif
+    bounds = (-180 * MAP_PX_PER_DEG, -90 * MAP_PX_PER_DEG, 180 * MAP_PX_PER_DEG,
+              90 * MAP_PX_PER_DEG)
+    return [{"x": float(x), "y": float(y), "text": html.escape(name), "ax": p.dx,
+             "ay": -p.dy, "xanchor": p.ha, "yanchor": p.va, "showarrow": True,
+             "arrowhead": 0, "arrowwidth": 0.6, "arrowcolor": "#555", "standoff": 0,
+             "font": {"size": 11}, "bgcolor": "rgba(255,255,255,0.6)"}
+            for name, (x, y), p in zip(names, stations[["lon_deg", "lat_deg"]].to_numpy(),
+                                       place_labels(points, sizes, bounds=bounds))]
+
+
 def _tracks(runs: list[Run]) -> go.Figure:
-    """Ground tracks on a plain longitude/latitude frame (a geo map would fetch its
-    coastlines from the web)."""
+    """Ground tracks on the land background (longitude/latitude, equal scale), stations of
+    every run marked once and labelled without overlap."""
     fig = go.Figure()
+    land = _land()
+    if land is not None:
+        fig.add_trace(land[1])
     for run in runs:
         if run.tracks is not None and len(run.tracks):
             parts = []
@@ -179,14 +233,23 @@ def _tracks(runs: list[Run]) -> go.Figure:
             fig.add_trace(go.Scatter(x=track["lon"], y=track["lat"], mode="lines",
                                      line={"color": _colour(run), "width": 1},
                                      name=run.name, legendgroup=run.name))
-        if run.stations is not None and len(run.stations):
-            fig.add_trace(go.Scatter(
-                x=run.stations["lon_deg"], y=run.stations["lat_deg"], mode="markers+text",
-                text=run.stations["id"], textposition="top right",
-                marker={"symbol": "triangle-up", "size": 9, "color": "black"},
-                name=f"{run.name}: stations", legendgroup=run.name))
-    return _layout(fig, "ground tracks and stations", "longitude (deg)", "latitude (deg)",
-                   xaxis_range=[-180, 180], yaxis_range=[-90, 90])
+    tables = [r.stations for r in runs if r.stations is not None and len(r.stations)]
+    stations = pd.concat(tables).drop_duplicates("id") if tables else None
+    if stations is not None:
+        fig.add_trace(go.Scatter(
+            x=stations["lon_deg"], y=stations["lat_deg"], mode="markers",
+            text=stations["id"], hovertemplate="%{text}<extra></extra>",
+            marker={"symbol": "triangle-up", "size": 9, "color": "black"}, name="stations"))
+    title = "ground tracks and stations"
+    if land is None:
+        title += f"<br><sub>{MISSING}</sub>"
+    extra = {"images": [land[0]]} if land is not None else {}
+    if stations is not None:
+        extra["annotations"] = _station_labels(stations)
+    return _layout(fig, title, "longitude (deg)", "latitude (deg)", height=MAP_HEIGHT,
+                   xaxis={"range": [-180, 180], "constrain": "domain"},
+                   yaxis={"range": [-90, 90], "scaleanchor": "x", "constrain": "domain"},
+                   plot_bgcolor="white", **extra)
 
 
 def _battery(runs: list[Run]) -> go.Figure:
@@ -379,12 +442,14 @@ def _write_page(out: Path, header: str, views: dict[str, go.Figure],
     """One offline page: ``header``, then each view in a grid, plotly.js packed once."""
     specs = "{" + ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False)}"
                            for name, fig in views.items()) + "}"
-    divs = "".join(f'<div class="plot" id="{name}"></div>' for name in views)
+    divs = "".join(f'<div class="plot{" wide" if name in WIDE else ""}" id="{name}"></div>'
+                   for name in views)
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>orbitfl dashboard</title>{CATCH}
 <style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse;
 margin-bottom:12px}} td,th{{border:1px solid #ccc;padding:4px 8px}} .grid{{display:grid;
-grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}</style></head><body>
+grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}
+.wide{{grid-column:1/-1}}</style></head><body>
 {header}
 <div class="grid">{divs}</div>
 <script id="plotlyjs" type="application/octet-stream">{packed_plotly_js()}</script>

@@ -13,6 +13,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from orbitfl.atomic import atomic_write  # noqa: E402
+from orbitfl.landmask import MISSING, land_mask  # noqa: E402
+
+from .labels import LabelPlacer  # noqa: E402
 
 MAX_LABEL = 60
 DPI = 200  # publication raster resolution; vector formats ignore it
@@ -73,9 +76,48 @@ def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Pa
     return save_figure(fig, out)
 
 
+LAND = "#e8e2d0"       # light fill of the land background
+COAST = "0.45"         # coastline colour
+LAND_CELL_DEG = 0.5    # resolution of the land/water grid behind a map
+
+
+def land_outline(cell_deg: float = LAND_CELL_DEG):
+    """(longitudes, latitudes, land as 0/1) of the land mask padded with a ring of water,
+    so that every coastline contour is a closed ring (also at the map's edges); None when
+    the MODIS land cover is not installed."""
+    mask = land_mask(cell_deg)
+    if mask is None:
+        return None
+    half = mask.cell_deg / 2
+    lon = np.concatenate([[-180.0 - half], mask.lon_centres, [180.0 + half]])
+    lat = np.concatenate([[90.0 + half], mask.lat_centres, [-90.0 - half]])
+    return lon, lat, np.pad(mask.land.astype(float), 1)
+
+
+def draw_land(ax) -> bool:
+    """Land as a light fill with a contour coastline, from the MODIS land cover that ships
+    offline (nothing is downloaded). Without it the map has no background and says so
+    in its lower corner; returns whether the land was drawn."""
+    outline = land_outline()
+    if outline is None:
+        note = ax.text(0.01, 0.01, MISSING, transform=ax.transAxes, fontsize=7,
+                       color="0.35", gid="land-missing")
+        note.set_in_layout(False)
+        return False
+    lon, lat, land = outline
+    fill = ax.contourf(lon, lat, land, levels=[0.5, 1.5], colors=[LAND], zorder=0)
+    fill.set_gid("land")
+    coast = ax.contour(lon, lat, land, levels=[0.5], colors=[COAST], linewidths=0.4,
+                       zorder=0.5)
+    coast.set_gid("coastline")
+    return True
+
+
 def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
                 title: str = "ground tracks and stations") -> None:
-    """The ground-track map on ``ax``."""
+    """The ground-track map on ``ax``: land, tracks, stations with labels placed so that
+    they do not overlap (they are placed when the figure is drawn, see ``LabelPlacer``)."""
+    draw_land(ax)
     for _, track in tracks.groupby("satellite", sort=False):
         lon = track["lon_deg"].to_numpy()
         # Break the line where it wraps around the antimeridian.
@@ -83,9 +125,15 @@ def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
         for part in np.split(np.arange(len(lon)), breaks):
             ax.plot(lon[part], track["lat_deg"].to_numpy()[part], lw=0.6, alpha=0.7)
     ax.scatter(stations["lon_deg"], stations["lat_deg"], marker="^", c="k", s=40, zorder=3)
-    for _, s in stations.iterrows():
-        ax.annotate(literal(s["id"]), (s["lon_deg"], s["lat_deg"]), xytext=(3, 3),
-                    textcoords="offset points", fontsize=7)
+    labels = [ax.annotate(literal(s["id"]), (s["lon_deg"], s["lat_deg"]), xytext=(0, 0),
+                          textcoords="offset points", fontsize=7, zorder=4,
+                          gid="station-label",
+                          bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
+                                "alpha": 0.6})
+              for _, s in stations.iterrows()]
+    for label in labels:
+        label.set_in_layout(False)
+    ax.add_artist(LabelPlacer(labels))
     ax.set_xlim(-180, 180)
     ax.set_ylim(-90, 90)
     ax.set_xlabel("longitude (deg)")

