@@ -22,38 +22,12 @@ import torch
 from torch import nn
 
 from .compression import Codec
+from .config import SafeConfig
 from .datasets import ImageSet
 from .payloads import Payload, state_payload
 from .training import LocalTrainer, TrainConfig
 
 State = dict[str, torch.Tensor]
-
-
-@dataclass(frozen=True)
-class SafeConfig:
-    """SAFE's switches and their modes (docs/safe-method.md); every orbitfl choice is a field."""
-
-    cro: bool = True
-    fau: bool = True
-    dmr: bool = True
-    ace: bool = True
-    cro_mode: str = "grad_norm"        # grad_norm | ratio_loss
-    cro_smoothing: bool = True         # w <- 0.9 w_prev + 0.1 w_new
-    fau_scope: str = "all"             # all | backbone
-    fau_payload: str = "features"      # features | gram
-    fau_tau: float = 0.5               # mu of a client drifting as much as it usually does
-                                       # (= fau_mu_fixed, so fixed vs CKA-driven is fair)
-    fau_mu_max: float = 0.8            # bound on mu (a bound of 1 lets a client ignore the
-                                       # global model entirely; orbitfl's choice)
-    fau_mu_fixed: float = 0.5          # mu of the fixed-mu variant (fau_cka: false)
-    fau_cka: bool = True               # False: fixed mu instead of the CKA-driven one
-    dmr_cro: str = "ramp_up"           # ramp_up | constant | ramp_down
-    ace_mode: str = "residual"         # residual | gate
-    ace_contexts: int = 8
-    ace_dim: int = 128
-    ace_prior: float = 0.3             # mask budget (orbitfl's addition, see models.ACE)
-    ace_prior_weight: float = 0.3      # 0 disables the mask prior
-    ace_query_residual: bool = True    # mask head sees query + context (orbitfl's addition)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,9 @@ def walker() -> Table:
 
 def choices(model: type, field: str) -> list[str]:
     """The names a ``Literal`` field of the scenario schema accepts."""
-    return [str(c) for c in typing.get_args(model.model_fields[field].annotation)]
+    from orbitfl.scenario import section_fields
+
+    return [str(c) for c in typing.get_args(section_fields(model)[field].annotation)]
 
 
 def _meanings(names: list[str], meanings: dict[str, str], column: str) -> Table:

@@ -19,11 +19,12 @@ from orbitfl.constellation.links import LINK_PRESETS
 from orbitfl.constellation.stations import NETWORKS, catalog
 from orbitfl.constellation.walker import PRESETS
 from orbitfl.limits import MAX_DURATION_S
-from orbitfl.scenario import _DURATION_RE, Scenario, Site, parse_duration
+from orbitfl.options import DURATION_RE, parse_duration
+from orbitfl.scenario import Scenario, Site
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 # parse_duration reads one or more number-unit parts, spaces allowed between them
-DURATION_PATTERN = rf"^(?:{_DURATION_RE.pattern})+$"
+DURATION_PATTERN = rf"^(?:{DURATION_RE.pattern})+$"
 
 
 def _duration() -> dict:

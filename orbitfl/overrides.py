@@ -6,13 +6,10 @@ from __future__ import annotations
 import copy
 import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 from orbitfl.errors import InputError, short
 from orbitfl.scenario_yaml import load_yaml
-
-if TYPE_CHECKING:
-    from pydantic import BaseModel
 
 Override = tuple[str, Any]
 
@@ -32,12 +29,12 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
     """A copy of ``document`` (the scenario file at ``path``) with every override set;
     intermediate sections are created. An unknown key is a one-line error naming it. A
     relative file path given on the command line is relative to the current folder."""
-    from orbitfl.scenario import Scenario, annotation_options, section_model
+    from orbitfl.scenario import Scenario, annotation_options, section_fields, section_model
 
     document = copy.deepcopy(document)
     for dotted, value in overrides:
         node: Any = document
-        model: type[BaseModel] | None = Scenario
+        model: type | None = Scenario
         parts = dotted.split(".")
         for depth, part in enumerate(parts):
             where = ".".join(parts[:depth]) or "top level"
@@ -49,13 +46,13 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
                 key: Any = int(part)
             else:
                 key = part
-                known = list(model.model_fields) if model is not None else []
+                known = list(section_fields(model)) if model is not None else []
                 if part not in known:
                     close = difflib.get_close_matches(part, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise InputError(f"{path}: --set {dotted}: unknown key {short(part)} in "
                                      f"{where}{hint}; allowed: {', '.join(known) or 'none'}")
-                annotation = model.model_fields[part].annotation
+                annotation = section_fields(model)[part].annotation
                 if last and Path in annotation_options(annotation) and isinstance(value, str):
                     value = str(Path(value).resolve())
                 model = section_model(annotation)

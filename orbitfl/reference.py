@@ -18,12 +18,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from annotated_types import Ge, Gt, Le, Lt, MinLen
-from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from orbitfl.docgen import generator_main, table_cell
 from orbitfl.limits import MAX_DURATION_S
-from orbitfl.scenario import Scenario, annotation_options, parse_duration, section_model
+from orbitfl.options import DURATION
+from orbitfl.scenario import (
+    Scenario,
+    annotation_options,
+    is_section,
+    section_fields,
+    section_model,
+)
 
 DOC = Path("docs/scenario-reference.md")
 REGENERATE = f"python -m orbitfl.reference --write {DOC}"
@@ -52,11 +58,11 @@ def split_unit(description: str) -> tuple[str, str]:
     return description[:match.start()], match.group(1)
 
 
-def options(model: type[BaseModel] = Scenario, prefix: str = "") -> list[Option]:
+def options(model: type = Scenario, prefix: str = "") -> list[Option]:
     """Every field of ``model`` and of its sections, depth first, in declaration order;
     a list's items are written ``path[].key``."""
     found: list[Option] = []
-    for name, field in model.model_fields.items():
+    for name, field in section_fields(model).items():
         path = prefix + name
         found.append(_option(path, field))
         section = section_model(field.annotation)
@@ -67,7 +73,7 @@ def options(model: type[BaseModel] = Scenario, prefix: str = "") -> list[Option]
 
 
 def _option(path: str, field: FieldInfo) -> Option:
-    duration = any(getattr(m, "func", None) is parse_duration for m in field.metadata)
+    duration = any(m is DURATION for m in field.metadata)
     description, unit = split_unit(field.description or "")
     allowed = f"> 0, <= {MAX_DURATION_S:g}" if duration else _allowed(field)
     return Option(path, "duration" if duration else _type_name(field.annotation),
@@ -86,7 +92,7 @@ def _type_name(annotation: Any) -> str:
         return " or ".join(_type_name(o) for o in options_)
     if annotation is type(None):
         return "null"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+    if is_section(annotation):
         return "section"
     return {Path: "path", str: "string", bool: "bool"}.get(annotation,
                                                            getattr(annotation, "__name__",
@@ -99,7 +105,7 @@ def _default(field: FieldInfo) -> str:
     if field.default_factory is not None:
         return "`[]`"
     value = field.default
-    if isinstance(value, BaseModel):
+    if is_section(type(value)):
         return "(section defaults)"
     if value is None:
         return "none"

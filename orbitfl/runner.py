@@ -25,7 +25,7 @@ from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
-from orbitfl.fl.strategy import FLConfig, SafeConfig, Strategy
+from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
@@ -212,7 +212,7 @@ def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
     """The model (with ACE when SAFE uses it) and the strategy, from the scenario."""
     fl = scenario.fl
-    safe = SafeConfig(**fl.safe.model_dump())
+    safe = fl.safe
     ace = None
     if fl.strategy == "safe" and safe.ace:
         ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,

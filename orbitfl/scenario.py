@@ -6,19 +6,18 @@ Paths inside a scenario resolve relative to the scenario file.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import functools
 import hashlib
 import json
-import math
-import re
 import typing
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any, Literal, Sequence
+from typing import Any, Literal, Sequence
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -26,11 +25,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 
 from orbitfl.errors import InputError, read_user_file, short
+from orbitfl.fl.config import SafeConfig
 from orbitfl.limits import (
     ECHO_CHARS,
-    MAX_DURATION_S,
     MAX_IMAGE_BYTES,
     MAX_ROUNDS,
     MAX_SATELLITES,
@@ -38,46 +38,8 @@ from orbitfl.limits import (
     MAX_TRACK_IMAGES,
     image_bytes,
 )
+from orbitfl.options import Duration, format_duration, parse_duration  # noqa: F401
 from orbitfl.scenario_yaml import load_yaml
-
-_DURATION_UNITS = {"s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(sec|s|min|m|h|d)\s*")  # longest unit first
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from a number (seconds) or a string like '90s', '10min', '6h', '3d', '1h30min';
-    finite, positive and at most a year (``MAX_DURATION_S``)."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration like '6h' or '90s'")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and len(value) <= 100:
-        parts = _DURATION_RE.findall(value)
-        if not parts or "".join(f"{n}{u}" for n, u in parts) != re.sub(r"\s+", "", value):
-            raise ValueError(f"expected a duration like '6h', '10min' or '90s', "
-                             f"got {short(value)}")
-        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
-    else:
-        raise ValueError(f"expected a duration like '6h' or '90s', got {short(value)}")
-    if not math.isfinite(seconds):
-        raise ValueError(f"a duration must be finite, got {short(value)}")
-    if not seconds > 0:
-        raise ValueError(f"a duration must be positive, got {short(value)}")
-    if seconds > MAX_DURATION_S:
-        raise ValueError(f"a duration must be at most {format_duration(MAX_DURATION_S)} "
-                         f"({MAX_DURATION_S:.0f} s), got {short(value)}")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """'3d', '6h', '90min' or '45s': the largest unit that divides ``seconds`` evenly."""
-    for unit, size in (("d", 86400.0), ("h", 3600.0), ("min", 60.0)):
-        if seconds >= size and seconds % size == 0:
-            return f"{seconds / size:g}{unit}"
-    return f"{seconds:g}s"
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
 class _Strict(BaseModel):
@@ -599,42 +561,6 @@ class FedBuffConfig(_Strict):
         1.0, gt=0, description="server learning rate applied to the buffered mean update")
 
 
-class SafeSwitches(_Strict):
-    cro: bool = Field(
-        True, description="CRO: class rectification, server-sent class weights in the local loss")
-    fau: bool = Field(
-        True, description="FAU: feature-aligned EMA start from the global model, mu from CKA on "
-                          "the SES")
-    dmr: bool = Field(
-        True, description="DMR: cosine schedule from global to local over the rounds (scales FAU's "
-                          "mu and CRO)")
-    ace: bool = Field(
-        True, description="ACE: adaptive context enhancement module between backbone and head")
-    cro_mode: Literal["grad_norm", "ratio_loss"] = Field(
-        "grad_norm", description="how CRO weighs classes: grad_norm or ratio_loss")
-    cro_smoothing: bool = Field(
-        True, description="smooth CRO's weights over rounds (0.9 old + 0.1 new)")
-    fau_scope: Literal["all", "backbone"] = Field(
-        "all", description="parameters FAU's EMA start blends: all, or the backbone only")
-    fau_payload: Literal["features", "gram"] = Field(
-        "features", description="FAU's payload: features (n x d) or their Gram matrix (n x n)")
-    fau_cka: bool = Field(True, description="FAU's mu driven by CKA; false: fixed mu")
-    fau_tau: float = Field(0.5, gt=0, description="mu of a client drifting as much as usual")
-    fau_mu_max: float = Field(0.8, ge=0, lt=1, description="upper bound on FAU's mu")
-    fau_mu_fixed: float = Field(0.5, ge=0, le=1, description="FAU's mu when fau_cka is false")
-    dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = Field(
-        "ramp_up", description="DMR's schedule of CRO: ramp_up, constant or ramp_down")
-    ace_mode: Literal["residual", "gate"] = Field(
-        "residual", description="how ACE's context joins the features: residual or gate")
-    ace_contexts: int = Field(
-        8, gt=0, le=1024, description="K, the number of ACE context embeddings")
-    ace_dim: int = Field(128, gt=0, le=4096, description="d, ACE's attention width")
-    ace_prior: float = Field(0.3, gt=0, lt=1, description="foreground budget of ACE's mask prior")
-    ace_prior_weight: float = Field(
-        0.3, ge=0, description="weight of ACE's mask prior; 0 disables it")
-    ace_query_residual: bool = Field(True, description="ACE's mask head reads context plus query")
-
-
 class CompressionConfig(_Strict):
     """Codecs by link direction, named like the byte columns (up = ground to satellites):
     ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
@@ -659,7 +585,7 @@ class FLConfig(_Strict):
     augment: bool = Field(False, description="random flips and quarter turns during local training")
     fedprox: FedProxConfig = Field(FedProxConfig(), description="FedProx's options")
     fedbuff: FedBuffConfig = Field(FedBuffConfig(), description="FedBuff's options")
-    safe: SafeSwitches = Field(SafeSwitches(), description="SAFE's switches")
+    safe: SafeConfig = Field(SafeConfig(), description="SAFE's switches")
     compression: CompressionConfig = Field(
         CompressionConfig(), description="payload codecs by link direction")
 
@@ -817,7 +743,7 @@ def _by_field(err: ValidationError, model: type[BaseModel]) -> dict[tuple, list[
         loc: list[str] = []
         for part in error["loc"]:
             step = str(part)
-            if error["type"] != "extra_forbidden" and not isinstance(part, int) and \
+            if error["type"] not in _UNKNOWN_KEY and not isinstance(part, int) and \
                     step not in _field_names(model, loc):
                 break  # a union member's tag
             loc.append(step)
@@ -825,10 +751,13 @@ def _by_field(err: ValidationError, model: type[BaseModel]) -> dict[tuple, list[
     return groups
 
 
+_UNKNOWN_KEY = ("extra_forbidden", "unexpected_keyword_argument")  # a model's, a dataclass's
+
+
 def _describe(loc: tuple[str, ...], errors: list[dict], model: type[BaseModel]) -> str:
     first = errors[0]
     kind = first["type"]
-    if kind == "extra_forbidden":
+    if kind in _UNKNOWN_KEY:
         parent, key = list(loc[:-1]), loc[-1]
         known = _field_names(model, parent)
         close = difflib.get_close_matches(key, known, n=1)
@@ -837,9 +766,9 @@ def _describe(loc: tuple[str, ...], errors: list[dict], model: type[BaseModel]) 
         return f"{where}: unknown key {short(first['loc'][-1])}{hint}; allowed: " \
                f"{', '.join(known)}"
     where = ".".join(p[:ECHO_CHARS] for p in loc) or "top level"
-    if kind == "missing":
+    if kind in ("missing", "missing_argument"):
         return f"{where}: missing required key"
-    if kind == "model_type":
+    if kind in ("model_type", "dataclass_type"):
         return f"{where}: {_expected_mapping(first['ctx']['class_name'])}, got " \
                f"{short(first.get('input'))}"
     message = first["msg"].removeprefix("Value error, ")
@@ -869,17 +798,17 @@ def _expected_mapping(class_name: str) -> str:
     return "expected a mapping of keys (a section), not a single value"
 
 
-def _field_names(model: type[BaseModel], loc: list[str]) -> list[str]:
-    """Field names of the sub-model at ``loc`` (list indices skipped)."""
-    current: type[BaseModel] | None = model
+def _field_names(model: type, loc: list[str]) -> list[str]:
+    """Field names of the section at ``loc`` (list indices skipped)."""
+    current: type | None = model
     for part in loc:
         if part.isdigit():
             continue
-        field = current.model_fields.get(part)
+        field = section_fields(current).get(part)
         current = section_model(field.annotation) if field is not None else None
         if current is None:
             return []
-    return list(current.model_fields)
+    return list(section_fields(current))
 
 
 def annotation_options(annotation: Any) -> tuple:
@@ -888,11 +817,29 @@ def annotation_options(annotation: Any) -> tuple:
     return args if args and typing.get_origin(annotation) is not list else (annotation,)
 
 
-def section_model(annotation: Any) -> type[BaseModel] | None:
-    """The section a field holds: its model, or its list items' model (None for a value)."""
+def is_section(value: Any) -> bool:
+    """A section of the schema: one of its models, or a layer's config dataclass."""
+    return isinstance(value, type) and (issubclass(value, BaseModel)
+                                        or dataclasses.is_dataclass(value))
+
+
+def section_model(annotation: Any) -> type | None:
+    """The section a field holds: its model or dataclass, or its list items' (None for a
+    value)."""
     for option in annotation_options(annotation):
         if typing.get_origin(option) is list:
             option = typing.get_args(option)[0]
-        if isinstance(option, type) and issubclass(option, BaseModel):
+        if is_section(option):
             return option
     return None
+
+
+@functools.cache
+def section_fields(section: type) -> dict[str, FieldInfo]:
+    """The fields of a section as pydantic reads them (bounds, description, default), for a
+    model and for a layer's config dataclass alike (``orbitfl/options.py``)."""
+    if issubclass(section, BaseModel):
+        return dict(section.model_fields)
+    hints = typing.get_type_hints(section, include_extras=True)
+    return {f.name: FieldInfo.from_annotated_attribute(hints[f.name], f)
+            for f in dataclasses.fields(section)}
