@@ -1,8 +1,8 @@
 """Sunlight: the Sun from JPL DE421 (shipped by ``skyfield-data``, never downloaded) and the
 Earth's shadow.
 
-Shadow model: conical, with a spherical Earth (R = 6378.137 km, WGS84's equatorial radius) and the Sun's true radius
-and distance. ``sunlit_fraction`` is the visible fraction of the solar disc (1 in sunlight,
+Shadow model: conical, with a spherical Earth (R = 6378.137 km, WGS84's equatorial radius)
+and the Sun's true radius and distance. ``sunlit_fraction`` is the visible fraction of the solar disc (1 in sunlight,
 0 in the umbra, in between in the penumbra, from the overlap of the two apparent discs);
 ``is_sunlit`` asks whether the Sun's centre is visible, the criterion skyfield uses.
 """

@@ -14,6 +14,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from orbitfl.options import STRICT, Duration, option
+
 
 @dataclass(frozen=True)
 class Outage:
@@ -23,14 +25,42 @@ class Outage:
 
 
 @dataclass(frozen=True)
+class Failure:
+    __pydantic_config__ = STRICT
+
+    satellite: str = option(description="name of the satellite that fails for good")
+    at: Duration = option(description="time of the failure after the epoch [s]")
+
+
+@dataclass(frozen=True)
+class StationOutage:
+    __pydantic_config__ = STRICT
+
+    station: str = option(description="ground station id")
+    start: Duration = option(description="outage start after the epoch [s]")
+    end: Duration = option(description="outage end after the epoch [s]")
+
+    def __post_init__(self) -> None:
+        if self.end <= self.start:
+            raise ValueError("an outage must end after it starts")
+
+
+@dataclass(frozen=True)
 class FaultSpec:
-    failures: tuple[tuple[str, float], ...] = ()          # (satellite, time): permanent
-    reboot_rate_per_day: float = 0.0                       # Poisson, per satellite
-    reboot_duration_s: float = 600.0
-    station_outages: tuple[Outage, ...] = ()
-    link_drop_probability: float = 0.0                     # per pass, whole pass lost
-    bit_error_rate: float = 0.0
-    packet_bytes: int = 1024
+    """The scenario's ``faults`` section is this class (``orbitfl/options.py``)."""
+
+    __pydantic_config__ = STRICT
+
+    failures: tuple[Failure, ...] = option((), "permanent satellite failures")
+    reboot_rate_per_day: float = option(
+        0.0, "Poisson rate of reboots per satellite [1/day]", ge=0, le=100)
+    reboot_duration: Duration = option(600.0, "how long a reboot keeps a satellite offline [s]")
+    station_outages: tuple[StationOutage, ...] = option((), "ground station outages")
+    link_drop_probability: float = option(
+        0.0, "probability that a whole pass is lost", ge=0, lt=1)
+    bit_error_rate: float = option(
+        0.0, "bit error rate; a packet with a bad bit is sent again", ge=0, lt=1e-2)
+    packet_bytes: int = option(1024, "packet size for bit errors [bytes]", gt=0, le=1 << 20)
 
     @property
     def packet_error_rate(self) -> float:
@@ -53,17 +83,18 @@ def apply_faults(windows: pd.DataFrame, satellites: list[str], spec: FaultSpec,
     """Cut the windows (columns ``sat_index, station, start_s, end_s``) by every outage and
     drop whole passes at random. The rows that survive keep their other columns. ISL
     windows (``sat_a, sat_b``), when given, lose the outages of both ends."""
-    outages: list[Outage] = [Outage(s, t, np.inf) for s, t in spec.failures]
-    events = [{"t_s": t, "kind": "satellite_failure", "node": s, "detail": "permanent"}
-              for s, t in spec.failures]
+    outages: list[Outage] = [Outage(f.satellite, f.at, np.inf) for f in spec.failures]
+    events = [{"t_s": f.at, "kind": "satellite_failure", "node": f.satellite,
+               "detail": "permanent"} for f in spec.failures]
     if spec.reboot_rate_per_day > 0:
         for name in satellites:
             count = rng.poisson(spec.reboot_rate_per_day * horizon_s / 86400.0)
             for t in np.sort(rng.uniform(0.0, horizon_s, count)):
-                outages.append(Outage(name, float(t), float(t + spec.reboot_duration_s)))
+                outages.append(Outage(name, float(t), float(t + spec.reboot_duration)))
                 events.append({"t_s": float(t), "kind": "satellite_reboot", "node": name,
-                               "detail": f"{spec.reboot_duration_s:g} s"})
-    for outage in spec.station_outages:
+                               "detail": f"{spec.reboot_duration:g} s"})
+    for station in spec.station_outages:
+        outage = Outage(station.station, station.start, station.end)
         outages.append(outage)
         events.append({"t_s": outage.start_s, "kind": "station_outage", "node": outage.node,
                        "detail": f"until {outage.end_s:g} s"})
@@ -76,7 +107,7 @@ def apply_faults(windows: pd.DataFrame, satellites: list[str], spec: FaultSpec,
             events.append({"t_s": row.start_s, "kind": "pass_dropped",
                            "node": satellites[row.sat_index], "detail": row.station})
         cut = cut[~dropped].reset_index(drop=True)
-    return FaultPlan(cut, outages, events, {s: t for s, t in spec.failures}, isl_cut)
+    return FaultPlan(cut, outages, events, {f.satellite: f.at for f in spec.failures}, isl_cut)
 
 
 def _subtract(windows: pd.DataFrame, outages: list[Outage],

@@ -19,6 +19,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from orbitfl.options import STRICT, option
+
 from .eclipse import is_sunlit, sun_ecef_km
 from .propagation import Propagator
 
@@ -27,16 +29,27 @@ WH = 3600.0  # joules per watt-hour
 
 @dataclass(frozen=True)
 class PowerSpec:
-    """Defaults describe a 3U Earth-observation cubesat (estimates, not a datasheet)."""
+    """Defaults describe a 3U Earth-observation cubesat (estimates, not a datasheet). The
+    scenario's ``onboard.power`` section is this class (``orbitfl/options.py``)."""
 
-    battery_wh: float = 80.0
-    initial_soc: float = 0.9
-    solar_w: float = 20.0         # array output in full sunlight, orbit-average pointing
-    idle_w: float = 6.0           # bus, ADCS, payload standby
-    transmit_w: float = 15.0      # extra draw while a radio transmits
-    receive_w: float = 2.0        # extra draw while a radio receives
-    train_threshold_soc: float = 0.4  # training starts or resumes only at or above this
-    floor_soc: float = 0.15           # training pauses before the charge falls below this
+    __pydantic_config__ = STRICT
+
+    battery_wh: float = option(80.0, "battery capacity [Wh]", gt=0, le=1e6)
+    initial_soc: float = option(
+        0.9, "state of charge at the epoch (fraction of capacity)", ge=0, le=1)
+    # orbit-average pointing; the idle load is the bus, ADCS and payload standby
+    solar_w: float = option(20.0, "solar array output in sunlight [W]", ge=0, le=1e6)
+    idle_w: float = option(6.0, "bus power drawn all the time [W]", ge=0, le=1e6)
+    transmit_w: float = option(15.0, "extra power while transmitting [W]", ge=0, le=1e6)
+    receive_w: float = option(2.0, "extra power while receiving [W]", ge=0, le=1e6)
+    train_threshold_soc: float = option(
+        0.4, "training starts only at or above this state of charge (fraction)", ge=0, le=1)
+    floor_soc: float = option(
+        0.15, "radios and training stop at this state of charge (fraction)", ge=0, le=1)
+
+    def __post_init__(self) -> None:
+        if self.floor_soc >= self.train_threshold_soc:
+            raise ValueError("floor_soc must be below train_threshold_soc")
 
 
 class PowerSample(NamedTuple):

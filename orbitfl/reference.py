@@ -26,6 +26,7 @@ from orbitfl.options import DURATION
 from orbitfl.scenario import (
     Scenario,
     annotation_options,
+    is_list,
     is_section,
     section_fields,
     section_model,
@@ -67,7 +68,7 @@ def options(model: type = Scenario, prefix: str = "") -> list[Option]:
         found.append(_option(path, field))
         section = section_model(field.annotation)
         if section is not None:
-            many = any(typing.get_origin(o) is list for o in annotation_options(field.annotation))
+            many = any(is_list(o) for o in annotation_options(field.annotation))
             found += options(section, path + ("[]." if many else "."))
     return found
 
@@ -85,7 +86,7 @@ def _type_name(annotation: Any) -> str:
     """'int', 'float or null', 'list of Site', 'one of ...' in words a YAML author reads."""
     if typing.get_origin(annotation) is Literal:
         return "choice"
-    if typing.get_origin(annotation) is list:
+    if is_list(annotation):
         return "list of " + _type_name(typing.get_args(annotation)[0])
     options_ = annotation_options(annotation)
     if len(options_) > 1:
@@ -102,9 +103,9 @@ def _type_name(annotation: Any) -> str:
 def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
-    if field.default_factory is not None:
-        return "`[]`"
     value = field.default
+    if field.default_factory is not None or value == ():
+        return "`[]`"
     if is_section(type(value)):
         return "(section defaults)"
     if value is None:

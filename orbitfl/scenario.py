@@ -27,6 +27,8 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from orbitfl.constellation.faults import FaultSpec
+from orbitfl.constellation.power import PowerSpec
 from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.config import SafeConfig
 from orbitfl.limits import (
@@ -323,33 +325,12 @@ class ContactsConfig(_Strict):
         True, description="reuse contact plans computed before (in the user cache folder)")
 
 
-class PowerConfig(_Strict):
-    battery_wh: float = Field(80.0, gt=0, le=1e6, description="battery capacity [Wh]")
-    initial_soc: float = Field(
-        0.9, ge=0, le=1, description="state of charge at the epoch (fraction of capacity)")
-    solar_w: float = Field(20.0, ge=0, le=1e6, description="solar array output in sunlight [W]")
-    idle_w: float = Field(6.0, ge=0, le=1e6, description="bus power drawn all the time [W]")
-    transmit_w: float = Field(15.0, ge=0, le=1e6, description="extra power while transmitting [W]")
-    receive_w: float = Field(2.0, ge=0, le=1e6, description="extra power while receiving [W]")
-    train_threshold_soc: float = Field(
-        0.4, ge=0, le=1, description="training starts only at or above this state of charge "
-                                     "(fraction)")
-    floor_soc: float = Field(
-        0.15, ge=0, le=1, description="radios and training stop at this state of charge (fraction)")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "PowerConfig":
-        if self.floor_soc >= self.train_threshold_soc:
-            raise ValueError("floor_soc must be below train_threshold_soc")
-        return self
-
-
 class OnboardConfig(_Strict):
     compute: str = Field("jetson-nano", description="onboard chip (see 'orbitfl list chips')")
     utilisation: float | None = Field(
         None, gt=0, le=1, description="sustained fraction of the chip's peak FLOP/s, overrides the "
                                       "chip's")
-    power: PowerConfig = Field(PowerConfig(), description="battery, solar array and loads")
+    power: PowerSpec = Field(PowerSpec(), description="battery, solar array and loads")
 
     @field_validator("compute")
     @classmethod
@@ -360,40 +341,6 @@ class OnboardConfig(_Strict):
             raise ValueError(f"unknown compute profile {short(value)}; known: "
                              f"{', '.join(CHIPS)}")
         return value
-
-
-class FailureConfig(_Strict):
-    satellite: str = Field(description="name of the satellite that fails for good")
-    at: Duration = Field(description="time of the failure after the epoch [s]")
-
-
-class StationOutageConfig(_Strict):
-    station: str = Field(description="ground station id")
-    start: Duration = Field(description="outage start after the epoch [s]")
-    end: Duration = Field(description="outage end after the epoch [s]")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "StationOutageConfig":
-        if self.end <= self.start:
-            raise ValueError("an outage must end after it starts")
-        return self
-
-
-class FaultsConfig(_Strict):
-    failures: list[FailureConfig] = Field(
-        default_factory=list, description="permanent satellite failures")
-    reboot_rate_per_day: float = Field(
-        0.0, ge=0, le=100, description="Poisson rate of reboots per satellite [1/day]")
-    reboot_duration: Duration = Field(
-        600.0, description="how long a reboot keeps a satellite offline [s]")
-    station_outages: list[StationOutageConfig] = Field(
-        default_factory=list, description="ground station outages")
-    link_drop_probability: float = Field(
-        0.0, ge=0, lt=1, description="probability that a whole pass is lost")
-    bit_error_rate: float = Field(
-        0.0, ge=0, lt=1e-2, description="bit error rate; a packet with a bad bit is sent again")
-    packet_bytes: int = Field(
-        1024, gt=0, le=1 << 20, description="packet size for bit errors [bytes]")
 
 
 class AcquisitionConfig(_Strict):
@@ -616,8 +563,8 @@ class Scenario(_Strict):
         NetworkConfig(), description="antenna and transfer policies, backhaul")
     contacts: ContactsConfig = Field(ContactsConfig(), description="contact-window search")
     onboard: OnboardConfig = Field(OnboardConfig(), description="onboard compute and power")
-    faults: FaultsConfig = Field(
-        FaultsConfig(), description="failures, reboots, outages and link errors")
+    faults: FaultSpec = Field(
+        FaultSpec(), description="failures, reboots, outages and link errors")
     data: DataConfig = Field(DataConfig(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
@@ -814,7 +761,12 @@ def _field_names(model: type, loc: list[str]) -> list[str]:
 def annotation_options(annotation: Any) -> tuple:
     """The members of ``X | Y | None`` (or ``(X,)``)."""
     args = typing.get_args(annotation)
-    return args if args and typing.get_origin(annotation) is not list else (annotation,)
+    return args if args and not is_list(annotation) else (annotation,)
+
+
+def is_list(annotation: Any) -> bool:
+    """A list in YAML: ``list[X]``, or ``tuple[X, ...]`` in a layer's frozen config."""
+    return typing.get_origin(annotation) in (list, tuple)
 
 
 def is_section(value: Any) -> bool:
@@ -827,7 +779,7 @@ def section_model(annotation: Any) -> type | None:
     """The section a field holds: its model or dataclass, or its list items' (None for a
     value)."""
     for option in annotation_options(annotation):
-        if typing.get_origin(option) is list:
+        if is_list(option):
             option = typing.get_args(option)[0]
         if is_section(option):
             return option

@@ -12,13 +12,13 @@ import simpy
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
-from orbitfl.constellation.faults import FaultPlan, FaultSpec, Outage, apply_faults
+from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
-from orbitfl.constellation.power import Battery, PowerSpec, sunlit_intervals
+from orbitfl.constellation.power import Battery, sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.limits import SUNLIGHT_GRID_S
@@ -100,7 +100,7 @@ class World:
 
     @property
     def fault_spec(self) -> FaultSpec:
-        return fault_spec(self.prepared)
+        return self.prepared.scenario.faults
 
     def contact_events(self) -> list[dict]:
         """Contact start and end rows of the usable windows, for the event log."""
@@ -168,8 +168,9 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
     names = [e.name for e in prepared.fleet]
     rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
     windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
-    spec = fault_spec(prepared)
-    faults = apply_faults(windows, names, replace(spec, failures=spec.failures + decays),
+    spec = scenario.faults
+    decayed = tuple(Failure(name, t) for name, t in decays)
+    faults = apply_faults(windows, names, replace(spec, failures=spec.failures + decayed),
                           scenario.duration, rng, isl)
     _mark_decays(faults, decays)
     source = faults.windows["window_id"].to_numpy()
@@ -186,7 +187,7 @@ def _decays(propagator: Propagator, prepared: Prepared, horizon_s: float,
             log: TextIO) -> tuple[tuple[str, float], ...]:
     """(satellite, time) of every decay inside the run, unless a scheduled failure of that
     satellite comes first: a decayed satellite is a failed one from then on."""
-    failures = dict(fault_spec(prepared).failures)
+    failures = {f.satellite: f.at for f in prepared.scenario.faults.failures}
     out = []
     for element, t in zip(prepared.fleet, propagator.decay_times(horizon_s)):
         if np.isfinite(t) and failures.get(element.name, np.inf) > t:
@@ -218,23 +219,13 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
 
 
-def fault_spec(prepared: Prepared) -> FaultSpec:
-    f = prepared.scenario.faults
-    return FaultSpec(
-        failures=tuple((x.satellite, x.at) for x in f.failures),
-        reboot_rate_per_day=f.reboot_rate_per_day, reboot_duration_s=f.reboot_duration,
-        station_outages=tuple(Outage(o.station, o.start, o.end) for o in f.station_outages),
-        link_drop_probability=f.link_drop_probability, bit_error_rate=f.bit_error_rate,
-        packet_bytes=f.packet_bytes)
-
-
 def build_onboard(world: World) -> Onboard:
     """Chip, batteries (charging only in sunlight) and failure times of every satellite."""
     scenario = world.prepared.scenario
     chip = CHIPS[scenario.onboard.compute]
     if scenario.onboard.utilisation is not None:
         chip = replace(chip, utilisation=scenario.onboard.utilisation)
-    spec = PowerSpec(**scenario.onboard.power.model_dump())
+    spec = scenario.onboard.power
     names = world.satellite_names
     events = world.events
 

@@ -6,8 +6,6 @@ import copy
 import faulthandler
 import io
 import string
-import types
-import typing
 from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime
 from pathlib import Path
@@ -16,13 +14,18 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel
 
 from orbitfl.cli import main
 from orbitfl.constellation.tle import parse_tle_text
 from orbitfl.errors import InputError
 from orbitfl.limits import MAX_ELEMENT_FILE_BYTES, MAX_SCENARIO_BYTES
-from orbitfl.scenario import Scenario
+from orbitfl.scenario import (
+    Scenario,
+    annotation_options,
+    is_list,
+    section_fields,
+    section_model,
+)
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -183,20 +186,17 @@ def test_at_least_500_fuzz_cases_ran():
 # Issue 12 families. Each case runs under a watchdog: a hang (even inside C code, where no
 # signal handler runs) aborts the session with every thread's stack instead of stalling CI.
 
-def _number_paths(model: type[BaseModel], prefix: tuple = ()):
-    """(YAML path, number kinds) of every int and float field of the schema; list items as
-    index 0."""
-    for name, field in model.model_fields.items():
+def _number_paths(model: type, prefix: tuple = ()):
+    """(YAML path, number kinds) of every int and float field of the schema (its models and
+    the layers' config dataclasses); list items as index 0."""
+    for name, field in section_fields(model).items():
         annotation = field.annotation
-        options = typing.get_args(annotation) if typing.get_origin(annotation) in (
-            typing.Union, types.UnionType) else (annotation,)
-        nested = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
-        items = [typing.get_args(o)[0] for o in options if typing.get_origin(o) is list]
-        items = [i for i in items if isinstance(i, type) and issubclass(i, BaseModel)]
-        if nested:
-            yield from _number_paths(nested[0], prefix + (name,))
-        elif items:
-            yield from _number_paths(items[0], prefix + (name, 0))
+        options = annotation_options(annotation)
+        section = section_model(annotation)
+        if section is not None and any(is_list(o) for o in options):
+            yield from _number_paths(section, prefix + (name, 0))
+        elif section is not None:
+            yield from _number_paths(section, prefix + (name,))
         elif {int, float} & set(options):
             yield prefix + (name,), {int, float} & set(options)
 

@@ -13,7 +13,7 @@ from torch import nn
 from orbitfl.cli import main
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.events import EventLog
-from orbitfl.constellation.faults import FaultSpec, Outage, apply_faults
+from orbitfl.constellation.faults import Failure, FaultSpec, StationOutage, apply_faults
 from orbitfl.constellation.links import RateProfiles
 from orbitfl.constellation.network import GROUND, Backhaul, Network
 from orbitfl.constellation.power import WH, Battery, PowerSpec
@@ -169,8 +169,8 @@ def test_a_transfer_pauses_at_the_battery_floor_and_resumes_when_recharged():
 def test_faults_cut_windows_and_are_logged():
     windows = pd.DataFrame({"sat_index": [0, 0, 1], "station": ["a", "b", "a"],
                             "start_s": [0.0, 500.0, 100.0], "end_s": [400.0, 900.0, 300.0]})
-    spec = FaultSpec(failures=(("s0", 600.0),),
-                     station_outages=(Outage("a", 150.0, 200.0),))
+    spec = FaultSpec(failures=(Failure("s0", 600.0),),
+                     station_outages=(StationOutage("a", 150.0, 200.0),))
     plan = apply_faults(windows, ["s0", "s1"], spec, 1000.0, np.random.default_rng(0))
     pieces = sorted(zip(plan.windows.sat_index, plan.windows.start_s, plan.windows.end_s))
     assert pieces == [(0, 0.0, 150.0), (0, 200.0, 400.0), (0, 500.0, 600.0),
