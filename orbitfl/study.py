@@ -1,161 +1,190 @@
-"""The SAFE reproduction study (docs/safe-method.md): FedAvg, FedProx, SAFE and its ablations
-on the synthetic long-tail protocol and on geo-synthetic data, written as one table.
+"""The SAFE study (docs/safe-study.md) as a thin driver of ``orbitfl sweep``: for every
+method of a methods file, its tuning sweep, the choice of its setting on the validation
+split, then its measured sweep with that setting. Every run is an ordinary scenario run on
+the mission engine; this module only decides which sweeps to run with which ``--set``.
 
-    .venv/bin/python -m orbitfl.study --out study.csv [--rounds 15] [--quick]
+    .venv/bin/python -m orbitfl.study --out runs/safe-study --backend ray --workers 1
+    .venv/bin/python -m orbitfl.study_report runs/safe-study --out docs/safe-study.md
 
-This isolates the algorithms from orbital mechanics: every client takes part in every
-round (the constellation's timing is what ``orbitfl run`` adds). Each row: method, data,
-imbalance factor, final accuracy, balanced, many/medium/few-shot accuracy, mean accuracy
-of the personalised models, bytes per round, wall time, and SAFE's diagnostics (CRO
-weights' rank correlation with class frequency, mean CKA divergence, ACE foreground
-fraction).
+The study folder holds ``tune/<method>/`` and ``final/<method>/`` (sweep folders) and
+``study.json`` (the methods, the chosen settings and the commands that ran). Running the
+same command again reuses every point that is already complete.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
-from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Sequence
 
-import numpy as np
 import pandas as pd
-import torch
 
-from orbitfl.fl.federation import DataSpec, build_federation
-from orbitfl.fl.geo.acquisition import GroundTrack
-from orbitfl.fl.metrics import classification_report
-from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
-from orbitfl.fl.strategy import FLConfig, SafeConfig
-from orbitfl.fl.training import TrainConfig, predict
+from orbitfl.errors import InputError, read_user_file
+from orbitfl.limits import MAX_SCENARIO_BYTES
+from orbitfl.overrides import parse_override
+from orbitfl.scenario_yaml import load_yaml
 
-
-@dataclass(frozen=True)
-class Method:
-    name: str
-    strategy: str
-    safe: SafeConfig = SafeConfig()
-
-
-OFF = SafeConfig(cro=False, fau=False, dmr=False, ace=False)
-METHODS = [
-    Method("FedAvg", "fedavg"),
-    Method("FedProx", "fedprox"),
-    Method("SAFE", "safe", SafeConfig(ace_dim=32)),
-    # Named for what they switch: without DMR, CRO's weights act at full strength from the
-    # first round and FAU's mu has no schedule.
-    Method("CRO only, constant weights", "safe", replace(OFF, cro=True)),
-    Method("FAU only, CKA mu, no schedule", "safe", replace(OFF, fau=True)),
-    Method("FAU + DMR schedule, CKA mu", "safe", replace(OFF, fau=True, dmr=True)),
-    Method("ACE only", "safe", replace(OFF, ace=True, ace_dim=32)),
-    Method("SAFE, fixed mu", "safe", SafeConfig(ace_dim=32, fau_cka=False)),
-]
-
-
-def full_round(strategy, round_index: int, clients) -> int:
-    """One round in which every client takes part, without a clock; returns the bytes
-    exchanged (down and up)."""
-    updates, sent = [], 0
-    for c, client in enumerate(clients):
-        payloads = strategy.to_client(round_index, c)
-        update = strategy.run_fit(round_index, c, payloads, client)
-        sent += sum(p.nbytes for p in payloads + update.payloads)
-        updates.append(update)
-    strategy.aggregate(round_index, updates)
-    return sent
+SWEEPS = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
+FINAL = SWEEPS / "safe-study-final.yaml"
+# name -> label, --set overrides of scenarios/study/base.yaml, tuning sweep; in the order
+# they run (the comparison that matters first). A --methods YAML file of the same shape
+# (tune relative to that file) replaces them.
+METHODS: dict[str, dict] = {
+    "fedavg": {"label": "FedAvg", "set": {"fl.strategy": "fedavg"},
+               "tune": "safe-study-tune.yaml"},
+    "safe": {"label": "SAFE", "set": {"fl.strategy": "safe", "fl.safe": {"ace_dim": 32}},
+             "tune": "safe-study-tune.yaml"},
+    "fedla": {"label": "FedLA (logit adjustment)", "set": {"fl.strategy": "fedla"},
+              "tune": "safe-study-tune.yaml"},
+    "fedprox": {"label": "FedProx", "set": {"fl.strategy": "fedprox"},
+                "tune": "safe-study-tune-fedprox.yaml"},
+    "central": {"label": "Centralised (1 client, all data)",
+                "set": {"constellation.select.limit": 1, "data.partition": "iid",
+                        "fl.schedule.min_clients": 1},
+                "tune": "safe-study-tune.yaml"},
+    "cro-only": {"label": "CRO only, constant weights",
+                 "set": {"fl.strategy": "safe", "fl.safe": {
+                     "cro": True, "fau": False, "dmr": False, "ace": False}},
+                 "tune": "safe-study-tune.yaml"},
+    "fau-only": {"label": "FAU only, CKA mu, no schedule",
+                 "set": {"fl.strategy": "safe", "fl.safe": {
+                     "cro": False, "fau": True, "dmr": False, "ace": False}},
+                 "tune": "safe-study-tune.yaml"},
+    "ace-only": {"label": "ACE only",
+                 "set": {"fl.strategy": "safe", "fl.safe": {
+                     "cro": False, "fau": False, "dmr": False, "ace": True, "ace_dim": 32}},
+                 "tune": "safe-study-tune.yaml"},
+}
+SELECTION = "val_balanced_accuracy"  # the test set is balanced; so is the selection metric
+TUNED = ("fl.lr", "fl.fedprox.mu")   # the swept keys a tuning sweep may choose
 
 
-def run_method(method: Method, data, rounds: int, seed: int, epochs: int) -> dict:
-    torch.manual_seed(seed)
-    safe = method.safe
-    ace = {"dim": safe.ace_dim} if method.strategy == "safe" and safe.ace else None
-    model = build_model("small-cnn", data.classes, ace)
-    config = FLConfig(rounds=rounds, seed=seed, safe=safe,
-                      train=TrainConfig(epochs=epochs, lr=0.01))
-    strategy = make_strategy(method.strategy, model, config, data.ses)
-    start = time.perf_counter()
-    sent = sum(full_round(strategy, r, data.clients) for r in range(1, rounds + 1))
-    counts = data.train_class_counts()
-    labels = data.test.labels.numpy()
-    report = classification_report(predict(strategy.global_model, data.test), labels,
-                                   data.classes, counts)
-    row = {"method": method.name, "accuracy": report["accuracy"],
-           "balanced": report["balanced_accuracy"], "many": report["many_shot_accuracy"],
-           "medium": report["medium_shot_accuracy"], "few": report["few_shot_accuracy"],
-           "MB_per_round": sent / rounds / 1e6, "wall_s": time.perf_counter() - start}
-    personal = getattr(strategy, "personal", {})
-    if personal:
-        scores = []
-        for state in personal.values():
-            strategy.worker.load_state_dict(state)
-            scores.append((predict(strategy.worker, data.test) == labels).mean())
-        row["personalised"] = float(np.mean(scores))
-    if method.strategy == "safe":
-        diagnostics = strategy.diagnostics
-        if safe.cro:
-            weights = strategy.class_weights.numpy()
-            row["cro_vs_frequency_rho"] = float(np.corrcoef(
-                np.argsort(np.argsort(weights)), np.argsort(np.argsort(counts)))[0, 1])
-        divergences = [d["cka_divergence"] for d in diagnostics
-                       if not np.isnan(d.get("cka_divergence", np.nan))]
-        if divergences:
-            row["mean_cka_divergence"] = float(np.mean(divergences))
-        if safe.ace:
-            row["ace_foreground"] = strategy.ace_foreground_fraction()
-    return row
+def load_methods(path: Path | None = None) -> dict[str, dict]:
+    """name -> {label, set (dotted path -> value), tune (sweep file, absolute)}: the
+    built-in ``METHODS``, or those of a methods file."""
+    if path is None:
+        return {name: {**spec, "tune": str(SWEEPS / spec["tune"])}
+                for name, spec in METHODS.items()}
+    document = load_yaml(read_user_file(path, "methods file", MAX_SCENARIO_BYTES), path)
+    if not isinstance(document, dict) or not document:
+        raise InputError(f"{path}: expected a mapping of method names to label, set and tune")
+    methods = {}
+    for name, spec in document.items():
+        if not isinstance(spec, dict) or set(spec) != {"label", "set", "tune"} \
+                or not isinstance(spec["set"], dict):
+            raise InputError(f"{path}: {name}: expected exactly label, set (a mapping of "
+                             "YAML paths to values) and tune (a sweep file)")
+        methods[str(name)] = {"label": str(spec["label"]), "set": dict(spec["set"]),
+                              "tune": str((path.parent / str(spec["tune"])).resolve())}
+    return methods
 
 
-def geo_tracks(clients: int, seed: int) -> list[GroundTrack]:
-    """Ground tracks of real Planet Doves for the geo-synthetic part of the study."""
-    from datetime import datetime, timezone
-    from importlib.resources import as_file, files
+def choose(tune: pd.DataFrame) -> dict[str, Any]:
+    """The tuned setting: the complete point with the best final balanced validation
+    accuracy (the first listed wins a tie); only the keys of ``TUNED`` that were swept."""
+    done = tune[(tune["status"] == "complete") & tune[SELECTION].notna()]
+    if done.empty:
+        raise InputError("no tuning point completed with a validation accuracy (is "
+                         "data.validation_fraction above 0?)")
+    best = done.loc[done[SELECTION].idxmax()]  # idxmax returns the first maximum
+    return {key: _plain(best[key]) for key in TUNED if key in tune.columns}
 
-    from orbitfl.constellation.fleet import load_element_file
-    from orbitfl.constellation.groundtrack import ground_tracks
-    from orbitfl.constellation.propagation import Clock, Propagator
-    from orbitfl.constellation.tle import select
 
-    # The packaged element files (orbitfl.tle), wherever orbitfl is installed.
-    with as_file(files("orbitfl.tle") / "planet_2024-07-16.tle") as tle:
-        fleet = select(load_element_file(tle), name="FLOCK 4*", limit=clients)
-    propagator = Propagator(fleet, Clock(datetime(2024, 7, 16, 6, tzinfo=timezone.utc)))
-    times = np.arange(0.0, 6 * 3600.0, 60.0)
-    lat, lon, sun = ground_tracks(propagator, times)
-    return [GroundTrack(times, lat[i], lon[i], sun[i]) for i in range(clients)]
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def run_study(out: Path, methods_file: Path | None = None, only: Sequence[str] = (),
+              backend: str = "local", workers: int | None = 1,
+              overrides: Sequence[tuple[str, Any]] = ()) -> dict:
+    """Tune and measure every method (``only``: a subset); returns what ``study.json``
+    holds."""
+    from orbitfl.sweep import run_sweep
+
+    methods = load_methods(methods_file)
+    unknown = [m for m in only if m not in methods]
+    if unknown:
+        raise InputError(f"--only: unknown method {unknown[0]!r}; known: {', '.join(methods)}")
+    chosen = [m for m in methods if not only or m in only]
+    out.mkdir(parents=True, exist_ok=True)
+    record = _load_record(out)
+    record["methods"].update({m: methods[m] for m in chosen})
+    record["overrides"] = [[k, v] for k, v in overrides]
+    ray_started = _start_ray(backend, workers)
+    try:
+        for name in chosen:
+            method = methods[name]
+            base = list(overrides) + list(method["set"].items())
+            started = time.perf_counter()
+            tune = run_sweep(Path(method["tune"]), out / "tune" / name, backend, workers,
+                             overrides=base)
+            setting = choose(tune)
+            record["choices"][name] = setting
+            run_sweep(FINAL, out / "final" / name, backend, workers,
+                      overrides=base + list(setting.items()))
+            record["wall_s"][name] = time.perf_counter() - started
+            _write_record(out, record)
+            print(f"study: {name}: {setting} ({record['wall_s'][name]:.0f} s)",
+                  file=sys.stderr, flush=True)
+    finally:
+        if ray_started:
+            import ray
+            ray.shutdown()
+    return record
+
+
+def _start_ray(backend: str, workers: int | None) -> bool:
+    """One Ray instance for every sweep of the study, so its workers (and their imports of
+    torch) are reused from point to point."""
+    if backend != "ray":
+        return False
+    import os
+
+    import ray
+    if ray.is_initialized():
+        return False
+    # Ray lowers its workers' priority by 15 by default; keep them at the driver's own, so
+    # that `nice -n 5 python -m orbitfl.study` means what it says
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    ray.init(num_cpus=workers or 1, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def _load_record(out: Path) -> dict:
+    path = out / "study.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    return {"methods": {}, "choices": {}, "wall_s": {}, "selection": SELECTION}
+
+
+def _write_record(out: Path, record: dict) -> None:
+    from orbitfl.atomic import atomic_write_text
+
+    atomic_write_text(out / "study.json", json.dumps(record, indent=1, sort_keys=True))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--clients", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="IF = 100 only, fewer methods")
+    parser.add_argument("--out", type=Path, required=True, help="study folder")
+    parser.add_argument("--methods", type=Path, default=None,
+                        help="methods file (YAML: name -> label, set, tune); default: the "
+                             "study's own")
+    parser.add_argument("--only", default="", help="comma-separated method names")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE", help="change the base scenario of every sweep")
     args = parser.parse_args(argv)
-    settings = [("synthetic", f) for f in ((100.0,) if args.quick else (10.0, 50.0, 100.0))]
-    if not args.quick:
-        settings.append(("geo-synthetic", 1.0))
-    methods = METHODS[:3] if args.quick else METHODS
-    rows = []
-    for dataset, factor in settings:
-        spec = DataSpec(dataset=dataset, image_size=16 if dataset == "synthetic" else 32,
-                        classes=10, samples_per_class_max=500, imbalance_ratio=factor,
-                        partition="dirichlet" if dataset == "synthetic" else "orbit",
-                        dirichlet_alpha=0.5, ses_per_class=10, test_per_class=100)
-        tracks = geo_tracks(args.clients, args.seed) if dataset == "geo-synthetic" else None
-        data = build_federation(spec, args.clients, args.seed, tracks)
-        for method in methods:
-            row = {"data": dataset, "imbalance_factor": factor,
-                   **run_method(method, data, args.rounds, args.seed, args.epochs)}
-            rows.append(row)
-            print(f"{dataset:13s} IF={factor:5.0f} {row['method']:14s} "
-                  f"acc {row['accuracy']:.3f} few {row['few']:.3f} "
-                  f"({row['wall_s']:.0f} s)", file=sys.stderr, flush=True)
-            pd.DataFrame(rows).to_csv(args.out, index=False, float_format="%.4f")
+    try:
+        run_study(args.out, args.methods, [m for m in args.only.split(",") if m],
+                  args.backend, args.workers, [parse_override(s) for s in args.overrides])
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
