@@ -62,8 +62,10 @@ def rounds(records: list[RoundRecord], transfers: pd.DataFrame) -> pd.DataFrame:
 
 
 def client_rounds(entries: list[ClientRound]) -> pd.DataFrame:
+    # simpy's clock starts at the integer 0: a one-round run's start times were all ints
     return pd.DataFrame([asdict(e) for e in entries],
-                        columns=[f.name for f in fields(ClientRound)])
+                        columns=[f.name for f in fields(ClientRound)]).astype(
+                            {"selected_s": float})
 
 
 def partition(data: FederatedData, satellites: list[str]) -> pd.DataFrame:

@@ -7,8 +7,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from test_mission import SAFE_TINY
 
 from orbitfl.cli import main
 from orbitfl.columns import (
@@ -21,38 +19,46 @@ from orbitfl.columns import (
     markdown,
 )
 from orbitfl.rundir import write_table
-from orbitfl.sweep import Point, _write_results
+from orbitfl.sweep import Point, _write_results, headline
 from orbitfl.targets import THRESHOLDS, flat_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 PARQUET = [name for name in TABLES if name.endswith(".parquet") and name != "sweep.parquet"]
 
 
+# The README's quickstart (SAFE on geo-synthetic imagery, batteries, four stations), cut
+# short: one round of one local epoch on smaller image sets. Its tables have every
+# column family (each SAFE payload kind, land-cover classes, tracks, power).
+SHORT = {"fl.rounds": 1, "fl.local_epochs": 1, "data.test_per_class": 10,
+         "data.ses_per_class": 4, "data.acquisition.window": "2h"}
+
+
 @pytest.fixture(scope="module")
-def safe_run(tmp_path_factory) -> Path:
-    """SAFE, so that every payload kind family (weights, embedding, ...) appears."""
-    base = tmp_path_factory.mktemp("doc")
-    scenario = base / "safe.yaml"
-    scenario.write_text(yaml.safe_dump({**SAFE_TINY, "fl": {**SAFE_TINY["fl"], "rounds": 2}}))
-    assert main(["run", str(scenario), "--out", str(base / "run")]) == 0
-    return base / "run"
+def quickstart_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("doc") / "quickstart"
+    overrides = [arg for path, value in SHORT.items() for arg in ("--set", f"{path}={value}")]
+    assert main(["run", str(ROOT / "scenarios" / "quickstart.yaml"), *overrides,
+                 "--out", str(out)]) == 0
+    return out
 
 
 @pytest.mark.parametrize("name", PARQUET)
-def test_every_table_of_a_real_run_matches_the_declaration(safe_run, name):
-    columns = list(pd.read_parquet(safe_run / name).columns)
+def test_every_table_of_a_real_run_matches_the_declaration(quickstart_run, name):
+    columns = list(pd.read_parquet(quickstart_run / name).columns)
     assert columns_match(name, columns), (name, columns, TABLES[name].names)
 
 
-def test_pattern_columns_of_a_safe_run_are_present(safe_run):
-    rounds = pd.read_parquet(safe_run / "rounds.parquet").columns
+def test_pattern_columns_of_a_quickstart_run_are_present(quickstart_run):
+    manifest = json.loads((quickstart_run / "manifest.json").read_text())
+    assert manifest["scenario"]["name"] == "quickstart" and manifest["status"] == "complete"
+    rounds = pd.read_parquet(quickstart_run / "rounds.parquet").columns
     assert {"bytes_up_weights", "raw_bytes_down_embedding", "bytes_down_ses_images"} \
         <= set(rounds)
-    assert "class_3" in pd.read_parquet(safe_run / "partition.parquet").columns
+    assert "class_3" in pd.read_parquet(quickstart_run / "partition.parquet").columns
 
 
-def test_manifest_keys_match_the_declaration(safe_run):
-    manifest = json.loads((safe_run / "manifest.json").read_text())
+def test_manifest_keys_match_the_declaration(quickstart_run):
+    manifest = json.loads((quickstart_run / "manifest.json").read_text())
     assert sorted(manifest) == sorted(TABLES["manifest.json"].names)
 
 
@@ -119,6 +125,15 @@ def test_sweep_table_has_the_declared_columns_whatever_the_outcomes(tmp_path):
     _assert_declared_types("sweep.parquet", _sweep_table(tmp_path, [failed, complete]))
 
 
+def test_a_sweep_row_of_the_real_run_has_the_declared_columns(quickstart_run, tmp_path):
+    """sweep.parquet from the quickstart run's own headline (what a sweep point returns)."""
+    table = _sweep_table(tmp_path, [{**headline(quickstart_run), "reused": False}])
+    assert list(table.columns) == expand("sweep.parquet", {
+        "parameter": ["seed"], "acc": [f"{t:g}" for t in THRESHOLDS]})
+    assert table["status"].tolist() == ["complete"] and table["final_accuracy"].notna().all()
+    _assert_declared_types("sweep.parquet", table)
+
+
 def _fits(value, dtype: str) -> bool:
     """Whether one non-null cell is of the declared type (parquet may widen a nullable
     int column to float)."""
@@ -140,8 +155,8 @@ def _fits(value, dtype: str) -> bool:
 
 
 @pytest.mark.parametrize("name", PARQUET)
-def test_every_column_has_its_declared_type(safe_run, name):
-    _assert_declared_types(name, pd.read_parquet(safe_run / name))
+def test_every_column_has_its_declared_type(quickstart_run, name):
+    _assert_declared_types(name, pd.read_parquet(quickstart_run / name))
 
 
 def _assert_declared_types(name: str, table: pd.DataFrame) -> None:
@@ -152,8 +167,8 @@ def _assert_declared_types(name: str, table: pd.DataFrame) -> None:
         assert not wrong, (name, column, declared.dtype, wrong[:3])
 
 
-def test_manifest_values_have_their_declared_types(safe_run):
-    manifest = json.loads((safe_run / "manifest.json").read_text())
+def test_manifest_values_have_their_declared_types(quickstart_run):
+    manifest = json.loads((quickstart_run / "manifest.json").read_text())
     for column in TABLES["manifest.json"].columns:
         value = manifest[column.name]
         assert (value is None and column.dtype.endswith("or null")) or \
