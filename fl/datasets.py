@@ -100,6 +100,7 @@ class FederatedData:
     classes: int
     ses: ImageSet | None = None
     class_names: tuple[str, ...] = ()
+    validation: ImageSet | None = None  # held out of the clients' training data (tuning)
 
     def client_histograms(self) -> np.ndarray:
         """(clients, classes) sample counts."""

@@ -42,14 +42,18 @@ class LocalTrainer:
 
     def train(self, data: ImageSet, generator: torch.Generator,
               class_weights: torch.Tensor | None = None, prox_mu: float = 0.0,
-              prox_reference: Mapping[str, torch.Tensor] | None = None) -> float:
+              prox_reference: Mapping[str, torch.Tensor] | None = None,
+              logit_adjustment: torch.Tensor | None = None) -> float:
         """Train ``self.model`` in place; returns the mean training loss. With ``prox_mu``,
-        adds FedProx's ``mu/2 ||w - w_ref||^2`` (Li et al., 2020)."""
+        adds FedProx's ``mu/2 ||w - w_ref||^2`` (Li et al., 2020); ``logit_adjustment``
+        (one value per class) is added to the logits inside the loss only (logit-adjusted
+        loss, Menon et al., 2021)."""
         model, config = self.model, self.config
         self.optimizer.state.clear()
         device = next(model.parameters()).device
         images, labels = data.images.to(device), data.labels.to(device)
         weight = class_weights.to(device) if class_weights is not None else None
+        shift = logit_adjustment.to(device) if logit_adjustment is not None else None
         reference = None
         if prox_mu > 0 and prox_reference is not None:
             reference = [(p, prox_reference[n].to(device)) for n, p in model.named_parameters()]
@@ -64,7 +68,10 @@ class LocalTrainer:
                 x = images[batch]
                 if config.augment:
                     x = _augment(x, generator)
-                loss = F.cross_entropy(model(x), labels[batch], weight=weight)
+                logits = model(x)
+                if shift is not None:
+                    logits = logits + shift.view(1, -1, *([1] * (logits.dim() - 2)))
+                loss = F.cross_entropy(logits, labels[batch], weight=weight)
                 objective = loss
                 if hasattr(model, "auxiliary_loss"):
                     objective = objective + model.auxiliary_loss().to(device)
