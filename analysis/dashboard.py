@@ -1,13 +1,16 @@
 """``dashboard.html``: the study's front page, one self-contained offline file that overlays
 several runs: every view of the report (accuracy against bytes, time and energy with
 time-to-target stars; bytes by payload kind and direction; cumulative bytes; per-pass link
-use; contact Gantt and ground tracks; battery and energy per satellite; per-class accuracy),
+use and the share of contact time used; what each round waited for; contact Gantt and
+ground tracks on land drawn from the MODIS land cover; battery and energy per satellite;
+per-class accuracy),
 a run selector (a checkbox per run shows or hides it everywhere) and a table of the scenario
 keys that differ between the selected runs.
 
 plotly.js is embedded once, gzip-compressed (the Python package ships only the full 4.8 MB
 bundle; no partial bundle is available offline), and unpacked by the browser's own
-``DecompressionStream``: about 2 MB instead of 4.8, no CDN, no download."""
+``DecompressionStream``: about 2 MB instead of 4.8, no CDN, no download. The views' JSON
+is packed the same way."""
 
 from __future__ import annotations
 
@@ -25,8 +28,10 @@ import pandas as pd
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
+from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from PIL import Image
+from plotly.subplots import make_subplots
 
 from orbitfl.atomic import atomic_write_text
 from orbitfl.landmask import MISSING
@@ -36,15 +41,19 @@ from .labels import place_labels
 from .pareto import pareto_front
 from .report import (
     ACCURACIES,
+    FACTOR_COLOURS,
+    FACTORS,
     MB,
     Run,
     _worst_satellites,
     bytes_by_kind,
     energy_per_satellite,
     pass_utilisation,
+    round_breakdown,
 )
 
 HEIGHT = 380
+PAYLOAD_COLOURS = colormaps["Set2"]  # the payload kinds' colours, as in the figures
 TARGETS = {  # the x of a time-to-target hit on each accuracy axis
     "bytes": lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB,
     "time": lambda hit: hit["sim_time_s"] / 3600,
@@ -55,8 +64,10 @@ TARGETS = {  # the x of a time-to-target hit on each accuracy axis
 def _layout(fig: go.Figure, title: str, xlabel: str = "", ylabel: str = "",
             **extra) -> go.Figure:
     """Shared look; an empty figure says why on the plot rather than stay blank."""
-    fig.update_layout(**{"title": title, "xaxis_title": xlabel, "yaxis_title": ylabel,
-                         "height": HEIGHT, "margin": dict(l=60, r=20, t=50, b=50), **extra})
+    titles = {"xaxis_title": xlabel} if xlabel else {}  # (subplots title their own axes)
+    titles |= {"yaxis_title": ylabel} if ylabel else {}
+    fig.update_layout(**{"title": title, **titles, "height": HEIGHT,
+                         "margin": dict(l=60, r=20, t=50, b=50), **extra})
     if not fig.data:
         fig.add_annotation(text="nothing to show in the selected runs", showarrow=False,
                            xref="paper", yref="paper", x=0.5, y=0.5)
@@ -106,15 +117,29 @@ def _has(hit: dict, target: str) -> bool:
 
 
 def _bytes_by_kind(runs: list[Run]) -> go.Figure:
-    fig = go.Figure()
-    for run in runs:
-        table = bytes_by_kind(run).stack()
-        table = table[table > 0]
-        fig.add_trace(go.Bar(x=[f"{kind} {direction}" for kind, direction in table.index],
-                             y=table.to_numpy(dtype=float) / MB, name=run.name,
-                             legendgroup=run.name, marker={"color": _colour(run)}))
-    return _layout(fig, "bytes delivered by payload kind and direction", "",
-                   "MB delivered", barmode="group")
+    """Delivered bytes stacked by payload kind, one bar per run, uplink and downlink in
+    panels of their own (a linear axis each, so a small payload is a visible segment)."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("ground to satellites (up)",
+                                                         "satellites to ground (down)"))
+    tables = {run.name: bytes_by_kind(run) for run in runs}
+    kinds = sorted({k for table in tables.values() for k in table.index})
+    palette = {k: to_hex(PAYLOAD_COLOURS(i % 8)) for i, k in enumerate(kinds)}
+    for col, direction in ((1, "up"), (2, "down")):
+        for run in runs:
+            table = tables[run.name]
+            for kind in kinds:
+                value = float(table[direction].get(kind, 0)) if direction in table else 0.0
+                if value > 0:
+                    fig.add_trace(go.Bar(
+                        x=[run.name], y=[value / MB], name=kind, legendgroup=run.name,
+                        marker={"color": palette[kind], "line": {"color": _colour(run),
+                                                                 "width": 2}},
+                        showlegend=col == 1 and run is runs[0],
+                        hovertemplate=f"{html.escape(kind)} {direction}: %{{y:.3g}} MB"
+                                      "<extra>%{x}</extra>"), row=1, col=col)
+        fig.update_yaxes(title_text="MB delivered", row=1, col=col)
+    return _layout(fig, "bytes delivered by payload kind (stacked) and direction", "", "",
+                   barmode="stack", margin=dict(l=60, r=20, t=80, b=50))
 
 
 def _cumulative_bytes(runs: list[Run]) -> go.Figure:
@@ -133,7 +158,10 @@ def _cumulative_bytes(runs: list[Run]) -> go.Figure:
 
 
 def _link_utilisation(runs: list[Run]) -> go.Figure:
-    fig = go.Figure()
+    """Per pass, capacity against bytes moved (circles down, triangles up), and the
+    distribution of the share of each pass's contact time used."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15, subplot_titles=(
+        "per pass: capacity vs moved", "contact time used"))
     for run in runs:
         table = pass_utilisation(run)
         for direction, symbol in (("down", "circle"), ("up", "triangle-up")):
@@ -145,9 +173,35 @@ def _link_utilisation(runs: list[Run]) -> go.Figure:
                     name=f"{run.name}: {direction}link", legendgroup=run.name,
                     customdata=100 * mine["time_share"].fillna(0),
                     hovertemplate="capacity %{x:.3g} MB<br>moved %{y:.3g} MB<br>"
-                                  "%{customdata:.0f}% of the pass"))
-    return _layout(fig, "link utilisation per pass", "pass capacity (MB)",
-                   "MB moved in the pass")
+                                  "%{customdata:.0f}% of the pass"), row=1, col=1)
+        share = np.sort(table["time_share"].dropna().to_numpy())
+        if len(share):
+            fig.add_trace(go.Scatter(
+                x=100 * share, y=np.arange(1, len(share) + 1) / len(share), mode="lines",
+                line={"color": _colour(run), "shape": "hv"}, legendgroup=run.name,
+                name=f"{run.name}: passes", hovertemplate="%{y:.0%} of passes used at "
+                "most %{x:.1f}% of their time"), row=1, col=2)
+    fig.update_xaxes(title_text="pass capacity (MB)", row=1, col=1)
+    fig.update_yaxes(title_text="MB moved in the pass", row=1, col=1)
+    fig.update_xaxes(title_text="contact time used (%)", range=[0, 100], row=1, col=2)
+    fig.update_yaxes(title_text="fraction of passes", range=[0, 1.02], row=1, col=2)
+    return _layout(fig, "link utilisation", margin=dict(l=60, r=20, t=80, b=50))
+
+
+def _breakdown(runs: list[Run]) -> go.Figure:
+    """Each round's time split by what it waited for (``report.round_breakdown``): one
+    stacked bar per run and round."""
+    fig = go.Figure()
+    for run in runs:
+        table = round_breakdown(run) / 3600
+        for factor in FACTORS:
+            if len(table) and table[factor].any():
+                fig.add_trace(go.Bar(
+                    x=[[run.name] * len(table), [f"round {k}" for k in table.index]],
+                    y=table[factor], name=factor, legendgroup=run.name,
+                    showlegend=run is runs[0], marker={"color": FACTOR_COLOURS[factor]},
+                    hovertemplate=f"{factor}: %{{y:.3g}} h<extra>%{{x}}</extra>"))
+    return _layout(fig, "what each round waited for", "", "hours", barmode="stack")
 
 
 def _gantt(runs: list[Run]) -> go.Figure:
@@ -166,7 +220,7 @@ def _gantt(runs: list[Run]) -> go.Figure:
                    yaxis={"autorange": "reversed"})
 
 
-WIDE = ("ground_tracks",)  # views that span both columns of the page
+WIDE = ("ground_tracks", "battery")  # views that span both columns of the page
 MAP_PX_PER_DEG = 2.5  # the map's scale on a 1400 px wide page (labels are placed at it)
 MAP_HEIGHT = 560
 
@@ -194,6 +248,13 @@ def _land() -> tuple[dict, go.Scatter] | None:
     coast = go.Scatter(x=xs, y=ys, mode="lines", name="coastline", hoverinfo="skip",
                        line={"color": to_hex(COAST), "width": 0.6}, showlegend=False)
     return background, coast
+
+
+def _rounded(values: pd.Series, digits: int = 2) -> list:
+    """Coordinates as short JSON numbers (0.01 deg is about a kilometre; binary float64
+    arrays would not compress), gaps as null."""
+    rounded = np.round(values.to_numpy(dtype=float), digits).tolist()
+    return [None if v != v else v for v in rounded]
 
 
 def _station_labels(stations: pd.DataFrame) -> list[dict]:
@@ -230,7 +291,8 @@ def _tracks(runs: list[Run]) -> go.Figure:
                                            "lat": np.insert(lat, wrap, np.nan)}))
                 parts.append(pd.DataFrame({"lon": [np.nan], "lat": [np.nan]}))
             track = pd.concat(parts, ignore_index=True)
-            fig.add_trace(go.Scatter(x=track["lon"], y=track["lat"], mode="lines",
+            fig.add_trace(go.Scatter(x=_rounded(track["lon"]), y=_rounded(track["lat"]),
+                                     mode="lines",
                                      line={"color": _colour(run), "width": 1},
                                      name=run.name, legendgroup=run.name))
     tables = [r.stations for r in runs if r.stations is not None and len(r.stations)]
@@ -253,17 +315,29 @@ def _tracks(runs: list[Run]) -> go.Figure:
 
 
 def _battery(runs: list[Run]) -> go.Figure:
-    fig = go.Figure()
-    for satellite in _worst_satellites(runs):
+    """State of charge as small multiples, one panel per satellite, the worst-off (lowest
+    charge in any run) first, every run overlaid in its colour."""
+    satellites = _worst_satellites(runs)
+    cols = 4
+    rows = max(1, -(-len(satellites) // cols))
+    fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+                        vertical_spacing=min(0.25, 60 / (190 * rows)),
+                        subplot_titles=[html.escape(str(s)) for s in satellites] or None)
+    for i, satellite in enumerate(satellites):
         for run in runs:
             if run.power is not None and len(run.power):
                 trace = run.power[run.power["satellite"] == satellite]
                 fig.add_trace(go.Scatter(
                     x=trace["t_s"] / 3600, y=100 * trace["soc"], mode="lines",
-                    line={"color": _colour(run), "width": 1},
-                    name=f"{run.name}: {satellite}", legendgroup=run.name))
-    return _layout(fig, "battery state of charge, worst-off satellites",
-                   "simulated time (h)", "state of charge (%)", yaxis_range=[0, 100])
+                    line={"color": _colour(run), "width": 1}, name=run.name,
+                    legendgroup=run.name, showlegend=i == 0,
+                    hovertemplate=f"{html.escape(str(satellite))}: %{{y:.0f}}% at %{{x:.2f}} h"
+                                  "<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
+    fig.update_yaxes(range=[0, 100])
+    fig.update_yaxes(title_text="state of charge (%)", col=1)
+    fig.update_xaxes(title_text="simulated time (h)", row=rows)
+    return _layout(fig, "battery state of charge, worst-off satellites first",
+                   height=max(HEIGHT, 70 + 190 * rows), margin=dict(l=60, r=20, t=80, b=50))
 
 
 def _energy(runs: list[Run]) -> go.Figure:
@@ -307,6 +381,7 @@ def figures(runs: list[Run]) -> dict[str, go.Figure]:
         "bytes_by_kind": _bytes_by_kind(runs),
         "bytes_vs_time": _cumulative_bytes(runs),
         "link_utilisation": _link_utilisation(runs),
+        "round_breakdown": _breakdown(runs),
         "contact_gantt": _gantt(runs),
         "ground_tracks": _tracks(runs),
         "battery": _battery(runs),
@@ -362,12 +437,20 @@ def _summary_row(run: Run) -> str:
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
 
+def pack(data: bytes) -> str:
+    """gzip-compressed (deterministic: no timestamp) and base64-encoded, for the browser's
+    ``DecompressionStream`` to unpack."""
+    return base64.b64encode(gzip.compress(data, 9, mtime=0)).decode("ascii")
+
+
+def unpack(text: str) -> bytes:
+    return gzip.decompress(base64.b64decode(text))
+
+
 @lru_cache(maxsize=1)
 def packed_plotly_js() -> str:
-    """plotly.min.js from the installed package, gzip-compressed (deterministic: no
-    timestamp) and base64-encoded."""
-    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    return base64.b64encode(gzip.compress(bundle.read_bytes(), 9, mtime=0)).decode("ascii")
+    """plotly.min.js from the installed package, packed."""
+    return pack((Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes())
 
 
 def _script_json(value: object) -> str:
@@ -384,14 +467,18 @@ const consoleError=console.error;console.error=(...a)=>{orbitflErrors.push(a.joi
 consoleError(...a);};</script>"""
 
 DRAW = """<script>
-async function loadPlotly() {
-  const packed = Uint8Array.from(atob(document.getElementById('plotlyjs').textContent),
+async function unpack(id) {
+  const packed = Uint8Array.from(atob(document.getElementById(id).textContent),
                                  c => c.charCodeAt(0));
   const stream = new Blob([packed]).stream().pipeThrough(new DecompressionStream('gzip'));
-  const source = await new Response(stream).text();
+  return await new Response(stream).text();
+}
+let FIGURES = {};
+async function loadPlotly() {
   const script = document.createElement('script');
-  script.textContent = source;
+  script.textContent = await unpack('plotlyjs');
   document.head.appendChild(script);
+  FIGURES = JSON.parse(await unpack('figures'));
 }
 function selected() {
   return [...document.querySelectorAll('#toggles input')].map(b => b.checked);
@@ -439,7 +526,8 @@ def write_dashboard(runs: list[Run], out: Path) -> Path:
 
 def _write_page(out: Path, header: str, views: dict[str, go.Figure],
                 runs: list[str]) -> Path:
-    """One offline page: ``header``, then each view in a grid, plotly.js packed once."""
+    """One offline page: ``header``, then each view in a grid; plotly.js packed once and
+    the views' data packed too (coastlines and tracks compress well)."""
     specs = "{" + ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False)}"
                            for name, fig in views.items()) + "}"
     divs = "".join(f'<div class="plot{" wide" if name in WIDE else ""}" id="{name}"></div>'
@@ -453,8 +541,8 @@ grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}
 {header}
 <div class="grid">{divs}</div>
 <script id="plotlyjs" type="application/octet-stream">{packed_plotly_js()}</script>
-<script>const RUNS = {_script_json(runs)};
-const FIGURES = {_script_json(specs)};</script>
+<script id="figures" type="application/json+gzip">{pack(specs.encode())}</script>
+<script>const RUNS = {_script_json(runs)};</script>
 {DRAW}</body></html>"""
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out, page)

@@ -56,6 +56,7 @@ class Run:
     tracks: pd.DataFrame | None
     stations: pd.DataFrame | None
     colour: tuple = (0.0, 0.0, 0.0)
+    clients: pd.DataFrame | None = None
 
     @property
     def evaluated(self) -> pd.DataFrame:
@@ -81,6 +82,8 @@ COLUMNS = {
     "power": ("satellite", "t_s", "soc"),
     "tracks": ("satellite", "lat_deg", "lon_deg"),
     "stations": ("id", "lat_deg", "lon_deg"),
+    "clients": ("job", "selected_s", "payload_received_s", "training_s",
+                "update_delivered_s", "aggregated"),
 }
 SUMMARY = ("rounds_completed", "final_accuracy")
 
@@ -103,7 +106,8 @@ def load_run(path: Path) -> Run:
     scenario = manifest.get("scenario")
     name = scenario.get("name") if isinstance(scenario, dict) else None
     return Run(name if isinstance(name, str) and name else path.name, path, manifest,
-               **{"power": None, "tracks": None, "stations": None, **tables})
+               **{"power": None, "tracks": None, "stations": None, "clients": None,
+                  **tables})
 
 
 def _manifest(path: Path) -> dict:
@@ -448,6 +452,99 @@ def _energy(runs: list[Run]):
     return fig
 
 
+FACTORS = ("waiting for a contact", "transfer", "battery", "training", "no update in time")
+FACTOR_COLOURS = dict(zip(FACTORS, ("#bab0ac", "#4e79a7", "#f28e2b", "#59a14f", "#e15759")))
+
+
+def _measure(intervals: list[tuple[float, float]]) -> float:
+    """Total length of the union of intervals."""
+    total, reach = 0.0, -np.inf
+    for start, end in sorted(intervals):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def _on_air(run: Run, transfers: pd.DataFrame, satellite: str, lo: float,
+            hi: float) -> float:
+    """Seconds within [lo, hi] in which one of ``transfers`` was on the air: each transfer
+    from its first byte to its last, counted only inside its satellite's contact windows
+    with the stations it used (between two passes it waits, it does not send)."""
+    c = run.contacts
+    windows = c[c["satellite"] == satellite] if len(c) else c
+    spans = []
+    for _, t in transfers.iterrows():
+        if pd.isna(t["start_s"]) or pd.isna(t["end_s"]):
+            continue
+        start, end = max(t["start_s"], lo), min(t["end_s"], hi)
+        mine = windows[windows["station"].isin(list(t["via"]))] if len(windows) else windows
+        spans += [(max(start, w0), min(end, w1)) for w0, w1 in
+                  zip(mine.get("start_s", []), mine.get("end_s", [])) if w0 < end and w1 > start]
+    return _measure(spans)
+
+
+def round_breakdown(run: Run) -> pd.DataFrame:
+    """Where each round's simulated time went (seconds, columns ``FACTORS``), along the
+    update that closed it: the last aggregated update delivered by the round's close. Its
+    job's uplink and downlink split into time on the air (``transfer``) and the rest
+    (``waiting for a contact``); between the payload's arrival and the update's queueing,
+    the onboard compute time is ``training`` and the rest is ``battery`` (training waits
+    for charge). A round that no update closed is all ``no update in time``. Runs without
+    clients.parquet or job ids give an empty table."""
+    empty = pd.DataFrame(columns=FACTORS, dtype=float)
+    c, t = run.clients, run.transfers
+    if c is None or not len(c) or "job" not in t or "opened_s" not in run.rounds:
+        return empty
+    done = c[c["aggregated"] & c["update_delivered_s"].notna()]
+    rows = {}
+    for _, r in run.rounds[run.rounds["round"] > 0].iterrows():
+        lo, hi = float(r["opened_s"]), float(r["sim_time_s"])
+        row = dict.fromkeys(FACTORS, 0.0)
+        closing = done[(done["update_delivered_s"] <= hi + 1e-6) &
+                       (done["update_delivered_s"] > lo)]
+        if not len(closing):
+            row["no update in time"] = hi - lo
+            rows[int(r["round"])] = row
+            continue
+        job = closing.loc[closing["update_delivered_s"].idxmax()]
+        mine = t[t["job"] == job["job"]]
+        up, down = mine[mine["src"] == "ground"], mine[mine["dst"] == "ground"]
+        received = float(job["payload_received_s"])
+        queued = float(down["requested_s"].min()) if len(down) else received
+        row["training"] = min(float(job["training_s"] or 0.0), max(0.0, queued - received))
+        row["battery"] = max(0.0, queued - received - row["training"])
+        row["transfer"] = _on_air(run, up, job["satellite"], lo, received) + \
+            _on_air(run, down, job["satellite"], queued, hi)
+        row["waiting for a contact"] = max(0.0, hi - lo - sum(row.values()))
+        rows[int(r["round"])] = row
+    if not rows:
+        return empty
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=list(FACTORS))
+    return table.where(table > 1e-6, 0.0)  # float dust from the subtractions
+
+
+def _breakdown_panel(ax, run: Run) -> None:
+    """One run's rounds as horizontal stacked bars of the factors, in hours."""
+    table = round_breakdown(run) / 3600
+    left = np.zeros(len(table))
+    for factor in FACTORS:
+        if len(table) and table[factor].any():
+            ax.barh(table.index, table[factor], left=left, color=FACTOR_COLOURS[factor],
+                    label=factor, height=0.7)
+            left += table[factor].to_numpy()
+    ax.set(xlabel="hours of the round", ylabel="round")
+    ax.set_title(f"what each round waited for: {literal(run.name)}", color=run.colour)
+    ax.invert_yaxis()
+    ax.grid(alpha=0.3, axis="x")
+    if len(table):
+        ax.set_yticks(table.index)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    else:
+        empty_note(ax, f"no round closed by an update in {literal(run.name)} (or a run "
+                   "directory without clients.parquet)")
+
+
 ENERGY_BOOKS = (("mission", "training + radios (kJ)"), ("bus", "rest of the bus (kJ)"),
                 ("wasted", "solar wasted, battery full (kJ)"),
                 ("unserved", "demand unserved, battery empty (kJ)"))
@@ -518,6 +615,7 @@ VIEWS = {
     "per_class_accuracy": _per_class,
     "battery": _battery,
     "energy_per_satellite": _energy,
+    "round_breakdown": _per_run(_breakdown_panel, 8, 2.8),
     "contact_gantt": _per_run(_gantt_panel, 10, 2.6),
     "ground_tracks": _per_run(_tracks_panel, 10, 5.2),
 }

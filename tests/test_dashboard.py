@@ -10,7 +10,12 @@ from pathlib import Path
 import pandas as pd
 import plotly
 
-from orbitfl.analysis.dashboard import swept_parameters, write_dashboard, write_sweep_dashboard
+from orbitfl.analysis.dashboard import (
+    swept_parameters,
+    unpack,
+    write_dashboard,
+    write_sweep_dashboard,
+)
 from orbitfl.analysis.report import Run
 
 BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -34,6 +39,12 @@ def _run(name: str, scenario: dict, colour: tuple) -> Run:
                                            "bytes_down": 1e6, "energy_j": 10.0}}}
     return Run(name, Path(name), manifest, rounds, transfers, pd.DataFrame(), None, None,
                None, colour)
+
+
+def _views(page: str) -> dict:
+    """The views' plotly specs, as the page's script unpacks them."""
+    packed = re.search(r'<script id="figures"[^>]*>(.*?)</script>', page, re.S).group(1)
+    return json.loads(unpack(packed))
 
 
 def _two_runs() -> list[Run]:
@@ -76,7 +87,7 @@ def test_sweep_dashboard_colours_the_pareto_by_every_swept_parameter(tmp_path):
     assert swept_parameters(table) == ["fl.strategy", "seed"]
     page = write_sweep_dashboard(table, tmp_path / "sweep.html").read_text()
     assert page.count('id="plotlyjs"') == 1 and "3 of 4 points complete" in page
-    specs = json.loads(re.search(r"const FIGURES = (.*?);</script>", page, re.S).group(1))
+    specs = _views(page)
     bytes_view = specs["pareto_bytes"]
     menu = [b["label"] for b in bytes_view["layout"]["updatemenus"][0]["buttons"]]
     assert menu == ["colour by fl.strategy", "colour by seed"]

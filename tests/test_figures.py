@@ -7,6 +7,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from PIL import Image
@@ -73,7 +74,8 @@ def test_class_names_are_drawn_and_older_runs_fall_back(full_report):
 def test_multi_run_views_show_every_run(full_report):
     """Gantt, map and battery showed the first run only."""
     for view in ("contact_gantt", "ground_tracks", "battery", "energy_per_satellite",
-                 "link_utilisation", "bytes_by_kind", "accuracy_vs_energy"):
+                 "link_utilisation", "bytes_by_kind", "accuracy_vs_energy",
+                 "round_breakdown", "bytes_vs_time", "per_class_accuracy"):
         svg = (full_report / f"{view}.svg").read_text()
         assert "alpha" in svg and "beta" in svg, view
 
@@ -171,3 +173,53 @@ def test_every_view_lays_out_with_a_long_mathy_run_name(two_runs):
                 fig.draw_without_rendering()
         finally:
             plt.close(fig)
+
+
+def _breakdown_run() -> report.Run:
+    """One round, [0, 1000] s, closed by job 7's update: its model goes up 100-150 s in a
+    pass [90, 200] s; it trains 10 s but queues its update only at 400 s (charging); the
+    update is on the air 500-520 s (end of a pass) and 950-1000 s (the next pass)."""
+    rounds = pd.DataFrame({"round": [0, 1], "opened_s": [0.0, 0.0],
+                           "sim_time_s": [0.0, 1000.0], "accuracy": [0.1, 0.2],
+                           "bytes_up": [0, 10], "bytes_down": [0, 10]})
+    clients = pd.DataFrame({"job": [7, 8], "satellite": ["s", "s2"], "selected_s": [0.0, 0.0],
+                            "payload_received_s": [150.0, 20.0], "training_s": [10.0, 5.0],
+                            "update_delivered_s": [1000.0, 40.0],
+                            "aggregated": [True, False]})
+    transfers = pd.DataFrame({
+        "kind": ["weights", "weights"], "bytes": [10, 10], "src": ["ground", "s"],
+        "dst": ["s", "ground"], "status": ["delivered"] * 2, "job": [7, 7],
+        "requested_s": [0.0, 400.0], "start_s": [100.0, 500.0], "end_s": [150.0, 1000.0],
+        "via": [["A"], ["A", "B"]]})
+    contacts = pd.DataFrame({"satellite": ["s", "s", "s", "s"], "station": ["A", "A", "B", "C"],
+                             "start_s": [90.0, 480.0, 950.0, 600.0],
+                             "duration_s": [110.0, 40.0, 60.0, 100.0],
+                             "end_s": [200.0, 520.0, 1010.0, 700.0]})
+    return report.Run("hand", Path("hand"), {}, rounds, transfers, contacts, None, None, None,
+                      clients=clients)
+
+
+def test_round_breakdown_by_hand():
+    """Uplink on the air 50 s, downlink 20 + 50 s (the pass with station C is not its own),
+    training 10 s, charging 240 s, the rest of the 1000 s waiting for a contact."""
+    table = report.round_breakdown(_breakdown_run())
+    assert list(table.index) == [1]
+    assert table.loc[1].to_dict() == pytest.approx({
+        "waiting for a contact": 630.0, "transfer": 120.0, "battery": 240.0,
+        "training": 10.0, "no update in time": 0.0})
+
+
+def test_a_round_no_update_closed_is_said_so():
+    run = _breakdown_run()
+    run.clients["aggregated"] = False
+    assert report.round_breakdown(run).loc[1, "no update in time"] == 1000.0
+
+
+def test_round_breakdown_of_real_runs_adds_up_to_each_round(two_runs):
+    for path in two_runs:
+        run = report.load_run(path)
+        table = report.round_breakdown(run)
+        rounds = run.rounds.set_index("round").loc[table.index]
+        assert len(table) == len(run.rounds) - 1 and (table >= 0).all().all()
+        assert np.allclose(table.sum(axis=1), rounds["sim_time_s"] - rounds["opened_s"])
+        assert (table["transfer"] > 0).all() and (table["training"] > 0).all()

@@ -90,7 +90,7 @@ def test_the_map_figure_draws_land_and_coastline(tmp_path):
     assert 'id="land"' in svg and 'id="coastline"' in svg
 
 
-def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, caplog):
+def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, capsys, caplog):
     monkeypatch.setattr(figures, "land_mask", lambda cell=0.5: None)
     dashboard._land.cache_clear()
     try:
@@ -111,7 +111,7 @@ def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, caplog):
     scenario.write_text(yaml.safe_dump(SCENARIO))
     assert main(["contacts", str(scenario), "--out", str(tmp_path / "plan.csv"),
                  "--ground-track", str(tmp_path / "gt.png")]) == 0
-    assert landmask.MISSING in caplog.text
+    assert landmask.MISSING in capsys.readouterr().err + caplog.text  # the command's log
     assert (tmp_path / "gt.png").stat().st_size > 10_000
 
 
