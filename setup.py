@@ -7,7 +7,8 @@ from setuptools import find_namespace_packages, setup
 
 # Import name -> source folder.
 ROOTS = {"orbitfl": "orbitfl", "orbitfl.constellation": "constellation", "orbitfl.fl": "fl",
-         "orbitfl.analysis": "analysis", "orbitfl.tle": "tle"}
+         "orbitfl.analysis": "analysis", "orbitfl.tle": "tle",
+         "orbitfl.scenarios": "scenarios"}  # the scenario library, for `orbitfl init`
 
 
 def packages() -> list[str]:

@@ -14,7 +14,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -60,22 +60,44 @@ class DataSpec:
 
 
 def build_federation(spec: DataSpec, clients: int, seed: int,
-                     tracks: Sequence[GroundTrack] | None = None) -> FederatedData:
+                     tracks: Sequence[GroundTrack] | None = None,
+                     progress: Callable[[int, int], None] | None = None) -> FederatedData:
+    """Every client's training set, the test set and the SES. ``progress(done, total)``
+    follows the rendering of orbit-driven image sets (the slow part), one set at a time."""
+    steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
     if spec.task == "segmentation":
         if spec.dataset == "loveda":
             data = _loveda(spec, clients, rng)
         else:
-            data = _geo_segmentation(spec, clients, seed, tracks, rng)
+            data = _geo_segmentation(spec, clients, seed, tracks, rng, steps)
     elif spec.dataset == "geo-synthetic":
-        data = _geo(spec, clients, seed, tracks, rng)
+        data = _geo(spec, clients, seed, tracks, rng, steps)
     elif spec.dataset == "synthetic":
         data = _textures(spec, clients, seed, rng)
     else:
         data = _folders(spec, clients, rng)
+    steps.finish()
     _require_training_data(data, spec)
     return data
+
+
+class _Steps:
+    """Counts finished steps for an optional ``progress(done, total)`` callback."""
+
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(min(self.done, self.total), self.total)
+
+    def finish(self) -> None:
+        """All done (datasets loaded in one piece report once, at the end)."""
+        if self.progress is not None and self.done < self.total:
+            self.progress(self.total, self.total)
 
 
 def _require_training_data(data: FederatedData, spec: DataSpec) -> None:
@@ -104,7 +126,7 @@ def _require_memory_for(shots: Sequence[Acquisition], spec: DataSpec) -> None:
                          masks=spec.task == "segmentation")
 
 
-def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
+def _geo(spec, clients, seed, tracks, rng, steps) -> FederatedData:
     if tracks is None or len(tracks) != clients:
         raise ValueError("geo-synthetic needs one ground track per client")
     classes = list(range(len(SCENE_CLASSES))) if spec.clouds else \
@@ -117,6 +139,7 @@ def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
 
     def tiles(labels, sun, stream):
         images = cached_render(labels, sun, spec.image_size, (seed, *stream), spec.cache_dir)
+        steps()
         return ImageSet(torch.as_tensor(normalise(images)),
                         torch.as_tensor(remap[labels], dtype=torch.long))
 
@@ -138,7 +161,7 @@ def _geo(spec, clients, seed, tracks, rng) -> FederatedData:
                          class_names=names)
 
 
-def _geo_segmentation(spec, clients, seed, tracks, rng) -> FederatedData:
+def _geo_segmentation(spec, clients, seed, tracks, rng, steps) -> FederatedData:
     """Per-pixel land cover and clouds under each satellite's sunlit track (orbit split) or
     pooled and split at random (iid); test set and SES from class-rich places."""
     if tracks is None or len(tracks) != clients:
@@ -150,6 +173,7 @@ def _geo_segmentation(spec, clients, seed, tracks, rng) -> FederatedData:
     def tiles(lat, lon, sun, generator):
         maps = label_maps(lat, lon, spec.image_size, generator, spec.clouds)
         images = render_maps(maps, sun, generator)
+        steps()
         return ImageSet(torch.as_tensor(normalise(images)), torch.as_tensor(maps))
 
     if spec.partition == "orbit":

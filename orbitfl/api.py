@@ -13,9 +13,7 @@ same one-line messages as the command.
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -45,17 +43,21 @@ def contacts(scenario: Scenario | str | Path) -> pd.DataFrame:
     from orbitfl.prepare import prepare
     from orbitfl.world import build_world
 
-    return build_world(prepare(scenario), io.StringIO()).contacts_table()
+    return build_world(prepare(scenario)).contacts_table()
 
 
 def run(scenario: Scenario | str | Path, out: str | Path | None = None,
         progress: bool = True) -> "Run":
-    """Simulate and write the run directory (``runs/<name>-<UTC>`` unless ``out``); the
-    progress lines go to stderr unless ``progress`` is false."""
+    """Simulate and write the run directory (``runs/<name>-<UTC>`` unless ``out``). With
+    ``progress``, progress bars (on a terminal or in a notebook) and, unless the caller has
+    configured ``logging``, the status lines on stderr; the lines are always logged to the
+    ``orbitfl`` logger."""
+    from orbitfl.progress import Bars, status_lines
     from orbitfl.runner import run as run_scenario
 
-    log = sys.stderr if progress else io.StringIO()
-    summary = run_scenario(scenario, Path(out) if out is not None else None, log=log)
+    with status_lines(progress):
+        summary = run_scenario(scenario, Path(out) if out is not None else None,
+                               progress=Bars(progress))
     return open_run(summary.run_dir)
 
 

@@ -1,13 +1,15 @@
 """orbitfl: simulate a satellite constellation's network and federated learning on it.
 
-Scenario commands take --set PATH=VALUE (repeatable) to change the scenario's YAML before
-validation, e.g. --set fl.rounds=1 --set duration=6h. Bad input exits with code 2 and one
-line per problem.
+Start with `orbitfl init DIR` (a copy of the scenario library). Scenario commands take
+--set PATH=VALUE (repeatable) to change the scenario's YAML before validation, e.g.
+--set fl.rounds=1 --set duration=6h. Long work shows progress bars on a terminal; -q keeps
+only warnings and errors. Bad input exits with code 2 and one line per problem.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import shlex
 import signal
@@ -19,6 +21,7 @@ from orbitfl import __version__
 from orbitfl.catalogs import CATALOGS, format_table
 from orbitfl.errors import InputError
 from orbitfl.overrides import Override, parse_override
+from orbitfl.progress import Bars, configure_logging
 
 EXIT_INPUT_ERROR = 2
 
@@ -35,6 +38,20 @@ def _set_argument(parser: argparse.ArgumentParser, what: str) -> None:
                              "file path is relative to the current folder)")
 
 
+def _verbosity_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bars and no status lines: warnings and errors only")
+    group.add_argument("--verbose", action="store_true",
+                       help="also the debug lines (each naming its module)")
+
+
+def _level(args: argparse.Namespace) -> int:
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
+
+
 def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt  # SIGTERM stops a run as cleanly as Ctrl-C does
 
@@ -48,17 +65,27 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p_validate = commands.add_parser("validate", help="check a scenario file; exit 0 or 2")
     _scenario_arguments(p_validate)
+    _verbosity_arguments(p_validate)
     p_run = commands.add_parser("run", help="validate, then simulate a scenario")
     _scenario_arguments(p_run)
     p_run.add_argument("--out", type=Path, default=None,
                        help="run directory to create (default: runs/<name>-<UTC time>)")
     p_run.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
                        help="continue the run into RUN_DIR that stopped early")
+    p_run.add_argument("--backend", choices=("serial", "local", "ray"), default=None,
+                       help="where clients train (execution.backend): in this process, a "
+                            "local process pool or Ray; results are the same")
+    p_run.add_argument("--workers", type=int, default=None,
+                       help="processes or Ray actors (execution.workers; default: cores)")
+    p_run.add_argument("--address", default=None,
+                       help="an existing Ray cluster for --backend ray (execution.address)")
+    _verbosity_arguments(p_run)
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
     _scenario_arguments(p_contacts)
     p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
+    _verbosity_arguments(p_contacts)
     p_report = commands.add_parser(
         "report", help="figures and a dashboard from run directories, or from one sweep folder")
     p_report.add_argument("runs", type=Path, nargs="+",
@@ -71,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
                                "(default: png)")
     p_report.add_argument("--force", action="store_true",
                           help="write into a non-empty folder that is not an earlier report")
+    _verbosity_arguments(p_report)
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
     _set_argument(p_sweep, "the base scenario")
@@ -81,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     p_sweep.add_argument("--workers", type=int, default=None,
                          help="parallel points (default: 1 local, all CPUs on Ray)")
     p_sweep.add_argument("--address", default=None, help="an existing Ray cluster")
+    _verbosity_arguments(p_sweep)
     p_list = commands.add_parser("list", help="the names a scenario may use, and what they "
                                               "mean")
     p_list.add_argument("catalog", choices=list(CATALOGS), help="which names to list")
@@ -88,8 +117,18 @@ def main(argv: list[str] | None = None) -> int:
                                                   "(for editors)")
     p_schema.add_argument("--out", type=Path, default=None,
                           help="file to write (default: standard output)")
+    p_init = commands.add_parser("init", help="copy the scenario library (and the element "
+                                              "sets it uses) into a folder to start from")
+    p_init.add_argument("folder", type=Path, help="folder to create, or an empty one")
+    p_init.add_argument("--force", action="store_true",
+                        help="copy into a non-empty folder (files of the same names are "
+                             "replaced)")
     args = parser.parse_args(argv)
+    configure_logging(_level(args))
+    bars = Bars(enabled=not getattr(args, "quiet", False))
     try:
+        if args.command == "init":
+            return _init(args.folder, args.force)
         if args.command == "list":
             print(format_table(CATALOGS[args.catalog]()))
             return 0
@@ -99,13 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             return _validate(args.scenario, overrides)
         if args.command == "contacts":
-            return _contacts(args, overrides)
+            return _contacts(args, overrides, bars)
         if args.command == "report":
             return _report(args.runs, args.out, args.format, args.force)
         if args.command == "sweep":
-            return _sweep(args, overrides)
+            return _sweep(args, overrides, bars)
+        overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
+                      for key in ("backend", "workers", "address")
+                      if getattr(args, key) is not None]
         return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
-                    overrides=overrides)
+                    overrides=overrides, bars=bars)
     except InputError as err:
         for line in str(err).splitlines():  # several problems: one line each
             print(f"error: {line}", file=sys.stderr)
@@ -120,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
     """The line after Ctrl-C or SIGTERM: the exact resume command when the run left a
-    checkpoint, and no resume advice when it left nothing to resume."""
+    checkpoint (absolute paths, the same --set changes: it works from any folder), and no
+    resume advice when it left nothing to resume."""
     from orbitfl.rundir import resume_dir_of
 
     if args.command != "run":
@@ -129,21 +172,20 @@ def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
     if run_dir is None:
         return "interrupted before the first round completed: nothing to resume; run it again"
     sets = "".join(f" --set {shlex.quote(text)}" for text in args.set or ())
-    return (f"interrupted: continue with: orbitfl run {shlex.quote(str(args.scenario))}{sets} "
-            f"--resume {shlex.quote(str(run_dir))}")
+    scenario, run_dir = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
+    return f"interrupted: continue with: orbitfl run {scenario}{sets} --resume {run_dir}"
 
 
 def _validate(path: Path, overrides: list[Override]) -> int:
     from orbitfl.prepare import prepare
 
     prepared = prepare(path, overrides)
-    for warning in prepared.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    prepared.log_warnings()
     print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations)")
     return 0
 
 
-def _contacts(args: argparse.Namespace, overrides: list[Override]) -> int:
+def _contacts(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
     from orbitfl.contacts_report import write_contacts
     from orbitfl.rundir import check_output_file
 
@@ -152,7 +194,7 @@ def _contacts(args: argparse.Namespace, overrides: list[Override]) -> int:
         if path is not None:
             check_output_file(path, what)
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track,
-                             overrides=overrides)
+                             overrides=overrides, progress=bars)
     print(summary.to_string() if len(summary) else
           "no contact window in the scenario's duration (the table has no rows)")
     print(f"contact plan written to {args.out}")
@@ -194,11 +236,11 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
     return 0
 
 
-def _sweep(args: argparse.Namespace, overrides: list[Override]) -> int:
+def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
     from orbitfl.sweep import run_sweep
 
     table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
-                      overrides=overrides)
+                      overrides=overrides, progress=bars)
     failed = int((table["status"] != "complete").sum())
     print(f"{len(table)} points, {failed} failed; wall time "
           f"{table['wall_time_total_s'].iloc[0]:.1f} s")
@@ -223,15 +265,22 @@ def _schema(out: Path | None) -> int:
     return 0
 
 
+def _init(folder: Path, force: bool) -> int:
+    from orbitfl.init_cmd import init, next_steps
+
+    print(next_steps(folder, init(folder, force)))
+    return 0
+
+
 def _run(path: Path, out: Path | None, resume: bool = False,
-         overrides: list[Override] = ()) -> int:
+         overrides: list[Override] = (), bars: Bars | None = None) -> int:
     from orbitfl.rundir import check_output_dir
 
     if out is not None:
         check_output_dir(out, "run directory")  # at once, before the heavy imports
     from orbitfl.runner import run
 
-    s = run(path, out, resume=resume, overrides=overrides)
+    s = run(path, out, resume=resume, overrides=overrides, progress=bars)
     rows = [
         ("satellites", f"{s.satellites}"),
         ("contact windows", f"{s.contacts}"),

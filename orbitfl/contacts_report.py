@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Sequence
 
 import pandas as pd
 
@@ -12,6 +12,7 @@ from orbitfl.analysis.figures import contact_gantt, ground_tracks
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
 from orbitfl.prepare import prepare
+from orbitfl.progress import NO_BARS, Bars
 from orbitfl.world import build_world
 
 COLUMNS = ["satellite", "norad_id", "station", "station_lat_deg", "station_lon_deg",
@@ -19,18 +20,22 @@ COLUMNS = ["satellite", "norad_id", "station", "station_lat_deg", "station_lon_d
            "max_elevation_deg", "downlink_bytes", "uplink_bytes", "start_s", "end_s",
            "max_elevation_s"]
 FORMATS = (".csv", ".parquet")
+logger = logging.getLogger(__name__)
 
 
 def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
-                   ground_track: Path | None = None, log: TextIO | None = None,
-                   overrides: Sequence[tuple[str, Any]] = ()) -> pd.DataFrame:
-    """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats."""
-    log = log or sys.stderr
+                   ground_track: Path | None = None,
+                   overrides: Sequence[tuple[str, Any]] = (),
+                   progress: Bars | None = None) -> pd.DataFrame:
+    """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats.
+    ``progress`` draws the contact search's bar."""
+    bars = progress or NO_BARS
     if out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
     prepared = prepare(scenario, overrides)
-    prepared.print_warnings(log)
-    world = build_world(prepared, log)
+    prepared.log_warnings()
+    with bars:
+        world = build_world(prepared, bars.task("contacts"))
     table = world.contacts_table()[COLUMNS]
     _write_table(table, out)
     if gantt is not None:

@@ -3,9 +3,10 @@ need its data (the TLE file and selection, the quorum, the stations). Cheap: no 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Sequence
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
@@ -30,10 +31,10 @@ class Prepared:
     stations: list[GroundStation]
     warnings: list[str]
 
-    def print_warnings(self, log: TextIO) -> None:
+    def log_warnings(self) -> None:
         """Every command that prepares a scenario shows the same warnings, one per line."""
         for warning in self.warnings:
-            print(f"warning: {warning}", file=log)
+            logging.getLogger(__name__).warning(warning)
 
 
 def prepare(source: str | Path | Scenario,

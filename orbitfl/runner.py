@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import platform
-import sys
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence, TextIO
+from typing import Any, Sequence
 
 import numpy as np
 import simpy
@@ -29,6 +29,7 @@ from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
+from orbitfl.progress import NO_BARS, Bars
 from orbitfl.replay import SizeOnlyStrategy
 from orbitfl.rundir import (
     StagedRunDirectory,
@@ -63,37 +64,37 @@ def default_run_dir(scenario: Scenario) -> Path:
     return Path("runs") / f"{safe_path_component(scenario.name)}-{stamp}"
 
 
-def run(path: str | Path | Scenario, out: Path | None = None, log: TextIO | None = None,
-        resume: bool = False, overrides: Sequence[tuple[str, Any]] = ()) -> RunSummary:
+def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = False,
+        overrides: Sequence[tuple[str, Any]] = (), progress: Bars | None = None) -> RunSummary:
     """Validate, simulate and write the run directory (whole, or not at all). With
-    ``resume``, continue the run that stopped early into ``out`` from its last checkpoint."""
-    log = log or sys.stderr
+    ``resume``, continue the run that stopped early into ``out`` from its last checkpoint.
+    Status lines go to this module's logger; ``progress`` draws the stages' bars."""
+    bars = progress or NO_BARS
     started = time.perf_counter()
     prepared = prepare(path, overrides)
     scenario = prepared.scenario
-    for warning in prepared.warnings:
-        print(f"warning: {warning}", file=log)
+    prepared.log_warnings()
     if resume and out is None:
         raise InputError("--resume needs the run directory of the run to continue")
     target = Path(out) if out is not None else default_run_dir(scenario)
     stage = StagedRunDirectory(target, resume)
     checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
-    with stage as staging:
+    with stage as staging, bars:
         _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
-        world = build_world(prepared, log)
+        world = build_world(prepared, bars.task("contacts"))
 
         d = scenario.data
-        log.write(f"data: {d.dataset}, {d.partition} partition\n")
+        logger.info(f"data: {d.dataset}, {d.partition} partition")
         data = build_federation(data_spec(d), len(prepared.fleet), scenario.seed,
                                 world.acquisition_tracks() if d.dataset == "geo-synthetic"
-                                else None)
+                                else None, progress=bars.task("data"))
         torch.manual_seed(int(model_seed))
         model, strategy = build_learning(scenario, data)
         replay = None
         if checkpoint is not None:
             torch.manual_seed(int(model_seed))
             replay = SizeOnlyStrategy(build_learning(scenario, data)[1])
-            log.write(f"resuming after round {checkpoint['round']}: replaying the timeline\n")
+            logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
 
         env = simpy.Environment()
         onboard = build_onboard(world)
@@ -107,10 +108,12 @@ def run(path: str | Path | Scenario, out: Path | None = None, log: TextIO | None
                             s.mode, s.selection, s.clients_per_round, s.evaluate_every,
                             scenario.fl.fedbuff.buffer_size, s.target_accuracy)
         rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, SELECTION_STREAM]))
+        advance = bars.task("rounds")
         clock = RoundClock(started, checkpoint.get("wall_time_s", []) if checkpoint else [])
         mission = Mission(env, network, onboard, strategy, data.clients, data.test,
                           data.classes, flops, schedule, data.train_class_counts(), rng,
-                          on_round=lambda r, s: (clock.tick(), _print_round(r, s, log)),
+                          on_round=lambda r, s: (clock.tick(), _print_round(r, s),
+                                                advance(r.round, s.rounds)),
                           checkpointer=lambda c: _save_checkpoint(
                               {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
                           resume=checkpoint, replay=replay)
@@ -134,7 +137,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, log: TextIO | None
         final, first = rounds[-1], rounds[0]
         completed = rounds_completed(rounds)
         if completed == 0:
-            log.write(f"no round completed: {_no_round_reason(len(world.plan.windows))}\n")
+            logger.info(f"no round completed: {_no_round_reason(len(world.plan.windows))}")
         summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), completed,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down, network.air_bytes,
@@ -151,6 +154,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, log: TextIO | None
 
 
 SELECTION_STREAM = 3  # the seed sub-stream of client selection
+logger = logging.getLogger(__name__)
 
 
 def rounds_completed(rounds: list[RoundRecord]) -> int:
@@ -243,14 +247,13 @@ def data_spec(d) -> DataSpec:
         cache_dir=default_cache_dir() if d.cache else None)
 
 
-def _print_round(record: RoundRecord, schedule: Schedule, log: TextIO) -> None:
+def _print_round(record: RoundRecord, schedule: Schedule) -> None:
     if record.round == 0:
-        log.write(f"round  0/{schedule.rounds}  initial model  acc {record.accuracy:.3f}\n")
+        logger.info(f"round  0/{schedule.rounds}  initial model  acc {record.accuracy:.3f}")
         return
-    log.write(f"round {record.round:2d}/{schedule.rounds}  t=+{record.closed_s / 3600:6.2f} h  "
-              f"updates {record.received}/{record.selected}  acc {record.accuracy:.3f}  "
-              f"up {record.bytes_up / 1e6:7.2f} MB  down {record.bytes_down / 1e6:7.2f} MB\n")
-    log.flush()
+    logger.info(f"round {record.round:2d}/{schedule.rounds}  t=+{record.closed_s / 3600:6.2f} h  "
+                f"updates {record.received}/{record.selected}  acc {record.accuracy:.3f}  "
+                f"up {record.bytes_up / 1e6:7.2f} MB  down {record.bytes_down / 1e6:7.2f} MB")
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import itertools
 import json
+import logging
 import os
 import shutil
 import signal
@@ -31,9 +32,9 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Sequence, TextIO
+from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 import yaml
@@ -42,6 +43,7 @@ from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
 from orbitfl.overrides import apply_overrides
+from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
 from orbitfl.rundir import (
     StagedRunDirectory,
     check_output_dir,
@@ -55,6 +57,7 @@ from orbitfl.targets import THRESHOLDS, flat_columns
 SWEEP_KEYS = {"base", "mode", "parameters", "name"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
 POLL_S = 0.1
+logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,21 +210,39 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     run_dir = Path(run_dir)
-    with open(log_file, "a", encoding="utf-8") as log:
+    with point_log(Path(log_file)):
         try:
-            resume = _resumable(Path(scenario_file), run_dir, log)
-            run(Path(scenario_file), run_dir, log=log, resume=resume)
+            resume = _resumable(Path(scenario_file), run_dir)
+            run(Path(scenario_file), run_dir, resume=resume)
         except KeyboardInterrupt:
             return _outcome("interrupted", "interrupted; run the sweep again to resume", start)
         except InputError as err:
             return _outcome("failed", str(err), start)
         except Exception as err:  # noqa: BLE001 - a failing point must not stop the sweep
-            traceback.print_exc(file=log)
+            logger.exception("the point failed")  # the traceback, into the point's log
             return _outcome("failed", f"{type(err).__name__}: {err} (see {log_file})", start)
     return headline(run_dir)
 
 
-def _resumable(scenario_file: Path, run_dir: Path, log: TextIO) -> bool:
+@contextmanager
+def point_log(path: Path) -> Iterator[None]:
+    """The status lines of one point's run appended to its own log file (the sweep's
+    terminal shows one line per point), whatever the level of the sweep's own lines."""
+    package = logging.getLogger(LOGGER)
+    handler = plain_handler(logging.FileHandler(path, mode="a", encoding="utf-8"))
+    handler.setLevel(logging.INFO)
+    level = package.level
+    package.addHandler(handler)
+    package.setLevel(min(level or logging.INFO, logging.INFO))
+    try:
+        yield
+    finally:
+        package.removeHandler(handler)
+        package.setLevel(level)
+        handler.close()
+
+
+def _resumable(scenario_file: Path, run_dir: Path) -> bool:
     """Whether a checkpoint of this very scenario is kept. One of an earlier version of the
     point (the sweep file was edited since) is useless to it: it is discarded, and the
     point starts afresh."""
@@ -233,7 +254,7 @@ def _resumable(scenario_file: Path, run_dir: Path, log: TextIO) -> bool:
     saved = torch.load(checkpoint, weights_only=True).get("scenario_sha256")
     if saved == load_scenario(scenario_file).content_hash():
         return True
-    log.write(f"discarded {checkpoint}: it belongs to an earlier version of this point\n")
+    logger.info(f"discarded {checkpoint}: it belongs to an earlier version of this point")
     shutil.rmtree(checkpoint.parent)
     return False
 
@@ -267,13 +288,15 @@ def headline(run_dir: Path) -> dict:
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
               workers: int | None = None, address: str | None = None,
-              log: TextIO | None = None,
-              overrides: Sequence[tuple[str, Any]] = ()) -> pd.DataFrame:
+              overrides: Sequence[tuple[str, Any]] = (),
+              progress: Bars | None = None) -> pd.DataFrame:
     """Run every point not yet complete and write ``sweep.parquet`` and the Pareto figure
     (``overrides``: ``--set`` changes to the base scenario).
     On Ctrl-C the running points are stopped (keeping their checkpoints), the table is
-    written for what finished, and ``KeyboardInterrupt`` is raised again."""
-    log = log or sys.stderr
+    written for what finished, and ``KeyboardInterrupt`` is raised again. Status lines go
+    to this module's logger (each point's own into its log file); ``progress`` draws a bar
+    of the points."""
+    bars = progress or NO_BARS
     _check_options(backend, workers, address)
     sweep_file = Path(sweep_file)
     out = Path(out) if out is not None else \
@@ -284,34 +307,37 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     todo = [p for p in points if p.index not in skipped and not is_complete(p)]
     results = {p.index: {**headline(p.run_dir), "reused": True}
                for p in points if p.index not in skipped and p not in todo}
-    log.write(f"sweep {name}: {len(points)} points, {len(results)} already done, "
-              f"{len(todo)} to run on {backend}"
-              f"{f', {len(skipped)} skipped' if skipped else ''}\n")
+    logger.info(f"sweep {name}: {len(points)} points, {len(results)} already done, "
+                f"{len(todo)} to run on {backend}"
+                f"{f', {len(skipped)} skipped' if skipped else ''}")
     started = time.perf_counter()
 
     def done(point: Point, result: dict) -> None:
         results[point.index] = {**result, "reused": False}
         accuracy = result.get("final_accuracy")
         status = f"acc {accuracy:.3f}" if accuracy is not None else result["error"]
-        log.write(f"[{len(results)}/{len(points)}] {point.name}: {status} "
-                  f"({result['wall_s']:.0f} s)\n")
-        log.flush()
+        logger.info(f"[{len(results)}/{len(points)}] {point.name}: {status} "
+                    f"({result['wall_s']:.0f} s)")
+        advance(len(results), len(points))
 
-    for point in points:
-        if point.index in skipped:
-            done(point, skipped[point.index])
     try:
-        if todo:
-            runner = _ray if backend == "ray" else _local
-            runner(todo, done, workers, address)
+        with bars:
+            advance = bars.task("points")
+            advance(len(results), len(points))
+            for point in points:
+                if point.index in skipped:
+                    done(point, skipped[point.index])
+            if todo:
+                runner = _ray if backend == "ray" else _local
+                runner(todo, done, workers, address)
     except KeyboardInterrupt:
         stopped = [p for p in points if p.index not in results]
         for point in stopped:
             results[point.index] = {"status": "interrupted", "wall_s": 0.0, "reused": False,
                                     "error": "not run: the sweep was interrupted"}
         _write_results(points, results, out, time.perf_counter() - started)
-        log.write(f"sweep interrupted: {out / 'sweep.parquet'} holds the finished points; "
-                  "run the same command again to resume the others\n")
+        logger.info(f"sweep interrupted: {out / 'sweep.parquet'} holds the finished points; "
+                    "run the same command again to resume the others")
         raise
     return _write_results(points, results, out, time.perf_counter() - started)
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
-from typing import Callable, TextIO
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -132,28 +133,32 @@ class World:
         return frame
 
 
-def build_world(prepared: Prepared, log: TextIO) -> World:
+def build_world(prepared: Prepared,
+                progress: Callable[[int, int], None] | None = None) -> World:
+    """The world of a prepared scenario; ``progress(done, total)`` follows the contact
+    search, chunk by chunk of satellites."""
     scenario = prepared.scenario
     clock = Clock(scenario.epoch)
     propagator = Propagator(prepared.fleet, clock)
-    log.write(f"contacts: {len(prepared.fleet)} satellites x {len(prepared.stations)} stations "
-              f"over {scenario.duration / 3600:.1f} h\n")
+    logger.info(f"contacts: {len(prepared.fleet)} satellites x {len(prepared.stations)} "
+                f"stations over {scenario.duration / 3600:.1f} h")
     step = scenario.contacts.grid_step_s
 
-    def progress(done: int, total: int) -> None:
+    def chunk_done(done: int, total: int) -> None:
         if total > 1:
-            log.write(f"contacts: {done}/{total} chunks of satellites done\n")
-            log.flush()
+            logger.info(f"contacts: {done}/{total} chunks of satellites done")
+        if progress is not None:
+            progress(done, total)
 
     if scenario.contacts.cache:
         plan, cached = cached_contacts(propagator, prepared.stations, scenario.duration, step,
-                                       progress=progress)
+                                       progress=chunk_done)
     else:
         plan, cached = compute_contacts(propagator, prepared.stations, scenario.duration,
-                                        step, progress=progress), False
-    decays = _decays(propagator, prepared, scenario.duration, log)
+                                        step, progress=chunk_done), False
+    decays = _decays(propagator, prepared, scenario.duration)
     plan = _before_decay(plan, decays)
-    log.write(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}\n")
+    logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
     down = rate_profiles(plan, propagator, prepared.stations, scenario.links.downlink.model(),
                          scenario.links.sample_s)
     up = rate_profiles(plan, propagator, prepared.stations, scenario.links.uplink.model(),
@@ -164,7 +169,7 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
         model = IslModel(config.max_range_km, config.grazing_altitude_km, config.link.model())
         isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s,
                           sample_s=scenario.links.sample_s)
-        log.write(f"inter-satellite links: {isl['window'].nunique()} windows\n")
+        logger.info(f"inter-satellite links: {isl['window'].nunique()} windows")
     names = [e.name for e in prepared.fleet]
     rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
     windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
@@ -183,16 +188,16 @@ def build_world(prepared: Prepared, log: TextIO) -> World:
                  sunlight, events, isl)
 
 
-def _decays(propagator: Propagator, prepared: Prepared, horizon_s: float,
-            log: TextIO) -> tuple[tuple[str, float], ...]:
+def _decays(propagator: Propagator, prepared: Prepared,
+            horizon_s: float) -> tuple[tuple[str, float], ...]:
     """(satellite, time) of every decay inside the run, unless a scheduled failure of that
     satellite comes first: a decayed satellite is a failed one from then on."""
     failures = {f.satellite: f.at for f in prepared.scenario.faults.failures}
     out = []
     for element, t in zip(prepared.fleet, propagator.decay_times(horizon_s)):
         if np.isfinite(t) and failures.get(element.name, np.inf) > t:
-            log.write(f"decay: {element.name} (NORAD {element.catalog_number}) decays "
-                      f"{t / 3600:.2f} h into the run (SGP4); it leaves the fleet then\n")
+            logger.info(f"decay: {element.name} (NORAD {element.catalog_number}) decays "
+                        f"{t / 3600:.2f} h into the run (SGP4); it leaves the fleet then")
             out.append((element.name, float(t)))
     return tuple(out)
 
@@ -217,6 +222,7 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 
 
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
+logger = logging.getLogger(__name__)
 
 
 def build_onboard(world: World) -> Onboard:

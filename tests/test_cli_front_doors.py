@@ -65,7 +65,8 @@ def test_python_m_orbitfl_help_lists_every_command():
     result = subprocess.run([sys.executable, "-m", "orbitfl", "--help"], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
-    for command in ("validate", "run", "contacts", "report", "sweep", "list", "schema"):
+    for command in ("validate", "run", "contacts", "report", "sweep", "list", "schema",
+                    "init"):
         assert f"\n    {command} " in result.stdout, command
 
 
@@ -272,8 +273,7 @@ def test_sweep_set_overrides_the_base(tiny, tmp_path):
     sweep.write_text("base: tiny.yaml\nparameters:\n  seed: [1, 2]\n")
     points, _ = plan_points(sweep, tmp_path / "out", [("fl.rounds", 1)])
     for point in points:
-        document = yaml.safe_load(point.scenario_file.read_text())
-        assert document["fl"]["rounds"] == 1 and point.error is None
+        assert point.scenario.fl.rounds == 1 and point.error is None
 
 
 # --- errors that teach ------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """A satellite that decays during the run leaves the fleet at the decay: an event, no
 windows afterwards, and the mission's failure mechanism (``faults.failed_at``)."""
 
-import io
-
 import numpy as np
 import pytest
 import yaml
@@ -36,7 +34,7 @@ def world(tmp_path_factory):
         "contacts": {"cache": False},
         "fl": {"rounds": 1, "schedule": {"deadline": "1h", "min_clients": 1}},
     }))
-    return build_world(prepare(folder / "s.yaml"), io.StringIO())
+    return build_world(prepare(folder / "s.yaml"))
 
 
 def _first_sgp4_failure_s() -> float:

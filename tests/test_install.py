@@ -17,11 +17,11 @@ import yaml
 from test_end_to_end import TINY
 from test_walker import WALKER
 
-from conftest import REPO, TLE_DIR
+from conftest import REPO, SCENARIOS, TLE_DIR
 
 # Source folder -> installed package (pyproject.toml's layout).
 ROOTS = {"orbitfl": "orbitfl", "constellation": "orbitfl/constellation", "fl": "orbitfl/fl",
-         "analysis": "orbitfl/analysis", "tle": "orbitfl/tle"}
+         "analysis": "orbitfl/analysis", "tle": "orbitfl/tle", "scenarios": "orbitfl/scenarios"}
 BUILD_FILES = ("pyproject.toml", "setup.py", "README.md")
 JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info")
 
@@ -125,6 +125,39 @@ def test_installed_cli_runs_a_walker_scenario(venv, outside):
     _cli(venv, "run", "walker.yaml", "--out", "run", **outside)
     manifest = json.loads((outside["cwd"] / "run" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["tle_sha256"] is None
+
+
+# Every copied scenario through the installed command's own entry point, and every sweep's
+# base found beside it, in one process (a process per file would add seconds each).
+VALIDATE_ALL = """
+import sys
+from pathlib import Path
+import yaml
+from orbitfl.cli import main
+from orbitfl.sweep import load_sweep
+for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
+    if "parameters" in yaml.safe_load(path.read_text()):
+        load_sweep(path)
+    elif main(["validate", str(path)]) != 0:
+        sys.exit(f"{path} does not validate")
+"""
+
+
+def test_installed_init_copies_a_library_that_validates(venv, outside):
+    """``orbitfl init`` from the wheel: the packaged library and its element sets, laid out
+    so that the scenarios' relative paths resolve from wherever they are used."""
+    (outside["cwd"] / "work").mkdir()
+    shown = _cli(venv, "init", "../library", cwd=outside["cwd"] / "work", env=outside["env"])
+    assert "orbitfl validate ../library/scenarios/quickstart.yaml" in shown
+    library = outside["cwd"] / "library"
+    assert sorted(p.relative_to(library / "scenarios") for p in library.rglob("*.yaml")) == \
+        sorted(p.relative_to(SCENARIOS) for p in SCENARIOS.rglob("*.yaml"))
+    assert "ok (8 satellites" in _cli(venv, "validate", library / "scenarios" / "quickstart.yaml",
+                                       **outside)
+    done = _quiet_run([venv / "bin" / "python", "-c", VALIDATE_ALL, library], **outside)
+    scenarios = [p for p in SCENARIOS.rglob("*.yaml")
+                 if "parameters" not in yaml.safe_load(p.read_text())]
+    assert done.stdout.count(": ok (") == len(scenarios) > 0
 
 
 @pytest.mark.parametrize("dataset", ["geo-synthetic", "synthetic"])

@@ -1,8 +1,6 @@
 """One time scale across the leap second at the end of 2016: rises and sets after it agree
 with skyfield, and the UTC labels of the contact table count the inserted second."""
 
-import io
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,7 +33,7 @@ def world(tmp_path_factory):
         "contacts": {"cache": False},
         "fl": {"rounds": 1, "schedule": {"deadline": "1h", "min_clients": 1}},
     }))
-    return build_world(prepare(path), io.StringIO())
+    return build_world(prepare(path))
 
 
 def _reference_crossings(element) -> tuple[np.ndarray, object]:

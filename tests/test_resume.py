@@ -2,6 +2,7 @@
 tables of an uninterrupted run; a run killed by a signal resumes the same way."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -67,13 +68,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, document, s
 
 
 def test_killed_run_resumes_from_the_command_line(tmp_path):
+    """Started with relative paths and a --set, the run stopped by SIGTERM prints the
+    command that resumes it with real paths and the same --set; that very command, run
+    from another folder, finishes it."""
     document = {**BASE, "data": {**BASE["data"], "samples_per_class_max": 400},
-                "fl": {**BASE["fl"], "rounds": 8, "local_epochs": 3}}
-    scenario = tmp_path / "s.yaml"
+                "fl": {**BASE["fl"], "rounds": 8}}
+    scenario = tmp_path / "my scenario.yaml"
     scenario.write_text(yaml.safe_dump(document))
-    assert main(["run", str(scenario), "--out", str(tmp_path / "full")]) == 0
-    process = subprocess.Popen([sys.executable, "-m", "orbitfl.cli", "run", str(scenario),
-                                "--out", str(tmp_path / "cut")],
+    assert main(["run", str(scenario), "--out", str(tmp_path / "full"),
+                 "--set", "fl.local_epochs=3"]) == 0
+    process = subprocess.Popen([sys.executable, "-m", "orbitfl.cli", "run", scenario.name,
+                                "--set", "fl.local_epochs=3", "--out", "cut"], cwd=tmp_path,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     checkpoint = tmp_path / ".cut.partial" / "checkpoint.pt"
     deadline = time.time() + 120
@@ -83,10 +88,17 @@ def test_killed_run_resumes_from_the_command_line(tmp_path):
     os.kill(process.pid, signal.SIGTERM)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
-    assert "--resume" in err.strip().splitlines()[-1] and "Traceback" not in err
-    result = subprocess.run([sys.executable, "-m", "orbitfl.cli", "run", str(scenario),
-                             "--resume", str(tmp_path / "cut")], capture_output=True,
-                            text=True, timeout=300)
+    hint = err.strip().splitlines()[-1]
+    real = tmp_path.resolve()  # the folder as the run saw it
+    assert hint == (f"interrupted: continue with: orbitfl run '{real / scenario.name}' "
+                    f"--set fl.local_epochs=3 --resume {real / 'cut'}"), err
+    assert "Traceback" not in err
+    command = shlex.split(hint.split("continue with: ", 1)[1])
+    assert command[:2] == ["orbitfl", "run"]
+    (tmp_path / "elsewhere").mkdir()
+    result = subprocess.run([sys.executable, "-m", "orbitfl.cli", *command[1:]],
+                            cwd=tmp_path / "elsewhere", capture_output=True, text=True,
+                            timeout=300)
     assert result.returncode == 0, result.stderr
     assert "resuming after round" in result.stderr
     _same_tables(tmp_path / "full", tmp_path / "cut")

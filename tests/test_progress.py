@@ -1,0 +1,118 @@
+"""What a user sees while long work runs: status lines through stdlib logging (plain on
+stderr, quieter with -q, debug with --verbose), progress bars with an ETA on a terminal and
+none elsewhere, and lower layers that know nothing of rich."""
+
+import ast
+import io
+import logging
+
+import pytest
+import yaml
+from rich.console import Console
+from test_end_to_end import TINY
+
+from orbitfl import progress
+from orbitfl.cli import main
+from orbitfl.prepare import prepare
+from orbitfl.world import build_world
+
+from conftest import REPO
+
+SCENARIO = {**TINY, "name": "progress", "duration": "2h", "contacts": {"cache": False}}
+
+
+@pytest.fixture
+def scenario(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump(SCENARIO))
+    return path
+
+
+@pytest.mark.parametrize("flags, shown, hidden", [
+    ([], ["contacts: 3 satellites x 2 stations", "warning: watch"], ["debug:"]),
+    (["-q"], ["warning: watch"], ["contacts:", "debug:"]),
+    (["--verbose"], ["contacts: 3 satellites", "debug: orbitfl.test: detail",
+                     "warning: watch"], []),
+])
+def test_command_logging_levels(scenario, tmp_path, capsys, monkeypatch, flags, shown, hidden):
+    """The contacts command's status lines, and a warning and a debug line logged by a
+    module of the package while it runs."""
+    import orbitfl.contacts_report as report
+
+    original = report.build_world
+
+    def noisy(*args, **kwargs):
+        logging.getLogger("orbitfl.test").warning("watch")
+        logging.getLogger("orbitfl.test").debug("detail")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(report, "build_world", noisy)
+    assert main(["contacts", str(scenario), "--out", str(tmp_path / "c.csv"), *flags]) == 0
+    err = capsys.readouterr().err
+    for line in shown:
+        assert line in err, err
+    for line in hidden:
+        assert line not in err, err
+    assert err.count("warning: watch") == 1  # one handler, however often main() ran
+
+
+def test_quiet_and_verbose_exclude_each_other(scenario, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", str(scenario), "-q", "--verbose"])
+    assert stop.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_no_bars_when_stderr_is_not_a_terminal(capsys):
+    bars = progress.Bars(enabled=True)  # pytest's captured stderr is no terminal
+    assert not bars.enabled
+    with bars:
+        bars.task("rounds")(1, 3)
+    assert capsys.readouterr().err == ""
+
+
+def test_bars_show_each_stage_with_counts_and_eta(scenario, monkeypatch):
+    """On a terminal: one bar per stage, with its done/total, elapsed time and ETA."""
+    screen = io.StringIO()
+    monkeypatch.setattr(progress, "_interactive", lambda: True)
+    monkeypatch.setattr(progress, "_console",
+                        lambda: Console(file=screen, force_terminal=True, width=120))
+    bars = progress.Bars(enabled=True)
+    with bars:
+        build_world(prepare(scenario), bars.task("contacts"))
+        advance = bars.task("rounds")
+        for done in range(4):
+            advance(done, 3)
+    text = screen.getvalue()
+    assert "contacts" in text and "rounds" in text and "3/3" in text and "ETA" in text
+    assert not progress.Bars(enabled=False).enabled
+
+
+def test_quiet_bars_never_draw(monkeypatch):
+    monkeypatch.setattr(progress, "_interactive", lambda: True)
+    assert progress.Bars(enabled=True).enabled and not progress.Bars(enabled=False).enabled
+
+
+def test_physics_and_learning_layers_import_neither_rich_nor_the_progress_module():
+    """They take a plain ``progress(done, total)`` callback and log through stdlib logging."""
+    for folder in ("constellation", "fl"):
+        for path in (REPO / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                for name in names:
+                    assert not name.startswith(("rich", "tqdm", "orbitfl.progress")), \
+                        f"{path}: imports {name}"
+
+
+def test_no_log_stream_parameter_is_threaded_through_calls():
+    """Status lines go through module loggers: no function takes a text stream to write
+    them to."""
+    for folder in ("orbitfl", "constellation", "fl", "analysis"):
+        for path in (REPO / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(), str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    for a in (*node.args.args, *node.args.kwonlyargs):
+                        kind = ast.unparse(a.annotation) if a.annotation else ""
+                        assert "TextIO" not in kind, f"{path}:{node.lineno}: {node.name}"
