@@ -28,10 +28,13 @@ from orbitfl.overrides import parse_override
 from orbitfl.scenario_yaml import load_yaml
 
 SWEEPS = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
-FINAL = SWEEPS / "safe-study-final.yaml"
-# name -> label, --set overrides of scenarios/study/base.yaml, tuning sweep; in the order
-# they run (the comparison that matters first). A --methods YAML file of the same shape
-# (tune relative to that file) replaces them.
+FINAL = "safe-study-final.yaml"            # IF 10, 50, 100 x seeds 1, 2, 3
+FINAL_IF100 = "safe-study-final-if100.yaml"  # IF 100 x seeds 1, 2, 3 (the ablations)
+# name -> label, --set overrides of scenarios/study/base.yaml, tuning sweep and (optional)
+# measured sweep; in the order they run (the comparison that matters first). The
+# ablations are measured at IF 100 only, where the question is asked: the budget of one
+# shared core does not hold all three at three factors. A --methods YAML file of the same
+# shape (sweep files relative to that file) replaces them.
 METHODS: dict[str, dict] = {
     "fedavg": {"label": "FedAvg", "set": {"fl.strategy": "fedavg"},
                "tune": "safe-study-tune.yaml"},
@@ -48,37 +51,42 @@ METHODS: dict[str, dict] = {
     "cro-only": {"label": "CRO only, constant weights",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": True, "fau": False, "dmr": False, "ace": False}},
-                 "tune": "safe-study-tune.yaml"},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
     "fau-only": {"label": "FAU only, CKA mu, no schedule",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": False, "fau": True, "dmr": False, "ace": False}},
-                 "tune": "safe-study-tune.yaml"},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
     "ace-only": {"label": "ACE only",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": False, "fau": False, "dmr": False, "ace": True, "ace_dim": 32}},
-                 "tune": "safe-study-tune.yaml"},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
 }
 SELECTION = "val_balanced_accuracy"  # the test set is balanced; so is the selection metric
 TUNED = ("fl.lr", "fl.fedprox.mu")   # the swept keys a tuning sweep may choose
 
 
 def load_methods(path: Path | None = None) -> dict[str, dict]:
-    """name -> {label, set (dotted path -> value), tune (sweep file, absolute)}: the
-    built-in ``METHODS``, or those of a methods file."""
+    """name -> {label, set (dotted path -> value), tune and final (sweep files,
+    absolute)}: the built-in ``METHODS``, or those of a methods file."""
     if path is None:
-        return {name: {**spec, "tune": str(SWEEPS / spec["tune"])}
+        return {name: {**spec, "tune": str(SWEEPS / spec["tune"]),
+                       "final": str(SWEEPS / spec.get("final", FINAL))}
                 for name, spec in METHODS.items()}
     document = load_yaml(read_user_file(path, "methods file", MAX_SCENARIO_BYTES), path)
     if not isinstance(document, dict) or not document:
         raise InputError(f"{path}: expected a mapping of method names to label, set and tune")
     methods = {}
     for name, spec in document.items():
-        if not isinstance(spec, dict) or set(spec) != {"label", "set", "tune"} \
+        if not isinstance(spec, dict) or not {"label", "set", "tune"} <= set(spec) \
+                or set(spec) - {"label", "set", "tune", "final"} \
                 or not isinstance(spec["set"], dict):
-            raise InputError(f"{path}: {name}: expected exactly label, set (a mapping of "
-                             "YAML paths to values) and tune (a sweep file)")
+            raise InputError(f"{path}: {name}: expected label, set (a mapping of YAML paths "
+                             "to values), tune and optionally final (sweep files)")
+        final = (path.parent / str(spec["final"])).resolve() if "final" in spec \
+            else SWEEPS / FINAL
         methods[str(name)] = {"label": str(spec["label"]), "set": dict(spec["set"]),
-                              "tune": str((path.parent / str(spec["tune"])).resolve())}
+                              "tune": str((path.parent / str(spec["tune"])).resolve()),
+                              "final": str(final)}
     return methods
 
 
@@ -123,7 +131,7 @@ def run_study(out: Path, methods_file: Path | None = None, only: Sequence[str] =
                              overrides=base)
             setting = choose(tune)
             record["choices"][name] = setting
-            run_sweep(FINAL, out / "final" / name, backend, workers,
+            run_sweep(Path(method["final"]), out / "final" / name, backend, workers,
                       overrides=base + list(setting.items()))
             record["wall_s"][name] = time.perf_counter() - started
             _write_record(out, record)

@@ -169,10 +169,12 @@ def test_every_shipped_scenario_validates():
 
 def test_every_shipped_sweep_expands_to_valid_scenarios(tmp_path):
     sweeps = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
-    assert [f.stem for f in sweeps] == ["bandwidth", "imbalance", "safe-study-final",
-                                        "safe-study-tune-fedprox", "safe-study-tune"]
+    assert [f.stem for f in sweeps] == ["bandwidth", "imbalance", "safe-study-final-if100",
+                                        "safe-study-final", "safe-study-tune-fedprox",
+                                        "safe-study-tune"]
     sizes = {f.stem: len(plan_points(f, tmp_path / f.stem)[0]) for f in sweeps}
     assert sizes == {"bandwidth": 12, "imbalance": 18, "safe-study-final": 9,
+                     "safe-study-final-if100": 3,
                      "safe-study-tune": 3, "safe-study-tune-fedprox": 9}
     readme = (SCENARIOS / "README.md").read_text()
     assert all(f"sweeps/{f.name}" in readme for f in sweeps)
@@ -235,3 +237,88 @@ def test_exactly_the_updates_taken_in_are_marked_aggregated(runs, which):
     clients, rounds = t["clients"], t["rounds"]
     assert int(clients.aggregated.sum()) == int(rounds["received"].iloc[1:].sum())
     assert (clients.loc[clients.aggregated, "update_delivered_s"].notna()).all()
+
+
+# -- analytic missions on hand-made contact plans ------------------------------------------
+# Two satellites, one station each, 1000 B/s both ways, no backhaul; a 12-input linear
+# model: its weights payload is 64 + (16 + 8 + 96) + (16 + 4 + 8) = 212 B and the version
+# payload 64 + 16 + 8 = 88 B, so a broadcast takes 0.3 s and an upload 0.212 s; training
+# takes 1e10 FLOPs / 1e9 FLOP/s = 10 s on an always-sunlit, never-gated battery.
+def _analytic_mission(executor=None, min_clients=2):
+    import torch
+    from test_network import NO_BACKHAUL, make_network
+
+    from orbitfl.constellation.compute import ChipProfile
+    from orbitfl.constellation.events import EventLog
+    from orbitfl.constellation.power import Battery, PowerSpec
+    from orbitfl.fl.datasets import ImageSet
+    from orbitfl.fl.fedavg import FedAvg
+    from orbitfl.fl.strategy import FLConfig
+    from orbitfl.mission import Mission, Schedule
+    from orbitfl.onboard import Onboard
+
+    horizon = 20_000.0
+    windows = [(0, "a", 100.0, 1000.0), (1, "b", 5000.0, 6000.0), (0, "a", 4000.0, 4015.0)]
+    env, network = make_network(windows, satellites=2, stations=(("a", 1), ("b", 1)),
+                                backhaul=NO_BACKHAUL)
+    chip = ChipProfile("test", 1e9, 1.0, 0.0, "hand-made")
+    spec = PowerSpec(battery_wh=1000.0, initial_soc=1.0, idle_w=0.0, transmit_w=0.0,
+                     receive_w=0.0)
+    batteries = [Battery(spec, np.array([0.0]), np.array([horizon]), horizon)
+                 for _ in range(2)]
+    onboard = Onboard(chip, batteries, ["sat0", "sat1"], EventLog())
+    gen = torch.Generator().manual_seed(0)
+    clients = [ImageSet(torch.randn(16, 3, 2, 2, generator=gen),
+                        torch.randint(0, 2, (16,), generator=gen)) for _ in range(2)]
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+    strategy = FedAvg(model, FLConfig(rounds=3, seed=1))
+    schedule = Schedule(rounds=3, deadline_s=3000.0, min_clients=min_clients,
+                        horizon_s=horizon)
+    mission = Mission(env, network, onboard, strategy, clients, clients[0], 2, [1e10, 1e10],
+                      schedule, np.array([16, 16]), np.random.default_rng(0),
+                      executor=executor(strategy, clients) if executor else None)
+    return mission, strategy
+
+
+def test_a_round_closes_at_its_deadline_and_a_straggler_arrives_late():
+    mission, _ = _analytic_mission()
+    rounds = mission.run()
+    first, second, third = rounds[1:]
+    # sat0: broadcast 100 -> 100.3, trains to 110.3, uploads by 110.512; sat1 has no pass
+    # before 5000, so the quorum of 2 is never met and round 1 closes at its deadline.
+    assert (first.opened_s, first.closed_s, first.received, first.clients) == \
+        (0.0, 3000.0, 1, [0])
+    jobs = {(c.round, c.client): c for c in mission.client_rounds}
+    fast, straggler = jobs[1, 0], jobs[1, 1]
+    assert fast.payload_received_s == pytest.approx(100.3)
+    assert fast.update_delivered_s == pytest.approx(110.512)
+    assert fast.aggregated and fast.late is False
+    # The straggler trains after its pass at 5000 and delivers too late for round 1.
+    assert straggler.payload_received_s == pytest.approx(5000.3)
+    assert straggler.update_delivered_s == pytest.approx(5010.512)
+    assert straggler.late is True and not straggler.aggregated
+    # Round 2 opens at 3000 with the only idle client (sat1 is still out), so its quorum
+    # is 1 and it closes when sat0's update lands after its 4000 s pass.
+    assert (second.opened_s, second.selected, second.clients) == (3000.0, 1, [0])
+    assert second.closed_s == pytest.approx(4010.512)
+    # Round 3 asks sat0 again; its pass ends at 4015, before its upload (4020.8):
+    # the round closes empty at its deadline.
+    assert (third.selected, third.received) == (1, 0)
+    assert third.closed_s == pytest.approx(4010.512 + 3000.0)
+
+
+def test_the_timeline_does_not_wait_for_training_and_pools_agree():
+    """Payload sizes are known before training ends, so the timeline is the same whoever
+    trains; the global models after the mission are bit-identical."""
+    import torch
+
+    from orbitfl.fl.executors import LocalExecutor, SerialExecutor
+
+    serial, a = _analytic_mission(lambda s, c: SerialExecutor(s, c))
+    pooled, b = _analytic_mission(lambda s, c: LocalExecutor(s, c, workers=2))
+    times = [[(r.opened_s, r.closed_s, r.clients) for r in m.run()] for m in (serial, pooled)]
+    assert times[0] == times[1]
+    for key, value in a.global_model.state_dict().items():
+        assert torch.equal(value, b.global_model.state_dict()[key]), key
+    assert a.version == b.version == 2   # the third round took nothing in
