@@ -8,9 +8,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from orbitfl.analysis.figures import contact_gantt, ground_tracks
+from orbitfl.analysis.figures import contact_gantt, ground_tracks, land_outline
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
+from orbitfl.landmask import MISSING
 from orbitfl.prepare import prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.world import build_world
@@ -41,6 +42,8 @@ def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
     if gantt is not None:
         contact_gantt(table, gantt)
     if ground_track is not None:
+        if land_outline() is None:  # the map is still drawn, on a blank background
+            logger.warning("%s: %s", ground_track, MISSING)
         ground_tracks(world.ground_track_table(30.0, 30, 6.0), world.stations_table(),
                       ground_track)
     return station_summary(table, world.prepared.scenario.duration)
