@@ -2,9 +2,10 @@
 Earth's shadow.
 
 Shadow model: conical, with a spherical Earth (R = 6378.137 km, WGS84's equatorial radius)
-and the Sun's true radius and distance. ``sunlit_fraction`` is the visible fraction of the solar disc (1 in sunlight,
-0 in the umbra, in between in the penumbra, from the overlap of the two apparent discs);
-``is_sunlit`` asks whether the Sun's centre is visible, the criterion skyfield uses.
+and the Sun's true radius and distance. ``sunlit_fraction`` is the visible fraction of the
+solar disc (1 in sunlight, 0 in the umbra, in between in the penumbra, from the overlap of
+the two apparent discs); ``is_sunlit`` asks whether the Sun's centre is visible, the
+criterion skyfield uses.
 """
 
 from __future__ import annotations

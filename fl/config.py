@@ -1,5 +1,6 @@
 """The learning layer's configuration, declared once: the scenario schema composes these
-dataclasses as its sections (``fl.safe`` is ``SafeConfig``), so each option's type, bounds,
+dataclasses as its sections (``fl.safe`` is ``SafeConfig``, ``fl.fedprox``, ``fl.fedbuff``
+and ``fl.compression`` the classes of those names), so each option's type, bounds,
 description and unit live here (``orbitfl/options.py``). Plain dataclasses, no torch: a
 scenario validates without importing it."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from orbitfl.limits import MAX_SATELLITES
 from orbitfl.options import STRICT, option
 
 
@@ -50,3 +52,38 @@ class SafeConfig:
     ace_prior: float = option(0.3, "foreground budget of ACE's mask prior", gt=0, lt=1)
     ace_prior_weight: float = option(0.3, "weight of ACE's mask prior; 0 disables it", ge=0)
     ace_query_residual: bool = option(True, "ACE's mask head reads context plus query")
+
+
+@dataclass(frozen=True)
+class FedProxConfig:
+    __pydantic_config__ = STRICT
+
+    mu: float = option(0.01, "weight of FedProx's proximal term", ge=0)
+
+
+@dataclass(frozen=True)
+class FedBuffConfig:
+    __pydantic_config__ = STRICT
+
+    buffer_size: int = option(
+        5, "updates buffered before the server aggregates", gt=0, le=MAX_SATELLITES)
+    staleness_exponent: float = option(
+        0.5, "exponent a of the staleness weight (1 + staleness) ** -a", ge=0)
+    server_lr: float = option(
+        1.0, "server learning rate applied to the buffered mean update", gt=0)
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """Codecs by link direction, named like the byte columns (up = ground to satellites):
+    ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
+    updates satellites send back (where top-k with error feedback applies)."""
+
+    __pydantic_config__ = STRICT
+
+    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = option(
+        "fp32", "codec of the global model sent up (ground to satellites)")
+    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = option(
+        "fp32", "codec of the updates sent down (satellites to ground); topk keeps the largest, "
+                "with error feedback")
+    topk_ratio: float = option(0.01, "fraction of update entries topk keeps", gt=0, le=1)

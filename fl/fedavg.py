@@ -6,7 +6,7 @@ from typing import Sequence
 
 from .datasets import ImageSet
 from .payloads import Payload
-from .strategy import ClientUpdate, Strategy, weighted_average
+from .strategy import ClientState, ClientUpdate, Strategy, weighted_average
 
 
 class FedAvg(Strategy):
@@ -16,14 +16,13 @@ class FedAvg(Strategy):
     prox_mu = 0.0
 
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-            data: ImageSet) -> ClientUpdate:
-        state, version = self.received_state(received)
-        self.worker.load_state_dict(state)
+            data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
+        start, version = self.received_state(received)
+        self.worker.load_state_dict(start)
         loss = self.trainer.train(data, self.client_generator(round_index, client_id),
-                                  prox_mu=self.prox_mu, prox_reference=state)
-        trained = self.worker.state_dict()
-        return ClientUpdate(client_id, round_index, len(data),
-                            self.upload(client_id, trained, state), loss, version)
+                                  prox_mu=self.prox_mu, prox_reference=start)
+        payloads, state = self.upload(self.worker.state_dict(), start, state)
+        return ClientUpdate(client_id, round_index, len(data), payloads, loss, version), state
 
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
         states = [self.uploaded_state(u) for u in updates]

@@ -50,14 +50,14 @@ class FedBuff(FedAvg):
         for update, staleness in zip(updates, self.last_staleness):
             trained = self.uploaded_state(update)
             base = self._versions[update.base_version]
-            scale = staleness_weight(staleness, self.config.staleness_exponent) \
+            scale = staleness_weight(staleness, self.config.fedbuff.staleness_exponent) \
                 * update.num_samples / total
             for k in step:
                 step[k] += scale * (trained[k].to(torch.float64) - base[k].to(torch.float64))
         new_state = dict(global_state)
         for k, delta in step.items():
             new_state[k] = (global_state[k].to(torch.float64)
-                            + self.config.server_lr * delta).to(global_state[k].dtype)
+                            + self.config.fedbuff.server_lr * delta).to(global_state[k].dtype)
         self._outstanding.subtract(u.base_version for u in updates)
         self.commit(new_state)
 

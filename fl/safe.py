@@ -27,7 +27,15 @@ from . import dmr
 from .cka import gram_cka, linear_cka
 from .datasets import ImageSet
 from .payloads import Payload
-from .strategy import ClientUpdate, FLConfig, State, Strategy, clone_state, weighted_average
+from .strategy import (
+    ClientState,
+    ClientUpdate,
+    FLConfig,
+    State,
+    Strategy,
+    clone_state,
+    weighted_average,
+)
 from .training import features
 
 CRO_CLIP = (0.1, 10.0)
@@ -49,10 +57,7 @@ class Safe(Strategy):
         self._ses_decoded = decode_ses(self._ses_wire)   # what clients reconstruct
         self._global_features = features(model, self._ses_decoded)
         self._ses_sent: set[int] = set()
-        self._client_ses: dict[int, torch.Tensor] = {}
-        self.personal: dict[int, State] = {}
-        self._divergences: dict[int, list[float]] = {}  # FAU: each client's D history
-        self.diagnostics: list[dict] = []
+        self.diagnostics: list[dict] = []  # the server's, and those of updates taken in
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -60,9 +65,6 @@ class Safe(Strategy):
             "class_weights": self.class_weights, "cro_raw": self._cro_raw,
             "previous_classifier": self._previous_classifier,
             "global_features": self._global_features, "ses_sent": sorted(self._ses_sent),
-            "client_ses": {int(k): v for k, v in self._client_ses.items()},
-            "personal": {int(k): v for k, v in self.personal.items()},
-            "divergences": {int(k): list(v) for k, v in self._divergences.items()},
             "diagnostics": self.diagnostics}
         return state
 
@@ -73,11 +75,11 @@ class Safe(Strategy):
         self._previous_classifier = safe["previous_classifier"]
         self._global_features = safe["global_features"]
         self._ses_sent = set(int(c) for c in safe["ses_sent"])
-        self._client_ses = {int(k): v for k, v in safe["client_ses"].items()}
-        self.personal = {int(k): v for k, v in safe["personal"].items()}
-        self._divergences = {int(k): [float(d) for d in v]
-                             for k, v in safe["divergences"].items()}
         self.diagnostics = list(safe["diagnostics"])
+
+    @property
+    def keeps_personal_models(self) -> bool:  # type: ignore[override]
+        return self.safe.fau
 
     @property
     def _fau_compares(self) -> bool:
@@ -101,48 +103,54 @@ class Safe(Strategy):
 
     # -- client ---------------------------------------------------------------------------
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-            data: ImageSet) -> ClientUpdate:
+            data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
+        """The client's memories (``state``): its decoded SES (``ses``, kept from the one
+        broadcast that carried it), its personal model (``personal``) and its history of
+        CKA divergences (``divergences``), besides the base class's top-k residual."""
         global_state, version = self.received_state(received)
         by_kind = {p.kind: p for p in received}
         if "ses_images" in by_kind:
-            self._client_ses[client_id] = decode_ses(by_kind["ses_images"].tensors)
-        start = global_state
+            state["ses"] = decode_ses(by_kind["ses_images"].tensors)
+        start, diagnostics = global_state, {}
         if self.safe.fau:
             a_g = by_kind["feature_map"].tensors["A_g"] if self._fau_compares else None
-            start = self._feature_aligned_start(round_index, client_id, global_state, a_g)
+            start, diagnostics = self._feature_aligned_start(round_index, client_id,
+                                                             global_state, a_g, state)
         self.worker.load_state_dict(start)
         weights = by_kind["class_weights"].tensors["w"] if self.safe.cro else None
         loss = self.trainer.train(data, self.client_generator(round_index, client_id),
                                   class_weights=weights)
         trained = clone_state(self.worker.state_dict())
         if self.safe.fau:
-            self.personal[client_id] = trained
-        return ClientUpdate(client_id, round_index, len(data),
-                            self.upload(client_id, trained, global_state), loss, version)
+            state["personal"] = trained
+        payloads, state = self.upload(trained, global_state, state)
+        return ClientUpdate(client_id, round_index, len(data), payloads, loss, version,
+                            diagnostics), state
 
     def _feature_aligned_start(self, round_index: int, client_id: int, global_state: State,
-                               a_g: torch.Tensor | None) -> State:
+                               a_g: torch.Tensor | None, state: ClientState
+                               ) -> tuple[State, dict]:
         """FAU: theta_i <- mu theta_i_prev + (1 - mu) theta_g; the first participation
-        adopts the global model."""
-        previous = self.personal.get(client_id)
+        adopts the global model. Appends to the client's divergence history in ``state``;
+        returns the start and the diagnostics (D and mu)."""
+        previous = state.get("personal")
         if previous is None:
-            return global_state
+            return global_state, {}
         s = dmr.local_factor(round_index, self.config.rounds) if self.safe.dmr else 1.0
         divergence = float("nan")
         if self.safe.fau_cka:
             self.worker.load_state_dict(previous)
-            a_i = features(self.worker, self._client_ses[client_id])
+            a_i = features(self.worker, state["ses"])
             similarity = gram_cka(a_g, a_i @ a_i.T) if self.safe.fau_payload == "gram" \
                 else linear_cka(a_g, a_i)
-            divergence = 1.0 - similarity
-            history = self._divergences.setdefault(client_id, [])
-            history.append(divergence)
+            divergence = float(1.0 - similarity)
+            history = state["divergences"] = [*state.get("divergences", []), divergence]
             typical = max(sum(history) / len(history), 1e-6)
             mu = s * min(self.safe.fau_tau * divergence / typical, self.safe.fau_mu_max)
         else:
             mu = s * min(self.safe.fau_mu_fixed, self.safe.fau_mu_max)
-        self.diagnostics.append({"round": round_index, "client": client_id,
-                                 "cka_divergence": divergence, "mu": mu})
+        diagnostics = {"round": round_index, "client": client_id,
+                       "cka_divergence": divergence, "mu": float(mu)}
         mixed = {}
         for key, value in global_state.items():
             in_scope = self.safe.fau_scope == "all" or key.startswith("backbone.")
@@ -150,10 +158,11 @@ class Safe(Strategy):
                 mixed[key] = mu * previous[key] + (1.0 - mu) * value
             else:
                 mixed[key] = value
-        return mixed
+        return mixed, diagnostics
 
     # -- server ---------------------------------------------------------------------------
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
+        self.diagnostics.extend(u.diagnostics for u in updates if u.diagnostics)
         states = [self.uploaded_state(u) for u in updates]
         self.commit(weighted_average(states, [u.num_samples for u in updates]))
         if self.safe.cro:

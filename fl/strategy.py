@@ -44,6 +44,9 @@ class FLConfig:
     safe: SafeConfig = field(default_factory=SafeConfig)
 
 
+ClientState = dict  # one client's memories: tensors and plain Python values only
+
+
 @dataclass(frozen=True)
 class ClientUpdate:
     """What a client sends back after local training."""
@@ -54,10 +57,29 @@ class ClientUpdate:
     payloads: list[Payload]
     train_loss: float
     base_version: int = 0   # the global model version the client started from
+    diagnostics: dict = field(default_factory=dict)  # plain values the server may record
+
+
+@dataclass(frozen=True)
+class PayloadSize:
+    """A payload's kind and sizes, known from shapes and codecs before any training."""
+
+    kind: str
+    nbytes: int
+    raw_nbytes: int
+
+    @classmethod
+    def of(cls, payload: Payload) -> "PayloadSize":
+        return cls(payload.kind, payload.nbytes, payload.raw_nbytes)
 
 
 class Strategy(ABC):
-    """Owns the global model (server half) and one reusable worker (client half)."""
+    """A federated algorithm in two halves. The server half (``to_client``, ``aggregate``)
+    owns the global model and server state. The client half (``fit``) is a pure function of
+    what the client received, its data and its own ``ClientState`` (error-feedback
+    residuals, personal models, ...), which it returns updated beside its update: clients'
+    memories live with the clients, so a fit can run in another process or on another
+    machine (``fl/executors.py``). The strategy's ``worker`` is scratch space only."""
 
     name = "strategy"
 
@@ -67,22 +89,23 @@ class Strategy(ABC):
         self.trainer = LocalTrainer(copy.deepcopy(model), config.train)
         self.version = 0                       # bumped at every aggregation
         self._versions: dict[int, State] = {0: clone_state(model.state_dict())}
-        self._residuals: dict[int, State] = {}  # error-feedback memory per client
+        self._upload_sizes: list[PayloadSize] | None = None
 
     @property
     def worker(self) -> nn.Module:
         return self.trainer.model
 
     def run_fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-                data: ImageSet) -> ClientUpdate:
+                data: ImageSet, state: ClientState | None = None
+                ) -> tuple[ClientUpdate, ClientState]:
         """``fit`` with torch's global generator (ACE's Gumbel noise) seeded from (seed,
         round, client) and restored afterwards: a client's result does not depend on what
-        trained before it, which is what makes a resumed run identical to an uninterrupted
-        one."""
+        trained before it or where, which is what makes a resumed run, and every executor,
+        give identical results."""
         seed = np.random.SeedSequence([self.config.seed, round_index, client_id, 7])
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed.generate_state(1)[0]))
-            return self.fit(round_index, client_id, received, data)
+            return self.fit(round_index, client_id, received, data, dict(state or {}))
 
     def client_generator(self, round_index: int, client_id: int) -> torch.Generator:
         """Shuffling depends on (seed, round, client) only, not on simulated event order."""
@@ -97,12 +120,31 @@ class Strategy(ABC):
 
     @abstractmethod
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-            data: ImageSet) -> ClientUpdate:
-        """Client half: absorb what arrived, train locally, say what to upload."""
+            data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
+        """Client half: absorb what arrived, train locally, say what to upload; returns
+        the update and the client's new state (``state`` is the client's own copy)."""
 
     @abstractmethod
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
         """Server half: fold the updates that arrived in time into the global model."""
+
+    def upload_sizes(self, client_id: int) -> list[PayloadSize]:
+        """What ``fit`` will upload, by kind and size, before it has run: sizes depend on
+        the model's shapes and the codec, never on values (top-k keeps a fixed count), so
+        they are measured once on the global model's shapes. The mission schedules the
+        upload's transfers with them while training still runs elsewhere."""
+        if self._upload_sizes is None:
+            shapes = {k: torch.zeros_like(v) for k, v in self.global_model.state_dict().items()}
+            payloads, _ = self.upload(shapes, shapes, {})
+            self._upload_sizes = [PayloadSize.of(p) for p in payloads]
+        return list(self._upload_sizes)
+
+    keeps_personal_models = False  # clients keep a personalised model in their state
+
+    @staticmethod
+    def personal_model(state: ClientState) -> State | None:
+        """The client's personalised model, when the strategy keeps one (SAFE's FAU)."""
+        return state.get("personal")
 
     # -- helpers for subclasses ---------------------------------------------------------
     def received_state(self, received: Sequence[Payload]) -> tuple[State, int]:
@@ -114,22 +156,24 @@ class Strategy(ABC):
         version = next((int(p.tensors["version"]) for p in received if p.kind == "control"), 0)
         return state, version
 
-    def upload(self, client_id: int, trained: State, base: State) -> list[Payload]:
-        """The trained model as weights, or as an error-fed top-k delta from ``base``.
+    def upload(self, trained: State, base: State, state: ClientState
+               ) -> tuple[list[Payload], ClientState]:
+        """The trained model as weights, or as an error-fed top-k delta from ``base`` (the
+        client's residual memory is ``state["residual"]``, returned updated).
 
         Top-k sparsifies the trainable parameters only: buffers (BatchNorm's running
         statistics) are a few hundred numbers that a sparse delta would corrupt (a running
         variance driven below zero gives a model at chance), so they travel whole."""
         codec = self.config.codec_up
         if codec.name != "topk":
-            return model_payloads(trained, codec)
+            return model_payloads(trained, codec), state
         trainable = {name for name, _ in self.worker.named_parameters()}
-        residual = self._residuals.get(client_id, {})
+        residual = state.get("residual", {})
         delta = {k: trained[k] - base[k] + residual.get(k, 0.0) for k in trained if k in trainable}
         payload = state_payload("delta", delta, codec)
-        self._residuals[client_id] = {k: delta[k] - payload.tensors[k] for k in delta}
+        state = {**state, "residual": {k: delta[k] - payload.tensors[k] for k in delta}}
         whole = {k: v for k, v in trained.items() if k not in trainable}
-        return [payload] + ([state_payload("weights", whole)] if whole else [])
+        return [payload] + ([state_payload("weights", whole)] if whole else []), state
 
     def uploaded_state(self, update: ClientUpdate) -> State:
         """The client's trained state as the server reconstructs it."""
@@ -143,17 +187,16 @@ class Strategy(ABC):
         return {k: state.get(k, base[k]) for k in base}
 
     def state_dict(self) -> dict:
-        """Everything the server and the clients' memories hold, for checkpoints (tensors
-        and plain Python values only, so ``torch.load(weights_only=True)`` can read it)."""
+        """The server half's state, for checkpoints (tensors and plain Python values only,
+        so ``torch.load(weights_only=True)`` can read it); clients' states are saved by
+        whoever keeps them (the mission)."""
         return {"global": clone_state(self.global_model.state_dict()), "version": self.version,
-                "versions": {int(k): v for k, v in self._versions.items()},
-                "residuals": {int(k): v for k, v in self._residuals.items()}}
+                "versions": {int(k): v for k, v in self._versions.items()}}
 
     def load_state_dict(self, state: dict) -> None:
         self.global_model.load_state_dict(state["global"])
         self.version = int(state["version"])
         self._versions = {int(k): v for k, v in state["versions"].items()}
-        self._residuals = {int(k): v for k, v in state["residuals"].items()}
 
     def commit(self, state: State) -> None:
         """Install a new global model; keep past versions that clients may still build on."""

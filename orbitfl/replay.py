@@ -1,37 +1,64 @@
-"""The stand-in strategy that replays a resumed run's past.
+"""Resuming a run: the past replayed by a stand-in for the learning side.
 
 The simulated timeline depends on payload kinds and sizes, never on tensor values (sizes
-are fixed by the model and the codec), so the past can be re-simulated quickly with a
-fresh strategy that sends and uploads the same kinds and sizes without training. At the
-checkpointed round the mission swaps in the saved state.
+are fixed by the model and the codec: ``Strategy.upload_sizes``), so the past is
+re-simulated quickly by ``Replay``, which answers the mission as ``Learning`` does but
+trains nothing: a fresh strategy sends the same kinds and sizes (and keeps the server's
+bookkeeping of one-time payloads), aggregation only counts versions, and each round's
+record is the saved one. At the checkpointed round it hands over to the live learning,
+restored from the checkpoint; the mission's loop never asks which of the two it talks to.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
-from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.payloads import Payload
-from orbitfl.fl.strategy import ClientUpdate, Strategy, clone_state
+from orbitfl.fl.strategy import ClientUpdate, PayloadSize, Strategy
+from orbitfl.learning import Learning
 
 
-class SizeOnlyStrategy:
-    def __init__(self, fresh: Strategy):
-        self.fresh = fresh
+class Replay:
+    def __init__(self, fresh: Strategy, live: Learning, checkpoint: dict):
+        self.fresh, self.live, self.checkpoint = fresh, live, checkpoint
+        self._clients: dict[int, int] = {}   # job -> client
 
     @property
     def version(self) -> int:
         return self.fresh.version
 
-    def to_client(self, round_index: int, client_id: int) -> list[Payload]:
-        return self.fresh.to_client(round_index, client_id)  # also tracks one-time payloads
+    @property
+    def global_model(self):
+        return self.fresh.global_model
 
-    def run_fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-                data: ImageSet) -> ClientUpdate:
-        _, version = self.fresh.received_state(received)
-        state = clone_state(self.fresh.global_model.state_dict())
-        return ClientUpdate(client_id, round_index, len(data),
-                            self.fresh.upload(client_id, state, state), 0.0, version)
+    def broadcast(self, job: int, round_index: int, client: int) -> list[Payload]:
+        self._clients[job] = client
+        return self.fresh.to_client(round_index, client)  # also tracks one-time payloads
 
-    def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
-        self.fresh.version += 1
+    def trained(self, job: int) -> list[PayloadSize]:
+        return self.fresh.upload_sizes(self._clients[job])
+
+    def dropped(self, job: int) -> None:
+        pass
+
+    def aggregate(self, round_index: int, jobs: Sequence[int]) -> list[ClientUpdate]:
+        if jobs:
+            self.fresh.version += 1
+        return []
+
+    def saved_record(self, index: int) -> dict | None:
+        return self.checkpoint["rounds"][index]
+
+    def personal_models(self) -> dict[int, dict]:
+        return {}
+
+    def round_done(self, round_index: int, rounds: list[dict],
+                   jobs: dict[int, tuple[int, int]]) -> Learning | "Replay":
+        """At the saved round: the live learning, restored; before it: still replaying."""
+        if round_index != self.checkpoint["round"]:
+            return self
+        self.live.restore(self.checkpoint, jobs)
+        return self.live
+
+    def close(self) -> None:
+        self.live.close()

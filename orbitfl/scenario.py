@@ -547,6 +547,23 @@ class FLConfig(_Strict):
         return self
 
 
+class ExecutionConfig(_Strict):
+    """Where clients' local training runs; results are identical for every choice (on CPU)."""
+
+    backend: Literal["serial", "local", "ray"] = Field(
+        "serial", description="serial: in this process; local: a process pool; ray: Ray actors")
+    workers: int | None = Field(
+        None, ge=1, le=4096, description="processes or actors (local, ray); default: cores / threads")
+    threads: int = Field(
+        1, ge=1, le=256, description="torch threads per client fit, the same in every backend "
+                                     "(results depend on it bit-wise)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="training device: auto picks CUDA when torch sees one")
+    address: str | None = Field(
+        None, description="ray: address of an existing cluster ('auto', 'ray://host:10001'); "
+                          "default: start Ray on this machine")
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1, description="scenario name; also the run directory's name")
     seed: int = Field(
@@ -568,6 +585,8 @@ class Scenario(_Strict):
     data: DataConfig = Field(DataConfig(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
+    execution: ExecutionConfig = Field(
+        ExecutionConfig(), description="where clients train (never changes the results)")
 
     @field_validator("name")
     @classmethod
@@ -606,8 +625,10 @@ class Scenario(_Strict):
 
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario with the element file's bytes in place of its
-        path, so a moved copy hashes the same and an edited element file does not."""
+        path, so a moved copy hashes the same and an edited element file does not; the
+        execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
+        del document["execution"]  # where clients train does not change the results
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()

@@ -50,13 +50,13 @@ def test_fedavg_client_trains_from_the_received_weights():
     data = ImageSet(torch.randn(32, 3, 16, 16), torch.randint(0, 3, (32,)))
     received = strategy.to_client(1, 0)
     assert [p.kind for p in received] == ["weights", "control"]
-    update = strategy.fit(1, 0, received, data)
+    update, _ = strategy.fit(1, 0, received, data, {})
     assert update.num_samples == 32
     sent = received[0].tensors
     trained = update.payloads[0].tensors
     assert any(not torch.equal(sent[k], trained[k]) for k in sent)
     # Same (seed, round, client) -> same result, whatever ran in between.
-    again = strategy.fit(1, 0, received, data)
+    again, _ = strategy.fit(1, 0, received, data, {})
     for k in trained:
         torch.testing.assert_close(trained[k], again.payloads[0].tensors[k])
 

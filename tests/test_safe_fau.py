@@ -40,8 +40,8 @@ def _strategy(data, **switches):
 
 def test_clients_receive_the_ses_the_server_compares_against(synthetic):
     strategy = _strategy(synthetic)
-    strategy.fit(1, 0, strategy.to_client(1, 0), synthetic.clients[0])
-    client_ses = strategy._client_ses[0]
+    _, state = strategy.fit(1, 0, strategy.to_client(1, 0), synthetic.clients[0], {})
+    client_ses = state["ses"]  # kept in the client's own state
     original = synthetic.ses.images
     span = original.amax(dim=(0, 2, 3)) - original.amin(dim=(0, 2, 3))
     # Nothing clipped: every value within half a quantisation step of the original.
@@ -58,8 +58,9 @@ def _run_with_divergences(monkeypatch, data, divergences, **switches):
     sequence = iter(divergences)
     monkeypatch.setattr(safe_module, "linear_cka", lambda a, b: 1.0 - next(sequence))
     strategy = _strategy(data, **switches)
+    state: dict = {}
     for r in range(1, len(divergences) + 2):
-        update = strategy.fit(r, 0, strategy.to_client(r, 0), data.clients[0])
+        update, state = strategy.fit(r, 0, strategy.to_client(r, 0), data.clients[0], state)
         strategy.aggregate(r, [update])
     return [d["mu"] for d in strategy.diagnostics if "mu" in d]
 

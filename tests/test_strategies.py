@@ -84,13 +84,15 @@ def test_topk_error_feedback_carries_what_was_dropped():
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
                for k, v in base.items()}
-    first = strategy.upload(0, trained, base)
-    residual = strategy._residuals[0]
+    first, state = strategy.upload(trained, base, {})
+    residual = state["residual"]           # the client's memory travels in its state
     delta = first[0].tensors
     for k in delta:
         torch.testing.assert_close(delta[k] + residual[k], trained[k] - base[k])
-    second = strategy.upload(0, trained, base)[0].tensors  # the residual is added next time
+    second = strategy.upload(trained, base, state)[0][0].tensors  # added next time
     assert any(not torch.equal(second[k], delta[k]) for k in delta)
+    again = strategy.upload(trained, base, {})[0][0].tensors   # no memory kept elsewhere
+    assert all(torch.equal(again[k], delta[k]) for k in delta)
 
 
 def test_topk_sparsifies_parameters_only_and_buffers_arrive_exact():
@@ -101,13 +103,67 @@ def test_topk_sparsifies_parameters_only_and_buffers_arrive_exact():
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v + 1
                for k, v in base.items()}
-    delta, whole = strategy.upload(0, trained, base)
+    (delta, whole), _ = strategy.upload(trained, base, {})
     assert set(delta.tensors) == {name for name, _ in model.named_parameters()}
     assert set(whole.tensors) == {name for name, _ in model.named_buffers()}
     update = ClientUpdate(0, 1, 10, [delta, whole], 0.0, 0)
     received = strategy.uploaded_state(update)
     for name, _ in model.named_buffers():
         assert torch.equal(received[name], trained[name]), name
+
+
+@pytest.mark.parametrize("strategy_name, codec", [("fedavg", Codec("fp32")),
+                                                   ("fedavg", Codec("int8-channel")),
+                                                   ("fedavg", Codec("topk", 0.05)),
+                                                   ("safe", Codec("topk", 0.1)),
+                                                   ("safe", Codec("fp16"))])
+def test_predicted_upload_sizes_are_what_the_fit_uploads(strategy_name, codec):
+    """The mission simulates an upload with ``upload_sizes`` before the fit has finished:
+    it must be exactly what the fit then sends (kinds, wire and raw bytes), every round."""
+    gen = torch.Generator().manual_seed(0)
+    data = ImageSet(torch.randn(24, 3, 16, 16, generator=gen),
+                    torch.randint(0, 3, (24,), generator=gen))
+    torch.manual_seed(0)
+    ace = {"dim": 16} if strategy_name == "safe" else None
+    strategy = make_strategy(strategy_name, build_model("small-cnn", 3, ace),
+                             FLConfig(rounds=2, codec_up=codec, safe=SafeConfig(ace_dim=16)),
+                             ImageSet(data.images[:6], data.labels[:6]))
+    state: dict = {}
+    for r in (1, 2):
+        update, state = strategy.run_fit(r, 0, strategy.to_client(r, 0), data, state)
+        real = [(p.kind, p.nbytes, p.raw_nbytes) for p in update.payloads]
+        assert real == [(p.kind, p.nbytes, p.raw_nbytes) for p in strategy.upload_sizes(0)]
+        strategy.aggregate(r, [update])
+
+
+def test_a_fit_is_a_pure_function_of_its_inputs(long_tail):
+    """Same round, client, received payloads, data and state: the same update and new
+    state, whatever the strategy object trained in between; the given state is not
+    changed (a fit may run in another process and its input be reused)."""
+    torch.manual_seed(0)
+    model = build_model("small-cnn", long_tail.classes, {"dim": 16})
+    config = FLConfig(rounds=3, train=TrainConfig(epochs=1), seed=4,
+                      codec_up=Codec("topk", 0.1), safe=SafeConfig(ace_dim=16))
+    strategy = make_strategy("safe", model, config, long_tail.ses)
+    data = long_tail.clients[0]
+    _, state = strategy.run_fit(1, 0, strategy.to_client(1, 0), data, {})
+    strategy.aggregate(1, [strategy.run_fit(1, 1, strategy.to_client(1, 1),
+                                            long_tail.clients[1], {})[0]])
+    received = strategy.to_client(2, 0)
+    before = {k: (v.clone() if torch.is_tensor(v) else v) for k, v in state.items()
+              if k != "residual"}
+    first = strategy.run_fit(2, 0, received, data, state)
+    strategy.run_fit(2, 1, strategy.to_client(2, 1), long_tail.clients[1], {})  # in between
+    second = strategy.run_fit(2, 0, received, data, state)
+    assert set(first[1]) == {"residual", "personal", "ses", "divergences"}
+    for (u, s), (v, t) in [(first, second)]:
+        for p, q in zip(u.payloads, v.payloads):
+            assert all(torch.equal(p.tensors[k], q.tensors[k]) for k in p.tensors)
+        assert all(torch.equal(s["personal"][k], t["personal"][k]) for k in s["personal"])
+        assert s["divergences"] == t["divergences"] and u.diagnostics == v.diagnostics
+    assert len(first[1]["divergences"]) == 1 and "divergences" not in before
+    assert all(torch.equal(before["personal"][k], state["personal"][k])
+               for k in before["personal"])
 
 
 # -- FedAvg / FedBuff --------------------------------------------------------------------
@@ -186,9 +242,13 @@ def _run(data, safe: SafeConfig | None, rounds: int = 3, name: str = "safe"):
     config = FLConfig(rounds=rounds, train=TrainConfig(epochs=1, lr=0.02), seed=0,
                       safe=safe or SafeConfig())
     strategy = make_strategy(name if safe is None else "safe", model, config, data.ses)
+    states: dict = {}
     for r in range(1, rounds + 1):
-        updates = [strategy.fit(r, c, strategy.to_client(r, c), data.clients[c])
-                   for c in range(len(data.clients))]
+        updates = []
+        for c in range(len(data.clients)):
+            update, states[c] = strategy.fit(r, c, strategy.to_client(r, c), data.clients[c],
+                                             dict(states.get(c, {})))
+            updates.append(update)
         strategy.aggregate(r, updates)
     return strategy
 
@@ -309,8 +369,10 @@ def test_safe_runs_on_segmentation_with_pixel_restricted_cro():
     torch.manual_seed(0)
     model = build_model("seg-unet", 3, {"dim": 16})
     strategy = make_strategy("safe", model, FLConfig(rounds=2, safe=SafeConfig(ace_dim=16)), ses)
+    state: dict = {}
     for r in (1, 2):
-        strategy.aggregate(r, [strategy.fit(r, 0, strategy.to_client(r, 0), data)])
+        update, state = strategy.fit(r, 0, strategy.to_client(r, 0), data, state)
+        strategy.aggregate(r, [update])
     weights = strategy.class_weights
     assert weights.shape == (3,) and torch.isfinite(weights).all()
     grads = strategy._class_gradients()

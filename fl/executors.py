@@ -1,0 +1,295 @@
+"""Where clients' local training runs: in this process, in a pool of local processes, or on
+a Ray cluster, as futures the mission resolves only when it needs the contents.
+
+A fit is a pure function of (round, client, what the client received, its data, its state)
+with torch's generators seeded from (seed, round, client) (``Strategy.run_fit``), so where
+it runs cannot change its result. Two more things make the results bit-identical on CPU
+whatever the backend and the number of workers:
+
+- every fit runs with the same number of torch threads (``threads``, default 1): a
+  convolution's reductions are split per thread, so 1 and 2 threads give results a few
+  ulps apart; workers x threads is what a backend occupies;
+- the mission consumes updates in its simulated order, never in completion order.
+
+Each worker receives the strategy (its client half: the model's architecture, the codecs,
+the training settings) and every client's data once, when it starts (a pool's initializer
+or a Ray actor's constructor, through Ray's object store), never through a shared file
+system; a job then carries only the round, the client's index, the received payloads and
+the client's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pickle
+from abc import ABC, abstractmethod
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from .datasets import ImageSet
+from .payloads import Payload
+from .strategy import ClientState, ClientUpdate, Strategy
+
+BACKENDS = ("serial", "local", "ray")
+DEVICES = ("auto", "cpu", "cuda")
+FitResult = tuple[ClientUpdate, ClientState]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """How client training runs (the scenario's ``execution`` section)."""
+
+    backend: str = "serial"       # serial | local | ray
+    workers: int | None = None    # local, ray: processes; default cores // threads
+    device: str = "auto"          # auto (CUDA when available) | cpu | cuda
+    threads: int = 1              # torch threads per fit, the same in every backend
+    address: str | None = None    # ray: an existing cluster ("auto", "ray://host:10001")
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; known: {', '.join(DEVICES)}")
+
+    def worker_count(self) -> int:
+        if self.workers is not None:
+            return max(1, int(self.workers))
+        return max(1, (os.cpu_count() or 1) // max(1, self.threads))
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One client's local training: everything but the data, which workers already hold."""
+
+    job: int
+    round_index: int
+    client_id: int
+    received: list[Payload]
+    state: ClientState
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` is CUDA when this machine has it; ``cuda`` without it is an error."""
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("execution.device is cuda but torch sees no CUDA device")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    before = torch.get_num_threads()
+    if before != n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != before:
+            torch.set_num_threads(before)
+
+
+def to_device(value: Any, device: torch.device | str) -> Any:
+    """Tensors inside a fit's inputs or results moved to ``device`` (payloads, updates,
+    states: dataclasses, mappings and sequences)."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: to_device(v, device) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_device(v, device) for v in value)
+    if isinstance(value, Payload):
+        return dataclasses.replace(value, tensors=to_device(dict(value.tensors), device))
+    if isinstance(value, ClientUpdate):
+        return dataclasses.replace(value, payloads=to_device(value.payloads, device))
+    return value
+
+
+class Pending(ABC):
+    """A fit's result, perhaps still being computed."""
+
+    @abstractmethod
+    def result(self) -> FitResult: ...
+
+
+class _Deferred(Pending):
+    """Computed when first asked for (serial: a job whose result nobody needs, a client
+    that failed before finishing its training, costs nothing)."""
+
+    def __init__(self, compute: Callable[[], FitResult]):
+        self._compute, self._value = compute, None
+
+    def result(self) -> FitResult:
+        if self._compute is not None:
+            self._value, self._compute = self._compute(), None
+        return self._value
+
+
+class _Wrapped(Pending):
+    def __init__(self, get: Callable[[], FitResult], device: torch.device):
+        self._get, self._device, self._value = get, device, None
+
+    def result(self) -> FitResult:
+        if self._get is not None:
+            self._value, self._get = to_device(self._get(), self._device), None
+        return self._value
+
+
+class Executor(ABC):
+    """Runs fits; ``submit`` returns at once."""
+
+    @abstractmethod
+    def submit(self, job: FitJob) -> Pending: ...
+
+    def close(self) -> None:
+        """Stop the workers (idempotent)."""
+
+    def __enter__(self) -> "Executor":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class SerialExecutor(Executor):
+    """Today's behaviour: the fit runs in this process, on the strategy's own worker model,
+    when its result is first needed."""
+
+    def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], threads: int = 1):
+        self.strategy, self.client_data, self.threads = strategy, client_data, threads
+
+    def submit(self, job: FitJob) -> Pending:
+        def compute() -> FitResult:
+            with torch_threads(self.threads):
+                return self.strategy.run_fit(job.round_index, job.client_id, job.received,
+                                             self.client_data[job.client_id], job.state)
+        return _Deferred(compute)
+
+
+# -- a worker's side (a pool process or a Ray actor) ------------------------------------
+class _Worker:
+    """The strategy's client half and every client's data, unpacked once per worker."""
+
+    def __init__(self, blob: bytes, device: str, threads: int):
+        torch.set_num_threads(threads)
+        self.device = torch.device(device)
+        self.strategy, self.client_data = pickle.loads(blob)
+        self.strategy.trainer.model.to(self.device)
+        self.threads = threads
+
+    def fit(self, job: FitJob) -> FitResult:
+        job = dataclasses.replace(job, received=to_device(job.received, self.device),
+                                  state=to_device(job.state, self.device))
+        update, state = self.strategy.run_fit(job.round_index, job.client_id, job.received,
+                                              self.client_data[job.client_id], job.state)
+        return to_device(update, "cpu"), to_device(state, "cpu")
+
+
+_WORKER: _Worker | None = None
+
+
+def _init_pool_worker(blob: bytes, device: str, threads: int) -> None:
+    global _WORKER
+    _WORKER = _Worker(blob, device, threads)
+
+
+def _fit_in_pool(job: FitJob) -> FitResult:
+    assert _WORKER is not None, "pool worker not initialised"
+    return _WORKER.fit(job)
+
+
+def worker_blob(strategy: Strategy, client_data: Sequence[ImageSet]) -> bytes:
+    """The strategy (with its models on the CPU) and the clients' data, pickled once."""
+    device = next(strategy.global_model.parameters()).device
+    if device.type != "cpu":
+        strategy.global_model.to("cpu")
+        strategy.trainer.model.to("cpu")
+    try:
+        return pickle.dumps((strategy, list(client_data)), protocol=pickle.HIGHEST_PROTOCOL)
+    finally:
+        if device.type != "cpu":
+            strategy.global_model.to(device)
+            strategy.trainer.model.to(device)
+
+
+class LocalExecutor(Executor):
+    """A pool of ``workers`` local processes, ``threads`` torch threads each."""
+
+    def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
+                 threads: int = 1, device: torch.device | None = None):
+        import multiprocessing
+
+        self.device = device or torch.device("cpu")
+        # fork where the platform has it (fast) and it is safe: CPU only, one thread per
+        # worker (OpenMP's thread pool does not survive a fork); spawn otherwise. Either
+        # way the data reaches a worker once, through its initializer.
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() \
+            and self.device.type == "cpu" and threads == 1 else "spawn"
+        self.pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context(method),
+            initializer=_init_pool_worker,
+            initargs=(worker_blob(strategy, client_data), str(self.device), threads))
+
+    def submit(self, job: FitJob) -> Pending:
+        future = self.pool.submit(_fit_in_pool, job)
+        return _Wrapped(future.result, self.device)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class RayExecutor(Executor):
+    """``workers`` Ray actors, on this machine or on the cluster at ``address``. The
+    strategy and the data travel by value through Ray's object store (put once, read by
+    each actor when it starts); nothing assumes a shared file system. The cluster's nodes
+    need orbitfl installed (or ``runtime_env`` with ``py_modules``)."""
+
+    def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
+                 threads: int = 1, device: torch.device | None = None,
+                 address: str | None = None):
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
+        self.ray, self.device = ray, device or torch.device("cpu")
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            ray.init(address=address, num_cpus=workers * threads if address is None else None,
+                     include_dashboard=False, log_to_driver=False)
+        blob = ray.put(worker_blob(strategy, client_data))
+        actor = ray.remote(num_cpus=threads,
+                           num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
+        self.actors = [actor.remote(blob, str(self.device), threads) for _ in range(workers)]
+        self._next = 0
+
+    def submit(self, job: FitJob) -> Pending:
+        actor = self.actors[self._next % len(self.actors)]  # any actor gives the same result
+        self._next += 1
+        ref = actor.fit.remote(job)
+        return _Wrapped(lambda: self.ray.get(ref), self.device)
+
+    def close(self) -> None:
+        for actor in self.actors:
+            self.ray.kill(actor)
+        self.actors = []
+        if self._started_here and self.ray.is_initialized():
+            self.ray.shutdown()
+            self._started_here = False
+
+
+def make_executor(execution: Execution, strategy: Strategy,
+                  client_data: Sequence[ImageSet]) -> Executor:
+    """The executor the scenario's ``execution`` section asks for."""
+    device = resolve_device(execution.device)
+    threads = max(1, int(execution.threads))
+    if execution.backend == "serial":
+        return SerialExecutor(strategy, client_data, threads)
+    workers = execution.worker_count()
+    if execution.backend == "local":
+        return LocalExecutor(strategy, client_data, workers, threads, device)
+    return RayExecutor(strategy, client_data, workers, threads, device, execution.address)
