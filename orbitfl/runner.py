@@ -19,7 +19,6 @@ from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.errors import InputError
-from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.metrics import imbalance_factor
@@ -226,13 +225,10 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
     model = build_model(scenario.model.name, data.classes, ace).to(
         _device(scenario.execution.device))
     config = FLConfig(
-        rounds=fl.rounds, seed=scenario.seed, safe=safe,
+        rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
+        fedbuff=fl.fedbuff, compression=fl.compression,
         train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
-                          augment=fl.augment),
-        codec_down=Codec(fl.compression.to_satellites),
-        codec_up=Codec(fl.compression.to_ground, fl.compression.topk_ratio),
-        prox_mu=fl.fedprox.mu, buffer_size=fl.fedbuff.buffer_size,
-        staleness_exponent=fl.fedbuff.staleness_exponent, server_lr=fl.fedbuff.server_lr)
+                          augment=fl.augment))
     return model, make_strategy(fl.strategy, model, config, data.ses)
 
 
