@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -36,7 +36,8 @@ from .geo.tiles import normalise, render, render_maps
 from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
 
 RENDER_VERSION = 1  # bump when tile rendering changes its output
-STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15}
+STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15,
+           "validation": 16}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class DataSpec:
     classes_per_client: int = 2
     ses_per_class: int = 10
     test_per_class: int = 100
+    validation_fraction: float = 0.0  # of each client's training images, held out
     min_sun_elevation_deg: float = 10.0
     clouds: bool = True
     path: Path | None = None
@@ -80,7 +82,26 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
         data = _folders(spec, clients, rng)
     steps.finish()
     _require_training_data(data, spec)
+    if spec.validation_fraction > 0:
+        data = hold_out_validation(data, spec.validation_fraction, rng["validation"])
     return data
+
+
+def hold_out_validation(data: FederatedData, fraction: float,
+                        rng: np.random.Generator) -> FederatedData:
+    """Each client keeps ``floor(fraction * n)`` of its own images (chosen at random, at
+    least one left to train on) out of training; together they form the validation set.
+    Held out per client, the validation set has the federation's own long tail and class
+    mix, as a real federation's would, and the test set is never touched."""
+    kept, held = [], []
+    for client in data.clients:
+        order = rng.permutation(len(client))
+        n_val = min(int(np.floor(fraction * len(client))), len(client) - 1)
+        held.append(client.subset(order[:n_val]))
+        kept.append(client.subset(np.sort(order[n_val:])))
+    validation = ImageSet(torch.cat([h.images for h in held]),
+                          torch.cat([h.labels for h in held]))
+    return replace(data, clients=kept, validation=validation)
 
 
 class _Steps:

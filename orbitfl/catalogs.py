@@ -42,6 +42,8 @@ STRATEGY_MEANINGS = {
     "fedprox": "FedProx: FedAvg with a proximal term fl.fedprox.mu (sync)",
     "fedbuff": "FedBuff: buffered asynchronous aggregation (schedule.mode: async)",
     "safe": "SAFE: CRO, FAU, DMR and ACE for imbalanced data (docs/safe-method.md)",
+    "fedla": "FedLA: FedAvg, each client training with the logit-adjusted loss of its own "
+             "class prior (Menon et al., 2021; balanced softmax)",
 }
 CODEC_MEANINGS = {
     "fp32": "32-bit floats, lossless (4 bytes per value)",

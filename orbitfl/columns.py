@@ -137,6 +137,10 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "clients' personalised models on the balanced test set"),
               _c("personalised_own_mix_accuracy", "float", "fraction",
                  "clients' personalised models weighted to each client's own class mix"),
+              _c("val_accuracy", "float", "fraction", "accuracy on the validation set held out "
+                 "of the clients' training data (NaN without data.validation_fraction)"),
+              _c("val_balanced_accuracy", "float", "fraction",
+                 "mean of the per-class accuracies on that validation set"),
               _c("miou", "float", "fraction", "mean intersection over union (segmentation)"),
               _c("per_class_accuracy", "list of float", "fraction",
                  "accuracy of each class, by class index"),
@@ -211,6 +215,10 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("antennas", "int", "", "antennas (simultaneous contacts)"))),
     Table("manifest.json", "The run's record (JSON; keys sorted when written).", (
         _c("class_names", "list of str", "", "the data set's class names, by class index"),
+        _c("final_val_accuracy", "float or null", "fraction",
+           "last round's validation accuracy (null: no validation set)"),
+        _c("final_val_balanced_accuracy", "float or null", "fraction",
+           "last round's balanced validation accuracy (null: no validation set)"),
         _c("finished_utc", "str", "", "when the run finished, ISO 8601 UTC"),
         _c("orbitfl_version", "str", "", "orbitfl's version"),
         _c("packages", "object", "", "versions of numpy, pandas, torch, sgp4, skyfield, "
@@ -230,7 +238,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("tle_sha256", "str or null", "", "SHA-256 of the element file (null: Walker)"),
         _c("train_class_counts", "list of int", "images", "training images per class"),
         _c("train_imbalance_factor", "float or null", "",
-           "largest / smallest class count (null: a class has no image)"))),
+           "largest / smallest class count (null: a class has no image)"),
+        _c("validation_images", "int", "images",
+           "images held out of the clients' training data for validation"))),
     Table("sweep.parquet", "In the sweep directory: one row per point, its swept values and "
           "headline results (null where a point did not complete).", (
               _c("point", "str", "", "point name (its scenario is `points/<point>.yaml`)"),
@@ -244,6 +254,13 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "last round's balanced accuracy"),
               _c("few_shot_accuracy", "float or null", "fraction",
                  "last round's few-shot accuracy"),
+              _c("personalised_own_mix_accuracy", "float or null", "fraction",
+                 "last round's personalised accuracy on each client's own class mix "
+                 "(NaN: the strategy keeps no personalised models)"),
+              _c("val_accuracy", "float or null", "fraction",
+                 "last round's validation accuracy (NaN: no validation set)"),
+              _c("val_balanced_accuracy", "float or null", "fraction",
+                 "last round's balanced validation accuracy"),
               _c("rounds", "int or null", "", "rounds completed"),
               _c("sim_time_h", "float or null", "h", "simulated time of the last round"),
               _c("bytes_up", "int or null", "bytes", "wire bytes delivered to satellites"),

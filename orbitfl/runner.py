@@ -19,17 +19,18 @@ from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.errors import InputError
+from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, Strategy
-from orbitfl.fl.executors import Execution, Executor, make_executor, resolve_device
-from orbitfl.fl.training import TrainConfig
+from orbitfl.fl.training import TrainConfig, default_device
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
+from orbitfl.replay import SizeOnlyStrategy
 from orbitfl.rundir import (
     StagedRunDirectory,
     atomic_save,
@@ -92,7 +93,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         replay = None
         if checkpoint is not None:
             torch.manual_seed(int(model_seed))
-            replay = build_learning(scenario, data)[1]  # replays sizes, trains nothing
+            replay = SizeOnlyStrategy(build_learning(scenario, data)[1])
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
 
         env = simpy.Environment()
@@ -115,8 +116,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                                                 advance(r.round, s.rounds)),
                           checkpointer=lambda c: _save_checkpoint(
                               {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
-                          resume=checkpoint, replay=replay,
-                          executor=build_executor(scenario, strategy, data.clients))
+                          resume=checkpoint, replay=replay, validation_data=data.validation)
         rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -147,9 +147,13 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                    "class_names": list(data.class_names),
                    # null when a class has no training sample at all
                    "train_imbalance_factor": _finite_or_none(
-                       imbalance_factor(data.train_class_counts()))}
+                       imbalance_factor(data.train_class_counts())),
+                   "validation_images": 0 if data.validation is None else len(data.validation),
+                   "final_val_accuracy": _finite_or_none(final.val_accuracy),
+                   "final_val_balanced_accuracy": _finite_or_none(final.val_balanced_accuracy)}
         write_json(staging / "manifest.json", manifest(prepared, summary, learned))
-        write_report([staging], staging / "figures", dashboard=staging / "dashboard.html")
+        if scenario.report.figures:
+            write_report([staging], staging / "figures", dashboard=staging / "dashboard.html")
     return summary
 
 
@@ -190,7 +194,7 @@ def _plain(value):
 
 
 CHECKPOINT_FIELDS = {"scenario_sha256": str, "round": int, "strategy": dict, "rounds": list,
-                     "clients": dict, "received": dict, "undelivered": dict}
+                     "received": dict, "undelivered": dict}
 
 
 def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
@@ -222,31 +226,16 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
         ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
                "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
                "query_residual": safe.ace_query_residual}
-    model = build_model(scenario.model.name, data.classes, ace).to(
-        _device(scenario.execution.device))
+    model = build_model(scenario.model.name, data.classes, ace).to(default_device())
     config = FLConfig(
-        rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
-        fedbuff=fl.fedbuff, compression=fl.compression,
+        rounds=fl.rounds, seed=scenario.seed, safe=safe,
         train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
-                          augment=fl.augment))
+                          augment=fl.augment),
+        codec_down=Codec(fl.compression.to_satellites),
+        codec_up=Codec(fl.compression.to_ground, fl.compression.topk_ratio),
+        prox_mu=fl.fedprox.mu, buffer_size=fl.fedbuff.buffer_size,
+        staleness_exponent=fl.fedbuff.staleness_exponent, server_lr=fl.fedbuff.server_lr)
     return model, make_strategy(fl.strategy, model, config, data.ses)
-
-
-def _device(name: str) -> torch.device:
-    try:
-        return resolve_device(name)
-    except ValueError as err:
-        raise InputError(f"execution.device: {err}") from None
-
-
-def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Executor:
-    """Where the clients' fits run (the scenario's execution section)."""
-    e = scenario.execution
-    try:
-        return make_executor(Execution(e.backend, e.workers, e.device, e.threads, e.address),
-                             strategy, client_data)
-    except ValueError as err:
-        raise InputError(f"execution.backend {e.backend}: {err}") from None
 
 
 def data_spec(d) -> DataSpec:
@@ -257,6 +246,7 @@ def data_spec(d) -> DataSpec:
         partition=d.partition, dirichlet_alpha=d.dirichlet_alpha,
         min_per_client=d.min_per_client, classes_per_client=d.classes_per_client,
         ses_per_class=d.ses_per_class, test_per_class=d.test_per_class,
+        validation_fraction=d.validation_fraction,
         min_sun_elevation_deg=d.acquisition.min_sun_elevation_deg,
         clouds=d.acquisition.clouds, path=d.path,
         cache_dir=default_cache_dir() if d.cache else None)

@@ -307,6 +307,10 @@ class BackhaulConfig(_Strict):
 
 
 class NetworkConfig(_Strict):
+    mode: Literal["links", "ideal"] = Field(
+        "links", description="links: payloads cross contact windows at the link rates; ideal: "
+                             "every satellite always reachable, transfers instantaneous, bytes "
+                             "still counted (to study the learning alone)")
     antenna_policy: Literal["fifo", "elevation", "priority"] = Field(
         "fifo", description="who gets a free antenna: first come (fifo), highest elevation, or "
                             "most urgent (priority)")
@@ -393,6 +397,9 @@ class DataConfig(_Strict):
         2, ge=1, le=100, description="pathological partition: classes each satellite holds")
     ses_per_class: int = Field(
         10, ge=1, le=1000, description="images per class in SAFE's shared server set (SES)")
+    validation_fraction: float = Field(
+        0.0, ge=0, lt=1, description="share of each client's training images held out as its "
+                                     "validation set (for tuning; never the test set)")
     test_per_class: int = Field(
         100, gt=0, le=10_000, description="images per class in the balanced test set")
     acquisition: AcquisitionConfig = Field(
@@ -522,8 +529,9 @@ class CompressionConfig(_Strict):
 
 
 class FLConfig(_Strict):
-    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe"] = Field(
-        "fedavg", description="federated strategy (fedbuff runs with schedule.mode async)")
+    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe", "fedla"] = Field(
+        "fedavg", description="federated strategy (fedbuff runs with schedule.mode async; fedla: "
+                                     "FedAvg with each client's logit-adjusted loss)")
     rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
     schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
     local_epochs: int = Field(1, gt=0, le=1000, description="local training epochs per job")
@@ -547,21 +555,10 @@ class FLConfig(_Strict):
         return self
 
 
-class ExecutionConfig(_Strict):
-    """Where clients' local training runs; results are identical for every choice (on CPU)."""
-
-    backend: Literal["serial", "local", "ray"] = Field(
-        "serial", description="serial: in this process; local: a process pool; ray: Ray actors")
-    workers: int | None = Field(
-        None, ge=1, le=4096, description="processes or actors (local, ray); default: cores / threads")
-    threads: int = Field(
-        1, ge=1, le=256, description="torch threads per client fit, the same in every backend "
-                                     "(results depend on it bit-wise)")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="training device: auto picks CUDA when torch sees one")
-    address: str | None = Field(
-        None, description="ray: address of an existing cluster ('auto', 'ray://host:10001'); "
-                          "default: start Ray on this machine")
+class ReportConfig(_Strict):
+    figures: bool = Field(
+        True, description="draw the run's figures and dashboard.html (off for sweeps of many "
+                          "small runs: 'orbitfl report RUN_DIR' draws them later)")
 
 
 class Scenario(_Strict):
@@ -585,8 +582,7 @@ class Scenario(_Strict):
     data: DataConfig = Field(DataConfig(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
-    execution: ExecutionConfig = Field(
-        ExecutionConfig(), description="where clients train (never changes the results)")
+    report: ReportConfig = Field(ReportConfig(), description="what the run draws")
 
     @field_validator("name")
     @classmethod
@@ -625,10 +621,8 @@ class Scenario(_Strict):
 
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario with the element file's bytes in place of its
-        path, so a moved copy hashes the same and an edited element file does not; the
-        execution section is left out (a run started serially may resume on a pool)."""
+        path, so a moved copy hashes the same and an edited element file does not."""
         document = self.model_dump(mode="json")
-        del document["execution"]  # where clients train does not change the results
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()

@@ -279,11 +279,18 @@ def headline(run_dir: Path) -> dict:
             "final_accuracy": summary["final_accuracy"],
             "balanced_accuracy": float(last["balanced_accuracy"]),
             "few_shot_accuracy": float(last["few_shot_accuracy"]),
+            "personalised_own_mix_accuracy": _last(last, "personalised_own_mix_accuracy"),
+            "val_accuracy": _last(last, "val_accuracy"),
+            "val_balanced_accuracy": _last(last, "val_balanced_accuracy"),
             "rounds": summary["rounds_completed"], "sim_time_h": summary["sim_time_s"] / 3600,
             "bytes_up": summary["bytes_up"], "bytes_down": summary["bytes_down"],
             "energy_j": float(last["energy_j"]),
             "train_imbalance_factor": manifest.get("train_imbalance_factor"),
             **flat_columns(manifest.get("time_to_target", {}))}
+
+
+def _last(row: pd.Series, column: str) -> float:
+    return float(row[column]) if column in row.index else float("nan")
 
 
 def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",

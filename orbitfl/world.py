@@ -15,6 +15,7 @@ from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
+from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
@@ -52,6 +53,8 @@ class World:
     def network(self, env: simpy.Environment,
                 radio_listener: Callable[[int, str, bool], None] | None = None) -> Network:
         config = self.prepared.scenario.network
+        if config.mode == "ideal":
+            return IdealNetwork(env, self.satellite_names, events=self.events)
         stations = self.prepared.stations
 
         def elevation(sat: int, station: int, t: float) -> float:
