@@ -36,4 +36,4 @@ class FedProx(FedAvg):
 
     @property
     def prox_mu(self) -> float:  # type: ignore[override]
-        return self.config.prox_mu
+        return self.config.fedprox.mu

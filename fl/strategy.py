@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .compression import Codec
-from .config import SafeConfig
+from .config import CompressionConfig, FedBuffConfig, FedProxConfig, SafeConfig
 from .datasets import ImageSet
 from .payloads import Payload, state_payload
 from .training import LocalTrainer, TrainConfig
@@ -32,16 +32,25 @@ State = dict[str, torch.Tensor]
 
 @dataclass(frozen=True)
 class FLConfig:
+    """What a strategy needs: its sections are the scenario's (``fl/config.py``)."""
+
     rounds: int
     train: TrainConfig = TrainConfig()
     seed: int = 0
-    codec_down: Codec = Codec()
-    codec_up: Codec = Codec()
-    prox_mu: float = 0.01              # FedProx
-    buffer_size: int = 5               # FedBuff: aggregate every K arrivals
-    staleness_exponent: float = 0.5    # FedBuff: weight (1 + tau)^-a
-    server_lr: float = 1.0             # FedBuff
-    safe: SafeConfig = field(default_factory=SafeConfig)
+    safe: SafeConfig = SafeConfig()
+    fedprox: FedProxConfig = FedProxConfig()
+    fedbuff: FedBuffConfig = FedBuffConfig()
+    compression: CompressionConfig = CompressionConfig()
+
+    @property
+    def codec_down(self) -> Codec:
+        """The codec of what the server sends (the global model, to the satellites)."""
+        return Codec(self.compression.to_satellites)
+
+    @property
+    def codec_up(self) -> Codec:
+        """The codec of what clients send back (their updates, to the ground)."""
+        return Codec(self.compression.to_ground, self.compression.topk_ratio)
 
 
 ClientState = dict  # one client's memories: tensors and plain Python values only

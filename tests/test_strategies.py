@@ -9,6 +9,7 @@ import torch
 from orbitfl.fl import dmr
 from orbitfl.fl.cka import gram_cka, linear_cka
 from orbitfl.fl.compression import Codec
+from orbitfl.fl.config import CompressionConfig, FedBuffConfig
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.fedbuff import FedBuff, staleness_weight
 from orbitfl.fl.federation import DataSpec, build_federation
@@ -19,6 +20,12 @@ from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import ClientUpdate, FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig, predict, train_local
+
+BUFFER = FedBuffConfig(server_lr=1.0, staleness_exponent=0.5)
+
+
+def topk(ratio: float) -> CompressionConfig:
+    return CompressionConfig(to_ground="topk", topk_ratio=ratio)
 
 
 # -- CKA ---------------------------------------------------------------------------------
@@ -80,7 +87,7 @@ def test_payload_sizes_follow_the_codec():
 def test_topk_error_feedback_carries_what_was_dropped():
     torch.manual_seed(0)
     model = build_model("small-cnn", 3)
-    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, codec_up=Codec("topk", 0.05)))
+    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
                for k, v in base.items()}
@@ -99,7 +106,7 @@ def test_topk_sparsifies_parameters_only_and_buffers_arrive_exact():
     """A sparse delta of BatchNorm's running variance drives it below zero (model at chance)."""
     torch.manual_seed(0)
     model = build_model("small-cnn", 3)
-    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, codec_up=Codec("topk", 0.05)))
+    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v + 1
                for k, v in base.items()}
@@ -126,7 +133,9 @@ def test_predicted_upload_sizes_are_what_the_fit_uploads(strategy_name, codec):
     torch.manual_seed(0)
     ace = {"dim": 16} if strategy_name == "safe" else None
     strategy = make_strategy(strategy_name, build_model("small-cnn", 3, ace),
-                             FLConfig(rounds=2, codec_up=codec, safe=SafeConfig(ace_dim=16)),
+                             FLConfig(rounds=2, safe=SafeConfig(ace_dim=16),
+                                      compression=CompressionConfig(to_ground=codec.name,
+                                                                    topk_ratio=codec.ratio)),
                              ImageSet(data.images[:6], data.labels[:6]))
     state: dict = {}
     for r in (1, 2):
@@ -143,7 +152,7 @@ def test_a_fit_is_a_pure_function_of_its_inputs(long_tail):
     torch.manual_seed(0)
     model = build_model("small-cnn", long_tail.classes, {"dim": 16})
     config = FLConfig(rounds=3, train=TrainConfig(epochs=1), seed=4,
-                      codec_up=Codec("topk", 0.1), safe=SafeConfig(ace_dim=16))
+                      compression=topk(0.1), safe=SafeConfig(ace_dim=16))
     strategy = make_strategy("safe", model, config, long_tail.ses)
     data = long_tail.clients[0]
     _, state = strategy.run_fit(1, 0, strategy.to_client(1, 0), data, {})
@@ -172,7 +181,7 @@ def test_fedbuff_staleness_weights_follow_their_formula():
     assert staleness_weight(3, 0.5) == pytest.approx(0.5)
     torch.manual_seed(0)
     model = build_model("small-cnn", 3)
-    strategy = FedBuff(model, FLConfig(rounds=3, server_lr=1.0, staleness_exponent=0.5))
+    strategy = FedBuff(model, FLConfig(rounds=3, fedbuff=BUFFER))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     strategy.version = 3                 # three versions have been published meanwhile
     strategy._versions[3] = base
@@ -195,7 +204,7 @@ def test_fedbuff_takes_a_straggler_based_sixty_versions_back():
     current one), not a window of the last 50."""
     torch.manual_seed(0)
     model = torch.nn.Linear(4, 3)                # any model: only the server half runs
-    strategy = FedBuff(model, FLConfig(rounds=61, server_lr=1.0, staleness_exponent=0.5))
+    strategy = FedBuff(model, FLConfig(rounds=61, fedbuff=BUFFER))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     straggler_got = strategy.to_client(1, 0)
     for r in range(1, 61):                       # a punctual client moves nothing 60 times
