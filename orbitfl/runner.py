@@ -19,18 +19,17 @@ from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.errors import InputError
-from orbitfl.fl.compression import Codec
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, Strategy
-from orbitfl.fl.training import TrainConfig, default_device
+from orbitfl.fl.executors import Execution, Executor, make_executor, resolve_device
+from orbitfl.fl.training import TrainConfig
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
-from orbitfl.replay import SizeOnlyStrategy
 from orbitfl.rundir import (
     StagedRunDirectory,
     atomic_save,
@@ -93,7 +92,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         replay = None
         if checkpoint is not None:
             torch.manual_seed(int(model_seed))
-            replay = SizeOnlyStrategy(build_learning(scenario, data)[1])
+            replay = build_learning(scenario, data)[1]  # replays sizes, trains nothing
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
 
         env = simpy.Environment()
@@ -116,7 +115,8 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                                                 advance(r.round, s.rounds)),
                           checkpointer=lambda c: _save_checkpoint(
                               {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
-                          resume=checkpoint, replay=replay, validation_data=data.validation)
+                          resume=checkpoint, replay=replay, validation_data=data.validation,
+                          executor=build_executor(scenario, strategy, data.clients))
         rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -194,7 +194,7 @@ def _plain(value):
 
 
 CHECKPOINT_FIELDS = {"scenario_sha256": str, "round": int, "strategy": dict, "rounds": list,
-                     "received": dict, "undelivered": dict}
+                     "clients": dict, "received": dict, "undelivered": dict}
 
 
 def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
@@ -226,16 +226,31 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
         ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
                "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
                "query_residual": safe.ace_query_residual}
-    model = build_model(scenario.model.name, data.classes, ace).to(default_device())
+    model = build_model(scenario.model.name, data.classes, ace).to(
+        _device(scenario.execution.device))
     config = FLConfig(
-        rounds=fl.rounds, seed=scenario.seed, safe=safe,
+        rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
+        fedbuff=fl.fedbuff, compression=fl.compression,
         train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
-                          augment=fl.augment),
-        codec_down=Codec(fl.compression.to_satellites),
-        codec_up=Codec(fl.compression.to_ground, fl.compression.topk_ratio),
-        prox_mu=fl.fedprox.mu, buffer_size=fl.fedbuff.buffer_size,
-        staleness_exponent=fl.fedbuff.staleness_exponent, server_lr=fl.fedbuff.server_lr)
+                          augment=fl.augment))
     return model, make_strategy(fl.strategy, model, config, data.ses)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise InputError(f"execution.device: {err}") from None
+
+
+def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Executor:
+    """Where the clients' fits run (the scenario's execution section)."""
+    e = scenario.execution
+    try:
+        return make_executor(Execution(e.backend, e.workers, e.device, e.threads, e.address),
+                             strategy, client_data)
+    except ValueError as err:
+        raise InputError(f"execution.backend {e.backend}: {err}") from None
 
 
 def data_spec(d) -> DataSpec:

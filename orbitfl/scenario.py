@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.errors import InputError, read_user_file, short
-from orbitfl.fl.config import SafeConfig
+from orbitfl.fl.config import CompressionConfig, FedBuffConfig, FedProxConfig, SafeConfig
 from orbitfl.limits import (
     ECHO_CHARS,
     MAX_IMAGE_BYTES,
@@ -502,32 +502,6 @@ class ScheduleConfig(_Strict):
                                       "when it did")
 
 
-class FedProxConfig(_Strict):
-    mu: float = Field(0.01, ge=0, description="weight of FedProx's proximal term")
-
-
-class FedBuffConfig(_Strict):
-    buffer_size: int = Field(
-        5, gt=0, le=MAX_SATELLITES, description="updates buffered before the server aggregates")
-    staleness_exponent: float = Field(
-        0.5, ge=0, description="exponent a of the staleness weight (1 + staleness) ** -a")
-    server_lr: float = Field(
-        1.0, gt=0, description="server learning rate applied to the buffered mean update")
-
-
-class CompressionConfig(_Strict):
-    """Codecs by link direction, named like the byte columns (up = ground to satellites):
-    ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
-    updates satellites send back (where top-k with error feedback applies)."""
-
-    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = Field(
-        "fp32", description="codec of the global model sent up (ground to satellites)")
-    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = Field(
-        "fp32", description="codec of the updates sent down (satellites to ground); topk keeps the "
-                            "largest, with error feedback")
-    topk_ratio: float = Field(0.01, gt=0, le=1, description="fraction of update entries topk keeps")
-
-
 class FLConfig(_Strict):
     strategy: Literal["fedavg", "fedprox", "fedbuff", "safe", "fedla"] = Field(
         "fedavg", description="federated strategy (fedbuff runs with schedule.mode async; fedla: "
@@ -553,6 +527,23 @@ class FLConfig(_Strict):
             raise ValueError(f"selection {self.schedule.selection} needs "
                              "schedule.clients_per_round")
         return self
+
+
+class ExecutionConfig(_Strict):
+    """Where clients' local training runs; results are identical for every choice (on CPU)."""
+
+    backend: Literal["serial", "local", "ray"] = Field(
+        "serial", description="serial: in this process; local: a process pool; ray: Ray actors")
+    workers: int | None = Field(
+        None, ge=1, le=4096, description="processes or actors (local, ray); default: cores / threads")
+    threads: int = Field(
+        1, ge=1, le=256, description="torch threads per client fit, the same in every backend "
+                                     "(results depend on it bit-wise)")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="training device: auto picks CUDA when torch sees one")
+    address: str | None = Field(
+        None, description="ray: address of an existing cluster ('auto', 'ray://host:10001'); "
+                          "default: start Ray on this machine")
 
 
 class ReportConfig(_Strict):
@@ -583,6 +574,8 @@ class Scenario(_Strict):
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")
+    execution: ExecutionConfig = Field(
+        ExecutionConfig(), description="where clients train (never changes the results)")
 
     @field_validator("name")
     @classmethod
@@ -621,8 +614,10 @@ class Scenario(_Strict):
 
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario with the element file's bytes in place of its
-        path, so a moved copy hashes the same and an edited element file does not."""
+        path, so a moved copy hashes the same and an edited element file does not; the
+        execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
+        del document["execution"]  # where clients train does not change the results
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
