@@ -1,13 +1,17 @@
-"""The federated mission on the network clock: one simpy process per client job and one for
-the ground server.
+"""The federated mission on the network clock: *when* things happen. What is computed
+(the strategy, the clients' states, training as futures on an executor) is
+orbitfl/learning.py's.
 
-Synchronous mode: a round opens, the selected clients get what the strategy sends them,
-each payload crossing real links; a client trains (really, in torch) once its payload has
-arrived and its onboard computer has spent the simulated time its battery allows; its
-update waits for a usable contact; the round closes at a quorum or a deadline and late
-updates are dropped. Asynchronous mode (FedBuff): clients work continuously and the server
-aggregates every K arrivals, weighting each by its staleness. Nothing is used before the
-bytes carrying it have crossed.
+Small simpy processes, one job each: a client job (broadcast over real links, onboard
+training on the simulated chip within what its battery allows, upload), the synchronous
+rounds (a round opens, the selected clients start from the same global model, the round
+closes at a quorum or a deadline and late updates are dropped), the asynchronous buffer
+(FedBuff: clients work continuously and every K arrivals are aggregated, each weighted by
+its staleness) and the evaluator. A fit is submitted when its job starts and runs while the
+simulation goes on; its upload crosses the links with sizes known in advance; its contents
+are waited for only at aggregation, evaluation and checkpoints. Nothing is used before the
+bytes carrying it have crossed. Checkpointing and resuming are the learning side's
+(``Learning.round_done``, orbitfl/replay.py): the loop below has no resume branch.
 """
 
 from __future__ import annotations
@@ -20,12 +24,14 @@ import simpy
 
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.executors import Executor
 from orbitfl.fl.metrics import evaluate as metrics
 from orbitfl.fl.metrics import mix_weighted_accuracy
-from orbitfl.fl.payloads import Payload
-from orbitfl.fl.strategy import ClientUpdate, Strategy
+from orbitfl.fl.strategy import Strategy
 from orbitfl.fl.training import predict
+from orbitfl.learning import Learning
 from orbitfl.onboard import Onboard
+from orbitfl.replay import Replay
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class RoundRecord:
     few_shot_accuracy: float = float("nan")
     personalised_accuracy: float = float("nan")      # on the balanced test set
     personalised_own_mix_accuracy: float = float("nan")  # on each client's class mix
-    val_accuracy: float = float("nan")
+    val_accuracy: float = float("nan")           # on the held-out validation set (tuning)
     val_balanced_accuracy: float = float("nan")
     miou: float = float("nan")               # segmentation
     per_class_accuracy: list[float] = field(default_factory=list)
@@ -98,20 +104,19 @@ class Mission:
                  on_round: Callable[[RoundRecord, Schedule], None] = lambda r, s: None,
                  checkpointer: Callable[[dict], None] | None = None,
                  resume: dict | None = None, replay: Strategy | None = None,
-                 validation_data: ImageSet | None = None):
+                 validation_data: ImageSet | None = None, executor: Executor | None = None):
         """``checkpointer`` receives a checkpoint after every round. With ``resume`` (such a
-        checkpoint) the mission replays the timeline up to it with ``replay`` (a size-only
-        stand-in: no training), installs the saved state into ``strategy`` and goes on."""
+        checkpoint) the timeline up to it is replayed by ``replay`` (a fresh strategy of
+        the same kind: sizes only, no training), then the saved state goes on. ``executor``
+        runs the clients' fits (default: in this process)."""
         self.env, self.network, self.onboard = env, network, onboard
-        self._live, self.strategy = strategy, (replay if resume is not None else strategy)
-        self._checkpointer, self._resume = checkpointer, resume
-        self._received: dict[int, list[Payload]] = {}      # started, not yet trained
-        self._undelivered: dict[int, ClientUpdate] = {}    # trained, not yet taken in
-        self._resumed_received: dict[int, list[Payload]] = {}
-        self.client_data, self.test_data, self.classes = client_data, test_data, classes
-        self.validation_data = validation_data
+        live = Learning(strategy, client_data, executor, checkpointer)
+        self.learning: Learning | Replay = live if resume is None else \
+            Replay(replay, live, resume)
+        self.evaluator = Evaluator(test_data, validation_data, client_data, classes,
+                                   train_counts, strategy)
         self.client_flops, self.schedule = client_flops, schedule
-        self.train_counts, self.rng, self.on_round = train_counts, rng, on_round
+        self.rng, self.on_round = rng, on_round
         self.rounds: list[RoundRecord] = []
         self.client_rounds: list[ClientRound] = []
         self._busy = [False] * len(client_data)
@@ -120,9 +125,13 @@ class Mission:
         self._published_at = {0: 0.0}  # global version -> simulated time it was published
 
     def run(self) -> list[RoundRecord]:
-        self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
-        process = self._sync_server() if self.schedule.mode == "sync" else self._async_server()
-        self.env.run(until=self.env.process(process))
+        try:
+            self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
+            process = self._sync_server() if self.schedule.mode == "sync" \
+                else self._async_server()
+            self.env.run(until=self.env.process(process))
+        finally:
+            self.learning.close()
         return self.rounds
 
     # -- synchronous ----------------------------------------------------------------------
@@ -145,23 +154,19 @@ class Mission:
             if sched.selection == "first-k":
                 quorum = min(sched.clients_per_round, len(selected))
             deadline = env.timeout(deadline_at - env.now)
-            taken: list[tuple[int, ClientUpdate]] = []   # (job, update)
+            taken: list[int] = []   # jobs, in order of arrival
             while len(taken) < quorum:
                 get = inbox.get()
                 outcome = yield get | deadline
                 if get not in outcome:
                     get.cancel()
                     break
-                taken.append(self._take(get.value))
+                taken.append(get.value)
             self._closed.add(r)
-            updates = [u for _, u in taken]
-            if updates:
-                self.strategy.aggregate(r, updates)
-                self._published_at[self.strategy.version] = env.now
-            self._mark_aggregated(taken)
+            self._aggregate(r, taken)
             evaluate = r % sched.evaluate_every == 0 or r == sched.rounds
-            self._record(RoundRecord(r, opened, env.now, len(selected), len(updates),
-                                     clients=[u.client_id for u in updates]), evaluate)
+            self._record(RoundRecord(r, opened, env.now, len(selected), len(taken),
+                                     clients=self._clients_of(taken)), evaluate)
             self._round_done(r)
             if self.target_reached():
                 return
@@ -181,7 +186,7 @@ class Mission:
     def _async_server(self):
         env, sched = self.env, self.schedule
         inbox = simpy.Store(env)
-        buffer: list[tuple[int, ClientUpdate]] = []   # (job, update)
+        buffer: list[int] = []   # jobs, in order of arrival
         aggregations = 0
         opened = env.now
         while aggregations < sched.rounds and env.now < sched.horizon_s:
@@ -192,23 +197,40 @@ class Mission:
             if get not in outcome:
                 get.cancel()
                 continue
-            buffer.append(self._take(get.value))
+            buffer.append(get.value)
             if len(buffer) < sched.buffer_size:
                 continue
             aggregations += 1
-            updates = [u for _, u in buffer]
-            staleness = [env.now - self._published_at[u.base_version] for u in updates]
-            self.strategy.aggregate(aggregations, updates)
-            self._published_at[self.strategy.version] = env.now
-            self._mark_aggregated(buffer)
+            staleness = [env.now - self._published_at[self.client_rounds[job].base_version]
+                         for job in buffer]
+            self._aggregate(aggregations, buffer)
             evaluate = aggregations % sched.evaluate_every == 0 or aggregations == sched.rounds
             self._record(RoundRecord(aggregations, opened, env.now, len(buffer), len(buffer),
-                                     clients=[u.client_id for u in updates],
+                                     clients=self._clients_of(buffer),
                                      mean_staleness_s=float(np.mean(staleness))), evaluate)
             self._round_done(aggregations)
             if self.target_reached():
                 return
             buffer, opened = [], env.now
+
+    # -- aggregation and rounds -----------------------------------------------------------
+    def _aggregate(self, r: int, jobs: list[int]) -> None:
+        """By job: in async mode two jobs of one client can share a round number, and
+        only the one whose update was taken in is aggregated."""
+        if not jobs:
+            return
+        self.learning.aggregate(r, jobs)
+        self._published_at[self.learning.version] = self.env.now
+        for job in jobs:
+            self.client_rounds[job].aggregated = True
+
+    def _clients_of(self, jobs: list[int]) -> list[int]:
+        return [self.client_rounds[job].client for job in jobs]
+
+    def _round_done(self, r: int) -> None:
+        """Checkpoint (live), or hand over to the saved state at the saved round (replay)."""
+        jobs = {e.job: (e.round, e.client) for e in self.client_rounds}
+        self.learning = self.learning.round_done(r, [asdict(x) for x in self.rounds], jobs)
 
     # -- clients --------------------------------------------------------------------------
     def _idle_clients(self) -> list[int]:
@@ -218,18 +240,18 @@ class Mission:
     def _start_job(self, r: int, client: int, inbox: simpy.Store, priority: float) -> None:
         self._busy[client] = True
         entry = ClientRound(r, client, self.network.satellites[client], self.env.now,
-                            job=len(self.client_rounds), base_version=self.strategy.version)
+                            job=len(self.client_rounds), base_version=self.learning.version)
         self.client_rounds.append(entry)
         self.env.process(self._client_job(entry, inbox, priority))
 
     def _client_job(self, entry: ClientRound, inbox: simpy.Store, priority: float):
-        r, client, satellite = entry.round, entry.client, entry.satellite
-        received = self.strategy.to_client(r, client)  # contents fixed at broadcast time
-        self._received[entry.job] = received
+        r, client, satellite, job = entry.round, entry.client, entry.satellite, entry.job
+        # contents fixed at broadcast time; the fit is submitted now and runs meanwhile
+        received = self.learning.broadcast(job, r, client)
         for payload in received:
             yield self.network.relay(payload.kind, payload.nbytes, GROUND, satellite,
                                      priority=priority, round=r, client=client,
-                                     job=entry.job, raw_bytes=payload.raw_nbytes)
+                                     job=job, raw_bytes=payload.raw_nbytes)
             entry.uplink_bytes += payload.nbytes
         entry.payload_received_s = self.env.now
         battery = self.onboard.batteries[client]
@@ -241,99 +263,39 @@ class Mission:
             return  # failed or out of time: the client stays busy for good
         entry.training_s = self.onboard.chip.training_time_s(self.client_flops[client])
         entry.training_energy_j = self.onboard.chip.training_energy_j(self.client_flops[client])
-        update = self._fit(entry, received)
         uploads = []
-        for payload in update.payloads:
-            uploads += yield self.network.relay(payload.kind, payload.nbytes, satellite, GROUND,
+        for size in self.learning.trained(job):  # sizes known before the fit has finished
+            uploads += yield self.network.relay(size.kind, size.nbytes, satellite, GROUND,
                                                 priority=priority, round=r, client=client,
-                                                job=entry.job, raw_bytes=payload.raw_nbytes)
-            entry.downlink_bytes += payload.nbytes
+                                                job=job, raw_bytes=size.raw_nbytes)
+            entry.downlink_bytes += size.nbytes
         entry.update_delivered_s = self.env.now
         entry.late = self.schedule.mode == "sync" and r in self._closed
         if entry.late:
-            self._undelivered.pop(entry.job, None)
-        entry.staleness_versions = self.strategy.version - update.base_version
-        entry.staleness_s = self.env.now - self._published_at[update.base_version]
+            self.learning.dropped(job)
+        entry.staleness_versions = self.learning.version - entry.base_version
+        entry.staleness_s = self.env.now - self._published_at[entry.base_version]
         for record in uploads:
             record.tag["late"] = entry.late
         self._busy[client] = False
         freed, self._client_freed = self._client_freed, self.env.event()
         freed.succeed()
         if not entry.late:
-            inbox.put((entry.job, update))
-
-    def _fit(self, entry: ClientRound, received: list[Payload]) -> ClientUpdate:
-        """Local training; while replaying a resumed run, the saved result or a stand-in."""
-        job, r, client = entry.job, entry.round, entry.client
-        self._received.pop(job, None)
-        if self._resume is not None and job in self._resume["undelivered"]:
-            update = decode_update(self._resume["undelivered"][job])
-        else:
-            received = self._resumed_received.pop(job, received)
-            update = self.strategy.run_fit(r, client, received, self.client_data[client])
-        self._undelivered[job] = update
-        return update
-
-    def _take(self, item: tuple[int, ClientUpdate]) -> tuple[int, ClientUpdate]:
-        self._undelivered.pop(item[0], None)
-        return item
-
-    def _round_done(self, r: int) -> None:
-        """Checkpoint; or, when replaying, switch to the saved state at the saved round."""
-        if self._resume is not None:
-            if r == self._resume["round"]:
-                self._live.load_state_dict(self._resume["strategy"])
-                self.strategy = self._live
-                self._resumed_received = {int(job): [decode_payload(p) for p in payloads]
-                                          for job, payloads in self._resume["received"].items()}
-                self._resume = None
-            return
-        if self._checkpointer is not None:
-            self._checkpointer({
-                "round": r, "strategy": self.strategy.state_dict(),
-                "rounds": [asdict(x) for x in self.rounds],
-                "received": {job: [encode_payload(p) for p in payloads]
-                             for job, payloads in self._received.items()},
-                "undelivered": {job: encode_update(u) for job, u in self._undelivered.items()},
-            })
-
-    def _mark_aggregated(self, taken: list[tuple[int, ClientUpdate]]) -> None:
-        """By job: in async mode two jobs of one client can share a round number, and
-        only the one whose update was taken in is aggregated."""
-        jobs = {job for job, _ in taken}
-        for entry in self.client_rounds:
-            if entry.job in jobs:
-                entry.aggregated = True
+            inbox.put(job)
 
     # -- evaluation -----------------------------------------------------------------------
     def _record(self, record: RoundRecord, evaluate: bool) -> None:
         energy = self.onboard.mission_energy_j(self.env.now)  # same side effects in replay
-        if self._resume is not None:  # replaying: the saved record of this round
-            saved = RoundRecord(**self._resume["rounds"][len(self.rounds)])
-            self.rounds.append(saved)
-            self.on_round(saved, self.schedule)
-            return
-        record.energy_j = energy
-        delivered = [t for t in self.network.records if t.status == "delivered"]
-        record.bytes_up = sum(t.nbytes for t in delivered if t.src == GROUND)
-        record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
-        if evaluate:
-            labels = self.test_data.labels.numpy()
-            report = metrics(predict(self.strategy.global_model, self.test_data),
-                             labels, self.classes, self.train_counts)
-            record.accuracy = report["accuracy"]
-            record.balanced_accuracy = report["balanced_accuracy"]
-            record.per_class_accuracy = report["per_class_accuracy"]
-            for group in ("many", "medium", "few"):
-                setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
-            record.miou = report.get("miou", float("nan"))
-            record.personalised_accuracy, record.personalised_own_mix_accuracy = \
-                self._personalised_accuracy(labels)
-            if self.validation_data is not None and len(self.validation_data):
-                val = metrics(predict(self.strategy.global_model, self.validation_data),
-                              self.validation_data.labels.numpy(), self.classes)
-                record.val_accuracy = val["accuracy"]
-                record.val_balanced_accuracy = val["balanced_accuracy"]
+        saved = self.learning.saved_record(len(self.rounds))
+        if saved is not None:
+            record = RoundRecord(**saved)
+        else:
+            record.energy_j = energy
+            delivered = [t for t in self.network.records if t.status == "delivered"]
+            record.bytes_up = sum(t.nbytes for t in delivered if t.src == GROUND)
+            record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
+            if evaluate:
+                self.evaluator.evaluate(record, self.learning.personal_models())
         self.rounds.append(record)
         self.on_round(record, self.schedule)
 
@@ -342,11 +304,41 @@ class Mission:
         target = self.schedule.target_accuracy
         return target is not None and bool(self.rounds[-1].accuracy >= target)
 
-    def _personalised_accuracy(self, labels: np.ndarray) -> tuple[float, float]:
+
+class Evaluator:
+    """The global model on the test (and validation) set, and the clients' personal models
+    on the test set and on each client's own class mix."""
+
+    def __init__(self, test_data: ImageSet, validation_data: ImageSet | None,
+                 client_data: Sequence[ImageSet], classes: int, train_counts: np.ndarray,
+                 strategy: Strategy):
+        self.test_data, self.validation_data = test_data, validation_data
+        self.client_data, self.classes, self.train_counts = client_data, classes, train_counts
+        self.strategy = strategy
+
+    def evaluate(self, record: RoundRecord, personal: dict[int, dict]) -> None:
+        labels = self.test_data.labels.numpy()
+        report = metrics(predict(self.strategy.global_model, self.test_data),
+                         labels, self.classes, self.train_counts)
+        record.accuracy = report["accuracy"]
+        record.balanced_accuracy = report["balanced_accuracy"]
+        record.per_class_accuracy = report["per_class_accuracy"]
+        for group in ("many", "medium", "few"):
+            setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
+        record.miou = report.get("miou", float("nan"))
+        record.personalised_accuracy, record.personalised_own_mix_accuracy = \
+            self._personalised_accuracy(labels, personal)
+        if self.validation_data is not None and len(self.validation_data):
+            val = metrics(predict(self.strategy.global_model, self.validation_data),
+                          self.validation_data.labels.numpy(), self.classes)
+            record.val_accuracy = val["accuracy"]
+            record.val_balanced_accuracy = val["balanced_accuracy"]
+
+    def _personalised_accuracy(self, labels: np.ndarray,
+                               personal: dict[int, dict]) -> tuple[float, float]:
         """Mean accuracy of the clients' personalised models (SAFE's FAU keeps one), on the
         balanced test set and on each client's own class mix (the mix-weighted per-class
         accuracy: what personalisation is for, and what the balanced set hides)."""
-        personal = getattr(self.strategy, "personal", {})
         if not personal:
             return float("nan"), float("nan")
         worker = self.strategy.worker
@@ -359,27 +351,3 @@ class Mission:
                 report["per_class_accuracy"], self.client_data[client].class_counts(
                     self.classes)))
         return float(np.mean(balanced)), float(np.mean(own_mix))
-
-
-
-def encode_payload(payload: Payload) -> dict:
-    return {"kind": payload.kind, "tensors": dict(payload.tensors), "nbytes": payload.nbytes,
-            "raw_nbytes": payload.raw_nbytes}
-
-
-def decode_payload(saved: dict) -> Payload:
-    return Payload(saved["kind"], saved["tensors"], int(saved["nbytes"]),
-                   int(saved["raw_nbytes"]))
-
-
-def encode_update(update: ClientUpdate) -> dict:
-    return {"client_id": update.client_id, "round_index": update.round_index,
-            "num_samples": update.num_samples, "train_loss": update.train_loss,
-            "base_version": update.base_version,
-            "payloads": [encode_payload(p) for p in update.payloads]}
-
-
-def decode_update(saved: dict) -> ClientUpdate:
-    return ClientUpdate(int(saved["client_id"]), int(saved["round_index"]),
-                        int(saved["num_samples"]), [decode_payload(p) for p in saved["payloads"]],
-                        float(saved["train_loss"]), int(saved["base_version"]))
