@@ -30,7 +30,7 @@ from pydantic.fields import FieldInfo
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.errors import InputError, read_user_file, short
-from orbitfl.fl.config import SafeConfig
+from orbitfl.fl.config import CompressionConfig, FedBuffConfig, FedProxConfig, SafeConfig
 from orbitfl.limits import (
     ECHO_CHARS,
     MAX_IMAGE_BYTES,
@@ -500,32 +500,6 @@ class ScheduleConfig(_Strict):
         None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (pixel "
                                       "accuracy for segmentation) reaches this; the run records "
                                       "when it did")
-
-
-class FedProxConfig(_Strict):
-    mu: float = Field(0.01, ge=0, description="weight of FedProx's proximal term")
-
-
-class FedBuffConfig(_Strict):
-    buffer_size: int = Field(
-        5, gt=0, le=MAX_SATELLITES, description="updates buffered before the server aggregates")
-    staleness_exponent: float = Field(
-        0.5, ge=0, description="exponent a of the staleness weight (1 + staleness) ** -a")
-    server_lr: float = Field(
-        1.0, gt=0, description="server learning rate applied to the buffered mean update")
-
-
-class CompressionConfig(_Strict):
-    """Codecs by link direction, named like the byte columns (up = ground to satellites):
-    ``to_satellites`` for the global model the server broadcasts, ``to_ground`` for the
-    updates satellites send back (where top-k with error feedback applies)."""
-
-    to_satellites: Literal["fp32", "fp16", "int8", "int8-channel"] = Field(
-        "fp32", description="codec of the global model sent up (ground to satellites)")
-    to_ground: Literal["fp32", "fp16", "int8", "int8-channel", "topk"] = Field(
-        "fp32", description="codec of the updates sent down (satellites to ground); topk keeps the "
-                            "largest, with error feedback")
-    topk_ratio: float = Field(0.01, gt=0, le=1, description="fraction of update entries topk keeps")
 
 
 class FLConfig(_Strict):
