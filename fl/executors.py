@@ -140,6 +140,13 @@ class _Wrapped(Pending):
         return self._value
 
 
+def on_cpu(job: FitJob) -> FitJob:
+    """The job as it travels to a worker: tensors on the CPU (a worker puts them on its
+    own device)."""
+    return dataclasses.replace(job, received=to_device(job.received, "cpu"),
+                               state=to_device(job.state, "cpu"))
+
+
 class Executor(ABC):
     """Runs fits; ``submit`` returns at once."""
 
@@ -236,7 +243,7 @@ class LocalExecutor(Executor):
             initargs=(worker_blob(strategy, client_data), str(self.device), threads))
 
     def submit(self, job: FitJob) -> Pending:
-        future = self.pool.submit(_fit_in_pool, job)
+        future = self.pool.submit(_fit_in_pool, job if self.device.type == "cpu" else on_cpu(job))
         return _Wrapped(future.result, self.device)
 
     def close(self) -> None:
@@ -270,7 +277,7 @@ class RayExecutor(Executor):
     def submit(self, job: FitJob) -> Pending:
         actor = self.actors[self._next % len(self.actors)]  # any actor gives the same result
         self._next += 1
-        ref = actor.fit.remote(job)
+        ref = actor.fit.remote(job if self.device.type == "cpu" else on_cpu(job))
         return _Wrapped(lambda: self.ray.get(ref), self.device)
 
     def close(self) -> None:
