@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
                              "replaced)")
     args = parser.parse_args(argv)
     configure_logging(_level(args))
+    logging.getLogger(__name__).debug(f"orbitfl {__version__} on Python {sys.version.split()[0]}"
+                                      f", {args.command} {vars(args)}")
     bars = Bars(enabled=not getattr(args, "quiet", False))
     try:
         if args.command == "init":

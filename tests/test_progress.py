@@ -116,3 +116,22 @@ def test_no_log_stream_parameter_is_threaded_through_calls():
                     for a in (*node.args.args, *node.args.kwonlyargs):
                         kind = ast.unparse(a.annotation) if a.annotation else ""
                         assert "TextIO" not in kind, f"{path}:{node.lineno}: {node.name}"
+
+
+def test_api_shows_status_lines_only_when_the_caller_configured_no_logging(monkeypatch,
+                                                                           capsys):
+    """``orbitfl.run(progress=True)`` in a plain script prints the lines; a caller with
+    its own logging configuration (or progress=False) gets none added by us."""
+    package = logging.getLogger(progress.LOGGER)
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    monkeypatch.setattr(package, "handlers", [])
+    monkeypatch.setattr(package, "propagate", True)
+    for enabled in (True, False):
+        with progress.status_lines(enabled):
+            logging.getLogger("orbitfl.runner").info("round  1/3")
+    assert capsys.readouterr().err == "round  1/3\n"
+    assert package.handlers == []
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
+    with progress.status_lines(True):
+        logging.getLogger("orbitfl.runner").info("round  2/3")
+    assert capsys.readouterr().err == ""
