@@ -98,9 +98,6 @@ class _Stderr(logging.StreamHandler):
     """A handler on whatever ``sys.stderr`` is when a line is written, so a redirection
     made later (a progress bar's, a test's) still sees the lines."""
 
-    def __init__(self) -> None:
-        super().__init__()
-
     @property
     def stream(self):
         return sys.stderr
@@ -134,6 +131,7 @@ def configure_logging(level: int = logging.INFO) -> logging.Handler:
         logger.removeHandler(handler)
     handler = _Stderr()
     handler.setFormatter(_Plain())
+    handler.setLevel(level)  # a sweep point run in this process lowers the logger's level
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False  # the command owns stderr: no second copy through the root
