@@ -7,10 +7,12 @@ from torch import nn
 from .datasets import ImageSet
 from .fedavg import FedAvg, FedProx
 from .fedbuff import FedBuff
+from .logit_adjust import FedLA
 from .safe import Safe
 from .strategy import FLConfig, Strategy
 
-STRATEGIES = {"fedavg": FedAvg, "fedprox": FedProx, "fedbuff": FedBuff, "safe": Safe}
+STRATEGIES = {"fedavg": FedAvg, "fedprox": FedProx, "fedbuff": FedBuff, "safe": Safe,
+              "fedla": FedLA}
 
 
 def make_strategy(name: str, model: nn.Module, config: FLConfig,
