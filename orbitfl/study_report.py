@@ -168,6 +168,36 @@ def verdict(record: dict, finals: dict[str, pd.DataFrame], method: str = "safe",
             f"{outcome}.")
 
 
+def budget(study_dir: Path, finals: dict[str, pd.DataFrame]) -> str:
+    """The round budget and data size, read from a measured point's scenario file."""
+    import yaml
+
+    name = BASELINE if BASELINE in finals else next(iter(finals))
+    points = sorted((study_dir / "final" / name / "points").glob("*.yaml"))
+    if not points:
+        return ""
+    doc = yaml.safe_load(points[0].read_text())
+    fl, data = doc.get("fl", {}), doc.get("data", {})
+    return (f"Budget: {fl.get('rounds')} rounds of {fl.get('local_epochs', 1)} local "
+            f"epoch(s), batch {fl.get('batch_size', 32)}, every client in every round; "
+            f"{data.get('samples_per_class_max')} training images in the largest class "
+            f"(before the validation split), {data.get('image_size')} x "
+            f"{data.get('image_size')} pixels, {data.get('test_per_class')} test images per "
+            "class.")
+
+
+def edge_choices(record: dict, tunes: dict[str, pd.DataFrame]) -> str:
+    """Methods whose tuned learning rate is the largest of their grid (the optimum may lie
+    beyond it)."""
+    edge = [record["methods"][m]["label"] for m, t in tunes.items()
+            if "fl.lr" in t and m in record["choices"]
+            and np.isclose(record["choices"][m]["fl.lr"], t["fl.lr"].max())]
+    if not edge:
+        return ""
+    return (f"The tuned learning rate is the largest of the grid for {', '.join(edge)}: "
+            "with this budget a larger one might do better still.")
+
+
 def figures(finals: dict[str, pd.DataFrame], record: dict, folder: Path) -> list[Path]:
     """Accuracy and few-shot accuracy against the imbalance factor, mean +- sd over seeds."""
     import matplotlib
@@ -218,13 +248,15 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
         "alone. Synthetic long-tail textures, 16 x 16 pixels, 10 classes, "
         "`small-cnn`, 10 clients (Dirichlet 0.5); a tenth of each client's images is held "
         "out as the validation split. Accuracies are on the balanced test set, which "
-        "chose nothing; few-shot is the mean accuracy of the three rarest training classes; "
+        "chose nothing (being balanced, its top-1 accuracy equals the balanced accuracy); few-shot is the mean accuracy of the three rarest training classes; "
         "own-mix is the clients' personalised models weighted to their own class mix "
         "(methods that keep personalised models only).",
         "",
         f"Seeds {', '.join(str(int(s)) for s in seeds)}; imbalance factors "
         f"{', '.join(f'{f:g}' for f in factors)}. Cells are mean ± sample sd over seeds; "
         "Δ is the method minus FedAvg paired by seed, with a 95 % t-interval over seeds.",
+        "",
+        budget(study_dir, finals),
         "",
         "## Verdict",
         "",
@@ -240,9 +272,12 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
         lines += [f"The {record['methods'][BOUND]['label']} row is the centralised upper "
                   "bound: one client holding every training image, through the same engine "
                   "and round budget.", ""]
+    chosen = [f"{record['methods'][m]['label']}: " + ", ".join(
+        f"{k.split('.')[-1]} {v:g}" for k, v in c.items()) for m, c in record["choices"].items()]
     lines += ["## Tuning (validation split; IF 100, seed 1)", "",
               f"Selection: the highest final `{record.get('selection', 'val_balanced_accuracy')}`"
-              "; the test set is never read.", ""] + tuning_table(record, tunes) + [""]
+              "; the test set is never read. Chosen: " + "; ".join(chosen) + ". " +
+              edge_choices(record, tunes), ""] + tuning_table(record, tunes) + [""]
     lines += ["## Figures", ""] + \
         [f"![{p.stem}]({Path('figures') / p.name if figure_dir == out.parent / 'figures' else p})"
          for p in pictures] + [""]
