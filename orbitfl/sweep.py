@@ -10,9 +10,11 @@ Sweep file::
       data.imbalance_ratio: [10, 100]
       seed: [1, 2, 3]
 
-Points are written as scenario files under ``<out>/points/`` (each with its log) and run one
-process per point, ``--workers`` at a time (default), or by Ray (``--backend ray``, a local
-instance or ``--address``). A point whose run directory is complete for the same scenario
+Each point is the base scenario with its values applied (``Scenario.with_overrides``),
+validated once here; a point's validated scenario is handed to its worker as JSON
+(``<out>/points/<name>.json``, beside its log). Points run one process per point,
+``--workers`` at a time (default), or by Ray (``--backend ray``, a local instance or
+``--address``). A point whose run directory is complete for the same scenario
 hash is not run again; a point stopped early (Ctrl-C, a crash) resumes from its checkpoint;
 an invalid point, a failing point or a point whose worker dies is reported and the others
 go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` for what finished.
@@ -39,10 +41,10 @@ from typing import Any, Callable, Iterator, Sequence
 import pandas as pd
 import yaml
 
+from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
-from orbitfl.overrides import apply_overrides
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
 from orbitfl.rundir import (
     StagedRunDirectory,
@@ -50,7 +52,7 @@ from orbitfl.rundir import (
     safe_path_component,
     write_table,
 )
-from orbitfl.scenario import load_scenario
+from orbitfl.scenario import Scenario, load_scenario, scenario_from_mapping
 from orbitfl.scenario_yaml import load_yaml
 from orbitfl.targets import THRESHOLDS, flat_columns
 
@@ -65,9 +67,10 @@ class Point:
     index: int
     name: str
     values: dict[str, Any]
-    scenario_file: Path
+    scenario_file: Path  # the point's validated scenario as JSON, for its worker
     run_dir: Path
     error: str | None = None  # why the point's scenario is invalid (it is not run)
+    scenario: Scenario | None = None  # None when invalid
 
     @property
     def log_file(self) -> Path:
@@ -76,9 +79,9 @@ class Point:
 
 
 def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
-               ) -> tuple[dict, dict[str, list], str, str]:
-    """(base scenario document with the ``--set`` ``overrides``, parameters, mode, name);
-    one-line errors."""
+               ) -> tuple[Scenario, dict[str, list], str, str]:
+    """(base scenario with the ``--set`` ``overrides``, parameters, mode, name); one-line
+    errors."""
     path = Path(path)
     # the scenario's strict reader: size cap, duplicate keys, alias bombs, one-line errors
     document = load_yaml(read_user_file(path, "sweep file", MAX_SCENARIO_BYTES), path)
@@ -91,10 +94,7 @@ def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
     if "base" not in document or "parameters" not in document:
         raise InputError(f"{path}: a sweep needs 'base' and 'parameters'")
     base_path = (path.parent / str(document["base"])).resolve()
-    load_scenario(base_path, overrides)  # the base must be valid on its own
-    base = _absolute_paths(apply_overrides(load_yaml(read_user_file(
-        base_path, "scenario file", MAX_SCENARIO_BYTES), base_path), overrides, base_path),
-        base_path.parent)
+    base = load_scenario(base_path, overrides)  # the base must be valid on its own
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
         raise InputError(f"{path}: parameters: expected a mapping of YAML paths to lists")
@@ -110,16 +110,17 @@ def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
     return base, parameters, mode, safe_path_component(str(document.get("name", path.stem)))
 
 
-def _absolute_paths(document: dict, base_dir: Path) -> dict:
-    """Point files live elsewhere: make the file paths of a document written in
-    ``base_dir`` absolute (paths already absolute stay as they are)."""
-    document = copy.deepcopy(document)
+def _absolute_paths(values: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
+    """A swept file path (``constellation.tle: x.tle``, or inside a swept section) is
+    relative to the sweep file: made absolute here (paths already absolute stay)."""
+    out = copy.deepcopy(values)
     for section, key in (("constellation", "tle"), ("data", "path")):
-        value = document.get(section, {}).get(key) if isinstance(document.get(section),
-                                                                  dict) else None
-        if value is not None:
-            document[section][key] = str((base_dir / str(value)).resolve())
-    return document
+        if isinstance(out.get(f"{section}.{key}"), str):
+            out[f"{section}.{key}"] = str((sweep_dir / out[f"{section}.{key}"]).resolve())
+        node = out.get(section)
+        if isinstance(node, dict) and isinstance(node.get(key), str):
+            node[key] = str((sweep_dir / node[key]).resolve())
+    return out
 
 
 def expand(base: dict, parameters: dict[str, list], mode: str) -> list[dict[str, Any]]:
@@ -129,45 +130,36 @@ def expand(base: dict, parameters: dict[str, list], mode: str) -> list[dict[str,
     return [dict(zip(keys, combo)) for combo in combos]
 
 
-def apply(base: dict, values: dict[str, Any]) -> dict:
-    """The base with each dotted YAML path set (intermediate mappings are created)."""
-    document = copy.deepcopy(base)
-    for dotted, value in values.items():
-        node = document
-        *parents, last = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"parameters.{dotted}: {part!r} is not a mapping in the base")
-        node[last] = value
-    return document
-
-
 def plan_points(sweep_file: Path, out: Path,
                 overrides: Sequence[tuple[str, Any]] = ()) -> tuple[list[Point], str]:
-    """Every point's scenario file, written under ``out/points``. A point that is not a
-    valid scenario carries its one-line error instead of stopping the sweep; paths in the
-    swept values are relative to the sweep file."""
+    """Every point: the base with its values applied and validated (each point's scenario
+    written as JSON under ``out/points`` for its worker). A point that is not a valid
+    scenario carries its one-line error instead of stopping the sweep; paths in the swept
+    values are relative to the sweep file."""
     sweep_file = Path(sweep_file)
     base, parameters, mode, name = load_sweep(sweep_file, overrides)
     points = []
-    for i, values in enumerate(expand(base, parameters, mode)):
+    for i, values in enumerate(expand({}, parameters, mode)):
+        absolute = _absolute_paths(values, sweep_file.parent)
+        point_name = f"{name}-{i:03d}"
+        scenario_file = out / "points" / f"{point_name}.json"
         try:
-            document = _absolute_paths(apply(base, values), sweep_file.parent)
-        except InputError as err:  # the same for every point: the sweep itself is wrong
-            raise InputError(f"{sweep_file}: {err}") from None
-        document["name"] = f"{name}-{i:03d}"
-        scenario_file = out / "points" / f"{document['name']}.yaml"
-        scenario_file.parent.mkdir(parents=True, exist_ok=True)
-        scenario_file.write_text(yaml.safe_dump(document, sort_keys=False))
-        try:
-            load_scenario(scenario_file)
-            error = None
+            scenario, error = base.with_overrides({**absolute, "name": point_name}), None
         except InputError as err:
-            error = f"{sweep_file}: point {i} {values}: {err}"
-        points.append(Point(i, document["name"], values, scenario_file,
-                            out / "runs" / document["name"], error))
+            scenario, error = None, f"{sweep_file}: point {i} {values}: {err}"
+        if scenario is not None:
+            scenario_file.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(scenario_file,
+                              json.dumps(scenario.model_dump(mode="json"), indent=1))
+        points.append(Point(i, point_name, values, scenario_file, out / "runs" / point_name,
+                            error, scenario))
     return points, name
+
+
+def point_scenario(scenario_file: Path) -> Scenario:
+    """A point's scenario from the JSON its sweep wrote (validated there; checked again)."""
+    return scenario_from_mapping(json.loads(Path(scenario_file).read_text(encoding="utf-8")),
+                                 Path(scenario_file))
 
 
 def is_complete(point: Point) -> bool:
@@ -179,8 +171,8 @@ def is_complete(point: Point) -> bool:
         recorded = json.loads(manifest.read_text())
     except (OSError, ValueError):
         return False
-    return recorded.get("status") == "complete" and \
-        recorded.get("scenario_sha256") == load_scenario(point.scenario_file).content_hash()
+    return recorded.get("status") == "complete" and point.scenario is not None and \
+        recorded.get("scenario_sha256") == point.scenario.content_hash()
 
 
 def _not_runnable(point: Point) -> dict | None:
@@ -212,8 +204,9 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
     run_dir = Path(run_dir)
     with point_log(Path(log_file)):
         try:
-            resume = _resumable(Path(scenario_file), run_dir)
-            run(Path(scenario_file), run_dir, resume=resume)
+            scenario = point_scenario(Path(scenario_file))
+            resume = _resumable(scenario, run_dir)
+            run(scenario, run_dir, resume=resume)
         except KeyboardInterrupt:
             return _outcome("interrupted", "interrupted; run the sweep again to resume", start)
         except InputError as err:
@@ -242,7 +235,7 @@ def point_log(path: Path) -> Iterator[None]:
         handler.close()
 
 
-def _resumable(scenario_file: Path, run_dir: Path) -> bool:
+def _resumable(scenario: Scenario, run_dir: Path) -> bool:
     """Whether a checkpoint of this very scenario is kept. One of an earlier version of the
     point (the sweep file was edited since) is useless to it: it is discarded, and the
     point starts afresh."""
@@ -252,7 +245,7 @@ def _resumable(scenario_file: Path, run_dir: Path) -> bool:
     if not checkpoint.is_file():
         return False
     saved = torch.load(checkpoint, weights_only=True).get("scenario_sha256")
-    if saved == load_scenario(scenario_file).content_hash():
+    if saved == scenario.content_hash():
         return True
     logger.info(f"discarded {checkpoint}: it belongs to an earlier version of this point")
     shutil.rmtree(checkpoint.parent)
@@ -290,6 +283,7 @@ def headline(run_dir: Path) -> dict:
 
 
 def _last(row: pd.Series, column: str) -> float:
+    """A metric of the last round (NaN in runs written before the column existed)."""
     return float(row[column]) if column in row.index else float("nan")
 
 

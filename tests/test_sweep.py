@@ -17,13 +17,12 @@ import yaml
 
 from orbitfl.analysis.pareto import pareto_front
 from orbitfl.cli import main
-from orbitfl.scenario import load_scenario
 from orbitfl.sweep import (
     Point,
-    apply,
     expand,
     parameter_table,
     plan_points,
+    point_scenario,
     run_point,
 )
 
@@ -58,8 +57,6 @@ def test_grid_and_zip_expansion_and_dotted_paths():
     grid = expand({}, {"a": [1, 2], "b.c": ["x", "y", "z"]}, "grid")
     assert len(grid) == 6 and grid[0] == {"a": 1, "b.c": "x"}
     assert expand({}, {"a": [1, 2], "b": [3, 4]}, "zip") == [{"a": 1, "b": 3}, {"a": 2, "b": 4}]
-    document = apply({"fl": {"rounds": 1}}, {"fl.safe.cro": False, "seed": 9})
-    assert document == {"fl": {"rounds": 1, "safe": {"cro": False}}, "seed": 9}
 
 
 def test_parameter_table_has_one_type_per_column(tmp_path):
@@ -168,8 +165,8 @@ def test_parameter_paths_resolve_against_the_sweep_file(tmp_path):
         sweep.write_text(yaml.safe_dump({"base": "../micro.yaml", "parameters": parameters}))
         points, _ = plan_points(sweep, tmp_path / "elsewhere" / "out")
         assert [p.error for p in points] == [None]
-        assert load_scenario(points[0].scenario_file).constellation.tle == \
-            (tmp_path / "tle" / "x.tle").resolve()
+        assert points[0].scenario.constellation.tle == (tmp_path / "tle" / "x.tle").resolve()
+        assert point_scenario(points[0].scenario_file) == points[0].scenario
 
 
 def test_sweep_names_cannot_leave_the_sweep_folder(tmp_path):
@@ -245,7 +242,7 @@ def test_a_killed_worker_fails_only_its_point(tmp_path):
     sweep, out = _sweep_with_slow_second_point(tmp_path), tmp_path / "out"
     done, killed = threading.Event(), []
     killer = threading.Thread(target=_kill_worker_when, args=(
-        out / "runs" / ".sweep-001.partial" / "checkpoint.pt", "sweep-001.yaml", done, killed))
+        out / "runs" / ".sweep-001.partial" / "checkpoint.pt", "sweep-001.json", done, killed))
     killer.start()
     try:
         code = main(["sweep", str(sweep), "--out", str(out), "--workers", "2"])
