@@ -93,7 +93,9 @@ def labels_for_counts(counts: np.ndarray, rng: np.random.Generator) -> np.ndarra
 
 @dataclass(frozen=True)
 class FederatedData:
-    """Per-client training sets, the balanced test set and the server's SES."""
+    """Per-client training sets, the balanced test set and the server's SES. A client's set
+    may be a ``lazy_data.LazyImageSet`` (labels held, images built on first use): the
+    histograms below read labels only."""
 
     clients: list[ImageSet]
     test: ImageSet

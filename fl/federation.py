@@ -33,6 +33,7 @@ from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
 from .geo.segmentation import class_rich_positions, label_maps
 from .geo.tiles import normalise, render, render_maps
+from .lazy_data import LazyImageSet
 from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
 
 RENDER_VERSION = 1  # bump when tile rendering changes its output
@@ -63,9 +64,12 @@ class DataSpec:
 
 def build_federation(spec: DataSpec, clients: int, seed: int,
                      tracks: Sequence[GroundTrack] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> FederatedData:
+                     progress: Callable[[int, int], None] | None = None,
+                     lazy: bool = True) -> FederatedData:
     """Every client's training set, the test set and the SES. ``progress(done, total)``
-    follows the rendering of orbit-driven image sets (the slow part), one set at a time."""
+    follows the rendering of orbit-driven image sets (the slow part), one set at a time.
+    With ``lazy`` (the default) geo-synthetic classification clients are ``LazyImageSet``s
+    whose tiles are rendered on first use; ``lazy=False`` renders them all now."""
     steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
@@ -75,7 +79,7 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
         else:
             data = _geo_segmentation(spec, clients, seed, tracks, rng, steps)
     elif spec.dataset == "geo-synthetic":
-        data = _geo(spec, clients, seed, tracks, rng, steps)
+        data = _geo(spec, clients, seed, tracks, rng, steps, lazy)
     elif spec.dataset == "synthetic":
         data = _textures(spec, clients, seed, rng)
     else:
@@ -147,7 +151,7 @@ def _require_memory_for(shots: Sequence[Acquisition], spec: DataSpec) -> None:
                          masks=spec.task == "segmentation")
 
 
-def _geo(spec, clients, seed, tracks, rng, steps) -> FederatedData:
+def _geo(spec, clients, seed, tracks, rng, steps, lazy) -> FederatedData:
     if tracks is None or len(tracks) != clients:
         raise ValueError("geo-synthetic needs one ground track per client")
     classes = list(range(len(SCENE_CLASSES))) if spec.clouds else \
@@ -164,13 +168,21 @@ def _geo(spec, clients, seed, tracks, rng, steps) -> FederatedData:
         return ImageSet(torch.as_tensor(normalise(images)),
                         torch.as_tensor(remap[labels], dtype=torch.long))
 
+    def client(labels, sun, i):
+        # rendered when a job first trains on it (peak memory follows the clients training
+        # at once, not the fleet); the same tiles as rendering now, whatever the order
+        steps()
+        tiles = lazy_tiles(labels, sun, spec.image_size, (seed, "client", i), spec.cache_dir,
+                           remap)
+        return tiles if lazy else tiles.materialise()
+
     if spec.partition == "orbit":
-        sets = [tiles(s.labels, s.sun_elevation_deg, ("client", i)) for i, s in enumerate(shots)]
+        sets = [client(s.labels, s.sun_elevation_deg, i) for i, s in enumerate(shots)]
     else:
         labels = np.concatenate([s.labels for s in shots])
         sun = np.concatenate([s.sun_elevation_deg for s in shots])
         parts = _partition(spec, remap[labels], clients, rng["partition"])
-        sets = [tiles(labels[p], sun[p], ("client", i)) for i, p in enumerate(parts)]
+        sets = [client(labels[p], sun[p], i) for i, p in enumerate(parts)]
 
     def balanced(per_class, generator, stream):
         labels = labels_for_counts(np.full(len(SCENE_CLASSES), per_class) *
@@ -299,10 +311,7 @@ def _partition(spec: DataSpec, labels: np.ndarray, clients: int,
 def cached_render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
                   stream: tuple, cache_dir: Path | None) -> np.ndarray:
     """Rendered tiles, cached on disk by a hash of everything that decides them."""
-    key = hashlib.sha256()
-    key.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    key.update(np.ascontiguousarray(sun_elevation_deg, dtype=np.float64).tobytes())
-    key.update(repr((size, stream, RENDER_VERSION)).encode())
+    key = tile_key(labels, sun_elevation_deg, size, stream)
     path = None if cache_dir is None else Path(cache_dir) / "tiles" / f"{key.hexdigest()}.npy"
     if path is not None and path.is_file():
         try:
@@ -320,3 +329,38 @@ def cached_render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
         except OSError:
             pass
     return images
+
+
+def tile_key(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
+             stream: tuple) -> "hashlib._Hash":
+    """The content hash of a set of tiles: everything that decides them (the render seed is
+    drawn from it, so the same key always gives the same tiles)."""
+    key = hashlib.sha256()
+    key.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+    key.update(np.ascontiguousarray(sun_elevation_deg, dtype=np.float64).tobytes())
+    key.update(repr((size, stream, RENDER_VERSION)).encode())
+    return key
+
+
+@dataclass(frozen=True, eq=False)
+class TileRecipe:
+    """A client's tiles before rendering (a few arrays of labels and sun elevations):
+    calling it renders them, or reads them back from the tile cache, normalised."""
+
+    labels: np.ndarray
+    sun_elevation_deg: np.ndarray
+    size: int
+    stream: tuple
+    cache_dir: Path | None
+
+    def __call__(self) -> torch.Tensor:
+        return torch.as_tensor(normalise(cached_render(
+            self.labels, self.sun_elevation_deg, self.size, self.stream, self.cache_dir)))
+
+
+def lazy_tiles(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int, stream: tuple,
+               cache_dir: Path | None, remap: np.ndarray) -> LazyImageSet:
+    """A client's training set whose tiles are rendered when a job first uses them."""
+    recipe = TileRecipe(labels, sun_elevation_deg, size, stream, cache_dir)
+    return LazyImageSet(torch.as_tensor(remap[labels], dtype=torch.long), recipe,
+                        tile_key(labels, sun_elevation_deg, size, stream).hexdigest())
