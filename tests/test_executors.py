@@ -116,3 +116,15 @@ def test_resumed_run_on_a_pool_equals_an_uninterrupted_serial_run(runs, tmp_path
     monkeypatch.setattr(runner, "_save_checkpoint", save)
     runner.run(pooled, tmp_path / "cut", resume=True)
     same_tables(full, tmp_path / "cut")
+
+
+def test_where_clients_train_is_not_part_of_the_scenario_hash():
+    """A run started serially may be resumed on a pool: the checkpoint's scenario hash
+    leaves the execution section out, and nothing else."""
+    base = load_scenario(SCENARIOS / "quickstart.yaml")
+    pooled = load_scenario(SCENARIOS / "quickstart.yaml",
+                           {"execution.backend": "ray", "execution.workers": 3})
+    assert pooled.execution.backend == "ray" and pooled.execution.workers == 3
+    assert pooled.content_hash() == base.content_hash()
+    assert load_scenario(SCENARIOS / "quickstart.yaml", {"seed": 8}).content_hash() != \
+        base.content_hash()
