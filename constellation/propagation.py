@@ -52,6 +52,10 @@ class Clock:
         e = self.epoch
         self._start = timescale().utc(e.year, e.month, e.day, e.hour, e.minute,
                                       e.second + e.microsecond * 1e-6)
+        # GMST at hourly nodes first..last (node indices), computed once: the contact
+        # search asks for a few hours of it thousands of times.
+        self._gmst_nodes = (0, -1)
+        self._gmst_theta = np.empty(0)
 
     def time(self, t_s: np.ndarray) -> Time:
         """Skyfield times of simulation seconds ``t_s``."""
@@ -80,12 +84,20 @@ class Clock:
         t_s = np.asarray(t_s, dtype=float)
         if t_s.size == 0:
             return np.empty(t_s.shape)
-        first = np.floor(t_s.min() / GMST_NODE_S) - 1
-        last = np.ceil(t_s.max() / GMST_NODE_S) + 1
+        first = int(np.floor(t_s.min() / GMST_NODE_S)) - 1
+        last = int(np.ceil(t_s.max() / GMST_NODE_S)) + 1
         nodes = np.arange(first, last + 1) * GMST_NODE_S
-        t = self.time(nodes)
-        theta, _ = theta_GMST1982(t.whole, t.ut1_fraction)
-        return np.interp(t_s, nodes, np.unwrap(np.atleast_1d(theta)))
+        return np.interp(t_s, nodes, np.unwrap(self._node_gmst(first, last)))
+
+    def _node_gmst(self, first: int, last: int) -> np.ndarray:
+        """GMST (rad, not unwrapped) at the nodes ``first..last`` x ``GMST_NODE_S``."""
+        low, high = self._gmst_nodes
+        if first < low or last > high:
+            low, high = (min(first, low), max(last, high)) if high >= low else (first, last)
+            t = self.time(np.arange(low, high + 1) * GMST_NODE_S)
+            self._gmst_theta = np.atleast_1d(theta_GMST1982(t.whole, t.ut1_fraction)[0])
+            self._gmst_nodes = (low, high)
+        return self._gmst_theta[first - low:last - low + 1]
 
 
 def _leap_seconds(t: Time) -> np.ndarray:
