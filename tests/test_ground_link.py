@@ -128,3 +128,16 @@ def test_two_hop_relay_takes_the_sum_of_its_hop_times():
     assert (hops[0].start_s, hops[0].end_s) == pytest.approx((50.0, 60.0))
     assert hops[1].end_s == pytest.approx(50.0 + 10_000 * 8 / 8000.0 + 10_000 * 8 / 16000.0)
     assert hops[1].end_s == pytest.approx(route.arrival)
+
+
+def test_backhaul_forwards_each_station_share_after_its_last_byte():
+    # 30 kB down at 1 kB/s: 10 kB via station a in [0, 10], 20 kB via b from t = 100. Each
+    # station forwards its share over a 1 kB/s backhaul with 1 s latency: a's is at the
+    # server at 10 + 1 + 10 = 21 s, b's at 120 + 1 + 20 = 141 s, which decides.
+    env, links = ground([(0, "a", 0.0, 10.0), (0, "b", 100.0, 500.0)],
+                        stations=[("a", 1), ("b", 1)], backhaul=Backhaul(1.0, 8000.0))
+    process = links.transfer("weights", 30_000, "sat0", GROUND)
+    env.run()
+    record = process.value
+    assert [s.end_s for s in record.segments] == pytest.approx([10.0, 120.0])
+    assert record.end_s == pytest.approx(141.0)
