@@ -17,16 +17,9 @@ import torch
 
 from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
-from orbitfl.cache_dir import default_cache_dir
+from orbitfl.assemble import assemble
 from orbitfl.errors import InputError
-from orbitfl.fl.federation import DataSpec, build_federation
-from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.metrics import imbalance_factor
-from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
-from orbitfl.fl.strategy import FLConfig, Strategy
-from orbitfl.fl.executors import Execution, Executor, make_executor, resolve_device
-from orbitfl.fl.training import TrainConfig
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
@@ -39,7 +32,6 @@ from orbitfl.rundir import (
 )
 from orbitfl.scenario import IN_MEMORY, Scenario
 from orbitfl.targets import time_to_target
-from orbitfl.world import build_onboard, build_world
 
 
 @dataclass(frozen=True)
@@ -79,44 +71,26 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     stage = StagedRunDirectory(target, resume)
     checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
     with stage as staging, bars:
-        _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
-        world = build_world(prepared, bars.task("contacts"))
-
-        d = scenario.data
-        logger.info(f"data: {d.dataset}, {d.partition} partition")
-        data = build_federation(data_spec(d), len(prepared.fleet), scenario.seed,
-                                world.acquisition_tracks() if d.dataset == "geo-synthetic"
-                                else None, progress=bars.task("data"))
-        torch.manual_seed(int(model_seed))
-        model, strategy = build_learning(scenario, data)
+        parts = assemble(prepared, progress=bars)
+        world, data, strategy = parts.world, parts.data, parts.strategy
         replay = None
         if checkpoint is not None:
-            torch.manual_seed(int(model_seed))
-            replay = build_learning(scenario, data)[1]  # replays sizes, trains nothing
+            replay = parts.replay_strategy()  # replays sizes, trains nothing
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
 
         env = simpy.Environment()
-        onboard = build_onboard(world)
-        network = world.network(env)
-        network.gate_radios(onboard.radio_power(env))
-        forward = forward_flops(model, (3, d.image_size, d.image_size))
-        flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
-                 for c in data.clients]
-        s = scenario.fl.schedule
-        schedule = Schedule(scenario.fl.rounds, s.deadline, s.min_clients, scenario.duration,
-                            s.mode, s.selection, s.clients_per_round, s.evaluate_every,
-                            scenario.fl.fedbuff.buffer_size, s.target_accuracy)
-        rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, SELECTION_STREAM]))
+        onboard, network = parts.simulation(env)
+        schedule, rng = parts.schedule, parts.selection_rng()
         advance = bars.task("rounds")
         clock = RoundClock(started, checkpoint.get("wall_time_s", []) if checkpoint else [])
         mission = Mission(env, network, onboard, strategy, data.clients, data.test,
-                          data.classes, flops, schedule, data.train_class_counts(), rng,
+                          data.classes, parts.flops, schedule, data.train_class_counts(), rng,
                           on_round=lambda r, s: (clock.tick(), _print_round(r, s),
                                                 advance(r.round, s.rounds)),
                           checkpointer=lambda c: _save_checkpoint(
                               {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
                           resume=checkpoint, replay=replay, validation_data=data.validation,
-                          executor=build_executor(scenario, strategy, data.clients))
+                          executor=parts.executor())
         rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -157,7 +131,6 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     return summary
 
 
-SELECTION_STREAM = 3  # the seed sub-stream of client selection
 logger = logging.getLogger(__name__)
 
 
@@ -215,56 +188,6 @@ def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
         raise InputError(f"{path}: the checkpoint belongs to a different scenario (or a "
                          "changed copy of it); resume with the scenario file that started it")
     return saved
-
-
-def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
-    """The model (with ACE when SAFE uses it) and the strategy, from the scenario."""
-    fl = scenario.fl
-    safe = fl.safe
-    ace = None
-    if fl.strategy == "safe" and safe.ace:
-        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
-               "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
-               "query_residual": safe.ace_query_residual}
-    model = build_model(scenario.model.name, data.classes, ace).to(
-        _device(scenario.execution.device))
-    config = FLConfig(
-        rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
-        fedbuff=fl.fedbuff, compression=fl.compression,
-        train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
-                          augment=fl.augment))
-    return model, make_strategy(fl.strategy, model, config, data.ses)
-
-
-def _device(name: str) -> torch.device:
-    try:
-        return resolve_device(name)
-    except ValueError as err:
-        raise InputError(f"execution.device: {err}") from None
-
-
-def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Executor:
-    """Where the clients' fits run (the scenario's execution section)."""
-    e = scenario.execution
-    try:
-        return make_executor(Execution(e.backend, e.workers, e.device, e.threads, e.address),
-                             strategy, client_data)
-    except ValueError as err:
-        raise InputError(f"execution.backend {e.backend}: {err}") from None
-
-
-def data_spec(d) -> DataSpec:
-    """The learning layer's view of the scenario's data section."""
-    return DataSpec(
-        dataset=d.dataset, task=d.task, image_size=d.image_size, classes=d.classes,
-        samples_per_class_max=d.samples_per_class_max, imbalance_ratio=d.imbalance_ratio,
-        partition=d.partition, dirichlet_alpha=d.dirichlet_alpha,
-        min_per_client=d.min_per_client, classes_per_client=d.classes_per_client,
-        ses_per_class=d.ses_per_class, test_per_class=d.test_per_class,
-        validation_fraction=d.validation_fraction,
-        min_sun_elevation_deg=d.acquisition.min_sun_elevation_deg,
-        clouds=d.acquisition.clouds, path=d.path,
-        cache_dir=default_cache_dir() if d.cache else None)
 
 
 def _print_round(record: RoundRecord, schedule: Schedule) -> None:

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
@@ -20,11 +19,10 @@ from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Backhaul, Network
 from orbitfl.constellation.plan_cache import cached_contacts
-from orbitfl.constellation.power import Battery, sunlit_intervals
+from orbitfl.constellation.power import sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.limits import SUNLIGHT_GRID_S
-from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared
 
 
@@ -226,23 +224,3 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
 logger = logging.getLogger(__name__)
-
-
-def build_onboard(world: World) -> Onboard:
-    """Chip, batteries (charging only in sunlight) and failure times of every satellite."""
-    scenario = world.prepared.scenario
-    chip = CHIPS[scenario.onboard.compute]
-    if scenario.onboard.utilisation is not None:
-        chip = replace(chip, utilisation=scenario.onboard.utilisation)
-    spec = scenario.onboard.power
-    names = world.satellite_names
-    events = world.events
-
-    def crossing(name: str):
-        return lambda t, level, direction: events.record(t, f"battery_{level}_{direction}",
-                                                         name)
-
-    batteries = [Battery(spec, starts, ends, scenario.duration, on_cross=crossing(name))
-                 for name, (starts, ends) in zip(names, world.sunlight)]
-    failed = {names.index(s): t for s, t in world.faults.failed_at.items()}
-    return Onboard(chip, batteries, names, events, failed)
