@@ -96,12 +96,13 @@ def test_existing_run_directory_is_refused(tiny_runs, capsys):
 
 
 def test_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
+    import orbitfl.assemble as assemble
     import orbitfl.runner as runner
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash")
 
-    monkeypatch.setattr(runner, "build_world", explode)
+    monkeypatch.setattr(assemble, "build_world", explode)
     scenario = tmp_path / "tiny.yaml"
     scenario.write_text(yaml.safe_dump(TINY))
     with pytest.raises(RuntimeError):

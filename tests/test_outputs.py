@@ -92,13 +92,13 @@ class Simulated(Exception):
 def scenario(tmp_path, monkeypatch) -> Path:
     import yaml
 
+    import orbitfl.assemble
     import orbitfl.contacts_report
-    import orbitfl.runner
 
     def expensive(*args, **kwargs):
         raise Simulated
 
-    monkeypatch.setattr(orbitfl.runner, "build_world", expensive)
+    monkeypatch.setattr(orbitfl.assemble, "build_world", expensive)
     monkeypatch.setattr(orbitfl.contacts_report, "build_world", expensive)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))

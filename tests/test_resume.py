@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import orbitfl.assemble as assemble
 import orbitfl.runner as runner
 from orbitfl.cli import main
 
@@ -141,7 +142,7 @@ def no_simulation(monkeypatch):
     def expensive(*args, **kwargs):
         raise Simulated
 
-    monkeypatch.setattr(runner, "build_world", expensive)
+    monkeypatch.setattr(assemble, "build_world", expensive)
 
 
 def _write_checkpoint(path: Path, kind: str, scenario: Path) -> None:
@@ -212,16 +213,16 @@ def test_interrupt_prints_the_real_resume_command_only_with_a_checkpoint(tmp_pat
                                                                          monkeypatch):
     scenario = tmp_path / "my scenario.yaml"
     scenario.write_text(yaml.safe_dump({**BASE, "fl": {**BASE["fl"], "rounds": 2}}))
-    build_world = runner.build_world
+    build_world = assemble.build_world
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runner, "build_world", interrupted)
+    monkeypatch.setattr(assemble, "build_world", interrupted)
     assert main(["run", str(scenario), "--out", str(tmp_path / "cut")]) == 130
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert "--resume" not in last and "nothing to resume" in last
-    monkeypatch.setattr(runner, "build_world", build_world)
+    monkeypatch.setattr(assemble, "build_world", build_world)
     save = runner._save_checkpoint
 
     def save_then_stop(checkpoint, path, sc):
