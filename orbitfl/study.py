@@ -30,11 +30,12 @@ from orbitfl.scenario_yaml import load_yaml
 SWEEPS = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
 FINAL = "safe-study-final.yaml"            # IF 10, 50, 100 x seeds 1, 2, 3
 FINAL_IF100 = "safe-study-final-if100.yaml"  # IF 100 x seeds 1, 2, 3 (the ablations)
+MORE = "safe-study-final-if10-50.yaml"       # then IF 10 and 50 (the ablations' rest)
 # name -> label, --set overrides of scenarios/study/base.yaml, tuning sweep and (optional)
-# measured sweep; in the order they run (the comparison that matters first). The
-# ablations are measured at IF 100 only, where the question is asked: the budget of one
-# shared core does not hold all three at three factors. A --methods YAML file of the same
-# shape (sweep files relative to that file) replaces them.
+# measured sweep(s); in the order they run (the comparison that matters first). The
+# ablations are measured at IF 100 first, where the question is asked, and at IF 10 and 50
+# after every method has its IF 100 runs ("more", into more/<method>). A --methods YAML
+# file of the same shape (sweep files relative to that file) replaces them.
 METHODS: dict[str, dict] = {
     "fedavg": {"label": "FedAvg", "set": {"fl.strategy": "fedavg"},
                "tune": "safe-study-tune.yaml"},
@@ -51,15 +52,15 @@ METHODS: dict[str, dict] = {
     "cro-only": {"label": "CRO only, constant weights",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": True, "fau": False, "dmr": False, "ace": False}},
-                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100, "more": MORE},
     "fau-only": {"label": "FAU only, CKA mu, no schedule",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": False, "fau": True, "dmr": False, "ace": False}},
-                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100, "more": MORE},
     "ace-only": {"label": "ACE only",
                  "set": {"fl.strategy": "safe", "fl.safe": {
                      "cro": False, "fau": False, "dmr": False, "ace": True, "ace_dim": 32}},
-                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100},
+                 "tune": "safe-study-tune.yaml", "final": FINAL_IF100, "more": MORE},
 }
 SELECTION = "val_balanced_accuracy"  # the test set is balanced; so is the selection metric
 TUNED = ("fl.lr", "fl.fedprox.mu")   # the swept keys a tuning sweep may choose
@@ -70,7 +71,8 @@ def load_methods(path: Path | None = None) -> dict[str, dict]:
     absolute)}: the built-in ``METHODS``, or those of a methods file."""
     if path is None:
         return {name: {**spec, "tune": str(SWEEPS / spec["tune"]),
-                       "final": str(SWEEPS / spec.get("final", FINAL))}
+                       "final": str(SWEEPS / spec.get("final", FINAL)),
+                       **({"more": str(SWEEPS / spec["more"])} if "more" in spec else {})}
                 for name, spec in METHODS.items()}
     document = load_yaml(read_user_file(path, "methods file", MAX_SCENARIO_BYTES), path)
     if not isinstance(document, dict) or not document:
@@ -137,6 +139,10 @@ def run_study(out: Path, methods_file: Path | None = None, only: Sequence[str] =
             _write_record(out, record)
             print(f"study: {name}: {setting} ({record['wall_s'][name]:.0f} s)",
                   file=sys.stderr, flush=True)
+        for name in [m for m in chosen if "more" in methods[m]]:
+            base = list(overrides) + list(methods[name]["set"].items())
+            run_sweep(Path(methods[name]["more"]), out / "more" / name, backend, workers,
+                      overrides=base + list(record["choices"][name].items()))
     finally:
         if ray_started:
             import ray

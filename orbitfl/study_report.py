@@ -81,11 +81,15 @@ def load_study(study_dir: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str
     record = json.loads(record_file.read_text())
     finals, tunes = {}, {}
     for name in record["methods"]:
-        for kind, into in (("final", finals), ("tune", tunes)):
+        for kind, into in (("final", finals), ("more", finals), ("tune", tunes)):
             table = study_dir / kind / name / "sweep.parquet"
             if table.is_file():
                 frame = pd.read_parquet(table)
-                into[name] = frame[frame["status"] == "complete"].reset_index(drop=True)
+                frame = frame[frame["status"] == "complete"]
+                into[name] = pd.concat([into[name], frame]) if name in into else frame
+        for into in (finals, tunes):
+            if name in into:
+                into[name] = into[name].reset_index(drop=True)
     if BASELINE not in finals:
         raise InputError(f"{study_dir}: the study has no finished {BASELINE} runs to compare with")
     return record, finals, tunes
