@@ -92,7 +92,17 @@ def load_study(study_dir: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str
                 into[name] = into[name].reset_index(drop=True)
     if BASELINE not in finals:
         raise InputError(f"{study_dir}: the study has no finished {BASELINE} runs to compare with")
-    return record, finals, tunes
+    return record, _in_study_order(finals), _in_study_order(tunes)
+
+
+def _in_study_order(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """FedAvg first, then the study's own order of methods (others after, by name)."""
+    from orbitfl.study import METHODS
+
+    order = [BASELINE] + [m for m in METHODS if m != BASELINE]
+    rank = {name: i for i, name in enumerate(order)}
+    return {name: tables[name] for name in
+            sorted(tables, key=lambda n: (rank.get(n, len(order)), n))}
 
 
 def cell(mean: float, sd: float) -> str:
@@ -258,7 +268,9 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
         "",
         f"Seeds {', '.join(str(int(s)) for s in seeds)}; imbalance factors "
         f"{', '.join(f'{f:g}' for f in factors)}. Cells are mean ± sample sd over seeds; "
-        "Δ is the method minus FedAvg paired by seed, with a 95 % t-interval over seeds.",
+        "Δ is the method minus FedAvg paired by seed, with a 95 % t-interval over seeds. "
+        "Wall times were measured one run at a time on a 2-core machine shared with other "
+        "work: they rank methods roughly, no more.",
         "",
         budget(study_dir, finals),
         "",
