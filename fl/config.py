@@ -1,16 +1,23 @@
 """The learning layer's configuration, declared once: the scenario schema composes these
-dataclasses as its sections (``fl.safe`` is ``SafeConfig``, ``fl.fedprox``, ``fl.fedbuff``
-and ``fl.compression`` the classes of those names), so each option's type, bounds,
-description and unit live here (``orbitfl/options.py``). Plain dataclasses, no torch: a
-scenario validates without importing it."""
+dataclasses as its sections (``data`` is ``DataSpec``, ``fl.safe`` is ``SafeConfig``,
+``fl.fedprox``, ``fl.fedbuff`` and ``fl.compression`` the classes of those names), so each
+option's type, bounds, description and unit live here (``orbitfl/options.py``). Plain
+dataclasses, no torch: a scenario validates without importing it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Annotated, Literal
 
-from orbitfl.limits import MAX_SATELLITES
-from orbitfl.options import STRICT, option
+from orbitfl.cache_dir import default_cache_dir
+from orbitfl.limits import (
+    MAX_IMAGE_BYTES,
+    MAX_SATELLITES,
+    MAX_TRACK_IMAGES,
+    image_bytes,
+)
+from orbitfl.options import SCENARIO_FOLDER, STRICT, Duration, option
 
 
 @dataclass(frozen=True)
@@ -87,3 +94,132 @@ class CompressionConfig:
         "fp32", "codec of the updates sent down (satellites to ground); topk keeps the largest, "
                 "with error feedback")
     topk_ratio: float = option(0.01, "fraction of update entries topk keeps", gt=0, le=1)
+
+
+@dataclass(frozen=True)
+class AcquisitionSpec:
+    """When and how often a satellite images its ground track (geo-synthetic)."""
+
+    __pydantic_config__ = STRICT
+
+    window: Duration = option(
+        21600.0, "span after the epoch over which satellites image their track [s]")
+    interval_s: float = option(120.0, "time between two images of one satellite [s]", gt=0)
+    min_sun_elevation_deg: float = option(
+        10.0, "image only when the Sun is at least this high at the target [deg]", ge=-10, lt=90)
+    clouds: bool = option(True, "draw clouds from a climatological cloud model")
+
+    def __post_init__(self) -> None:
+        images = self.window / self.interval_s
+        if images > MAX_TRACK_IMAGES:
+            raise ValueError(f"window / interval_s is {images:.3g} images per satellite; at "
+                             f"most {MAX_TRACK_IMAGES}")
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Where every client's images come from, how they are split, the test set and SAFE's
+    shared set. The scenario's ``data`` section is this class; a combination the chosen
+    dataset would ignore or cannot serve is refused here, wherever the spec is made."""
+
+    __pydantic_config__ = STRICT
+
+    dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
+                     "ucmerced", "loveda"] = option(
+        "geo-synthetic", "where images come from: geo-synthetic, synthetic, or a real dataset's "
+                         "folder")
+    task: Literal["classification", "segmentation"] = option(
+        "classification", "classification, or segmentation (per-pixel maps; geo- synthetic or "
+                          "loveda)")
+    path: Annotated[Path | None, SCENARIO_FOLDER] = option(
+        None, "folder of a real dataset, relative to the scenario file")
+    classes: int = option(10, "number of classes (synthetic only)", ge=2, le=100)
+    image_size: Literal[16, 32, 64] = option(32, "image side [pixels]")
+    samples_per_class_max: int = option(
+        500, "training images of the largest class (synthetic); a cap per class (real)",
+        gt=0, le=100_000)
+    imbalance_ratio: float = option(
+        1.0, "long-tail imbalance factor of the training pool: largest / smallest class", ge=1)
+    partition: Literal["orbit", "dirichlet", "iid", "pathological"] = option(
+        "orbit", "how training images are split among satellites")
+    dirichlet_alpha: float = option(
+        0.5, "concentration of the dirichlet partition (smaller: more skewed)", gt=0)
+    min_per_client: int = option(
+        10, "dirichlet partition: redraw until every satellite holds this many images",
+        ge=1, le=100_000)
+    classes_per_client: int = option(
+        2, "pathological partition: classes each satellite holds", ge=1, le=100)
+    ses_per_class: int = option(
+        10, "images per class in SAFE's shared server set (SES)", ge=1, le=1000)
+    validation_fraction: float = option(
+        0.0, "share of each client's training images held out as its validation set (for "
+             "tuning; never the test set)", ge=0, lt=1)
+    test_per_class: int = option(
+        100, "images per class in the balanced test set", gt=0, le=10_000)
+    acquisition: AcquisitionSpec = option(
+        AcquisitionSpec(), "when and how often satellites image their ground track "
+                           "(geo-synthetic)")
+    cache: bool = option(True, "reuse generated data (in the user cache folder)")
+
+    # -- what the data builders read ------------------------------------------------------
+    @property
+    def min_sun_elevation_deg(self) -> float:
+        return self.acquisition.min_sun_elevation_deg
+
+    @property
+    def clouds(self) -> bool:
+        return self.acquisition.clouds
+
+    @property
+    def cache_dir(self) -> Path | None:
+        """The tile cache (``$ORBITFL_CACHE_DIR`` or the user cache folder), or None."""
+        return default_cache_dir() if self.cache else None
+
+    def __post_init__(self) -> None:
+        real = self.dataset not in ("geo-synthetic", "synthetic")
+        if real and self.path is None:
+            raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
+        if not real and self.path is not None:
+            raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
+        if self.partition == "orbit" and self.dataset != "geo-synthetic":
+            raise ValueError("the orbit partition needs the geo-synthetic dataset")
+        segmentation_data = self.dataset in ("geo-synthetic", "loveda")
+        if self.task == "segmentation" and not segmentation_data:
+            raise ValueError("segmentation needs the geo-synthetic or loveda dataset")
+        if self.dataset == "loveda" and self.task != "segmentation":
+            raise ValueError("loveda is a segmentation dataset: set task: segmentation")
+        if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
+            raise ValueError("segmentation data splits by orbit or iid")
+        self._no_ignored_options()
+        self._fits_in_memory()
+
+    def _no_ignored_options(self) -> None:
+        """An option the chosen dataset would ignore is an error, not a silent no-op: a
+        study that sets an imbalance factor must get one."""
+        if self.classes != DataSpec.classes and self.dataset != "synthetic":
+            raise ValueError(f"'classes' applies to the synthetic dataset; {self.dataset} "
+                             "has its own classes")
+        if self.imbalance_ratio != 1 and (self.dataset in ("geo-synthetic", "loveda")
+                                          or self.partition == "orbit"):
+            raise ValueError(f"'imbalance_ratio' applies to synthetic and folder datasets; "
+                             f"{self.dataset} takes the class mix its imagery has (the run "
+                             "reports its true imbalance factor)")
+
+    def _fits_in_memory(self) -> None:
+        """The generated images (training pool for synthetic, test set and SES) as float32
+        tensors must fit ``MAX_IMAGE_BYTES``; real datasets are as big as the user's disk."""
+        from .geo.landcover import SCENE_CLASSES
+
+        if self.dataset == "synthetic":
+            classes, per_class = self.classes, self.samples_per_class_max
+        elif self.dataset == "geo-synthetic":
+            classes, per_class = len(SCENE_CLASSES), 0
+        else:
+            return
+        images = classes * (per_class + self.test_per_class + self.ses_per_class)
+        size = image_bytes(images, self.image_size)
+        if size > MAX_IMAGE_BYTES:
+            raise ValueError(f"the generated images take {size / 2**30:.1f} GiB ({images} of "
+                             f"3 x {self.image_size} x {self.image_size} float32); at most "
+                             f"{MAX_IMAGE_BYTES / 2**30:g} GiB: lower samples_per_class_max, "
+                             "test_per_class, ses_per_class or image_size")

@@ -21,6 +21,7 @@ import torch
 
 from orbitfl.errors import InputError, short
 
+from .config import DataSpec
 from .datasets import (
     FederatedData,
     ImageSet,
@@ -39,27 +40,6 @@ from .partition import dirichlet_partition, iid_partition, long_tail_counts, pat
 RENDER_VERSION = 1  # bump when tile rendering changes its output
 STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15,
            "validation": 16}
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    dataset: str = "geo-synthetic"
-    task: str = "classification"      # or "segmentation" (geo-synthetic, loveda)
-    image_size: int = 32
-    classes: int = 10                 # synthetic only
-    samples_per_class_max: int = 500  # synthetic: n_max of the long tail; real: a cap
-    imbalance_ratio: float = 1.0      # long tail on the training pool (not for 'orbit')
-    partition: str = "orbit"
-    dirichlet_alpha: float = 0.5
-    min_per_client: int = 10
-    classes_per_client: int = 2
-    ses_per_class: int = 10
-    test_per_class: int = 100
-    validation_fraction: float = 0.0  # of each client's training images, held out
-    min_sun_elevation_deg: float = 10.0
-    clouds: bool = True
-    path: Path | None = None
-    cache_dir: Path | None = None
 
 
 def build_federation(spec: DataSpec, clients: int, seed: int,

@@ -20,11 +20,10 @@ import numpy as np
 import simpy
 import torch
 
-from orbitfl.cache_dir import default_cache_dir
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.errors import InputError
 from orbitfl.fl.executors import Execution, Executor, make_executor, resolve_device
-from orbitfl.fl.federation import DataSpec, FederatedData, build_federation
+from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
@@ -91,7 +90,7 @@ def assemble(source: Prepared | Scenario | str | Path,
     world = build_world(prepared, bars.task("contacts"))
     d = scenario.data
     logger.info(f"data: {d.dataset}, {d.partition} partition")
-    data = build_federation(data_spec(d), len(prepared.fleet), scenario.seed,
+    data = build_federation(d, len(prepared.fleet), scenario.seed,
                             world.acquisition_tracks() if d.dataset == "geo-synthetic"
                             else None, progress=bars.task("data"))
     torch.manual_seed(int(model_seed))
@@ -147,20 +146,6 @@ def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Execu
                              strategy, client_data)
     except ValueError as err:
         raise InputError(f"execution.backend {e.backend}: {err}") from None
-
-
-def data_spec(d) -> DataSpec:
-    """The learning layer's view of the scenario's data section."""
-    return DataSpec(
-        dataset=d.dataset, task=d.task, image_size=d.image_size, classes=d.classes,
-        samples_per_class_max=d.samples_per_class_max, imbalance_ratio=d.imbalance_ratio,
-        partition=d.partition, dirichlet_alpha=d.dirichlet_alpha,
-        min_per_client=d.min_per_client, classes_per_client=d.classes_per_client,
-        ses_per_class=d.ses_per_class, test_per_class=d.test_per_class,
-        validation_fraction=d.validation_fraction,
-        min_sun_elevation_deg=d.acquisition.min_sun_elevation_deg,
-        clouds=d.acquisition.clouds, path=d.path,
-        cache_dir=default_cache_dir() if d.cache else None)
 
 
 def build_onboard(world: World) -> Onboard:

@@ -123,9 +123,9 @@ def _meanings(names: list[str], meanings: dict[str, str], column: str) -> Table:
 
 
 def datasets() -> Table:
-    from orbitfl.scenario import DataConfig
+    from orbitfl.fl.config import DataSpec
 
-    return _meanings(choices(DataConfig, "dataset"), DATASET_MEANINGS, "dataset")
+    return _meanings(choices(DataSpec, "dataset"), DATASET_MEANINGS, "dataset")
 
 
 def models() -> Table:

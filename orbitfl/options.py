@@ -95,3 +95,32 @@ class _DurationMarker:
 DURATION = _DurationMarker()
 Duration = Annotated[float, DURATION]
 """Seconds, written in a scenario as a number or a string such as '6h'."""
+
+
+class _ScenarioFolder:
+    """Annotated metadata: a folder named in a scenario, resolved against the scenario
+    file's folder (the loader passes it as the validation context's ``base_dir``) and
+    required to exist, so a scenario runs the same from any working directory."""
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: Any) -> Any:
+        from pydantic_core import core_schema
+
+        return core_schema.with_info_after_validator_function(self._resolve, handler(source))
+
+    @staticmethod
+    def _resolve(value: Any, info: Any) -> Any:
+        from pathlib import Path
+
+        if value is None:
+            return None
+        path = ((info.context or {}).get("base_dir", Path(".")) / value).resolve()
+        if not path.is_dir():
+            raise ValueError(f"folder not found: {path}")
+        return path
+
+    def __repr__(self) -> str:
+        return "SCENARIO_FOLDER"
+
+
+SCENARIO_FOLDER = _ScenarioFolder()
+"""``Annotated[Path | None, SCENARIO_FOLDER]``: a folder relative to the scenario file."""

@@ -30,15 +30,18 @@ from pydantic.fields import FieldInfo
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.errors import InputError, read_user_file, short
-from orbitfl.fl.config import CompressionConfig, FedBuffConfig, FedProxConfig, SafeConfig
+from orbitfl.fl.config import (
+    CompressionConfig,
+    DataSpec,
+    FedBuffConfig,
+    FedProxConfig,
+    SafeConfig,
+)
 from orbitfl.limits import (
     ECHO_CHARS,
-    MAX_IMAGE_BYTES,
     MAX_ROUNDS,
     MAX_SATELLITES,
     MAX_SCENARIO_BYTES,
-    MAX_TRACK_IMAGES,
-    image_bytes,
 )
 from orbitfl.options import Duration, format_duration, parse_duration  # noqa: F401
 from orbitfl.scenario_yaml import load_yaml
@@ -347,129 +350,6 @@ class OnboardConfig(_Strict):
         return value
 
 
-class AcquisitionConfig(_Strict):
-    """When and how often a satellite images its ground track (geo-synthetic)."""
-
-    window: Duration = Field(
-        21600.0, description="span after the epoch over which satellites image their track [s]")
-    interval_s: float = Field(
-        120.0, gt=0, description="time between two images of one satellite [s]")
-    min_sun_elevation_deg: float = Field(
-        10.0, ge=-10, lt=90, description="image only when the Sun is at least this high at the "
-                                         "target [deg]")
-    clouds: bool = Field(True, description="draw clouds from a climatological cloud model")
-
-    @model_validator(mode="after")
-    def _bounded(self) -> "AcquisitionConfig":
-        images = self.window / self.interval_s
-        if images > MAX_TRACK_IMAGES:
-            raise ValueError(f"window / interval_s is {images:.3g} images per satellite; at "
-                             f"most {MAX_TRACK_IMAGES}")
-        return self
-
-
-class DataConfig(_Strict):
-    dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
-                     "ucmerced", "loveda"] = Field(
-        "geo-synthetic", description="where images come from: geo-synthetic, synthetic, or a "
-                                     "real dataset's folder")
-    task: Literal["classification", "segmentation"] = Field(
-        "classification", description="classification, or segmentation (per-pixel maps; geo- "
-                                      "synthetic or loveda)")
-    path: Path | None = Field(
-        None, description="folder of a real dataset, relative to the scenario file")
-    classes: int = Field(10, ge=2, le=100, description="number of classes (synthetic only)")
-    image_size: Literal[16, 32, 64] = Field(32, description="image side [pixels]")
-    samples_per_class_max: int = Field(
-        500, gt=0, le=100_000, description="training images of the largest class (synthetic); a "
-                                           "cap per class (real)")
-    imbalance_ratio: float = Field(
-        1.0, ge=1, description="long-tail imbalance factor of the training pool: largest / "
-                               "smallest class")
-    partition: Literal["orbit", "dirichlet", "iid", "pathological"] = Field(
-        "orbit", description="how training images are split among satellites")
-    dirichlet_alpha: float = Field(
-        0.5, gt=0, description="concentration of the dirichlet partition (smaller: more skewed)")
-    min_per_client: int = Field(
-        10, ge=1, le=100_000, description="dirichlet partition: redraw until every satellite holds "
-                                          "this many images")
-    classes_per_client: int = Field(
-        2, ge=1, le=100, description="pathological partition: classes each satellite holds")
-    ses_per_class: int = Field(
-        10, ge=1, le=1000, description="images per class in SAFE's shared server set (SES)")
-    validation_fraction: float = Field(
-        0.0, ge=0, lt=1, description="share of each client's training images held out as its "
-                                     "validation set (for tuning; never the test set)")
-    test_per_class: int = Field(
-        100, gt=0, le=10_000, description="images per class in the balanced test set")
-    acquisition: AcquisitionConfig = Field(
-        AcquisitionConfig(), description="when and how often satellites image their ground track "
-                                         "(geo-synthetic)")
-    cache: bool = Field(True, description="reuse generated data (in the user cache folder)")
-
-    @field_validator("path")
-    @classmethod
-    def _resolve(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if value is None:
-            return None
-        path = relative_to_scenario(value, info)
-        if not path.is_dir():
-            raise ValueError(f"folder not found: {path}")
-        return path
-
-    @model_validator(mode="after")
-    def _consistent(self) -> "DataConfig":
-        real = self.dataset not in ("geo-synthetic", "synthetic")
-        if real and self.path is None:
-            raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
-        if not real and self.path is not None:
-            raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
-        if self.partition == "orbit" and self.dataset != "geo-synthetic":
-            raise ValueError("the orbit partition needs the geo-synthetic dataset")
-        segmentation_data = self.dataset in ("geo-synthetic", "loveda")
-        if self.task == "segmentation" and not segmentation_data:
-            raise ValueError("segmentation needs the geo-synthetic or loveda dataset")
-        if self.dataset == "loveda" and self.task != "segmentation":
-            raise ValueError("loveda is a segmentation dataset: set task: segmentation")
-        if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
-            raise ValueError("segmentation data splits by orbit or iid")
-        self._no_ignored_options()
-        return self._fits_in_memory()
-
-    def _no_ignored_options(self) -> None:
-        """An option the chosen dataset would ignore is an error, not a silent no-op: a
-        study that sets an imbalance factor must get one."""
-        defaults = type(self).model_fields
-        if self.classes != defaults["classes"].default and self.dataset != "synthetic":
-            raise ValueError(f"'classes' applies to the synthetic dataset; {self.dataset} "
-                             "has its own classes")
-        if self.imbalance_ratio != 1 and (self.dataset in ("geo-synthetic", "loveda")
-                                          or self.partition == "orbit"):
-            raise ValueError(f"'imbalance_ratio' applies to synthetic and folder datasets; "
-                             f"{self.dataset} takes the class mix its imagery has (the run "
-                             "reports its true imbalance factor)")
-
-    def _fits_in_memory(self) -> "DataConfig":
-        """The generated images (training pool for synthetic, test set and SES) as float32
-        tensors must fit ``MAX_IMAGE_BYTES``; real datasets are as big as the user's disk."""
-        from orbitfl.fl.geo.landcover import SCENE_CLASSES
-
-        if self.dataset == "synthetic":
-            classes, per_class = self.classes, self.samples_per_class_max
-        elif self.dataset == "geo-synthetic":
-            classes, per_class = len(SCENE_CLASSES), 0
-        else:
-            return self
-        images = classes * (per_class + self.test_per_class + self.ses_per_class)
-        size = image_bytes(images, self.image_size)
-        if size > MAX_IMAGE_BYTES:
-            raise ValueError(f"the generated images take {size / 2**30:.1f} GiB ({images} of "
-                             f"3 x {self.image_size} x {self.image_size} float32); at most "
-                             f"{MAX_IMAGE_BYTES / 2**30:g} GiB: lower samples_per_class_max, "
-                             "test_per_class, ses_per_class or image_size")
-        return self
-
-
 class ModelConfig(_Strict):
     name: Literal["small-cnn", "resnet18", "seg-unet"] = Field(
         "small-cnn", description="model architecture (seg-unet exactly when data.task is "
@@ -570,7 +450,7 @@ class Scenario(_Strict):
     onboard: OnboardConfig = Field(OnboardConfig(), description="onboard compute and power")
     faults: FaultSpec = Field(
         FaultSpec(), description="failures, reboots, outages and link errors")
-    data: DataConfig = Field(DataConfig(), description="dataset, partition and test sets")
+    data: DataSpec = Field(DataSpec(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")

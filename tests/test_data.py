@@ -65,8 +65,9 @@ def test_imaging_happens_only_in_daylight(tracks):
     assert 0.3 < len(shot.labels) / len(tracks[0].t_s) < 0.8
 
 
-def test_geo_federation_orbit_split_ses_and_test(tracks, tmp_path):
-    spec = DataSpec(image_size=16, ses_per_class=5, test_per_class=8, cache_dir=tmp_path)
+def test_geo_federation_orbit_split_ses_and_test(tracks, tmp_path, monkeypatch):
+    spec = DataSpec(image_size=16, ses_per_class=5, test_per_class=8)
+    monkeypatch.setenv("ORBITFL_CACHE_DIR", str(tmp_path))  # spec.cache_dir
     data = build_federation(spec, 4, seed=3, tracks=[
         GroundTrack(t.t_s[::10], t.lat_deg[::10], t.lon_deg[::10], t.sun_elevation_deg[::10])
         for t in tracks])

@@ -34,7 +34,7 @@ def fresh_cache():
 @pytest.mark.parametrize("partition", ["orbit", "dirichlet"])
 def test_lazy_clients_have_the_eager_tiles_in_any_order(tmp_path, partition):
     spec = DataSpec(image_size=16, partition=partition, min_per_client=1, test_per_class=2,
-                    ses_per_class=1, cache_dir=None)
+                    ses_per_class=1, cache=False)
     eager = build_federation(spec, 5, seed=4, tracks=_tracks(5), lazy=False)
     lazy = build_federation(spec, 5, seed=4, tracks=_tracks(5))
     assert all(isinstance(c, ImageSet) for c in eager.clients)
@@ -48,8 +48,9 @@ def test_lazy_clients_have_the_eager_tiles_in_any_order(tmp_path, partition):
     assert not torch.equal(other.clients[0].images, eager.clients[0].images)
 
 
-def test_counts_sizes_and_partition_need_no_rendering(tmp_path):
-    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache_dir=tmp_path)
+def test_counts_sizes_and_partition_need_no_rendering(tmp_path, monkeypatch):
+    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1)
+    monkeypatch.setenv("ORBITFL_CACHE_DIR", str(tmp_path))  # spec.cache_dir
     data = build_federation(spec, 6, seed=1, tracks=_tracks(6))
     before = lazy_data.PROCESS_CACHE.builds
     histograms = data.client_histograms()
@@ -64,8 +65,9 @@ def test_counts_sizes_and_partition_need_no_rendering(tmp_path):
     assert len(list((tmp_path / "tiles").glob("*.npy"))) == 2 + 6  # spilled on first use
 
 
-def test_tiles_come_back_from_the_disk_cache(tmp_path):
-    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache_dir=tmp_path)
+def test_tiles_come_back_from_the_disk_cache(tmp_path, monkeypatch):
+    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1)
+    monkeypatch.setenv("ORBITFL_CACHE_DIR", str(tmp_path))  # spec.cache_dir
     data = build_federation(spec, 2, seed=1, tracks=_tracks(2))
     first = data.clients[1].images.clone()
     for path in (tmp_path / "tiles").glob("*.npy"):   # a marked copy on disk is what
@@ -95,7 +97,7 @@ def test_the_cache_keeps_the_most_recent_sets_within_its_budget():
 
 
 def test_memory_held_does_not_grow_with_the_fleet(monkeypatch):
-    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache_dir=None)
+    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache=False)
     data = build_federation(spec, 8, seed=2, tracks=_tracks(8))
     one = 3 * 16 * 16 * 4 * max(len(c) for c in data.clients)
     monkeypatch.setattr(lazy_data.PROCESS_CACHE, "budget", 2 * one)
@@ -105,7 +107,7 @@ def test_memory_held_does_not_grow_with_the_fleet(monkeypatch):
 
 
 def test_a_pickled_client_carries_its_recipe_not_its_images(tmp_path):
-    spec = DataSpec(image_size=32, test_per_class=1, ses_per_class=1, cache_dir=None)
+    spec = DataSpec(image_size=32, test_per_class=1, ses_per_class=1, cache=False)
     data = build_federation(spec, 1, seed=3, tracks=_tracks(1))
     client = data.clients[0]
     images = client.images.clone()                 # built and cached in this process
@@ -117,7 +119,7 @@ def test_a_pickled_client_carries_its_recipe_not_its_images(tmp_path):
 
 
 def test_a_lazy_subset_stays_lazy_and_takes_the_right_rows():
-    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache_dir=None)
+    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache=False)
     data = build_federation(spec, 1, seed=3, tracks=_tracks(1))
     client = data.clients[0]
     rows = np.array([3, 0, 2])
@@ -128,7 +130,7 @@ def test_a_lazy_subset_stays_lazy_and_takes_the_right_rows():
 
 
 def test_a_held_out_validation_split_is_the_same_from_lazy_clients():
-    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache_dir=None,
+    spec = DataSpec(image_size=16, test_per_class=1, ses_per_class=1, cache=False,
                     validation_fraction=0.25)
     eager = build_federation(spec, 3, seed=6, tracks=_tracks(3), lazy=False)
     lazy = build_federation(spec, 3, seed=6, tracks=_tracks(3))
