@@ -22,6 +22,7 @@ import pandas as pd
 
 from orbitfl.atomic import atomic_write_text
 from orbitfl.errors import InputError
+from orbitfl.study import TUNED
 
 # metric column of sweep.parquet -> its name in the report
 METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
@@ -289,7 +290,9 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
                   "bound: one client holding every training image, through the same engine "
                   "and round budget.", ""]
     chosen = [f"{record['methods'][m]['label']}: " + ", ".join(
-        f"{k.split('.')[-1]} {v:g}" for k, v in c.items()) for m, c in record["choices"].items()]
+        f"{k.split('.')[-1]} {record['choices'][m][k]:g}" for k in TUNED
+        if k in record["choices"][m])
+        for m in tunes if m in record["choices"]]
     lines += ["## Tuning (validation split; IF 100, seed 1)", "",
               f"Selection: the highest final `{record.get('selection', 'val_balanced_accuracy')}`"
               "; the test set is never read. Chosen: " + "; ".join(chosen) + ". " +
