@@ -49,7 +49,8 @@ class World:
         return [e.name for e in self.prepared.fleet]
 
     def network(self, env: simpy.Environment,
-                radio_listener: Callable[[int, str, bool], None] | None = None) -> Network:
+                radio_listener: Callable[[int, str, bool], None] | None = None
+                ) -> Network | IdealNetwork:
         config = self.prepared.scenario.network
         if config.mode == "ideal":
             return IdealNetwork(env, self.satellite_names, events=self.events)
