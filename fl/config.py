@@ -1,14 +1,16 @@
 """The learning layer's configuration, declared once: the scenario schema composes these
 dataclasses as its sections (``data`` is ``DataSpec``, ``fl.safe`` is ``SafeConfig``,
-``fl.fedprox``, ``fl.fedbuff`` and ``fl.compression`` the classes of those names), so each
-option's type, bounds, description and unit live here (``orbitfl/options.py``). Plain
-dataclasses, no torch: a scenario validates without importing it."""
+``fl.fedprox``, ``fl.fedbuff`` and ``fl.compression`` the classes of those names,
+``execution`` is ``Execution``), so each option's type, bounds, description and unit live
+here (``orbitfl/options.py``). Plain dataclasses, no torch: a scenario validates without
+importing it."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.limits import (
@@ -223,3 +225,42 @@ class DataSpec:
                              f"3 x {self.image_size} x {self.image_size} float32); at most "
                              f"{MAX_IMAGE_BYTES / 2**30:g} GiB: lower samples_per_class_max, "
                              "test_per_class, ses_per_class or image_size")
+
+
+Backend = Literal["serial", "local", "ray"]
+Device = Literal["auto", "cpu", "cuda"]
+BACKENDS, DEVICES = get_args(Backend), get_args(Device)
+
+
+@dataclass(frozen=True)
+class Execution:
+    """Where clients' local training runs (the scenario's ``execution`` section); results
+    are identical for every choice (on CPU, ``fl/executors.py``)."""
+
+    __pydantic_config__ = STRICT
+
+    backend: Backend = option(
+        "serial", "serial: in this process; local: a process pool; ray: Ray actors")
+    workers: int | None = option(
+        None, "processes or actors (local, ray); default: cores / threads", ge=1, le=4096)
+    threads: int = option(
+        1, "torch threads per client fit, the same in every backend (results depend on it "
+           "bit-wise)", ge=1, le=256)
+    device: Device = option(
+        "auto", "training device: auto picks CUDA when torch sees one")
+    address: str | None = option(
+        None, "ray: address of an existing cluster ('auto', 'ray://host:10001'); default: "
+              "start Ray on this machine")
+
+    def __post_init__(self) -> None:
+        # the scenario checks these already; an Execution made in Python is checked here
+        if self.backend not in BACKENDS:
+            raise ValueError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
+        if self.device not in DEVICES:
+            raise ValueError(f"unknown device {self.device!r}; known: {', '.join(DEVICES)}")
+
+    def worker_count(self) -> int:
+        """Processes or actors a pool starts: ``workers``, or the cores over ``threads``."""
+        if self.workers is not None:
+            return max(1, int(self.workers))
+        return max(1, (os.cpu_count() or 1) // max(1, self.threads))

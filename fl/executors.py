@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import os
 import pickle
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
@@ -31,35 +30,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from .config import Execution
 from .datasets import ImageSet
 from .payloads import Payload
 from .strategy import ClientState, ClientUpdate, Strategy
 
-BACKENDS = ("serial", "local", "ray")
-DEVICES = ("auto", "cpu", "cuda")
 FitResult = tuple[ClientUpdate, ClientState]
-
-
-@dataclass(frozen=True)
-class Execution:
-    """How client training runs (the scenario's ``execution`` section)."""
-
-    backend: str = "serial"       # serial | local | ray
-    workers: int | None = None    # local, ray: processes; default cores // threads
-    device: str = "auto"          # auto (CUDA when available) | cpu | cuda
-    threads: int = 1              # torch threads per fit, the same in every backend
-    address: str | None = None    # ray: an existing cluster ("auto", "ray://host:10001")
-
-    def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValueError(f"unknown backend {self.backend!r}; known: {', '.join(BACKENDS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"unknown device {self.device!r}; known: {', '.join(DEVICES)}")
-
-    def worker_count(self) -> int:
-        if self.workers is not None:
-            return max(1, int(self.workers))
-        return max(1, (os.cpu_count() or 1) // max(1, self.threads))
 
 
 @dataclass(frozen=True)

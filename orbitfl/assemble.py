@@ -22,7 +22,7 @@ import torch
 
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.errors import InputError
-from orbitfl.fl.executors import Execution, Executor, make_executor, resolve_device
+from orbitfl.fl.executors import Executor, make_executor, resolve_device
 from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
@@ -142,8 +142,7 @@ def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Execu
     """Where the clients' fits run (the scenario's execution section)."""
     e = scenario.execution
     try:
-        return make_executor(Execution(e.backend, e.workers, e.device, e.threads, e.address),
-                             strategy, client_data)
+        return make_executor(e, strategy, client_data)
     except ValueError as err:
         raise InputError(f"execution.backend {e.backend}: {err}") from None
 

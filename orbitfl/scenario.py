@@ -33,6 +33,7 @@ from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.config import (
     CompressionConfig,
     DataSpec,
+    Execution,
     FedBuffConfig,
     FedProxConfig,
     SafeConfig,
@@ -409,23 +410,6 @@ class FLConfig(_Strict):
         return self
 
 
-class ExecutionConfig(_Strict):
-    """Where clients' local training runs; results are identical for every choice (on CPU)."""
-
-    backend: Literal["serial", "local", "ray"] = Field(
-        "serial", description="serial: in this process; local: a process pool; ray: Ray actors")
-    workers: int | None = Field(
-        None, ge=1, le=4096, description="processes or actors (local, ray); default: cores / threads")
-    threads: int = Field(
-        1, ge=1, le=256, description="torch threads per client fit, the same in every backend "
-                                     "(results depend on it bit-wise)")
-    device: Literal["auto", "cpu", "cuda"] = Field(
-        "auto", description="training device: auto picks CUDA when torch sees one")
-    address: str | None = Field(
-        None, description="ray: address of an existing cluster ('auto', 'ray://host:10001'); "
-                          "default: start Ray on this machine")
-
-
 class ReportConfig(_Strict):
     figures: bool = Field(
         True, description="draw the run's figures and dashboard.html (off for sweeps of many "
@@ -454,8 +438,8 @@ class Scenario(_Strict):
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
     fl: FLConfig = Field(description="federated learning")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")
-    execution: ExecutionConfig = Field(
-        ExecutionConfig(), description="where clients train (never changes the results)")
+    execution: Execution = Field(
+        Execution(), description="where clients train (never changes the results)")
 
     @field_validator("name")
     @classmethod
