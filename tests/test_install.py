@@ -86,11 +86,22 @@ def outside(tmp_path) -> dict:
 
 
 def test_installed_package_is_the_wheel_not_the_source_tree(venv, outside):
-    code = ("import orbitfl, orbitfl.fl.geo.landcover as lc, orbitfl.study as study; "
-            "print(orbitfl.__file__); print(lc.data_file()); print(len(study.geo_tracks(1, 0)))")
-    shown = _quiet_run([venv / "bin" / "python", "-c", code], **outside).stdout.split()
-    assert Path(shown[0]).is_relative_to(venv) and Path(shown[1]).is_file()
-    assert shown[2] == "1"  # the study's ground tracks read the packaged element file
+    """The installed package, its scenario library and element sets are the venv's, and a
+    packaged scenario loads with its element file resolved inside the venv too (the data
+    travels in the wheel; nothing reads the source tree)."""
+    code = ("import orbitfl, orbitfl.fl.geo.landcover as lc; "
+            "from importlib.resources import files; "
+            "library = files('orbitfl.scenarios'); "
+            "sc = orbitfl.load_scenario(library / 'study' / 'base.yaml'); "
+            "print(orbitfl.__file__); print(lc.data_file()); print(library); "
+            "print(files('orbitfl.tle')); print(sc.constellation.tle)")
+    shown = [Path(line) for line in
+             _quiet_run([venv / "bin" / "python", "-c", code], **outside).stdout.split()]
+    package, landcover, library, elements, tle = shown
+    assert all(path.is_relative_to(venv) for path in (package, library, elements, tle))
+    assert not any(path.is_relative_to(REPO) for path in (package, library, elements, tle))
+    assert landcover.is_file() and (library / "quickstart.yaml").is_file()
+    assert tle.is_file() and tle.parent == elements  # the packaged element file
 
 
 def _cli(venv: Path, *args, **outside) -> str:
