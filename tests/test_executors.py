@@ -1,9 +1,16 @@
 """Where clients train never changes what a mission computes: the serial executor, a local
 process pool of one and of two workers, and Ray actors give identical rounds, clients and
-transfers tables (bit-identical numbers) for FedAvg, top-k FedAvg (error-feedback
-residuals in the clients' states), SAFE (personal models, SES, CKA history) and FedBuff;
-and a run stopped after a round and resumed on a process pool equals an uninterrupted
-serial run."""
+transfers tables (bit-identical numbers), final global weights and clients' states for
+FedAvg, top-k FedAvg (error-feedback residuals in the clients' states), SAFE (personal
+models, SES, CKA history) and FedBuff; and a run stopped after a round and resumed on a
+process pool equals an uninterrupted serial run.
+
+Why a completion-order bug cannot pass: each run is tiny (synthetic data, 6 satellites,
+2 rounds, 1 epoch, no figures) but every aggregation folds in at least 3 updates (a sum of
+two is commutative in floating point, so 2 would hide any order) and round 1 takes them in
+a simulated order (client 3 first) other than the order the fits were submitted, which is
+the order a FIFO pool tends to finish them in; the tests assert both, so summing in
+completion order changes bits of the weights and the compared accuracies."""
 
 from __future__ import annotations
 
@@ -11,19 +18,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
+import orbitfl.learning as learning
 import orbitfl.runner as runner
 from orbitfl.api import load_scenario
 
 from conftest import SCENARIOS
 
 TABLES = ("rounds", "clients", "transfers")
-SMALL = {  # the quickstart, two rounds on tiny synthetic data
-    "duration": "1d", "fl.rounds": 2, "fl.local_epochs": 1, "constellation.select.limit": 4,
+SMALL = {  # the quickstart, two rounds on tiny synthetic data, >= 3 updates per aggregation
+    "duration": "1d", "fl.rounds": 2, "fl.local_epochs": 1, "constellation.select.limit": 6,
     "data.dataset": "synthetic", "data.partition": "dirichlet", "data.classes": 4,
     "data.image_size": 16, "data.samples_per_class_max": 40, "data.imbalance_ratio": 4,
     "data.test_per_class": 10, "data.ses_per_class": 2, "fl.safe.ace_dim": 8,
-    "fl.schedule.min_clients": 2, "fl.schedule.deadline": "4h",
+    "fl.schedule.min_clients": 3, "fl.schedule.deadline": "6h",
 }
 STRATEGIES = {
     "fedavg": {"fl.strategy": "fedavg"},
@@ -31,7 +40,7 @@ STRATEGIES = {
                     "fl.compression.topk_ratio": 0.1},
     "safe-topk": {"fl.compression.to_ground": "topk", "fl.compression.topk_ratio": 0.1},
     "fedbuff": {"fl.strategy": "fedbuff", "fl.schedule.mode": "async",
-                "fl.fedbuff.buffer_size": 2},
+                "fl.fedbuff.buffer_size": 3},
 }
 EXECUTORS = {
     "serial": {"execution.backend": "serial"},
@@ -58,41 +67,80 @@ def ray_started():
         ray.shutdown()
 
 
+CLOSED: list[tuple[dict, dict]] = []  # (global weights, clients' states) per closed run
+
+
+def _recording_close(close):
+    """Learning.close that first records the final global model and every client's state
+    (waiting for the fits still pending), so runs can be compared beyond their tables."""
+    def recorded(self) -> None:
+        weights = {k: v.detach().clone() for k, v in self.global_model.state_dict().items()}
+        CLOSED.append((weights, self.states.snapshot()))
+        close(self)
+    return recorded
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """Run directories by (strategy, executor), each made once; no figures (the tables
-    are what is compared)."""
+    """(run directory, final weights and states) by (strategy, executor), each run made
+    once; no figures (the tables are what is compared)."""
     base = tmp_path_factory.mktemp("executors")
-    done: dict[tuple[str, str], Path] = {}
+    done: dict[tuple[str, str], tuple[Path, tuple[dict, dict]]] = {}
     patch = pytest.MonkeyPatch()
     patch.setattr(runner, "write_report", lambda *args, **kwargs: None)
+    patch.setattr(learning.Learning, "close", _recording_close(learning.Learning.close))
 
-    def get(strategy: str, executor: str) -> Path:
+    def get(strategy: str, executor: str) -> tuple[Path, tuple[dict, dict]]:
         if (strategy, executor) not in done:
             out = base / f"{strategy}-{executor}"
             runner.run(scenario(strategy, executor), out)
-            done[strategy, executor] = out
+            done[strategy, executor] = out, CLOSED[-1]
         return done[strategy, executor]
 
     yield get
     patch.undo()
 
 
-def same_tables(a: Path, b: Path) -> None:
+def same_values(a, b, where: str) -> None:
+    """Exact equality of nested states: tensors bit for bit, everything else with ==."""
+    assert type(a) is type(b), where
+    if isinstance(a, torch.Tensor):
+        assert a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b), where
+    elif isinstance(a, dict):
+        assert list(a) == list(b), where
+        for key in a:
+            same_values(a[key], b[key], f"{where}[{key!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            same_values(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
+
+
+def same_runs(a: tuple[Path, tuple[dict, dict]], b: tuple[Path, tuple[dict, dict]]) -> None:
     for name in TABLES:
-        pd.testing.assert_frame_equal(pd.read_parquet(a / f"{name}.parquet"),
-                                      pd.read_parquet(b / f"{name}.parquet"), obj=name,
+        pd.testing.assert_frame_equal(pd.read_parquet(a[0] / f"{name}.parquet"),
+                                      pd.read_parquet(b[0] / f"{name}.parquet"), obj=name,
                                       check_exact=True)
+    same_values(a[1][0], b[1][0], "global model")
+    same_values(a[1][1], b[1][1], "client states")
 
 
 @pytest.mark.parametrize("strategy", list(STRATEGIES))
 def test_every_executor_gives_identical_tables(runs, ray_started, strategy):
     serial = runs(strategy, "serial")
-    rounds = pd.read_parquet(serial / "rounds.parquet")
-    assert (rounds["received"].iloc[1:] > 0).all()      # both rounds took updates in
+    rounds = pd.read_parquet(serial[0] / "rounds.parquet")
+    assert (rounds["received"].iloc[1:] >= 3).all()     # the order of a sum can matter
     assert rounds.accuracy.notna().all()
+    if strategy != "fedbuff":  # fedbuff's buffers here hold one client's successive jobs
+        # taken in in an order other than the fits' submission (client = job index here)
+        assert any(list(c) != sorted(c) for c in rounds["clients"].iloc[1:])
+    assert serial[1][0] and serial[1][1]                # weights and states were recorded
+    if strategy.endswith("topk"):
+        assert all("residual" in s for s in serial[1][1].values())
     for executor in ("local-1", "local-2", "ray-2"):
-        same_tables(serial, runs(strategy, executor))
+        same_runs(serial, runs(strategy, executor))
 
 
 def test_resumed_run_on_a_pool_equals_an_uninterrupted_serial_run(runs, tmp_path,
@@ -114,8 +162,10 @@ def test_resumed_run_on_a_pool_equals_an_uninterrupted_serial_run(runs, tmp_path
     with pytest.raises(KeyboardInterrupt):
         runner.run(pooled, tmp_path / "cut")
     monkeypatch.setattr(runner, "_save_checkpoint", save)
+    closed = len(CLOSED)
     runner.run(pooled, tmp_path / "cut", resume=True)
-    same_tables(full, tmp_path / "cut")
+    assert len(CLOSED) == closed + 1                    # the resumed run's own learning
+    same_runs(full, (tmp_path / "cut", CLOSED[-1]))
 
 
 def test_where_clients_train_is_not_part_of_the_scenario_hash():
