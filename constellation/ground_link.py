@@ -24,6 +24,8 @@ import simpy
 from simpy.core import BoundClass
 from simpy.resources.base import BaseResource, Get, Put
 
+from orbitfl.options import STRICT, option
+
 from .airtime import Airtime, TransferRecord
 from .links import RateProfiles
 from .routing import LinkSchedule
@@ -34,10 +36,23 @@ POLICIES = ("fifo", "elevation", "priority")
 
 @dataclass(frozen=True)
 class Backhaul:
-    """Terrestrial link between every station and the ground server."""
+    """Terrestrial link between every station and the ground server: the scenario's
+    ``network.backhaul`` section, in its units (``orbitfl/options.py``)."""
 
-    latency_s: float = 0.05
-    rate_bps: float = 1e9
+    __pydantic_config__ = STRICT
+
+    latency_ms: float = option(
+        50.0, "station-to-server latency added to every ground transfer [ms]", ge=0, le=1e6)
+    rate_mbps: float = option(1000.0, "terrestrial station-to-server rate [Mbit/s]",
+                              gt=0, le=1e6)
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_ms / 1e3
+
+    @property
+    def rate_bps(self) -> float:
+        return self.rate_mbps * 1e6
 
     def delay(self, nbytes: float) -> float:
         return self.latency_s + nbytes * 8.0 / self.rate_bps

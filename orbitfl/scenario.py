@@ -28,6 +28,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 
 from orbitfl.constellation.faults import FaultSpec
+from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.config import (
@@ -302,14 +303,6 @@ class LinksConfig(_Strict):
     sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass [s]")
 
 
-class BackhaulConfig(_Strict):
-    latency_ms: float = Field(
-        50.0, ge=0, le=1e6, description="station-to-server latency added to every ground transfer "
-                                        "[ms]")
-    rate_mbps: float = Field(
-        1000.0, gt=0, le=1e6, description="terrestrial station-to-server rate [Mbit/s]")
-
-
 class NetworkConfig(_Strict):
     mode: Literal["links", "ideal"] = Field(
         "links", description="links: payloads cross contact windows at the link rates; ideal: "
@@ -321,8 +314,8 @@ class NetworkConfig(_Strict):
     transfer_policy: Literal["resume", "restart"] = Field(
         "resume", description="a transfer cut by the end of a pass resumes in the next pass or "
                               "restarts")
-    backhaul: BackhaulConfig = Field(
-        BackhaulConfig(), description="the terrestrial link from stations to the server")
+    backhaul: Backhaul = Field(
+        Backhaul(), description="the terrestrial link from stations to the server")
 
 
 class ContactsConfig(_Strict):

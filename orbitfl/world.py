@@ -17,7 +17,7 @@ from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import IslModel, isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
-from orbitfl.constellation.network import Backhaul, Network
+from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
@@ -64,8 +64,7 @@ class World:
                        [(s.id, s.antennas) for s in stations], self.usable_down,
                        self.usable_up, policy=config.antenna_policy,
                        resume=config.transfer_policy == "resume",
-                       backhaul=Backhaul(config.backhaul.latency_ms / 1e3,
-                                         config.backhaul.rate_mbps * 1e6),
+                       backhaul=config.backhaul,
                        elevation=elevation, isl=self.faults.isl,
                        packet_error_rate=self.fault_spec.packet_error_rate,
                        radio_listener=radio_listener, events=self.events)

@@ -12,7 +12,7 @@ from orbitfl.constellation.ground_link import GROUND, AntennaPool, Backhaul, Gro
 from orbitfl.constellation.links import RateProfiles
 from orbitfl.constellation.network import Network
 
-NO_BACKHAUL = Backhaul(latency_s=0.0, rate_bps=float("inf"))
+NO_BACKHAUL = Backhaul(latency_ms=0.0, rate_mbps=float("inf"))
 
 
 def profiles(windows, rate_bps):
@@ -57,7 +57,8 @@ def test_a_payload_larger_than_a_window_continues_in_the_next():
 def test_uplink_waits_for_the_backhaul_before_the_window():
     # 1 MB over a 1 Mbit/s backhaul with 2 s latency reaches the station at 10 s, inside the
     # window [5, 2000] that runs at 8 kbit/s, where 1 MB takes 1000 s.
-    env, links = ground([(0, "gs", 5.0, 2000.0)], backhaul=Backhaul(2.0, 1e6))
+    env, links = ground([(0, "gs", 5.0, 2000.0)],
+                        backhaul=Backhaul(latency_ms=2000.0, rate_mbps=1.0))
     process = links.transfer("weights", 1_000_000, GROUND, "sat0")
     env.run()
     assert process.value.start_s == pytest.approx(2.0 + 8.0)
@@ -135,7 +136,8 @@ def test_backhaul_forwards_each_station_share_after_its_last_byte():
     # station forwards its share over a 1 kB/s backhaul with 1 s latency: a's is at the
     # server at 10 + 1 + 10 = 21 s, b's at 120 + 1 + 20 = 141 s, which decides.
     env, links = ground([(0, "a", 0.0, 10.0), (0, "b", 100.0, 500.0)],
-                        stations=[("a", 1), ("b", 1)], backhaul=Backhaul(1.0, 8000.0))
+                        stations=[("a", 1), ("b", 1)],
+                        backhaul=Backhaul(latency_ms=1000.0, rate_mbps=0.008))
     process = links.transfer("weights", 30_000, "sat0", GROUND)
     env.run()
     record = process.value

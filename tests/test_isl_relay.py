@@ -83,7 +83,7 @@ def test_relay_is_never_later_than_direct_and_simulation_matches_plan(shell):
     down = rate_profiles(plan, propagator, stations, FixedRate(10e6))
     env = simpy.Environment()
     network = Network(env, plan.windows, names, [(s.id, 1) for s in stations], down, down,
-                      backhaul=Backhaul(0.0, float("inf")), isl=isl)
+                      backhaul=Backhaul(latency_ms=0.0, rate_mbps=float("inf")), isl=isl)
     nbytes = 2_000_000
     improved = 0
     for sat in names:

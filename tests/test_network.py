@@ -8,7 +8,7 @@ import simpy
 from orbitfl.constellation.links import RateProfiles
 from orbitfl.constellation.network import GROUND, Backhaul, Network
 
-NO_BACKHAUL = Backhaul(latency_s=0.0, rate_bps=float("inf"))
+NO_BACKHAUL = Backhaul(latency_ms=0.0, rate_mbps=float("inf"))
 
 
 def make_network(windows, rates=None, satellites=1, stations=(("gs", 1),), policy="fifo",
@@ -66,7 +66,7 @@ def test_restart_policy_resends_from_zero():
 
 def test_direction_rates_and_backhaul():
     env, net = make_network([(0, "gs", 1000.0, 2000.0)], rates=[160e6], up_rate=[2e6],
-                            backhaul=Backhaul(latency_s=0.05, rate_bps=1e9))
+                            backhaul=Backhaul(latency_ms=50.0, rate_mbps=1000.0))
     up = net.transfer("weights", 1_000_000, GROUND, "sat0")
     down = net.transfer("weights", 1_000_000, "sat0", GROUND)
     env.run()

@@ -152,7 +152,7 @@ def test_a_transfer_pauses_at_the_battery_floor_and_resumes_when_recharged():
     profile = RateProfiles(np.array([0.0]), np.array([10_000.0]), np.array([8000.0]),
                            np.array([0, 1]))
     network = Network(env, windows, ["sat"], [("gs", 1)], profile, profile,
-                      backhaul=Backhaul(0.0, 1e18))
+                      backhaul=Backhaul(latency_ms=0.0, rate_mbps=1e12))
     network.gate_radios(onboard.radio_power(env))
     done = network.transfer("weights", 5_000_000, "sat", GROUND)
     env.run(until=20_000.0)
