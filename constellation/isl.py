@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from orbitfl.constants import EARTH_RADIUS_KM
+from orbitfl.options import STRICT, option
 
 from .contacts import ContactPlan, _pair_events
-from .links import FixedRate, LinkBudget, RateModel
+from .links import FixedRate, LinkBudget, LinkSpec, RateModel
 from .propagation import Propagator
 
 _PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
@@ -27,9 +28,24 @@ _PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
 
 @dataclass(frozen=True)
 class IslModel:
-    max_range_km: float = 5000.0
-    grazing_altitude_km: float = 80.0
-    rate: RateModel = FixedRate(100e6)
+    """Who may link and at what rate: the scenario's ``links.isl`` section
+    (``orbitfl/options.py``)."""
+
+    __pydantic_config__ = STRICT
+
+    enabled: bool = option(False, "relay payloads over inter-satellite links")
+    max_range_km: float = option(5000.0, "longest usable inter-satellite range [km]", gt=0)
+    grazing_altitude_km: float = option(
+        80.0, "the line of sight must clear this altitude above the Earth [km]", ge=0)
+    link: LinkSpec = option(
+        LinkSpec(rate_mbps=100.0), "rate model of an inter-satellite link (a budget is taken "
+                                   "in vacuum)")
+    grid_step_s: float = option(
+        30.0, "sampling step of the ISL visibility search [s]", ge=1, le=300)
+
+    @property
+    def rate(self) -> RateModel:
+        return self.link.model()
 
     def rate_bps(self, range_km: np.ndarray) -> np.ndarray:
         """The link's rate at these ranges, in vacuum: no atmosphere lies between two

@@ -10,13 +10,15 @@ steps up once the better threshold is met), and a window's capacity is the integ
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, Sequence
+from dataclasses import dataclass, fields
+from typing import Literal, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
 
 from orbitfl.constants import SPEED_OF_LIGHT_M_S
+from orbitfl.errors import short
+from orbitfl.options import STRICT, option
 
 from .contacts import ContactPlan
 from .propagation import Propagator
@@ -139,6 +141,73 @@ LINK_PRESETS = {
     # A UHF amateur-class link (9.6 kbit/s), for bandwidth studies.
     "uhf": FixedRate(9600.0),
 }
+
+
+@dataclass(frozen=True)
+class LinkSpec:
+    """One direction of a link as a scenario writes it (``links.downlink``, ``links.uplink``,
+    ``links.isl.link``): a fixed rate, a named preset, or a DVB-S2 budget (band plus EIRP,
+    G/T and bandwidth; the rest defaults). It is a choice among three rate models with
+    shortcuts (a band sets the frequency and the zenith loss), so it stays apart from the
+    ``FixedRate`` and ``LinkBudget`` it resolves to in ``model()``."""
+
+    __pydantic_config__ = STRICT
+
+    rate_mbps: float | None = option(
+        None, "fixed data rate during every contact [Mbit/s]", gt=0, le=1e6)
+    preset: str | None = option(None, "a named link (see 'orbitfl list links')")
+    band: Literal["UHF", "S", "X", "Ka"] | None = option(
+        None, "DVB-S2 budget: frequency band (sets the carrier frequency and zenith loss)")
+    frequency_ghz: float | None = option(
+        None, "DVB-S2 budget: carrier frequency, instead of a band [GHz]", gt=0, le=1000)
+    eirp_dbw: float | None = option(None, "DVB-S2 budget: transmitter EIRP [dBW]")
+    gt_dbk: float | None = option(None, "DVB-S2 budget: receiver figure of merit G/T [dB/K]")
+    bandwidth_mhz: float | None = option(
+        None, "DVB-S2 budget: channel bandwidth [MHz]", gt=0, le=1e5)
+    rolloff: float = option(
+        0.2, "DVB-S2 budget: pulse-shaping roll-off factor (symbol rate = bandwidth / (1 + "
+             "rolloff))", ge=0.05, le=0.35)
+    max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = option(
+        "32APSK", "DVB-S2 budget: highest modulation the adaptive coding may pick")
+    other_losses_db: float = option(
+        1.0, "DVB-S2 budget: pointing, polarisation and implementation losses [dB]", ge=0)
+    margin_db: float = option(
+        1.0, "DVB-S2 budget: link margin kept above the required Es/N0 [dB]", ge=0)
+    zenith_atmospheric_loss_db: float | None = option(
+        None, "DVB-S2 budget: atmospheric loss at zenith, scaled by elevation (default: the "
+              "band's) [dB]", ge=0)
+
+    def __post_init__(self) -> None:
+        budget = [k for k in ("band", "frequency_ghz", "eirp_dbw", "gt_dbk", "bandwidth_mhz")
+                  if getattr(self, k) is not None]
+        kinds = (self.rate_mbps is not None) + (self.preset is not None) + bool(budget)
+        if kinds != 1:
+            raise ValueError("give exactly one of rate_mbps, preset, or a budget "
+                             "(band, eirp_dbw, gt_dbk, bandwidth_mhz)")
+        if self.preset is not None and self.preset not in LINK_PRESETS:
+            raise ValueError(f"unknown preset {short(self.preset)}; known: "
+                             f"{', '.join(LINK_PRESETS)}")
+        if budget:
+            missing = [k for k in ("eirp_dbw", "gt_dbk", "bandwidth_mhz")
+                       if getattr(self, k) is None]
+            if self.band is None and self.frequency_ghz is None:
+                missing.insert(0, "band or frequency_ghz")
+            if missing:
+                raise ValueError(f"a link budget needs {', '.join(missing)}")
+
+    def model(self) -> RateModel:
+        """The rate model this link names: a fixed rate, a preset, or its budget (the
+        budget's options pass by name; the band fills in frequency and zenith loss)."""
+        if self.rate_mbps is not None:
+            return FixedRate(self.rate_mbps * 1e6)
+        if self.preset is not None:
+            return LINK_PRESETS[self.preset]
+        frequency, zenith = BANDS[self.band] if self.band else (self.frequency_ghz, 0.08)
+        budget = {f.name: getattr(self, f.name) for f in fields(LinkBudget)}
+        budget["frequency_ghz"] = self.frequency_ghz or frequency
+        if self.zenith_atmospheric_loss_db is None:
+            budget["zenith_atmospheric_loss_db"] = zenith
+        return LinkBudget(**budget)
 
 
 def atmospheric_loss_db(zenith_db: float, elevation_deg: np.ndarray) -> np.ndarray:

@@ -9,13 +9,16 @@ around it, as real shells do).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timezone
 from typing import Literal
 
 import numpy as np
 
 from orbitfl.constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
+from orbitfl.errors import short
+from orbitfl.limits import MAX_SATELLITES
+from orbitfl.options import STRICT, option
 
 from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum
 
@@ -58,6 +61,52 @@ PRESETS = {
     "iridium-next": WalkerShell(6, 11, 1, 780.0, 86.4, "star", "IRIDIUM-W"),
     "oneweb": WalkerShell(12, 49, 1, 1200.0, 87.9, "star", "ONEWEB-W"),
 }
+
+
+@dataclass(frozen=True)
+class WalkerSpec:
+    """A designed shell as a scenario writes it (``constellation.walker``): a named preset,
+    or every parameter (a preset's may be overridden). Every parameter is optional here,
+    which is why it stays apart from the complete ``WalkerShell`` that ``shell()`` makes."""
+
+    __pydantic_config__ = STRICT
+
+    preset: str | None = option(
+        None, "a named shell (see 'orbitfl list walker'); the fields below override its values")
+    planes: int | None = option(None, "number of orbital planes", gt=0, le=MAX_SATELLITES)
+    per_plane: int | None = option(None, "satellites per plane", gt=0, le=MAX_SATELLITES)
+    phasing: int | None = option(
+        None, "Walker phasing factor F (relative spacing between planes)", ge=0,
+        le=MAX_SATELLITES)
+    altitude_km: float | None = option(
+        None, "circular orbit altitude above the Earth's surface [km]", gt=100, lt=40000)
+    inclination_deg: float | None = option(None, "orbit inclination [deg]", ge=0, le=180)
+    pattern: Literal["delta", "star"] | None = option(
+        None, "delta (planes over 360 deg of RAAN) or star (over 180 deg)")
+
+    def __post_init__(self) -> None:
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {short(self.preset)}; known: {', '.join(PRESETS)}")
+        if self.preset is None:
+            missing = [k for k in ("planes", "per_plane", "altitude_km", "inclination_deg")
+                       if getattr(self, k) is None]
+            if missing:
+                raise ValueError(f"give a preset or {', '.join(missing)}")
+        preset = PRESETS.get(self.preset)
+        size = (self.planes or preset.planes) * (self.per_plane or preset.per_plane)
+        if size > MAX_SATELLITES:
+            raise ValueError(f"planes x per_plane is {size} satellites; at most "
+                             f"{MAX_SATELLITES}")
+
+    def shell(self) -> WalkerShell:
+        """The preset (or a phasing-0 delta shell) with every parameter given here in
+        place of its own; raises ``ValueError`` for a shell that cannot fly."""
+        given = {f.name: getattr(self, f.name) for f in fields(self)
+                 if f.name != "preset" and getattr(self, f.name) is not None}
+        base = PRESETS[self.preset] if self.preset else WalkerShell(
+            given["planes"], given["per_plane"], 0, given["altitude_km"],
+            given["inclination_deg"])
+        return replace(base, **given)
 
 
 def encode_catalog_number(number: int) -> str:

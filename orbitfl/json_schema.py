@@ -48,8 +48,8 @@ def scenario_json_schema() -> dict[str, Any]:
     defs = schema["$defs"]
     stations = sorted(catalog())
     _site(defs, stations)
-    _name_choice(defs["WalkerConfig"], "preset", list(PRESETS))
-    _name_choice(defs["LinkConfig"], "preset", list(LINK_PRESETS))
+    _name_choice(defs["WalkerSpec"], "preset", list(PRESETS))
+    _name_choice(defs["LinkSpec"], "preset", list(LINK_PRESETS))
     defs["OnboardConfig"]["properties"]["compute"]["enum"] = list(CHIPS)
     network = {"type": "string", "enum": list(NETWORKS)}
     defs["GroundStationsConfig"]["properties"]["network"] = {

@@ -4,7 +4,7 @@ need its data (the TLE file and selection, the quorum, the stations). Cheap: no 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -12,7 +12,7 @@ from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
-from orbitfl.constellation.walker import PRESETS, WalkerShell, walker_elements
+from orbitfl.constellation.walker import walker_elements
 from orbitfl.errors import InputError
 from orbitfl.fl.geo import landcover
 from orbitfl.limits import MAX_SATELLITE_STEPS, SUNLIGHT_GRID_S
@@ -99,14 +99,8 @@ def _fleet(scenario: Scenario, path: Path, skipped: list[str],
            warnings: list[str]) -> list[ElementSet]:
     config = scenario.constellation
     if config.walker is not None:
-        w = config.walker
-        overrides = {k: getattr(w, k) for k in ("planes", "per_plane", "phasing",
-                                                 "altitude_km", "inclination_deg", "pattern")
-                     if getattr(w, k) is not None}
         try:
-            base = PRESETS[w.preset] if w.preset else WalkerShell(
-                w.planes, w.per_plane, 0, w.altitude_km, w.inclination_deg)
-            shell = replace(base, **overrides)
+            shell = config.walker.shell()
             elements, source = walker_elements(shell, scenario.epoch), "the Walker shell"
         except ValueError as err:
             raise InputError(f"{path}: constellation.walker: {err}") from None

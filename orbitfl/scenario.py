@@ -29,7 +29,10 @@ from pydantic.fields import FieldInfo
 
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.ground_link import Backhaul
+from orbitfl.constellation.isl import IslModel
+from orbitfl.constellation.links import LinkSpec
 from orbitfl.constellation.power import PowerSpec
+from orbitfl.constellation.walker import WalkerSpec
 from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.config import (
     CompressionConfig,
@@ -64,44 +67,6 @@ class Selection(_Strict):
         None, gt=0, description="keep at most this many satellites, in file order")
 
 
-class WalkerConfig(_Strict):
-    """A designed shell: a named preset, or every parameter (a preset's may be overridden)."""
-
-    preset: str | None = Field(
-        None, description="a named shell (see 'orbitfl list walker'); the fields below override "
-                          "its values")
-    planes: int | None = Field(
-        None, gt=0, le=MAX_SATELLITES, description="number of orbital planes")
-    per_plane: int | None = Field(None, gt=0, le=MAX_SATELLITES, description="satellites per plane")
-    phasing: int | None = Field(
-        None, ge=0, le=MAX_SATELLITES, description="Walker phasing factor F (relative spacing "
-                                                   "between planes)")
-    altitude_km: float | None = Field(
-        None, gt=100, lt=40000, description="circular orbit altitude above the Earth's surface "
-                                            "[km]")
-    inclination_deg: float | None = Field(None, ge=0, le=180, description="orbit inclination [deg]")
-    pattern: Literal["delta", "star"] | None = Field(
-        None, description="delta (planes over 360 deg of RAAN) or star (over 180 deg)")
-
-    @model_validator(mode="after")
-    def _complete(self) -> "WalkerConfig":
-        from orbitfl.constellation.walker import PRESETS
-
-        if self.preset is not None and self.preset not in PRESETS:
-            raise ValueError(f"unknown preset {short(self.preset)}; known: {', '.join(PRESETS)}")
-        if self.preset is None:
-            missing = [k for k in ("planes", "per_plane", "altitude_km", "inclination_deg")
-                       if getattr(self, k) is None]
-            if missing:
-                raise ValueError(f"give a preset or {', '.join(missing)}")
-        preset = PRESETS.get(self.preset)
-        size = (self.planes or preset.planes) * (self.per_plane or preset.per_plane)
-        if size > MAX_SATELLITES:
-            raise ValueError(f"planes x per_plane is {size} satellites; at most "
-                             f"{MAX_SATELLITES}")
-        return self
-
-
 def relative_to_scenario(value: Path, info: ValidationInfo) -> Path:
     """A path in a scenario, resolved against the scenario file's folder (the loader passes
     it as ``base_dir``), so a scenario runs the same from any working directory."""
@@ -112,7 +77,7 @@ class ConstellationConfig(_Strict):
     tle: Path | None = Field(
         None, description="element file (TLE/3LE, or OMM .json/.csv), relative to the scenario "
                           "file")
-    walker: WalkerConfig | None = Field(
+    walker: WalkerSpec | None = Field(
         None, description="a designed Walker shell instead of an element file")
     select: Selection = Field(Selection(), description="which satellites of the element file fly")
     skip_bad_records: bool = Field(
@@ -211,95 +176,10 @@ class GroundStationsConfig(_Strict):
         return self
 
 
-class LinkConfig(_Strict):
-    """One direction of the ground link: a fixed rate, a named preset, or a DVB-S2 budget
-    (band plus EIRP, G/T and bandwidth; the rest defaults)."""
-
-    rate_mbps: float | None = Field(
-        None, gt=0, le=1e6, description="fixed data rate during every contact [Mbit/s]")
-    preset: str | None = Field(None, description="a named link (see 'orbitfl list links')")
-    band: Literal["UHF", "S", "X", "Ka"] | None = Field(
-        None, description="DVB-S2 budget: frequency band (sets the carrier frequency and zenith "
-                          "loss)")
-    frequency_ghz: float | None = Field(
-        None, gt=0, le=1000, description="DVB-S2 budget: carrier frequency, instead of a band "
-                                         "[GHz]")
-    eirp_dbw: float | None = Field(None, description="DVB-S2 budget: transmitter EIRP [dBW]")
-    gt_dbk: float | None = Field(
-        None, description="DVB-S2 budget: receiver figure of merit G/T [dB/K]")
-    bandwidth_mhz: float | None = Field(
-        None, gt=0, le=1e5, description="DVB-S2 budget: channel bandwidth [MHz]")
-    rolloff: float = Field(
-        0.2, ge=0.05, le=0.35, description="DVB-S2 budget: pulse-shaping roll-off factor (symbol "
-                                           "rate = bandwidth / (1 + rolloff))")
-    max_modulation: Literal["QPSK", "8PSK", "16APSK", "32APSK"] = Field(
-        "32APSK", description="DVB-S2 budget: highest modulation the adaptive coding may pick")
-    other_losses_db: float = Field(
-        1.0, ge=0, description="DVB-S2 budget: pointing, polarisation and implementation losses "
-                               "[dB]")
-    margin_db: float = Field(
-        1.0, ge=0, description="DVB-S2 budget: link margin kept above the required Es/N0 [dB]")
-    zenith_atmospheric_loss_db: float | None = Field(
-        None, ge=0, description="DVB-S2 budget: atmospheric loss at zenith, scaled by elevation "
-                                "(default: the band's) [dB]")
-
-    @model_validator(mode="after")
-    def _one_kind(self) -> "LinkConfig":
-        from orbitfl.constellation.links import LINK_PRESETS
-
-        budget = [k for k in ("band", "frequency_ghz", "eirp_dbw", "gt_dbk", "bandwidth_mhz")
-                  if getattr(self, k) is not None]
-        kinds = (self.rate_mbps is not None) + (self.preset is not None) + bool(budget)
-        if kinds != 1:
-            raise ValueError("give exactly one of rate_mbps, preset, or a budget "
-                             "(band, eirp_dbw, gt_dbk, bandwidth_mhz)")
-        if self.preset is not None and self.preset not in LINK_PRESETS:
-            raise ValueError(f"unknown preset {short(self.preset)}; known: "
-                             f"{', '.join(LINK_PRESETS)}")
-        if budget:
-            missing = [k for k in ("eirp_dbw", "gt_dbk", "bandwidth_mhz")
-                       if getattr(self, k) is None]
-            if self.band is None and self.frequency_ghz is None:
-                missing.insert(0, "band or frequency_ghz")
-            if missing:
-                raise ValueError(f"a link budget needs {', '.join(missing)}")
-        return self
-
-    def model(self):
-        """The constellation layer's rate model for this link."""
-        from orbitfl.constellation.links import BANDS, LINK_PRESETS, FixedRate, LinkBudget
-
-        if self.rate_mbps is not None:
-            return FixedRate(self.rate_mbps * 1e6)
-        if self.preset is not None:
-            return LINK_PRESETS[self.preset]
-        frequency, zenith = BANDS[self.band] if self.band else (self.frequency_ghz, 0.08)
-        return LinkBudget(
-            frequency_ghz=self.frequency_ghz or frequency, eirp_dbw=self.eirp_dbw,
-            gt_dbk=self.gt_dbk, bandwidth_mhz=self.bandwidth_mhz, rolloff=self.rolloff,
-            zenith_atmospheric_loss_db=(zenith if self.zenith_atmospheric_loss_db is None
-                                        else self.zenith_atmospheric_loss_db),
-            other_losses_db=self.other_losses_db, margin_db=self.margin_db,
-            max_modulation=self.max_modulation)
-
-
-class IslConfig(_Strict):
-    enabled: bool = Field(False, description="relay payloads over inter-satellite links")
-    max_range_km: float = Field(
-        5000.0, gt=0, description="longest usable inter-satellite range [km]")
-    grazing_altitude_km: float = Field(
-        80.0, ge=0, description="the line of sight must clear this altitude above the Earth [km]")
-    link: LinkConfig = Field(
-        LinkConfig(rate_mbps=100.0), description="rate model of an inter-satellite link (a budget "
-                                                 "is taken in vacuum)")
-    grid_step_s: float = Field(
-        30.0, ge=1, le=300, description="sampling step of the ISL visibility search [s]")
-
-
 class LinksConfig(_Strict):
-    downlink: LinkConfig = Field(description="satellite-to-ground link")
-    uplink: LinkConfig = Field(description="ground-to-satellite link")
-    isl: IslConfig = Field(IslConfig(), description="inter-satellite links")
+    downlink: LinkSpec = Field(description="satellite-to-ground link")
+    uplink: LinkSpec = Field(description="ground-to-satellite link")
+    isl: IslModel = Field(IslModel(), description="inter-satellite links")
     sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass [s]")
 
 
@@ -595,17 +475,17 @@ def _describe(loc: tuple[str, ...], errors: list[dict], model: type[BaseModel]) 
 
 
 _SECTION_WORDS = {
-    "LinkConfig": "a link: rate_mbps, a preset (see 'orbitfl list links') or a DVB-S2 budget "
+    "LinkSpec": "a link: rate_mbps, a preset (see 'orbitfl list links') or a DVB-S2 budget "
                   "(band, eirp_dbw, gt_dbk, bandwidth_mhz)",
     "Site": "a ground station: a catalog id (see 'orbitfl list stations') or an inline site "
             "with id, lat_deg and lon_deg",
-    "WalkerConfig": "a Walker shell: a preset (see 'orbitfl list walker') or planes, "
+    "WalkerSpec": "a Walker shell: a preset (see 'orbitfl list walker') or planes, "
                     "per_plane, altitude_km and inclination_deg",
 }
 
 
 def _expected_mapping(class_name: str) -> str:
-    """'Input should be a valid dictionary or instance of LinkConfig', in the project's words:
+    """'Input should be a valid dictionary or instance of LinkSpec', in the project's words:
     what the section is, and how it may be written."""
     if class_name in _SECTION_WORDS:
         return f"expected {_SECTION_WORDS[class_name]}"

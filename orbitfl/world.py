@@ -15,7 +15,7 @@ from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.ideal_network import IdealNetwork
-from orbitfl.constellation.isl import IslModel, isl_windows
+from orbitfl.constellation.isl import isl_windows
 from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
@@ -167,8 +167,7 @@ def build_world(prepared: Prepared,
     isl = None
     config = scenario.links.isl
     if config.enabled:
-        model = IslModel(config.max_range_km, config.grazing_altitude_km, config.link.model())
-        isl = isl_windows(propagator, scenario.duration, model, config.grid_step_s,
+        isl = isl_windows(propagator, scenario.duration, config, config.grid_step_s,
                           sample_s=scenario.links.sample_s)
         logger.info(f"inter-satellite links: {isl['window'].nunique()} windows")
     names = [e.name for e in prepared.fleet]

@@ -297,9 +297,9 @@ def test_every_schema_error_is_reported_one_line_each(tmp_path, capsys):
     text = "\n".join(lines)
     # the close matches from the catalog
     assert "unknown ground station 'kirun' (close matches: 'kiruna')" in text
-    # pydantic's "valid dictionary or instance of LinkConfig", in the project's words
+    # pydantic's "valid dictionary or instance of LinkSpec", in the project's words
     assert "links.downlink: expected a link: rate_mbps, a preset (see 'orbitfl list links') " \
-           "or a DVB-S2 budget" in text and "LinkConfig" not in text
+           "or a DVB-S2 budget" in text and "LinkSpec" not in text
     # a union's alternatives are one line
     assert "constellation.select.name: input should be a valid string or a valid list " \
            "(got 5)" in text

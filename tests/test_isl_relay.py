@@ -18,7 +18,7 @@ from orbitfl.constellation.isl import (
     time_expanded,
     topology_at,
 )
-from orbitfl.constellation.links import FixedRate, LinkBudget, rate_profiles
+from orbitfl.constellation.links import FixedRate, LinkSpec, rate_profiles
 from orbitfl.constellation.network import GROUND, Backhaul, Network
 from orbitfl.constellation.propagation import Clock, Propagator, timescale
 from orbitfl.constellation.routing import LinkSchedule
@@ -34,7 +34,7 @@ HORIZON = 6 * 3600.0
 def shell():
     fleet = load_element_file(TLE_DIR / "starlink-shell1_2024-07-16.tle")[:24]
     propagator = Propagator(fleet, Clock(EPOCH))
-    model = IslModel(max_range_km=2500.0, rate=FixedRate(50e6))
+    model = IslModel(max_range_km=2500.0, link=LinkSpec(rate_mbps=50.0))
     isl = isl_windows(propagator, HORIZON, model)
     stations = [from_catalog("wallops", min_elevation_deg=25.0)]
     plan = compute_contacts(propagator, stations, HORIZON)
@@ -115,7 +115,9 @@ def test_link_schedule_finish_is_analytic():
     assert link.finish(0, 1e9) == np.inf
 
 
-KA_ISL = LinkBudget(26.5, 30.0, 10.0, 100.0, zenith_atmospheric_loss_db=0.5)
+KA_ISL_LINK = LinkSpec(frequency_ghz=26.5, eirp_dbw=30.0, gt_dbk=10.0, bandwidth_mhz=100.0,
+                       zenith_atmospheric_loss_db=0.5)
+KA_ISL = KA_ISL_LINK.model()
 
 
 def test_isl_rate_has_no_atmosphere():
@@ -123,14 +125,14 @@ def test_isl_rate_has_no_atmosphere():
     ranges = np.linspace(200.0, 2500.0, 2000)
     vacuum = replace(KA_ISL, zenith_atmospheric_loss_db=0.0).rate_bps(ranges, 90.0)
     assert (KA_ISL.rate_bps(ranges, 90.0) < vacuum).any()  # the loss matters at some range
-    np.testing.assert_array_equal(IslModel(rate=KA_ISL).rate_bps(ranges), vacuum)
+    np.testing.assert_array_equal(IslModel(link=KA_ISL_LINK).rate_bps(ranges), vacuum)
 
 
 def test_isl_capacity_is_the_integral_of_rate_over_range(shell):
     """Defect: capacity came from the mid-window range (0 to 2.4 times the integral).
     Reference: the rate integrated over skyfield's range every 0.5 s."""
     fleet, propagator, *_ = shell
-    model = IslModel(max_range_km=2500.0, rate=KA_ISL)
+    model = IslModel(max_range_km=2500.0, link=KA_ISL_LINK)
     isl = isl_windows(propagator, HORIZON, model)
     vacuum = replace(KA_ISL, zenith_atmospheric_loss_db=0.0)
     ts = timescale()
