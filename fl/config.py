@@ -64,6 +64,23 @@ class SafeConfig:
 
 
 @dataclass(frozen=True)
+class TrainConfig:
+    """One client job's local SGD. A scenario writes these options flat in its ``fl``
+    section (``epochs`` as ``local_epochs``), whose fields take their declarations from
+    here; momentum 0.9 and weight decay 5e-4 are the SAFE protocol's (docs/safe-method.md),
+    not scenario options."""
+
+    __pydantic_config__ = STRICT
+
+    epochs: int = option(1, "local training epochs per job", gt=0, le=1000)
+    batch_size: int = option(32, "local training batch size [images]", gt=1, le=65_536)
+    lr: float = option(0.01, "local SGD learning rate", gt=0, le=10)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    augment: bool = option(False, "random flips and quarter turns during local training")
+
+
+@dataclass(frozen=True)
 class FedProxConfig:
     __pydantic_config__ = STRICT
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -10,20 +9,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .config import TrainConfig
 from .datasets import ImageSet
 from .metrics import classification_report
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """SGD settings of the SAFE protocol (docs/safe-method.md): momentum 0.9, weight decay 5e-4."""
-
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    augment: bool = False  # random flips and quarter turns (imagery has no "up")
 
 
 def default_device() -> torch.device:

@@ -28,7 +28,6 @@ from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, Strategy
-from orbitfl.fl.training import TrainConfig
 from orbitfl.mission import Schedule
 from orbitfl.onboard import Onboard
 from orbitfl.prepare import Prepared, prepare
@@ -113,7 +112,7 @@ def schedule(scenario: Scenario) -> Schedule:
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
     """The model (with ACE when SAFE uses it) and the strategy, from the scenario. The
     training options sit flat in the ``fl`` section of a scenario file; the learning
-    layer takes them as one ``TrainConfig``."""
+    layer takes them as one ``TrainConfig`` (``FLConfig.train``)."""
     fl = scenario.fl
     safe = fl.safe
     ace = None
@@ -123,11 +122,8 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
                "query_residual": safe.ace_query_residual}
     model = build_model(scenario.model.name, data.classes, ace).to(
         _device(scenario.execution.device))
-    config = FLConfig(
-        rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
-        fedbuff=fl.fedbuff, compression=fl.compression,
-        train=TrainConfig(epochs=fl.local_epochs, batch_size=fl.batch_size, lr=fl.lr,
-                          augment=fl.augment))
+    config = FLConfig(rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
+                      fedbuff=fl.fedbuff, compression=fl.compression, train=fl.train())
     return model, make_strategy(fl.strategy, model, config, data.ses)
 
 

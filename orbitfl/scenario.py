@@ -41,6 +41,7 @@ from orbitfl.fl.config import (
     FedBuffConfig,
     FedProxConfig,
     SafeConfig,
+    TrainConfig,
 )
 from orbitfl.limits import (
     ECHO_CHARS,
@@ -230,6 +231,13 @@ class ModelConfig(_Strict):
                                  "segmentation)")
 
 
+def _train_option(name: str) -> FieldInfo:
+    """``TrainConfig``'s declaration of option ``name`` (default, bounds, description): the
+    ``fl`` section writes the training options flat, under the names it has always used."""
+    field = next(f for f in dataclasses.fields(TrainConfig) if f.name == name)
+    return FieldInfo.from_annotated_attribute(typing.get_type_hints(TrainConfig)[name], field)
+
+
 class ScheduleConfig(_Strict):
     """sync: rounds close at ``min_clients`` updates or the deadline. async (FedBuff): the
     server aggregates every ``fl.fedbuff.buffer_size`` arrivals; ``deadline`` then bounds
@@ -262,10 +270,10 @@ class FLConfig(_Strict):
                                      "FedAvg with each client's logit-adjusted loss)")
     rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
     schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
-    local_epochs: int = Field(1, gt=0, le=1000, description="local training epochs per job")
-    batch_size: int = Field(32, gt=1, le=65_536, description="local training batch size [images]")
-    lr: float = Field(0.01, gt=0, le=10, description="local SGD learning rate")
-    augment: bool = Field(False, description="random flips and quarter turns during local training")
+    local_epochs: int = _train_option("epochs")
+    batch_size: int = _train_option("batch_size")
+    lr: float = _train_option("lr")
+    augment: bool = _train_option("augment")
     fedprox: FedProxConfig = Field(FedProxConfig(), description="FedProx's options")
     fedbuff: FedBuffConfig = Field(FedBuffConfig(), description="FedBuff's options")
     safe: SafeConfig = Field(SafeConfig(), description="SAFE's switches")
@@ -281,6 +289,11 @@ class FLConfig(_Strict):
             raise ValueError(f"selection {self.schedule.selection} needs "
                              "schedule.clients_per_round")
         return self
+
+    def train(self) -> TrainConfig:
+        """The learning layer's ``TrainConfig`` from the flat training keys."""
+        return TrainConfig(epochs=self.local_epochs, batch_size=self.batch_size, lr=self.lr,
+                           augment=self.augment)
 
 
 class ReportConfig(_Strict):
