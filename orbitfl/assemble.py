@@ -102,11 +102,12 @@ def assemble(source: Prepared | Scenario | str | Path,
 
 
 def schedule(scenario: Scenario) -> Schedule:
-    """The mission's timing of rounds, from ``fl.schedule`` (and FedBuff's buffer)."""
-    s = scenario.fl.schedule
-    return Schedule(scenario.fl.rounds, s.deadline, s.min_clients, scenario.duration, s.mode,
-                    s.selection, s.clients_per_round, s.evaluate_every,
-                    scenario.fl.fedbuff.buffer_size, s.target_accuracy)
+    """The mission's timing of rounds: ``fl.schedule``'s options by name, and what the
+    mission adds (the rounds, the horizon, FedBuff's buffer)."""
+    options = scenario.fl.schedule.model_dump()
+    return Schedule(rounds=scenario.fl.rounds, deadline_s=options.pop("deadline"),
+                    horizon_s=scenario.duration,
+                    buffer_size=scenario.fl.fedbuff.buffer_size, **options)
 
 
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:

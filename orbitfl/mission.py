@@ -36,6 +36,10 @@ from orbitfl.replay import Replay
 
 @dataclass(frozen=True)
 class Schedule:
+    """The timing the mission runs: the scenario's ``fl.schedule`` with the rounds, the
+    horizon and FedBuff's buffer added (``assemble.schedule``), kept apart so the engine
+    and its tests need no scenario."""
+
     rounds: int                 # sync: rounds; async: aggregations
     deadline_s: float
     min_clients: int
