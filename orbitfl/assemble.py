@@ -113,7 +113,7 @@ def schedule(scenario: Scenario) -> Schedule:
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
     """The model (with ACE when SAFE uses it) and the strategy, from the scenario. The
     training options sit flat in the ``fl`` section of a scenario file; the learning
-    layer takes them as one ``TrainConfig`` (``FLConfig.train``)."""
+    layer takes them as one ``TrainConfig`` (``FederatedConfig.train``)."""
     fl = scenario.fl
     safe = fl.safe
     ace = None

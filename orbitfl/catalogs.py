@@ -135,9 +135,9 @@ def models() -> Table:
 
 
 def strategies() -> Table:
-    from orbitfl.scenario import FLConfig
+    from orbitfl.scenario import FederatedConfig
 
-    return _meanings(choices(FLConfig, "strategy"), STRATEGY_MEANINGS, "strategy")
+    return _meanings(choices(FederatedConfig, "strategy"), STRATEGY_MEANINGS, "strategy")
 
 
 def codecs() -> Table:

@@ -264,7 +264,10 @@ class ScheduleConfig(_Strict):
                                       "when it did")
 
 
-class FLConfig(_Strict):
+class FederatedConfig(_Strict):
+    """The ``fl`` section; a strategy gets its parts as ``fl.strategy.FLConfig`` (with the
+    seed and ``train()``), which holds these sections rather than copies of them."""
+
     strategy: Literal["fedavg", "fedprox", "fedbuff", "safe", "fedla"] = Field(
         "fedavg", description="federated strategy (fedbuff runs with schedule.mode async; fedla: "
                                      "FedAvg with each client's logit-adjusted loss)")
@@ -281,7 +284,7 @@ class FLConfig(_Strict):
         CompressionConfig(), description="payload codecs by link direction")
 
     @model_validator(mode="after")
-    def _mode_fits_strategy(self) -> "FLConfig":
+    def _mode_fits_strategy(self) -> "FederatedConfig":
         if (self.strategy == "fedbuff") != (self.schedule.mode == "async"):
             raise ValueError("fedbuff runs with schedule.mode async, the others with sync")
         if self.schedule.selection in ("first-k", "random-k") and \
@@ -322,7 +325,7 @@ class Scenario(_Strict):
         FaultSpec(), description="failures, reboots, outages and link errors")
     data: DataSpec = Field(DataSpec(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
-    fl: FLConfig = Field(description="federated learning")
+    fl: FederatedConfig = Field(description="federated learning")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")
     execution: Execution = Field(
         Execution(), description="where clients train (never changes the results)")
