@@ -2,7 +2,9 @@
 process pool of one and of two workers, and Ray actors give identical rounds, clients and
 transfers tables (bit-identical numbers), final global weights and clients' states for
 FedAvg, top-k FedAvg (error-feedback residuals in the clients' states), SAFE (personal
-models, SES, CKA history) and FedBuff; and a run stopped after a round and resumed on a
+models, SES, CKA history) and FedBuff; geo-synthetic clients' lazily rendered tiles
+(rendered serially into an empty tile cache, read back by a pool's workers) change no bit;
+and a run stopped after a round and resumed on a
 process pool equals an uninterrupted serial run.
 
 Why a completion-order bug cannot pass: each run is tiny (synthetic data, 6 satellites,
@@ -50,9 +52,18 @@ EXECUTORS = {
 }
 
 
+GEO = {  # the quickstart on its own data (geo-synthetic, lazy tiles), tiny: 6 satellites,
+    # 16 px, one image every 4 min over 12 h, two rounds, >= 3 updates per aggregation
+    "duration": "12h", "fl.rounds": 2, "fl.local_epochs": 1, "constellation.select.limit": 6,
+    "data.image_size": 16, "data.acquisition.interval_s": 240, "data.test_per_class": 10,
+    "data.ses_per_class": 2, "fl.safe.ace_dim": 8, "fl.schedule.min_clients": 3,
+    "fl.schedule.deadline": "3h",
+}
+
+
 def scenario(strategy: str, executor: str):
-    return load_scenario(SCENARIOS / "quickstart.yaml",
-                         {**SMALL, **STRATEGIES[strategy], **EXECUTORS[executor]})
+    base = GEO if strategy == "geo-synthetic" else {**SMALL, **STRATEGIES[strategy]}
+    return load_scenario(SCENARIOS / "quickstart.yaml", {**base, **EXECUTORS[executor]})
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +152,21 @@ def test_every_executor_gives_identical_tables(runs, ray_started, strategy):
         assert all("residual" in s for s in serial[1][1].values())
     for executor in ("local-1", "local-2", "ray-2"):
         same_runs(serial, runs(strategy, executor))
+
+
+def test_lazy_geo_synthetic_clients_give_identical_tables_serially_and_on_a_pool(
+        runs, tmp_path, monkeypatch):
+    """Geo-synthetic clients are lazy (labels and a recipe; tiles rendered on first use, in
+    whichever process trains the client, and kept in the on-disk tile cache): the serial run
+    renders every tile into an empty cache, the pool's workers then read them back, and
+    both give the same bits as the recipe (not the order of use, nor the cache) decides."""
+    monkeypatch.setenv("ORBITFL_CACHE_DIR", str(tmp_path / "cache"))
+    serial = runs("geo-synthetic", "serial")
+    assert any((tmp_path / "cache" / "tiles").rglob("*"))   # the serial run wrote tiles
+    rounds = pd.read_parquet(serial[0] / "rounds.parquet")
+    assert (rounds["received"].iloc[1:] >= 3).all() and rounds.accuracy.notna().all()
+    assert serial[1][1] and all("personal" in s for s in serial[1][1].values())   # SAFE
+    same_runs(serial, runs("geo-synthetic", "local-2"))
 
 
 def test_resumed_run_on_a_pool_equals_an_uninterrupted_serial_run(runs, tmp_path,
