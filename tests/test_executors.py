@@ -4,8 +4,8 @@ transfers tables (bit-identical numbers), final global weights and clients' stat
 FedAvg, top-k FedAvg (error-feedback residuals in the clients' states), SAFE (personal
 models, SES, CKA history) and FedBuff; geo-synthetic clients' lazily rendered tiles
 (rendered serially into an empty tile cache, read back by a pool's workers) change no bit;
-and a run stopped after a round and resumed on a
-process pool equals an uninterrupted serial run.
+and a run stopped after a round and resumed on a process pool equals an uninterrupted
+serial run.
 
 Why a completion-order bug cannot pass: each run is tiny (synthetic data, 6 satellites,
 2 rounds, 1 epoch, no figures) but every aggregation folds in at least 3 updates (a sum of
