@@ -20,9 +20,22 @@ from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig
-from orbitfl.study import full_round
 
 EPOCHS, BATCH = 2, 32
+
+
+def full_round(strategy, round_index: int, clients, states: dict) -> int:
+    """One round in which every client takes part, without a clock or an executor (the
+    clients' states, e.g. SAFE's personal models, carried in ``states``); returns the
+    bytes exchanged (down and up)."""
+    updates, sent = [], 0
+    for c, client in enumerate(clients):
+        payloads = strategy.to_client(round_index, c)
+        update, states[c] = strategy.run_fit(round_index, c, payloads, client, states.get(c))
+        sent += sum(p.nbytes for p in payloads + update.payloads)
+        updates.append(update)
+    strategy.aggregate(round_index, updates)
+    return sent
 
 
 def bare_loop(model, images, labels, generator) -> None:
@@ -67,9 +80,10 @@ def main() -> int:
         strategy = make_strategy("safe" if safe else "fedavg", build_model("small-cnn", 10, ace),
                                  FLConfig(rounds=2, safe=safe or SafeConfig(),
                                           train=TrainConfig(epochs=EPOCHS)), data.ses)
+        states: dict = {}
         for r in (1, 2):  # round 2 includes FAU's CKA (round 1 adopts the global model)
             start = time.perf_counter()
-            sent = full_round(strategy, r, data.clients)
+            sent = full_round(strategy, r, data.clients, states)
             results[(name, r)] = (time.perf_counter() - start, sent)
     base_time, base_bytes = results[("FedAvg", 2)]
     for (name, r), (seconds, sent) in results.items():
