@@ -12,6 +12,7 @@ are planned on free links and the network then executes each hop as a real trans
 from __future__ import annotations
 
 import heapq
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -33,29 +34,35 @@ class LinkSchedule:
             best[a:b] = np.maximum(best[a:b], r)
         self.rate = best
         self.bits = np.concatenate([[0.0], np.cumsum(best * np.diff(self.cuts))])
+        # the same numbers as Python floats: a route search asks hundreds of thousands of
+        # single-time questions, where bisect on a list beats numpy's per-call overhead
+        self._cuts, self._rate, self._bits = (self.cuts.tolist(), self.rate.tolist(),
+                                              self.bits.tolist())
 
     def __len__(self) -> int:
         return len(self.rate)
 
     def bits_before(self, t: float) -> float:
         """Bits the link could have carried from the beginning until ``t``."""
-        j = int(np.searchsorted(self.cuts, t, side="right")) - 1
+        cuts, rate, bits = self._cuts, self._rate, self._bits
+        j = bisect_right(cuts, t) - 1
         if j < 0:
             return 0.0
-        if j >= len(self.rate):
-            return float(self.bits[-1])
-        return float(self.bits[j] + self.rate[j] * (t - self.cuts[j]))
+        if j >= len(rate):
+            return bits[-1]
+        return bits[j] + rate[j] * (t - cuts[j])
 
     def finish(self, t: float, nbytes: float) -> float:
         """When ``nbytes`` started at ``t`` are across (inf if the link runs out)."""
+        rate, bits = self._rate, self._bits
         target = self.bits_before(t) + nbytes * 8.0
-        if len(self.rate) == 0 or target > self.bits[-1] + 1e-9:
+        if not rate or target > bits[-1] + 1e-9:
             return float("inf")
-        k = int(np.searchsorted(self.bits, target, side="left")) - 1
-        k = min(max(k, 0), len(self.rate) - 1)
-        while self.rate[k] == 0.0:  # target sits exactly at a gap's start: finish earlier
+        k = bisect_left(bits, target) - 1
+        k = min(max(k, 0), len(rate) - 1)
+        while rate[k] == 0.0:  # target sits exactly at a gap's start: finish earlier
             k -= 1
-        return max(t, float(self.cuts[k] + (target - self.bits[k]) / self.rate[k]))
+        return max(t, self._cuts[k] + (target - bits[k]) / rate[k])
 
 
 @dataclass
@@ -68,34 +75,47 @@ class Route:
         return self.hop_finish[-1] if self.hop_finish else float("nan")
 
 
+class _Search:
+    """An earliest-arrival search from one (source, start time, size), paused where it
+    last stopped: at the moment a destination left the queue, exactly as a fresh search
+    for that destination would have stopped. Going on from there is the fresh search for
+    the next destination (it pops the same nodes in the same order, a popped node's label
+    and parent never change again), so a round's broadcast (one source, one start time,
+    one size, hundreds of destinations) costs one search instead of hundreds."""
+
+    def __init__(self, src: str, t0: float):
+        self.best = {src: t0}
+        self.parent: dict[str, str] = {}
+        self.hops = {src: 0}
+        self.queue = [(t0, src)]
+        self.popped: set[str] = set()
+        self.held: tuple[float, str] | None = None  # popped as a destination, not expanded
+
+
 class Router:
     """Links are directed: ``add(u, v, schedule)``."""
 
+    _KEPT_SEARCHES = 8
+
     def __init__(self) -> None:
         self.links: dict[str, dict[str, LinkSchedule]] = defaultdict(dict)
+        self._searches: dict[tuple, _Search] = {}
 
     def add(self, u: str, v: str, schedule: LinkSchedule) -> None:
         if len(schedule):
             self.links[u][v] = schedule
+            self._searches.clear()
 
     def earliest_arrival(self, src: str, dst: str, t0: float, nbytes: float,
                          max_hops: int = 8) -> Route | None:
-        best = {src: t0}
-        parent: dict[str, str] = {}
-        hops = {src: 0}
-        queue = [(t0, src)]
-        while queue:
-            t, node = heapq.heappop(queue)
-            if node == dst:
-                break
-            if t > best.get(node, float("inf")) or hops[node] >= max_hops:
-                continue
-            for neighbour, schedule in self.links[node].items():
-                arrival = schedule.finish(t, nbytes)
-                if arrival < best.get(neighbour, float("inf")):
-                    best[neighbour], parent[neighbour] = arrival, node
-                    hops[neighbour] = hops[node] + 1
-                    heapq.heappush(queue, (arrival, neighbour))
+        key = (src, t0, nbytes, max_hops)
+        search = self._searches.get(key)
+        if search is None:
+            if len(self._searches) >= self._KEPT_SEARCHES:
+                del self._searches[next(iter(self._searches))]
+            search = self._searches[key] = _Search(src, t0)
+        self._advance(search, dst, nbytes, max_hops)
+        best, parent = search.best, search.parent
         if dst not in best:
             return None
         nodes = [dst]
@@ -103,3 +123,31 @@ class Router:
             nodes.append(parent[nodes[-1]])
         nodes.reverse()
         return Route(nodes, [best[n] for n in nodes[1:]])
+
+    def _advance(self, search: _Search, dst: str, nbytes: float, max_hops: int) -> None:
+        """Go on until ``dst`` leaves the queue (or the queue runs out)."""
+        if dst in search.popped:
+            return
+        best, parent, hops, queue = search.best, search.parent, search.hops, search.queue
+        links = self.links
+
+        def expand(t: float, node: str) -> None:
+            if t > best.get(node, float("inf")) or hops[node] >= max_hops:
+                return
+            for neighbour, schedule in links[node].items():
+                arrival = schedule.finish(t, nbytes)
+                if arrival < best.get(neighbour, float("inf")):
+                    best[neighbour], parent[neighbour] = arrival, node
+                    hops[neighbour] = hops[node] + 1
+                    heapq.heappush(queue, (arrival, neighbour))
+
+        if search.held is not None:
+            held, search.held = search.held, None
+            expand(*held)
+        while queue:
+            t, node = heapq.heappop(queue)
+            search.popped.add(node)
+            if node == dst:
+                search.held = (t, node)
+                return
+            expand(t, node)

@@ -99,6 +99,7 @@ class Strategy(ABC):
         self.version = 0                       # bumped at every aggregation
         self._versions: dict[int, State] = {0: clone_state(model.state_dict())}
         self._upload_sizes: list[PayloadSize] | None = None
+        self._broadcast: tuple[tuple, list[Payload]] | None = None  # (key, payloads)
 
     @property
     def worker(self) -> nn.Module:
@@ -123,9 +124,20 @@ class Strategy(ABC):
 
     # -- the interface ----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
-        """Payloads the server sends a selected client at the start of a round."""
-        return model_payloads(self.global_model.state_dict(), self.config.codec_down) + \
-            [_version_payload(self.version)]
+        """Payloads the server sends a selected client at the start of a round.
+
+        The global model is encoded once per version and the same payloads go to every
+        client that starts from it (a 300-satellite round would otherwise encode and hold
+        300 copies). Payloads are read-only: a fit loads them, never writes into them. The
+        cache is keyed by the version and by every tensor's in-place counter, so a global
+        model changed by any route (``commit``, ``load_state_dict``, a test's direct
+        ``load_state_dict``) is encoded afresh."""
+        state = self.global_model.state_dict()
+        key = (self.version, tuple((v.data_ptr(), v._version) for v in state.values()))
+        if self._broadcast is None or self._broadcast[0] != key:
+            self._broadcast = (key, model_payloads(state, self.config.codec_down) +
+                               [_version_payload(self.version)])
+        return list(self._broadcast[1])
 
     @abstractmethod
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
