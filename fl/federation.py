@@ -37,7 +37,7 @@ from .geo.tiles import normalise, render, render_maps
 from .lazy_data import LazyImageSet
 from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
 
-RENDER_VERSION = 1  # bump when tile rendering changes its output
+RENDER_VERSION = 2  # bump when tile rendering changes its output
 STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15,
            "validation": 16}
 

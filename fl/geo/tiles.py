@@ -141,11 +141,15 @@ def _snow(n, s, rng):
 
 def _cloud(n, s, rng):
     """Cumulus over some ground: opacity from thresholded fractal noise."""
-    ground_class = rng.choice([_water, _forest, _grass, _barren, _crop], n)
+    grounds = (_water, _forest, _grass, _barren, _crop)
+    ground_class = rng.choice(len(grounds), n)
     ground = np.empty((n, 3, s, s))
-    for generator in set(ground_class):
-        idx = np.flatnonzero(ground_class == generator)
-        ground[idx] = generator(len(idx), s, rng)
+    # in this fixed order: iterating a set of functions follows their memory addresses,
+    # which differ between processes and so changed which draws each ground class took
+    for k, generator in enumerate(grounds):
+        idx = np.flatnonzero(ground_class == k)
+        if idx.size:
+            ground[idx] = generator(len(idx), s, rng)
     opacity = np.clip(fractal_noise(n, s, 2.2, rng) * 0.6 + rng.uniform(0.4, 1.2, (n, 1, 1)),
                       0, 1)
     cloud = _fill(_colour("cloud", n, rng, 0.02), s)
