@@ -15,7 +15,8 @@ Each worker receives the strategy (its client half: the model's architecture, th
 the training settings) and every client's data once, when it starts (a pool's initializer
 or a Ray actor's constructor, through Ray's object store), never through a shared file
 system; a job then carries only the round, the client's index, the received payloads and
-the client's state.
+the client's state, as ``fl/wire.py`` bytes (tensors as NumPy buffers, not torch's
+shared-memory file descriptors, which cost more than a small client's training).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import torch
 
 from .config import Execution
 from .datasets import ImageSet
+from . import wire
 from .payloads import Payload
 from .strategy import ClientState, ClientUpdate, Strategy
 
@@ -172,6 +174,10 @@ class _Worker:
                                               self.client_data[job.client_id], job.state)
         return to_device(update, "cpu"), to_device(state, "cpu")
 
+    def fit_wire(self, message: bytes) -> bytes:
+        """``fit`` with the job and its result as ``fl/wire.py`` bytes."""
+        return wire.dumps(self.fit(wire.loads(message)))
+
 
 _WORKER: _Worker | None = None
 
@@ -181,9 +187,9 @@ def _init_pool_worker(blob: bytes, device: str, threads: int) -> None:
     _WORKER = _Worker(blob, device, threads)
 
 
-def _fit_in_pool(job: FitJob) -> FitResult:
+def _fit_in_pool(message: bytes) -> bytes:
     assert _WORKER is not None, "pool worker not initialised"
-    return _WORKER.fit(job)
+    return _WORKER.fit_wire(message)
 
 
 def worker_blob(strategy: Strategy, client_data: Sequence[ImageSet]) -> bytes:
@@ -219,8 +225,8 @@ class LocalExecutor(Executor):
             initargs=(worker_blob(strategy, client_data), str(self.device), threads))
 
     def submit(self, job: FitJob) -> Pending:
-        future = self.pool.submit(_fit_in_pool, job if self.device.type == "cpu" else on_cpu(job))
-        return _Wrapped(future.result, self.device)
+        future = self.pool.submit(_fit_in_pool, wire.dumps(on_cpu(job)))
+        return _Wrapped(lambda: wire.loads(future.result()), self.device)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -253,8 +259,8 @@ class RayExecutor(Executor):
     def submit(self, job: FitJob) -> Pending:
         actor = self.actors[self._next % len(self.actors)]  # any actor gives the same result
         self._next += 1
-        ref = actor.fit.remote(job if self.device.type == "cpu" else on_cpu(job))
-        return _Wrapped(lambda: self.ray.get(ref), self.device)
+        ref = actor.fit_wire.remote(wire.dumps(on_cpu(job)))
+        return _Wrapped(lambda: wire.loads(self.ray.get(ref)), self.device)
 
     def close(self) -> None:
         for actor in self.actors:
