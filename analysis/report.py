@@ -7,7 +7,8 @@ can be made long after the runs, on another machine.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from bisect import bisect_right
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -57,6 +58,7 @@ class Run:
     stations: pd.DataFrame | None
     colour: tuple = (0.0, 0.0, 0.0)
     clients: pd.DataFrame | None = None
+    _derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def evaluated(self) -> pd.DataFrame:
@@ -71,6 +73,17 @@ class Run:
         """Cumulative training and radio energy (older runs without it: NaN)."""
         energy = self.rounds["energy_j"] if "energy_j" in self.rounds else np.nan
         return pd.Series(energy, index=self.rounds.index, dtype=float) / 1e3
+
+
+def derived(run: Run, name: str, tables: tuple[str, ...], compute):
+    """``compute(run)``, worked out once for the run's current ``tables`` (the static
+    figures and the dashboard both need it; at constellation scale it is not cheap) and
+    again only when one of those tables is replaced by another object."""
+    inputs = tuple(getattr(run, table) for table in tables)
+    known = run._derived.get(name)
+    if known is None or any(a is not b for a, b in zip(known[0], inputs)):
+        known = run._derived[name] = (inputs, compute(run))
+    return known[1]
 
 
 # The columns the report reads; a table with rows but without them is not orbitfl's.
@@ -327,38 +340,72 @@ def pass_utilisation(run: Run) -> pd.DataFrame:
     """Per contact window and direction: its capacity (contacts.parquet) and the wire bytes
     moved in it (each transfer's ``bytes_per_pass``, matched in order to the windows of its
     satellite at the stations in ``via`` that overlap the transfer), and the share of the
-    window's time those bytes take at its mean rate."""
+    window's time those bytes take at its mean rate. Computed once per run and tables (the
+    static figure and the dashboard share it): treat the frame as read-only."""
+    return derived(run, "pass_utilisation", ("contacts", "transfers"), _pass_utilisation)
+
+
+def _pass_utilisation(run: Run) -> pd.DataFrame:
     c = run.contacts
     if not len(c) or "downlink_bytes" not in c:
         return pd.DataFrame(columns=["satellite", "station", "start_s", "direction",
                                      "capacity", "moved", "time_share"])
-    moved = {("down", i): 0.0 for i in c.index} | {("up", i): 0.0 for i in c.index}
-    by_satellite = {s: w.sort_values("start_s") for s, w in c.groupby("satellite")}
+    moved = {"down": np.zeros(len(c)), "up": np.zeros(len(c))}
+    windows = _windows_by_pair(c)
     t = run.transfers
     ground = t[(t["src"] == "ground") | (t["dst"] == "ground")] if len(t) else t
-    for _, t in ground.iterrows():
-        up = t["src"] == "ground"
-        satellite = t["dst"] if up else t["src"]
-        if t["bytes_per_pass"] is None or satellite not in by_satellite:
+    columns = ("src", "dst", "start_s", "end_s", "via", "bytes_per_pass")
+    for src, dst, start, end, via, per_pass in zip(*(
+            ground[k].tolist() if len(ground) else [] for k in columns)):
+        up = src == "ground"
+        satellite = dst if up else src
+        if per_pass is None or start != start:  # (a NaN start overlaps no window)
             continue
-        end = t["end_s"] if pd.notna(t["end_s"]) else np.inf
-        windows = by_satellite[satellite]
-        windows = windows[(windows["end_s"] > t["start_s"]) & (windows["start_s"] < end)]
-        after = -np.inf
-        for station, nbytes in zip(t["via"], t["bytes_per_pass"]):
-            mine = windows[(windows["station"] == station) & (windows["start_s"] > after)]
-            if len(mine):
-                moved[("up" if up else "down", mine.index[0])] += float(nbytes)
-                after = mine["start_s"].iloc[0]
+        end = end if end == end else np.inf
+        into, after = moved["up" if up else "down"], -np.inf
+        for station, nbytes in zip(via, per_pass):
+            hit = _first_window(windows.get((satellite, station)), start, end, after)
+            if hit is not None:
+                into[hit[0]] += float(nbytes)
+                after = hit[1]
     rows = []
     for direction, column in (("down", "downlink_bytes"), ("up", "uplink_bytes")):
         frame = c[["satellite", "station", "start_s"]].assign(
-            direction=direction, capacity=c[column].astype(float),
-            moved=[moved[(direction, i)] for i in c.index])
+            direction=direction, capacity=c[column].astype(float), moved=moved[direction])
         rows.append(frame)
     table = pd.concat(rows, ignore_index=True)
     return table.assign(time_share=(table["moved"] / table["capacity"].where(
         table["capacity"] > 0)).clip(upper=1.0))
+
+
+def _windows_by_pair(c: pd.DataFrame) -> dict[tuple, tuple[list, list, list, list]]:
+    """Each (satellite, station)'s contact windows in start order (ties in table order):
+    their starts, ends, the running maximum of the ends, and their row positions."""
+    starts, ends = c["start_s"].to_numpy(float), c["end_s"].to_numpy(float)
+    usable = ~(np.isnan(starts) | np.isnan(ends))  # (a NaN bound overlaps nothing)
+    kept = np.flatnonzero(usable)
+    pairs = {}
+    for key, rows in c.iloc[kept].groupby(["satellite", "station"], sort=False).indices.items():
+        rows = kept[rows]
+        rows = rows[np.argsort(starts[rows], kind="stable")]
+        pairs[key] = (starts[rows].tolist(), ends[rows].tolist(),
+                      np.maximum.accumulate(ends[rows]).tolist(), rows.tolist())
+    return pairs
+
+
+def _first_window(pair, start: float, end: float, after: float) -> tuple[int, float] | None:
+    """(row, start) of the first of a pair's windows, in start order, that begins after
+    ``after`` and overlaps (``start``, ``end``), or None."""
+    if pair is None:
+        return None
+    starts, ends, reach, rows = pair
+    # windows before the first whose running end passes ``start`` all end by ``start``
+    k = max(bisect_right(starts, after), bisect_right(reach, start))
+    while k < len(starts) and starts[k] < end:
+        if ends[k] > start:
+            return rows[k], starts[k]
+        k += 1
+    return None
 
 
 def _link_utilisation(runs: list[Run]):
