@@ -175,7 +175,10 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool)
     stages.wrap(strategy_module.Strategy, "run_fit", "training")
     try:
         from orbitfl.fl import executors
-        stages.wrap(executors._Wrapped, "result", "training")
+        for waiting in ("_Sent", "_Wrapped"):   # a batch's reply (a job's, before batches)
+            if hasattr(executors, waiting):
+                stages.wrap(getattr(executors, waiting),
+                            "get" if waiting == "_Sent" else "result", "training")
     except (ImportError, AttributeError):
         pass
     from orbitfl import mission

@@ -108,16 +108,6 @@ class _Deferred(Pending):
         return self._value
 
 
-class _Wrapped(Pending):
-    def __init__(self, get: Callable[[], FitResult], device: torch.device):
-        self._get, self._device, self._value = get, device, None
-
-    def result(self) -> FitResult:
-        if self._get is not None:
-            self._value, self._get = to_device(self._get(), self._device), None
-        return self._value
-
-
 def on_cpu(job: FitJob) -> FitJob:
     """The job as it travels to a worker: tensors on the CPU (a worker puts them on its
     own device)."""
@@ -174,9 +164,10 @@ class _Worker:
                                               self.client_data[job.client_id], job.state)
         return to_device(update, "cpu"), to_device(state, "cpu")
 
-    def fit_wire(self, message: bytes) -> bytes:
-        """``fit`` with the job and its result as ``fl/wire.py`` bytes."""
-        return wire.dumps(self.fit(wire.loads(message)))
+    def fit_batch(self, message: bytes) -> bytes:
+        """``fit`` for each job of a batch, the jobs and their results as ``fl/wire.py``
+        bytes."""
+        return wire.dumps([self.fit(job) for job in wire.loads(message)])
 
 
 _WORKER: _Worker | None = None
@@ -189,7 +180,7 @@ def _init_pool_worker(blob: bytes, device: str, threads: int) -> None:
 
 def _fit_in_pool(message: bytes) -> bytes:
     assert _WORKER is not None, "pool worker not initialised"
-    return _WORKER.fit_wire(message)
+    return _WORKER.fit_batch(message)
 
 
 def worker_blob(strategy: Strategy, client_data: Sequence[ImageSet]) -> bytes:
@@ -206,14 +197,73 @@ def worker_blob(strategy: Strategy, client_data: Sequence[ImageSet]) -> bytes:
             strategy.trainer.model.to(device)
 
 
-class LocalExecutor(Executor):
+class _Sent:
+    """A batch's results, read from the worker's reply once, when the first is needed."""
+
+    def __init__(self, reply: Callable[[], bytes], device: torch.device):
+        self._reply, self._device, self._results = reply, device, None
+
+    def get(self, index: int) -> FitResult:
+        if self._results is None:
+            results = wire.loads(self._reply())
+            self._results = results if self._device.type == "cpu" else \
+                [to_device(r, self._device) for r in results]
+            self._reply = None
+        return self._results[index]
+
+
+class _Queued(Pending):
+    """A job waiting to be sent with others, then one place in a sent batch."""
+
+    def __init__(self, executor: "_BatchingExecutor"):
+        self._executor, self._batch, self._index = executor, None, 0
+
+    def result(self) -> FitResult:
+        if self._batch is None:
+            self._executor.flush()
+        return self._batch.get(self._index)
+
+
+class _BatchingExecutor(Executor):
+    """Jobs go to the workers in batches: one message per batch, in which the model that
+    every client of a round received is written once. Jobs queue until ``batch`` jobs per
+    worker are waiting or a result is needed, then are dealt to the workers in turn, so
+    a round of few clients is still shared evenly."""
+
+    batch = 8
+
+    def __init__(self, workers: int, device: torch.device):
+        self.workers, self.device = workers, device
+        self._queue: list[tuple[FitJob, _Queued]] = []
+
+    @abstractmethod
+    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
+        """Send a batch to a worker; returns the function that waits for its reply."""
+
+    def submit(self, job: FitJob) -> Pending:
+        pending = _Queued(self)
+        self._queue.append((on_cpu(job), pending))
+        if len(self._queue) >= self.batch * self.workers:
+            self.flush()
+        return pending
+
+    def flush(self) -> None:
+        queue, self._queue = self._queue, []
+        for worker in range(min(self.workers, len(queue))):
+            dealt = queue[worker::self.workers]
+            sent = _Sent(self._send(worker, wire.dumps([job for job, _ in dealt])), self.device)
+            for index, (_, pending) in enumerate(dealt):
+                pending._batch, pending._index = sent, index
+
+
+class LocalExecutor(_BatchingExecutor):
     """A pool of ``workers`` local processes, ``threads`` torch threads each."""
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
                  threads: int = 1, device: torch.device | None = None):
         import multiprocessing
 
-        self.device = device or torch.device("cpu")
+        super().__init__(workers, device or torch.device("cpu"))
         # fork where the platform has it (fast) and it is safe: CPU only, one thread per
         # worker (OpenMP's thread pool does not survive a fork); spawn otherwise. Either
         # way the data reaches a worker once, through its initializer.
@@ -224,15 +274,14 @@ class LocalExecutor(Executor):
             initializer=_init_pool_worker,
             initargs=(worker_blob(strategy, client_data), str(self.device), threads))
 
-    def submit(self, job: FitJob) -> Pending:
-        future = self.pool.submit(_fit_in_pool, wire.dumps(on_cpu(job)))
-        return _Wrapped(lambda: wire.loads(future.result()), self.device)
+    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
+        return self.pool.submit(_fit_in_pool, message).result  # whichever worker is free
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class RayExecutor(Executor):
+class RayExecutor(_BatchingExecutor):
     """``workers`` Ray actors, on this machine or on the cluster at ``address``. The
     strategy and the data travel by value through Ray's object store (put once, read by
     each actor when it starts); nothing assumes a shared file system. The cluster's nodes
@@ -245,7 +294,8 @@ class RayExecutor(Executor):
             import ray
         except ImportError:
             raise ValueError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
-        self.ray, self.device = ray, device or torch.device("cpu")
+        super().__init__(workers, device or torch.device("cpu"))
+        self.ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
             ray.init(address=address, num_cpus=workers * threads if address is None else None,
@@ -254,13 +304,10 @@ class RayExecutor(Executor):
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
         self.actors = [actor.remote(blob, str(self.device), threads) for _ in range(workers)]
-        self._next = 0
 
-    def submit(self, job: FitJob) -> Pending:
-        actor = self.actors[self._next % len(self.actors)]  # any actor gives the same result
-        self._next += 1
-        ref = actor.fit_wire.remote(wire.dumps(on_cpu(job)))
-        return _Wrapped(lambda: wire.loads(self.ray.get(ref)), self.device)
+    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
+        ref = self.actors[worker].fit_batch.remote(message)  # any actor gives the same result
+        return lambda: self.ray.get(ref)
 
     def close(self) -> None:
         for actor in self.actors:

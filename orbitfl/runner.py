@@ -19,6 +19,7 @@ from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.assemble import assemble
 from orbitfl.errors import InputError
+from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
@@ -91,7 +92,11 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                               {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
                           resume=checkpoint, replay=replay, validation_data=data.validation,
                           executor=parts.executor())
-        rounds = mission.run()
+        # the mission's own torch work (aggregation, evaluation) with the fits' thread
+        # count in every backend: results do not depend on the backend, and a pool's
+        # workers are not crowded out by this process's idle OpenMP threads
+        with torch_threads(scenario.execution.threads):
+            rounds = mission.run()
         for battery in onboard.batteries:
             battery.advance(env.now)
         world.events.extend([e for e in world.contact_events() if e["t_s"] <= env.now])

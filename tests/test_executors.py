@@ -25,6 +25,8 @@ import torch
 import orbitfl.learning as learning
 import orbitfl.runner as runner
 from orbitfl.api import load_scenario
+from orbitfl.fl import wire
+from orbitfl.fl.executors import FitJob, _BatchingExecutor
 
 from conftest import SCENARIOS
 
@@ -204,3 +206,32 @@ def test_where_clients_train_is_not_part_of_the_scenario_hash():
     assert pooled.content_hash() == base.content_hash()
     assert load_scenario(SCENARIOS / "quickstart.yaml", {"seed": 8}).content_hash() != \
         base.content_hash()
+
+
+class _Echo(_BatchingExecutor):
+    """A batching executor whose 'workers' answer in this process: each result names the
+    job it came from and the worker (batch) that ran it."""
+
+    def __init__(self, workers: int):
+        super().__init__(workers, torch.device("cpu"))
+        self.messages: list[tuple[int, list[int]]] = []
+
+    def _send(self, worker, message):
+        jobs = wire.loads(message)
+        self.messages.append((worker, [j.job for j in jobs]))
+        reply = wire.dumps([(j.job, {"worker": worker}) for j in jobs])
+        return lambda: reply
+
+
+def test_batches_deal_jobs_evenly_and_every_result_reaches_its_own_job():
+    """37 jobs on 3 workers with 8 jobs a worker per batch: 24 go out as soon as they are
+    queued (8 to each worker, dealt in turn), the other 13 when a result is first asked
+    for (5/4/4), and each job gets its own result whichever batch carried it."""
+    executor = _Echo(3)
+    pending = [executor.submit(FitJob(j, 0, j, [], {})) for j in range(37)]
+    assert [len(jobs) for _, jobs in executor.messages] == [8, 8, 8]
+    assert executor.messages[0] == (0, list(range(0, 24, 3)))
+    assert [p.result()[0] for p in pending] == list(range(37))
+    assert [len(jobs) for _, jobs in executor.messages] == [8, 8, 8, 5, 4, 4]
+    assert sorted(j for _, jobs in executor.messages for j in jobs) == list(range(37))
+    assert {p.result()[1]["worker"] for p in pending[24:]} == {0, 1, 2}
