@@ -1,24 +1,30 @@
 """Contact windows of every (satellite, station) pair: a coarse grid plus refinement.
 
 Satellites are processed in chunks. SGP4 runs once per chunk on a uniform grid; for every
-station g = sin(elevation) - sin(mask) is evaluated on the grid (float32, all stations in
-one matrix product). Between two grid points, g is the cubic Hermite interpolant through
-its exact values and time derivatives there (from SGP4's positions and velocities).
+station g = sin(elevation) - sin(mask) is screened on the grid (float32, all stations in
+one matrix product), and near the stations g, g' and g'' are evaluated from SGP4's positions
+and velocities and a gravity model's acceleration. Between two grid points, g is the
+quintic Hermite interpolant through those values: accurate enough at minute-long steps that
+its roots are first guesses within milliseconds.
 
-* Every sign change of g between two grid points is a rise or a set: the root of the cubic
-  is found by the Illinois method, then polished by Newton steps on exact SGP4 states, so
-  the answer does not depend on the grid step.
-* Every grid local maximum of g close enough to the mask is a candidate peak: the cubic's
-  g' = 0 gives the time, exact SGP4 the elevation. A peak above the mask whose grid samples
-  all lie below it is a short pass the grid stepped over; its rise and set are found by the
-  Illinois method on exact SGP4 states on either side of the peak.
+* Every sign change of g between two grid points is a rise or a set: from the quintic's
+  root, safeguarded Newton steps on exact SGP4 states settle it (one step, mostly), so the
+  answer does not depend on the grid step.
+* Every grid local maximum of g close enough to the mask is a candidate peak: from the
+  quintic's g' = 0, Newton on g' with exact states gives the time, and g's Taylor series
+  there the elevation. A peak above the mask whose grid samples all lie below it is a
+  short pass the grid stepped over; its rise and set are found the same way on either side
+  of the peak.
 
 Why no pass is missed, however short: over a pass g is unimodal, so one of the two grid
-samples around the peak lies within half a step of it and is a grid local maximum. Near the
-peak |g''| <= (v/d)^2 (a straight-line fly-by at speed v with closest distance d; the
-altitude bounds d from below), so that sample lies below the peak by at most
-0.5 (v/d)^2 (step/2)^2. Every local maximum within twice that margin of the mask is
-refined, so every pass whose peak clears the mask is found.
+samples around the peak lies within half a step of it, and the grid local maximum is at
+least as high. With u the unit vector to the satellite at distance d, moving at v with
+acceleration a (Earth-fixed), u'' has the component -|u'|^2 along u and (a_perp - 2 d' u')/d
+across it, so |g''| <= |u''| <= (2/sqrt(3)) v^2/d^2 + |a|/d, and that sample lies below
+the peak by at most 0.5 |g''| (step/2)^2. Low passes are seen from far away: d is at least
+the slant range at the peak's elevation. Every local maximum within 1.5 times the largest
+such drop, less the peak's height above the mask, is refined (peak_margin), so every pass
+whose peak clears the mask is found.
 """
 
 from __future__ import annotations
@@ -32,13 +38,18 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
+from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, MU_EARTH_KM3_S2
 
-from .propagation import Propagator
+from .propagation import Propagator, ecef_acceleration
 from .stations import GroundStation
 
 _CHUNK_ELEMENTS = 12_000_000  # satellites x grid points x stations held at once
 NEWTON_SETTLED_S = 0.01
+PEAK_SETTLED_S = 0.3  # a peak's last Newton step; see _GridScan.newton
+_OSCULATING_DIP_KM = 25.0  # how far the osculating perigee may lie below the mean one
+_GEODETIC_TILT_RAD = np.radians(0.2)  # geodetic vs geocentric zenith, at most 0.192 deg
+_MARGIN_SAFETY = 1.5
+_PEAK_SAMPLES = 400
 _BLOCK = 16384  # rows per block in elementwise geometry
 _SCREEN_BLOCK = 4  # satellites per block of the visibility screen
 
@@ -57,22 +68,55 @@ class ContactPlan:
         return self.windows[self.windows["sat_index"] == sat_index]
 
 
-class _CubicBracket:
-    """g on [t0, t0 + h] as the cubic Hermite through g and g' at both ends (s in [0, 1])."""
+class _QuinticBracket:
+    """g on [t0, t0 + h] as the quintic Hermite through g, g' and g'' at both ends (s in
+    [0, 1]), as polynomial coefficients. Its error, h^6 |g^(6)| / 46080, puts first guesses
+    within milliseconds of the exact roots at minute-long steps: one exact Newton step then
+    settles most of them."""
 
-    def __init__(self, t0, h, g0, g1, rate0, rate1):
+    def __init__(self, t0, h, g0, g1, rate0, rate1, curv0, curv1):
         self.t0, self.h = t0, h
         self.g0, self.g1, self.m0, self.m1 = g0, g1, rate0 * h, rate1 * h
+        p0, p1, m0, m1 = g0, g1, self.m0, self.m1
+        c0, c1 = curv0 * h * h, curv1 * h * h
+        self.coef = np.array([
+            p0, m0, 0.5 * c0,
+            10.0 * (p1 - p0) - 6.0 * m0 - 4.0 * m1 - 1.5 * c0 + 0.5 * c1,
+            15.0 * (p0 - p1) + 8.0 * m0 + 7.0 * m1 + 1.5 * c0 - c1,
+            6.0 * (p1 - p0) - 3.0 * (m0 + m1) - 0.5 * (c0 - c1)])
 
     def value(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
-        s2, s3 = s * s, s * s * s
-        return ((2 * s3 - 3 * s2 + 1) * self.g0[rows] + (s3 - 2 * s2 + s) * self.m0[rows]
-                + (-2 * s3 + 3 * s2) * self.g1[rows] + (s3 - s2) * self.m1[rows])
+        a = self.coef[:, rows]
+        return a[0] + s * (a[1] + s * (a[2] + s * (a[3] + s * (a[4] + s * a[5]))))
 
     def slope(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
-        s2 = s * s
-        return ((6 * s2 - 6 * s) * self.g0[rows] + (3 * s2 - 4 * s + 1) * self.m0[rows]
-                + (-6 * s2 + 6 * s) * self.g1[rows] + (3 * s2 - 2 * s) * self.m1[rows])
+        a = self.coef[:, rows]
+        return a[1] + s * (2.0 * a[2] + s * (3.0 * a[3] + s * (4.0 * a[4] + s * 5.0 * a[5])))
+
+    def curvature(self, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
+        a = self.coef[:, rows]
+        return 2.0 * a[2] + s * (6.0 * a[3] + s * (12.0 * a[4] + s * 20.0 * a[5]))
+
+    def root(self, rows: np.ndarray, lo: np.ndarray, hi: np.ndarray, lo_negative: np.ndarray,
+             of_slope: bool, tolerance: float) -> np.ndarray:
+        """The root in [lo, hi] (in s) of the quintic of ``rows``, or of its slope: safeguarded
+        Newton from the secant point through the ends (three or four steps)."""
+        value, slope = (self.slope, self.curvature) if of_slope else (self.value, self.slope)
+        lo, hi = np.array(lo, dtype=float), np.array(hi, dtype=float)
+        f_lo, f_hi = value(rows, lo), value(rows, hi)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            s = np.clip(lo - f_lo * (hi - lo) / (f_hi - f_lo), lo, hi)
+        s = np.where(np.isfinite(s), s, 0.5 * (lo + hi))
+        active = np.arange(rows.size)
+        for _ in range(60):
+            r, x = rows[active], s[active]
+            la, ha, step, inside = _newton_step(x, lo[active], hi[active], value(r, x),
+                                                slope(r, x), lo_negative[active])
+            lo[active], hi[active], s[active] = la, ha, x + step
+            active = active[~((np.abs(step) < tolerance) | (ha - la < tolerance))]
+            if active.size == 0:
+                break
+        return s
 
     def time(self, s: np.ndarray) -> np.ndarray:
         return self.t0 + s * self.h
@@ -87,6 +131,7 @@ class _StationGeometry:
         self.sin_mask = np.sin(np.radians([s.min_elevation_deg for s in stations]))
         self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
         self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
+        self.max_site_radius_km = float(np.linalg.norm(self.site, axis=1).max())
 
     def near(self, r: np.ndarray, radius: np.ndarray,
              max_angle_rad: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -134,61 +179,92 @@ class _StationGeometry:
         return g, rate
 
 
+    def derivatives(self, pos: np.ndarray, vel: np.ndarray,
+                    station: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """g, g' and g'' for positions and velocities (M, 3) seen from ``station[m]``.
+
+        With u the unit vector to the satellite at distance d, g' = up.u' and
+        g'' = up.(a - 2 u' d' - u d'') / d, where u' = (v - u d') / d, d' = u.v and
+        d'' = |v|^2 / d - d'^2 / d + u.a; the acceleration a is ecef_acceleration's model.
+        """
+        g, rate, curv = (np.empty(len(station)) for _ in range(3))
+        for a in range(0, len(station), _BLOCK):
+            b = slice(a, a + _BLOCK)
+            st = station[b]
+            rho, v = pos[b] - self.site[st], vel[b]
+            acc = ecef_acceleration(pos[b], v)
+            up = self.up[st]
+            dist = np.sqrt(_dot(rho, rho))
+            sin_el = _dot(rho, up) / dist
+            d1 = _dot(rho, v) / dist                       # d'
+            v_up, a_up = _dot(v, up), _dot(acc, up)
+            u1_up = (v_up - sin_el * d1) / dist            # up.u' = g'
+            d2 = (_dot(v, v) - d1 * d1) / dist + _dot(rho, acc) / dist
+            g[b] = sin_el - self.sin_mask[st]
+            rate[b] = u1_up
+            curv[b] = (a_up - 2.0 * u1_up * d1 - sin_el * d2) / dist
+        return g, rate, curv
+
+
+def _newton_step(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, f: np.ndarray,
+                 slope: np.ndarray, lo_negative: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One safeguarded Newton step from t, f(t) and f'(t) in brackets [lo, hi] where f is
+    negative at lo if ``lo_negative``: the bracket narrowed to the side of t that holds the
+    root, and the step, Newton's where it stays inside, else to the bracket's midpoint.
+    Returns (lo, hi, step, whether Newton's step was taken)."""
+    after = (f <= 0.0) == lo_negative  # the root lies after t
+    lo, hi = np.where(after, t, lo), np.where(after, hi, t)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = t - f / slope
+    inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
+    return lo, hi, np.where(inside, newton, 0.5 * (lo + hi)) - t, inside
+
+
 def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise dot products of (M, 3) arrays (twice as fast as einsum for three terms)."""
     return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
 
 
-def illinois(fun: Callable[[np.ndarray, np.ndarray], np.ndarray], lo: np.ndarray,
-             hi: np.ndarray, f_lo: np.ndarray, f_hi: np.ndarray,
-             tolerance_s: float) -> np.ndarray:
-    """Vectorised Illinois method; brackets need sign(f_lo) != sign(f_hi).
+def peak_margin(grid_step_s: float, perigee_km: np.ndarray, apogee_km: np.ndarray,
+                sin_mask: np.ndarray, site_radius_km: float) -> np.ndarray:
+    """Per satellite, how far below the mask (in g) a grid local maximum can lie while its
+    pass still clears the mask: the largest drop 0.5 |g''| (step/2)^2 over peak elevations
+    e at or above the mask, less the height sin(e) - sin(mask) of that peak above it.
 
-    ``fun(rows, t)`` evaluates the functions of the bracket ``rows`` at times ``t``.
+    Near a peak at distance d, |g''| <= (2/sqrt(3)) v^2/d^2 + |a|/d (module docstring), and
+    d is at least the slant range at the peak's elevation: for the lowest orbit point the
+    satellite reaches, the highest station, and the elevation raised by the 0.19 degrees a
+    geodetic zenith leans from the geocentric one. Passes that peak near the mask are seen
+    from far away and curve gently, so the margin stays small even at coarse steps.
     """
-    lo, hi, f_lo, f_hi = (np.array(a, dtype=float) for a in (lo, hi, f_lo, f_hi))
-    rows = np.flatnonzero(hi - lo > tolerance_s)
-    # The brackets still open, compacted (no gathers from the full arrays per step).
-    a, b, fa, fb = lo[rows], hi[rows], f_lo[rows], f_hi[rows]
-    side = np.zeros(rows.size, dtype=np.int8)  # which end moved last (Illinois rule)
-    for _ in range(100):
-        if rows.size == 0:
-            break
-        width = b - a
-        c = b - fb * width / (fb - fa)
-        # Bisect where the secant point is degenerate or hugs an end of the bracket.
-        bad = ~np.isfinite(c) | (c <= a + 0.01 * width) | (c >= b - 0.01 * width)
-        c = np.where(bad, 0.5 * (a + b), c)
-        fc = fun(rows, c)
-        root_above = np.sign(fc) == np.sign(fa)  # the root lies in [c, b]
-        root_below = ~root_above
-        a, fa = np.where(root_above, c, a), np.where(root_above, fc, fa)
-        fb = np.where(root_above & (side == 1), fb * 0.5, fb)
-        b, fb = np.where(root_below, c, b), np.where(root_below, fc, fb)
-        fa = np.where(root_below & (side == -1), fa * 0.5, fa)
-        side = np.where(root_above, 1, -1).astype(np.int8)
-        open_ = b - a > tolerance_s
-        if not open_.all():
-            done = ~open_
-            lo[rows[done]], hi[rows[done]] = a[done], b[done]
-            rows, a, b, fa, fb, side = (x[open_] for x in (rows, a, b, fa, fb, side))
-    lo[rows], hi[rows] = a, b
-    return 0.5 * (lo + hi)
+    r_p = EARTH_RADIUS_KM + np.maximum(np.asarray(perigee_km) - _OSCULATING_DIP_KM, 100.0)
+    r_a = np.maximum(EARTH_RADIUS_KM + np.asarray(apogee_km) + _OSCULATING_DIP_KM, r_p)
+    omega = EARTH_ROTATION_RAD_S
+    # Earth-fixed speed and acceleration bounds: vis-viva at perigee plus the frame's
+    # rotation; gravity with J2 (x 1.01) plus the Coriolis and centrifugal terms.
+    speed = np.sqrt(2.0 * MU_EARTH_KM3_S2 * r_a / (r_p * (r_p + r_a))) + omega * r_a
+    accel = 1.01 * MU_EARTH_KM3_S2 / r_p**2 + 2.0 * omega * speed + omega**2 * r_a
+    margin = np.zeros(len(r_p))
+    for sin_m in np.unique(sin_mask):
+        sin_peak = np.linspace(sin_m, 1.0, _PEAK_SAMPLES)
+        tilted = np.minimum(np.arcsin(sin_peak) + _GEODETIC_TILT_RAD, np.pi / 2)
+        x = site_radius_km * np.sin(tilted)
+        dist = np.sqrt(x * x + (r_p[:, None] ** 2 - site_radius_km**2)) - x
+        curvature = 2.0 / np.sqrt(3.0) * (speed[:, None] / dist) ** 2 + accel[:, None] / dist
+        drop = _MARGIN_SAFETY * 0.5 * curvature * (grid_step_s / 2.0) ** 2
+        # + one sample spacing, for maxima between the sampled peak elevations
+        worst = (drop - (sin_peak - sin_m)).max(axis=1) + (1.0 - sin_m) / (_PEAK_SAMPLES - 1)
+        margin = np.maximum(margin, worst)
+    return margin
 
 
-def peak_margin(grid_step_s: float, min_altitude_km: float) -> float:
-    """How far below the mask (in sin(elevation)) a grid local maximum can lie while its
-    pass still clears the mask; see the module docstring."""
-    altitude = max(min_altitude_km, 100.0)
-    orbital = np.sqrt(MU_EARTH_KM3_S2 / (EARTH_RADIUS_KM + altitude))
-    speed = orbital + 0.47  # plus the ground's rotation speed at the equator
-    return 2.0 * 0.5 * (speed / altitude) ** 2 * (grid_step_s / 2.0) ** 2
-
-
-def perigee_altitude_km(line2: str) -> float:
+def apsides_km(line2: str) -> tuple[float, float]:
+    """Mean perigee and apogee altitudes of an element set's second line."""
     mean_motion = float(line2[52:63]) * 2.0 * np.pi / 86400.0  # rad/s
     semi_major = (MU_EARTH_KM3_S2 / mean_motion**2) ** (1.0 / 3.0)
-    return semi_major * (1.0 - float("0." + line2[26:33])) - EARTH_RADIUS_KM
+    eccentricity = float("0." + line2[26:33])
+    return (semi_major * (1.0 - eccentricity) - EARTH_RADIUS_KM,
+            semi_major * (1.0 + eccentricity) - EARTH_RADIUS_KM)
 
 
 def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
@@ -205,8 +281,11 @@ def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                       tolerance_s)
     per_sat = len(job.grid) * len(stations)
     n_workers = _worker_count(workers, len(propagator) * per_sat)
-    size = max(1, min(_CHUNK_ELEMENTS // per_sat, -(-len(propagator) // n_workers)))
-    chunks = [np.arange(a, min(a + size, len(propagator))) for a in range(0, len(propagator), size)]
+    # Equal chunks, a few per worker: a worker slowed by other load takes fewer of them.
+    n_chunks = max(-(-len(propagator) * per_sat // _CHUNK_ELEMENTS),
+                   _CHUNKS_PER_WORKER * n_workers if n_workers > 1 else 1)
+    n_chunks = min(-(-n_chunks // n_workers) * n_workers, max(1, len(propagator)))
+    chunks = np.array_split(np.arange(len(propagator)), n_chunks)
     frames = []
     if n_workers > 1:
         global _FORKED_JOB
@@ -230,6 +309,7 @@ def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
 
 
 _PARALLEL_MIN_ELEMENTS = 20_000_000  # below this, forking costs more than it saves
+_CHUNKS_PER_WORKER = 4
 _FORKED_JOB: "_ContactJob | None" = None
 
 
@@ -268,12 +348,13 @@ class _ContactJob:
         """Windows of the satellites ``sats`` (global indices)."""
         everyone = len(sats) == len(self.propagator)
         r, v = self.propagator.states_grid(self.grid, None if everyone else sats)
-        margin = np.array([peak_margin(self.grid_step_s, perigee_altitude_km(
-            self.propagator.elements[i].line2)) for i in sats])
+        apsides = np.array([apsides_km(self.propagator.elements[i].line2) for i in sats])
+        margin = peak_margin(self.grid_step_s, apsides[:, 0], apsides[:, 1],
+                             self.geometry.sin_mask, self.geometry.max_site_radius_km)
         scan = _GridScan(self.propagator, self.geometry, sats, self.grid, r, v, margin,
                          self.tolerance_s)
-        peaks, hidden_passes = scan.peaks()
-        events = pd.concat([scan.crossings(), scan.open_at_start(), hidden_passes],
+        crossings, peaks, hidden_passes = scan.events()
+        events = pd.concat([crossings, scan.open_at_start(), hidden_passes],
                            ignore_index=True)
         windows = _pair_events(events, self.grid[-1])
         windows = windows[windows["start_s"] < self.horizon_s].reset_index(drop=True)
@@ -302,123 +383,123 @@ class _GridScan:
         s, st, k = geometry.near(r, radius, screen)
         self.s, self.st, self.k = s, st, k
         flat = s * len(grid) + k
-        self.g, self.rate = geometry.value_and_rate(r.reshape(-1, 3)[flat],
-                                                    v.reshape(-1, 3)[flat], st)
+        self.g, self.rate, self.curv = geometry.derivatives(r.reshape(-1, 3)[flat],
+                                                            v.reshape(-1, 3)[flat], st)
         same_pair = (s[1:] == s[:-1]) & (st[1:] == st[:-1]) & (k[1:] == k[:-1] + 1)
         self.next_adjacent = np.append(same_pair, False)
         self.prev_adjacent = np.insert(same_pair, 0, False)
 
-    def exact(self, i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """g and g' of entry ``i``'s (satellite, station) at times t, from exact SGP4."""
-        return self.geometry.value_and_rate(
+    def exact(self, i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
+        """g, g' and g'' of entry ``i``'s (satellite, station) at times t, on exact SGP4
+        states."""
+        return self.geometry.derivatives(
             *self.propagator.states_at(self.sats[self.s[i]], t), self.st[i])
 
-    def cubic(self, i: np.ndarray) -> _CubicBracket:
-        """The cubic on [grid k_i, grid k_i + 1] (entry i + 1 is its right end)."""
-        return _CubicBracket(self.grid[self.k[i]], self.step, self.g[i], self.g[i + 1],
-                             self.rate[i], self.rate[i + 1])
+    def quintic(self, i: np.ndarray) -> _QuinticBracket:
+        """The quintic on [grid k_i, grid k_i + 1] (entry i + 1 is its right end)."""
+        return _QuinticBracket(self.grid[self.k[i]], self.step, self.g[i], self.g[i + 1],
+                               self.rate[i], self.rate[i + 1], self.curv[i], self.curv[i + 1])
 
     def _events(self, i: np.ndarray, t: np.ndarray, rise, at_start=False) -> pd.DataFrame:
         return pd.DataFrame({"sat_index": self.sats[self.s[i]], "station_index": self.st[i],
                              "t": t, "rise": rise, "at_start": at_start})
 
-    def crossings(self) -> pd.DataFrame:
-        """Sign changes between grid points: cubic root, then Newton on exact states."""
-        up = self.g > 0.0
-        i = np.flatnonzero(self.next_adjacent & (up != np.roll(up, -1)))
-        cubic = self.cubic(i)
-        # The cubic is only a first guess (tens of ms off); Newton on exact states finishes.
-        u = illinois(cubic.value, np.zeros(i.size), np.ones(i.size), cubic.g0, cubic.g1,
-                     NEWTON_SETTLED_S / self.step)
-        t = cubic.time(u)
-        # Safeguarded Newton on exact states: each step keeps a sign-changing bracket and
-        # falls back to bisection whenever Newton would leave it (grazing passes, where g'
-        # is small, would otherwise jump to the pass's other root).
-        lo, hi = cubic.time(np.zeros(i.size)), cubic.time(np.ones(i.size))
-        rising = cubic.g0 <= 0.0
-        active = np.arange(i.size)
+    def newton(self, i: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+               lo_negative: np.ndarray, peak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Safeguarded Newton on exact states from the first guesses t: the root in [lo, hi]
+        of g (a rise or set) or, where ``peak``, of g' (a peak) of entry i's pair, where the
+        function is negative at lo if ``lo_negative``. Returns the roots and g there.
+
+        Each step keeps a sign-changing bracket and bisects whenever Newton would leave it
+        (grazing passes, where g' is small, would otherwise jump to the pass's other root).
+        A root is settled when the Newton step just taken leaves an error, about
+        0.5 |f''/f'| step^2, far below the tolerance: for a rise or set f'' = g'' is known;
+        for a peak |g'''/g''| is below v/d < 1/60 s, so a last step under PEAK_SETTLED_S
+        leaves under a millisecond, and g at the peak (its Taylor series from the last
+        exact state) is then exact to 1e-8.
+        """
+        t, lo, hi = (np.array(x, dtype=float) for x in (t, lo, hi))
+        g_root = np.zeros(t.size)
+        active = np.arange(t.size)
         for _ in range(60):
-            g, rate = self.exact(i[active], t[active])
-            below = (g <= 0.0) == rising[active]  # the root lies after t
-            lo[active] = np.where(below, t[active], lo[active])
-            hi[active] = np.where(below, hi[active], t[active])
-            newton = t[active] - np.where(rate != 0.0, g / rate, np.inf)
-            inside = np.isfinite(newton) & (newton > lo[active]) & (newton < hi[active])
-            step = np.where(inside, newton, 0.5 * (lo[active] + hi[active])) - t[active]
-            t[active] += step
-            settled = (np.abs(step) < min(NEWTON_SETTLED_S, self.tolerance * 10)) & inside
-            settled |= hi[active] - lo[active] < self.tolerance
+            g, rate, curv = self.exact(i[active], t[active])
+            on_peak = peak[active]
+            f, slope = np.where(on_peak, rate, g), np.where(on_peak, curv, rate)
+            ta = t[active]
+            la, ha, step, inside = _newton_step(ta, lo[active], hi[active], f, slope,
+                                                lo_negative[active])
+            with np.errstate(divide="ignore", invalid="ignore"):
+                error = 0.5 * np.abs(curv / rate) * step * step
+            settled = inside & np.where(on_peak, np.abs(step) < PEAK_SETTLED_S,
+                                        (np.abs(step) < 1.0)
+                                        & (4.0 * error < 0.1 * self.tolerance))
+            settled |= ha - la < self.tolerance
+            lo[active], hi[active], t[active] = la, ha, ta + step
+            g_root[active] = g + step * (rate + 0.5 * step * curv)
             active = active[~settled]
             if active.size == 0:
                 break
-        return self._events(i, t, ~up[i])
-
-    def _refine_peak(self, i: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """Peak times: the cubic's g' = 0 as a first guess, then g' = 0 on exact states.
-
-        A secant step across +-1 s of the guess settles most peaks; where g' does not
-        change sign there (coarse grids, sharply peaked overhead passes) the Illinois
-        method runs on the whole grid interval. 0.05 s at a peak moves sin(elevation) by
-        less than 1e-6.
-        """
-        cubic = self.cubic(a)
-        guess = cubic.time(illinois(cubic.slope, np.zeros(a.size), np.ones(a.size),
-                                    cubic.m0, cubic.m1, NEWTON_SETTLED_S / self.step))
-        lo, hi = cubic.time(np.zeros(a.size)), cubic.time(np.ones(a.size))
-        near_lo, near_hi = np.maximum(guess - 1.0, lo), np.minimum(guess + 1.0, hi)
-        rate_lo, rate_hi = self.exact(i, near_lo)[1], self.exact(i, near_hi)[1]
-        secant = (rate_lo > 0.0) & (rate_hi < 0.0)
-        t = near_lo - rate_lo * (near_hi - near_lo) / np.where(secant, rate_hi - rate_lo, -1.0)
-        far = np.flatnonzero(~secant)
-        if far.size:
-            def exact_rate(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
-                return self.exact(i[far][rows], x)[1]
-
-            t[far] = illinois(exact_rate, lo[far], hi[far], self.rate[a[far]],
-                              self.rate[a[far] + 1], 0.05)
-        return t
+        return t, g_root
 
     def open_at_start(self) -> pd.DataFrame:
         i = np.flatnonzero((self.k == 0) & (self.g > 0.0))
         return self._events(i, np.zeros(i.size), True, at_start=True)
 
-    def peaks(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Refined peaks of grid local maxima near the mask, and the rises and sets of the
-        passes the grid stepped over."""
-        g = self.g
+    def events(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        """Rises and sets between grid points; refined peaks of the grid local maxima near
+        the mask; and the rises and sets of the passes the grid stepped over."""
+        g, grid, tol = self.g, self.grid, NEWTON_SETTLED_S / self.step
+        # Sign changes between grid points, first guesses from the quintic.
+        up = g > 0.0
+        c = np.flatnonzero(self.next_adjacent & (up != np.roll(up, -1)))
+        q = self.quintic(c)
+        t_cross = q.time(q.root(np.arange(c.size), np.zeros(c.size), np.ones(c.size), ~up[c],
+                                False, tol))
+
+        # Grid local maxima near the mask are candidate peaks.
         left = np.where(self.prev_adjacent, np.roll(g, 1), -np.inf)
         right = np.where(self.next_adjacent, np.roll(g, -1), -np.inf)
         i = np.flatnonzero((g > left) & (g >= right) & (g > -self.margin[self.s]))
-        k = self.k[i]
         # The peak lies after grid point k if g still rises there, else before it.
         after = self.rate[i] > 0.0
         a = np.where(after, i, i - 1)  # entry at the left end of the peak's interval
         has_interval = np.where(after, self.next_adjacent[i], self.prev_adjacent[i])
-        t_peak = self.grid[k].astype(float)  # the ends of the grid (or of the screen)
+        t_peak, g_peak = grid[self.k[i]].astype(float), g[i].copy()  # ends of grid/screen
         inner = np.flatnonzero(has_interval)
-        cubic = self.cubic(a[inner])
-        inner = inner[(cubic.m0 > 0.0) & (cubic.m1 < 0.0)]  # g' changes sign: a true peak
-        t_peak[inner] = self._refine_peak(i[inner], a[inner])
-        g_peak = self.exact(i, t_peak)[0]
+        q = self.quintic(a[inner])
+        keep = (q.m0 > 0.0) & (q.m1 < 0.0)  # g' changes sign inside: a true peak
+        inner, q = inner[keep], self.quintic(a[inner[keep]])
+        t_guess = q.time(q.root(np.arange(inner.size), np.zeros(inner.size),
+                                np.ones(inner.size), np.zeros(inner.size, dtype=bool), True,
+                                tol))
+
+        # Rises, sets and peaks settled together on exact states.
+        lo = np.concatenate([grid[self.k[c]], q.t0])
+        roots, g_roots = self.newton(
+            np.concatenate([c, i[inner]]), np.concatenate([t_cross, t_guess]), lo,
+            lo + self.step, np.concatenate([~up[c], np.zeros(inner.size, dtype=bool)]),
+            np.concatenate([np.zeros(c.size, dtype=bool), np.ones(inner.size, dtype=bool)]))
+        crossings = self._events(c, roots[:c.size], ~up[c])
+        t_peak[inner], g_peak[inner] = roots[c.size:], g_roots[c.size:]
         peaks = self._events(i, t_peak, False).assign(g=g_peak)
 
+        # Passes whose peak clears the mask between two grid points below it: the rise
+        # before the peak and the set after it, in one search (rows n.. are the sets).
         hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0) & has_interval)
-        i, a, t_h, g_h = i[hidden], a[hidden], t_peak[hidden], g_peak[hidden]
-
-        # Rises and sets in one search: rows 0..n-1 are the rises, n..2n-1 the sets.
-        twice = np.concatenate([i, i])
-
-        def exact_g(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
-            return self.exact(twice[rows], t)[0]
-
-        lo, hi = self.grid[self.k[a]], self.grid[self.k[a] + 1]
-        both = illinois(exact_g, np.concatenate([lo, t_h]), np.concatenate([t_h, hi]),
-                        np.concatenate([self.g[a], g_h]), np.concatenate([g_h, self.g[a + 1]]),
-                        self.tolerance)
-        rise, fall = both[:i.size], both[i.size:]
-        hidden_passes = pd.concat([self._events(i, rise, True), self._events(i, fall, False)],
-                                  ignore_index=True)
-        return peaks, hidden_passes
+        i, a, t_h = i[hidden], a[hidden], t_peak[hidden]
+        q = self.quintic(a)
+        n = i.size
+        twice = np.concatenate([np.arange(n), np.arange(n)])
+        s_peak = (t_h - q.t0) / self.step
+        s_lo, s_hi = np.concatenate([np.zeros(n), s_peak]), np.concatenate([s_peak, np.ones(n)])
+        rising = np.arange(2 * n) < n
+        s_guess = q.root(twice, s_lo, s_hi, rising, False, tol)
+        t0 = q.t0[twice]
+        both, _ = self.newton(i[twice], t0 + s_guess * self.step, t0 + s_lo * self.step,
+                              t0 + s_hi * self.step, rising, np.zeros(2 * n, dtype=bool))
+        hidden_passes = pd.concat([self._events(i, both[:n], True),
+                                   self._events(i, both[n:], False)], ignore_index=True)
+        return crossings, peaks, hidden_passes
 
 
 def _screen_angle(margin: np.ndarray, radius_km: np.ndarray, geometry: _StationGeometry,

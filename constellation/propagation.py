@@ -15,11 +15,17 @@ from typing import Sequence
 
 import numpy as np
 from sgp4.api import Satrec, SatrecArray
+from sgp4.earth_gravity import wgs72
 from skyfield.api import Timescale, load
 from skyfield.sgp4lib import theta_GMST1982
 from skyfield.timelib import Time
 
-from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, WGS84_FLATTENING
+from orbitfl.constants import (
+    EARTH_RADIUS_KM,
+    EARTH_ROTATION_RAD_S,
+    MU_EARTH_KM3_S2,
+    WGS84_FLATTENING,
+)
 
 from .tle import ElementSet
 
@@ -124,6 +130,29 @@ def teme_to_ecef_velocity(v_teme: np.ndarray, r_ecef: np.ndarray, gmst: np.ndarr
     return v
 
 
+def ecef_acceleration(r_ecef: np.ndarray, v_ecef: np.ndarray) -> np.ndarray:
+    """Earth-fixed acceleration (km/s^2) of satellites at r with velocity v, (M, 3): J2
+    gravity (WGS72, SGP4's model) plus the rotating frame's Coriolis and centrifugal terms.
+
+    SGP4 gives no acceleration; this model leaves out drag and the higher zonal terms,
+    about 1e-3 of gravity, which is plenty for the second derivatives that steer the
+    contact search (its answers are always settled on exact SGP4 states).
+    """
+    x, y, z = r_ecef[:, 0], r_ecef[:, 1], r_ecef[:, 2]
+    r2 = x * x + y * y + z * z
+    r = np.sqrt(r2)
+    mu_r3 = MU_EARTH_KM3_S2 / (r2 * r)
+    j2 = 1.5 * wgs72.j2 * (wgs72.radiusearthkm**2 / r2)
+    z2 = 5.0 * z * z / r2
+    horizontal = -mu_r3 * (1.0 + j2 * (1.0 - z2))
+    a = np.empty_like(r_ecef)
+    w = EARTH_ROTATION_RAD_S
+    a[:, 0] = horizontal * x + 2.0 * w * v_ecef[:, 1] + w * w * x
+    a[:, 1] = horizontal * y - 2.0 * w * v_ecef[:, 0] + w * w * y
+    a[:, 2] = -mu_r3 * (1.0 + j2 * (3.0 - z2)) * z
+    return a
+
+
 class Propagator:
     """Earth-fixed states of a fleet, on a shared grid or at per-sample times."""
 
@@ -159,18 +188,23 @@ class Propagator:
         """Earth-fixed position and velocity, (M, 3), of satellite ``sat_index[m]`` at t[m]."""
         sat_index = np.asarray(sat_index)
         t_s = np.asarray(t_s, dtype=float)
-        jd, fr = self.clock.sgp4_time(t_s)
-        r, v = np.empty((len(t_s), 3)), np.empty((len(t_s), 3))
+        if t_s.size == 0:
+            return np.empty((0, 3)), np.empty((0, 3))
+        # One SGP4 call per satellite, on contiguous runs of the samples sorted by satellite.
         order = np.argsort(sat_index, kind="stable")
-        for group in np.split(order, np.flatnonzero(np.diff(sat_index[order])) + 1):
-            if group.size == 0:
-                continue
-            err, pos, vel = self._satrecs[sat_index[group[0]]].sgp4_array(jd[group], fr[group])
-            pos[err != 0] = np.nan
-            r[group], v[group] = pos, vel
-        gmst = self.clock.gmst_rad(t_s)
-        r_ecef = teme_to_ecef(r, gmst)
-        return r_ecef, teme_to_ecef_velocity(v, r_ecef, gmst)
+        jd, fr = self.clock.sgp4_time(t_s[order])
+        sats = sat_index[order]
+        bounds = np.flatnonzero(sats[1:] != sats[:-1]) + 1
+        r, v = np.empty((len(t_s), 3)), np.empty((len(t_s), 3))
+        for a, b in zip(np.append(0, bounds).tolist(), np.append(bounds, len(sats)).tolist()):
+            err, r[a:b], v[a:b] = self._satrecs[sats[a]].sgp4_array(jd[a:b], fr[a:b])
+            if err.any():
+                r[a:b][err != 0] = np.nan
+        gmst = self.clock.gmst_rad(t_s[order])
+        r_sorted = teme_to_ecef(r, gmst)
+        r_ecef, v_ecef = np.empty_like(r), np.empty_like(v)
+        r_ecef[order], v_ecef[order] = r_sorted, teme_to_ecef_velocity(v, r_sorted, gmst)
+        return r_ecef, v_ecef
 
     def ecef_at(self, sat_index: np.ndarray, t_s: np.ndarray) -> np.ndarray:
         """Positions (M, 3) in km of satellite ``sat_index[m]`` at time ``t_s[m]``."""
