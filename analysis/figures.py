@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.collections import LineCollection  # noqa: E402
 
 from orbitfl.atomic import atomic_write  # noqa: E402
 from orbitfl.landmask import MISSING, land_mask  # noqa: E402
@@ -118,12 +119,21 @@ def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
     """The ground-track map on ``ax``: land, tracks, stations with labels placed so that
     they do not overlap (they are placed when the figure is drawn, see ``LabelPlacer``)."""
     draw_land(ax)
+    parts = []
     for _, track in tracks.groupby("satellite", sort=False):
-        lon = track["lon_deg"].to_numpy()
+        lon, lat = track["lon_deg"].to_numpy(), track["lat_deg"].to_numpy()
         # Break the line where it wraps around the antimeridian.
         breaks = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1
-        for part in np.split(np.arange(len(lon)), breaks):
-            ax.plot(lon[part], track["lat_deg"].to_numpy()[part], lw=0.6, alpha=0.7)
+        parts += [np.column_stack([lon[part], lat[part]])
+                  for part in np.split(np.arange(len(lon)), breaks)]
+    # One collection, not a line per part (hundreds at constellation scale), drawn as one
+    # plot call per part would be: the colour cycle's colours in turn, lines' cap and join.
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    ax.add_collection(LineCollection(
+        parts, linewidths=0.6, alpha=0.7, gid="tracks",
+        colors=[cycle[i % len(cycle)] for i in range(len(parts))],
+        capstyle=plt.rcParams["lines.solid_capstyle"],
+        joinstyle=plt.rcParams["lines.solid_joinstyle"]), autolim=False)
     ax.scatter(stations["lon_deg"], stations["lat_deg"], marker="^", c="k", s=40, zorder=3)
     labels = [ax.annotate(literal(s["id"]), (s["lon_deg"], s["lat_deg"]), xytext=(0, 0),
                           textcoords="offset points", fontsize=7, zorder=4,

@@ -441,11 +441,17 @@ def _link_utilisation(runs: list[Run]):
 def _worst_satellites(runs: list[Run]) -> list[str]:
     """Satellites ordered worst-off first (lowest state of charge in any run), at most
     ``MAX_PANELS``."""
-    power = [r.power for r in runs if r.power is not None and len(r.power)]
-    if not power:
+    lowest = [derived(r, "lowest_soc", ("power",), _lowest_soc) for r in runs
+              if r.power is not None and len(r.power)]
+    if not lowest:
         return []
-    lowest = pd.concat(power).groupby("satellite")["soc"].min().sort_values(kind="stable")
+    lowest = pd.concat(lowest).groupby(level=0).min().sort_values(kind="stable")
     return list(lowest.index[:MAX_PANELS])
+
+
+def _lowest_soc(run: Run) -> pd.Series:
+    """Each satellite's lowest state of charge in the run (by satellite name)."""
+    return run.power.groupby("satellite")["soc"].min()
 
 
 def _battery(runs: list[Run]):
@@ -472,7 +478,12 @@ def _battery(runs: list[Run]):
 
 def energy_per_satellite(run: Run) -> pd.DataFrame:
     """Each satellite's energy books at its last sample: training and radios (mission),
-    the rest of the bus, solar wasted by a full battery and demand left unserved (kJ)."""
+    the rest of the bus, solar wasted by a full battery and demand left unserved (kJ).
+    Worked out once per run (figure and dashboard): treat the frame as read-only."""
+    return derived(run, "energy_per_satellite", ("power",), _energy_per_satellite)
+
+
+def _energy_per_satellite(run: Run) -> pd.DataFrame:
     if run.power is None or not len(run.power) or "supplied_j" not in run.power:
         return pd.DataFrame(columns=["mission", "bus", "wasted", "unserved"])
     last = run.power.sort_values("t_s", kind="stable").groupby("satellite").last()
@@ -538,7 +549,13 @@ def round_breakdown(run: Run) -> pd.DataFrame:
     (``waiting for a contact``); between the payload's arrival and the update's queueing,
     the onboard compute time is ``training`` and the rest is ``battery`` (training waits
     for charge). A round that no update closed is all ``no update in time``. Runs without
-    clients.parquet or job ids give an empty table."""
+    clients.parquet or job ids give an empty table. Worked out once per run (figure and
+    dashboard): treat the frame as read-only."""
+    return derived(run, "round_breakdown", ("clients", "transfers", "rounds", "contacts"),
+                   _round_breakdown)
+
+
+def _round_breakdown(run: Run) -> pd.DataFrame:
     empty = pd.DataFrame(columns=FACTORS, dtype=float)
     c, t = run.clients, run.transfers
     if c is None or not len(c) or "job" not in t or "opened_s" not in run.rounds:

@@ -6,6 +6,7 @@ overlap where sites cluster (Svalbard, Tromsø, Kiruna; two Fairbanks antennas).
 import io
 import itertools
 
+import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -88,6 +89,27 @@ def test_the_map_figure_draws_land_and_coastline(tmp_path):
     assert (np.abs(pixels - land).sum(axis=2) < 12).mean() > 0.1  # the fill is visible
     svg = figures.ground_tracks(_tracks(), _stations(), tmp_path / "map.svg").read_text()
     assert 'id="land"' in svg and 'id="coastline"' in svg
+
+
+def test_tracks_are_one_collection_split_at_the_antimeridian():
+    """Satellite a crosses the antimeridian once (two parts), b never: three parts in one
+    collection, in the colour cycle's order as one line per part was drawn before."""
+    tracks = pd.DataFrame({"satellite": ["a"] * 4 + ["b"] * 3,
+                           "lon_deg": [170.0, 178.0, -176.0, -170.0, 0.0, 10.0, 20.0],
+                           "lat_deg": [0.0, 1.0, 2.0, 3.0, -5.0, -4.0, -3.0]})
+    fig, ax = plt.subplots()
+    try:
+        figures.draw_tracks(ax, tracks, _stations())
+        (collection,) = [c for c in ax.collections if c.get_gid() == "tracks"]
+        parts = [p.vertices.tolist() for p in collection.get_paths()]
+        assert parts == [[[170.0, 0.0], [178.0, 1.0]], [[-176.0, 2.0], [-170.0, 3.0]],
+                         [[0.0, -5.0], [10.0, -4.0], [20.0, -3.0]]]
+        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        assert np.allclose(collection.get_colors()[:, :3],
+                           [matplotlib.colors.to_rgb(c) for c in cycle[:3]])
+        assert not ax.get_lines()  # no artist per part
+    finally:
+        plt.close(fig)
 
 
 def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, capsys, caplog):
