@@ -132,11 +132,13 @@ class _StationGeometry:
         self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
         self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
         self.max_site_radius_km = float(np.linalg.norm(self.site, axis=1).max())
+        self._site_rows, self._up_rows = self.site.T.copy(), self.up.T.copy()
 
     def near(self, r: np.ndarray, radius: np.ndarray,
              max_angle_rad: np.ndarray) -> tuple[np.ndarray, ...]:
         """Grid points where a satellite is within ``max_angle_rad[sat]`` (geocentric) of a
-        station: (sat, station, k) index arrays, sorted by satellite, station, time.
+        station, and their time neighbours: (sat, station, k) index arrays, sorted by
+        satellite, station, time.
 
         A float32 screen over every (satellite, station, time); all later work is sparse.
         ``radius`` (N, T) is |r|. A few satellites at a time, into reused buffers that stay
@@ -145,65 +147,57 @@ class _StationGeometry:
         sites = self._site_unit.astype(np.float32)[None]                 # (1, S, 3)
         r32 = r.astype(np.float32).transpose(0, 2, 1)                    # (N, 3, T)
         limit = (radius * np.cos(max_angle_rad)[:, None]).astype(np.float32)
+        alive = radius > 0.0
         n, n_sites, n_times = len(r32), sites.shape[1], r32.shape[2]
         block = max(1, min(_SCREEN_BLOCK, n))
         dots = np.empty((block, n_sites, n_times), dtype=np.float32)
         inside = np.empty(dots.shape, dtype=bool)
+        grown = np.empty(dots.shape, dtype=bool)
         found = [np.empty(0, dtype=np.intp)]
         for a in range(0, n, block):
             m = min(block, n - a)
             np.matmul(sites, r32[a:a + m], out=dots[:m])                 # (m, S, T)
             np.greater(dots[:m], limit[a:a + m, None, :], out=inside[:m])
+            grown[:m] = inside[:m]
+            grown[:m, :, 1:] |= inside[:m, :, :-1]
+            grown[:m, :, :-1] |= inside[:m, :, 1:]
+            grown[:m] &= alive[a:a + m, None, :]  # not where SGP4 failed
             # Flat indices split by hand: np.nonzero walks a 3-d array ten times slower.
-            found.append(np.flatnonzero(inside[:m]) + a * n_sites * n_times)
+            found.append(np.flatnonzero(grown[:m]) + a * n_sites * n_times)
         pair, k = np.divmod(np.concatenate(found), n_times)
         s, station = np.divmod(pair, n_sites)
         return s, station, k
 
-    def value_and_rate(self, pos: np.ndarray, vel: np.ndarray,
-                       station: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """g and dg/dt for positions and velocities (M, 3) seen from ``station[m]``.
-
-        Evaluated in blocks: small temporaries are reused by the allocator, whereas
-        fresh multi-megabyte arrays cost more in page faults than in arithmetic.
-        """
-        g, rate = np.empty(len(station)), np.empty(len(station))
-        for a in range(0, len(station), _BLOCK):
-            b = slice(a, a + _BLOCK)
-            rho = pos[b] - self.site[station[b]]
-            up = self.up[station[b]]
-            dist = np.sqrt(_dot(rho, rho))
-            rho_up = _dot(rho, up)
-            g[b] = rho_up / dist - self.sin_mask[station[b]]
-            rate[b] = (_dot(vel[b], up) - rho_up * _dot(rho, vel[b]) / dist**2) / dist
-        return g, rate
-
-
-    def derivatives(self, pos: np.ndarray, vel: np.ndarray,
+    def derivatives(self, pos: np.ndarray, vel: np.ndarray, acc: np.ndarray | None,
                     station: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """g, g' and g'' for positions and velocities (M, 3) seen from ``station[m]``.
+        """g, g' and g'' for positions, velocities and accelerations (M, 3) seen from
+        ``station[m]`` (the accelerations from ecef_acceleration where None).
 
         With u the unit vector to the satellite at distance d, g' = up.u' and
         g'' = up.(a - 2 u' d' - u d'') / d, where u' = (v - u d') / d, d' = u.v and
-        d'' = |v|^2 / d - d'^2 / d + u.a; the acceleration a is ecef_acceleration's model.
+        d'' = (|v|^2 - d'^2) / d + u.a; the acceleration a is ecef_acceleration's model.
+        Evaluated in blocks of components: small temporaries are reused by the allocator,
+        whereas fresh multi-megabyte arrays cost more in page faults than in arithmetic.
         """
-        g, rate, curv = (np.empty(len(station)) for _ in range(3))
+        out = np.empty((3, len(station)))
         for a in range(0, len(station), _BLOCK):
             b = slice(a, a + _BLOCK)
             st = station[b]
-            rho, v = pos[b] - self.site[st], vel[b]
-            acc = ecef_acceleration(pos[b], v)
-            up = self.up[st]
-            dist = np.sqrt(_dot(rho, rho))
-            sin_el = _dot(rho, up) / dist
-            d1 = _dot(rho, v) / dist                       # d'
-            v_up, a_up = _dot(v, up), _dot(acc, up)
-            u1_up = (v_up - sin_el * d1) / dist            # up.u' = g'
-            d2 = (_dot(v, v) - d1 * d1) / dist + _dot(rho, acc) / dist
-            g[b] = sin_el - self.sin_mask[st]
-            rate[b] = u1_up
-            curv[b] = (a_up - 2.0 * u1_up * d1 - sin_el * d2) / dist
-        return g, rate, curv
+            x, y, z = pos[b].T
+            vx, vy, vz = vel[b].T
+            ax, ay, az = (ecef_acceleration(pos[b], vel[b]) if acc is None else acc[b]).T
+            ux, uy, uz = self._up_rows[:, st]
+            sx, sy, sz = self._site_rows[:, st]
+            px, py, pz = x - sx, y - sy, z - sz
+            inv_d = 1.0 / np.sqrt(px * px + py * py + pz * pz)
+            sin_el = (px * ux + py * uy + pz * uz) * inv_d
+            d1 = (px * vx + py * vy + pz * vz) * inv_d                        # d'
+            rate = (vx * ux + vy * uy + vz * uz - sin_el * d1) * inv_d        # up.u'
+            d2 = (vx * vx + vy * vy + vz * vz - d1 * d1 + px * ax + py * ay + pz * az) * inv_d
+            out[0, b] = sin_el - self.sin_mask[st]
+            out[1, b] = rate
+            out[2, b] = (ax * ux + ay * uy + az * uz - 2.0 * rate * d1 - sin_el * d2) * inv_d
+        return out[0], out[1], out[2]
 
 
 def _newton_step(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, f: np.ndarray,
@@ -218,11 +212,6 @@ def _newton_step(t: np.ndarray, lo: np.ndarray, hi: np.ndarray, f: np.ndarray,
         newton = t - f / slope
     inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
     return lo, hi, np.where(inside, newton, 0.5 * (lo + hi)) - t, inside
-
-
-def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise dot products of (M, 3) arrays (twice as fast as einsum for three terms)."""
-    return a[:, 0] * b[:, 0] + a[:, 1] * b[:, 1] + a[:, 2] * b[:, 2]
 
 
 def peak_margin(grid_step_s: float, perigee_km: np.ndarray, apogee_km: np.ndarray,
@@ -268,11 +257,13 @@ def apsides_km(line2: str) -> tuple[float, float]:
 
 
 def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
-                     horizon_s: float, grid_step_s: float = 30.0, tolerance_s: float = 1e-3,
+                     horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
                      workers: int | None = None,
                      progress: Callable[[int, int], None] | None = None) -> ContactPlan:
     """Every contact window in [0, horizon_s] for all satellites and stations.
 
+    The grid step sets the cost, not the accuracy: about 90 s balances SGP4 on the grid
+    against the extra candidate peaks a coarser grid refines (see peak_margin).
     Chunks of satellites are independent; ``workers`` (default: every core, for large
     jobs) processes them in forked worker processes, since SGP4 holds the GIL.
     ``progress(done, total)`` is called after every chunk.
@@ -348,6 +339,7 @@ class _ContactJob:
         """Windows of the satellites ``sats`` (global indices)."""
         everyone = len(sats) == len(self.propagator)
         r, v = self.propagator.states_grid(self.grid, None if everyone else sats)
+        r = np.nan_to_num(r, nan=0.0, copy=False)  # at the centre: never near a station
         apsides = np.array([apsides_km(self.propagator.elements[i].line2) for i in sats])
         margin = peak_margin(self.grid_step_s, apsides[:, 0], apsides[:, 1],
                              self.geometry.sin_mask, self.geometry.max_site_radius_km)
@@ -374,17 +366,20 @@ class _GridScan:
     def __init__(self, propagator: Propagator, geometry: _StationGeometry, sats: np.ndarray,
                  grid: np.ndarray, r: np.ndarray, v: np.ndarray, margin: np.ndarray,
                  tolerance_s: float):
+        """``r`` and ``v`` (N, T, 3) Earth-fixed; r is zero where SGP4 failed."""
         self.propagator, self.geometry, self.sats = propagator, geometry, sats
         self.grid, self.step = grid, grid[1] - grid[0]
         self.tolerance, self.margin = tolerance_s, margin
-        r = np.nan_to_num(r, nan=0.0)  # a decayed satellite sits at the centre: never near
         radius = np.sqrt(np.einsum("ntk,ntk->nt", r, r))
-        screen = _screen_angle(margin, radius.max(axis=1), geometry, self.step)
+        screen = _screen_angle(margin, radius.max(axis=1), geometry)
         s, st, k = geometry.near(r, radius, screen)
         self.s, self.st, self.k = s, st, k
         flat = s * len(grid) + k
-        self.g, self.rate, self.curv = geometry.derivatives(r.reshape(-1, 3)[flat],
-                                                            v.reshape(-1, 3)[flat], st)
+        # The acceleration per grid point (there are fewer than examined points).
+        with np.errstate(all="ignore"):
+            acc = ecef_acceleration(r.reshape(-1, 3), v.reshape(-1, 3))
+        self.g, self.rate, self.curv = geometry.derivatives(
+            *(np.take(x.reshape(-1, 3), flat, axis=0) for x in (r, v, acc)), st)
         same_pair = (s[1:] == s[:-1]) & (st[1:] == st[:-1]) & (k[1:] == k[:-1] + 1)
         self.next_adjacent = np.append(same_pair, False)
         self.prev_adjacent = np.insert(same_pair, 0, False)
@@ -393,7 +388,7 @@ class _GridScan:
         """g, g' and g'' of entry ``i``'s (satellite, station) at times t, on exact SGP4
         states."""
         return self.geometry.derivatives(
-            *self.propagator.states_at(self.sats[self.s[i]], t), self.st[i])
+            *self.propagator.states_at(self.sats[self.s[i]], t), None, self.st[i])
 
     def quintic(self, i: np.ndarray) -> _QuinticBracket:
         """The quintic on [grid k_i, grid k_i + 1] (entry i + 1 is its right end)."""
@@ -502,19 +497,16 @@ class _GridScan:
         return crossings, peaks, hidden_passes
 
 
-def _screen_angle(margin: np.ndarray, radius_km: np.ndarray, geometry: _StationGeometry,
-                  step_s: float) -> np.ndarray:
+def _screen_angle(margin: np.ndarray, radius_km: np.ndarray,
+                  geometry: _StationGeometry) -> np.ndarray:
     """Geocentric angle beyond which a satellite cannot have g > -margin at any station,
-    widened by the angle it travels in one grid step (so a candidate peak is never the last
-    examined point) plus 2 degrees for geodetic-vs-geocentric and rounding."""
+    plus half a degree for the geodetic zenith's tilt (0.19 degrees) and float32 rounding.
+    The screen adds each point's time neighbours, so that a candidate peak or a visible
+    point is never the last examined point."""
     sin_low = np.clip(np.min(geometry.sin_mask) - margin, -1.0, 1.0)
     elevation = np.arcsin(sin_low)
     ratio = np.clip(geometry.min_site_radius_km * np.cos(elevation) / radius_km, -1.0, 1.0)
-    footprint = np.arccos(ratio) - elevation
-    horizon_limit = np.arccos(np.clip(geometry.min_site_radius_km / radius_km, -1.0, 1.0))
-    footprint = np.minimum(footprint, horizon_limit)
-    travel = np.sqrt(MU_EARTH_KM3_S2 / radius_km) / radius_km * step_s
-    return footprint + travel + np.radians(2.0)
+    return np.arccos(ratio) - elevation + np.radians(0.5)
 
 
 def _pair_events(events: pd.DataFrame, grid_end: float) -> pd.DataFrame:
@@ -566,7 +558,8 @@ def _attach_peaks(windows: pd.DataFrame, peaks: pd.DataFrame, geometry: _Station
                      ("end_s", windows["end_s"] >= horizon_s)):
         idx = np.flatnonzero(cut.to_numpy())
         t_end = windows[end].to_numpy()[idx]
-        g_end = geometry.value_and_rate(*propagator.states_at(sat[idx], t_end), st[idx])[0]
+        g_end = geometry.derivatives(*propagator.states_at(sat[idx], t_end), None,
+                                     st[idx])[0]
         higher = ~(best_g[idx] >= g_end)  # also where no peak lies inside (NaN)
         best_t[idx] = np.where(higher, t_end, best_t[idx])
         best_g[idx] = np.where(higher, g_end, best_g[idx])

@@ -165,23 +165,31 @@ class Propagator:
     def __len__(self) -> int:
         return len(self._satrecs)
 
-    def states_grid(self, t_s: np.ndarray,
-                    sats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (km) and velocities (km/s), each (N, T, 3), Earth-fixed; NaN where SGP4
-        fails (decay). ``sats`` restricts the call to some satellites, to bound memory."""
+    def teme_grid(self, t_s: np.ndarray,
+                  sats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """SGP4's own TEME positions (km) and velocities (km/s), each (N, T, 3); NaN where
+        SGP4 fails (decay). ``sats`` restricts the call to some satellites."""
         array = self._array if sats is None else SatrecArray([self._satrecs[i] for i in sats])
         jd, fr = self.clock.sgp4_time(t_s)
         err, r, v = array.sgp4(jd, fr)
         failed = err != 0
-        r[failed] = np.nan
-        v[failed] = np.nan
+        if failed.any():
+            r[failed] = np.nan
+            v[failed] = np.nan
+        return r, v
+
+    def states_grid(self, t_s: np.ndarray,
+                    sats: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions (km) and velocities (km/s), each (N, T, 3), Earth-fixed; NaN where SGP4
+        fails (decay). ``sats`` restricts the call to some satellites, to bound memory."""
+        r, v = self.teme_grid(t_s, sats)
         gmst = self.clock.gmst_rad(t_s)[None, :]
         r_ecef = teme_to_ecef(r, gmst)
         return r_ecef, teme_to_ecef_velocity(v, r_ecef, gmst)
 
     def ecef_grid(self, t_s: np.ndarray, sats: np.ndarray | None = None) -> np.ndarray:
         """Positions (N, T, 3) in km at the times ``t_s``."""
-        return self.states_grid(t_s, sats)[0]
+        return teme_to_ecef(self.teme_grid(t_s, sats)[0], self.clock.gmst_rad(t_s)[None, :])
 
     def states_at(self, sat_index: np.ndarray,
                   t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
