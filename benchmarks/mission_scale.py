@@ -23,7 +23,10 @@ federation's index, and tiles rendered or read in this process), training (fits 
 process, or waiting on workers' results), evaluation (predictions on the test set), output
 (tables, figures, dashboard) and the rest (the discrete-event mission and network, model
 set-up). "start-up" is building the executor (Ray's start and actors); "first" is the first
-round's wall time and "steady" the mean of the following rounds. Figures only, no
+round's wall time and "steady" the mean of the following rounds; "CPU main" and "CPU all"
+are a steady round's CPU seconds in the mission process and in all its processes together
+(on a loaded machine these say more than wall time: a round cannot take less wall time than
+CPU all / cores, nor less than CPU main). Figures only, no
 assertions: ratios are measured in one invocation on the same machine.
 """
 
@@ -108,10 +111,13 @@ class Stages:
         return True
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants, from /proc."""
+def _tree(root: int) -> tuple[int, float]:
+    """Resident bytes and CPU seconds (user + system, with reaped children's) of ``root``
+    and all its descendants, from /proc."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -122,12 +128,18 @@ def _tree_rss(root: int) -> int:
             continue
         children.setdefault(int(fields[1]), []).append(int(entry))
         rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [root]
+        cpu[int(entry)] = sum(int(v) for v in fields[11:15]) / tick
+    total, seconds, todo = 0, 0.0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        seconds += cpu.get(pid, 0.0)
         todo.extend(children.get(pid, []))
-    return total
+    return total, seconds
+
+
+def _tree_rss(root: int) -> int:
+    return _tree(root)[0]
 
 
 class TreeSampler(threading.Thread):
@@ -200,10 +212,11 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool)
                 build = home.build_federation
                 home.build_federation = (lambda *a, _build=build, **k:
                                          _build(*a, **{**k, "lazy": False}))
-    ticks: list[float] = []
+    ticks: list[tuple[float, float, float]] = []   # wall, this process's CPU, tree's CPU
     original_print = runner._print_round
-    runner._print_round = lambda *a, **k: (ticks.append(time.perf_counter()),
-                                           original_print(*a, **k))
+    runner._print_round = lambda *a, **k: (
+        ticks.append((time.perf_counter(), time.process_time(), _tree(os.getpid())[1])),
+        original_print(*a, **k))
     sampler = TreeSampler()
     sampler.start()
     start = time.perf_counter()
@@ -213,18 +226,25 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool)
     wall = time.perf_counter() - start
     sampler.stop.set()
     sampler.join()
-    rounds_wall = [b - a for a, b in zip(ticks, ticks[1:])]
+    rounds_wall, main_cpu, tree_cpu = ([b[i] - a[i] for a, b in zip(ticks, ticks[1:])]
+                                       for i in range(3))
     return {
         "wall_s": wall, "startup_s": startup["s"],
         "first_round_s": rounds_wall[0] if rounds_wall else float("nan"),
         "steady_round_s": (sum(rounds_wall[1:]) / len(rounds_wall[1:])
                            if len(rounds_wall) > 1 else float("nan")),
         "rounds": len(rounds_wall),
+        # CPU seconds of a steady round: this process's, and all processes' together
+        "steady_main_cpu_s": _mean(main_cpu[1:]), "steady_tree_cpu_s": _mean(tree_cpu[1:]),
         "accuracy": accuracy,
         "main_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "tree_rss_mib": max(sampler.peak, _tree_rss(os.getpid())) / 2**20,
         "stages": stages.seconds,
     }
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
 
 
 # -- the parent: every configuration in its own process -----------------------------------
@@ -245,13 +265,16 @@ def run_one(satellites: int, rounds: int, config: str, eager: bool) -> dict:
 def report(satellites: int, results: dict[str, dict]) -> None:
     print(f"\n== {satellites} satellites ==")
     print(f"{'config':9} {'wall s':>7} {'start-up':>8} {'first':>6} {'steady':>7} "
+          f"{'CPU main':>8} {'CPU all':>8} "
           f"{'main MiB':>8} {'tree MiB':>8} {'acc':>5}   " + " ".join(f"{s:>10}" for s in STAGES))
     for config, r in results.items():
         if "error" in r:
             print(f"{config:9} {r['error']}")
             continue
         print(f"{config:9} {r['wall_s']:7.1f} {r['startup_s']:8.1f} {r['first_round_s']:6.1f} "
-              f"{r['steady_round_s']:7.2f} {r['main_rss_mib']:8.0f} {r['tree_rss_mib']:8.0f} "
+              f"{r['steady_round_s']:7.2f} {r.get('steady_main_cpu_s', float('nan')):8.2f} "
+              f"{r.get('steady_tree_cpu_s', float('nan')):8.2f} "
+              f"{r['main_rss_mib']:8.0f} {r['tree_rss_mib']:8.0f} "
               f"{r['accuracy']:5.3f}   " +
               " ".join(f"{r['stages'][s]:10.1f}" for s in STAGES))
     base = results.get("serial/1", {})

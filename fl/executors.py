@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import pickle
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
@@ -175,6 +176,10 @@ _WORKER: _Worker | None = None
 
 def _init_pool_worker(blob: bytes, device: str, threads: int) -> None:
     global _WORKER
+    # a forked worker inherits the mission process's objects (the contact plan, the world:
+    # millions of them at constellation scale) and never uses them; frozen, the garbage
+    # collector stops walking them on every full collection (and copying their pages)
+    gc.freeze()
     _WORKER = _Worker(blob, device, threads)
 
 
