@@ -203,8 +203,11 @@ class GroundLinks:
         """Each satellite's capacity in ``direction`` over time, for route planning."""
         profile = self.profiles[direction]
         owner = self._owner[np.repeat(np.arange(len(self._owner)), np.diff(profile.offsets))]
-        return {name: LinkSchedule(profile.start[owner == i], profile.end[owner == i],
-                                   profile.rate[owner == i])
+        # pieces grouped by satellite, in their order (one sort, not a mask per satellite)
+        order = np.argsort(owner, kind="stable")
+        bounds = np.searchsorted(owner[order], np.arange(len(self.satellites) + 1))
+        return {name: LinkSchedule(*(column[order[bounds[i]:bounds[i + 1]]]
+                                     for column in (profile.start, profile.end, profile.rate)))
                 for i, name in enumerate(self.satellites)}
 
     # -- internals ----------------------------------------------------------------------

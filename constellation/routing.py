@@ -29,9 +29,12 @@ class LinkSchedule:
         start, end, rate = start[keep], end[keep], rate[keep]
         self.cuts = np.unique(np.concatenate([start, end]))
         best = np.zeros(max(len(self.cuts) - 1, 0))
-        for a, b, r in zip(np.searchsorted(self.cuts, start), np.searchsorted(self.cuts, end),
-                           rate):
-            best[a:b] = np.maximum(best[a:b], r)
+        # each interval's best rate onto every elementary segment it covers, at once
+        first, last = np.searchsorted(self.cuts, start), np.searchsorted(self.cuts, end)
+        covered = last - first
+        segment = np.repeat(first - np.cumsum(covered) + covered, covered) + \
+            np.arange(covered.sum())
+        np.maximum.at(best, segment, np.repeat(rate, covered))
         self.rate = best
         self.bits = np.concatenate([[0.0], np.cumsum(best * np.diff(self.cuts))])
         # the same numbers as Python floats: a route search asks hundreds of thousands of
@@ -54,15 +57,18 @@ class LinkSchedule:
 
     def finish(self, t: float, nbytes: float) -> float:
         """When ``nbytes`` started at ``t`` are across (inf if the link runs out)."""
-        rate, bits = self._rate, self._bits
-        target = self.bits_before(t) + nbytes * 8.0
+        cuts, rate, bits = self._cuts, self._rate, self._bits
+        j = bisect_right(cuts, t) - 1  # bits_before(t), inlined: the search's inner loop
+        before = 0.0 if j < 0 else bits[-1] if j >= len(rate) else \
+            bits[j] + rate[j] * (t - cuts[j])
+        target = before + nbytes * 8.0
         if not rate or target > bits[-1] + 1e-9:
             return float("inf")
         k = bisect_left(bits, target) - 1
         k = min(max(k, 0), len(rate) - 1)
         while rate[k] == 0.0:  # target sits exactly at a gap's start: finish earlier
             k -= 1
-        return max(t, self._cuts[k] + (target - bits[k]) / rate[k])
+        return max(t, cuts[k] + (target - bits[k]) / rate[k])
 
 
 @dataclass
@@ -99,15 +105,19 @@ class Router:
 
     def __init__(self) -> None:
         self.links: dict[str, dict[str, LinkSchedule]] = defaultdict(dict)
+        self._into: dict[str, set[str]] = defaultdict(set)  # node -> nodes linking to it
         self._searches: dict[tuple, _Search] = {}
 
     def add(self, u: str, v: str, schedule: LinkSchedule) -> None:
         if len(schedule):
             self.links[u][v] = schedule
+            self._into[v].add(u)
             self._searches.clear()
 
     def earliest_arrival(self, src: str, dst: str, t0: float, nbytes: float,
                          max_hops: int = 8) -> Route | None:
+        if dst != src and max_hops >= 1 and self._into.get(dst) == {src}:
+            return self._direct(src, dst, t0, nbytes)
         key = (src, t0, nbytes, max_hops)
         search = self._searches.get(key)
         if search is None:
@@ -123,6 +133,15 @@ class Router:
             nodes.append(parent[nodes[-1]])
         nodes.reverse()
         return Route(nodes, [best[n] for n in nodes[1:]])
+
+    def _direct(self, src: str, dst: str, t0: float, nbytes: float) -> Route | None:
+        """The route when ``src`` is the only node with a link into ``dst`` (a satellite
+        without inter-satellite links, from the ground): the search would expand ``src``
+        once, at ``t0`` (no arrival can beat its label), and label ``dst`` from that link
+        alone, so its answer is the direct hop's; a command to one satellite then costs one
+        link's arithmetic instead of a search over every satellite the ground reaches."""
+        arrival = self.links[src][dst].finish(t0, nbytes)
+        return Route([src, dst], [arrival]) if arrival < float("inf") else None
 
     def _advance(self, search: _Search, dst: str, nbytes: float, max_hops: int) -> None:
         """Go on until ``dst`` leaves the queue (or the queue runs out)."""

@@ -29,10 +29,14 @@ class Codec:
             raise ValueError("topk ratio must be in (0, 1]")
 
     def round_trip(self, tensor: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """(what the receiver reconstructs, bytes of the encoded elements)."""
+        """(what the receiver reconstructs, bytes of the encoded elements). The
+        reconstruction never shares memory with ``tensor``: payloads are built from live
+        models without a copy first (``payloads.state_payload``)."""
         if not tensor.is_floating_point() or self.name == "fp32":
             return tensor.clone(), tensor.numel() * tensor.element_size()
         if self.name == "fp16":
+            if tensor.dtype == torch.float16:  # .to() would hand back the tensor itself
+                return tensor.clone(), 2 * tensor.numel()
             return tensor.to(torch.float16).to(tensor.dtype), 2 * tensor.numel()
         if self.name == "int8":
             return _int8(tensor, per_channel=False)

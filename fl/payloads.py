@@ -49,8 +49,10 @@ class Payload:
 
 def state_payload(kind: str, state: Mapping[str, torch.Tensor],
                   codec: Codec = Codec()) -> Payload:
-    """A model state (or a part of it) as a payload."""
-    return Payload.encode(kind, {k: v.detach().clone() for k, v in state.items()}, codec)
+    """A model state (or a part of it) as a payload. No copy is made first: the codec's
+    reconstruction is always a tensor of its own (``Codec.round_trip``), so the payload
+    never shares memory with the state it was made from."""
+    return Payload.encode(kind, state, codec)
 
 
 def weights_payload(model: torch.nn.Module, codec: Codec = Codec()) -> Payload:

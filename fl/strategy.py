@@ -253,13 +253,24 @@ def weighted_average(states: Sequence[Mapping[str, torch.Tensor]],
 
     Integer buffers (BatchNorm's batch counter) take the maximum: averaging a counter is
     meaningless and it only matters when momentum is None.
+
+    Accumulated in place, one scratch tensor per key whatever the number of clients (a
+    300-client round would otherwise allocate two float64 copies of every client's model);
+    each term is rounded as ``s.to(float64) * (w / total)`` and added in client order from
+    zero, so the sums are bit for bit those of the plain expression.
     """
     total = float(sum(weights))
     out = {}
     for key, ref in states[0].items():
         if ref.is_floating_point():
-            acc = sum(s[key].to(torch.float64) * (w / total) for s, w in zip(states, weights))
+            acc = torch.zeros(ref.shape, dtype=torch.float64)
+            term = torch.empty_like(acc)
+            for s, w in zip(states, weights):
+                acc.add_(term.copy_(s[key]).mul_(w / total))
             out[key] = acc.to(ref.dtype)
         else:
-            out[key] = torch.stack([s[key] for s in states]).max(0).values
+            acc = states[0][key].clone()
+            for s in states[1:]:
+                torch.maximum(acc, s[key], out=acc)
+            out[key] = acc
     return out

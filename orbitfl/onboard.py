@@ -31,7 +31,7 @@ class Onboard:
     names: list[str]
     events: EventLog
     failed_at: dict[int, float] = field(default_factory=dict)
-    _radios_on: dict[tuple[int, str], int] = field(default_factory=dict)
+    _radios_on: dict[int, dict[str, int]] = field(default_factory=dict)  # sat -> role -> on
     # Pending level events per satellite: (soc, falling, event); re-predicted on load change.
     _waits: dict[int, list[tuple[float, bool, simpy.Event]]] = field(default_factory=dict)
     _generation: dict[int, int] = field(default_factory=dict)
@@ -109,13 +109,13 @@ class Onboard:
         """A radio of ``sat`` starts or stops transmitting/receiving. The value: the event
         that fires when the charge falls to the floor (every radio of ``sat`` must then
         stop); one per satellite, shared by its radios while any is on."""
-        key = (sat, role)
-        self._radios_on[key] = self._radios_on.get(key, 0) + (1 if active else -1)
+        radios = self._radios_on.setdefault(sat, {})
+        radios[role] = radios.get(role, 0) + (1 if active else -1)
         spec = self.batteries[sat].spec
         watts = spec.transmit_w if role == "tx" else spec.receive_w
-        self._set_load(env, sat, f"radio_{role}", watts * self._radios_on[key])
+        self._set_load(env, sat, f"radio_{role}", watts * radios[role])
         floor = self._radio_floor.get(sat)
-        if not any(n for (s, _), n in self._radios_on.items() if s == sat):
+        if not any(radios.values()):
             if floor is not None:
                 self._forget(sat, self._radio_floor.pop(sat))
             return floor or env.event()

@@ -75,6 +75,23 @@ def test_codec_sizes_and_round_trip_errors():
     assert torch.equal(Codec("int8").round_trip(ints)[0], ints)  # integers travel raw
 
 
+def test_a_state_payload_never_shares_memory_with_the_state():
+    """Payloads are built from live models without a copy first: writing into the model
+    afterwards (the next fit, the next aggregation) must leave the payload as sent, for
+    every codec and dtype (an fp16 tensor under the fp16 codec included)."""
+    from orbitfl.fl.payloads import state_payload
+
+    g = torch.Generator().manual_seed(1)
+    state = {"w": torch.randn(6, 5, generator=g), "h": torch.randn(7, generator=g).half(),
+             "n": torch.tensor(3)}
+    for name in ("fp32", "fp16", "int8", "int8-channel", "topk"):
+        payload = state_payload("weights", state, Codec(name, 0.5))
+        sent = {k: v.clone() for k, v in payload.tensors.items()}
+        for tensor in state.values():
+            tensor.add_(1)
+        assert all(torch.equal(payload.tensors[k], sent[k]) for k in sent), name
+
+
 def test_payload_sizes_follow_the_codec():
     state = {"w": torch.randn(100, 10), "n": torch.tensor(7)}
     raw = Payload.encode("weights", state)
