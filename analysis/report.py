@@ -6,8 +6,10 @@ can be made long after the runs, on another machine.
 
 from __future__ import annotations
 
+import gc
 import json
 from bisect import bisect_right
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,12 +172,29 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
         run.colour = colours[run.name]
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for name, view in VIEWS.items():
-        written += save_formats(view(runs), out / name, formats)
     from .dashboard import write_dashboard
 
-    written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
+    with _older_objects_left_alone():
+        for name, view in VIEWS.items():
+            written += save_formats(view(runs), out / name, formats)
+        written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
     return _marked(out, [r.path for r in runs], written)
+
+
+@contextmanager
+def _older_objects_left_alone():
+    """Figures make many short-lived reference cycles, so the cyclic garbage collector
+    runs often while they are drawn; at the end of ``orbitfl run`` each of its full passes
+    would also walk every object the mission left (hundreds of thousands at constellation
+    scale). Those are frozen meanwhile (``gc.freeze``), unless someone already froze."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def write_sweep_report(sweep_dir: Path, out: Path,

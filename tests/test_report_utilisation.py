@@ -1,7 +1,10 @@
 """Per-pass link use (``report.pass_utilisation``) on hand-made tables: a case worked out by
 hand, and seeded random tables against a plain reference (every transfer scans every
-window, the definition read literally), so that the indexed matching stays exact."""
+window, the definition read literally), so that the indexed matching stays exact. Also
+what the report does for speed at scale: derived tables worked out once, and the garbage
+collector's freeze of older objects undone after drawing."""
 
+import gc
 import math
 import random
 from pathlib import Path
@@ -135,3 +138,18 @@ def test_pass_utilisation_is_worked_out_once_per_tables():
     run.transfers = HAND_TRANSFERS.iloc[:1]  # other tables: worked out again
     again = report.pass_utilisation(run)
     assert again is not first and again["moved"].sum() == 500.0
+
+
+def test_drawing_freezes_older_objects_only_meanwhile():
+    assert gc.get_freeze_count() == 0
+    with report._older_objects_left_alone():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # a caller's own freeze is left as it was
+    try:
+        frozen = gc.get_freeze_count()
+        with report._older_objects_left_alone():
+            pass
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
