@@ -168,6 +168,18 @@ class _StationGeometry:
         s, station = np.divmod(pair, n_sites)
         return s, station, k
 
+    def value(self, pos: np.ndarray, station: np.ndarray) -> np.ndarray:
+        """g alone, for positions (M, 3) seen from ``station[m]``."""
+        out = np.empty(len(station))
+        for a in range(0, len(station), _BLOCK):
+            b = slice(a, a + _BLOCK)
+            st = station[b]
+            px, py, pz = (pos[b] - self.site[st]).T
+            ux, uy, uz = self._up_rows[:, st]
+            out[b] = ((px * ux + py * uy + pz * uz) / np.sqrt(px * px + py * py + pz * pz)
+                      - self.sin_mask[st])
+        return out
+
     def derivatives(self, pos: np.ndarray, vel: np.ndarray, acc: np.ndarray | None,
                     station: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """g, g' and g'' for positions, velocities and accelerations (M, 3) seen from
@@ -375,14 +387,27 @@ class _GridScan:
         s, st, k = geometry.near(r, radius, screen)
         self.s, self.st, self.k = s, st, k
         flat = s * len(grid) + k
-        # The acceleration per grid point (there are fewer than examined points).
-        with np.errstate(all="ignore"):
-            acc = ecef_acceleration(r.reshape(-1, 3), v.reshape(-1, 3))
-        self.g, self.rate, self.curv = geometry.derivatives(
-            *(np.take(x.reshape(-1, 3), flat, axis=0) for x in (r, v, acc)), st)
+        g = self.g = geometry.value(np.take(r.reshape(-1, 3), flat, axis=0), st)
         same_pair = (s[1:] == s[:-1]) & (st[1:] == st[:-1]) & (k[1:] == k[:-1] + 1)
         self.next_adjacent = np.append(same_pair, False)
         self.prev_adjacent = np.insert(same_pair, 0, False)
+        # Sign changes between grid points (entry c and c + 1), and grid local maxima near
+        # the mask: candidate peaks.
+        up = g > 0.0
+        self.c = np.flatnonzero(self.next_adjacent & (up != np.roll(up, -1)))
+        left = np.where(self.prev_adjacent, np.roll(g, 1), -np.inf)
+        right = np.where(self.next_adjacent, np.roll(g, -1), -np.inf)
+        self.i = np.flatnonzero((g > left) & (g >= right) & (g > -margin[s]))
+        # g' and g'' only where the search reads them: the ends of those intervals.
+        need = np.zeros(g.size + 1, dtype=bool)
+        need[self.c] = need[self.c + 1] = need[self.i] = True
+        need[self.i - 1] |= self.prev_adjacent[self.i]
+        need[self.i + 1] |= self.next_adjacent[self.i]
+        need = np.flatnonzero(need[:g.size])
+        self.rate, self.curv = np.full(g.size, np.nan), np.full(g.size, np.nan)
+        _, self.rate[need], self.curv[need] = geometry.derivatives(
+            np.take(r.reshape(-1, 3), flat[need], axis=0),
+            np.take(v.reshape(-1, 3), flat[need], axis=0), None, st[need])
 
     def exact(self, i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
         """g, g' and g'' of entry ``i``'s (satellite, station) at times t, on exact SGP4
@@ -443,19 +468,14 @@ class _GridScan:
     def events(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         """Rises and sets between grid points; refined peaks of the grid local maxima near
         the mask; and the rises and sets of the passes the grid stepped over."""
-        g, grid, tol = self.g, self.grid, NEWTON_SETTLED_S / self.step
-        # Sign changes between grid points, first guesses from the quintic.
+        g, grid, tol, c, i = self.g, self.grid, NEWTON_SETTLED_S / self.step, self.c, self.i
         up = g > 0.0
-        c = np.flatnonzero(self.next_adjacent & (up != np.roll(up, -1)))
+        # Rises and sets: first guesses from the quintic.
         q = self.quintic(c)
         t_cross = q.time(q.root(np.arange(c.size), np.zeros(c.size), np.ones(c.size), ~up[c],
                                 False, tol))
 
-        # Grid local maxima near the mask are candidate peaks.
-        left = np.where(self.prev_adjacent, np.roll(g, 1), -np.inf)
-        right = np.where(self.next_adjacent, np.roll(g, -1), -np.inf)
-        i = np.flatnonzero((g > left) & (g >= right) & (g > -self.margin[self.s]))
-        # The peak lies after grid point k if g still rises there, else before it.
+        # Peaks: the peak lies after grid point k if g still rises there, else before it.
         after = self.rate[i] > 0.0
         a = np.where(after, i, i - 1)  # entry at the left end of the peak's interval
         has_interval = np.where(after, self.next_adjacent[i], self.prev_adjacent[i])
