@@ -53,6 +53,7 @@ _PEAK_SAMPLES = 400
 _BLOCK = 16384  # rows per block in elementwise geometry
 _SCREEN_BLOCK = 4  # satellites per block of the visibility screen
 
+_Columns = dict[str, np.ndarray]  # a table as named columns, cheaper than a DataFrame
 WINDOW_COLUMNS = ["sat_index", "satellite", "norad_id", "station", "start_s", "end_s",
                   "duration_s", "max_elevation_deg", "max_elevation_s"]
 
@@ -307,8 +308,7 @@ def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
             frames.append(job.windows(sats))
             if progress:
                 progress(len(frames), len(chunks))
-    return ContactPlan(_to_frame(pd.concat(frames, ignore_index=True), propagator, stations),
-                       horizon_s)
+    return ContactPlan(_to_frame(_concat(frames), propagator, stations), horizon_s)
 
 
 _PARALLEL_MIN_ELEMENTS = 20_000_000  # below this, forking costs more than it saves
@@ -326,7 +326,7 @@ def _worker_count(requested: int | None, elements: int) -> int:
     return max(1, count)
 
 
-def _run_forked_chunk(sats: np.ndarray) -> pd.DataFrame:
+def _run_forked_chunk(sats: np.ndarray) -> _Columns:
     assert _FORKED_JOB is not None, "worker started without a job"
     return _FORKED_JOB.windows(sats)
 
@@ -347,7 +347,7 @@ class _ContactJob:
         self.grid = np.arange(int(np.ceil(self.horizon_s / self.grid_step_s)) + 2) \
             * self.grid_step_s
 
-    def windows(self, sats: np.ndarray) -> pd.DataFrame:
+    def windows(self, sats: np.ndarray) -> _Columns:
         """Windows of the satellites ``sats`` (global indices)."""
         everyone = len(sats) == len(self.propagator)
         r, v = self.propagator.states_grid(self.grid, None if everyone else sats)
@@ -358,10 +358,10 @@ class _ContactJob:
         scan = _GridScan(self.propagator, self.geometry, sats, self.grid, r, v, margin,
                          self.tolerance_s)
         crossings, peaks, hidden_passes = scan.events()
-        events = pd.concat([crossings, scan.open_at_start(), hidden_passes],
-                           ignore_index=True)
-        windows = _pair_events(events, self.grid[-1])
-        windows = windows[windows["start_s"] < self.horizon_s].reset_index(drop=True)
+        events = _concat([crossings, scan.open_at_start(), hidden_passes])
+        windows = _pair_columns(events, self.grid[-1], len(self.geometry.sin_mask))
+        keep = windows["start_s"] < self.horizon_s
+        windows = {name: column[keep] for name, column in windows.items()}
         windows["end_s"] = np.minimum(windows["end_s"], self.horizon_s)
         return _attach_peaks(windows, peaks, self.geometry, self.propagator, self.horizon_s)
 
@@ -420,9 +420,9 @@ class _GridScan:
         return _QuinticBracket(self.grid[self.k[i]], self.step, self.g[i], self.g[i + 1],
                                self.rate[i], self.rate[i + 1], self.curv[i], self.curv[i + 1])
 
-    def _events(self, i: np.ndarray, t: np.ndarray, rise, at_start=False) -> pd.DataFrame:
-        return pd.DataFrame({"sat_index": self.sats[self.s[i]], "station_index": self.st[i],
-                             "t": t, "rise": rise, "at_start": at_start})
+    def _events(self, i: np.ndarray, t: np.ndarray, rise) -> _Columns:
+        return {"sat_index": self.sats[self.s[i]], "station_index": self.st[i],
+                "t": np.asarray(t, dtype=float), "rise": np.broadcast_to(rise, i.shape)}
 
     def newton(self, i: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray,
                lo_negative: np.ndarray, peak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -461,11 +461,11 @@ class _GridScan:
                 break
         return t, g_root
 
-    def open_at_start(self) -> pd.DataFrame:
+    def open_at_start(self) -> _Columns:
         i = np.flatnonzero((self.k == 0) & (self.g > 0.0))
-        return self._events(i, np.zeros(i.size), True, at_start=True)
+        return self._events(i, np.zeros(i.size), True)
 
-    def events(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    def events(self) -> tuple[_Columns, _Columns, _Columns]:
         """Rises and sets between grid points; refined peaks of the grid local maxima near
         the mask; and the rises and sets of the passes the grid stepped over."""
         g, grid, tol, c, i = self.g, self.grid, NEWTON_SETTLED_S / self.step, self.c, self.i
@@ -496,7 +496,7 @@ class _GridScan:
             np.concatenate([np.zeros(c.size, dtype=bool), np.ones(inner.size, dtype=bool)]))
         crossings = self._events(c, roots[:c.size], ~up[c])
         t_peak[inner], g_peak[inner] = roots[c.size:], g_roots[c.size:]
-        peaks = self._events(i, t_peak, False).assign(g=g_peak)
+        peaks = self._events(i, t_peak, False) | {"g": g_peak}
 
         # Passes whose peak clears the mask between two grid points below it: the rise
         # before the peak and the set after it, in one search (rows n.. are the sets).
@@ -512,8 +512,8 @@ class _GridScan:
         t0 = q.t0[twice]
         both, _ = self.newton(i[twice], t0 + s_guess * self.step, t0 + s_lo * self.step,
                               t0 + s_hi * self.step, rising, np.zeros(2 * n, dtype=bool))
-        hidden_passes = pd.concat([self._events(i, both[:n], True),
-                                   self._events(i, both[n:], False)], ignore_index=True)
+        hidden_passes = _concat([self._events(i, both[:n], True),
+                                 self._events(i, both[n:], False)])
         return crossings, peaks, hidden_passes
 
 
@@ -529,41 +529,55 @@ def _screen_angle(margin: np.ndarray, radius_km: np.ndarray,
     return np.arccos(ratio) - elevation + np.radians(0.5)
 
 
+def _concat(parts: list[_Columns]) -> _Columns:
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+
+
 def _pair_events(events: pd.DataFrame, grid_end: float) -> pd.DataFrame:
+    """Pair each rise with the next set of the same (satellite, station) (as a table)."""
+    columns = {name: events[name].to_numpy() for name in ("sat_index", "t", "rise")}
+    station = np.broadcast_to(events["station_index"].to_numpy(), len(events))
+    return pd.DataFrame(_pair_columns(columns | {"station_index": station}, grid_end,
+                                      int(station.max(initial=0)) + 1))
+
+
+def _pair_columns(events: _Columns, grid_end: float, n_stations: int) -> _Columns:
     """Pair each rise with the next set of the same (satellite, station)."""
-    sat, st = events["sat_index"].to_numpy(), events["station_index"].to_numpy()
-    t, rise = events["t"].to_numpy(), events["rise"].to_numpy().astype(bool)
-    order = np.lexsort((rise, t, st, sat))  # by satellite, station, time, sets first
-    sat, st, t, rise = sat[order], st[order], t[order], rise[order]
+    sat, st, t = events["sat_index"], events["station_index"], events["t"]
+    rise = events["rise"].astype(bool)
+    pair = sat.astype(np.int64) * n_stations + st
+    order = np.lexsort((rise, t, pair))  # by satellite, station, time, sets first
+    sat, st, pair, t, rise = sat[order], st[order], pair[order], t[order], rise[order]
     i = np.flatnonzero(rise)
     j = np.minimum(i + 1, len(t) - 1)
-    closed = (i + 1 < len(t)) & (sat[j] == sat[i]) & (st[j] == st[i]) & ~rise[j]
-    return pd.DataFrame({"sat_index": sat[i], "station_index": st[i], "start_s": t[i],
-                         "end_s": np.where(closed, t[j], grid_end)})
+    closed = (i + 1 < len(t)) & (pair[j] == pair[i]) & ~rise[j]
+    return {"sat_index": sat[i], "station_index": st[i], "start_s": t[i],
+            "end_s": np.where(closed, t[j], grid_end)}
 
 
-def _attach_peaks(windows: pd.DataFrame, peaks: pd.DataFrame, geometry: _StationGeometry,
-                  propagator: Propagator, horizon_s: float) -> pd.DataFrame:
+def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry,
+                  propagator: Propagator, horizon_s: float) -> _Columns:
     """Each window's highest point: the best refined peak inside it, or a clipped end.
 
-    ``windows`` has a range index. A peak belongs to the window of its (satellite, station)
-    that last opened at or before it, if that window is still open then.
+    A peak belongs to the window of its (satellite, station) that last opened at or
+    before it, if that window is still open then.
     """
-    sat, st = windows["sat_index"].to_numpy(), windows["station_index"].to_numpy()
-    start, stop = windows["start_s"].to_numpy(), windows["end_s"].to_numpy()
-    p_sat, p_st = peaks["sat_index"].to_numpy(), peaks["station_index"].to_numpy()
-    p_t, p_g = peaks["t"].to_numpy(), peaks["g"].to_numpy()
-    n = len(windows)
+    n_stations = len(geometry.sin_mask)
+    sat, st = windows["sat_index"], windows["station_index"]
+    start, stop = windows["start_s"], windows["end_s"]
+    pair = sat.astype(np.int64) * n_stations + st
+    p_pair = peaks["sat_index"].astype(np.int64) * n_stations + peaks["station_index"]
+    p_t, p_g = peaks["t"], peaks["g"]
+    n = len(sat)
     # Windows and peaks in one order (pair, time, windows before peaks at equal times);
     # each peak's window is the last window entry before it, if of the same pair.
-    pair_sat, pair_st = np.concatenate([sat, p_sat]), np.concatenate([st, p_st])
-    order = np.lexsort((np.arange(len(pair_sat)) >= n, np.concatenate([start, p_t]),
-                        pair_st, pair_sat))
+    both_pairs = np.concatenate([pair, p_pair])
+    order = np.lexsort((np.arange(len(both_pairs)) >= n, np.concatenate([start, p_t]),
+                        both_pairs))
     last = np.maximum.accumulate(np.where(order < n, np.arange(len(order)), -1))
     is_peak = (order >= n) & (last >= 0)
     peak, w = order[is_peak] - n, order[last[is_peak]]
-    inside = ((sat[w] == p_sat[peak]) & (st[w] == p_st[peak]) & (p_t[peak] <= stop[w])
-              & ~np.isnan(p_g[peak]))
+    inside = (pair[w] == p_pair[peak]) & (p_t[peak] <= stop[w]) & ~np.isnan(p_g[peak])
     peak, w = peak[inside], w[inside]
     # The highest peak of each window (the earliest of equals).
     by_height = np.lexsort((p_t[peak], -p_g[peak], w))
@@ -574,27 +588,25 @@ def _attach_peaks(windows: pd.DataFrame, peaks: pd.DataFrame, geometry: _Station
     best_t, best_g = np.full(n, np.nan), np.full(n, np.nan)
     best_t[w], best_g[w] = p_t[peak], p_g[peak]
     # Where a window is cut by either end of the horizon, that end may be its highest point.
-    for end, cut in (("start_s", windows["start_s"] <= 0.0),
-                     ("end_s", windows["end_s"] >= horizon_s)):
-        idx = np.flatnonzero(cut.to_numpy())
-        t_end = windows[end].to_numpy()[idx]
+    for t_end_all, cut in ((start, start <= 0.0), (stop, stop >= horizon_s)):
+        idx = np.flatnonzero(cut)
+        t_end = t_end_all[idx]
         g_end = geometry.derivatives(*propagator.states_at(sat[idx], t_end), None,
                                      st[idx])[0]
         higher = ~(best_g[idx] >= g_end)  # also where no peak lies inside (NaN)
         best_t[idx] = np.where(higher, t_end, best_t[idx])
         best_g[idx] = np.where(higher, g_end, best_g[idx])
     sin_el = np.clip(best_g + geometry.sin_mask[st], -1.0, 1.0)
-    return windows.assign(max_elevation_deg=np.degrees(np.arcsin(sin_el)),
-                          max_elevation_s=best_t)
+    return windows | {"max_elevation_deg": np.degrees(np.arcsin(sin_el)),
+                      "max_elevation_s": best_t}
 
 
-def _to_frame(windows: pd.DataFrame, propagator: Propagator,
+def _to_frame(windows: _Columns, propagator: Propagator,
               stations: Sequence[GroundStation]) -> pd.DataFrame:
     """The plan's table, sorted by start, satellite and station id (sorted on numbers
     before the strings are made: sorting and reordering string columns costs more)."""
-    sat = windows["sat_index"].to_numpy()
-    station = windows["station_index"].to_numpy()
-    start, end = windows["start_s"].to_numpy(), windows["end_s"].to_numpy()
+    sat, station = windows["sat_index"], windows["station_index"]
+    start, end = windows["start_s"], windows["end_s"]
     names = np.array([e.name for e in propagator.elements], dtype=object)
     norad = np.array([e.catalog_number for e in propagator.elements])
     station_ids = np.array([s.id for s in stations], dtype=object)
@@ -609,6 +621,6 @@ def _to_frame(windows: pd.DataFrame, propagator: Propagator,
         "start_s": start,
         "end_s": end,
         "duration_s": end - start,
-        "max_elevation_deg": windows["max_elevation_deg"].to_numpy()[order],
-        "max_elevation_s": windows["max_elevation_s"].to_numpy()[order],
+        "max_elevation_deg": windows["max_elevation_deg"][order],
+        "max_elevation_s": windows["max_elevation_s"][order],
     }, columns=WINDOW_COLUMNS)
