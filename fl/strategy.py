@@ -13,6 +13,7 @@ al., 2014; Stich et al., 2018).
 from __future__ import annotations
 
 import copy
+import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -132,10 +133,11 @@ class Strategy(ABC):
         cache is keyed by the version and by every tensor's in-place counter, so a global
         model changed by any route (``commit``, ``load_state_dict``, a test's direct
         ``load_state_dict``) is encoded afresh."""
-        state = self.global_model.state_dict()
-        key = (self.version, tuple((v.data_ptr(), v._version) for v in state.values()))
+        model = self.global_model  # parameters and buffers: cheaper to walk than state_dict()
+        key = (self.version, tuple((v.data_ptr(), v._version)
+                                   for v in itertools.chain(model.parameters(), model.buffers())))
         if self._broadcast is None or self._broadcast[0] != key:
-            self._broadcast = (key, model_payloads(state, self.config.codec_down) +
+            self._broadcast = (key, model_payloads(model.state_dict(), self.config.codec_down) +
                                [_version_payload(self.version)])
         return list(self._broadcast[1])
 

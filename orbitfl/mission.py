@@ -16,6 +16,7 @@ bytes carrying it have crossed. Checkpointing and resuming are the learning side
 
 from __future__ import annotations
 
+import gc
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
@@ -129,6 +130,12 @@ class Mission:
         self._published_at = {0: 0.0}  # global version -> simulated time it was published
 
     def run(self) -> list[RoundRecord]:
+        # Everything built before the mission (contact plan, world, clients' data: millions
+        # of objects at constellation scale) lives until it ends: frozen, the garbage
+        # collector's full collections during the rounds stop walking it.
+        freeze = gc.get_freeze_count() == 0
+        if freeze:
+            gc.freeze()
         try:
             self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
             process = self._sync_server() if self.schedule.mode == "sync" \
@@ -136,6 +143,8 @@ class Mission:
             self.env.run(until=self.env.process(process))
         finally:
             self.learning.close()
+            if freeze:
+                gc.unfreeze()
         return self.rounds
 
     # -- synchronous ----------------------------------------------------------------------

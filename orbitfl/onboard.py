@@ -111,17 +111,23 @@ class Onboard:
         stop); one per satellite, shared by its radios while any is on."""
         radios = self._radios_on.setdefault(sat, {})
         radios[role] = radios.get(role, 0) + (1 if active else -1)
-        spec = self.batteries[sat].spec
+        battery = self.batteries[sat]
+        spec = battery.spec
         watts = spec.transmit_w if role == "tx" else spec.receive_w
-        self._set_load(env, sat, f"radio_{role}", watts * radios[role])
+        battery.set_load(env.now, f"radio_{role}", watts * radios[role])
         floor = self._radio_floor.get(sat)
         if not any(radios.values()):
+            self._repredict(env, sat)
             if floor is not None:
                 self._forget(sat, self._radio_floor.pop(sat))
             return floor or env.event()
         if floor is None or floor.triggered:
-            floor = self._radio_floor[sat] = self.level_event(env, sat, spec.floor_soc, True)
+            # the new floor joins the waits before the one re-prediction that the load
+            # change needs anyway (level_event would predict every wait a second time)
+            floor = self._radio_floor[sat] = env.event()
+            self._waits.setdefault(sat, []).append((spec.floor_soc, True, floor))
             floor.callbacks.append(lambda _: self._radios_shed.add(sat))
+        self._repredict(env, sat)
         return floor
 
     def train(self, env: simpy.Environment, sat: int, flops: float, horizon_s: float):

@@ -61,6 +61,33 @@ def test_fedavg_client_trains_from_the_received_weights():
         torch.testing.assert_close(trained[k], again.payloads[0].tensors[k])
 
 
+def test_the_broadcast_is_encoded_once_and_again_whenever_the_model_changes():
+    """Clients starting from one version share its payloads; a global model changed by any
+    route (an aggregation, a direct load_state_dict, an in-place write, a replaced
+    buffer) is encoded afresh, and what was already sent keeps the old values."""
+    torch.manual_seed(0)
+    strategy = FedAvg(build_model("small-cnn", 3), FLConfig(rounds=2))
+    first = strategy.to_client(1, 0)
+    assert strategy.to_client(1, 1)[0] is first[0]
+    model = strategy.global_model
+    name, weight = next(iter(model.state_dict().items()))
+    old = first[0].tensors[name].clone()
+
+    def changed(change) -> bool:
+        before = strategy.to_client(1, 0)[0]
+        change()
+        after = strategy.to_client(1, 0)[0]
+        return after is not before and torch.equal(after.tensors[name],
+                                                    model.state_dict()[name])
+
+    assert changed(lambda: model.load_state_dict({**model.state_dict(), name: weight + 1}))
+    with torch.no_grad():
+        assert changed(lambda: next(model.parameters()).mul_(2))
+    bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert changed(lambda: setattr(bn, "running_mean", torch.ones_like(bn.running_mean)))
+    assert torch.equal(first[0].tensors[name], old)
+
+
 def test_payload_size_is_exact():
     payload = Payload.encode("weights", {"a": torch.zeros(3, 4),
                                          "b": torch.zeros(5, dtype=torch.float16)})
