@@ -86,6 +86,9 @@ def to_device(value: Any, device: torch.device | str) -> Any:
         return dataclasses.replace(value, tensors=to_device(dict(value.tensors), device))
     if isinstance(value, ClientUpdate):
         return dataclasses.replace(value, payloads=to_device(value.payloads, device))
+    if isinstance(value, FitJob):
+        return dataclasses.replace(value, received=to_device(value.received, device),
+                                   state=to_device(value.state, device))
     return value
 
 
@@ -112,8 +115,7 @@ class _Deferred(Pending):
 def on_cpu(job: FitJob) -> FitJob:
     """The job as it travels to a worker: tensors on the CPU (a worker puts them on its
     own device)."""
-    return dataclasses.replace(job, received=to_device(job.received, "cpu"),
-                               state=to_device(job.state, "cpu"))
+    return to_device(job, "cpu")
 
 
 class Executor(ABC):
@@ -149,38 +151,55 @@ class SerialExecutor(Executor):
 
 # -- a worker's side (a pool process or a Ray actor) ------------------------------------
 class _Worker:
-    """The strategy's client half and every client's data, unpacked once per worker."""
+    """The strategy's client half and every client's data, unpacked once per worker;
+    ``batched``: a batch's fits train together (``fl/batched.py``)."""
 
-    def __init__(self, blob: bytes, device: str, threads: int):
+    def __init__(self, blob: bytes, device: str, threads: int, batched: bool = False):
         torch.set_num_threads(threads)
         self.device = torch.device(device)
         self.strategy, self.client_data = pickle.loads(blob)
         self.strategy.trainer.model.to(self.device)
         self.threads = threads
+        self.batched = batched_fits(self.strategy, self.client_data) if batched else None
 
     def fit(self, job: FitJob) -> FitResult:
-        job = dataclasses.replace(job, received=to_device(job.received, self.device),
-                                  state=to_device(job.state, self.device))
+        job = to_device(job, self.device)
         update, state = self.strategy.run_fit(job.round_index, job.client_id, job.received,
                                               self.client_data[job.client_id], job.state)
         return to_device(update, "cpu"), to_device(state, "cpu")
 
     def fit_batch(self, message: bytes) -> bytes:
-        """``fit`` for each job of a batch, the jobs and their results as ``fl/wire.py``
+        """The fits of a batch of jobs, the jobs and their results as ``fl/wire.py``
         bytes."""
-        return wire.dumps([self.fit(job) for job in wire.loads(message)])
+        jobs = wire.loads(message)
+        if self.batched is None:
+            return wire.dumps([self.fit(job) for job in jobs])
+        results = self.batched.run([to_device(job, self.device) for job in jobs])
+        return wire.dumps([(to_device(u, "cpu"), to_device(s, "cpu")) for u, s in results])
+
+
+class BatchingError(ValueError):
+    """``execution.batched`` asked of a strategy or model that needs per-client code."""
+
+
+def batched_fits(strategy: Strategy, client_data: Sequence[ImageSet]):
+    """``fl/batched.py``'s trainer for this strategy; a ValueError names what it cannot
+    batch."""
+    from .batched import BatchedFits
+
+    return BatchedFits(strategy, client_data)
 
 
 _WORKER: _Worker | None = None
 
 
-def _init_pool_worker(blob: bytes, device: str, threads: int) -> None:
+def _init_pool_worker(blob: bytes, device: str, threads: int, batched: bool) -> None:
     global _WORKER
     # a forked worker inherits the mission process's objects (the contact plan, the world:
     # millions of them at constellation scale) and never uses them; frozen, the garbage
     # collector stops walking them on every full collection (and copying their pages)
     gc.freeze()
-    _WORKER = _Worker(blob, device, threads)
+    _WORKER = _Worker(blob, device, threads, batched)
 
 
 def _fit_in_pool(message: bytes) -> bytes:
@@ -203,14 +222,14 @@ def worker_blob(strategy: Strategy, client_data: Sequence[ImageSet]) -> bytes:
 
 
 class _Sent:
-    """A batch's results, read from the worker's reply once, when the first is needed."""
+    """A batch's results, fetched once, when the first is needed."""
 
-    def __init__(self, reply: Callable[[], bytes], device: torch.device):
+    def __init__(self, reply: Callable[[], list[FitResult]], device: torch.device):
         self._reply, self._device, self._results = reply, device, None
 
     def get(self, index: int) -> FitResult:
         if self._results is None:
-            results = wire.loads(self._reply())
+            results = self._reply()
             self._results = results if self._device.type == "cpu" else \
                 [to_device(r, self._device) for r in results]
             self._reply = None
@@ -233,17 +252,17 @@ class _BatchingExecutor(Executor):
     """Jobs go to the workers in batches: one message per batch, in which the model that
     every client of a round received is written once. Jobs queue until ``batch`` jobs per
     worker are waiting or a result is needed, then are dealt to the workers in turn, so
-    a round of few clients is still shared evenly."""
+    a round of few clients is still shared evenly. Batched training (``fl/batched.py``)
+    gains with the batch's size, so it waits for many more jobs."""
 
-    batch = 8
-
-    def __init__(self, workers: int, device: torch.device):
-        self.workers, self.device = workers, device
+    def __init__(self, workers: int, device: torch.device, batched: bool = False):
+        self.workers, self.device, self.batched = workers, device, batched
+        self.batch = 256 if batched else 8
         self._queue: list[tuple[FitJob, _Queued]] = []
 
     @abstractmethod
-    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
-        """Send a batch to a worker; returns the function that waits for its reply."""
+    def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
+        """Send a batch to a worker; returns the function that waits for its results."""
 
     def submit(self, job: FitJob) -> Pending:
         pending = _Queued(self)
@@ -256,19 +275,35 @@ class _BatchingExecutor(Executor):
         queue, self._queue = self._queue, []
         for worker in range(min(self.workers, len(queue))):
             dealt = queue[worker::self.workers]
-            sent = _Sent(self._send(worker, wire.dumps([job for job, _ in dealt])), self.device)
+            sent = _Sent(self._send(worker, [job for job, _ in dealt]), self.device)
             for index, (_, pending) in enumerate(dealt):
                 pending._batch, pending._index = sent, index
+
+
+class BatchedExecutor(_BatchingExecutor):
+    """In this process, on its device: the queued fits (a synchronous round's clients)
+    train together, when the first result is needed (``fl/batched.py``)."""
+
+    def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], threads: int = 1,
+                 device: torch.device | None = None):
+        super().__init__(1, device or torch.device("cpu"), batched=True)
+        self.fits, self.threads = batched_fits(strategy, client_data), threads
+
+    def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
+        def train() -> list[FitResult]:
+            with torch_threads(self.threads):
+                return self.fits.run([to_device(job, self.device) for job in jobs])
+        return train
 
 
 class LocalExecutor(_BatchingExecutor):
     """A pool of ``workers`` local processes, ``threads`` torch threads each."""
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
-                 threads: int = 1, device: torch.device | None = None):
+                 threads: int = 1, device: torch.device | None = None, batched: bool = False):
         import multiprocessing
 
-        super().__init__(workers, device or torch.device("cpu"))
+        super().__init__(workers, device or torch.device("cpu"), batched)
         # fork where the platform has it (fast) and it is safe: CPU only, one thread per
         # worker (OpenMP's thread pool does not survive a fork); spawn otherwise. Either
         # way the data reaches a worker once, through its initializer.
@@ -277,10 +312,11 @@ class LocalExecutor(_BatchingExecutor):
         self.pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context(method),
             initializer=_init_pool_worker,
-            initargs=(worker_blob(strategy, client_data), str(self.device), threads))
+            initargs=(worker_blob(strategy, client_data), str(self.device), threads, batched))
 
-    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
-        return self.pool.submit(_fit_in_pool, message).result  # whichever worker is free
+    def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
+        future = self.pool.submit(_fit_in_pool, wire.dumps(jobs))  # whichever worker is free
+        return lambda: wire.loads(future.result())
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -294,12 +330,12 @@ class RayExecutor(_BatchingExecutor):
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
                  threads: int = 1, device: torch.device | None = None,
-                 address: str | None = None):
+                 address: str | None = None, batched: bool = False):
         try:
             import ray
         except ImportError:
             raise ValueError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
-        super().__init__(workers, device or torch.device("cpu"))
+        super().__init__(workers, device or torch.device("cpu"), batched)
         self.ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
@@ -308,11 +344,12 @@ class RayExecutor(_BatchingExecutor):
         blob = ray.put(worker_blob(strategy, client_data))
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
-        self.actors = [actor.remote(blob, str(self.device), threads) for _ in range(workers)]
+        self.actors = [actor.remote(blob, str(self.device), threads, batched)
+                       for _ in range(workers)]
 
-    def _send(self, worker: int, message: bytes) -> Callable[[], bytes]:
-        ref = self.actors[worker].fit_batch.remote(message)  # any actor gives the same result
-        return lambda: self.ray.get(ref)
+    def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
+        ref = self.actors[worker].fit_batch.remote(wire.dumps(jobs))  # any actor will do
+        return lambda: wire.loads(self.ray.get(ref))
 
     def close(self) -> None:
         for actor in self.actors:
@@ -328,9 +365,18 @@ def make_executor(execution: Execution, strategy: Strategy,
     """The executor the scenario's ``execution`` section asks for."""
     device = resolve_device(execution.device)
     threads = max(1, int(execution.threads))
+    batched = execution.batched
+    if batched:  # what cannot be batched is said here, before any worker starts
+        try:
+            batched_fits(strategy, client_data)
+        except ValueError as err:
+            raise BatchingError(str(err)) from None
     if execution.backend == "serial":
+        if batched:
+            return BatchedExecutor(strategy, client_data, threads, device)
         return SerialExecutor(strategy, client_data, threads)
     workers = execution.worker_count()
     if execution.backend == "local":
-        return LocalExecutor(strategy, client_data, workers, threads, device)
-    return RayExecutor(strategy, client_data, workers, threads, device, execution.address)
+        return LocalExecutor(strategy, client_data, workers, threads, device, batched)
+    return RayExecutor(strategy, client_data, workers, threads, device, execution.address,
+                       batched)

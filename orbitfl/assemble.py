@@ -22,7 +22,7 @@ import torch
 
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.errors import InputError
-from orbitfl.fl.executors import Executor, make_executor, resolve_device
+from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
 from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
@@ -140,6 +140,8 @@ def build_executor(scenario: Scenario, strategy: Strategy, client_data) -> Execu
     e = scenario.execution
     try:
         return make_executor(e, strategy, client_data)
+    except BatchingError as err:
+        raise InputError(f"execution.batched: {err}") from None
     except ValueError as err:
         raise InputError(f"execution.backend {e.backend}: {err}") from None
 

@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="processes or Ray actors (execution.workers; default: cores)")
     p_run.add_argument("--address", default=None,
                        help="an existing Ray cluster for --backend ray (execution.address)")
+    p_run.add_argument("--batched", action="store_const", const=True, default=None,
+                       help="train the clients waiting at once together with torch.func.vmap "
+                            "(execution.batched; within 1e-4 of one by one)")
     _verbosity_arguments(p_run)
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
     _scenario_arguments(p_contacts)
@@ -146,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sweep":
             return _sweep(args, overrides, bars)
         overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
-                      for key in ("backend", "workers", "address")
+                      for key in ("backend", "workers", "address", "batched")
                       if getattr(args, key) is not None]
         return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
                     overrides=overrides, bars=bars)

@@ -4,8 +4,9 @@ transfers tables (bit-identical numbers), final global weights and clients' stat
 FedAvg, top-k FedAvg (error-feedback residuals in the clients' states), SAFE (personal
 models, SES, CKA history) and FedBuff; geo-synthetic clients' lazily rendered tiles
 (rendered serially into an empty tile cache, read back by a pool's workers) change no bit;
-and a run stopped after a round and resumed on a process pool equals an uninterrupted
-serial run.
+a run stopped after a round and resumed on a process pool equals an uninterrupted
+serial run; and batched training (in this process or on a pool) changes no time or byte
+and keeps the models within its float32 tolerance of one-by-one training.
 
 Why a completion-order bug cannot pass: each run is tiny (synthetic data, 6 satellites,
 2 rounds, 1 epoch, no figures) but every aggregation folds in at least 3 updates (a sum of
@@ -25,7 +26,6 @@ import torch
 import orbitfl.learning as learning
 import orbitfl.runner as runner
 from orbitfl.api import load_scenario
-from orbitfl.fl import wire
 from orbitfl.fl.executors import FitJob, _BatchingExecutor
 
 from conftest import SCENARIOS
@@ -51,6 +51,9 @@ EXECUTORS = {
     "local-1": {"execution.backend": "local", "execution.workers": 1},
     "local-2": {"execution.backend": "local", "execution.workers": 2},
     "ray-2": {"execution.backend": "ray", "execution.workers": 2},
+    "serial-batched": {"execution.backend": "serial", "execution.batched": True},
+    "local-2-batched": {"execution.backend": "local", "execution.workers": 2,
+                        "execution.batched": True},
 }
 
 
@@ -216,11 +219,9 @@ class _Echo(_BatchingExecutor):
         super().__init__(workers, torch.device("cpu"))
         self.messages: list[tuple[int, list[int]]] = []
 
-    def _send(self, worker, message):
-        jobs = wire.loads(message)
+    def _send(self, worker, jobs):
         self.messages.append((worker, [j.job for j in jobs]))
-        reply = wire.dumps([(j.job, {"worker": worker}) for j in jobs])
-        return lambda: reply
+        return lambda: [(j.job, {"worker": worker}) for j in jobs]
 
 
 def test_batches_deal_jobs_evenly_and_every_result_reaches_its_own_job():
@@ -235,3 +236,25 @@ def test_batches_deal_jobs_evenly_and_every_result_reaches_its_own_job():
     assert [len(jobs) for _, jobs in executor.messages] == [8, 8, 8, 5, 4, 4]
     assert sorted(j for _, jobs in executor.messages for j in jobs) == list(range(37))
     assert {p.result()[1]["worker"] for p in pending[24:]} == {0, 1, 2}
+
+
+@pytest.mark.parametrize("strategy", ["fedavg", "fedbuff"])
+def test_batched_training_is_one_by_one_training_within_its_tolerance(runs, strategy):
+    """Batched fits (torch.func.vmap, in this process or on a pool) change no simulated
+    time or byte, and the models stay within fl/batched.py's float32 tolerance of training
+    the clients one by one."""
+    serial = runs(strategy, "serial")
+    for executor in ("serial-batched", "local-2-batched"):
+        batched = runs(strategy, executor)
+        for name in ("clients", "transfers"):
+            pd.testing.assert_frame_equal(pd.read_parquet(serial[0] / f"{name}.parquet"),
+                                          pd.read_parquet(batched[0] / f"{name}.parquet"),
+                                          obj=name, check_exact=True)
+        one, many = (pd.read_parquet(r[0] / "rounds.parquet") for r in (serial, batched))
+        metrics = [c for c in one.columns if "accuracy" in c or "loss" in c]
+        pd.testing.assert_frame_equal(one.drop(columns=metrics), many.drop(columns=metrics),
+                                      check_exact=True)
+        for key, weights in serial[1][0].items():
+            if weights.is_floating_point():
+                gap = (weights - batched[1][0][key]).abs().max().item()
+                assert gap <= 1e-4, f"{executor}: {key} differs by {gap}"
