@@ -133,7 +133,14 @@ class _StationGeometry:
         self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
         self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
         self.max_site_radius_km = float(np.linalg.norm(self.site, axis=1).max())
-        self._site_rows, self._up_rows = self.site.T.copy(), self.up.T.copy()
+        self._site_xyz, self._up_xyz = self.site.T.copy(), self.up.T.copy()
+
+    def _site_rows(self, station: np.ndarray) -> tuple[np.ndarray, ...]:
+        """x, y and z of the sites ``station`` (three 1-d gathers beat one 2-d gather)."""
+        return tuple(row[station] for row in self._site_xyz)
+
+    def _up_rows(self, station: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(row[station] for row in self._up_xyz)
 
     def near(self, r: np.ndarray, radius: np.ndarray,
              max_angle_rad: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -175,8 +182,9 @@ class _StationGeometry:
         for a in range(0, len(station), _BLOCK):
             b = slice(a, a + _BLOCK)
             st = station[b]
-            px, py, pz = (pos[b] - self.site[st]).T
-            ux, uy, uz = self._up_rows[:, st]
+            x, y, z = pos[b].T
+            (sx, sy, sz), (ux, uy, uz) = self._site_rows(st), self._up_rows(st)
+            px, py, pz = x - sx, y - sy, z - sz
             out[b] = ((px * ux + py * uy + pz * uz) / np.sqrt(px * px + py * py + pz * pz)
                       - self.sin_mask[st])
         return out
@@ -199,8 +207,7 @@ class _StationGeometry:
             x, y, z = pos[b].T
             vx, vy, vz = vel[b].T
             ax, ay, az = (ecef_acceleration(pos[b], vel[b]) if acc is None else acc[b]).T
-            ux, uy, uz = self._up_rows[:, st]
-            sx, sy, sz = self._site_rows[:, st]
+            (sx, sy, sz), (ux, uy, uz) = self._site_rows(st), self._up_rows(st)
             px, py, pz = x - sx, y - sy, z - sz
             inv_d = 1.0 / np.sqrt(px * px + py * py + pz * pz)
             sin_el = (px * ux + py * uy + pz * uz) * inv_d
