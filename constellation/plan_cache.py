@@ -22,7 +22,7 @@ from .contacts import ContactPlan, compute_contacts
 from .propagation import Propagator
 from .stations import GroundStation
 
-ALGORITHM_VERSION = 2  # 2: SI simulation seconds (leap seconds), decay cut-offs
+ALGORITHM_VERSION = 3  # 2: SI simulation seconds (leap seconds), decay cut-offs; 3: quintic search
 
 
 def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_s: float,
