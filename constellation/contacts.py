@@ -576,11 +576,10 @@ def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry
     p_pair = peaks["sat_index"].astype(np.int64) * n_stations + peaks["station_index"]
     p_t, p_g = peaks["t"], peaks["g"]
     n = len(sat)
-    # Windows and peaks in one order (pair, time, windows before peaks at equal times);
-    # each peak's window is the last window entry before it, if of the same pair.
-    both_pairs = np.concatenate([pair, p_pair])
-    order = np.lexsort((np.arange(len(both_pairs)) >= n, np.concatenate([start, p_t]),
-                        both_pairs))
+    # Windows and peaks in one order (pair, time, and windows before peaks at equal times:
+    # they come first and lexsort is stable); each peak's window is the last window entry
+    # before it, if of the same pair.
+    order = np.lexsort((np.concatenate([start, p_t]), np.concatenate([pair, p_pair])))
     last = np.maximum.accumulate(np.where(order < n, np.arange(len(order)), -1))
     is_peak = (order >= n) & (last >= 0)
     peak, w = order[is_peak] - n, order[last[is_peak]]
