@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--chunks", type=int, nargs="+", default=[64, 300])
+    parser.add_argument("--chunks", type=int, nargs="+", default=[16, 300])
     parser.add_argument("--augment", action="store_true")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()

@@ -2,11 +2,14 @@
 ``torch.func.functional_call``, one stacked copy of the weights per client.
 
 A constellation round trains hundreds of clients of a few dozen images each; one at a time,
-each step is a small convolution whose fixed costs dominate. Here step k of every client
-that has a step k runs as one vmapped forward and one backward, and SGD updates the stacked
-weights of those clients only. The result is ``LocalTrainer.train``'s, client by client
-(same samples, same augmentations, same BatchNorm statistics), up to float32 reduction order:
-``tests/test_batched.py`` measures max |dw| below 1e-4 after two epochs.
+each step is a small convolution, too small to fill a GPU. Here step k of every client
+that has a step k runs as one vmapped forward and one backward, and SGD (momentum, weight
+decay) updates the stacked weights of those clients only. The result is
+``LocalTrainer.train``'s, client by client (same samples, same augmentations, same
+BatchNorm statistics), up to rounding: in float64 within 1e-10, in float32 within 1e-4
+after one epoch (rounding differences that BatchNorm on small batches amplifies; a few
+1e-4 after two). On a CPU a client's steps already run at the core's arithmetic speed, so
+the gain there is small or negative on one thread (``benchmarks/batched_clients.py``).
 
 What keeps it exact:
 
@@ -15,14 +18,15 @@ What keeps it exact:
 - a client's short last batch is padded to the step's width; padded samples weigh zero in
   the loss and are left out of BatchNorm's batch statistics (a masked BatchNorm that
   computes what ``nn.BatchNorm2d`` computes on the real samples, running statistics
-  included);
+  included; steps without padding use torch's own batch norm);
 - each client's flip and quarter turn are applied to its own slice (the eight dihedral
   transforms are exact pixel permutations).
 
 Supported: classifiers (``ClassifierNet`` without ACE) whose only cross-sample layer is
 ``BatchNorm2d`` with a momentum; strategies whose client half is FedAvg's (FedAvg, FedProx,
 FedBuff) or FedLA's (per-client logit adjustment), with or without augmentation;
-``train_many`` also takes class weights. Anything else raises ``ValueError``: it needs per-client code.
+``train_many`` also takes class weights. Anything else raises ``ValueError``: it needs
+per-client code.
 """
 
 from __future__ import annotations
@@ -57,6 +61,11 @@ class _MaskedBatchNorm2d(nn.BatchNorm2d):
     updated: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:  # every sample real: torch's own kernel, on copies of the stats
+            mean, var = self.running_mean.clone(), self.running_var.clone()
+            y = F.batch_norm(x, mean, var, self.weight, self.bias, True, self.momentum, self.eps)
+            self.updated = (mean, var)
+            return y
         # per-sample sums first, then the mask (a vector product): two passes over x
         count = self.mask.sum() * (x.shape[2] * x.shape[3])
         mean = (self.mask @ x.sum(dim=(2, 3))) / count
@@ -87,7 +96,8 @@ def check_model(model: nn.Module) -> None:
                 raise ValueError(f"{SUPPORTED}; {name} ({module!r}) needs per-client code")
 
 
-def masked_copy(model: nn.Module, device: torch.device) -> tuple[nn.Module, dict[str, _MaskedBatchNorm2d]]:
+def masked_copy(model: nn.Module, device: torch.device
+                ) -> tuple[nn.Module, dict[str, _MaskedBatchNorm2d]]:
     """A copy of ``model`` whose BatchNorm layers are ``_MaskedBatchNorm2d`` (same names)."""
     check_model(model)
     net = copy.deepcopy(model).to(device).train()
@@ -124,11 +134,12 @@ def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
                prox_references: Sequence[Mapping[str, torch.Tensor]] | None = None,
                class_weights: torch.Tensor | None = None,
                logit_adjustment: torch.Tensor | Sequence[torch.Tensor] | None = None,
-               chunk: int = 128,
+               chunk: int | None = None,
                net: tuple[nn.Module, dict] | None = None) -> tuple[list[State], list[float]]:
     """Client i's ``LocalTrainer.train`` from ``states[i]`` on ``datasets[i]`` with
     ``generators[i]`` (consumed), for every i at once, ``chunk`` clients per vmapped pass
-    (memory). ``logit_adjustment``: one for all clients or one per client. ``model`` gives
+    (default: 16 on a CPU, where larger passes leave the cache; 1024 on a GPU).
+    ``logit_adjustment``: one for all clients or one per client. ``model`` gives
     the architecture and the device and is not changed; returns each client's trained
     state dict and mean training loss."""
     if not (len(states) == len(datasets) == len(generators)):
@@ -138,20 +149,19 @@ def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
     if isinstance(logit_adjustment, torch.Tensor):
         logit_adjustment = [logit_adjustment] * len(states)
     device = next(model.parameters()).device
+    chunk = chunk or (16 if device.type == "cpu" else 1024)
     net = net or masked_copy(model, device)
     schedules = [_schedule(len(d), g, config) for d, g in zip(datasets, generators)]
     out_states: list[State] = []
     out_losses: list[float] = []
     for lo in range(0, len(states), chunk):
         hi = min(lo + chunk, len(states))
-        s, l = _train_chunk(net, model, states[lo:hi], datasets[lo:hi], schedules[lo:hi],
-                            config, prox_mu,
-                            prox_references[lo:hi] if prox_mu > 0 else None,
-                            class_weights,
-                            logit_adjustment[lo:hi] if logit_adjustment is not None else None,
-                            device)
-        out_states += s
-        out_losses += l
+        trained, losses = _train_chunk(
+            net, model, states[lo:hi], datasets[lo:hi], schedules[lo:hi], config, prox_mu,
+            prox_references[lo:hi] if prox_mu > 0 else None, class_weights,
+            logit_adjustment[lo:hi] if logit_adjustment is not None else None, device)
+        out_states += trained
+        out_losses += losses
     return out_states, out_losses
 
 
@@ -183,9 +193,11 @@ def _train_chunk(net, model, states, datasets, schedules, config, prox_mu, refer
     shifts = torch.stack([s.to(device=device, dtype=images.dtype) for s in logit_adjustment]) \
         if logit_adjustment is not None else None
 
+    padded = [False]
+
     def client_loss(p, buffers, ref, shift, x, y, mask):
         for bn in norms.values():
-            bn.mask = mask
+            bn.mask = mask if padded[0] else None
         logits = functional_call(module, (p, buffers), (x,))
         updated = {}
         for name, bn in norms.items():
@@ -220,6 +232,7 @@ def _train_chunk(net, model, states, datasets, schedules, config, prox_mu, refer
             mask[row, :len(batch)] = 1.0
             if flip or quarter:
                 transforms[(flip, quarter)].append(row)
+        padded[0] = bool((mask == 0).any())
         index, mask = index.to(device), mask.to(device)
         x, y = images[index], labels[index]
         for (flip, quarter), rows in transforms.items():
@@ -279,7 +292,8 @@ class BatchedFits:
     ``(ClientUpdate, ClientState)`` pairs as ``strategy.run_fit`` job by job, within the
     tolerance of ``train_many``."""
 
-    def __init__(self, strategy: "Strategy", client_data: Sequence[ImageSet], chunk: int = 128):
+    def __init__(self, strategy: "Strategy", client_data: Sequence[ImageSet],
+                 chunk: int | None = None):
         from .fedavg import FedAvg
         from .logit_adjust import FedLA
 

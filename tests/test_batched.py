@@ -14,10 +14,9 @@ from orbitfl.fl.config import TrainConfig
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.executors import FitJob
 from orbitfl.fl.fedavg import FedAvg, FedProx
-from orbitfl.fl.models import ClassifierNet, build_model, small_cnn_backbone
 from orbitfl.fl.logit_adjust import FedLA
-from orbitfl.fl.strategy import Strategy
-from orbitfl.fl.strategy import FLConfig
+from orbitfl.fl.models import ClassifierNet, build_model, small_cnn_backbone
+from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.fl.training import LocalTrainer
 
 SIZES = [7, 33, 64, 65, 100, 1]  # short last batches, one skipped, a client with no step
