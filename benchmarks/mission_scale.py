@@ -1,7 +1,8 @@
 """One FedAvg mission at constellation scale: wall time, peak memory and where the time
 goes, for 100, 300 and 1,000 satellites of a Walker shell (Starlink shell 1's altitude and
 inclination, fewer planes), each run on 1 core (serial), a pool of 2 local workers and Ray
-with 2 workers.
+with 2 workers, and with batched training (``+batched``: ``execution.batched``, the clients
+waiting at once trained together with torch.func.vmap) serially and on the pool.
 
     .venv/bin/python benchmarks/mission_scale.py                 # 100, 300, 1000 x 3 rounds
     .venv/bin/python benchmarks/mission_scale.py --sizes 300 --rounds 5 --configs local/2
@@ -45,7 +46,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 SIZES = {12: (3, 4), 100: (10, 10), 300: (20, 15), 1000: (40, 25)}
-CONFIGS = ("serial/1", "local/2", "ray/2")
+CONFIGS = ("serial/1", "local/2", "ray/2", "serial/1+batched", "local/2+batched")
 STAGES = ("contacts", "data", "training", "evaluation", "output", "rest")
 
 
@@ -155,7 +156,8 @@ class TreeSampler(threading.Thread):
                 pass
 
 
-def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool) -> dict:
+def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool,
+          batched: bool = False) -> dict:
     import orbitfl.api as api
     from orbitfl import runner
     from orbitfl.errors import InputError
@@ -163,6 +165,8 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool)
 
     overrides = {} if backend == "serial" else {"execution.backend": backend,
                                                 "execution.workers": workers}
+    if batched:
+        overrides["execution.batched"] = True
     try:
         scenario = api.load_scenario(scenario_mapping(satellites, rounds), overrides=overrides)
     except InputError as err:
@@ -249,11 +253,13 @@ def _mean(values: list[float]) -> float:
 
 # -- the parent: every configuration in its own process -----------------------------------
 def run_one(satellites: int, rounds: int, config: str, eager: bool) -> dict:
-    backend, workers = config.split("/")
+    where, _, batched = config.partition("+")
+    backend, workers = where.split("/")
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "ORBITFL_CACHE_DIR": cache}
         done = subprocess.run([sys.executable, __file__, "--child",
-                               json.dumps([satellites, rounds, backend, int(workers), eager])],
+                               json.dumps([satellites, rounds, backend, int(workers), eager,
+                                           batched == "batched"])],
                               capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
     if done.returncode != 0 or not lines:
@@ -264,14 +270,14 @@ def run_one(satellites: int, rounds: int, config: str, eager: bool) -> dict:
 
 def report(satellites: int, results: dict[str, dict]) -> None:
     print(f"\n== {satellites} satellites ==")
-    print(f"{'config':9} {'wall s':>7} {'start-up':>8} {'first':>6} {'steady':>7} "
+    print(f"{'config':16} {'wall s':>7} {'start-up':>8} {'first':>6} {'steady':>7} "
           f"{'CPU main':>8} {'CPU all':>8} "
           f"{'main MiB':>8} {'tree MiB':>8} {'acc':>5}   " + " ".join(f"{s:>10}" for s in STAGES))
     for config, r in results.items():
         if "error" in r:
-            print(f"{config:9} {r['error']}")
+            print(f"{config:16} {r['error']}")
             continue
-        print(f"{config:9} {r['wall_s']:7.1f} {r['startup_s']:8.1f} {r['first_round_s']:6.1f} "
+        print(f"{config:16} {r['wall_s']:7.1f} {r['startup_s']:8.1f} {r['first_round_s']:6.1f} "
               f"{r['steady_round_s']:7.2f} {r.get('steady_main_cpu_s', float('nan')):8.2f} "
               f"{r.get('steady_tree_cpu_s', float('nan')):8.2f} "
               f"{r['main_rss_mib']:8.0f} {r['tree_rss_mib']:8.0f} "

@@ -256,7 +256,7 @@ class _BatchingExecutor(Executor):
     gains with the batch's size, so it waits for many more jobs."""
 
     def __init__(self, workers: int, device: torch.device, batched: bool = False):
-        self.workers, self.device, self.batched = workers, device, batched
+        self.workers, self.device = workers, device
         self.batch = 256 if batched else 8
         self._queue: list[tuple[FitJob, _Queued]] = []
 
