@@ -14,6 +14,7 @@ runs flat) without any fixed-step loop.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -81,7 +82,9 @@ class Battery:
         inside = np.zeros(len(mid), dtype=bool)
         for a, b in zip(sun_starts, sun_ends):
             inside |= (mid >= a) & (mid < b)
-        self._edges, self._sunlit = edges, inside
+        # plain Python lists: the mission asks about one instant at a time, thousands of
+        # times a round, where NumPy's per-call cost outweighs its work
+        self._edges, self._sunlit = edges.tolist(), inside.tolist()
         self.consumed_j: dict[str, float] = {}  # energy supplied per load since t = 0
         self.harvested_j = self.wasted_j = self.unserved_j = 0.0
         self.brownout_s = 0.0                   # time spent with loads unserved
@@ -98,7 +101,7 @@ class Battery:
         return self.level_j / self.capacity_j
 
     def sunlit(self, t: float) -> bool:
-        k = int(np.searchsorted(self._edges, t, side="right")) - 1
+        k = bisect_right(self._edges, t) - 1
         return bool(self._sunlit[min(max(k, 0), len(self._sunlit) - 1)])
 
     @property
@@ -114,8 +117,7 @@ class Battery:
         """(from, to, solar watts, net watts) spans of constant power from ``start`` to the
         horizon (and on, in the light or shadow of the last span)."""
         load = sum(self.loads.values())
-        k = min(max(int(np.searchsorted(self._edges, start, side="right")) - 1, 0),
-                len(self._sunlit) - 1)
+        k = min(max(bisect_right(self._edges, start) - 1, 0), len(self._sunlit) - 1)
         t = start
         for k in range(k, len(self._sunlit)):
             end = self._edges[k + 1] if k + 1 < len(self._sunlit) else max(horizon, start)
@@ -146,7 +148,7 @@ class Battery:
         limit = before if power < 0 else self.capacity_j - before
         bound = a + limit / abs(power) if power != 0.0 else float("inf")  # empty or full
         corner = min(bound, b)
-        self.level_j = float(np.clip(before + power * (corner - a), 0.0, self.capacity_j))
+        self.level_j = _clip(before + power * (corner - a), self.capacity_j)
         self._serve(corner - a, 1.0)
         self.harvested_j += solar * (corner - a)
         self._report_crossings(a, power, before, self.level_j)
@@ -214,8 +216,13 @@ class Battery:
                 reach = a + (target - level) / power
                 if reach <= b:
                     return reach
-            level = float(np.clip(level + power * (b - a), 0.0, self.capacity_j))
+            level = _clip(level + power * (b - a), self.capacity_j)
         return float("inf")
+
+
+def _clip(level: float, capacity: float) -> float:
+    """``level`` within [0, capacity] (``np.clip`` of one number, without its call cost)."""
+    return 0.0 if level < 0.0 else capacity if level > capacity else float(level)
 
 
 def sunlit_intervals(propagator: Propagator, horizon_s: float, step_s: float = 30.0,
