@@ -40,7 +40,7 @@ def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_
 
 
 def cached_contacts(propagator: Propagator, stations: Sequence[GroundStation],
-                    horizon_s: float, grid_step_s: float = 30.0, tolerance_s: float = 1e-3,
+                    horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
                     cache_dir: Path | None = None, **kwargs) -> tuple[ContactPlan, bool]:
     """The plan, and whether it came from the cache. ``cache_dir=None`` uses the default."""
     directory = cache_dir if cache_dir is not None else default_cache_dir()

@@ -201,8 +201,9 @@ class NetworkConfig(_Strict):
 
 class ContactsConfig(_Strict):
     grid_step_s: float = Field(
-        30.0, ge=1, le=300, description="sampling step of the contact-window search (edges are "
-                                        "refined) [s]")
+        90.0, ge=1, le=300, description="sampling step of the contact-window search: it sets "
+                                        "the cost, not the accuracy (rises, sets and peaks are "
+                                        "refined on exact orbits) [s]")
     cache: bool = Field(
         True, description="reuse contact plans computed before (in the user cache folder)")
 
