@@ -32,9 +32,9 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
+from . import wire
 from .config import Execution
 from .datasets import ImageSet
-from . import wire
 from .payloads import Payload
 from .strategy import ClientState, ClientUpdate, Strategy
 
@@ -251,12 +251,15 @@ class _Queued(Pending):
 class _BatchingExecutor(Executor):
     """Jobs go to the workers in batches: one message per batch, in which the model that
     every client of a round received is written once. Jobs queue until ``batch`` jobs per
-    worker are waiting or a result is needed, then are dealt to the workers in turn, so
-    a round of few clients is still shared evenly. Batched training (``fl/batched.py``)
-    gains with the batch's size, so it waits for many more jobs."""
+    worker are waiting or a result is needed, then are dealt so that the workers get equal
+    work: a fit's cost grows with its client's images (``sizes``), and clients differ
+    several-fold, so the largest job goes first to the least loaded worker (Graham's LPT
+    rule). Batched training (``fl/batched.py``) gains with the batch's size, so it waits
+    for many more jobs."""
 
-    def __init__(self, workers: int, device: torch.device, batched: bool = False):
-        self.workers, self.device = workers, device
+    def __init__(self, workers: int, device: torch.device, sizes: Sequence[int],
+                 batched: bool = False):
+        self.workers, self.device, self.sizes = workers, device, list(sizes)
         self.batch = 256 if batched else 8
         self._queue: list[tuple[FitJob, _Queued]] = []
 
@@ -273,11 +276,25 @@ class _BatchingExecutor(Executor):
 
     def flush(self) -> None:
         queue, self._queue = self._queue, []
-        for worker in range(min(self.workers, len(queue))):
-            dealt = queue[worker::self.workers]
+        for worker, dealt in enumerate(self._deal(queue)):
+            if not dealt:
+                continue
             sent = _Sent(self._send(worker, [job for job, _ in dealt]), self.device)
             for index, (_, pending) in enumerate(dealt):
                 pending._batch, pending._index = sent, index
+
+    def _deal(self, queue: list[tuple[FitJob, _Queued]]) -> list[list]:
+        """Each worker's share of ``queue``: largest job first to the least loaded worker
+        (ties: the earlier job, the lower worker), each share in the order of submission.
+        Where a job runs never changes its result, only when the round can close."""
+        load = [0] * self.workers
+        shares: list[list[int]] = [[] for _ in range(self.workers)]
+        cost = [max(1, self.sizes[job.client_id]) for job, _ in queue]
+        for i in sorted(range(len(queue)), key=lambda i: -cost[i]):
+            worker = load.index(min(load))
+            load[worker] += cost[i]
+            shares[worker].append(i)
+        return [[queue[i] for i in sorted(share)] for share in shares]
 
 
 class BatchedExecutor(_BatchingExecutor):
@@ -286,7 +303,8 @@ class BatchedExecutor(_BatchingExecutor):
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], threads: int = 1,
                  device: torch.device | None = None):
-        super().__init__(1, device or torch.device("cpu"), batched=True)
+        super().__init__(1, device or torch.device("cpu"), [len(d) for d in client_data],
+                         batched=True)
         self.fits, self.threads = batched_fits(strategy, client_data), threads
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
@@ -303,7 +321,8 @@ class LocalExecutor(_BatchingExecutor):
                  threads: int = 1, device: torch.device | None = None, batched: bool = False):
         import multiprocessing
 
-        super().__init__(workers, device or torch.device("cpu"), batched)
+        super().__init__(workers, device or torch.device("cpu"),
+                         [len(d) for d in client_data], batched)
         # fork where the platform has it (fast) and it is safe: CPU only, one thread per
         # worker (OpenMP's thread pool does not survive a fork); spawn otherwise. Either
         # way the data reaches a worker once, through its initializer.
@@ -335,7 +354,8 @@ class RayExecutor(_BatchingExecutor):
             import ray
         except ImportError:
             raise ValueError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
-        super().__init__(workers, device or torch.device("cpu"), batched)
+        super().__init__(workers, device or torch.device("cpu"),
+                         [len(d) for d in client_data], batched)
         self.ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
