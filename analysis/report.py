@@ -6,10 +6,8 @@ can be made long after the runs, on another machine.
 
 from __future__ import annotations
 
-import gc
 import json
 from bisect import bisect_right
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +20,7 @@ import pandas as pd  # noqa: E402
 import pyarrow as pa  # noqa: E402
 
 from orbitfl.atomic import atomic_write_text  # noqa: E402
+from orbitfl.gc_freeze import older_objects_frozen  # noqa: E402
 
 from .figures import (  # noqa: E402
     class_names,
@@ -174,27 +173,11 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     written: list[Path] = []
     from .dashboard import write_dashboard
 
-    with _older_objects_left_alone():
+    with older_objects_frozen():  # the mission's objects (orbitfl/gc_freeze.py)
         for name, view in VIEWS.items():
             written += save_formats(view(runs), out / name, formats)
         written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
     return _marked(out, [r.path for r in runs], written)
-
-
-@contextmanager
-def _older_objects_left_alone():
-    """Figures make many short-lived reference cycles, so the cyclic garbage collector
-    runs often while they are drawn; at the end of ``orbitfl run`` each of its full passes
-    would also walk every object the mission left (hundreds of thousands at constellation
-    scale). Those are frozen meanwhile (``gc.freeze``), unless someone already froze."""
-    if gc.get_freeze_count():
-        yield
-        return
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def write_sweep_report(sweep_dir: Path, out: Path,

@@ -265,7 +265,7 @@ def weighted_average(states: Sequence[Mapping[str, torch.Tensor]],
     out = {}
     for key, ref in states[0].items():
         if ref.is_floating_point():
-            acc = torch.zeros(ref.shape, dtype=torch.float64)
+            acc = torch.zeros(ref.shape, dtype=torch.float64, device=ref.device)
             term = torch.empty_like(acc)
             for s, w in zip(states, weights):
                 acc.add_(term.copy_(s[key]).mul_(w / total))

@@ -16,7 +16,6 @@ bytes carrying it have crossed. Checkpointing and resuming are the learning side
 
 from __future__ import annotations
 
-import gc
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
@@ -30,6 +29,7 @@ from orbitfl.fl.metrics import evaluate as metrics
 from orbitfl.fl.metrics import mix_weighted_accuracy
 from orbitfl.fl.strategy import Strategy
 from orbitfl.fl.training import predict
+from orbitfl.gc_freeze import older_objects_frozen
 from orbitfl.learning import Learning
 from orbitfl.onboard import Onboard
 from orbitfl.replay import Replay
@@ -130,21 +130,15 @@ class Mission:
         self._published_at = {0: 0.0}  # global version -> simulated time it was published
 
     def run(self) -> list[RoundRecord]:
-        # Everything built before the mission (contact plan, world, clients' data: millions
-        # of objects at constellation scale) lives until it ends: frozen, the garbage
-        # collector's full collections during the rounds stop walking it.
-        freeze = gc.get_freeze_count() == 0
-        if freeze:
-            gc.freeze()
-        try:
-            self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
-            process = self._sync_server() if self.schedule.mode == "sync" \
-                else self._async_server()
-            self.env.run(until=self.env.process(process))
-        finally:
-            self.learning.close()
-            if freeze:
-                gc.unfreeze()
+        # everything built before the mission lives until it ends (orbitfl/gc_freeze.py)
+        with older_objects_frozen():
+            try:
+                self._record(RoundRecord(0, 0.0, 0.0, 0, 0), evaluate=True)
+                process = self._sync_server() if self.schedule.mode == "sync" \
+                    else self._async_server()
+                self.env.run(until=self.env.process(process))
+            finally:
+                self.learning.close()
         return self.rounds
 
     # -- synchronous ----------------------------------------------------------------------

@@ -263,7 +263,8 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
         "alone. Synthetic long-tail textures, 16 x 16 pixels, 10 classes, "
         "`small-cnn`, 10 clients (Dirichlet 0.5); a tenth of each client's images is held "
         "out as the validation split. Accuracies are on the balanced test set, which "
-        "chose nothing (being balanced, its top-1 accuracy equals the balanced accuracy); few-shot is the mean accuracy of the three rarest training classes; "
+        "chose nothing (being balanced, its top-1 accuracy equals the balanced accuracy); "
+        "few-shot is the mean accuracy of the three rarest training classes; "
         "own-mix is the clients' personalised models weighted to their own class mix "
         "(methods that keep personalised models only).",
         "",

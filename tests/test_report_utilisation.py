@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from orbitfl.analysis import report
+from orbitfl.gc_freeze import older_objects_frozen
 
 
 def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> report.Run:
@@ -140,15 +141,16 @@ def test_pass_utilisation_is_worked_out_once_per_tables():
     assert again is not first and again["moved"].sum() == 500.0
 
 
-def test_drawing_freezes_older_objects_only_meanwhile():
+def test_older_objects_are_frozen_only_meanwhile():
+    """What the mission and the report's drawing do (orbitfl/gc_freeze.py)."""
     assert gc.get_freeze_count() == 0
-    with report._older_objects_left_alone():
+    with older_objects_frozen():
         assert gc.get_freeze_count() > 0
     assert gc.get_freeze_count() == 0
     gc.freeze()  # a caller's own freeze is left as it was
     try:
         frozen = gc.get_freeze_count()
-        with report._older_objects_left_alone():
+        with older_objects_frozen():
             pass
         assert gc.get_freeze_count() == frozen
     finally:
