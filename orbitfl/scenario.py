@@ -329,7 +329,8 @@ class Scenario(_Strict):
     fl: FederatedConfig = Field(description="federated learning")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")
     execution: Execution = Field(
-        Execution(), description="where clients train (never changes the results)")
+        Execution(), description="where clients train (the backend and worker count never "
+                                 "change the results)")
 
     @field_validator("name")
     @classmethod
