@@ -139,10 +139,6 @@ def _tree(root: int) -> tuple[int, float]:
     return total, seconds
 
 
-def _tree_rss(root: int) -> int:
-    return _tree(root)[0]
-
-
 class TreeSampler(threading.Thread):
     def __init__(self):
         super().__init__(daemon=True)
@@ -151,7 +147,7 @@ class TreeSampler(threading.Thread):
     def run(self) -> None:
         while not self.stop.wait(0.2):
             try:
-                self.peak = max(self.peak, _tree_rss(os.getpid()))
+                self.peak = max(self.peak, _tree(os.getpid())[0])
             except OSError:
                 pass
 
@@ -242,7 +238,7 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool,
         "steady_main_cpu_s": _mean(main_cpu[1:]), "steady_tree_cpu_s": _mean(tree_cpu[1:]),
         "accuracy": accuracy,
         "main_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "tree_rss_mib": max(sampler.peak, _tree_rss(os.getpid())) / 2**20,
+        "tree_rss_mib": max(sampler.peak, _tree(os.getpid())[0]) / 2**20,
         "stages": stages.seconds,
     }
 

@@ -112,12 +112,6 @@ class _Deferred(Pending):
         return self._value
 
 
-def on_cpu(job: FitJob) -> FitJob:
-    """The job as it travels to a worker: tensors on the CPU (a worker puts them on its
-    own device)."""
-    return to_device(job, "cpu")
-
-
 class Executor(ABC):
     """Runs fits; ``submit`` returns at once."""
 
@@ -202,6 +196,12 @@ def _init_pool_worker(blob: bytes, device: str, threads: int, batched: bool) -> 
     _WORKER = _Worker(blob, device, threads, batched)
 
 
+def _message(jobs: list[FitJob]) -> bytes:
+    """Jobs as they travel to a worker: tensors on the CPU (a worker puts them on its own
+    device), as ``fl/wire.py`` bytes."""
+    return wire.dumps([to_device(job, "cpu") for job in jobs])
+
+
 def _fit_in_pool(message: bytes) -> bytes:
     assert _WORKER is not None, "pool worker not initialised"
     return _WORKER.fit_batch(message)
@@ -269,7 +269,7 @@ class _BatchingExecutor(Executor):
 
     def submit(self, job: FitJob) -> Pending:
         pending = _Queued(self)
-        self._queue.append((on_cpu(job), pending))
+        self._queue.append((job, pending))
         if len(self._queue) >= self.batch * self.workers:
             self.flush()
         return pending
@@ -334,7 +334,7 @@ class LocalExecutor(_BatchingExecutor):
             initargs=(worker_blob(strategy, client_data), str(self.device), threads, batched))
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
-        future = self.pool.submit(_fit_in_pool, wire.dumps(jobs))  # whichever worker is free
+        future = self.pool.submit(_fit_in_pool, _message(jobs))  # whichever worker is free
         return lambda: wire.loads(future.result())
 
     def close(self) -> None:
@@ -368,7 +368,7 @@ class RayExecutor(_BatchingExecutor):
                        for _ in range(workers)]
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
-        ref = self.actors[worker].fit_batch.remote(wire.dumps(jobs))  # any actor will do
+        ref = self.actors[worker].fit_batch.remote(_message(jobs))  # any actor will do
         return lambda: wire.loads(self.ray.get(ref))
 
     def close(self) -> None:
