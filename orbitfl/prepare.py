@@ -55,7 +55,7 @@ def prepare(source: str | Path | Scenario,
     if scenario.fl.schedule.min_clients > len(fleet):
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
-    stations = _stations(scenario)
+    stations = _stations(scenario, path)
     _check_fault_targets(scenario, path, fleet, stations)
     _check_orbit_grid_fits(scenario, path, len(fleet))
     _check_data_packages(scenario, path)
@@ -120,8 +120,10 @@ def _fleet(scenario: Scenario, path: Path, skipped: list[str],
     return fleet
 
 
-def _stations(scenario: Scenario) -> list[GroundStation]:
-    """Network members, then listed sites (a listed site replaces a member of the same id)."""
+def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
+    """Network members, then listed sites (a listed site replaces a member of the same id),
+    the first ``limit`` of them when it is set (a limit above the count is a mistake, say in
+    a sweep over it, so it is refused rather than quietly giving the same run twice)."""
     gs = scenario.ground_stations
     common = {"min_elevation_deg": gs.min_elevation_deg, "antennas": gs.antennas}
     stations = {sid: from_catalog(sid, **common) for net in gs.network for sid in NETWORKS[net]}
@@ -135,7 +137,10 @@ def _stations(scenario: Scenario) -> list[GroundStation]:
                 site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
                 merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
                 merged["antennas"] or 1)
-    return list(stations.values())
+    if gs.limit is not None and gs.limit > len(stations):
+        raise InputError(f"{path}: ground_stations.limit: {gs.limit} exceeds the "
+                         f"{len(stations)} stations of the networks and sites listed")
+    return list(stations.values())[:gs.limit]
 
 
 def _check_data_packages(scenario: Scenario, path: Path) -> None:

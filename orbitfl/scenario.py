@@ -153,6 +153,10 @@ class GroundStationsConfig(_Strict):
     antennas: int | None = Field(
         None, gt=0, le=1000, description="antennas (simultaneous passes) for every site without "
                                          "its own")
+    limit: int | None = Field(
+        None, gt=0, le=10_000, description="use only the first N stations of the networks "
+                                           "and sites, in the order listed (sweep it to ask "
+                                           "how many stations a mission needs)")
 
     @field_validator("network", mode="before")
     @classmethod
@@ -373,6 +377,9 @@ class Scenario(_Strict):
         execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
         del document["execution"]  # where clients train does not change the results
+        for section, key in ADDED_LATER:  # at their default, older runs keep their hash
+            if document[section].get(key) is None:
+                document[section].pop(key, None)
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
@@ -383,6 +390,11 @@ class Scenario(_Strict):
         parameters are part of the scenario itself)."""
         tle = self.constellation.tle
         return None if tle is None else file_sha256(tle)
+
+
+# Options added after runs were published: left out of the content hash while unset, so
+# run directories, checkpoints and sweeps of earlier versions stay valid.
+ADDED_LATER = (("ground_stations", "limit"),)
 
 
 def file_sha256(path: Path) -> str:
