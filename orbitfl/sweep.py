@@ -95,6 +95,9 @@ def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
         raise InputError(f"{path}: a sweep needs 'base' and 'parameters'")
     base_path = (path.parent / str(document["base"])).resolve()
     base = load_scenario(base_path, overrides)  # the base must be valid on its own
+    if not base.learns:
+        raise InputError(f"{base_path}: the scenario has no fl: section; every point of a "
+                         "sweep is a run, which needs one")
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
         raise InputError(f"{path}: parameters: expected a mapping of YAML paths to lists")
