@@ -7,7 +7,7 @@ in ``orbitfl`` read scenarios and wire the two worlds together.
 
 __version__ = "0.1.0"
 
-_API = ("load_scenario", "contacts", "run", "open_run", "Run")
+_API = ("load_scenario", "contacts", "contact_report", "run", "open_run", "Run")
 
 
 def __getattr__(name: str):

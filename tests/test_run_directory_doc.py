@@ -10,6 +10,7 @@ import pytest
 
 from orbitfl.cli import main
 from orbitfl.columns import (
+    CONTACT_REPORT,
     REGENERATE,
     TABLES,
     check_columns,
@@ -23,7 +24,8 @@ from orbitfl.sweep import Point, _write_results, headline
 from orbitfl.targets import THRESHOLDS, flat_columns
 
 ROOT = Path(__file__).resolve().parents[1]
-PARQUET = [name for name in TABLES if name.endswith(".parquet") and name != "sweep.parquet"]
+PARQUET = [name for name in TABLES if name.endswith(".parquet")
+           and name not in ("sweep.parquet", *CONTACT_REPORT)]
 
 
 # The README's quickstart (SAFE on geo-synthetic imagery, batteries, four stations), cut
