@@ -52,7 +52,7 @@ def pass_duration_figure(contacts: pd.DataFrame):
                               "satellites")
     data = [minutes[contacts["satellite"] == s].to_numpy() for s in satellites]
     if satellites:
-        boxes.boxplot(data, vert=False, widths=0.6)
+        boxes.boxplot(data, orientation="horizontal", widths=0.6)
         boxes.set_yticks(range(1, len(satellites) + 1), [literal(s) for s in satellites],
                          fontsize=7)
         boxes.invert_yaxis()
