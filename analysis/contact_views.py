@@ -84,8 +84,8 @@ def revisit_gap_figure(gaps: pd.DataFrame, summary: pd.DataFrame):
                plt.Line2D([], [], ls="", marker="o", mfc="none", color="C0",
                           label="before the first / after the last pass (lower bound)"),
                plt.Line2D([], [], ls="", marker="*", ms=10, color="C3", label="longest")]
-    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12),
-              ncol=3, frameon=False)
+    fig.legend(handles=handles, fontsize=7, loc="outside lower center", ncol=3,
+               frameon=False)
     ax.set_title("revisit gaps" + more)
     if not satellites:
         empty_note(ax, "no satellite")
