@@ -33,8 +33,9 @@ def _describe(values: pd.Series) -> dict[str, float]:
 def pass_durations(contacts: pd.DataFrame, satellites: list[str]) -> pd.DataFrame:
     """Per satellite (in ``satellites`` order, those without a pass included) and overall
     (``ALL``): number of passes, mean and quantiles of their durations."""
-    rows = [{"satellite": s, **_describe(contacts.loc[contacts["satellite"] == s,
-                                                       "duration_s"])} for s in satellites]
+    by_satellite = dict(tuple(contacts.groupby("satellite")["duration_s"]))
+    empty = pd.Series([], dtype=float)
+    rows = [{"satellite": s, **_describe(by_satellite.get(s, empty))} for s in satellites]
     rows.append({"satellite": ALL, **_describe(contacts["duration_s"])})
     return pd.DataFrame(rows)
 
@@ -60,8 +61,9 @@ def revisit_gaps(contacts: pd.DataFrame, satellites: list[str],
     (``censored``: the gap began before or goes on after the horizon, so its length is
     a lower bound). A satellite without any pass has one censored gap, the horizon."""
     rows = []
+    by_satellite = dict(tuple(contacts.groupby("satellite")))
     for satellite in satellites:
-        mine = contacts[contacts["satellite"] == satellite]
+        mine = by_satellite.get(satellite, contacts.iloc[:0])
         starts, ends = merged_passes(mine["start_s"].to_numpy(float),
                                      mine["end_s"].to_numpy(float))
         edges_start = np.concatenate([[0.0], ends])
@@ -80,8 +82,9 @@ def gap_summary(gaps: pd.DataFrame, satellites: list[str]) -> pd.DataFrame:
     quantiles, censored gaps left out), and the longest gap of all with when it began
     and whether it is censored (a lower bound)."""
     rows = []
+    by_satellite = dict(tuple(gaps.groupby("satellite"))) | {ALL: gaps}
     for satellite in [*satellites, ALL]:
-        mine = gaps if satellite == ALL else gaps[gaps["satellite"] == satellite]
+        mine = by_satellite.get(satellite, gaps.iloc[:0])
         row = {"satellite": satellite, **_describe(mine.loc[~mine["censored"], "gap_s"])}
         if len(mine):
             longest = mine.loc[mine["gap_s"].idxmax()]
@@ -147,22 +150,38 @@ def daily_volume(rates: pd.DataFrame, stations: list[str], epoch: pd.Timestamp,
     ``end_s``, ``rate_bps``. Every station appears on every day of the horizon. Simulated
     seconds are taken as UTC seconds here (a leap second inside the run shifts the
     midnight split by one second)."""
-    epoch = pd.Timestamp(epoch).tz_convert("UTC") if pd.Timestamp(epoch).tzinfo \
-        else pd.Timestamp(epoch, tz="UTC")
+    epoch = pd.Timestamp(epoch)
+    epoch = epoch.tz_convert("UTC") if epoch.tzinfo else epoch.tz_localize("UTC")
     first = epoch.normalize()
     offset = (epoch - first).total_seconds()  # midnights at k * DAY_S - offset
-    n_days = int(np.ceil((offset + horizon_s) / DAY_S)) or 1
+    n_days = max(1, int(np.ceil((offset + horizon_s) / DAY_S)))
     bounds = np.arange(n_days + 1) * DAY_S - offset
     frame = pd.DataFrame({"station": np.repeat(stations, n_days),
                           "date": np.tile([f"{first + pd.Timedelta(days=k):%Y-%m-%d}"
                                            for k in range(n_days)], len(stations))})
+    index = {station: i for i, station in enumerate(stations)}
     for direction in ("down", "up"):
         mine = rates[rates["direction"] == direction]
-        a = mine["start_s"].to_numpy(float)[:, None]
-        b = mine["end_s"].to_numpy(float)[:, None]
-        overlap = np.clip(np.minimum(b, bounds[1:]) - np.maximum(a, bounds[:-1]), 0.0, None)
-        per_day = overlap * mine["rate_bps"].to_numpy(float)[:, None] / 8.0
-        table = pd.DataFrame(per_day).groupby(mine["station"].to_numpy()).sum()
-        table = table.reindex(stations, fill_value=0.0)
-        frame[f"{direction}link_bytes"] = table.to_numpy().ravel()
+        frame[f"{direction}link_bytes"] = _bytes_per_day(
+            mine["station"].map(index).to_numpy(int), mine["start_s"].to_numpy(float),
+            mine["end_s"].to_numpy(float), mine["rate_bps"].to_numpy(float), bounds,
+            len(stations))
     return frame
+
+
+def _bytes_per_day(station: np.ndarray, start: np.ndarray, end: np.ndarray,
+                   rate: np.ndarray, bounds: np.ndarray, n_stations: int) -> np.ndarray:
+    """(station, day) bytes, station-major, of intervals at constant ``rate``: each
+    interval adds its overlap with every day it touches (one or two, in practice)."""
+    n_days = len(bounds) - 1
+    first = np.clip(np.searchsorted(bounds, start, side="right") - 1, 0, n_days - 1)
+    last = np.clip(np.searchsorted(bounds, end, side="left") - 1, 0, n_days - 1)
+    total = np.zeros(n_stations * n_days)
+    for k in range(int((last - first).max()) + 1 if len(start) else 0):
+        day = np.minimum(first + k, n_days - 1)
+        overlap = np.minimum(end, bounds[day + 1]) - np.maximum(start, bounds[day])
+        keep = (first + k <= last) & (overlap > 0)
+        total += np.bincount(station[keep] * n_days + day[keep],
+                             weights=overlap[keep] * rate[keep] / 8.0,
+                             minlength=len(total))
+    return total

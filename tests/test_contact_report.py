@@ -110,6 +110,10 @@ def test_data_volume_is_split_at_utc_midnight():
     assert volume["date"].tolist() == ["2024-07-16", "2024-07-17"]
     assert volume["downlink_bytes"].tolist() == [120e6, 480e6]
     assert volume["uplink_bytes"].tolist() == [0.0, 0.0]
+    # an interval over three days (23:00 to 01:00 two days later) at 8 bit/s: 1 byte/s
+    long = _rates([("down", "s", 0.0, 26 * 3600.0, 8.0)])
+    volume = plan.daily_volume(long, ["s"], pd.Timestamp("2024-07-16T23:00Z"), 26 * 3600.0)
+    assert volume["downlink_bytes"].tolist() == [3600.0, 86400.0, 3600.0]
 
 
 # --- end to end -------------------------------------------------------------------------
