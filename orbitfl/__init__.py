@@ -7,7 +7,8 @@ in ``orbitfl`` read scenarios and wire the two worlds together.
 
 __version__ = "0.1.0"
 
-_API = ("load_scenario", "contacts", "run", "open_run", "sweep", "open_sweep", "Run", "Sweep")
+_API = ("load_scenario", "contacts", "contact_report", "run", "open_run", "sweep",
+        "open_sweep", "Run", "Sweep")
 
 
 def __getattr__(name: str):

@@ -43,11 +43,25 @@ def load_scenario(source: str | Path | Mapping[str, Any],
 
 
 def contacts(scenario: Scenario | str | Path) -> pd.DataFrame:
-    """The scenario's contact plan (one row per window), as ``orbitfl contacts`` writes it."""
+    """The scenario's contact plan (one row per window), as ``orbitfl contacts`` writes it
+    (a scenario without ``fl`` will do: a contact plan needs no learning or imagery)."""
     from orbitfl.prepare import prepare
     from orbitfl.world import build_world
 
-    return build_world(prepare(scenario)).contacts_table()
+    return build_world(prepare(scenario, purpose="contacts")).contacts_table()
+
+
+def contact_report(scenario: Scenario | str | Path, out: str | Path) -> Path:
+    """Write the contact-plan report (``orbitfl contacts --report``) into the folder
+    ``out``: pass durations, revisit gaps, passes against antennas, data volume per station
+    and day, rate and MODCOD over a pass; tables, figures and ``contact-report.md``."""
+    from orbitfl.plan_report import check_report_dir, write_report
+    from orbitfl.prepare import prepare
+    from orbitfl.world import build_world
+
+    check_report_dir(Path(out))
+    write_report(build_world(prepare(scenario, purpose="contacts")), Path(out))
+    return Path(out)
 
 
 def run(scenario: Scenario | str | Path, out: str | Path | None = None,

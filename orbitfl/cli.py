@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     _verbosity_arguments(p_run)
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
     _scenario_arguments(p_contacts)
-    p_contacts.add_argument("--out", type=Path, required=True, help="table: .csv or .parquet")
+    p_contacts.add_argument("--out", type=Path, help="table: .csv or .parquet")
+    p_contacts.add_argument("--report", type=Path, metavar="DIR",
+                            help="also write a contact-plan report into this folder: pass "
+                                 "durations, revisit gaps, passes against antennas, data "
+                                 "volume per station and day, rate and MODCOD over a pass")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
     _verbosity_arguments(p_contacts)
@@ -184,9 +188,12 @@ def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
 def _validate(path: Path, overrides: list[Override]) -> int:
     from orbitfl.prepare import prepare
 
-    prepared = prepare(path, overrides)
+    prepared = prepare(path, overrides, purpose="validate")
     prepared.log_warnings()
-    print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations)")
+    plan_only = "" if prepared.scenario.learns else \
+        "; no fl: section: it describes a contact plan only, for orbitfl contacts"
+    print(f"{path}: ok ({len(prepared.fleet)} satellites, {len(prepared.stations)} stations"
+          f"{plan_only})")
     return 0
 
 
@@ -194,15 +201,19 @@ def _contacts(args: argparse.Namespace, overrides: list[Override], bars: Bars) -
     from orbitfl.contacts_report import write_contacts
     from orbitfl.rundir import check_output_file
 
+    if args.out is None and args.report is None:
+        raise InputError("orbitfl contacts: give --out TABLE, --report DIR, or both")
     for path, what in ((args.out, "contact table"), (args.gantt, "Gantt chart"),
                        (args.ground_track, "ground-track map")):
         if path is not None:
             check_output_file(path, what)
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track,
-                             overrides=overrides, progress=bars)
+                             overrides=overrides, progress=bars, report=args.report)
     print(summary.to_string() if len(summary) else
           "no contact window in the scenario's duration (the table has no rows)")
-    print(f"contact plan written to {args.out}")
+    for path, what in ((args.out, "contact plan"), (args.report, "contact report")):
+        if path is not None:
+            print(f"{what} written to {path}")
     return 0
 
 

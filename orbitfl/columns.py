@@ -320,6 +320,74 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "runs do not bound it from above)"))),
 )}
 
+_IN_REPORT = "In a contact report (`orbitfl contacts --report DIR`, beside `contacts.parquet` " \
+             "and the same tables as .csv): "
+_DESCRIBED = (_c("count", "int", "", "how many"),
+              _c("mean_s", "float", "s", "mean (NaN: none)"),
+              *(_c(f"{q}_s", "float", "s", f"{what} (NaN: none)") for q, what in (
+                  ("min", "shortest"), ("p10", "10th percentile"), ("median", "median"),
+                  ("p90", "90th percentile"), ("max", "longest"))))
+_SATELLITE_OR_ALL = _c("satellite", "str", "", "satellite name, or `(all)` for every "
+                                               "satellite together")
+_CONTACT_REPORT_TABLES = (
+    Table("pass_durations.parquet", _IN_REPORT + "pass durations per satellite and "
+          "overall.", (_SATELLITE_OR_ALL, *_DESCRIBED)),
+    Table("revisit_gaps.parquet", _IN_REPORT + "every stretch of a satellite without "
+          "contact to any station (overlapping passes over two stations count as one).", (
+              _c("satellite", "str", "", "satellite name"),
+              _c("start_s", "float", "s", "end of a pass (0: the epoch)"),
+              _c("end_s", "float", "s", "start of the next pass (the horizon after the last)"),
+              _c("gap_s", "float", "s", "end_s - start_s"),
+              _c("censored", "bool", "", "before the first or after the last pass: the gap "
+                 "is cut by the horizon, its length a lower bound"))),
+    Table("revisit_summary.parquet", _IN_REPORT + "revisit gaps between passes per "
+          "satellite and overall (censored gaps left out of the statistics), and the "
+          "longest gap of all.", (
+              _SATELLITE_OR_ALL, *_DESCRIBED,
+              _c("longest_gap_s", "float", "s", "the longest gap, censored ones included"),
+              _c("longest_gap_start_s", "float", "s", "when it began (NaN: no gap)"),
+              _c("longest_gap_satellite", "str", "", "whose gap it is"),
+              _c("longest_gap_censored", "bool", "", "it is cut by the horizon"))),
+    Table("concurrency.parquet", _IN_REPORT + "passes in view of each station as a step "
+          "function from its first pass start to its last pass end.", (
+              _c("station", "str", "", "ground station id"),
+              _c("start_s", "float", "s", "interval start"),
+              _c("end_s", "float", "s", "interval end"),
+              _c("passes", "int", "", "passes in view throughout the interval"))),
+    Table("station_load.parquet", _IN_REPORT + "each station's passes against its "
+          "antennas.", (
+              _c("station", "str", "", "ground station id"),
+              _c("antennas", "int", "", "simultaneous passes it can serve"),
+              _c("passes", "int", "", "passes over it in the horizon"),
+              _c("passes_per_day", "float", "1/day", "passes per day of horizon"),
+              _c("peak_passes", "int", "", "most passes in view at once"),
+              _c("time_over_capacity_s", "float", "s",
+                 "time with more passes in view than antennas"),
+              _c("over_capacity_episodes", "int", "", "separate stretches of such time"),
+              _c("first_over_capacity_s", "float", "s", "when the first began (NaN: never)"))),
+    Table("station_volume.parquet", _IN_REPORT + "bytes the passes over each station could "
+          "carry on each UTC day (the link budget's rate integrated over each pass, split "
+          "at midnight; antenna limits not deducted).", (
+              _c("station", "str", "", "ground station id"),
+              _c("date", "str", "", "UTC day, YYYY-MM-DD"),
+              _c("downlink_bytes", "float", "bytes", "satellite-to-ground capacity"),
+              _c("uplink_bytes", "float", "bytes", "ground-to-satellite capacity"))),
+    Table("pass_profiles.parquet", _IN_REPORT + "the downlink sampled every "
+          "`links.sample_s` over the highest pass of each station.", (
+              _c("station", "str", "", "ground station id"),
+              _c("satellite", "str", "", "the satellite of that pass"),
+              _c("t_s", "float", "s", "simulated seconds since the epoch"),
+              _c("since_start_s", "float", "s", "seconds since the pass began"),
+              _c("elevation_deg", "float", "deg", "elevation seen from the station"),
+              _c("range_km", "float", "km", "slant range"),
+              _c("es_n0_db", "float", "dB", "Es/N0 of the link budget (NaN: fixed rate)"),
+              _c("modcod", "str", "", "DVB-S2 MODCOD adaptive coding picks (`none`: none "
+                 "closes; `fixed`: a fixed-rate link)"),
+              _c("rate_bps", "float", "bit/s", "information rate"))),
+)
+TABLES.update({t.file: t for t in _CONTACT_REPORT_TABLES})
+CONTACT_REPORT = tuple(t.file for t in _CONTACT_REPORT_TABLES)  # not in a run directory
+
 _SEP = "\0"  # never part of a column name
 
 

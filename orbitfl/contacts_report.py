@@ -12,6 +12,7 @@ from orbitfl.analysis.figures import contact_gantt, ground_tracks, land_outline
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
 from orbitfl.landmask import MISSING
+from orbitfl.plan_report import check_report_dir, write_report
 from orbitfl.prepare import prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.world import build_world
@@ -24,21 +25,28 @@ FORMATS = (".csv", ".parquet")
 logger = logging.getLogger(__name__)
 
 
-def write_contacts(scenario: Path, out: Path, gantt: Path | None = None,
+def write_contacts(scenario: Path, out: Path | None, gantt: Path | None = None,
                    ground_track: Path | None = None,
                    overrides: Sequence[tuple[str, Any]] = (),
-                   progress: Bars | None = None) -> pd.DataFrame:
-    """Write the plan to ``out`` (CSV or parquet by extension); returns per-station stats.
-    ``progress`` draws the contact search's bar."""
+                   progress: Bars | None = None, report: Path | None = None) -> pd.DataFrame:
+    """Write the plan to ``out`` (CSV or parquet by extension) and/or the contact-plan
+    report into the folder ``report``; returns per-station stats. ``progress`` draws the
+    contact search's bar. The scenario needs no ``fl`` section and no imagery."""
     bars = progress or NO_BARS
-    if out.suffix.lower() not in FORMATS:
+    if out is not None and out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
-    prepared = prepare(scenario, overrides)
+    if report is not None:
+        check_report_dir(report)
+    prepared = prepare(scenario, overrides, purpose="contacts")
     prepared.log_warnings()
     with bars:
         world = build_world(prepared, bars.task("contacts"))
     table = world.contacts_table()[COLUMNS]
-    _write_table(table, out)
+    if out is not None:
+        _write_table(table, out)
+    if report is not None:
+        logger.info(f"contact report: tables and figures into {report}")
+        write_report(world, report)
     if gantt is not None:
         contact_gantt(table, gantt)
     if ground_track is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
@@ -37,28 +37,39 @@ class Prepared:
             logging.getLogger(__name__).warning(warning)
 
 
+Purpose = Literal["run", "validate", "contacts"]
+
+
 def prepare(source: str | Path | Scenario,
-            overrides: Sequence[tuple[str, Any]] = ()) -> Prepared:
+            overrides: Sequence[tuple[str, Any]] = (),
+            purpose: Purpose = "run") -> Prepared:
     """Schema validation of a scenario file (after the ``--set`` ``overrides``), or a
     scenario already validated in Python, plus the checks that need the data: selection,
-    quorum, stations."""
+    quorum, stations. The learning's checks (quorum, data packages) apply where the
+    ``purpose`` learns: a run (which refuses a scenario without ``fl``), a validation of a
+    scenario with ``fl``; never a contact plan, which needs no imagery."""
     if isinstance(source, Scenario):
         path, scenario = IN_MEMORY, source.with_overrides(dict(overrides)) if overrides \
             else source
     else:
         path = Path(source)
         scenario = load_scenario(path, overrides)
+    if purpose == "run" and not scenario.learns:
+        raise InputError(f"{path}: the scenario has no fl: section; a run needs one; use "
+                         "orbitfl contacts for its contact plan")
+    learning = purpose != "contacts" and scenario.learns
     _check_ephemeris_span(scenario, path)
     skipped: list[str] = []
     warnings: list[str] = []
     fleet = _fleet(scenario, path, skipped, warnings)
-    if scenario.fl.schedule.min_clients > len(fleet):
+    if learning and scenario.fl.schedule.min_clients > len(fleet):
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario, path)
     _check_fault_targets(scenario, path, fleet, stations)
     _check_orbit_grid_fits(scenario, path, len(fleet))
-    _check_data_packages(scenario, path)
+    if learning:
+        _check_data_packages(scenario, path)
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
                         f"records, first: {skipped[0]}")

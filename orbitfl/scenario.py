@@ -330,7 +330,9 @@ class Scenario(_Strict):
         FaultSpec(), description="failures, reboots, outages and link errors")
     data: DataSpec = Field(DataSpec(), description="dataset, partition and test sets")
     model: ModelConfig = Field(ModelConfig(), description="the model trained")
-    fl: FederatedConfig = Field(description="federated learning")
+    fl: FederatedConfig | None = Field(
+        None, description="federated learning; without it the scenario describes a contact "
+                          "plan only ('orbitfl contacts'), which 'orbitfl run' refuses")
     report: ReportConfig = Field(ReportConfig(), description="what the run draws")
     execution: Execution = Field(
         Execution(), description="where clients train (the backend and worker count never "
@@ -362,6 +364,12 @@ class Scenario(_Strict):
             raise ValueError("model.name seg-unet is the segmentation model: use it exactly "
                              "when data.task is segmentation")
         return self
+
+    @property
+    def learns(self) -> bool:
+        """Whether the scenario describes a learning run (it has an ``fl`` section); without
+        one it is a contact plan: no data, model or land cover is needed."""
+        return self.fl is not None
 
     def with_overrides(self, values: dict[str, Any]) -> "Scenario":
         """A new validated scenario with ``{"fl.rounds": 3, ...}`` set (dotted YAML paths).

@@ -141,6 +141,9 @@ def sweep_spec(base: Scenario, document: dict, where: str, folder: Path,
     """A sweep's ``parameters``, ``mode``, ``name``, ``replicates`` and ``seeds`` (keys of
     ``document``) over ``base``, checked, with one-line errors prefixed by ``where``; its
     runs are counted before any is built."""
+    if not base.learns:
+        raise InputError(f"{where}: base: the scenario has no fl: section; every point of a "
+                         "sweep is a run, which needs one")
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
         raise InputError(f"{where}: parameters: expected a mapping of YAML paths to lists")

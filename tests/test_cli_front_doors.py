@@ -205,6 +205,17 @@ def test_schema_rejects_what_validation_rejects(schema, tmp_path, capsys, path, 
     assert schema_errors(schema, document) != []
 
 
+def test_a_scenario_without_fl_is_a_contact_plan_for_schema_and_validation(schema, tmp_path,
+                                                                          capsys):
+    document = quickstart()
+    del document["fl"]
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(document))
+    code, out, _ = cli(capsys, "validate", str(tmp_path / "s.yaml"))
+    assert code == 0 and "it describes a contact plan only, for orbitfl contacts" in out
+    assert schema_errors(schema, document) == []
+    assert "fl" not in schema["required"]
+
+
 def test_schema_to_standard_output(capsys):
     code, out, _ = cli(capsys, "schema")
     assert code == 0 and json.loads(out)["title"] == "orbitfl scenario"

@@ -67,3 +67,24 @@ def test_contacts_prints_the_stale_epoch_warning_as_run_does(tmp_path, capsys):
     warnings = [line for line in capsys.readouterr().err.splitlines()
                 if line.startswith("warning:")]
     assert len(warnings) == 1 and "days from the scenario epoch" in warnings[0]
+
+
+def test_report_into_an_empty_folder_then_again_over_it(tmp_path, capsys, monkeypatch):
+    """The report folder may exist empty; a second report replaces the first whole. (The
+    figures are drawn in tests/test_contact_report.py; here they are left out.)"""
+    import orbitfl.plan_report
+
+    monkeypatch.setattr(orbitfl.plan_report.views, "draw_all", lambda *args: [])
+    scenario = tmp_path / "s.yaml"
+    plan_only = {k: v for k, v in SCENARIO.items() if k != "fl"}
+    scenario.write_text(yaml.safe_dump({**plan_only, "duration": "2h"}))
+    (tmp_path / "report").mkdir()
+    for _ in range(2):
+        assert main(["contacts", str(scenario), "--report", str(tmp_path / "report")]) == 0
+        out = capsys.readouterr().out
+        assert out.endswith(f"contact report written to {tmp_path / 'report'}\n")
+        assert "contact plan written" not in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "s.yaml"]
+    volume = pd.read_csv(tmp_path / "report" / "station_volume.csv")
+    assert sorted(volume.station) == ["sioux-falls", "svalsat", "trollsat"]
+    assert set(volume.date) == {"2024-07-16"}

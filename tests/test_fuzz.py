@@ -102,6 +102,11 @@ def test_mutated_scenarios_fail_cleanly(tmp_path_factory, document):
     code, err = _cli("validate", str(scenario))
     assert code in (0, 2)
     assert "Traceback" not in err
+    if code == 0 and document.get("fl") is None:  # a contact plan: run refuses it
+        run_code, err = _cli("run", str(scenario), "--out", str(folder / "run"))
+        assert run_code == 2 and err == f"error: {scenario}: the scenario has no fl: " \
+            "section; a run needs one; use orbitfl contacts for its contact plan\n"
+        assert sorted(p.name for p in folder.iterdir()) == ["s.yaml"]
     if code == 2:
         lines = err.strip().splitlines()  # every schema error at once, one line each
         assert lines and all(line.startswith(f"error: {scenario}") for line in lines), err

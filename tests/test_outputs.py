@@ -152,6 +152,33 @@ def test_contacts_outputs_are_checked_before_computing(tmp_path, scenario, capsy
     _one_line_error(capsys, out)
 
 
+@pytest.mark.parametrize("case", ["file", "device", "symlink", "under-a-file", "not-empty",
+                                  "unwritable"])
+def test_contacts_report_folder_is_checked_before_computing(tmp_path, scenario, capsys, case):
+    from orbitfl.cli import main
+
+    if case == "unwritable" and os.geteuid() == 0:
+        pytest.skip("root may write anywhere")
+    bad = _bad_outputs(tmp_path)
+    (tmp_path / "real" / "notes.txt").write_text("someone's notes")
+    (tmp_path / "locked").mkdir(mode=0o500)
+    out = {"not-empty": tmp_path / "real", "unwritable": tmp_path / "locked" / "report",
+           **bad}[case]
+    assert main(["contacts", str(scenario), "--report", str(out)]) == 2
+    err = _one_line_error(capsys, out)
+    assert {"not-empty": "not empty and holds no earlier contact report",
+            "unwritable": "not writable"}.get(case, "contact report folder") in err
+    assert (tmp_path / "real" / "notes.txt").read_text() == "someone's notes"
+
+
+def test_contacts_needs_a_table_or_a_report(scenario, capsys):
+    from orbitfl.cli import main
+
+    assert main(["contacts", str(scenario)]) == 2
+    assert capsys.readouterr().err == "error: orbitfl contacts: give --out TABLE, --report " \
+                                      "DIR, or both\n"
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
 def test_unwritable_out_is_one_line(tmp_path, scenario, capsys):
     from orbitfl.cli import main

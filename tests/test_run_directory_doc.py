@@ -10,6 +10,7 @@ import pytest
 
 from orbitfl.cli import main
 from orbitfl.columns import (
+    CONTACT_REPORT,
     REGENERATE,
     TABLES,
     check_columns,
@@ -24,7 +25,8 @@ from orbitfl.targets import THRESHOLDS, flat_columns
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_TABLES = ("sweep.parquet", "sweep_summary.parquet")
-PARQUET = [name for name in TABLES if name.endswith(".parquet") and name not in SWEEP_TABLES]
+PARQUET = [name for name in TABLES if name.endswith(".parquet")
+           and name not in (*SWEEP_TABLES, *CONTACT_REPORT)]
 
 
 # The README's quickstart (SAFE on geo-synthetic imagery, batteries, four stations), cut

@@ -306,6 +306,19 @@ def test_bad_sweep_options_are_one_line_errors(tmp_path, capsys, options, messag
     assert not out.exists() and (tmp_path / "file").read_text() == "not a folder"
 
 
+def test_a_sweep_of_a_contact_plan_is_refused_at_once(tmp_path, capsys):
+    base = {k: v for k, v in MICRO.items() if k != "fl"}  # a valid contact plan
+    (tmp_path / "plan.yaml").write_text(yaml.safe_dump(base))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "base": "plan.yaml", "parameters": {"seed": [1, 2]}}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(out)]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'plan.yaml'}: the scenario has no " \
+                                      "fl: section; every point of a sweep is a run, which " \
+                                      "needs one\n"
+    assert not out.exists()
+
+
 class _StubRay:
     """Ray's calls as ``_ray`` makes them: the first task completes, the second's worker
     dies, then Ctrl-C arrives while the third is pending."""
