@@ -1,5 +1,6 @@
 """The report's figures: every view for several runs in every format, class names, one
-colour per run, linear byte axes, per-pass link use against the transfers, ``--force``."""
+colour per run, byte bars per kind and direction, per-pass link use against the transfers,
+``--force`` and ``--style``."""
 
 import json
 import warnings
@@ -87,19 +88,27 @@ def _runs(two_runs):
     return runs
 
 
-def test_bytes_by_kind_is_linear_with_directions_apart(two_runs):
-    """A symlog axis hid small payloads, and up and down were summed together."""
+def test_bytes_by_kind_bars_add_up_with_directions_apart(two_runs):
+    """Up and down were summed together, and segment labels inside stacked bars collided:
+    now one horizontal bar per kind and run (kinds named on the axis), the total first,
+    each run's kinds adding up to what it delivered; logarithmic only when the bars span
+    more than two decades."""
     runs = _runs(two_runs)
     fig = report.VIEWS["bytes_by_kind"](runs)
     try:
         up, down = fig.axes[:2]
-        assert up.get_yscale() == down.get_yscale() == "linear"
         for ax, column in ((up, "bytes_up"), (down, "bytes_down")):
-            unit = UNITS[ax.get_ylabel().split()[0]]
-            assert len(ax.containers) == 2  # control and weights, each its own segment
-            for i, run in enumerate(runs):  # each run's stack adds up to what it delivered
-                stack = sum(c[i].get_height() for c in ax.containers)
-                assert stack * unit == pytest.approx(run.rounds[column].iloc[-1]), column
+            unit = UNITS[ax.get_xlabel().split()[0]]
+            assert [t.get_text() for t in ax.get_yticklabels()][0] == "total"
+            assert len(ax.containers) == len(runs)  # one set of bars per run
+            for bars, run in zip(ax.containers, runs):
+                delivered = run.rounds[column].iloc[-1]
+                widths = [bar.get_width() * unit for bar in bars]
+                assert widths[0] == pytest.approx(delivered) and delivered > 0, column
+                assert sum(widths[1:]) == pytest.approx(delivered), column
+            widths = np.array([bar.get_width() for bars in ax.containers for bar in bars])
+            spread = widths.max() / widths[widths > 0].min()
+            assert ax.get_xscale() == ("log" if spread > 100 else "linear"), spread
     finally:
         plt.close(fig)
 
@@ -139,8 +148,8 @@ def test_report_refuses_a_foreign_non_empty_folder_unless_forced(two_runs, full_
                                                                    monkeypatch):
     """``orbitfl report`` silently wrote over whatever ``--out`` held."""
     calls = []
-    monkeypatch.setattr(report, "write_report",
-                        lambda runs, out, formats: calls.append((out, formats)) or [])
+    monkeypatch.setattr(report, "write_report", lambda runs, out, formats, style:
+                        calls.append((out, formats, style)) or [])
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "thesis.tex").write_text("mine")
@@ -149,8 +158,8 @@ def test_report_refuses_a_foreign_non_empty_folder_unless_forced(two_runs, full_
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--force" in err and str(folder) in err
     assert not calls and (folder / "thesis.tex").read_text() == "mine"
-    assert main([*args, "--force", "--format", "svg,pdf"]) == 0
-    assert calls == [(folder, ("svg", "pdf"))]
+    assert main([*args, "--force", "--format", "svg,pdf", "--style", "paper"]) == 0
+    assert calls == [(folder, ("svg", "pdf"), "paper")]
     assert main(["report", str(two_runs[0]), "--out", str(full_report)]) == 0  # earlier report
 
 
