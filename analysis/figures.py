@@ -42,13 +42,37 @@ def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40,
                   style: str = "screen") -> Path:
     """One row per satellite, one bar per contact window, coloured (and, past eight
     stations, hatched) by station."""
-    with figure_style(style) as chosen:
-        rows = min(contacts["satellite"].nunique(), max_satellites)
-        fig, ax = plt.subplots(figsize=chosen.size(wide=True, aspect=0.3,
-                                                   min_height=chosen.rows_height(rows)),
-                               layout="constrained")
-        draw_gantt(ax, contacts, max_satellites)
-        return save_figure(fig, out)
+    with figure_style(style):
+        return save_figure(gantt_figure(contacts, max_satellites), out)
+
+
+def gantt_figure(contacts: pd.DataFrame, max_satellites: int = 40):
+    """The Gantt chart as a figure of the active style, tall enough for its rows and its
+    station legend."""
+    style = current_style()
+    width = style.width(wide=True)
+    fig, ax = plt.subplots(figsize=style.size(wide=True, aspect=0.3, min_height=style.rows_height(
+        gantt_rows(contacts, width, max_satellites))), layout="constrained")
+    draw_gantt(ax, contacts, max_satellites)
+    return fig
+
+
+def gantt_rows(contacts: pd.DataFrame, width_in: float, max_satellites: int = 40) -> int:
+    """Lines of text a Gantt chart ``width_in`` wide needs: a row per satellite, and the
+    station legend's rows and title below it."""
+    if not len(contacts):
+        return 0
+    satellites = min(contacts["satellite"].nunique(), max_satellites)
+    names = [literal(s) for s in contacts["station"].unique()]
+    columns = _legend_columns(names, width_in)
+    return satellites + 2 + -(-len(names) // columns) * 4 // 3  # legend rows are taller
+
+
+def _legend_columns(names: list[str], width_in: float) -> int:
+    """How many columns of ``names`` (with their swatches) fit across ``width_in``."""
+    tiny = current_style().tiny
+    column_pt = max(len(n) for n in names) * tiny * 0.62 + 3.5 * tiny
+    return max(1, min(len(names), int(width_in * 72 * 0.9 // column_pt)))
 
 
 def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
@@ -72,12 +96,14 @@ def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
     ax.invert_yaxis()
     ax.set_xlabel("hours since scenario epoch")
     if stations:
+        names = [literal(s) for s in stations]  # (cut names could collide: whole ones)
+        # Below the chart, as many columns as the width holds: long names never squeeze it.
         ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, facecolor=looks[s].colour,
                                          hatch=looks[s].hatch or None, edgecolor="0.15",
                                          linewidth=0) for s in stations],
-                  labels=[literal(s, 32) for s in stations], loc="upper left",
-                  bbox_to_anchor=(1.0, 1.0), fontsize=tiny, title="station",
-                  ncols=1 + len(stations) // max(8, len(satellites) + 2))
+                  labels=names, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 2 * tiny / 72),
+                  fontsize=tiny, title="station", title_fontsize=tiny,
+                  ncols=_legend_columns(names, ax.figure.get_figwidth()))
     else:
         empty_note(ax, "no contact windows in the scenario's horizon")
     if len(contacts) and contacts["satellite"].nunique() > max_satellites:

@@ -27,6 +27,7 @@ from .figures import (  # noqa: E402
     draw_gantt,
     draw_tracks,
     empty_note,
+    gantt_rows,
     literal,
     run_cues,
     save_formats,
@@ -333,7 +334,7 @@ def _bytes_by_kind(runs: list[Run]):
                            linewidth=0, label=literal(run.name, 30))
             ax.bar_label(bars, [f"{v:.3g}" if v else "" for v in values], padding=2,
                          fontsize=style.tiny)
-        ax.set_yticks(range(len(data)), [literal(k, 24) for k in data.index])
+        ax.set_yticks(range(len(data)), [literal(k) for k in data.index])
         ax.invert_yaxis()
         _value_axis(ax, data.to_numpy(dtype=float) / scale)
         ax.set_xlabel(f"{unit} delivered" + (" (log scale)" if ax.get_xscale() == "log"
@@ -418,7 +419,7 @@ def _runs_and_kinds_legend(fig, runs: list[Run], dashes: dict) -> None:
 
     handles = [Line2D([], [], color=r.colour, marker=r.cue.marker, ms=3,
                       label=literal(r.name, 30)) for r in runs]
-    handles += [Line2D([], [], color="0.2", ls=ls, label=literal(kind, 24))
+    handles += [Line2D([], [], color="0.2", ls=ls, label=literal(kind))
                 for kind, ls in sorted(dashes.items())]
     fig.legend(handles=handles, loc="outside lower center", handlelength=3.5,
                ncols=min(4, len(handles)))
@@ -813,7 +814,7 @@ VIEWS = {
     "battery": _battery,
     "energy_per_satellite": _energy,
     "round_breakdown": _per_run(_breakdown_panel, 0.3, lambda run: len(run.rounds)),
-    "contact_gantt": _per_run(_gantt_panel, 0.26, lambda run: min(
-        40, run.contacts["satellite"].nunique() if len(run.contacts) else 0)),
+    "contact_gantt": _per_run(_gantt_panel, 0.26, lambda run: gantt_rows(
+        run.contacts, current_style().width(wide=True))),
     "ground_tracks": _per_run(_tracks_panel, 0.52),
 }

@@ -11,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.colors import to_hex
 from PIL import Image
 from test_end_to_end import TINY
 
 from orbitfl import runner
 from orbitfl.analysis import report
+from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
 
 NAMES = ["cropland", "forest $x$", "water", "urban"]  # '$': drawn literally, not as math
@@ -61,6 +63,46 @@ def test_every_view_is_written_in_every_format(full_report):
         assert min(dpi) >= 199, (view, dpi)  # was 120 dpi
     listed = json.loads((full_report / report.MARKER).read_text())["files"]
     assert {f"{view}.svg" for view in report.VIEWS} <= set(listed)
+
+
+def test_every_pdf_of_a_report_embeds_truetype_never_type3(full_report):
+    """Publishers' checkers reject Type 3 fonts (matplotlib's default)."""
+    pdfs = sorted(full_report.glob("*.pdf"))
+    assert len(pdfs) == len(report.VIEWS)
+    for pdf in pdfs:
+        data = pdf.read_bytes()
+        assert b"/Type3" not in data and b"/FontType 3" not in data, pdf.name
+        assert b"/FontFile2" in data, pdf.name  # TrueType, embedded
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. a layout that gave up
+def test_paper_style_report_has_column_widths_and_the_palette(two_runs, tmp_path,
+                                                              monkeypatch):
+    """``orbitfl report --style paper``: every figure one column (3.5 in) or two (7.16 in)
+    wide and laid out, runs drawn in the declared palette, each with its own marker, the
+    Gantt bars in the palette too."""
+    drawn = {}
+    save = report.save_formats
+
+    def keep(fig, stem, formats):
+        drawn[stem.name] = {
+            "lines": [(line.get_color(), line.get_marker()) for line in fig.axes[0].lines
+                      if line.get_marker() not in ("None", "*")],
+            "bars": [to_hex(c.get_facecolor()[0]).upper() for ax in fig.axes
+                     for c in ax.collections if str(c.get_gid()).startswith("gantt-")]}
+        return save(fig, stem, formats)
+
+    monkeypatch.setattr(report, "save_formats", keep)
+    out = tmp_path / "paper"
+    assert main(["report", *map(str, two_runs), "--out", str(out), "--style", "paper"]) == 0
+    for view in report.VIEWS:
+        width = Image.open(out / f"{view}.png").size[0] / 200
+        assert width == pytest.approx(7.16 if view != "per_class_accuracy" else 3.5), view
+    lines = drawn["accuracy_vs_bytes"]["lines"]
+    assert [to_hex(c).upper() for c, _ in lines] == [c.upper() for c in PALETTE[:2]]
+    assert lines[0][1] != lines[1][1]  # a second cue beside the colour
+    assert drawn["contact_gantt"]["bars"] and \
+        set(drawn["contact_gantt"]["bars"]) <= {c.upper() for c in PALETTE}
 
 
 def test_class_names_are_drawn_and_older_runs_fall_back(full_report):
