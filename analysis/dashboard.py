@@ -28,8 +28,7 @@ import pandas as pd
 import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
-from matplotlib import colormaps
-from matplotlib.colors import to_hex
+from matplotlib.colors import ListedColormap, to_hex
 from PIL import Image
 from plotly.subplots import make_subplots
 
@@ -51,9 +50,10 @@ from .report import (
     pass_utilisation,
     round_breakdown,
 )
+from .style import PALETTE
 
 HEIGHT = 380
-PAYLOAD_COLOURS = colormaps["Set2"]  # the payload kinds' colours, as in the figures
+PAYLOAD_COLOURS = ListedColormap(PALETTE)  # the payload kinds' colours (Okabe-Ito)
 TARGETS = {  # the x of a time-to-target hit on each accuracy axis
     "bytes": lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB,
     "time": lambda hit: hit["sim_time_s"] / 3600,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import datetime
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +18,7 @@ from orbitfl.atomic import atomic_write  # noqa: E402
 from orbitfl.landmask import MISSING, land_mask  # noqa: E402
 
 from .labels import LabelPlacer  # noqa: E402
+from .style import FONTS, category_cue, cue, current_style, figure_style  # noqa: E402
 
 MAX_LABEL = 60
 DPI = 200  # publication raster resolution; vector formats ignore it
@@ -36,12 +38,41 @@ def literal(text: object, limit: int = MAX_LABEL) -> str:
     return text.replace("$", r"\$")
 
 
-def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40) -> Path:
-    """One row per satellite, one bar per contact window, coloured by station."""
-    rows = min(contacts["satellite"].nunique(), max_satellites)
-    fig, ax = plt.subplots(figsize=(10, 0.28 * rows + 1.6), layout="constrained")
+def contact_gantt(contacts: pd.DataFrame, out: Path, max_satellites: int = 40,
+                  style: str = "screen") -> Path:
+    """One row per satellite, one bar per contact window, coloured (and, past eight
+    stations, hatched) by station."""
+    with figure_style(style):
+        return save_figure(gantt_figure(contacts, max_satellites), out)
+
+
+def gantt_figure(contacts: pd.DataFrame, max_satellites: int = 40):
+    """The Gantt chart as a figure of the active style, tall enough for its rows and its
+    station legend."""
+    style = current_style()
+    width = style.width(wide=True)
+    fig, ax = plt.subplots(figsize=style.size(wide=True, aspect=0.3, min_height=style.rows_height(
+        gantt_rows(contacts, width, max_satellites))), layout="constrained")
     draw_gantt(ax, contacts, max_satellites)
-    return save_figure(fig, out)
+    return fig
+
+
+def gantt_rows(contacts: pd.DataFrame, width_in: float, max_satellites: int = 40) -> int:
+    """Lines of text a Gantt chart ``width_in`` wide needs: a row per satellite, and the
+    station legend's rows and title below it."""
+    if not len(contacts):
+        return 0
+    satellites = min(contacts["satellite"].nunique(), max_satellites)
+    names = [literal(s) for s in contacts["station"].unique()]
+    columns = _legend_columns(names, width_in)
+    return satellites + 2 + -(-len(names) // columns) * 4 // 3  # legend rows are taller
+
+
+def _legend_columns(names: list[str], width_in: float) -> int:
+    """How many columns of ``names`` (with their swatches) fit across ``width_in``."""
+    tiny = current_style().tiny
+    column_pt = max(len(n) for n in names) * tiny * 0.62 + 3.5 * tiny
+    return max(1, min(len(names), int(width_in * 72 * 0.9 // column_pt)))
 
 
 def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
@@ -51,18 +82,28 @@ def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
         if len(contacts) else []
     shown = contacts[contacts["satellite"].isin(satellites)] if len(contacts) else contacts
     stations = sorted(shown["station"].unique()) if len(shown) else []
-    colours = {s: plt.cm.tab20(i % 20) for i, s in enumerate(stations)}
+    looks = station_cues(stations)
+    tiny = current_style().tiny
     for row, satellite in enumerate(satellites):
         mine = shown[shown["satellite"] == satellite]
-        ax.broken_barh(list(zip(mine["start_s"] / 3600, mine["duration_s"] / 3600)),
-                       (row - 0.4, 0.8), facecolors=[colours[s] for s in mine["station"]])
-    ax.set_yticks(range(len(satellites)), [literal(s) for s in satellites], fontsize=7)
+        for station, windows in mine.groupby("station", sort=False):
+            look = looks[station]  # one collection per hatch: a collection has one hatch
+            ax.broken_barh(list(zip(windows["start_s"] / 3600, windows["duration_s"] / 3600)),
+                           (row - 0.4, 0.8), facecolors=look.colour, hatch=look.hatch or None,
+                           edgecolor="0.15" if look.hatch else "none", linewidth=0,
+                           gid=f"gantt-{station}")
+    ax.set_yticks(range(len(satellites)), [literal(s) for s in satellites], fontsize=tiny)
     ax.invert_yaxis()
     ax.set_xlabel("hours since scenario epoch")
     if stations:
-        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=colours[s]) for s in stations],
-                  labels=[literal(s) for s in stations], loc="upper left",
-                  bbox_to_anchor=(1.0, 1.0), fontsize=7, title="station")
+        names = [literal(s) for s in stations]  # (cut names could collide: whole ones)
+        # Below the chart, as many columns as the width holds: long names never squeeze it.
+        ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, facecolor=looks[s].colour,
+                                         hatch=looks[s].hatch or None, edgecolor="0.15",
+                                         linewidth=0) for s in stations],
+                  labels=names, loc="upper center", bbox_to_anchor=(0.5, -0.12 - 2 * tiny / 72),
+                  fontsize=tiny, title="station", title_fontsize=tiny,
+                  ncols=_legend_columns(names, ax.figure.get_figwidth()))
     else:
         empty_note(ax, "no contact windows in the scenario's horizon")
     if len(contacts) and contacts["satellite"].nunique() > max_satellites:
@@ -70,11 +111,35 @@ def draw_gantt(ax, contacts: pd.DataFrame, max_satellites: int = 40,
     ax.set_title(title)
 
 
-def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path) -> Path:
-    """Sub-satellite points (``satellite, lat_deg, lon_deg``) and the stations."""
-    fig, ax = plt.subplots(figsize=(10, 5.2), layout="constrained")
-    draw_tracks(ax, tracks, stations)
-    return save_figure(fig, out)
+def station_cues(stations: list[str]) -> dict:
+    """Each station's look in the Gantt chart (colour, then hatch once colours repeat)."""
+    return {station: category_cue(i) for i, station in enumerate(stations)}
+
+
+def ground_tracks(tracks: pd.DataFrame, stations: pd.DataFrame, out: Path,
+                  epoch: datetime | str | None = None, style: str = "screen") -> Path:
+    """Sub-satellite points (``satellite, lat_deg, lon_deg``, and ``t_s`` since ``epoch``
+    for the time span in the title) and the stations."""
+    with figure_style(style) as chosen:
+        fig, ax = plt.subplots(figsize=chosen.size(wide=True, aspect=0.55),
+                               layout="constrained")
+        draw_tracks(ax, tracks, stations, epoch=epoch)
+        return save_figure(fig, out)
+
+
+def time_span(tracks: pd.DataFrame, epoch: datetime | str | None) -> str:
+    """The UTC span a map draws (``t_s`` of its tracks after ``epoch``), e.g.
+    ``2024-07-16 06:00 to 18:00 UTC``; hours after the epoch when the epoch is unknown."""
+    if "t_s" not in tracks or not len(tracks):
+        return ""
+    first, last = float(tracks["t_s"].min()), float(tracks["t_s"].max())
+    if epoch is None:
+        return f"{first / 3600:.3g} h to {last / 3600:.3g} h after the epoch"
+    start = pd.Timestamp(epoch)
+    start = start.tz_localize("UTC") if start.tzinfo is None else start.tz_convert("UTC")
+    a, b = start + pd.Timedelta(seconds=first), start + pd.Timedelta(seconds=last)
+    end = f"{b:%H:%M}" if a.date() == b.date() else f"{b:%Y-%m-%d %H:%M}"
+    return f"{a:%Y-%m-%d %H:%M} to {end} UTC"
 
 
 LAND = "#e8e2d0"       # light fill of the land background
@@ -101,7 +166,8 @@ def draw_land(ax) -> bool:
     in its lower corner; returns whether the land was drawn."""
     outline = land_outline()
     if outline is None:
-        note = ax.text(0.01, 0.01, MISSING, transform=ax.transAxes, fontsize=7,
+        note = ax.text(0.01, 0.01, MISSING, transform=ax.transAxes,
+                       fontsize=current_style().tiny,
                        color="0.35", gid="land-missing")
         note.set_in_layout(False)
         return False
@@ -115,28 +181,30 @@ def draw_land(ax) -> bool:
 
 
 def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
-                title: str = "ground tracks and stations") -> None:
+                title: str = "ground tracks and stations",
+                epoch: datetime | str | None = None) -> None:
     """The ground-track map on ``ax``: land, tracks, stations with labels placed so that
-    they do not overlap (they are placed when the figure is drawn, see ``LabelPlacer``)."""
+    they do not overlap (they are placed when the figure is drawn, see ``LabelPlacer``);
+    the title states the UTC span drawn (from ``epoch``, when given)."""
     draw_land(ax)
-    parts = []
-    for _, track in tracks.groupby("satellite", sort=False):
+    parts, colours = [], []
+    for i, (_, track) in enumerate(tracks.groupby("satellite", sort=False)):
         lon, lat = track["lon_deg"].to_numpy(), track["lat_deg"].to_numpy()
         # Break the line where it wraps around the antimeridian.
         breaks = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1
-        parts += [np.column_stack([lon[part], lat[part]])
-                  for part in np.split(np.arange(len(lon)), breaks)]
-    # One collection, not a line per part (hundreds at constellation scale), drawn as one
-    # plot call per part would be: the colour cycle's colours in turn, lines' cap and join.
-    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        pieces = np.split(np.arange(len(lon)), breaks)
+        parts += [np.column_stack([lon[part], lat[part]]) for part in pieces]
+        colours += [cue(i).colour] * len(pieces)  # a satellite keeps its colour across
+    # One collection, not a line per part (hundreds at constellation scale), with the cap
+    # and join a line of its own would have.
     ax.add_collection(LineCollection(
-        parts, linewidths=0.6, alpha=0.7, gid="tracks",
-        colors=[cycle[i % len(cycle)] for i in range(len(parts))],
+        parts, linewidths=0.6, alpha=0.7, gid="tracks", colors=colours,
         capstyle=plt.rcParams["lines.solid_capstyle"],
         joinstyle=plt.rcParams["lines.solid_joinstyle"]), autolim=False)
     ax.scatter(stations["lon_deg"], stations["lat_deg"], marker="^", c="k", s=40, zorder=3)
     labels = [ax.annotate(literal(s["id"]), (s["lon_deg"], s["lat_deg"]), xytext=(0, 0),
-                          textcoords="offset points", fontsize=7, zorder=4,
+                          textcoords="offset points", fontsize=current_style().tiny,
+                          zorder=4,
                           gid="station-label",
                           bbox={"boxstyle": "square,pad=0.1", "fc": "white", "ec": "none",
                                 "alpha": 0.6})
@@ -149,13 +217,14 @@ def draw_tracks(ax, tracks: pd.DataFrame, stations: pd.DataFrame,
     ax.set_xlabel("longitude (deg)")
     ax.set_ylabel("latitude (deg)")
     ax.grid(alpha=0.3)
-    ax.set_title(title)
+    span = time_span(tracks, epoch)
+    ax.set_title(f"{title}\n{span}" if span else title)
 
 
 def empty_note(ax, text: str) -> None:
     """Say on the figure why it is empty, rather than leave a blank plot to be misread."""
     note = ax.text(0.5, 0.5, "\n".join(textwrap.wrap(text, 48)), transform=ax.transAxes,
-                   ha="center", va="center", fontsize=9, color="0.35")
+                   ha="center", va="center", fontsize=current_style().font, color="0.35")
     note.set_in_layout(False)  # a long run name must not squeeze the panels to nothing
 
 
@@ -166,11 +235,12 @@ def save_figure(fig, out: Path) -> Path:
 
 def save_formats(fig, stem: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """Save the figure once per format (``stem.png``, ``stem.svg``, ...), each whole or not
-    at all, then close it. SVG keeps text as text, so names stay searchable."""
+    at all, then close it. SVG keeps text as text, so names stay searchable; PDF and
+    PostScript embed TrueType fonts, never Type 3 (whatever style drew the figure)."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     written = []
     try:
-        with plt.rc_context({"svg.fonttype": "none"}):
+        with plt.rc_context(FONTS):
             for fmt in formats:
                 out = stem.parent / f"{stem.name}.{fmt}"
                 atomic_write(out, lambda partial, fmt=fmt: fig.savefig(partial, dpi=DPI,
@@ -181,10 +251,14 @@ def save_formats(fig, stem: Path, formats: tuple[str, ...] = ("png",)) -> list[P
     return written
 
 
-def run_colours(names: list[str]) -> dict[str, tuple]:
-    """One colour per run, the same in every figure of a report."""
-    palette = plt.cm.tab10.colors
-    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+def run_colours(names: list[str]) -> dict[str, str]:
+    """One colour per run, the same in every figure of a report (``run_cues``' colours)."""
+    return {name: look.colour for name, look in run_cues(names).items()}
+
+
+def run_cues(names: list[str]) -> dict:
+    """One look (colour and second cue) per run, the same in every figure of a report."""
+    return {name: cue(i) for i, name in enumerate(names)}
 
 
 def class_names(manifest: dict, classes: int) -> list[str]:

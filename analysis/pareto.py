@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from orbitfl.analysis.figures import literal, plt, save_figure
+from orbitfl.analysis.style import cue, figure_style
 
 
 def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
@@ -25,23 +26,31 @@ def pareto_front(bytes_total: np.ndarray, accuracy: np.ndarray) -> np.ndarray:
     return np.array(front, dtype=int)
 
 
-def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path:
+def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str],
+                  style: str = "screen") -> Path:
     """Accuracy against bytes for every complete point; the front is labelled with the
     swept values (``parameters``, columns of ``table``), which say more than point names."""
-    ok = table[table["status"] == "complete"]
-    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
+    with figure_style(style) as chosen:
+        fig, ax = plt.subplots(figsize=chosen.size(), layout="constrained")
+        _draw(ax, table[table["status"] == "complete"], parameters, chosen.tiny)
+        return save_figure(fig, out)
+
+
+def _draw(ax, ok: pd.DataFrame, parameters: list[str], label_size: float) -> None:
+    """The complete points (``ok``) in grey, the front in colour with its swept values."""
     if len(ok):
         total = (ok["bytes_up"] + ok["bytes_down"]).to_numpy(dtype=float) / 1e6
         accuracy = 100 * ok["final_accuracy"].to_numpy(dtype=float)
-        ax.scatter(total, accuracy, c="tab:gray", label="points")
+        ax.scatter(total, accuracy, c="0.55", marker="o", label="points")
         front = pareto_front(total, accuracy)
-        ax.plot(total[front], accuracy[front], "o-", c="tab:red", label="Pareto front")
+        look = cue(3)  # vermillion diamonds: apart from the grey points by shape too
+        ax.plot(total[front], accuracy[front], marker=look.marker, ls="-", c=look.colour,
+                label="Pareto front")
         for i in front:
             label = ", ".join(str(ok[name].iloc[i]) for name in parameters) or ok["point"].iloc[i]
-            ax.annotate(literal(label), (total[i], accuracy[i]), fontsize=7,
+            ax.annotate(literal(label), (total[i], accuracy[i]), fontsize=label_size,
                         xytext=(4, 4), textcoords="offset points")
         ax.legend()
     ax.set_xlabel("bytes moved, up + down (MB)")
     ax.set_ylabel("final accuracy (%)")
     ax.grid(alpha=0.3)
-    return save_figure(fig, out)

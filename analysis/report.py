@@ -27,9 +27,19 @@ from .figures import (  # noqa: E402
     draw_gantt,
     draw_tracks,
     empty_note,
+    gantt_rows,
     literal,
-    run_colours,
+    run_cues,
     save_formats,
+)
+from .style import (  # noqa: E402
+    HATCHES,
+    PALETTE,
+    Cue,
+    cue,
+    current_style,
+    figure_style,
+    resolve,
 )
 
 MB = 1e6
@@ -57,8 +67,9 @@ class Run:
     power: pd.DataFrame | None
     tracks: pd.DataFrame | None
     stations: pd.DataFrame | None
-    colour: tuple = (0.0, 0.0, 0.0)
+    colour: tuple | str = (0.0, 0.0, 0.0)
     clients: pd.DataFrame | None = None
+    cue: Cue = field(default_factory=lambda: cue(0))  # marker, line style, hatch beside colour
     _derived: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -161,32 +172,37 @@ def unique_names(runs: list[Run]) -> None:
 
 
 def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
-                 formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """Every view in each of ``formats`` into ``out``, ``dashboard.html`` (into ``out``
-    unless ``dashboard``) and the ``MARKER`` file listing what was written."""
+                 formats: tuple[str, ...] = ("png",), style: str = "screen") -> list[Path]:
+    """Every view in each of ``formats`` into ``out``, drawn in ``style`` (screen, paper or
+    slides: ``analysis/style.py``), ``dashboard.html`` (into ``out`` unless ``dashboard``)
+    and the ``MARKER`` file listing what was written."""
+    resolve(style)  # an unknown style is refused before anything is written
     runs = [load_run(p) for p in run_dirs]
     unique_names(runs)
-    colours = run_colours([r.name for r in runs])
+    looks = run_cues([r.name for r in runs])
     for run in runs:
-        run.colour = colours[run.name]
+        run.cue = looks[run.name]
+        run.colour = run.cue.colour
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     from .dashboard import write_dashboard
 
-    with older_objects_frozen():  # the mission's objects (orbitfl/gc_freeze.py)
+    # the mission's objects (orbitfl/gc_freeze.py)
+    with older_objects_frozen(), figure_style(style):
         for name, view in VIEWS.items():
             written += save_formats(view(runs), out / name, formats)
         written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
     return _marked(out, [r.path for r in runs], written)
 
 
-def write_sweep_report(sweep_dir: Path, out: Path,
-                       formats: tuple[str, ...] = ("png",)) -> list[Path]:
+def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("png",),
+                       style: str = "screen") -> list[Path]:
     """A sweep folder's report (``orbitfl report SWEEP_DIR``): the Pareto figure in each
     format and the interactive sweep page, coloured by any swept parameter."""
     from .dashboard import swept_parameters, write_sweep_dashboard
     from .pareto import pareto_figure
 
+    resolve(style)
     try:
         table = pd.read_parquet(Path(sweep_dir) / "sweep.parquet")
         parameters = swept_parameters(table)
@@ -194,7 +210,8 @@ def write_sweep_report(sweep_dir: Path, out: Path,
         raise RunDirectoryError(f"{sweep_dir}: sweep.parquet cannot be read as a sweep "
                                 f"table ({type(err).__name__})") from None
     out.mkdir(parents=True, exist_ok=True)
-    written = [pareto_figure(table, out / f"pareto.{fmt}", parameters) for fmt in formats]
+    written = [pareto_figure(table, out / f"pareto.{fmt}", parameters, style)
+               for fmt in formats]
     written.append(write_sweep_dashboard(table, out / "dashboard.html"))
     return _marked(out, [Path(sweep_dir)], written)
 
@@ -211,12 +228,15 @@ def is_report(folder: Path) -> bool:
     return (Path(folder) / MARKER).is_file()
 
 
-def _panels(count: int, width: float = 4.2, height: float = 3.0, cols: int = 3):
-    """A grid of ``count`` panels (small multiples), axes flattened, spare ones hidden."""
+def _panels(count: int, cols: int = 3, aspect: float | None = None, wide: bool = False,
+            min_height: float = 0.0):
+    """A grid of ``count`` panels (small multiples) sized by the active style, axes
+    flattened, spare ones hidden. ``aspect``: a panel's height / width (style's default);
+    ``wide``: the wide width even for one panel; ``min_height``: inches the content needs."""
     cols = max(1, min(cols, count))
     rows = -(-count // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(width * cols, height * rows + 0.4),
-                             layout="constrained", squeeze=False)
+    size = current_style().size(cols, rows, aspect, wide, min_height)
+    fig, axes = plt.subplots(rows, cols, figsize=size, layout="constrained", squeeze=False)
     for ax in axes.flat[count:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:count])
@@ -234,13 +254,14 @@ def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
                 if not rows.any():  # a metric this run did not measure: no empty trace
                     continue
                 ax.plot(np.asarray(x_of(run))[rows], 100 * run.rounds.loc[rows, column],
-                        marker="o", ms=3, color=run.colour, label=literal(run.name))
+                        marker=run.cue.marker, ms=3, color=run.colour,
+                        label=literal(run.name))
                 if column == "accuracy":
                     _targets(ax, run, target_x)
             ax.set(xlabel=xlabel, ylabel=f"{label} accuracy (%)", ylim=(0, 100))
             ax.grid(alpha=0.3)
-            _legend_or_note(ax, runs, f"no {label} accuracy evaluated",
-                            legend=ax is axes[0])  # one legend: the colours are shared
+            _legend_or_note(ax, runs, f"no {label} accuracy evaluated", legend=False)
+        _figure_legend(fig, axes)  # one legend: the runs' looks are shared
         return fig
     return draw
 
@@ -254,14 +275,15 @@ def _targets(ax, run: Run, target_x) -> None:
             ax.plot([x], [100 * float(threshold)], marker="*", ms=10, color=run.colour,
                     mec="k", mew=0.5, ls="none")
             ax.annotate(f"{100 * float(threshold):.0f}%", (x, 100 * float(threshold)),
-                        xytext=(4, -8), textcoords="offset points", fontsize=6)
+                        xytext=(4, -8), textcoords="offset points",
+                        fontsize=current_style().tiny)
 
 
 def _legend_or_note(ax, runs, why: str, legend: bool = True) -> None:
     """A legend when something was drawn; otherwise say on the figure why it is empty."""
     if ax.has_data():
         if legend:
-            ax.legend(fontsize=7)
+            ax.legend()
     else:
         empty_note(ax, f"{why} in {', '.join(literal(run.name) for run in runs)}")
 
@@ -287,55 +309,120 @@ def _unit(largest: float) -> tuple[float, str]:
 
 
 def _bytes_by_kind(runs: list[Run]):
-    """Stacked bars per run, uplink and downlink apart, on a linear axis; every segment
-    is labelled with its size so that a small payload kind stays visible."""
+    """Delivered bytes per payload kind as horizontal bars, one per run (kinds named on the
+    axis: long names never collide), uplink and downlink apart, each run's total on top.
+    A kind that moved nothing in a direction is not listed there; the axis is logarithmic
+    when the bars span more than two decades (control messages beside model weights)."""
     tables = [bytes_by_kind(run) for run in runs]
-    kinds = sorted({k for table in tables for k in table.index})
-    kind_colour = {k: plt.cm.Set2(i % 8) for i, k in enumerate(kinds)}
-    fig, axes = _panels(2, width=max(4.2, 1.2 * len(runs) + 2))
+    panels = {d: _drawn_kinds(tables, d) for d in ("up", "down")}
+    rows = max(len(frame) for frame in panels.values())
+    style = current_style()
+    fig, axes = _panels(2, cols=2, min_height=style.rows_height(max(1, rows * len(runs))))
     for ax, direction in zip(axes, ("up", "down")):
-        totals = [table.get(direction, pd.Series(dtype=float)).sum() for table in tables]
-        scale, unit = _unit(max(totals, default=0))
-        bottom = np.zeros(len(runs))
-        for kind in kinds:
-            values = np.array([table[direction].get(kind, 0) if direction in table else 0
-                               for table in tables], dtype=float) / scale
-            bars = ax.bar(range(len(runs)), values, 0.6, bottom=bottom, label=kind,
-                          color=kind_colour[kind])
-            ax.bar_label(bars, [f"{kind} {v:.3g}" if v else "" for v in values],
-                         label_type="center", fontsize=6)
-            bottom += values
-        ax.set_xticks(range(len(runs)), [literal(r.name, 24) for r in runs], rotation=15)
-        for tick, run in zip(ax.get_xticklabels(), runs):
-            tick.set_color(run.colour)
-        ax.set_ylabel(f"{unit} delivered")
+        data = panels[direction]
         ax.set_title("ground to satellites (up)" if direction == "up"
                      else "satellites to ground (down)")
-        if kinds:
-            ax.legend(fontsize=7, title="payload")
-        else:
+        if data.empty:
             empty_note(ax, "no payload delivered")
+            continue
+        scale, unit = _unit(float(data.to_numpy().max()))
+        height = 0.8 / len(runs)
+        for i, run in enumerate(runs):
+            values = data[i].to_numpy(dtype=float) / scale
+            bars = ax.barh(np.arange(len(data)) - 0.4 + (i + 0.5) * height, values, height,
+                           color=run.colour, hatch=run.cue.hatch or None, edgecolor="0.15",
+                           linewidth=0, label=literal(run.name, 30))
+            ax.bar_label(bars, [f"{v:.3g}" if v else "" for v in values], padding=2,
+                         fontsize=style.tiny)
+        ax.set_yticks(range(len(data)), [literal(k) for k in data.index])
+        ax.invert_yaxis()
+        _value_axis(ax, data.to_numpy(dtype=float) / scale)
+        ax.set_xlabel(f"{unit} delivered" + (" (log scale)" if ax.get_xscale() == "log"
+                                             else ""))
+        ax.grid(alpha=0.3, axis="x")
+    _figure_legend(fig, axes)
     return fig
+
+
+def _figure_legend(fig, axes) -> None:
+    """One legend for the whole figure, below the panels (never over the data), of every
+    labelled artist in ``axes`` (each label once)."""
+    entries: dict = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), list(entries), loc="outside lower center",
+                   ncols=min(4, len(entries)))
+
+
+def _drawn_kinds(tables: list[pd.DataFrame], direction: str) -> pd.DataFrame:
+    """Kinds (rows, ``total`` first) by run (columns 0..n-1) of the bytes delivered in one
+    direction; kinds no run delivered are left out, and so is everything when none was."""
+    frame = pd.DataFrame({i: t[direction] for i, t in enumerate(tables)}).fillna(0)
+    frame = frame[(frame > 0).any(axis=1)].sort_index()
+    if frame.empty:
+        return frame
+    return pd.concat([frame.sum().to_frame("total").T, frame])
+
+
+def _value_axis(ax, values: np.ndarray) -> None:
+    """A logarithmic x axis when the positive ``values`` span more than two decades, else
+    linear from zero; room on the right for the value labels either way."""
+    positive = values[values > 0]
+    if positive.max() > 100 * positive.min():
+        ax.set_xscale("log")
+        ax.set_xlim(positive.min() / 3, positive.max() * 20)
+    else:
+        ax.set_xlim(0, positive.max() * 1.3)
 
 
 def _cumulative_bytes(runs: list[Run]):
     """Cumulative delivered bytes by kind against simulated time, uplink and downlink
-    apart (rounds.parquet's ``bytes_<up|down>_<kind>`` columns)."""
-    fig, axes = _panels(2, width=5.0)
-    styles = ("-", "--", ":", "-.")
+    apart (rounds.parquet's ``bytes_<up|down>_<kind>`` columns): runs by colour and marker,
+    kinds by line style (each kind its own, the same in both panels); kinds that moved
+    nothing are left out; a log axis when the curves span more than two decades."""
+    kinds = sorted({c.split("_", 2)[2] for run in runs for c in run.rounds.columns
+                    if c.startswith(("bytes_up_", "bytes_down_"))})
+    dashes = {kind: cue(i).linestyle for i, kind in enumerate(kinds)}
+    fig, axes = _panels(2, cols=2)
+    drawn: dict = {}
     for ax, direction in zip(axes, ("up", "down")):
-        prefix = f"bytes_{direction}_"
+        prefix, peaks = f"bytes_{direction}_", []
         for run in runs:
-            kinds = sorted(c[len(prefix):] for c in run.rounds.columns if c.startswith(prefix))
-            for i, kind in enumerate(kinds):
-                ax.step(run.rounds["sim_time_s"] / 3600, run.rounds[prefix + kind] / MB,
-                        where="post", ls=styles[i % len(styles)], color=run.colour,
-                        label=f"{literal(run.name, 30)}: {kind}")
-        ax.set(xlabel="simulated time (h)", ylabel="cumulative MB delivered",
-               title=f"{'up (ground to satellites)' if direction == 'up' else 'down'}")
+            for kind in kinds:
+                values = run.rounds.get(prefix + kind)
+                if values is None or not (values > 0).any():
+                    continue
+                ax.step(run.rounds["sim_time_s"] / 3600, values.where(values > 0) / MB,
+                        where="post", ls=dashes[kind], color=run.colour, marker=run.cue.marker,
+                        ms=3)
+                drawn[kind] = dashes[kind]
+                peaks += [float(values[values > 0].min()), float(values.max())]
+        if peaks and max(peaks) > 100 * min(peaks):
+            ax.set_yscale("log")
+        ax.set(xlabel="simulated time (h)", title="up (ground to satellites)"
+               if direction == "up" else "down (satellites to ground)",
+               ylabel="cumulative MB delivered" + (" (log scale)" if ax.get_yscale() == "log"
+                                                   else ""))
         ax.grid(alpha=0.3)
-        _legend_or_note(ax, runs, "no payload delivered")
+        _legend_or_note(ax, runs, "no payload delivered", legend=False)
+    if drawn:
+        _runs_and_kinds_legend(fig, runs, drawn)
     return fig
+
+
+def _runs_and_kinds_legend(fig, runs: list[Run], dashes: dict) -> None:
+    """One legend below the panels: the runs (colour and marker), then the payload kinds
+    (line style, in grey), rather than an entry per run and kind."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=r.colour, marker=r.cue.marker, ms=3,
+                      label=literal(r.name, 30)) for r in runs]
+    handles += [Line2D([], [], color="0.2", ls=ls, label=literal(kind))
+                for kind, ls in sorted(dashes.items())]
+    fig.legend(handles=handles, loc="outside lower center", handlelength=3.5,
+               ncols=min(4, len(handles)))
 
 
 def pass_utilisation(run: Run) -> pd.DataFrame:
@@ -411,33 +498,61 @@ def _first_window(pair, start: float, end: float, after: float) -> tuple[int, fl
 
 
 def _link_utilisation(runs: list[Run]):
-    """Per pass, capacity against bytes moved (each direction), and the distribution of
-    the share of contact time used."""
-    fig, axes = _panels(3, width=4.4)
+    """Per pass, capacity against bytes moved (each direction) on log axes (capacities span
+    decades, and most passes of a downlink move little); passes that moved nothing are
+    ticks along the bottom. Then the distribution of the share of contact time used."""
+    fig, axes = _panels(3, cols=3)
     tables = {run.name: pass_utilisation(run) for run in runs}
     for ax, direction in zip(axes, ("down", "up")):
+        idle_drawn = False
         for run in runs:
             mine = tables[run.name][tables[run.name]["direction"] == direction]
-            ax.scatter(mine["capacity"] / MB, mine["moved"] / MB, s=10, color=run.colour,
-                       alpha=0.7, label=literal(run.name))
+            mine = mine[mine["capacity"] > 0]
+            used = mine["moved"] > 0
+            ax.scatter(mine.loc[used, "capacity"] / MB, mine.loc[used, "moved"] / MB, s=10,
+                       color=run.colour, marker=run.cue.marker, alpha=0.7,
+                       label=literal(run.name))
+            if (~used).any():  # log axes have no zero: a rug along the bottom instead
+                ax.plot(mine.loc[~used, "capacity"] / MB, np.full(int((~used).sum()), 0.02),
+                        transform=ax.get_xaxis_transform(), marker="|", ms=8, ls="none",
+                        color=run.colour, alpha=0.7)
+                idle_drawn = True
         if ax.has_data():
-            top = max(ax.get_xlim()[1], ax.get_ylim()[1])
-            ax.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--", label="full pass")
+            _log_log(ax, idle_drawn)
         ax.set(xlabel="pass capacity (MB)", ylabel="MB moved in the pass",
                title=f"{direction}link, per pass")
         ax.grid(alpha=0.3)
-        _legend_or_note(ax, runs, "no contact window")
+        _legend_or_note(ax, runs, "no contact window", legend=False)
     ax = axes[2]
     for run in runs:
         share = np.sort(tables[run.name]["time_share"].dropna().to_numpy())
         if len(share):
             ax.step(100 * share, np.arange(1, len(share) + 1) / len(share), where="post",
-                    color=run.colour, label=literal(run.name))
-    ax.set(xlabel="share of the pass's contact time used (%)", ylabel="fraction of passes",
-           xlim=(0, 100), ylim=(0, 1.02), title="contact time used (both directions)")
+                    color=run.colour, ls=run.cue.linestyle, label=literal(run.name))
+    ax.set(xlabel="share of the pass time used (%)", ylabel="fraction of passes",
+           xlim=(0, 100), ylim=(0, 1.02), title="pass time used, up + down")
     ax.grid(alpha=0.3)
-    _legend_or_note(ax, runs, "no contact window")
+    _legend_or_note(ax, runs, "no contact window", legend=False)
+    _figure_legend(fig, axes)
     return fig
+
+
+def _log_log(ax, idle_drawn: bool) -> None:
+    """Both axes logarithmic over the same range (the diagonal is a full pass; points far
+    below it are passes that moved little), with room below the points for the rug of
+    passes that moved nothing."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    points = np.concatenate([c.get_offsets() for c in ax.collections] +
+                            [np.column_stack([line.get_xdata(), line.get_xdata()])
+                             for line in ax.get_lines()])
+    positive = points[points > 0]
+    lo, hi = positive.min() / 4, positive.max() * 2
+    ax.set(xlim=(lo, hi), ylim=(lo, hi))
+    ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="full pass")
+    if idle_drawn:
+        ax.plot([], [], marker="|", ms=8, ls="none", color="0.3",
+                label="moved nothing (ticks)")
 
 
 def _worst_satellites(runs: list[Run]) -> list[str]:
@@ -459,18 +574,19 @@ def _lowest_soc(run: Run) -> pd.Series:
 def _battery(runs: list[Run]):
     """State of charge, one panel per satellite (worst-off first), every run overlaid."""
     satellites = _worst_satellites(runs)
-    fig, axes = _panels(max(1, len(satellites)), width=3.6, height=2.4, cols=4)
+    fig, axes = _panels(max(1, len(satellites)), cols=4, aspect=0.66)
     for ax, satellite in zip(axes, satellites):
         for run in runs:
             if run.power is not None and len(run.power):
                 trace = run.power[run.power["satellite"] == satellite]
                 ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, color=run.colour,
+                        ls=run.cue.linestyle,
                         label=literal(run.name))
         ax.set(ylim=(0, 100), title=literal(satellite), xlabel="simulated time (h)",
                ylabel="state of charge (%)")
         ax.grid(alpha=0.3)
     if satellites:
-        axes[0].legend(fontsize=6)
+        _figure_legend(fig, axes[:1])
     else:
         empty_note(axes[0], "no battery trace (power.parquet) in "
                    + ", ".join(literal(r.name) for r in runs))
@@ -497,23 +613,29 @@ def _energy_per_satellite(run: Run) -> pd.DataFrame:
 def _energy(runs: list[Run]):
     """Energy per satellite, runs side by side (worst-off satellites first)."""
     satellites = _worst_satellites(runs)
-    fig, axes = _panels(4, width=max(4.5, 0.5 * len(satellites) * len(runs) + 2), cols=2)
+    fig, axes = _panels(4, cols=2)
     width = 0.8 / len(runs)
     tables = [energy_per_satellite(run).reindex(satellites).fillna(0.0) for run in runs]
     for ax, (column, ylabel) in zip(axes, ENERGY_BOOKS):
         for i, (run, table) in enumerate(zip(runs, tables)):
             ax.bar(np.arange(len(satellites)) + i * width, table[column], width,
-                   color=run.colour, label=literal(run.name, 30))
+                   color=run.colour, hatch=run.cue.hatch or None, edgecolor="0.15",
+                   linewidth=0, label=literal(run.name, 30))
         ax.set_xticks(np.arange(len(satellites)) + 0.4 - width / 2,
-                      [literal(s, 20) for s in satellites], rotation=30, fontsize=7)
+                      [literal(s, 20) for s in satellites], rotation=30, ha="right",
+                      rotation_mode="anchor", fontsize=current_style().tiny)
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, axis="y")
-        _legend_or_note(ax, runs, "no battery trace")
+        ax.set_ylim(bottom=0)  # an all-zero book is not centred on zero
+        _legend_or_note(ax, runs, "no battery trace", legend=False)
+    _figure_legend(fig, axes[:1])
     return fig
 
 
 FACTORS = ("waiting for a contact", "transfer", "battery", "training", "no update in time")
-FACTOR_COLOURS = dict(zip(FACTORS, ("#bab0ac", "#4e79a7", "#f28e2b", "#59a14f", "#e15759")))
+# Okabe-Ito colours (grey for the neutral wait) and hatches: apart without colour too.
+FACTOR_COLOURS = dict(zip(FACTORS, ("#999999", *PALETTE[:4])))
+FACTOR_HATCHES = dict(zip(FACTORS, HATCHES))
 
 
 def _measure(intervals: list[tuple[float, float]]) -> float:
@@ -597,6 +719,7 @@ def _breakdown_panel(ax, run: Run) -> None:
     for factor in FACTORS:
         if len(table) and table[factor].any():
             ax.barh(table.index, table[factor], left=left, color=FACTOR_COLOURS[factor],
+                    hatch=FACTOR_HATCHES[factor] or None, edgecolor="0.15", linewidth=0,
                     label=factor, height=0.7)
             left += table[factor].to_numpy()
     ax.set(xlabel="hours of the round", ylabel="round")
@@ -605,7 +728,7 @@ def _breakdown_panel(ax, run: Run) -> None:
     ax.grid(alpha=0.3, axis="x")
     if len(table):
         ax.set_yticks(table.index)
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
     else:
         empty_note(ax, f"no round closed by an update in {literal(run.name)} (or a run "
                    "directory without clients.parquet)")
@@ -623,12 +746,14 @@ def _per_class(runs: list[Run]):
     classes = max((len(v) for v in finals.values()), default=0)
     named = next((run for run in runs if len(finals.get(run.name, ())) == classes), runs[0])
     names = class_names(named.manifest, classes)
-    fig, ax = plt.subplots(figsize=(max(6.8, 0.5 * classes * max(1, len(finals)) + 2), 4.2),
+    wide = classes * len(finals) > 8
+    fig, ax = plt.subplots(figsize=current_style().size(wide=wide, aspect=0.4 if wide else None),
                            layout="constrained")
     width = 0.8 / max(1, len(finals))
     for i, run in enumerate(r for r in runs if r.name in finals):
         values = finals[run.name]
         ax.bar(np.arange(len(values)) + i * width, 100 * values, width, color=run.colour,
+               hatch=run.cue.hatch or None, edgecolor="0.15", linewidth=0,
                label=literal(run.name))
     ax.set_xticks(np.arange(classes) + 0.4 - width / 2, names,
                   rotation=30 if classes > 6 else 0, ha="right" if classes > 6 else "center")
@@ -638,10 +763,14 @@ def _per_class(runs: list[Run]):
     return fig
 
 
-def _per_run(draw, width: float, height: float):
-    """One panel per run (small multiples) for views that cannot overlay runs."""
+def _per_run(draw, aspect: float, rows=lambda run: 0):
+    """One panel per run (small multiples, the wide width) for views that cannot overlay
+    runs: ``aspect`` a panel's height / width, ``rows(run)`` its labelled rows (each needs
+    room for a line of text)."""
     def view(runs: list[Run]):
-        fig, axes = _panels(len(runs), width=width, height=height, cols=1)
+        style = current_style()
+        need = sum(style.rows_height(rows(run), extra=0.6) for run in runs)
+        fig, axes = _panels(len(runs), cols=1, aspect=aspect, wide=True, min_height=need)
         for ax, run in zip(axes, runs):
             draw(ax, run)
         return fig
@@ -658,7 +787,10 @@ def _tracks_panel(ax, run: Run) -> None:
         empty_note(ax, f"no ground tracks recorded in {literal(run.name)}")
         ax.set_title(literal(run.name), color=run.colour)
         return
-    draw_tracks(ax, run.tracks, run.stations, title=f"ground tracks: {literal(run.name)}")
+    scenario = run.manifest.get("scenario")
+    epoch = scenario.get("epoch") if isinstance(scenario, dict) else None
+    draw_tracks(ax, run.tracks, run.stations, title=f"ground tracks: {literal(run.name)}",
+                epoch=epoch if isinstance(epoch, str) else None)
     ax.title.set_color(run.colour)
 
 
@@ -681,7 +813,8 @@ VIEWS = {
     "per_class_accuracy": _per_class,
     "battery": _battery,
     "energy_per_satellite": _energy,
-    "round_breakdown": _per_run(_breakdown_panel, 8, 2.8),
-    "contact_gantt": _per_run(_gantt_panel, 10, 2.6),
-    "ground_tracks": _per_run(_tracks_panel, 10, 5.2),
+    "round_breakdown": _per_run(_breakdown_panel, 0.3, lambda run: len(run.rounds)),
+    "contact_gantt": _per_run(_gantt_panel, 0.26, lambda run: gantt_rows(
+        run.contacts, current_style().width(wide=True))),
+    "ground_tracks": _per_run(_tracks_panel, 0.52),
 }

@@ -92,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
                                  "volume per station and day, rate and MODCOD over a pass")
     p_contacts.add_argument("--gantt", type=Path, help="also draw a contact Gantt chart (PNG)")
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
+    _style_argument(p_contacts)
     _verbosity_arguments(p_contacts)
     p_report = commands.add_parser(
         "report", help="figures and a dashboard from run directories, or from one sweep folder")
@@ -105,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                                "(default: png)")
     p_report.add_argument("--force", action="store_true",
                           help="write into a non-empty folder that is not an earlier report")
+    _style_argument(p_report)
     _verbosity_arguments(p_report)
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
@@ -149,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "contacts":
             return _contacts(args, overrides, bars)
         if args.command == "report":
-            return _report(args.runs, args.out, args.format, args.force)
+            return _report(args.runs, args.out, args.format, args.force, args.style)
         if args.command == "sweep":
             return _sweep(args, overrides, bars)
         overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
@@ -208,7 +210,8 @@ def _contacts(args: argparse.Namespace, overrides: list[Override], bars: Bars) -
         if path is not None:
             check_output_file(path, what)
     summary = write_contacts(args.scenario, args.out, args.gantt, args.ground_track,
-                             overrides=overrides, progress=bars, report=args.report)
+                             overrides=overrides, progress=bars, report=args.report,
+                             style=args.style)
     print(summary.to_string() if len(summary) else
           "no contact window in the scenario's duration (the table has no rows)")
     for path, what in ((args.out, "contact plan"), (args.report, "contact report")):
@@ -227,8 +230,17 @@ def _formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def _style_argument(parser: argparse.ArgumentParser) -> None:
+    from orbitfl.analysis.style import STYLES
+
+    parser.add_argument("--style", choices=list(STYLES), default="screen",
+                        help="figure sizes and type for the medium: screen (default), paper "
+                             "(3.5 in single and 7.16 in double columns, 7-9 pt) or slides "
+                             "(16:9, large type)")
+
+
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
-            force: bool = False) -> int:
+            force: bool = False, style: str = "screen") -> int:
     from orbitfl.analysis.report import (
         RunDirectoryError,
         is_report,
@@ -243,9 +255,9 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
                          f"choose another --out or give --force to write into it")
     try:
         if len(runs) == 1 and (runs[0] / "sweep.parquet").is_file():
-            written = write_sweep_report(runs[0], out, formats)
+            written = write_sweep_report(runs[0], out, formats, style=style)
         else:
-            written = write_report(runs, out, formats=formats)
+            written = write_report(runs, out, formats=formats, style=style)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")

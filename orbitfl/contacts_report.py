@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from orbitfl.analysis.figures import contact_gantt, ground_tracks, land_outline
+from orbitfl.analysis.style import figure_style, resolve
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
 from orbitfl.landmask import MISSING
@@ -28,11 +29,14 @@ logger = logging.getLogger(__name__)
 def write_contacts(scenario: Path, out: Path | None, gantt: Path | None = None,
                    ground_track: Path | None = None,
                    overrides: Sequence[tuple[str, Any]] = (),
-                   progress: Bars | None = None, report: Path | None = None) -> pd.DataFrame:
+                   progress: Bars | None = None, report: Path | None = None,
+                   style: str = "screen") -> pd.DataFrame:
     """Write the plan to ``out`` (CSV or parquet by extension) and/or the contact-plan
     report into the folder ``report``; returns per-station stats. ``progress`` draws the
-    contact search's bar. The scenario needs no ``fl`` section and no imagery."""
+    contact search's bar; ``style`` is the figures' medium (``analysis/style.py``). The
+    scenario needs no ``fl`` section and no imagery."""
     bars = progress or NO_BARS
+    resolve(style)  # an unknown style is refused before any work
     if out is not None and out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
     if report is not None:
@@ -46,14 +50,15 @@ def write_contacts(scenario: Path, out: Path | None, gantt: Path | None = None,
         _write_table(table, out)
     if report is not None:
         logger.info(f"contact report: tables and figures into {report}")
-        write_report(world, report)
+        with figure_style(style):
+            write_report(world, report)
     if gantt is not None:
-        contact_gantt(table, gantt)
+        contact_gantt(table, gantt, style=style)
     if ground_track is not None:
         if land_outline() is None:  # the map is still drawn, on a blank background
             logger.warning("%s: %s", ground_track, MISSING)
         ground_tracks(world.ground_track_table(30.0, 30, 6.0), world.stations_table(),
-                      ground_track)
+                      ground_track, epoch=world.prepared.scenario.epoch, style=style)
     return station_summary(table, world.prepared.scenario.duration)
 
 

@@ -1,5 +1,6 @@
 """The report's figures: every view for several runs in every format, class names, one
-colour per run, linear byte axes, per-pass link use against the transfers, ``--force``."""
+colour per run, byte bars per kind and direction, per-pass link use against the transfers,
+``--force`` and ``--style``."""
 
 import json
 import warnings
@@ -10,11 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from matplotlib.colors import to_hex
 from PIL import Image
 from test_end_to_end import TINY
 
 from orbitfl import runner
 from orbitfl.analysis import report
+from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
 
 NAMES = ["cropland", "forest $x$", "water", "urban"]  # '$': drawn literally, not as math
@@ -62,6 +65,46 @@ def test_every_view_is_written_in_every_format(full_report):
     assert {f"{view}.svg" for view in report.VIEWS} <= set(listed)
 
 
+def test_every_pdf_of_a_report_embeds_truetype_never_type3(full_report):
+    """Publishers' checkers reject Type 3 fonts (matplotlib's default)."""
+    pdfs = sorted(full_report.glob("*.pdf"))
+    assert len(pdfs) == len(report.VIEWS)
+    for pdf in pdfs:
+        data = pdf.read_bytes()
+        assert b"/Type3" not in data and b"/FontType 3" not in data, pdf.name
+        assert b"/FontFile2" in data, pdf.name  # TrueType, embedded
+
+
+@pytest.mark.filterwarnings("error::UserWarning")  # e.g. a layout that gave up
+def test_paper_style_report_has_column_widths_and_the_palette(two_runs, tmp_path,
+                                                              monkeypatch):
+    """``orbitfl report --style paper``: every figure one column (3.5 in) or two (7.16 in)
+    wide and laid out, runs drawn in the declared palette, each with its own marker, the
+    Gantt bars in the palette too."""
+    drawn = {}
+    save = report.save_formats
+
+    def keep(fig, stem, formats):
+        drawn[stem.name] = {
+            "lines": [(line.get_color(), line.get_marker()) for line in fig.axes[0].lines
+                      if line.get_marker() not in ("None", "*")],
+            "bars": [to_hex(c.get_facecolor()[0]).upper() for ax in fig.axes
+                     for c in ax.collections if str(c.get_gid()).startswith("gantt-")]}
+        return save(fig, stem, formats)
+
+    monkeypatch.setattr(report, "save_formats", keep)
+    out = tmp_path / "paper"
+    assert main(["report", *map(str, two_runs), "--out", str(out), "--style", "paper"]) == 0
+    for view in report.VIEWS:
+        width = Image.open(out / f"{view}.png").size[0] / 200
+        assert width == pytest.approx(7.16 if view != "per_class_accuracy" else 3.5), view
+    lines = drawn["accuracy_vs_bytes"]["lines"]
+    assert [to_hex(c).upper() for c, _ in lines] == [c.upper() for c in PALETTE[:2]]
+    assert lines[0][1] != lines[1][1]  # a second cue beside the colour
+    assert drawn["contact_gantt"]["bars"] and \
+        set(drawn["contact_gantt"]["bars"]) <= {c.upper() for c in PALETTE}
+
+
 def test_class_names_are_drawn_and_older_runs_fall_back(full_report):
     svg = (full_report / "per_class_accuracy.svg").read_text()
     for name in NAMES:
@@ -87,19 +130,27 @@ def _runs(two_runs):
     return runs
 
 
-def test_bytes_by_kind_is_linear_with_directions_apart(two_runs):
-    """A symlog axis hid small payloads, and up and down were summed together."""
+def test_bytes_by_kind_bars_add_up_with_directions_apart(two_runs):
+    """Up and down were summed together, and segment labels inside stacked bars collided:
+    now one horizontal bar per kind and run (kinds named on the axis), the total first,
+    each run's kinds adding up to what it delivered; logarithmic only when the bars span
+    more than two decades."""
     runs = _runs(two_runs)
     fig = report.VIEWS["bytes_by_kind"](runs)
     try:
         up, down = fig.axes[:2]
-        assert up.get_yscale() == down.get_yscale() == "linear"
         for ax, column in ((up, "bytes_up"), (down, "bytes_down")):
-            unit = UNITS[ax.get_ylabel().split()[0]]
-            assert len(ax.containers) == 2  # control and weights, each its own segment
-            for i, run in enumerate(runs):  # each run's stack adds up to what it delivered
-                stack = sum(c[i].get_height() for c in ax.containers)
-                assert stack * unit == pytest.approx(run.rounds[column].iloc[-1]), column
+            unit = UNITS[ax.get_xlabel().split()[0]]
+            assert [t.get_text() for t in ax.get_yticklabels()][0] == "total"
+            assert len(ax.containers) == len(runs)  # one set of bars per run
+            for bars, run in zip(ax.containers, runs):
+                delivered = run.rounds[column].iloc[-1]
+                widths = [bar.get_width() * unit for bar in bars]
+                assert widths[0] == pytest.approx(delivered) and delivered > 0, column
+                assert sum(widths[1:]) == pytest.approx(delivered), column
+            widths = np.array([bar.get_width() for bars in ax.containers for bar in bars])
+            spread = widths.max() / widths[widths > 0].min()
+            assert ax.get_xscale() == ("log" if spread > 100 else "linear"), spread
     finally:
         plt.close(fig)
 
@@ -139,8 +190,8 @@ def test_report_refuses_a_foreign_non_empty_folder_unless_forced(two_runs, full_
                                                                    monkeypatch):
     """``orbitfl report`` silently wrote over whatever ``--out`` held."""
     calls = []
-    monkeypatch.setattr(report, "write_report",
-                        lambda runs, out, formats: calls.append((out, formats)) or [])
+    monkeypatch.setattr(report, "write_report", lambda runs, out, formats, style:
+                        calls.append((out, formats, style)) or [])
     folder = tmp_path / "notes"
     folder.mkdir()
     (folder / "thesis.tex").write_text("mine")
@@ -149,8 +200,8 @@ def test_report_refuses_a_foreign_non_empty_folder_unless_forced(two_runs, full_
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--force" in err and str(folder) in err
     assert not calls and (folder / "thesis.tex").read_text() == "mine"
-    assert main([*args, "--force", "--format", "svg,pdf"]) == 0
-    assert calls == [(folder, ("svg", "pdf"))]
+    assert main([*args, "--force", "--format", "svg,pdf", "--style", "paper"]) == 0
+    assert calls == [(folder, ("svg", "pdf"), "paper")]
     assert main(["report", str(two_runs[0]), "--out", str(full_report)]) == 0  # earlier report
 
 

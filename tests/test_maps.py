@@ -18,6 +18,7 @@ from test_contacts_cli import SCENARIO
 from orbitfl import landmask
 from orbitfl.analysis import dashboard, figures
 from orbitfl.analysis.labels import place_labels
+from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
 from orbitfl.constellation.stations import catalog
 
@@ -93,7 +94,8 @@ def test_the_map_figure_draws_land_and_coastline(tmp_path):
 
 def test_tracks_are_one_collection_split_at_the_antimeridian():
     """Satellite a crosses the antimeridian once (two parts), b never: three parts in one
-    collection, in the colour cycle's order as one line per part was drawn before."""
+    collection, each satellite in its own colour of the declared palette (a part per colour
+    gave one satellite several colours)."""
     tracks = pd.DataFrame({"satellite": ["a"] * 4 + ["b"] * 3,
                            "lon_deg": [170.0, 178.0, -176.0, -170.0, 0.0, 10.0, 20.0],
                            "lat_deg": [0.0, 1.0, 2.0, 3.0, -5.0, -4.0, -3.0]})
@@ -104,9 +106,8 @@ def test_tracks_are_one_collection_split_at_the_antimeridian():
         parts = [p.vertices.tolist() for p in collection.get_paths()]
         assert parts == [[[170.0, 0.0], [178.0, 1.0]], [[-176.0, 2.0], [-170.0, 3.0]],
                          [[0.0, -5.0], [10.0, -4.0], [20.0, -3.0]]]
-        cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
         assert np.allclose(collection.get_colors()[:, :3],
-                           [matplotlib.colors.to_rgb(c) for c in cycle[:3]])
+                           [matplotlib.colors.to_rgb(c) for c in PALETTE[:1] * 2 + PALETTE[1:2]])
         assert not ax.get_lines()  # no artist per part
     finally:
         plt.close(fig)
