@@ -223,7 +223,7 @@ def summary_markdown(tables: dict[str, pd.DataFrame], name: str, epoch: str,
     longest = gaps.loc[ALL]
     load, volume = tables["station_load"], tables["station_volume"]
     lines = [f"# Contact plan: {name}", "",
-             f"From {epoch} over {horizon_s / 3600:g} h: {int(overall['count'])} passes of "
+             f"From {epoch} over {horizon_s / 3600:.4g} h: {int(overall['count'])} passes of "
              f"{len(durations) - 1} satellites over {len(load)} stations.", ""]
     lines += [f"- Pass duration: median {overall['median_s'] / 60:.1f} min (10-90 %: "
               f"{overall['p10_s'] / 60:.1f}-{overall['p90_s'] / 60:.1f} min)."
@@ -234,7 +234,8 @@ def summary_markdown(tables: dict[str, pd.DataFrame], name: str, epoch: str,
         lines.append(f"- Longest revisit gap: {_hours(longest['longest_gap_s'])}, "
                      f"{literal(longest['longest_gap_satellite'])}, from "
                      f"{longest['longest_gap_start_s'] / 3600:.2f} h after the epoch{bound}; "
-                     f"median gap between passes {_hours(longest['median_s'])}.")
+                     + (f"median gap between passes {_hours(longest['median_s'])}."
+                        if longest["count"] else "no gap between two passes."))
     days = horizon_s / 86400.0
     lines.append(f"- Downlink capacity of all passes: "
                  f"{volume['downlink_bytes'].sum() / 1e9 / days:.2f} GB per day "

@@ -1,4 +1,5 @@
-"""``orbitfl contacts``: a scenario's contact plan as a table, summaries and figures."""
+"""``orbitfl contacts``: a scenario's contact plan as a table, summaries, figures and (with
+``--report``) the planner's report of ``orbitfl/plan_report.py``."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ numbers come from ``analysis/contact_plan.py`` and the figures and summary from
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +27,7 @@ from orbitfl.world import World
 
 SUMMARY = "contact-report.md"  # also the marker of a folder that holds a contact report
 FORMATS = ("png", "pdf")
+logger = logging.getLogger(__name__)
 
 
 def check_report_dir(path: Path) -> None:
@@ -60,6 +62,7 @@ def write_report(world: World, out: Path, formats: tuple[str, ...] = FORMATS) ->
                                             pd.Timestamp(scenario.epoch), horizon),
         "pass_profiles": pass_profiles(world),
     }
+    _warn_over_capacity(tables["station_load"], out)
     staging = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -74,6 +77,14 @@ def write_report(world: World, out: Path, formats: tuple[str, ...] = FORMATS) ->
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return sorted(out.iterdir())
+
+
+def _warn_over_capacity(load: pd.DataFrame, out: Path) -> None:
+    """One warning line naming the stations whose passes exceed their antennas."""
+    over = load.loc[load["time_over_capacity_s"] > 0, "station"].tolist()
+    if over:
+        logger.warning(f"passes exceed the antennas at {len(over)} station(s) "
+                       f"({', '.join(over)}); see {out / SUMMARY}")
 
 
 def _write_both(folder: Path, name: str, frame: pd.DataFrame) -> None:

@@ -116,6 +116,33 @@ def test_data_volume_is_split_at_utc_midnight():
     assert volume["downlink_bytes"].tolist() == [3600.0, 86400.0, 3600.0]
 
 
+def test_a_plan_without_any_pass_gives_a_whole_report(tmp_path):
+    from orbitfl.analysis import contact_views
+
+    none = _contacts([])
+    gaps = plan.revisit_gaps(none, ["A", "B"], 300.0)
+    assert gaps[["satellite", "gap_s", "censored"]].values.tolist() == [["A", 300.0, True],
+                                                                       ["B", 300.0, True]]
+    steps = plan.concurrency(none, ["s"])
+    load = plan.station_load(none, steps, {"s": 2}, 300.0)
+    assert load[["passes", "peak_passes", "time_over_capacity_s"]].values.tolist() == \
+        [[0, 0, 0.0]]
+    tables = {"contacts": none, "pass_durations": plan.pass_durations(none, ["A", "B"]),
+              "revisit_gaps": gaps, "revisit_summary": plan.gap_summary(gaps, ["A", "B"]),
+              "concurrency": steps, "station_load": load,
+              "station_volume": plan.daily_volume(_rates([]), ["s"],
+                                                  pd.Timestamp("2024-07-16T06:00Z"), 300.0),
+              "pass_profiles": pd.DataFrame(columns=["station", "satellite", "elevation_deg",
+                                                     "rate_bps", "modcod"])}
+    assert tables["station_volume"]["downlink_bytes"].tolist() == [0.0]
+    figures = contact_views.draw_all(tables, tmp_path, ("png",))
+    assert len(figures) == 5 and all(f.stat().st_size > 5_000 for f in figures)
+    text = contact_views.summary_markdown(tables, "none", "2024-07-16", 300.0,
+                                          [f.name for f in figures])
+    assert "No pass in the scenario's duration" in text and "WARNING" not in text
+    assert "no gap between two passes" in text
+
+
 # --- end to end -------------------------------------------------------------------------
 
 PLAN_ONLY = {  # no fl:, no data:, no model: a contact plan

@@ -77,13 +77,20 @@ def test_report_into_an_empty_folder_then_again_over_it(tmp_path, capsys, monkey
     monkeypatch.setattr(orbitfl.plan_report.views, "draw_all", lambda *args: [])
     scenario = tmp_path / "s.yaml"
     plan_only = {k: v for k, v in SCENARIO.items() if k != "fl"}
+    plan_only["ground_stations"] = {**plan_only["ground_stations"], "antennas": 1}
     scenario.write_text(yaml.safe_dump({**plan_only, "duration": "2h"}))
     (tmp_path / "report").mkdir()
     for _ in range(2):
         assert main(["contacts", str(scenario), "--report", str(tmp_path / "report")]) == 0
-        out = capsys.readouterr().out
+        out, err = capsys.readouterr()
         assert out.endswith(f"contact report written to {tmp_path / 'report'}\n")
         assert "contact plan written" not in out
+    load = pd.read_csv(tmp_path / "report" / "station_load.csv")
+    over = load.loc[load.time_over_capacity_s > 0, "station"].tolist()
+    assert over  # five Landsats and Sentinels over two polar stations with one antenna
+    assert [line for line in err.splitlines() if line.startswith("warning:")] == [
+        f"warning: passes exceed the antennas at {len(over)} station(s) ({', '.join(over)}); "
+        f"see {tmp_path / 'report' / 'contact-report.md'}"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report", "s.yaml"]
     volume = pd.read_csv(tmp_path / "report" / "station_volume.csv")
     assert sorted(volume.station) == ["sioux-falls", "svalsat", "trollsat"]
