@@ -529,8 +529,8 @@ def _link_utilisation(runs: list[Run]):
         if len(share):
             ax.step(100 * share, np.arange(1, len(share) + 1) / len(share), where="post",
                     color=run.colour, ls=run.cue.linestyle, label=literal(run.name))
-    ax.set(xlabel="share of the pass time used (%)", ylabel="fraction of passes",
-           xlim=(0, 100), ylim=(0, 1.02), title="pass time used, up + down")
+    ax.set(xlabel="share of pass time used (%)", ylabel="fraction of passes",
+           xlim=(0, 100), ylim=(0, 1.02), title="time used per pass")
     ax.grid(alpha=0.3)
     _legend_or_note(ax, runs, "no contact window", legend=False)
     _figure_legend(fig, axes)

@@ -113,7 +113,8 @@ STYLES = {
     # Journal columns (IEEE, ACM, Elsevier: 3.5 and 7.16 in); nothing under 7 pt in print.
     "paper": Style("paper", single=3.5, double=7.16, font=8, small=7, tiny=7, title=9,
                    aspect=0.75, line=1.0),
-    "slides": Style("slides", single=10.0, double=10.0, font=14, small=12, tiny=11, title=16,
+    # The 16:9 slide itself (13.33 x 7.5 in): text sizes as they will be read.
+    "slides": Style("slides", single=13.33, double=13.33, font=14, small=12, tiny=11, title=16,
                     aspect=0.5625, frame=9 / 16, line=2.0),
 }
 _active: ContextVar[Style] = ContextVar("orbitfl_figure_style", default=STYLES["screen"])

@@ -88,12 +88,32 @@ def train_local(model: nn.Module, data: ImageSet, config: TrainConfig,
     return LocalTrainer(model, config).train(data, generator, class_weights)
 
 
+# Images per evaluation forward pass. On a CPU a batch of 128 keeps a small CNN's
+# activations nearer the cache: 500 images at 32 px take 0.29 s of CPU instead of 0.46 s
+# in batches of 512 (the quickstart's evaluations: 6.6 s of CPU instead of 7.3 s), with
+# bit-identical logits: an image's logits are the same in any batch of two or more (a
+# batch of one takes another kernel, so a lone last image joins the batch before it).
+# An accelerator prefers the larger batch.
+PREDICT_BATCH = {"cpu": 128}
+PREDICT_BATCH_OTHER = 512
+
+
+def batches(count: int, size: int) -> list[slice]:
+    """Slices of ``count`` items in batches of ``size``, never a last batch of one."""
+    starts = list(range(0, count, size))
+    if len(starts) > 1 and count - starts[-1] == 1:
+        starts.pop()
+    return [slice(a, b) for a, b in zip(starts, starts[1:] + [count])]
+
+
 @torch.no_grad()
-def predict(model: nn.Module, data: ImageSet, batch_size: int = 512) -> np.ndarray:
+def predict(model: nn.Module, data: ImageSet, batch_size: int | None = None) -> np.ndarray:
+    """Predicted classes (or per-pixel classes) of ``data`` in evaluation mode."""
     device = next(model.parameters()).device
+    batch_size = batch_size or PREDICT_BATCH.get(device.type, PREDICT_BATCH_OTHER)
     model.eval()
-    out = [model(data.images[i:i + batch_size].to(device)).argmax(1).cpu()
-           for i in range(0, len(data), batch_size)]
+    out = [model(data.images[part].to(device)).argmax(1).cpu()
+           for part in batches(len(data), batch_size)]
     return torch.cat(out).numpy()
 
 

@@ -181,7 +181,8 @@ def test_paper_and_slides_geometry():
     paper, slides = STYLES["paper"], STYLES["slides"]
     assert paper.size()[0] == 3.5 and paper.size(cols=2)[0] == 7.16
     assert paper.size(wide=True)[0] == 7.16
-    assert slides.size(cols=3, rows=2)[1] / slides.size(cols=3, rows=2)[0] == 9 / 16
+    width, height = slides.size(cols=3, rows=2)
+    assert width == 13.33 and height / width == pytest.approx(9 / 16, rel=1e-3)  # 16:9
     assert min(paper.font, paper.small, paper.tiny, paper.title) >= 7
     assert paper.font <= paper.title <= 9
     with figure_style("paper"):
@@ -228,3 +229,25 @@ def test_saved_pdfs_embed_truetype_never_type3(tmp_path):
     data = pdf.read_bytes()
     assert b"/Type3" not in data and b"/FontType 3" not in data
     assert b"/FontFile2" in data  # the TrueType program itself is embedded
+
+
+def test_contacts_draws_in_the_chosen_style_and_refuses_an_unknown_one(tmp_path, capsys):
+    """``orbitfl contacts --style paper``: the Gantt chart and the map two columns wide;
+    an unknown style through the API is refused before the table is written."""
+    import yaml
+    from PIL import Image
+    from test_contacts_cli import SCENARIO
+
+    from orbitfl.cli import main
+    from orbitfl.contacts_report import write_contacts
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(SCENARIO))
+    assert main(["contacts", str(scenario), "--out", str(tmp_path / "plan.csv"), "--gantt",
+                 str(tmp_path / "gantt.png"), "--ground-track", str(tmp_path / "map.png"),
+                 "--style", "paper"]) == 0
+    for png in ("gantt.png", "map.png"):
+        assert Image.open(tmp_path / png).size[0] == round(7.16 * 200), png
+    with pytest.raises(InputError, match="poster"):
+        write_contacts(scenario, tmp_path / "other.csv", style="poster")
+    assert not (tmp_path / "other.csv").exists()

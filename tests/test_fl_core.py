@@ -149,3 +149,30 @@ def test_imbalance_factor_of_a_long_tail_and_of_an_empty_class():
 
     assert imbalance_factor([500, 50, 5]) == 100.0
     assert imbalance_factor([915, 4, 0]) == float("inf")
+
+
+def test_evaluation_batches_do_not_change_the_logits():
+    """``predict`` evaluates in batches of 128 on a CPU (faster than 512): with one thread,
+    as runs train and evaluate, an image's logits are the same in any batch of two or more,
+    so results do not change; a batch of one may differ, and is never made."""
+    from orbitfl.fl.training import batches, predict
+
+    assert batches(257, 128) == [slice(0, 128), slice(128, 257)]  # no lone last image
+    assert batches(256, 128) == [slice(0, 128), slice(128, 256)]
+    assert batches(1, 128) == [slice(0, 1)] and batches(0, 128) == []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(0)
+        model = build_model("small-cnn", 5, {"dim": 8}).eval()
+        images = torch.randn(257, 3, 16, 16)
+        with torch.no_grad():
+            whole = model(images)
+            for size in (2, 7, 128):
+                parts = torch.cat([model(images[p]) for p in batches(257, size)])
+                assert torch.equal(parts, whole), size
+        data = ImageSet(images, torch.zeros(257, dtype=torch.long))
+        assert np.array_equal(predict(model, data), whole.argmax(1).numpy())
+        assert np.array_equal(predict(model, data, batch_size=512), predict(model, data))
+    finally:
+        torch.set_num_threads(threads)
