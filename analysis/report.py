@@ -184,7 +184,7 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     from .dashboard import write_dashboard
 
     steps, started = len(VIEWS) + 1, time.perf_counter()
-    logger.info(f"report: drawing {len(VIEWS)} figures ({', '.join(formats)}) into {out}")
+    logger.info(f"report: drawing {len(VIEWS)} figures ({', '.join(formats)})")
     with older_objects_frozen():  # the mission's objects (orbitfl/gc_freeze.py)
         for done, (name, view) in enumerate(VIEWS.items()):
             logger.debug(f"report: {name}")
