@@ -459,11 +459,10 @@ def _shown(value: object, form: str, scale: float = 1) -> str:
     """A manifest number in ``form``; a dash for null or NaN; anything else as its text."""
     if value is None or (isinstance(value, float) and value != value):
         return "–"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (isinstance(value, float) and form == "{:d}"):
         return str(value)
-    if isinstance(value, float) and form == "{:d}":
-        return str(value)
-    return form.format(value * scale if scale != 1 else value)
+    return form.format(value * scale)
 
 
 SUMMARY_COLUMNS = ("run", "rounds", "final accuracy", "bytes", "simulated time")
