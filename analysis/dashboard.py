@@ -35,6 +35,8 @@ from plotly.subplots import make_subplots
 from orbitfl.atomic import atomic_write_text
 from orbitfl.landmask import MISSING
 
+from .downloads import SCRIPT as DOWNLOADS
+from .downloads import Downloads
 from .figures import COAST, LAND, class_names, land_outline
 from .labels import place_labels
 from .pareto import pareto_front
@@ -78,6 +80,18 @@ def _colour(run: Run) -> str:
     return to_hex(run.colour)
 
 
+def _text(value: object) -> str:
+    """A value from a run directory as plotly text: plotly reads its strings as a subset
+    of HTML (and decodes entities), so run data is escaped like any HTML text (issue 22:
+    a shared run directory must not inject markup into the reader's page)."""
+    return html.escape(str(value))
+
+
+def _label(run: Run) -> str:
+    """A run's name as it appears (and groups traces) in the views."""
+    return _text(run.name)
+
+
 def _accuracy(runs: list[Run], x_of, target: str, title: str, xlabel: str) -> go.Figure:
     """Every accuracy metric a run measured against ``x_of(run)`` (overall solid, the
     others dashed or dotted), stars where the overall accuracy reached a target."""
@@ -92,7 +106,7 @@ def _accuracy(runs: list[Run], x_of, target: str, title: str, xlabel: str) -> go
             if rows.any():
                 fig.add_trace(go.Scatter(
                     x=x[rows], y=100 * run.rounds.loc[rows, column].to_numpy(dtype=float),
-                    mode="lines+markers", name=f"{run.name}: {label}", legendgroup=run.name,
+                    mode="lines+markers", name=f"{_label(run)}: {label}", legendgroup=_label(run),
                     line={"color": _colour(run), "dash": dash}))
         stars = [(TARGETS[target](hit), 100 * float(threshold))
                  for threshold, hit in (run.manifest.get("time_to_target") or {}).items()
@@ -101,7 +115,7 @@ def _accuracy(runs: list[Run], x_of, target: str, title: str, xlabel: str) -> go
             fig.add_trace(go.Scatter(
                 x=[s[0] for s in stars], y=[s[1] for s in stars], mode="markers+text",
                 text=[f"{y:.0f}%" for _, y in stars], textposition="bottom right",
-                name=f"{run.name}: time to target", legendgroup=run.name,
+                name=f"{_label(run)}: time to target", legendgroup=_label(run),
                 marker={"symbol": "star", "size": 13, "color": _colour(run),
                         "line": {"color": "black", "width": 0.5}}))
     return _layout(fig, title, xlabel, "accuracy (%)", yaxis_range=[0, 100])
@@ -131,7 +145,7 @@ def _bytes_by_kind(runs: list[Run]) -> go.Figure:
                 value = float(table[direction].get(kind, 0)) if direction in table else 0.0
                 if value > 0:
                     fig.add_trace(go.Bar(
-                        x=[run.name], y=[value / MB], name=kind, legendgroup=run.name,
+                        x=[_label(run)], y=[value / MB], name=_text(kind), legendgroup=_label(run),
                         marker={"color": palette[kind], "line": {"color": _colour(run),
                                                                  "width": 2}},
                         showlegend=col == 1 and run is runs[0],
@@ -151,8 +165,8 @@ def _cumulative_bytes(runs: list[Run]) -> go.Figure:
                 fig.add_trace(go.Scatter(
                     x=run.rounds["sim_time_s"] / 3600, y=run.rounds[column] / MB,
                     mode="lines", line={"shape": "hv", "color": _colour(run), "dash": dash},
-                    name=f"{run.name}: {column[len(prefix):]} {direction}",
-                    legendgroup=run.name))
+                    name=f"{_label(run)}: {_text(column[len(prefix):])} {direction}",
+                    legendgroup=_label(run)))
     return _layout(fig, "cumulative bytes delivered (up dashed)", "simulated time (h)",
                    "MB")
 
@@ -170,7 +184,7 @@ def _link_utilisation(runs: list[Run]) -> go.Figure:
                 fig.add_trace(go.Scatter(
                     x=mine["capacity"] / MB, y=mine["moved"] / MB, mode="markers",
                     marker={"color": _colour(run), "symbol": symbol, "size": 6},
-                    name=f"{run.name}: {direction}link", legendgroup=run.name,
+                    name=f"{_label(run)}: {direction}link", legendgroup=_label(run),
                     customdata=100 * mine["time_share"].fillna(0),
                     hovertemplate="capacity %{x:.3g} MB<br>moved %{y:.3g} MB<br>"
                                   "%{customdata:.0f}% of the pass"), row=1, col=1)
@@ -178,8 +192,8 @@ def _link_utilisation(runs: list[Run]) -> go.Figure:
         if len(share):
             fig.add_trace(go.Scatter(
                 x=100 * share, y=np.arange(1, len(share) + 1) / len(share), mode="lines",
-                line={"color": _colour(run), "shape": "hv"}, legendgroup=run.name,
-                name=f"{run.name}: passes", hovertemplate="%{y:.0%} of passes used at "
+                line={"color": _colour(run), "shape": "hv"}, legendgroup=_label(run),
+                name=f"{_label(run)}: passes", hovertemplate="%{y:.0%} of passes used at "
                 "most %{x:.1f}% of their time"), row=1, col=2)
     fig.update_xaxes(title_text="pass capacity (MB)", row=1, col=1)
     fig.update_yaxes(title_text="MB moved in the pass", row=1, col=1)
@@ -197,8 +211,8 @@ def _breakdown(runs: list[Run]) -> go.Figure:
         for factor in FACTORS:
             if len(table) and table[factor].any():
                 fig.add_trace(go.Bar(
-                    x=[[run.name] * len(table), [f"round {k}" for k in table.index]],
-                    y=table[factor], name=factor, legendgroup=run.name,
+                    x=[[_label(run)] * len(table), [f"round {k}" for k in table.index]],
+                    y=table[factor], name=factor, legendgroup=_label(run),
                     showlegend=run is runs[0], marker={"color": FACTOR_COLOURS[factor]},
                     hovertemplate=f"{factor}: %{{y:.3g}} h<extra>%{{x}}</extra>"))
     return _layout(fig, "what each round waited for", "", "hours", barmode="stack")
@@ -211,9 +225,9 @@ def _gantt(runs: list[Run]) -> go.Figure:
         if len(c):
             fig.add_trace(go.Bar(
                 base=c["start_s"] / 3600, x=c["duration_s"] / 3600,
-                y=[f"{satellite} ({run.name})" for satellite in c["satellite"]],
-                orientation="h", text=c["station"], textposition="none", name=run.name,
-                legendgroup=run.name,
+                y=[f"{_text(satellite)} ({_label(run)})" for satellite in c["satellite"]],
+                orientation="h", text=[_text(station) for station in c["station"]],
+                textposition="none", name=_label(run), legendgroup=_label(run),
                 marker={"color": _colour(run)},
                 hovertemplate="%{text}: %{base:.2f} h + %{x:.2f} h"))
     return _layout(fig, "contact windows", "hours since scenario epoch", "",
@@ -294,13 +308,14 @@ def _tracks(runs: list[Run]) -> go.Figure:
             fig.add_trace(go.Scatter(x=_rounded(track["lon"]), y=_rounded(track["lat"]),
                                      mode="lines",
                                      line={"color": _colour(run), "width": 1},
-                                     name=run.name, legendgroup=run.name))
+                                     name=_label(run), legendgroup=_label(run)))
     tables = [r.stations for r in runs if r.stations is not None and len(r.stations)]
     stations = pd.concat(tables).drop_duplicates("id") if tables else None
     if stations is not None:
         fig.add_trace(go.Scatter(
             x=stations["lon_deg"], y=stations["lat_deg"], mode="markers",
-            text=stations["id"], hovertemplate="%{text}<extra></extra>",
+            text=[_text(station) for station in stations["id"]],
+            hovertemplate="%{text}<extra></extra>",
             marker={"symbol": "triangle-up", "size": 9, "color": "black"}, name="stations"))
     title = "ground tracks and stations"
     if land is None:
@@ -329,8 +344,8 @@ def _battery(runs: list[Run]) -> go.Figure:
                 trace = run.power[run.power["satellite"] == satellite]
                 fig.add_trace(go.Scatter(
                     x=trace["t_s"] / 3600, y=100 * trace["soc"], mode="lines",
-                    line={"color": _colour(run), "width": 1}, name=run.name,
-                    legendgroup=run.name, showlegend=i == 0,
+                    line={"color": _colour(run), "width": 1}, name=_label(run),
+                    legendgroup=_label(run), showlegend=i == 0,
                     hovertemplate=f"{html.escape(str(satellite))}: %{{y:.0f}}% at %{{x:.2f}} h"
                                   "<extra></extra>"), row=i // cols + 1, col=i % cols + 1)
     fig.update_yaxes(range=[0, 100])
@@ -346,8 +361,9 @@ def _energy(runs: list[Run]) -> go.Figure:
     for run in runs:
         table = energy_per_satellite(run).reindex(satellites).dropna(how="all")
         if len(table):
-            fig.add_trace(go.Bar(x=list(table.index), y=table["mission"], name=run.name,
-                                 legendgroup=run.name, marker={"color": _colour(run)},
+            fig.add_trace(go.Bar(x=[_text(s) for s in table.index], y=table["mission"],
+                                 name=_label(run), legendgroup=_label(run),
+                                 marker={"color": _colour(run)},
                                  customdata=table[["bus", "wasted", "unserved"]],
                                  hovertemplate="training + radios %{y:.3g} kJ<br>bus "
                                  "%{customdata[0]:.3g} kJ<br>wasted %{customdata[1]:.3g} "
@@ -361,8 +377,9 @@ def _per_class(runs: list[Run]) -> go.Figure:
     for run in runs:
         if len(run.evaluated):
             values = np.asarray(run.evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
-            fig.add_trace(go.Bar(x=class_names(run.manifest, len(values)), y=100 * values,
-                                 name=run.name, legendgroup=run.name,
+            fig.add_trace(go.Bar(x=[_text(c) for c in class_names(run.manifest, len(values))],
+                                 y=100 * values,
+                                 name=_label(run), legendgroup=_label(run),
                                  marker={"color": _colour(run)}))
     return _layout(fig, "final per-class accuracy", "", "accuracy (%)", barmode="group",
                    yaxis_range=[0, 100])
@@ -422,19 +439,33 @@ def _differences_table(runs: list[Run]) -> str:
     return f'<table id="differences"><tr><th>scenario key</th>{head}</tr>{body}</table>'
 
 
-def _summary_row(run: Run) -> str:
-    """One run's line of the summary table; a run without rounds shows dashes, not a crash
-    (and a run that never evaluated shows no accuracy rather than "nan %")."""
+def _summary_cells(run: Run) -> list[str]:
+    """One run's line of the summary table, as text (not yet escaped): a run without rounds
+    shows dashes, not a crash (and a run that never evaluated shows no accuracy rather than
+    "nan %"); a value of the wrong type in a damaged or hostile manifest is shown as it is,
+    never formatted as a number nor written into the page as markup (issue 22)."""
     summary = run.manifest["summary"]
-    accuracy = summary["final_accuracy"]
-    cells = [html.escape(run.name), str(summary["rounds_completed"]),
-             "–" if accuracy is None or accuracy != accuracy else f"{100 * accuracy:.1f} %"]
+    cells = [run.name, _shown(summary["rounds_completed"], "{:d}"),
+             _shown(summary["final_accuracy"], "{:.1f} %", 100)]
     if len(run.rounds):
         cells += [f"{run.total_bytes.iloc[-1]:.1f} MB",
                   f"{run.rounds['sim_time_s'].iloc[-1] / 3600:.2f} h"]
     else:
         cells += ["–", "–"]
-    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+    return cells
+
+
+def _shown(value: object, form: str, scale: float = 1) -> str:
+    """A manifest number in ``form``; a dash for null or NaN; anything else as its text."""
+    if value is None or (isinstance(value, float) and value != value):
+        return "–"
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (isinstance(value, float) and form == "{:d}"):
+        return str(value)
+    return form.format(value * scale)
+
+
+SUMMARY_COLUMNS = ("run", "rounds", "final accuracy", "bytes", "simulated time")
 
 
 def pack(data: bytes) -> str:
@@ -454,17 +485,31 @@ def packed_plotly_js() -> str:
 
 
 def _script_json(value: object) -> str:
-    """JSON safe inside a <script> element."""
-    return value.replace("</", "<\\/") if isinstance(value, str) else \
-        json.dumps(value).replace("</", "<\\/")
+    """JSON safe inside a <script> element: no ``<``, ``>`` or ``&`` that could end the
+    element or open a comment, no line separators that end a JavaScript string."""
+    text = json.dumps(value)
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                          ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
 
 
-# Errors are recorded on <body data-errors> so that a headless browser can report them.
+# Errors are recorded on <body data-errors> so that a headless browser can report them, and
+# shown in a banner at the top of the page so that a reader knows a view may be missing.
 CATCH = """<script>window.orbitflErrors=[];
-window.addEventListener('error',e=>orbitflErrors.push(String(e.message)));
-window.addEventListener('unhandledrejection',e=>orbitflErrors.push(String(e.reason)));
-const consoleError=console.error;console.error=(...a)=>{orbitflErrors.push(a.join(' '));
+function orbitflShowErrors(){const banner=document.getElementById('errors');
+if(!banner||!orbitflErrors.length)return;banner.hidden=false;
+banner.textContent='A script of this page failed, so some views may be missing or '+
+'incomplete: '+orbitflErrors.join(' | ');}
+function orbitflReport(message){orbitflErrors.push(String(message));orbitflShowErrors();}
+window.addEventListener('error',e=>orbitflReport(e.message));
+window.addEventListener('unhandledrejection',e=>orbitflReport(e.reason));
+window.addEventListener('DOMContentLoaded',orbitflShowErrors);
+const consoleError=console.error;console.error=(...a)=>{orbitflReport(a.join(' '));
 consoleError(...a);};</script>"""
+
+BANNER = ('<div id="errors" role="alert" hidden style="background:#fdd;border:1px solid '
+          '#c00;padding:8px;margin-bottom:12px"></div>')
 
 DRAW = """<script>
 async function unpack(id) {
@@ -505,45 +550,61 @@ loadPlotly().then(async () => {
   document.querySelectorAll('#toggles input').forEach(b =>
     b.addEventListener('change', applySelection));
   document.body.dataset.drawn = Object.keys(FIGURES).length;
-}).catch(e => orbitflErrors.push(String(e))).finally(() =>
+}).catch(e => orbitflReport(e)).finally(() =>
   document.body.dataset.errors = orbitflErrors.join(' | '));
 </script>"""
 
 
 def write_dashboard(runs: list[Run], out: Path) -> Path:
+    """The runs' page. Every value from a run directory is escaped where it is written
+    (html.escape in the page, ``_text`` in the views, ``_script_json`` in scripts):
+    a shared run directory is data, never markup or script (issue 22)."""
     boxes = "".join(
         f'<label><input type="checkbox" checked data-run="{i}"> '
         f'<span style="color:{_colour(r)}">{html.escape(r.name)}</span></label> '
         for i, r in enumerate(runs))
-    summary = "".join(_summary_row(r) for r in runs)
+    rows = [_summary_cells(r) for r in runs]
+    summary = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                      for row in rows)
+    csv = Downloads()
+    summary_csv = csv.link("summary table", pd.DataFrame(rows, columns=SUMMARY_COLUMNS),
+                           "summary.csv")
+    tables = "".join(csv.run_links(r) for r in runs)
+    heads = "".join(f"<th>{c}</th>" for c in SUMMARY_COLUMNS)
     header = f"""<h1>orbitfl runs</h1>
-<table><tr><th>run</th><th>rounds</th><th>final accuracy</th><th>bytes</th>
-<th>simulated time</th></tr>{summary}</table>
+<table><tr>{heads}</tr>{summary}</table>
 <p id="toggles">runs: {boxes}</p>
+<details id="csv"><summary>tables as CSV</summary><p>{summary_csv}</p><ul>{tables}</ul>
+</details>
 <h2>scenario differences</h2>{_differences_table(runs)}"""
-    return _write_page(out, header, figures(runs), [r.name for r in runs])
+    return _write_page(out, header, figures(runs), [_label(r) for r in runs], csv.texts)
 
 
 def _write_page(out: Path, header: str, views: dict[str, go.Figure],
-                runs: list[str]) -> Path:
+                runs: list[str], tables: dict[str, str] | None = None) -> Path:
     """One offline page: ``header``, then each view in a grid; plotly.js packed once and
-    the views' data packed too (coastlines and tracks compress well)."""
+    the views' data packed too (coastlines and tracks compress well), and ``tables`` (CSV
+    texts by key, for the header's download links) likewise."""
     specs = "{" + ",".join(f"{json.dumps(name)}:{pio.to_json(fig, validate=False)}"
                            for name, fig in views.items()) + "}"
     divs = "".join(f'<div class="plot{" wide" if name in WIDE else ""}" id="{name}"></div>'
                    for name in views)
+    csv = "" if not tables else (
+        f'<script id="tables" type="application/json+gzip">'
+        f"{pack(json.dumps(tables).encode())}</script>\n{DOWNLOADS}")
     page = f"""<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>orbitfl dashboard</title>{CATCH}
 <style>body{{font-family:sans-serif;margin:20px}} table{{border-collapse:collapse;
 margin-bottom:12px}} td,th{{border:1px solid #ccc;padding:4px 8px}} .grid{{display:grid;
 grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}
 .wide{{grid-column:1/-1}}</style></head><body>
+{BANNER}
 {header}
 <div class="grid">{divs}</div>
 <script id="plotlyjs" type="application/octet-stream">{packed_plotly_js()}</script>
 <script id="figures" type="application/json+gzip">{pack(specs.encode())}</script>
 <script>const RUNS = {_script_json(runs)};</script>
-{DRAW}</body></html>"""
+{DRAW}{csv}</body></html>"""
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out, page)
 

@@ -7,9 +7,12 @@ can be made long after the runs, on another machine.
 from __future__ import annotations
 
 import json
+import logging
+import time
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import matplotlib
 
@@ -50,6 +53,9 @@ ACCURACIES = (("accuracy", "overall"), ("balanced_accuracy", "balanced"),
               ("few_shot_accuracy", "few-shot"), ("personalised_accuracy", "personalised"))
 SHOTS = (("many_shot_accuracy", "many-shot"), ("medium_shot_accuracy", "medium-shot"),
          ("few_shot_accuracy", "few-shot"))
+
+
+logger = logging.getLogger(__name__)
 
 
 class RunDirectoryError(ValueError):
@@ -172,11 +178,15 @@ def unique_names(runs: list[Run]) -> None:
 
 
 def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
-                 formats: tuple[str, ...] = ("png",), style: str = "screen") -> list[Path]:
+                 formats: tuple[str, ...] = ("png",), style: str = "screen",
+                 progress: Callable[[int, int], None] | None = None) -> list[Path]:
     """Every view in each of ``formats`` into ``out``, drawn in ``style`` (screen, paper or
     slides: ``analysis/style.py``), ``dashboard.html`` (into ``out`` unless ``dashboard``)
-    and the ``MARKER`` file listing what was written."""
+    and the ``MARKER`` file listing what was written. Drawing takes seconds to a minute:
+    status lines say what is being drawn, and ``progress`` (done, total) moves a bar once
+    per view and once for the dashboard."""
     resolve(style)  # an unknown style is refused before anything is written
+    advance = progress or (lambda done, total: None)
     runs = [load_run(p) for p in run_dirs]
     unique_names(runs)
     looks = run_cues([r.name for r in runs])
@@ -187,11 +197,20 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     written: list[Path] = []
     from .dashboard import write_dashboard
 
+    steps, started = len(VIEWS) + 1, time.perf_counter()
+    logger.info(f"report: drawing {len(VIEWS)} figures ({', '.join(formats)})")
     # the mission's objects (orbitfl/gc_freeze.py)
     with older_objects_frozen(), figure_style(style):
-        for name, view in VIEWS.items():
+        for done, (name, view) in enumerate(VIEWS.items()):
+            logger.debug(f"report: {name}")
             written += save_formats(view(runs), out / name, formats)
-        written.append(write_dashboard(runs, dashboard or out / "dashboard.html"))
+            advance(done + 1, steps)
+        page = dashboard or out / "dashboard.html"
+        logger.info(f"report: figures drawn in {time.perf_counter() - started:.1f} s; "
+                    f"writing {page.name}")
+        written.append(write_dashboard(runs, page))
+        advance(steps, steps)
+    logger.info(f"report: done in {time.perf_counter() - started:.1f} s")
     return _marked(out, [r.path for r in runs], written)
 
 

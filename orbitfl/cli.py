@@ -15,13 +15,18 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orbitfl import __version__
 from orbitfl.catalogs import CATALOGS, format_table
 from orbitfl.errors import InputError
 from orbitfl.overrides import Override, parse_override
 from orbitfl.progress import Bars, configure_logging
+
+if TYPE_CHECKING:
+    from orbitfl.runner import RunSummary
 
 EXIT_INPUT_ERROR = 2
 
@@ -57,6 +62,7 @@ def _terminate(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()  # the command's wall time counts its imports too
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__,
@@ -158,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
                       for key in ("backend", "workers", "address", "batched")
                       if getattr(args, key) is not None]
         return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
-                    overrides=overrides, bars=bars)
+                    overrides=overrides, bars=bars, started=started)
     except InputError as err:
         for line in str(err).splitlines():  # several problems: one line each
             print(f"error: {line}", file=sys.stderr)
@@ -301,7 +307,8 @@ def _init(folder: Path, force: bool) -> int:
 
 
 def _run(path: Path, out: Path | None, resume: bool = False,
-         overrides: list[Override] = (), bars: Bars | None = None) -> int:
+         overrides: list[Override] = (), bars: Bars | None = None,
+         started: float | None = None) -> int:
     from orbitfl.rundir import check_output_dir
 
     if out is not None:
@@ -316,12 +323,23 @@ def _run(path: Path, out: Path | None, resume: bool = False,
         ("simulated time", f"{s.sim_time_s / 3600:.2f} h"),
         ("accuracy (initial -> final)", f"{s.initial_accuracy:.3f} -> {s.final_accuracy:.3f}"),
         ("bytes up / down", f"{s.bytes_up / 1e6:.2f} MB / {s.bytes_down / 1e6:.2f} MB"),
-        ("wall time", f"{s.wall_time_s:.1f} s"),
+        ("wall time", wall_time_line(s, s.wall_time_s if started is None
+                                     else time.perf_counter() - started)),
         ("run directory", f"{s.run_dir}"),
     ]
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     return 0
+
+
+def wall_time_line(summary: RunSummary, total_s: float) -> str:
+    """The command's wall time and where it went: ``total_s`` counts everything since the
+    command started (imports, the run directory's tables and files); the parts are the
+    run's own timings."""
+    parts = [("preparation", summary.prepare_s), ("mission", summary.mission_s),
+             ("report", summary.report_s)]
+    parts.append(("start-up and tables", max(0.0, total_s - sum(t for _, t in parts))))
+    return f"{total_s:.1f} s, of which " + ", ".join(f"{name} {t:.1f} s" for name, t in parts)
 
 
 if __name__ == "__main__":

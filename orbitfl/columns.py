@@ -232,7 +232,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("status", "str", "", "`complete`"),
         _c("summary", "object", "", "headline results: run_dir, satellites, contacts, "
            "rounds_completed, rounds_planned, sim_time_s, final_accuracy, "
-           "initial_accuracy, bytes_up, bytes_down, air_bytes, wall_time_s"),
+           "initial_accuracy, bytes_up, bytes_down, air_bytes; wall_time_s (s: the whole "
+           "run, report included) and its parts prepare_s (scenario, contacts, data), "
+           "mission_s (rounds, training, evaluation) and report_s (figures, dashboard)"),
         _c("time_to_target", "object", "", "per threshold `<acc>`: the first round reaching "
            "it (round, sim_time_s, wall_time_s, bytes_up, bytes_down, energy_j), or null"),
         _c("tle_sha256", "str or null", "", "SHA-256 of the element file (null: Walker)"),

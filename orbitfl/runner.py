@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -48,7 +48,10 @@ class RunSummary:
     bytes_up: int
     bytes_down: int
     air_bytes: float
-    wall_time_s: float
+    wall_time_s: float  # the whole run: preparation, mission, tables and report
+    prepare_s: float = 0.0  # validation, contact plan, data and models
+    mission_s: float = 0.0  # the simulated mission: rounds, training, evaluation
+    report_s: float = 0.0  # figures and dashboard.html (0 without report.figures)
 
 
 def default_run_dir(scenario: Scenario) -> Path:
@@ -73,6 +76,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
     with stage as staging, bars:
         parts = assemble(prepared, progress=bars)
+        prepared_at = time.perf_counter()
         world, data, strategy = parts.world, parts.data, parts.strategy
         replay = None
         if checkpoint is not None:
@@ -97,6 +101,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         # workers are not crowded out by this process's idle OpenMP threads
         with torch_threads(scenario.execution.threads):
             rounds = mission.run()
+        mission_s = time.perf_counter() - prepared_at
         for battery in onboard.batteries:
             battery.advance(env.now)
         world.events.extend([e for e in world.contact_events() if e["t_s"] <= env.now])
@@ -120,7 +125,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), completed,
                              scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
                              final.bytes_up, final.bytes_down, network.air_bytes,
-                             time.perf_counter() - started)
+                             time.perf_counter() - started, prepared_at - started, mission_s)
         learned = {"time_to_target": time_to_target(round_table, clock.times),
                    "train_class_counts": data.train_class_counts().tolist(),
                    "class_names": list(data.class_names),
@@ -132,7 +137,13 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                    "final_val_balanced_accuracy": _finite_or_none(final.val_balanced_accuracy)}
         write_json(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
-            write_report([staging], staging / "figures", dashboard=staging / "dashboard.html")
+            drawn = time.perf_counter()
+            write_report([staging], staging / "figures", dashboard=staging / "dashboard.html",
+                         progress=bars.task("report"))
+            summary = replace(summary, report_s=time.perf_counter() - drawn,
+                              wall_time_s=time.perf_counter() - started)
+            # the report read the manifest; its summary now counts the drawing too
+            write_json(staging / "manifest.json", manifest(prepared, summary, learned))
     return summary
 
 

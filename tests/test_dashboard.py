@@ -94,3 +94,26 @@ def test_sweep_dashboard_colours_the_pareto_by_every_swept_parameter(tmp_path):
     points, front = bytes_view["data"]
     assert points["marker"]["color"] == [0, 1, 0]  # fedavg, safe, fedavg
     assert front["x"] == [2.0, 4.0, 8.0] and front["y"] == [50.0, 60.0, 80.0]
+
+
+def test_a_failing_script_shows_a_banner_in_the_page(tmp_path):
+    """The banner is in every page, hidden; in Chromium (CI), a page whose views cannot be
+    unpacked shows it with the error, and no view is drawn."""
+    import subprocess
+    import tempfile
+
+    from test_mission import _chromium
+
+    path = write_dashboard(_two_runs(), tmp_path / "dashboard.html")
+    page = path.read_text()
+    assert re.search(r'<div id="errors" role="alert" hidden', page)
+    broken = re.sub(r'(<script id="figures"[^>]*>)[^<]*', r"\1not base64!", page)
+    (tmp_path / "broken.html").write_text(broken)
+    browser = _chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=8000"]
+    dom = subprocess.run([browser, *flags, "--dump-dom", (tmp_path / "broken.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    banner = re.search(r'<div id="errors"([^>]*)>(.*?)</div>', dom, re.S)
+    assert "hidden" not in banner.group(1) and "A script of this page failed" in banner.group(2)
+    assert "data-drawn" not in re.search(r"<body([^>]*)>", dom).group(1)

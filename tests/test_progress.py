@@ -135,3 +135,30 @@ def test_api_shows_status_lines_only_when_the_caller_configured_no_logging(monke
     with progress.status_lines(True):
         logging.getLogger("orbitfl.runner").info("round  2/3")
     assert capsys.readouterr().err == ""
+
+
+def test_run_summary_reports_the_commands_wall_time_and_its_parts(scenario, tmp_path,
+                                                                   capsys):
+    """Issue 21 item 6: the summary's wall time is the command's own (measured here around
+    it), split into preparation, mission, report and the rest; the report draws under
+    status lines, and the manifest's wall time counts the report."""
+    import json
+    import re
+    import time
+
+    before = time.perf_counter()
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run")]) == 0
+    outside = time.perf_counter() - before
+    out, err = capsys.readouterr()
+    line = next(row for row in out.splitlines() if row.startswith("wall time"))
+    total, *parts = map(float, re.findall(r"(\d+\.\d) s", line))
+    assert re.search(r"of which preparation .* mission .* report .* start-up and tables",
+                     line), line
+    summary = json.loads((tmp_path / "run" / "manifest.json").read_text())["summary"]
+    assert summary["report_s"] > 0 and summary["mission_s"] > 0 and summary["prepare_s"] > 0
+    assert summary["wall_time_s"] >= summary["prepare_s"] + summary["mission_s"] + \
+        summary["report_s"]
+    assert summary["wall_time_s"] - 0.05 <= total <= outside + 0.05
+    assert abs(sum(parts) - total) <= 0.25  # each part rounded to 0.1 s
+    drawing, done = err.index("report: drawing"), err.index("report: done in")
+    assert err.rindex("round ") < drawing < err.index("writing dashboard.html") < done
