@@ -101,6 +101,15 @@ def main(argv: list[str] | None = None) -> int:
                                "(default: png)")
     p_report.add_argument("--force", action="store_true",
                           help="write into a non-empty folder that is not an earlier report")
+    p_report.add_argument("--target", type=float, default=None, metavar="ACCURACY",
+                          help="a sweep folder's time-to-target threshold, one the sweep "
+                               "table records (0.5 to 0.9; default: the highest one that "
+                               "some group reaches)")
+    p_report.add_argument("--baseline", action="append", metavar="KEY=VALUE",
+                          help="a sweep folder's baseline: the groups with this swept value "
+                               "(repeatable), e.g. ground_stations.count=2; every group is "
+                               "compared with the baseline that shares its other values "
+                               "(default: the first group)")
     _verbosity_arguments(p_report)
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
@@ -145,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "contacts":
             return _contacts(args, overrides, bars)
         if args.command == "report":
-            return _report(args.runs, args.out, args.format, args.force)
+            return _report(args.runs, args.out, args.format, args.force,
+                           target=args.target, baseline=args.baseline)
         if args.command == "sweep":
             return _sweep(args, overrides, bars)
         overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
@@ -217,13 +227,11 @@ def _formats(text: str) -> tuple[str, ...]:
 
 
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
-            force: bool = False) -> int:
-    from orbitfl.analysis.report import (
-        RunDirectoryError,
-        is_report,
-        write_report,
-        write_sweep_report,
-    )
+            force: bool = False, target: float | None = None,
+            baseline: list[str] | None = None) -> int:
+    from orbitfl.analysis.report import RunDirectoryError, is_report, write_report
+    from orbitfl.analysis.sweep_data import SweepTableError
+    from orbitfl.analysis.sweep_report import write_sweep_report
     from orbitfl.rundir import check_output_dir
 
     check_output_dir(out, "report folder")
@@ -232,10 +240,15 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
                          f"choose another --out or give --force to write into it")
     try:
         if len(runs) == 1 and (runs[0] / "sweep.parquet").is_file():
-            written = write_sweep_report(runs[0], out, formats)
+            written = write_sweep_report(runs[0], out, formats, target=target,
+                                         baseline=baseline)
         else:
+            for given, option in ((target, "--target"), (baseline, "--baseline")):
+                if given is not None:
+                    raise InputError(f"{option} applies to a sweep folder (one folder "
+                                     "holding sweep.parquet), not to run directories")
             written = write_report(runs, out, formats=formats)
-    except RunDirectoryError as err:
+    except (RunDirectoryError, SweepTableError) as err:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")
     return 0
