@@ -5,7 +5,8 @@ group is compared with.
 Sweep tables of every age read the same: a table without a ``group`` column is one row per
 point (group = point, replicate 0), except that a swept ``seed`` is the replicate axis (the
 groups are the other parameters' values, the replicates their seeds), which is how sweeps
-were replicated before ``replicates:`` existed.
+were replicated before ``replicates:`` existed (the seed is then the replicate number, so
+groups pair by seed).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def sweep_from_table(sweep_dir: Path, table: pd.DataFrame) -> Sweep:
         keys = table[parameters].astype(str).agg(", ".join, axis=1) if parameters \
             else pd.Series("all", index=table.index)
         table["group"] = keys
-        table["replicate"] = table.groupby("group", sort=False).cumcount()
+        table["replicate"] = _seeds_as_replicates(table)
     else:
         parameters = swept
         table["group"] = table["point"].astype(str)
@@ -123,6 +124,17 @@ def sweep_from_table(sweep_dir: Path, table: pd.DataFrame) -> Sweep:
     values = {g: {p: table.loc[table["group"] == g, p].iloc[0] for p in parameters}
               for g in groups}
     return Sweep(Path(sweep_dir), table, parameters, groups, values)
+
+
+def _seeds_as_replicates(table: pd.DataFrame) -> pd.Series:
+    """The seed as each row's replicate number, so that groups pair by seed (the same seed
+    drives the same data and client draws in every group); their order within the group
+    where seeds are not distinct whole numbers."""
+    seeds = pd.to_numeric(table["seed"], errors="coerce")
+    whole = seeds.notna().all() and (seeds == seeds.round()).all()
+    if whole and not table.assign(_s=seeds).duplicated(["group", "_s"]).any():
+        return seeds.astype("int64")
+    return table.groupby("group", sort=False).cumcount()
 
 
 def parse_baseline(texts: list[str] | None, sweep: Sweep) -> dict[str, object]:

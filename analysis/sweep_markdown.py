@@ -66,9 +66,11 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
         ["| " + " | ".join(table_cell(c) for c in row) + " |" for row in rows]
 
 
-def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None) -> list[str]:
-    """One row per group: n and every metric's estimate, then the time to target."""
-    metrics = [m for m in METRICS if m in set(summary["metric"])]
+def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
+                 metrics: tuple[str, ...]) -> list[str]:
+    """One row per group: n and the estimate of each of ``metrics`` it measured, then the
+    time to ``threshold`` (None: no such column)."""
+    metrics = [m for m in metrics if m in set(summary["metric"])]
     ttt = f"time_to_{threshold:g}_h" if threshold is not None else None
     head = ["group", "n"] + [METRICS[m] for m in metrics] + \
         ([f"time to {100 * threshold:g} %"] if ttt else [])

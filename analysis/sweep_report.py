@@ -23,7 +23,7 @@ from .report import _marked
 from .sweep_data import Sweep, load_sweep, parse_baseline
 from .sweep_figures import bands_figure, plt, time_split_figure, ttt_figure
 from .sweep_markdown import differences_table, groups_table, split_table
-from .sweep_summary import summary
+from .sweep_summary import ACCURACY_METRICS, COST_METRICS, summary
 from .time_split import time_split
 from .time_to_target import choose_target
 
@@ -95,7 +95,8 @@ def markdown(sweep: Sweep, numbers: pd.DataFrame, split: pd.DataFrame,
              "target is the Kaplan-Meier median [95 % interval] of the simulated time, "
              "replicates that never reached counted as censored at their last time; "
              "`∞`: the data bound it only from below.", "",
-             "## Groups", "", *groups_table(sweep, numbers, threshold), "",
+             "## Groups", "", *groups_table(sweep, numbers, threshold, ACCURACY_METRICS), "",
+             "## Costs", "", *groups_table(sweep, numbers, None, COST_METRICS), "",
              "## Paired differences against the baseline", "",
              "Baseline: " + (", ".join(f"{k}={v}" for k, v in spec.items()) or "the first "
                              "group") + ". Each group minus its baseline, paired by "

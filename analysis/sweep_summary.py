@@ -21,6 +21,7 @@ METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
            "rounds": "rounds", "sim_time_h": "simulated time (h)",
            "bytes_mb": "bytes up + down (MB)", "energy_kj": "energy (kJ)"}
 ACCURACY_METRICS = tuple(list(METRICS)[:4])
+COST_METRICS = tuple(list(METRICS)[4:])
 COLUMNS = ["group", "label", "metric", "n", "mean", "sd", "lo", "hi", "reached", "baseline",
            "pairs", "difference", "difference_lo", "difference_hi", "p_holm", "comparisons"]
 _PAIRED = "__baseline__"  # the pseudo-group of zero differences (see ``_differences``)

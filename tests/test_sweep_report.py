@@ -209,7 +209,7 @@ def test_an_old_sweep_with_a_swept_seed_groups_its_seeds(tmp_path):
     table.to_parquet(folder / "sweep.parquet")
     sweep = load_sweep(folder)
     assert sweep.parameters == ["fl.strategy"] and sweep.groups == ["fedavg"]
-    assert list(sweep.table["replicate"]) == [0, 1]
+    assert list(sweep.table["replicate"]) == [1, 2]  # paired by seed
 
 
 @pytest.mark.parametrize("option, message", [
