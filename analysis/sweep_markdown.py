@@ -1,5 +1,5 @@
 """The sweep report's tables as Markdown (``summary.md``), from the numbers of
-``sweep_summary.summary`` and ``time_split.time_split``: the same values the CSV holds,
+``comparisons.summary`` and ``time_split.time_split``: the same values the CSV holds,
 rounded for reading. n = 1 says so instead of drawing an interval."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import pandas as pd
 
 from orbitfl.docgen import table_cell
 
+from .comparisons import METRICS
 from .report import FACTORS
 from .sweep_data import Sweep
-from .sweep_summary import METRICS
 from .time_split import share_column
 
 

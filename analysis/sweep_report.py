@@ -17,13 +17,13 @@ import pandas as pd
 
 from orbitfl.atomic import atomic_write, atomic_write_text
 
+from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
 from .pareto import draw_pareto
 from .report import _marked
 from .sweep_data import Sweep, load_sweep, parse_baseline
 from .sweep_figures import bands_figure, plt, time_split_figure, ttt_figure
 from .sweep_markdown import differences_table, groups_table, split_table
-from .sweep_summary import ACCURACY_METRICS, COST_METRICS, summary
 from .time_split import time_split
 from .time_to_target import choose_target
 

@@ -63,19 +63,3 @@ def group_time_to_target(rows: pd.DataFrame, threshold: float,
                          quantity: str = "sim_time") -> KaplanMeier:
     """Kaplan-Meier median and interval of one group's time to ``threshold``."""
     return kaplan_meier(*replicate_times(rows, threshold, quantity))
-
-
-def describe(km: KaplanMeier, unit: str, digits: int = 3) -> str:
-    """``12.3 h [9.1, 15.0] (4/5 reached)``; ``> 24 h`` style wording where the data bound
-    the median only from below; n = 1 gives the single value and no interval."""
-    def number(v: float) -> str:
-        return "∞" if np.isinf(v) else "?" if not np.isfinite(v) else f"{v:.{digits}g}"
-
-    if km.n == 0:
-        return "no complete replicate"
-    reached = f"({km.reached}/{km.n} reached)"
-    if not np.isfinite(km.median):
-        return f"not reached by half {reached}"
-    if km.n == 1:
-        return f"{number(km.median)} {unit} (n=1, no interval)"
-    return f"{number(km.median)} {unit} [{number(km.lo)}, {number(km.hi)}] {reached}"

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orbitfl.analysis.comparisons import summary
 from orbitfl.analysis.curves import band, on_grid
 from orbitfl.analysis.pareto import coinciding, draw_pareto
 from orbitfl.analysis.sweep_data import load_sweep, parse_baseline
 from orbitfl.analysis.sweep_report import markdown
-from orbitfl.analysis.sweep_summary import summary
 from orbitfl.analysis.time_split import time_split
 from orbitfl.analysis.time_to_target import choose_target
 from orbitfl.cli import main
