@@ -241,11 +241,21 @@ TABLES: dict[str, Table] = {t.file: t for t in (
            "largest / smallest class count (null: a class has no image)"),
         _c("validation_images", "int", "images",
            "images held out of the clients' training data for validation"))),
-    Table("sweep.parquet", "In the sweep directory: one row per point, its swept values and "
-          "headline results (null where a point did not complete).", (
-              _c("point", "str", "", "point name (its scenario is `points/<point>.yaml`)"),
+    Table("sweep.parquet", "In the sweep directory: one row per point (one run: with "
+          "`replicates:` or `seeds:`, one per replicate of each group of swept values), its "
+          "swept values and headline results (null where a point did not complete).", (
+              _c("group", "str", "", "the group of runs that differ only in their seed: "
+                 "its swept values but `seed`, as `path=value, ...` (`base` when only the "
+                 "seed is swept)"),
+              _c("replicate", "int", "", "the run's index within its group, 0 to n - 1 "
+                 "(paired comparisons pair runs of equal index)"),
+              _c("seed", "int or null", "", "the run's scenario seed (replicate 0 keeps the "
+                 "point's seed; null: a swept seed that is not an integer)"),
+              _c("point", "str", "", "point name, `<name>-<ii>` or `<name>-<ii>-r<k>` with "
+                 "replicates (its scenario is `points/<point>.json`, its run `runs/<point>`)"),
               _c("<parameter>", "as swept", "", "the point's value at that YAML path "
-                 "(mappings and lists as one line of YAML; mixed kinds as text)"),
+                 "(mappings and lists as one line of YAML; mixed kinds as text); a swept "
+                 "`seed` is the `seed` column"),
               _c("status", "str", "", "`complete`, `failed`, `invalid` or `interrupted`"),
               _c("error", "str or null", "", "why the point did not complete"),
               _c("wall_s", "float", "s", "wall time of the point"),
@@ -276,6 +286,38 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("to_<acc>_bytes_down", "float", "bytes", "wire bytes down by then"),
               _c("reused", "bool", "", "the point was complete from an earlier sweep"),
               _c("wall_time_total_s", "float", "s", "wall time of the whole sweep"))),
+    Table("sweep_summary.parquet", "In the sweep directory, beside `sweep.parquet` (written "
+          "with it, also after Ctrl-C): one row per group and metric over the group's "
+          "complete runs (`orbitfl/analysis/sweep_summary.py`). A headline metric has a "
+          "mean with its 95 % Student-t interval; a time to target `to_<acc>_<quantity>` "
+          "has a Kaplan-Meier median instead, a run that never reached the target counting "
+          "as censored at its last value (the rounds it completed, its simulated time, "
+          "wall time or bytes), never dropped.", (
+              _c("group", "str", "", "the group (`sweep.parquet`'s `group`)"),
+              _c("<parameter>", "as swept", "", "the group's value at that YAML path"),
+              _c("metric", "str", "", "a column of `sweep.parquet`: `final_accuracy`, "
+                 "`balanced_accuracy`, `few_shot_accuracy`, `personalised_own_mix_accuracy`, "
+                 "`val_accuracy`, `val_balanced_accuracy`, `rounds`, `sim_time_h`, "
+                 "`bytes_up`, `bytes_down`, `energy_j`, `wall_s`, then "
+                 "`to_<acc>_round|sim_time_s|wall_time_s|bytes_up|bytes_down`"),
+              _c("n", "int", "runs", "complete runs with a value (time to target: complete "
+                 "runs, reached or censored)"),
+              _c("mean", "float", "as metric", "mean over those runs (NaN for a time to "
+                 "target: a mean of the runs that reached it would drop the slow ones)"),
+              _c("sd", "float", "as metric", "sample standard deviation (n - 1; NaN: n < 2)"),
+              _c("lo", "float", "as metric", "lower end of the 95 % t-interval of the mean"),
+              _c("hi", "float", "as metric", "upper end of the 95 % t-interval of the mean"),
+              _c("reached", "float", "runs", "time to target: runs that reached it (NaN "
+                 "for other metrics)"),
+              _c("fraction_reached", "float", "fraction", "time to target: reached / n"),
+              _c("median", "float", "as metric", "time to target: Kaplan-Meier median, the "
+                 "first value at which the fraction of runs short of the target is <= 0.5 "
+                 "(NaN: not reached by half the runs)"),
+              _c("median_lo", "float", "as metric", "lower end of its 95 % interval, where "
+                 "the log-log band of the Kaplan-Meier curve crosses 0.5 "
+                 "(Brookmeyer-Crowley)"),
+              _c("median_hi", "float", "as metric", "upper end of that interval (inf: the "
+                 "runs do not bound it from above)"))),
 )}
 
 _SEP = "\0"  # never part of a column name

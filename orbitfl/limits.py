@@ -22,3 +22,7 @@ MAX_SATELLITE_STEPS = 250_000_000   # satellites x steps of that grid held at on
 def image_bytes(images: int, size: int, masks: bool = False) -> int:
     """Memory of ``images`` as float32 (3, size, size) tensors, with int64 masks."""
     return images * size * size * (3 * 4 + (8 if masks else 0))
+
+MAX_REPLICATES = 1_000              # runs of one sweep point (replicates: or seeds:)
+MAX_SWEEP_POINTS = 10_000           # runs in one sweep (groups x replicates): each is a
+                                    # whole simulation, so 10,000 is weeks on 2 cores

@@ -10,6 +10,12 @@ Sweep file::
       data.imbalance_ratio: [10, 100]
       seed: [1, 2, 3]
 
+or, instead of sweeping ``seed``, ``replicates: 5`` (replicate 0 keeps the point's seed, the
+others derive theirs from it) or ``seeds: [1, 2, 3]``: each group of swept values then runs
+once per seed, as points ``<name>-<ii>-r<k>`` (``orbitfl/replicates.py`` has the rule).
+``sweep.parquet`` holds one row per run with its ``group``, ``replicate`` and ``seed``;
+``sweep_summary.parquet`` the mean, interval and Kaplan-Meier time to target per group.
+
 Each point is the base scenario with its values applied (``Scenario.with_overrides``),
 validated once here; a point's validated scenario is handed to its worker as JSON
 (``<out>/points/<name>.json``, beside its log). Points run one process per point,
@@ -17,7 +23,8 @@ validated once here; a point's validated scenario is handed to its worker as JSO
 ``--address``). A point whose run directory is complete for the same scenario
 hash is not run again; a point stopped early (Ctrl-C, a crash) resumes from its checkpoint;
 an invalid point, a failing point or a point whose worker dies is reported and the others
-go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` for what finished.
+go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` (and the summary) for
+what finished.
 """
 
 from __future__ import annotations
@@ -39,13 +46,19 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
-import yaml
 
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
+from orbitfl.replicates import (
+    Replicates,
+    check_point_count,
+    group_key,
+    read_replicates,
+    yaml_line,
+)
 from orbitfl.rundir import (
     StagedRunDirectory,
     check_output_dir,
@@ -56,7 +69,7 @@ from orbitfl.scenario import Scenario, load_scenario, scenario_from_mapping
 from orbitfl.scenario_yaml import load_yaml
 from orbitfl.targets import THRESHOLDS, flat_columns
 
-SWEEP_KEYS = {"base", "mode", "parameters", "name"}
+SWEEP_KEYS = {"base", "mode", "parameters", "name", "replicates", "seeds"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
 POLL_S = 0.1
 logger = logging.getLogger(__name__)
@@ -71,6 +84,13 @@ class Point:
     run_dir: Path
     error: str | None = None  # why the point's scenario is invalid (it is not run)
     scenario: Scenario | None = None  # None when invalid
+    replicate: int = 0  # its index among the runs of its group
+    seed: int | None = None  # the seed it runs with (None: an invalid swept seed)
+
+    @property
+    def group(self) -> str:
+        """The group of runs this point replicates: its swept values but the seed."""
+        return group_key(self.values)
 
     @property
     def log_file(self) -> Path:
@@ -78,10 +98,21 @@ class Point:
         return self.scenario_file.with_suffix(".log")
 
 
-def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
-               ) -> tuple[Scenario, dict[str, list], str, str]:
-    """(base scenario with the ``--set`` ``overrides``, parameters, mode, name); one-line
-    errors."""
+@dataclasses.dataclass(frozen=True)
+class SweepSpec:
+    """A sweep file, read and checked."""
+
+    base: Scenario  # with the ``--set`` overrides
+    parameters: dict[str, list]
+    mode: str
+    name: str  # a safe path component
+    replicates: Replicates
+    runs: int  # groups x replicates
+
+
+def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()) -> SweepSpec:
+    """The sweep file at ``path``, its base scenario with the ``--set`` ``overrides``;
+    one-line errors, and its runs counted before any is built."""
     path = Path(path)
     # the scenario's strict reader: size cap, duplicate keys, alias bombs, one-line errors
     document = load_yaml(read_user_file(path, "sweep file", MAX_SCENARIO_BYTES), path)
@@ -106,8 +137,12 @@ def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()
         raise InputError(f"{path}: mode: expected grid or zip, got {mode!r}")
     if mode == "zip" and len({len(v) for v in parameters.values()}) > 1:
         raise InputError(f"{path}: parameters: zip mode needs lists of equal length")
+    replicates = read_replicates(document, path, parameters)
+    runs = check_point_count(parameters, mode, replicates, path)
     # the name becomes file names: one safe path component, whatever the user wrote
-    return base, parameters, mode, safe_path_component(str(document.get("name", path.stem)))
+    return SweepSpec(base, parameters, mode,
+                     safe_path_component(str(document.get("name", path.stem))),
+                     replicates, runs)
 
 
 def _absolute_paths(values: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
@@ -137,23 +172,42 @@ def plan_points(sweep_file: Path, out: Path,
     scenario carries its one-line error instead of stopping the sweep; paths in the swept
     values are relative to the sweep file."""
     sweep_file = Path(sweep_file)
-    base, parameters, mode, name = load_sweep(sweep_file, overrides)
-    points = []
-    for i, values in enumerate(expand({}, parameters, mode)):
+    spec = load_sweep(sweep_file, overrides)
+    points: list[Point] = []
+    runs_of: dict[str, int] = {}  # group -> runs planned so far (the next replicate index)
+    for i, values in enumerate(expand({}, spec.parameters, spec.mode)):
         absolute = _absolute_paths(values, sweep_file.parent)
-        point_name = f"{name}-{i:03d}"
-        scenario_file = out / "points" / f"{point_name}.json"
-        try:
-            scenario, error = base.with_overrides({**absolute, "name": point_name}), None
-        except InputError as err:
-            scenario, error = None, f"{sweep_file}: point {i} {values}: {err}"
-        if scenario is not None:
-            scenario_file.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(scenario_file,
-                              json.dumps(scenario.model_dump(mode="json"), indent=1))
-        points.append(Point(i, point_name, values, scenario_file, out / "runs" / point_name,
-                            error, scenario))
-    return points, name
+        seeds = spec.replicates.seeds_for(_point_seed(values, spec.base))
+        for k, seed in enumerate(seeds):
+            point_name = f"{spec.name}-{i:03d}" + (f"-r{k}" if len(seeds) > 1 else "")
+            changes = {**absolute, "name": point_name}
+            if spec.replicates.given:
+                changes["seed"] = seed
+            scenario_file = out / "points" / f"{point_name}.json"
+            try:
+                scenario, error = spec.base.with_overrides(changes), None
+            except InputError as err:
+                which = f" replicate {k} (seed {seed})" if len(seeds) > 1 else ""
+                scenario, error = None, f"{sweep_file}: point {i}{which} {values}: {err}"
+            if scenario is not None:
+                scenario_file.parent.mkdir(parents=True, exist_ok=True)
+                atomic_write_text(scenario_file,
+                                  json.dumps(scenario.model_dump(mode="json"), indent=1))
+            group = group_key(values)
+            replicate = runs_of[group] = runs_of.get(group, -1) + 1
+            points.append(Point(len(points), point_name, values, scenario_file,
+                                out / "runs" / point_name, error, scenario, replicate,
+                                seed if _is_seed(seed) else None))
+    return points, spec.name
+
+
+def _point_seed(values: dict[str, Any], base: Scenario) -> Any:
+    """The seed a point's values give it (a swept seed, else the base's)."""
+    return values.get("seed", base.seed)
+
+
+def _is_seed(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def point_scenario(scenario_file: Path) -> Scenario:
@@ -352,12 +406,15 @@ def _check_options(backend: str, workers: int | None, address: str | None) -> No
 
 def _write_results(points: list[Point], results: dict[int, dict], out: Path,
                    wall_s: float) -> pd.DataFrame:
+    """``sweep.parquet`` (one row per run), ``sweep_summary.parquet`` (per group) and the
+    Pareto figure."""
     from orbitfl.analysis.pareto import pareto_figure
+    from orbitfl.analysis.sweep_summary import summarise
 
     table = pd.concat([parameter_table(points),
                        pd.DataFrame([results[p.index] for p in points])], axis=1)
     table["wall_time_total_s"] = wall_s
-    parameters = list(points[0].values) if points else []
+    parameters = swept_parameters(points)
     # the declared columns, in order, whatever the points' outcomes (a sweep of failed
     # points still has final_accuracy, one without failures still has error); anything
     # undeclared is kept, for write_table to refuse
@@ -365,8 +422,14 @@ def _write_results(points: list[Point], results: dict[int, dict], out: Path,
     table = table.reindex(columns=declared + [c for c in table if c not in declared])
     out.mkdir(parents=True, exist_ok=True)
     write_table(out / "sweep.parquet", table)
+    write_table(out / "sweep_summary.parquet", summarise(table, parameters))
     pareto_figure(table, out / "pareto.png", parameters)
     return table
+
+
+def swept_parameters(points: list[Point]) -> list[str]:
+    """The swept YAML paths that define groups (a swept ``seed`` is the ``seed`` column)."""
+    return [k for k in points[0].values if k != "seed"] if points else []
 
 
 def sweep_columns(parameters: list[str]) -> list[str]:
@@ -523,20 +586,22 @@ def _ray_result(ray, ref, start: float) -> dict:
 
 
 def parameter_table(points: list[Point]) -> pd.DataFrame:
-    """One row per point: its name and swept values. Mappings and lists become one line of
-    YAML, and a column mixing kinds of value (say 5 and "auto") becomes text, so that
-    every column has one parquet type."""
-    table = pd.DataFrame([{"point": p.name, **p.values} for p in points])
+    """One row per point: its group, replicate, seed, name and swept values. Mappings and
+    lists become one line of YAML, and a column mixing kinds of value (say 5 and "auto")
+    becomes text, so that every column has one parquet type."""
+    table = pd.DataFrame([{"point": p.name, **{k: v for k, v in p.values.items() if k != "seed"}}
+                          for p in points], columns=["point", *swept_parameters(points)])
     for name in table.columns[1:]:
-        table[name] = [_yaml_line(v) if isinstance(v, (dict, list)) else v
+        table[name] = [yaml_line(v) if isinstance(v, (dict, list)) else v
                        for v in table[name]]
         if len({type(v) for v in table[name] if v is not None}) > 1:
             table[name] = [v if v is None else str(v) for v in table[name]]
+    seeds = [p.seed if p.seed is not None else p.values.get("seed") for p in points]
+    table.insert(0, "seed", pd.array([s if _is_seed(s) else None for s in seeds],
+                                     dtype="Int64"))
+    table.insert(0, "replicate", [p.replicate for p in points])
+    table.insert(0, "group", [p.group for p in points])
     return table
-
-
-def _yaml_line(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=1_000).strip()
 
 
 if __name__ == "__main__":

@@ -366,3 +366,30 @@ def test_element_file_over_the_size_limit(tmp_path_factory):
 def _write(folder: Path, document: dict) -> str:
     (folder / "s.yaml").write_text(yaml.safe_dump(document))
     return str(folder / "s.yaml")
+
+
+# Issue 21: a sweep file's replicates: and seeds: keys, with any value, read cleanly: a
+# plan, or one InputError line naming the sweep file and the key.
+SWEEP_VALUES = st.one_of(WEIRD_VALUES, st.integers(-2**70, 2**70),
+                         st.lists(st.one_of(st.integers(-3, 2**64), WEIRD_VALUES), max_size=4))
+
+
+@fuzz(60)
+@given(st.sampled_from(["replicates", "seeds"]), SWEEP_VALUES)
+def test_mutated_replicates_and_seeds_are_one_line_errors(tmp_path_factory, key, value):
+    from orbitfl.sweep import load_sweep
+
+    folder = tmp_path_factory.mktemp("replicates")
+    _write(folder, FULL)
+    sweep = folder / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "s.yaml", "parameters": {"fl.rounds": [1, 2]},
+                                     key: value}))
+    try:
+        spec = load_sweep(sweep)
+    except InputError as err:
+        message = str(err)
+        assert message.startswith(f"{sweep}: {key}") and "\n" not in message, message
+        assert len(message) < len(str(sweep)) + 200, "echoes too much input"
+        return
+    assert spec.replicates.given and 1 <= spec.replicates.count <= 1000
+    assert spec.runs == 2 * spec.replicates.count

@@ -23,7 +23,8 @@ from orbitfl.sweep import Point, _write_results, headline
 from orbitfl.targets import THRESHOLDS, flat_columns
 
 ROOT = Path(__file__).resolve().parents[1]
-PARQUET = [name for name in TABLES if name.endswith(".parquet") and name != "sweep.parquet"]
+SWEEP_TABLES = ("sweep.parquet", "sweep_summary.parquet")
+PARQUET = [name for name in TABLES if name.endswith(".parquet") and name not in SWEEP_TABLES]
 
 
 # The README's quickstart (SAFE on geo-synthetic imagery, batteries, four stations), cut
@@ -90,10 +91,14 @@ def test_a_repeated_placeholder_takes_one_value_per_group():
 
 
 def test_sweep_columns_expand_to_what_the_check_accepts():
-    columns = expand("sweep.parquet", {"parameter": ["fl.strategy", "seed"],
+    columns = expand("sweep.parquet", {"parameter": ["fl.strategy", "fl.rounds"],
                                        "acc": ["0.5", "0.9"]})
-    assert columns[:3] == ["point", "fl.strategy", "seed"] and "to_0.9_bytes_down" in columns
+    assert columns[:6] == ["group", "replicate", "seed", "point", "fl.strategy", "fl.rounds"]
+    assert "to_0.9_bytes_down" in columns
     check_columns("sweep.parquet", columns)
+    summary = expand("sweep_summary.parquet", {"parameter": ["fl.strategy"]})
+    assert summary[:3] == ["group", "fl.strategy", "metric"]
+    check_columns("sweep_summary.parquet", summary)
 
 
 def test_the_documentation_is_generated_from_the_declaration():
@@ -118,18 +123,22 @@ def test_sweep_table_has_the_declared_columns_whatever_the_outcomes(tmp_path):
                 "train_imbalance_factor": 4.0,
                 **flat_columns({f"{t:g}": None for t in THRESHOLDS}), "reused": False}
     failed = {"status": "failed", "error": "worker killed", "wall_s": 1.0, "reused": False}
-    expected = expand("sweep.parquet", {"parameter": ["seed"],
+    expected = expand("sweep.parquet", {"parameter": [],  # a swept seed is the seed column
                                         "acc": [f"{t:g}" for t in THRESHOLDS]})
     for outcomes in ([complete], [failed], [failed, complete]):
         assert list(_sweep_table(tmp_path, outcomes).columns) == expected, outcomes
-    _assert_declared_types("sweep.parquet", _sweep_table(tmp_path, [failed, complete]))
+    table = _sweep_table(tmp_path, [failed, complete])
+    assert list(table["seed"]) == [0, 1] and list(table["group"]) == ["base", "base"]
+    _assert_declared_types("sweep.parquet", table)
+    _assert_declared_types("sweep_summary.parquet",
+                           pd.read_parquet(tmp_path / "sweep_summary.parquet"))
 
 
 def test_a_sweep_row_of_the_real_run_has_the_declared_columns(quickstart_run, tmp_path):
     """sweep.parquet from the quickstart run's own headline (what a sweep point returns)."""
     table = _sweep_table(tmp_path, [{**headline(quickstart_run), "reused": False}])
     assert list(table.columns) == expand("sweep.parquet", {
-        "parameter": ["seed"], "acc": [f"{t:g}" for t in THRESHOLDS]})
+        "parameter": [], "acc": [f"{t:g}" for t in THRESHOLDS]})
     assert table["status"].tolist() == ["complete"] and table["final_accuracy"].notna().all()
     _assert_declared_types("sweep.parquet", table)
 

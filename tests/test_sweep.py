@@ -357,3 +357,48 @@ def test_ray_backend_fails_a_dead_task_and_cancels_on_ctrl_c(tmp_path, monkeypat
         ["complete", "failed", "interrupted"]
     assert results["p1"]["error"] == "RayError: The worker died unexpectedly"
     assert stub.cancelled == [str(tmp_path / "p2.yaml")]
+
+
+HUGE_GRID = {f"p{i}": list(range(10)) for i in range(12)}  # 10**12 points in ~400 bytes
+
+
+@pytest.mark.parametrize("document, message", [
+    ({"replicates": 0}, "replicates: expected at least 1 run per point, got 0"),
+    ({"replicates": -3}, "replicates: expected at least 1"),
+    ({"replicates": 1.5}, "replicates: expected a whole number of runs per point, got 1.5"),
+    ({"replicates": "3"}, "replicates: expected a whole number"),
+    ({"replicates": True}, "replicates: expected a whole number"),
+    ({"replicates": float("nan")}, "replicates: expected a whole number"),
+    ({"replicates": float("inf")}, "replicates: expected a whole number"),
+    ({"replicates": None}, "replicates: expected a whole number"),
+    ({"replicates": [2]}, "replicates: expected a whole number"),
+    ({"replicates": 10**30}, "runs per point exceed the limit of 1,000"),
+    ({"seeds": []}, "seeds: expected a non-empty list of integer seeds"),
+    ({"seeds": 3}, "seeds: expected a non-empty list"),
+    ({"seeds": [1, 2, 1]}, "seeds: 1 is given twice"),
+    ({"seeds": [1, 2.5]}, "seeds[1]: expected an integer seed, got 2.5"),
+    ({"seeds": [float("nan")]}, "seeds[0]: expected an integer seed"),
+    ({"seeds": ["x"]}, "seeds[0]: expected an integer seed, got 'x'"),
+    ({"seeds": [-1]}, "seeds[0]: a seed lies between 0 and 2**63 - 1"),
+    ({"seeds": [2**63]}, "seeds[0]: a seed lies between 0 and 2**63 - 1"),
+    ({"seeds": list(range(1001))}, "seeds: 1001 runs per point exceed the limit"),
+    ({"replicates": 2, "seeds": [1, 2]}, "either replicates"),
+    ({"replicates": 2, "parameters": {"seed": [1, 2]}}, "parameters.seed: the seeds come "
+                                                        "from replicates"),
+    ({"seeds": [1], "parameters": {"seed": [1, 2]}}, "parameters.seed: the seeds come "
+                                                     "from seeds"),
+    ({"parameters": HUGE_GRID}, "= 1,000,000,000,000 runs exceed the limit of 10,000"),
+    ({"parameters": {"fl.rounds": list(range(1, 101))}, "replicates": 101},
+     "100 x 101 replicates = 10,100 runs exceed the limit"),
+])
+def test_bad_replicates_are_one_line_errors_before_any_point(tmp_path, capsys, document,
+                                                            message):
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump({
+        "base": "micro.yaml", "parameters": {"fl.rounds": [1]}, **document}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert str(tmp_path / "sweep.yaml") in err
+    assert not out.exists()
