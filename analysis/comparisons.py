@@ -1,8 +1,9 @@
-"""The sweep report's numbers, one row per group and metric (``summary.csv``): n, mean, sd
-and 95 % interval of each headline metric over a group's complete replicates, the
-Kaplan-Meier time to target with the fraction that reached it, and the difference to the
-group's baseline paired by replicate, with Holm-adjusted p-values and simultaneous
-(Bonferroni) intervals over every comparison of that metric.
+"""The sweep report's numbers, one row per group and metric (``summary.csv``): the group's
+statistics as ``sweep_summary.parquet`` holds them (``sweep_summary.summarise``: n, mean,
+sd and 95 % interval of each headline metric over the complete replicates; the
+Kaplan-Meier time to the report's target with the fraction that reached it), and the
+difference to the group's baseline paired by replicate, with Holm-adjusted p-values and
+simultaneous (Bonferroni) intervals over every comparison of that metric.
 """
 
 from __future__ import annotations
@@ -10,72 +11,61 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import mean_interval, paired_differences
+from .stats import paired_differences
 from .sweep_data import Sweep, baseline_of
-from .time_to_target import group_time_to_target
+from .sweep_summary import summarise
 
-# metric column (of the table ``metric_table`` returns) -> its name in the report
+# metric column of sweep.parquet -> its name in the report
 METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
            "few_shot_accuracy": "few-shot",
            "personalised_own_mix_accuracy": "personalised own-mix",
            "rounds": "rounds", "sim_time_h": "simulated time (h)",
-           "bytes_mb": "bytes up + down (MB)", "energy_kj": "energy (kJ)"}
+           "bytes_up": "bytes up (MB)", "bytes_down": "bytes down (MB)",
+           "energy_j": "energy (kJ)"}
+# a metric's values in the report's tables are in its name's unit: the table's times this
+SCALE = {"bytes_up": 1e-6, "bytes_down": 1e-6, "energy_j": 1e-3}
 ACCURACY_METRICS = tuple(list(METRICS)[:4])
 COST_METRICS = tuple(list(METRICS)[4:])
-COLUMNS = ["group", "label", "metric", "n", "mean", "sd", "lo", "hi", "reached", "baseline",
-           "pairs", "difference", "difference_lo", "difference_hi", "p_holm", "comparisons"]
+# paired_differences' columns -> the summary's
+PAIRED_NAMES = {"n": "pairs", "mean": "difference", "lo_holm": "difference_lo",
+                "hi_holm": "difference_hi", "p_holm": "p_holm"}
 _PAIRED = "__baseline__"  # the pseudo-group of zero differences (see ``_differences``)
 
 
-def metric_table(sweep: Sweep) -> pd.DataFrame:
-    """The complete replicates with the derived metrics (bytes in MB, energy in kJ)."""
-    t = sweep.table[sweep.table["status"] == "complete"].copy()
-    numeric = {c: pd.to_numeric(t[c], errors="coerce") if c in t else np.nan
-               for c in ("bytes_up", "bytes_down", "energy_j")}
-    t["bytes_mb"] = (numeric["bytes_up"] + numeric["bytes_down"]) / 1e6
-    t["energy_kj"] = numeric["energy_j"] / 1e3
-    for name in METRICS:
-        t[name] = pd.to_numeric(t[name], errors="coerce") if name in t else np.nan
-    return t
-
-
-def present_metrics(table: pd.DataFrame) -> list[str]:
-    """The metrics some replicate measured (own-mix only where a strategy keeps
-    personalised models)."""
-    return [m for m in METRICS if table[m].notna().any()]
+def ttt_metric(threshold: float) -> str:
+    """The summary's metric for the time to ``threshold`` (simulated seconds)."""
+    return f"to_{threshold:g}_sim_time_s"
 
 
 def summary(sweep: Sweep, baseline: dict[str, object], threshold: float | None,
             level: float = 0.95) -> pd.DataFrame:
-    """Every group's row per metric, then its time-to-target row (``time_to_<acc>_h``:
-    ``mean`` holds the Kaplan-Meier median, ``lo``/``hi`` its interval)."""
-    table = metric_table(sweep)
-    metrics = present_metrics(table)
+    """``summarise``'s rows of the metrics some replicate measured (own-mix only where a
+    strategy keeps personalised models) and of the time to ``threshold``, each with the
+    group's label, baseline and paired difference. A group of one replicate has no
+    interval, whatever an estimator's bounds would say."""
+    table = sweep.table
+    rows = summarise(table, sweep.parameters, level)
+    measured = [m for m in METRICS if (rows.loc[rows["metric"] == m, "n"] > 0).any()]
+    wanted = measured + ([ttt_metric(threshold)] if threshold is not None else [])
+    rows = rows[rows["metric"].isin(wanted)].copy()
+    rows["metric"] = pd.Categorical(rows["metric"], wanted, ordered=True)
+    rows = rows.sort_values(["metric"], kind="stable").reset_index(drop=True)
+    rows["metric"] = rows["metric"].astype(str)
+    rows.loc[rows["n"] < 2, ["median_lo", "median_hi"]] = np.nan
     bases = baseline_of(sweep, baseline)
-    rows = []
-    for metric in metrics:
-        diffs = _differences(table, bases, metric, level)
-        for group in sweep.groups:
-            s = mean_interval(table.loc[table["group"] == group, metric], level)
-            row = {"group": group, "label": sweep.label(group), "metric": metric, "n": s.n,
-                   "mean": s.mean, "sd": s.sd, "lo": s.lo, "hi": s.hi,
-                   "baseline": bases[group], "comparisons": len(diffs)}
-            if group in diffs.index:
-                d = diffs.loc[group]
-                row |= {"pairs": d["n"], "difference": d["mean"],
-                        "difference_lo": d["lo_holm"], "difference_hi": d["hi_holm"],
-                        "p_holm": d["p_holm"]}
-            rows.append(row)
-    if threshold is not None:
-        for group in sweep.groups:
-            km = group_time_to_target(sweep.rows(group), threshold, "sim_time")
-            rows.append({"group": group, "label": sweep.label(group),
-                         "metric": f"time_to_{threshold:g}_h", "n": km.n, "mean": km.median,
-                         # n = 1: no interval, whatever the estimator's bounds say
-                         "lo": km.lo if km.n > 1 else np.nan,
-                         "hi": km.hi if km.n > 1 else np.nan, "reached": km.reached,
-                         "baseline": bases[group]})
-    return pd.DataFrame(rows).reindex(columns=COLUMNS)
+    rows["label"] = [sweep.label(g) for g in rows["group"]]
+    rows["baseline"] = [bases[g] for g in rows["group"]]
+    complete = table[table["status"] == "complete"]
+    compared = pd.concat([_differences(complete, bases, m, level).assign(metric=m)
+                          for m in measured] or
+                         [pd.DataFrame(columns=["group", "metric", *PAIRED_NAMES])],
+                         ignore_index=True)
+    compared["comparisons"] = compared.groupby("metric")["group"].transform("size")
+    rows = rows.merge(compared.rename(columns=PAIRED_NAMES)[
+        ["group", "metric", *PAIRED_NAMES.values(), "comparisons"]],
+        on=["group", "metric"], how="left")
+    first = ["group", *sweep.parameters, "metric"]
+    return rows[first + [c for c in rows.columns if c not in first]]
 
 
 def _differences(table: pd.DataFrame, bases: dict[str, str | None], metric: str,
@@ -92,11 +82,12 @@ def _differences(table: pd.DataFrame, bases: dict[str, str | None], metric: str,
         theirs = table.loc[table["group"] == base, ["replicate", metric]]
         joined = mine.merge(theirs, on="replicate", suffixes=("", "_base"))
         parts.append(pd.DataFrame({"group": group, "replicate": joined["replicate"],
-                                   "d": joined[metric] - joined[f"{metric}_base"]}))
+                                   "d": pd.to_numeric(joined[metric], errors="coerce") -
+                                   pd.to_numeric(joined[f"{metric}_base"], errors="coerce")}))
     if not parts:
-        return pd.DataFrame(columns=["n", "mean", "lo_holm", "hi_holm", "p_holm"])
+        return pd.DataFrame(columns=["group", *PAIRED_NAMES])
     replicates = pd.concat(parts)["replicate"].unique()
     zeros = pd.DataFrame({"group": _PAIRED, "replicate": replicates, "d": 0.0})
     result = paired_differences(pd.concat(parts + [zeros], ignore_index=True), "d", _PAIRED,
                                 level=level)
-    return result.set_index("group")
+    return result

@@ -180,6 +180,14 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     return _marked(out, [r.path for r in runs], written)
 
 
+def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("png",),
+                       **options) -> list[Path]:
+    """``orbitfl report SWEEP_DIR``: the sweep's study report (``sweep_report``)."""
+    from .sweep_report import write_sweep_report as write
+
+    return write(sweep_dir, out, formats, **options)
+
+
 def _marked(out: Path, sources: list[Path], written: list[Path]) -> list[Path]:
     """``written`` plus the ``MARKER`` file that lists it (what a later report may replace)."""
     return written + [atomic_write_text(out / MARKER, json.dumps(

@@ -26,8 +26,9 @@ from .report import Run, RunDirectoryError, load_run
 REPLICATE_COLUMNS = ("group", "replicate", "seed")
 
 
-class SweepTableError(ValueError):
-    """A sweep folder whose table cannot be read."""
+class SweepTableError(RunDirectoryError):
+    """A sweep folder whose table cannot be read (a ``RunDirectoryError``, so that callers
+    of ``orbitfl report`` catch both alike)."""
 
 
 @dataclass

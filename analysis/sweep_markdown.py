@@ -9,7 +9,7 @@ import pandas as pd
 
 from orbitfl.docgen import table_cell
 
-from .comparisons import METRICS
+from .comparisons import METRICS, SCALE, ttt_metric
 from .report import FACTORS
 from .sweep_data import Sweep
 from .time_split import share_column
@@ -26,13 +26,15 @@ def number(value: float, signed: bool = False) -> str:
 
 
 def estimate(row: pd.Series) -> str:
-    """``mean ± sd [lo, hi]`` over the group's replicates (n = 1: the value alone)."""
+    """``mean ± sd [lo, hi]`` over the group's replicates (n = 1: the value alone), in the
+    unit of the metric's name."""
     if not row["n"]:
         return "-"
+    mean, sd, lo, hi = (row[c] * SCALE.get(row["metric"], 1.0)
+                        for c in ("mean", "sd", "lo", "hi"))
     if row["n"] == 1:
-        return f"{number(row['mean'])} (n=1, no interval)"
-    return (f"{number(row['mean'])} ± {number(row['sd'])} "
-            f"[{number(row['lo'])}, {number(row['hi'])}]")
+        return f"{number(mean)} (n=1, no interval)"
+    return f"{number(mean)} ± {number(sd)} [{number(lo)}, {number(hi)}]"
 
 
 def time_to_target(row: pd.Series) -> str:
@@ -42,11 +44,12 @@ def time_to_target(row: pd.Series) -> str:
     if not n:
         return "-"
     share = f"({reached}/{n} reached)"
-    if not np.isfinite(row["mean"]):
+    median, lo, hi = (row[c] / 3600 for c in ("median", "median_lo", "median_hi"))
+    if not np.isfinite(median):
         return f"not reached by half {share}"
     if n == 1:
-        return f"{number(row['mean'])} h (n=1, no interval) {share}"
-    return f"{number(row['mean'])} h [{number(row['lo'])}, {number(row['hi'])}] {share}"
+        return f"{number(median)} h (n=1, no interval) {share}"
+    return f"{number(median)} h [{number(lo)}, {number(hi)}] {share}"
 
 
 def difference(row: pd.Series) -> str:
@@ -54,10 +57,11 @@ def difference(row: pd.Series) -> str:
         return "(baseline)" if row["group"] == row["baseline"] else "-"
     if pd.isna(row["pairs"]) or not row["pairs"]:
         return "no pairs"
+    d, lo, hi = (row[c] * SCALE.get(row["metric"], 1.0)
+                 for c in ("difference", "difference_lo", "difference_hi"))
     if row["pairs"] == 1:
-        return f"{number(row['difference'], True)} (1 pair, no interval)"
-    return (f"{number(row['difference'], True)} [{number(row['difference_lo'], True)}, "
-            f"{number(row['difference_hi'], True)}]")
+        return f"{number(d, True)} (1 pair, no interval)"
+    return f"{number(d, True)} [{number(lo, True)}, {number(hi, True)}]"
 
 
 def _table(head: list[str], rows: list[list[str]]) -> list[str]:
@@ -71,12 +75,12 @@ def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
     """One row per group: n and the estimate of each of ``metrics`` it measured, then the
     time to ``threshold`` (None: no such column)."""
     metrics = [m for m in metrics if m in set(summary["metric"])]
-    ttt = f"time_to_{threshold:g}_h" if threshold is not None else None
+    ttt = ttt_metric(threshold) if threshold is not None else None
     head = ["group", "n"] + [METRICS[m] for m in metrics] + \
         ([f"time to {100 * threshold:g} %"] if ttt else [])
     rows = []
     for group in sweep.groups:
-        mine = summary[summary["group"] == group].set_index("metric")
+        mine = summary[summary["group"] == group].set_index("metric", drop=False)
         n = int(mine["n"].max()) if len(mine) else 0
         cells = [sweep.label(group), str(n)] + [estimate(mine.loc[m]) for m in metrics]
         if ttt:
@@ -91,7 +95,7 @@ def differences_table(sweep: Sweep, summary: pd.DataFrame) -> list[str]:
     head = ["group", "baseline", "pairs"] + [f"Δ {METRICS[m]}" for m in metrics]
     rows = []
     for group in sweep.groups:
-        mine = summary[summary["group"] == group].set_index("metric")
+        mine = summary[summary["group"] == group].set_index("metric", drop=False)
         first = mine.loc[metrics[0]]
         base = first["baseline"]
         pairs = "-" if pd.isna(first["pairs"]) else str(int(first["pairs"]))

@@ -14,6 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from matplotlib.colors import to_hex
 
+from .comparisons import ttt_metric
 from .curves import AXES
 from .dashboard import _layout, _write_page
 from .pareto import coinciding, pareto_front
@@ -143,12 +144,12 @@ def _time_to_target(sweep: Sweep, threshold: float | None) -> go.Figure:
 
 def _group_table(sweep: Sweep, numbers: pd.DataFrame, threshold: float | None) -> str:
     """The groups' accuracy and time to target as an HTML table (every cell escaped)."""
-    ttt = f"time_to_{threshold:g}_h" if threshold is not None else None
+    ttt = ttt_metric(threshold) if threshold is not None else None
     head = "<tr><th>group</th><th>accuracy</th>" + \
         (f"<th>time to {100 * threshold:g} %</th>" if ttt else "") + "</tr>"
     rows = []
     for group in sweep.groups:
-        mine = numbers[numbers["group"] == group].set_index("metric")
+        mine = numbers[numbers["group"] == group].set_index("metric", drop=False)
         cells = [sweep.label(group), estimate(mine.loc["final_accuracy"])]
         if ttt:
             cells.append(time_to_target(mine.loc[ttt]))

@@ -51,7 +51,7 @@ def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("
 
     sweep = load_sweep(sweep_dir)
     spec = parse_baseline(baseline, sweep)
-    threshold = choose_target(sweep.table, target)
+    threshold = choose_target(sweep, target)
     numbers = summary(sweep, spec, threshold)
     split = time_split(sweep, threshold)
     out.mkdir(parents=True, exist_ok=True)

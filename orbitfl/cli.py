@@ -229,9 +229,12 @@ def _formats(text: str) -> tuple[str, ...]:
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
             force: bool = False, target: float | None = None,
             baseline: list[str] | None = None) -> int:
-    from orbitfl.analysis.report import RunDirectoryError, is_report, write_report
-    from orbitfl.analysis.sweep_data import SweepTableError
-    from orbitfl.analysis.sweep_report import write_sweep_report
+    from orbitfl.analysis.report import (
+        RunDirectoryError,
+        is_report,
+        write_report,
+        write_sweep_report,
+    )
     from orbitfl.rundir import check_output_dir
 
     check_output_dir(out, "report folder")
@@ -248,7 +251,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
                     raise InputError(f"{option} applies to a sweep folder (one folder "
                                      "holding sweep.parquet), not to run directories")
             written = write_report(runs, out, formats=formats)
-    except (RunDirectoryError, SweepTableError) as err:
+    except RunDirectoryError as err:
         raise InputError(str(err)) from None
     print(f"{len(written)} files written to {out} (open {out / 'dashboard.html'})")
     return 0

@@ -18,7 +18,7 @@ import pytest
 from orbitfl.analysis.comparisons import summary
 from orbitfl.analysis.curves import band, on_grid
 from orbitfl.analysis.pareto import coinciding, draw_pareto
-from orbitfl.analysis.sweep_data import load_sweep, parse_baseline
+from orbitfl.analysis.sweep_data import load_sweep, parse_baseline, sweep_from_table
 from orbitfl.analysis.sweep_report import markdown
 from orbitfl.analysis.time_split import time_split
 from orbitfl.analysis.time_to_target import choose_target
@@ -109,7 +109,7 @@ def _tables(sweep_dir: Path, *baseline: str, target: float | None = None
     """The report's numbers and Markdown without drawing (fast)."""
     sweep = load_sweep(sweep_dir)
     spec = parse_baseline(list(baseline), sweep)
-    threshold = choose_target(sweep.table, target)
+    threshold = choose_target(sweep, target)
     numbers = summary(sweep, spec, threshold)
     return numbers, markdown(sweep, numbers, time_split(sweep, threshold), threshold, spec,
                              "png")
@@ -163,10 +163,10 @@ def test_a_group_where_some_replicates_never_reach_is_censored_not_dropped(repor
     out, summary, text = report
     # g5 reached 0.7 at 10 h and 20 h, one replicate never did (censored at 30 h):
     # S(10) = 2/3, S(20) = 1/3, so the median is 20 h; n stays 3
-    g5 = _row(summary, "g5", "time_to_0.7_h")
-    assert (g5["n"], g5["reached"], g5["mean"]) == (3, 2, pytest.approx(20.0))
-    g3 = _row(summary, "g3", "time_to_0.7_h")   # 8, 12, 16 h: all reached, median 12
-    assert (g3["n"], g3["reached"], g3["mean"]) == (3, 3, pytest.approx(12.0))
+    g5 = _row(summary, "g5", "to_0.7_sim_time_s")
+    assert (g5["n"], g5["reached"], g5["median"]) == (3, 2, pytest.approx(20.0 * 3600))
+    g3 = _row(summary, "g3", "to_0.7_sim_time_s")   # 8, 12, 16 h: all reached, median 12
+    assert (g3["n"], g3["reached"], g3["median"]) == (3, 3, pytest.approx(12.0 * 3600))
     assert "(2/3 reached)" in text and "(3/3 reached)" in text
     split = pd.read_csv(out / "time_split.csv").set_index("group")
     # rounds needed: 2 in every replicate that reached; hours per round: g3 4, 6, 8 h
@@ -179,16 +179,21 @@ def test_a_group_that_mostly_never_reaches_has_no_median(tmp_path):
                                               2: [rep(0.6, None), rep(0.75, 9.0),
                                                   rep(0.6, None)]})
     summary, text = _tables(folder, target=0.7)
-    row = _row(summary, "g2", "time_to_0.7_h")
-    assert row["n"] == 3 and row["reached"] == 1 and math.isnan(row["mean"])
+    row = _row(summary, "g2", "to_0.7_sim_time_s")
+    assert row["n"] == 3 and row["reached"] == 1 and math.isnan(row["median"])
     assert "not reached by half (1/3 reached)" in text
 
 
-def test_the_default_target_is_the_highest_threshold_some_group_reaches(sweep_dir):
-    table = load_sweep(sweep_dir).table
-    assert choose_target(table, None) == 0.7 and choose_target(table, 0.5) == 0.5
-    table = table.assign(**{"to_0.7_sim_time_s": np.nan, "to_0.5_sim_time_s": np.nan})
-    assert choose_target(table, None) is None
+def test_the_default_target_is_the_highest_threshold_some_group_reaches(sweep_dir, tmp_path):
+    sweep = load_sweep(sweep_dir)
+    assert choose_target(sweep, None) == 0.7 and choose_target(sweep, 0.5) == 0.5
+    # 0.7 reached by one replicate of three in each group: no group's median; 0.5 by all
+    table = sweep.table.copy()
+    table.loc[table["replicate"] > 0, "to_0.7_sim_time_s"] = np.nan
+    assert choose_target(sweep_from_table(tmp_path, table), None) == 0.5
+    table["to_0.5_sim_time_s"] = np.nan
+    table["to_0.7_sim_time_s"] = np.nan
+    assert choose_target(sweep_from_table(tmp_path, table), None) is None
 
 
 def test_a_sweep_without_replicates_says_n_1(tmp_path):
@@ -196,7 +201,7 @@ def test_a_sweep_without_replicates_says_n_1(tmp_path):
                         replicated=False)
     summary, text = _tables(folder)
     assert set(summary["group"]) == {"s-000", "s-001"} and (summary["n"] == 1).all()
-    assert summary["lo"].isna().all()
+    assert summary["lo"].isna().all() and summary["median_lo"].isna().all()
     assert "(n=1, no interval)" in text and "1 pair, no interval" in text
 
 
