@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -333,3 +334,23 @@ def test_column_intervals_agree_with_mean_interval_column_by_column():
         one = mean_interval(values[:, j])
         np.testing.assert_allclose([mean[j], lo[j], hi[j]], [one.mean, one.lo, one.hi])
     assert lo[0] == pytest.approx(0.4 - T975_2 * 0.2 / math.sqrt(3), abs=1e-6)
+
+
+def test_the_sweep_page_renders_in_headless_chromium(report):
+    """Every view of the sweep page is drawn without a script error (CI has Chromium)."""
+    import subprocess
+    import tempfile
+
+    from test_mission import _chromium
+
+    out, _, _ = report
+    browser = _chromium()
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update",
+             f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=8000",
+             "--window-size=1400,3000", "--dump-dom"]
+    dom = subprocess.run([browser, *flags, (out / "dashboard.html").as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    assert 'data-errors=""' in body, body
+    assert 'data-drawn="6"' in body, body  # 2 Pareto, 3 bands, time to target
