@@ -58,7 +58,7 @@ def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("
     written = []
     for name, draw in FIGURES.items():
         written += save_formats(draw(sweep, threshold, split), out / name, formats)
-    written += [_csv(out / "summary.csv", _with_parameters(sweep, numbers)),
+    written += [_csv(out / "summary.csv", numbers),
                 _csv(out / "time_split.csv", _with_parameters(sweep, split))]
     written.append(atomic_write_text(out / "summary.md", markdown(
         sweep, numbers, split, threshold, spec, formats[0])))
@@ -68,10 +68,9 @@ def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("
 
 def _with_parameters(sweep: Sweep, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each group's swept values as columns after ``group``."""
-    values = pd.DataFrame([{"group": g, **sweep.values[g]} for g in sweep.groups])
-    merged = frame.merge(values, on="group", how="left", suffixes=("", "_swept"))
-    first = ["group", *[c for c in values.columns if c != "group"]]
-    return merged[first + [c for c in frame.columns if c not in first]]
+    values = pd.DataFrame([{"group": g, **sweep.values[g]} for g in sweep.groups],
+                          columns=["group", *sweep.parameters])
+    return values.merge(frame, on="group", how="right")
 
 
 def _csv(path: Path, frame: pd.DataFrame) -> Path:

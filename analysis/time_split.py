@@ -53,10 +53,13 @@ def time_split(sweep: Sweep, threshold: float | None) -> pd.DataFrame:
         if threshold is not None:
             needed = group_time_to_target(done, threshold, "round")
             hours = group_time_to_target(done, threshold, "sim_time")
+            one = needed.n < 2  # a single run: no interval
             row |= {"reached": needed.reached, "rounds_needed": needed.median,
-                    "rounds_lo": needed.lo, "rounds_hi": needed.hi,
-                    "time_to_target_h": hours.median, "time_to_target_lo": hours.lo,
-                    "time_to_target_hi": hours.hi}
+                    "rounds_lo": np.nan if one else needed.lo,
+                    "rounds_hi": np.nan if one else needed.hi,
+                    "time_to_target_h": hours.median,
+                    "time_to_target_lo": np.nan if one else hours.lo,
+                    "time_to_target_hi": np.nan if one else hours.hi}
         shares = round_shares(sweep, list(done["point"]))
         row |= {share_column(f): v for f, v in shares.items()}
         rows.append(row)
