@@ -354,3 +354,18 @@ def test_the_sweep_page_renders_in_headless_chromium(report):
     body = re.search(r"<body([^>]*)>", dom).group(1)
     assert 'data-errors=""' in body, body
     assert 'data-drawn="6"' in body, body  # 2 Pareto, 3 bands, time to target
+
+
+def test_the_network_part_splits_hours_per_round_by_what_rounds_waited_for():
+    from orbitfl.analysis.report import FACTORS
+    from orbitfl.analysis.time_split import network_hours, share_column
+
+    split = pd.DataFrame({"group": ["a", "b"], "hours_per_round": [10.0, 4.0],
+                          **{share_column(f): [np.nan, 0.0] for f in FACTORS}})
+    split.loc[1, share_column("waiting for a contact")] = 0.75
+    split.loc[1, share_column("training")] = 0.25
+    hours = network_hours(split)
+    assert hours.loc["b", "waiting for a contact"] == 3.0 and hours.loc["b", "training"] == 1.0
+    assert hours.loc["b", "round"] == 0.0
+    # no breakdown recorded: one unsplit bar of the round's hours
+    assert hours.loc["a", "round"] == 10.0 and hours.loc["a", list(FACTORS)].sum() == 0.0
