@@ -52,8 +52,11 @@ def bands_figure(sweep: Sweep, axis: str):
         ax.set_visible(False)
     colours = group_colours(sweep)
     for ax, (kind, name) in zip(axes.flat, kinds.items()):
+        same = coinciding_bands(drawn[kind])
         for group, b in drawn[kind].items():
-            _draw_band(ax, b, colours[group], sweep.label(group))
+            note = f", on {sweep.label(same[group])}'s curve" if group in same else ""
+            _draw_band(ax, b, colours[group], f"{sweep.label(group)} (n={b.replicates}"
+                       f"{note})", dashed=group in same)
         ax.set(xlabel=xlabel, ylabel=f"{name} accuracy (%)", ylim=(0, 100))
         ax.grid(alpha=0.3)
         if ax.has_data():
@@ -65,10 +68,35 @@ def bands_figure(sweep: Sweep, axis: str):
     return fig
 
 
-def _draw_band(ax, b: Band, colour, label: str) -> None:
+SAME = 0.005  # curves closer than this (of the x span; accuracy as a fraction) coincide
+
+
+def _same(a: Band, b: Band) -> bool:
+    span = max(np.ptp(a.grid), np.ptp(b.grid), 1e-12)
+    return a.values.shape == b.values.shape and \
+        np.allclose(a.grid, b.grid, rtol=0, atol=SAME * span) and \
+        np.allclose(a.values, b.values, rtol=0, atol=SAME, equal_nan=True)
+
+
+def coinciding_bands(bands: dict[str, Band]) -> dict[str, str]:
+    """Groups whose replicates' curves lie on an earlier group's (the swept value changed
+    nothing visible), each mapped to that group: drawn dashed and named, so that neither
+    hides the other."""
+    same: dict[str, str] = {}
+    seen: list[str] = []
+    for group, b in bands.items():
+        match = next((g for g in seen if _same(bands[g], b)), None)
+        if match is None:
+            seen.append(group)
+        else:
+            same[group] = match
+    return same
+
+
+def _draw_band(ax, b: Band, colour, label: str, dashed: bool = False) -> None:
     full = b.full
     ax.plot(b.grid, np.where(full, 100 * b.mean, np.nan), color=colour,
-            label=literal(f"{label} (n={b.replicates})"))
+            ls="--" if dashed else "-", label=literal(label, 90))
     for values in b.beyond():
         ax.plot(b.grid, 100 * values, color=colour, lw=0.7, alpha=0.6)
     ax.fill_between(b.grid, np.clip(100 * b.low, 0, 100), np.clip(100 * b.high, 0, 100),

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from orbitfl.analysis.comparisons import summary
-from orbitfl.analysis.curves import band, on_grid
+from orbitfl.analysis.curves import band, common_grid, on_grid
 from orbitfl.analysis.pareto import coinciding, draw_pareto
 from orbitfl.analysis.sweep_data import load_sweep, parse_baseline, sweep_from_table
 from orbitfl.analysis.sweep_report import markdown
@@ -369,3 +369,14 @@ def test_the_network_part_splits_hours_per_round_by_what_rounds_waited_for():
     assert hours.loc["b", "round"] == 0.0
     # no breakdown recorded: one unsplit bar of the round's hours
     assert hours.loc["a", "round"] == 10.0 and hours.loc["a", list(FACTORS)].sum() == 0.0
+
+
+def test_curves_that_lie_on_each_other_are_named_not_hidden():
+    from orbitfl.analysis.sweep_figures import coinciding_bands
+
+    curve_a = (np.array([0.0, 2.0]), np.array([0.2, 0.6]))
+    curve_b = (np.array([0.0, 2.0001]), np.array([0.2, 0.6]))  # a hair longer
+    curve_c = (np.array([0.0, 2.0]), np.array([0.2, 0.9]))
+    bands = {name: band([c], common_grid([c])) for name, c in
+             (("a", curve_a), ("b", curve_b), ("c", curve_c))}
+    assert coinciding_bands(bands) == {"b": "a"}
