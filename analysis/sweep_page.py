@@ -20,7 +20,7 @@ from .dashboard import _layout, _write_page
 from .pareto import coinciding, pareto_front
 from .report import MB
 from .sweep_data import Sweep
-from .sweep_figures import group_bands, group_colours
+from .sweep_figures import coinciding_bands, group_bands, group_colours
 from .sweep_markdown import estimate, time_to_target
 from .time_to_target import group_time_to_target
 
@@ -83,8 +83,11 @@ def _bands(sweep: Sweep, axis: str) -> go.Figure:
     95 % band where every replicate's run reaches, then single replicates as thin lines."""
     fig = go.Figure()
     colours = group_colours(sweep)
-    for group, b in group_bands(sweep, axis, "accuracy").items():
+    bands = group_bands(sweep, axis, "accuracy")
+    same = coinciding_bands(bands)
+    for group, b in bands.items():
         name, colour = _text(sweep.label(group)), to_hex(colours[group])
+        on = f", on {_text(sweep.label(same[group]))}'s curve" if group in same else ""
         full = b.full & np.isfinite(b.low)
         if full.any():
             xs, lo, hi = b.grid[full], 100 * b.low[full], 100 * b.high[full]
@@ -95,8 +98,8 @@ def _bands(sweep: Sweep, axis: str) -> go.Figure:
                 name=f"{name}: 95 % interval", legendgroup=name, showlegend=False))
         fig.add_trace(go.Scatter(
             x=b.grid.tolist(), y=_json_floats(np.where(b.full, 100 * b.mean, np.nan)),
-            mode="lines", name=f"{name} (n={b.replicates})", legendgroup=name,
-            line={"color": colour}))
+            mode="lines", name=f"{name} (n={b.replicates}{on})", legendgroup=name,
+            line={"color": colour, "dash": "dash" if on else "solid"}))
         for values in b.beyond():  # single replicates after the others had stopped
             fig.add_trace(go.Scatter(
                 x=b.grid.tolist(), y=_json_floats(100 * values), mode="lines",
