@@ -215,6 +215,6 @@ def time_split_figure(sweep: Sweep, split: pd.DataFrame):
     net.set(xlabel="simulated hours per round (network)")
     net.grid(alpha=0.3, axis="x")
     if net.has_data():
-        net.legend(fontsize=6, loc="lower right")
+        net.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.suptitle("time to target = rounds needed x hours per round", fontsize=9)
     return fig
