@@ -380,3 +380,26 @@ def test_curves_that_lie_on_each_other_are_named_not_hidden():
     bands = {name: band([c], common_grid([c])) for name, c in
              (("a", curve_a), ("b", curve_b), ("c", curve_c))}
     assert coinciding_bands(bands) == {"b": "a"}
+
+
+def test_two_swept_parameters_compare_within_the_other_values(tmp_path):
+    from orbitfl.analysis.sweep_figures import ttt_figure
+
+    folder = make_sweep(tmp_path / "sweep", {
+        2: [rep(0.7, 10.0), rep(0.8, 20.0)], 3: [rep(0.8, 8.0), rep(0.9, 12.0)],
+        4: [rep(0.6, None), rep(0.75, 9.0)], 5: [rep(0.9, 4.0), rep(0.9, 6.0)]})
+    table = pd.read_parquet(folder / "sweep.parquet")
+    table.insert(table.columns.get_loc(STATIONS), "fl.strategy",
+                 table[STATIONS].map({2: "fedavg", 3: "fedavg", 4: "safe", 5: "safe"}))
+    table[STATIONS] = table[STATIONS].map({2: 2, 3: 3, 4: 2, 5: 3})
+    table.to_parquet(folder / "sweep.parquet")
+    summary, _ = _tables(folder, f"{STATIONS}=2")
+    rows = summary[summary["metric"] == "final_accuracy"].set_index("group")
+    assert rows["baseline"].to_dict() == {"g2": "g2", "g3": "g2", "g4": "g4", "g5": "g4"}
+    # g3 - g2: 0.1, 0.1; g5 - g4: 0.3, 0.15; two comparisons in one family
+    assert rows.loc["g5", "difference"] == pytest.approx(0.225)
+    assert (rows["comparisons"].dropna() == 2).all()
+    fig = ttt_figure(load_sweep(folder), 0.7)
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "censored"]
+    plt.close(fig)
+    assert notes == ["1/2"] * 2  # g4 (safe, 2 stations) in both panels
