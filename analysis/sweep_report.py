@@ -117,6 +117,8 @@ def markdown(sweep: Sweep, numbers: pd.DataFrame, split: pd.DataFrame,
     if sweep.unreadable:
         lines += ["Run directories that could not be read (their curves and round "
                   "breakdowns are missing):", ""] + \
-            [f"- {point}: {why}" for point, why in sweep.unreadable.items()] + [""]
+            [f"- {point}: {why}" for point, why in list(sweep.unreadable.items())[:10]] + \
+            ([f"- and {len(sweep.unreadable) - 10} more"] if len(sweep.unreadable) > 10
+             else []) + [""]
     lines += ["## Figures", ""] + [f"![{name}]({name}.{fmt})" for name in FIGURES] + [""]
     return "\n".join(lines)
