@@ -403,3 +403,13 @@ def test_two_swept_parameters_compare_within_the_other_values(tmp_path):
     notes = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_gid() == "censored"]
     plt.close(fig)
     assert notes == ["1/2"] * 2  # g4 (safe, 2 stations) in both panels
+
+
+def test_a_missing_run_directory_is_named_and_the_table_still_reported(tmp_path):
+    import shutil
+
+    folder = make_sweep(tmp_path / "sweep", {2: [rep(0.7, 10.0), rep(0.8, 20.0)]})
+    shutil.rmtree(folder / "runs" / "s-001")
+    summary, text = _tables(folder)
+    assert _row(summary, "g2", "final_accuracy")["n"] == 2  # from sweep.parquet
+    assert "- s-001: " in text and "not a run directory (no such folder)" in text
