@@ -51,9 +51,14 @@ def mark_coinciding(ax, x: np.ndarray, y: np.ndarray) -> list:
 def pareto_figure(table: pd.DataFrame, out: Path, parameters: list[str]) -> Path:
     """Accuracy against bytes for every complete point; the front is labelled with the
     swept values (``parameters``, columns of ``table``), which say more than point names."""
+    return save_figure(pareto_view(table, parameters), out)
+
+
+def pareto_view(table: pd.DataFrame, parameters: list[str]):
+    """The Pareto figure, not yet saved (a report saves it in each of its formats)."""
     fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
     draw_pareto(ax, table, parameters)
-    return save_figure(fig, out)
+    return fig
 
 
 def draw_pareto(ax, table: pd.DataFrame, parameters: list[str]) -> None:

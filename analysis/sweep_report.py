@@ -19,10 +19,10 @@ from orbitfl.atomic import atomic_write, atomic_write_text
 
 from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
-from .pareto import draw_pareto
+from .pareto import pareto_view
 from .report import _marked
 from .sweep_data import Sweep, load_sweep, parse_baseline
-from .sweep_figures import bands_figure, plt, time_split_figure, ttt_figure
+from .sweep_figures import bands_figure, time_split_figure, ttt_figure
 from .sweep_markdown import differences_table, groups_table, split_table
 from .time_split import time_split
 from .time_to_target import choose_target
@@ -32,13 +32,7 @@ FIGURES = {"accuracy_bands_vs_bytes": lambda s, t, x: bands_figure(s, "bytes"),
            "accuracy_bands_vs_energy": lambda s, t, x: bands_figure(s, "energy"),
            "time_to_target": lambda s, t, x: ttt_figure(s, t),
            "time_split": lambda s, t, x: time_split_figure(s, x),
-           "pareto": lambda s, t, x: _pareto(s)}
-
-
-def _pareto(sweep: Sweep):
-    fig, ax = plt.subplots(figsize=(6.8, 4.4), layout="constrained")
-    draw_pareto(ax, sweep.table, sweep.parameters)
-    return fig
+           "pareto": lambda s, t, x: pareto_view(s.table, s.parameters)}
 
 
 def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("png",),
