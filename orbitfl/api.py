@@ -5,6 +5,10 @@
     runs = {s: orbitfl.run(scenario.with_overrides({"fl.strategy": s}), out=f"runs/{s}")
             for s in ("fedavg", "safe")}
     runs["safe"].rounds[["round", "sim_time_s", "accuracy", "bytes_down"]]
+    study = orbitfl.sweep(scenario, {"fl.strategy": ["fedavg", "safe"]}, replicates=5,
+                          workers=2)
+    study.summary        # per group and metric: mean, 95 % interval, time to target
+    study.report("report/")
 
 Scenarios built from a mapping need no file (give absolute element-file paths, or
 ``base_dir`` for relative ones). Bad input raises ``orbitfl.errors.InputError`` with the
@@ -86,6 +90,11 @@ class Run:
     def summary(self) -> dict:
         return self.manifest["summary"]
 
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"Run({str(self.path)!r}: {s['rounds_completed']} rounds, final accuracy "
+                f"{s['final_accuracy']:.3f}, {s['sim_time_s'] / 3600:.1f} h simulated)")
+
 
 def open_run(path: str | Path) -> Run:
     """An existing run directory, checked as ``orbitfl report`` checks it."""
@@ -97,3 +106,93 @@ def open_run(path: str | Path) -> Run:
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
     return Run(Path(path), json.loads((Path(path) / "manifest.json").read_text()))
+
+
+def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[str, Any],
+          replicates: int | None = None, seeds: list[int] | None = None, mode: str = "grid",
+          backend: str = "local", workers: int | None = None, out: str | Path | None = None,
+          name: str | None = None, progress: bool = True) -> "Sweep":
+    """``orbitfl sweep`` without a sweep file: ``base`` (a scenario, its file or a mapping)
+    over the ``parameters`` (YAML path -> list of values, ``mode`` grid or zip), each group
+    of values run ``replicates`` times (seeds derived from the point's seed) or once per
+    seed of ``seeds``; into ``out`` (``runs/sweeps/<name>`` unless given; ``name``: the
+    base's). Points already complete there are reused, interrupted ones resume. Relative
+    paths in swept values are relative to the current folder."""
+    from orbitfl.progress import Bars, status_lines
+    from orbitfl.sweep import default_out, run_spec, sweep_spec
+
+    scenario = base if isinstance(base, Scenario) else load_scenario(base)
+    document: dict[str, Any] = {"mode": mode, "parameters": {
+        key: list(values) if isinstance(values, (list, tuple)) else values
+        for key, values in dict(parameters).items()}}
+    for key, value in (("replicates", replicates), ("seeds", seeds)):
+        if value is not None:
+            document[key] = list(value) if isinstance(value, tuple) else value
+    if name is not None:
+        document["name"] = name
+    spec = sweep_spec(scenario, document, "<sweep>", Path.cwd(), scenario.name)
+    folder = Path(out) if out is not None else default_out(spec.name)
+    with status_lines(progress):
+        run_spec(spec, folder, backend, workers, progress=Bars(progress))
+    return open_sweep(folder)
+
+
+@dataclass
+class Sweep:
+    """A sweep directory: ``table`` (``sweep.parquet``, one row per run) and ``summary``
+    (``sweep_summary.parquet``, per group and metric), read when first used."""
+
+    path: Path
+    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+
+    def _read(self, file: str) -> pd.DataFrame:
+        if file not in self._tables:
+            self._tables[file] = pd.read_parquet(self.path / file)
+        return self._tables[file]
+
+    @property
+    def table(self) -> pd.DataFrame:
+        return self._read("sweep.parquet")
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        return self._read("sweep_summary.parquet")
+
+    def report(self, out: str | Path, formats: tuple[str, ...] = ("png",),
+               force: bool = False) -> list[Path]:
+        """``orbitfl report SWEEP_DIR --out OUT``: the sweep's figures and dashboard, by the
+        function the command uses; the files written. A folder that is not empty and holds
+        no earlier report is refused unless ``force``."""
+        from orbitfl.analysis.report import RunDirectoryError, is_report, write_sweep_report
+        from orbitfl.errors import InputError
+        from orbitfl.rundir import check_output_dir
+
+        out = Path(out)
+        check_output_dir(out, "report folder")
+        if out.is_dir() and any(out.iterdir()) and not is_report(out) and not force:
+            raise InputError(f"{out}: report folder is not empty and holds no earlier "
+                             "report; choose another folder or give force=True")
+        try:
+            return write_sweep_report(self.path, out, tuple(formats))
+        except RunDirectoryError as err:
+            raise InputError(str(err)) from None
+
+    def __repr__(self) -> str:
+        table = self.table
+        groups = table["group"].nunique() if "group" in table else len(table)
+        complete = int((table["status"] == "complete").sum())
+        return (f"Sweep({str(self.path)!r}: {len(table)} runs in {groups} groups, "
+                f"{complete} complete)")
+
+
+def open_sweep(path: str | Path) -> Sweep:
+    """An existing sweep directory (its ``sweep.parquet`` and ``sweep_summary.parquet``)."""
+    from orbitfl.errors import InputError
+
+    path = Path(path)
+    missing = [f for f in ("sweep.parquet", "sweep_summary.parquet")
+               if not (path / f).is_file()]
+    if missing:
+        raise InputError(f"{path}: not a sweep directory (no {missing[0]}; written by "
+                         "orbitfl sweep)")
+    return Sweep(path)

@@ -63,7 +63,8 @@ def derived_seeds(seed: int, count: int) -> list[int]:
     return seeds
 
 
-def read_replicates(document: dict, path: Path, parameters: dict[str, list]) -> Replicates:
+def read_replicates(document: dict, path: str | Path, parameters: dict[str, list]
+                    ) -> Replicates:
     """The ``replicates:`` or ``seeds:`` of a sweep file, checked (one-line errors naming
     the file and the key)."""
     has_count, has_seeds = "replicates" in document, "seeds" in document
@@ -87,7 +88,7 @@ def read_replicates(document: dict, path: Path, parameters: dict[str, list]) -> 
     return Replicates()
 
 
-def _seed_list(seeds: Any, path: Path) -> tuple[int, ...]:
+def _seed_list(seeds: Any, path: str | Path) -> tuple[int, ...]:
     if not isinstance(seeds, list) or not seeds:
         raise InputError(f"{path}: seeds: expected a non-empty list of integer seeds, got "
                          f"{short(seeds)}")
@@ -109,7 +110,7 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_count(count: int, path: Path, key: str) -> None:
+def _check_count(count: int, path: str | Path, key: str) -> None:
     if count < 1:
         raise InputError(f"{path}: {key}: expected at least 1 run per point, got {count}")
     if count > MAX_REPLICATES:
@@ -118,7 +119,7 @@ def _check_count(count: int, path: Path, key: str) -> None:
 
 
 def check_point_count(parameters: dict[str, list], mode: str, replicates: Replicates,
-                      path: Path) -> int:
+                      path: str | Path) -> int:
     """The number of runs (groups x replicates), counted before any is built; an absurd
     total is refused at once (a small file may describe 10**12 points)."""
     lengths = [len(v) for v in parameters.values()]

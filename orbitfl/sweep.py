@@ -25,6 +25,10 @@ hash is not run again; a point stopped early (Ctrl-C, a crash) resumes from its 
 an invalid point, a failing point or a point whose worker dies is reported and the others
 go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` (and the summary) for
 what finished.
+
+Called as a function, this module is ``orbitfl.api.sweep``: importing a submodule sets the
+package's attribute of that name, so ``orbitfl.sweep`` is this module once anything has
+imported it, and ``orbitfl.sweep(base, parameters, ...)`` must work all the same.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -49,7 +54,7 @@ import pandas as pd
 
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
-from orbitfl.errors import InputError, read_user_file
+from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.limits import MAX_SCENARIO_BYTES
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
 from orbitfl.replicates import (
@@ -100,7 +105,7 @@ class Point:
 
 @dataclasses.dataclass(frozen=True)
 class SweepSpec:
-    """A sweep file, read and checked."""
+    """A sweep, read and checked: from a sweep file or from ``orbitfl.api.sweep``."""
 
     base: Scenario  # with the ``--set`` overrides
     parameters: dict[str, list]
@@ -108,6 +113,8 @@ class SweepSpec:
     name: str  # a safe path component
     replicates: Replicates
     runs: int  # groups x replicates
+    where: str  # what error lines name: the sweep file
+    folder: Path  # what relative paths in swept values are relative to
 
 
 def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()) -> SweepSpec:
@@ -126,23 +133,30 @@ def load_sweep(path: Path, overrides: Sequence[tuple[str, Any]] = ()) -> SweepSp
         raise InputError(f"{path}: a sweep needs 'base' and 'parameters'")
     base_path = (path.parent / str(document["base"])).resolve()
     base = load_scenario(base_path, overrides)  # the base must be valid on its own
+    return sweep_spec(base, document, str(path), path.parent, path.stem)
+
+
+def sweep_spec(base: Scenario, document: dict, where: str, folder: Path,
+               default_name: str) -> SweepSpec:
+    """A sweep's ``parameters``, ``mode``, ``name``, ``replicates`` and ``seeds`` (keys of
+    ``document``) over ``base``, checked, with one-line errors prefixed by ``where``; its
+    runs are counted before any is built."""
     parameters = document["parameters"]
     if not isinstance(parameters, dict) or not parameters:
-        raise InputError(f"{path}: parameters: expected a mapping of YAML paths to lists")
+        raise InputError(f"{where}: parameters: expected a mapping of YAML paths to lists")
     for key, values in parameters.items():
         if not isinstance(values, list) or not values:
-            raise InputError(f"{path}: parameters.{key}: expected a non-empty list")
+            raise InputError(f"{where}: parameters.{key}: expected a non-empty list")
     mode = document.get("mode", "grid")
     if mode not in ("grid", "zip"):
-        raise InputError(f"{path}: mode: expected grid or zip, got {mode!r}")
+        raise InputError(f"{where}: mode: expected grid or zip, got {short(mode)}")
     if mode == "zip" and len({len(v) for v in parameters.values()}) > 1:
-        raise InputError(f"{path}: parameters: zip mode needs lists of equal length")
-    replicates = read_replicates(document, path, parameters)
-    runs = check_point_count(parameters, mode, replicates, path)
+        raise InputError(f"{where}: parameters: zip mode needs lists of equal length")
+    replicates = read_replicates(document, where, parameters)
+    runs = check_point_count(parameters, mode, replicates, where)
     # the name becomes file names: one safe path component, whatever the user wrote
-    return SweepSpec(base, parameters, mode,
-                     safe_path_component(str(document.get("name", path.stem))),
-                     replicates, runs)
+    name = safe_path_component(str(document.get("name", default_name)))
+    return SweepSpec(base, parameters, mode, name, replicates, runs, where, folder)
 
 
 def _absolute_paths(values: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
@@ -167,16 +181,20 @@ def expand(base: dict, parameters: dict[str, list], mode: str) -> list[dict[str,
 
 def plan_points(sweep_file: Path, out: Path,
                 overrides: Sequence[tuple[str, Any]] = ()) -> tuple[list[Point], str]:
-    """Every point: the base with its values applied and validated (each point's scenario
-    written as JSON under ``out/points`` for its worker). A point that is not a valid
-    scenario carries its one-line error instead of stopping the sweep; paths in the swept
-    values are relative to the sweep file."""
-    sweep_file = Path(sweep_file)
-    spec = load_sweep(sweep_file, overrides)
+    """Every point of a sweep file (see ``plan``) and the sweep's name."""
+    spec = load_sweep(Path(sweep_file), overrides)
+    return plan(spec, out), spec.name
+
+
+def plan(spec: SweepSpec, out: Path) -> list[Point]:
+    """Every point: the base with its values (and its replicate's seed) applied and
+    validated (each point's scenario written as JSON under ``out/points`` for its worker).
+    A point that is not a valid scenario carries its one-line error instead of stopping
+    the sweep; paths in the swept values are relative to ``spec.folder``."""
     points: list[Point] = []
     runs_of: dict[str, int] = {}  # group -> runs planned so far (the next replicate index)
     for i, values in enumerate(expand({}, spec.parameters, spec.mode)):
-        absolute = _absolute_paths(values, sweep_file.parent)
+        absolute = _absolute_paths(values, spec.folder)
         seeds = spec.replicates.seeds_for(_point_seed(values, spec.base))
         for k, seed in enumerate(seeds):
             point_name = f"{spec.name}-{i:03d}" + (f"-r{k}" if len(seeds) > 1 else "")
@@ -188,7 +206,7 @@ def plan_points(sweep_file: Path, out: Path,
                 scenario, error = spec.base.with_overrides(changes), None
             except InputError as err:
                 which = f" replicate {k} (seed {seed})" if len(seeds) > 1 else ""
-                scenario, error = None, f"{sweep_file}: point {i}{which} {values}: {err}"
+                scenario, error = None, f"{spec.where}: point {i}{which} {values}: {err}"
             if scenario is not None:
                 scenario_file.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(scenario_file,
@@ -198,7 +216,7 @@ def plan_points(sweep_file: Path, out: Path,
             points.append(Point(len(points), point_name, values, scenario_file,
                                 out / "runs" / point_name, error, scenario, replicate,
                                 seed if _is_seed(seed) else None))
-    return points, spec.name
+    return points
 
 
 def _point_seed(values: dict[str, Any], base: Scenario) -> Any:
@@ -351,13 +369,26 @@ def run_sweep(sweep_file: Path, out: Path | None = None, backend: str = "local",
     written for what finished, and ``KeyboardInterrupt`` is raised again. Status lines go
     to this module's logger (each point's own into its log file); ``progress`` draws a bar
     of the points."""
-    bars = progress or NO_BARS
     _check_options(backend, workers, address)
     sweep_file = Path(sweep_file)
-    out = Path(out) if out is not None else \
-        Path("runs") / "sweeps" / safe_path_component(sweep_file.stem)
+    out = Path(out) if out is not None else default_out(sweep_file.stem)
     check_output_dir(out, "sweep directory")
-    points, name = plan_points(sweep_file, out, overrides)
+    return run_spec(load_sweep(sweep_file, overrides), out, backend, workers, address,
+                    progress)
+
+
+def default_out(name: str) -> Path:
+    """Where a sweep is written unless told: ``runs/sweeps/<name>``."""
+    return Path("runs") / "sweeps" / safe_path_component(name)
+
+
+def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | None = None,
+             address: str | None = None, progress: Bars | None = None) -> pd.DataFrame:
+    """``run_sweep`` for a sweep already read (``load_sweep`` or ``sweep_spec``)."""
+    bars = progress or NO_BARS
+    _check_options(backend, workers, address)
+    check_output_dir(out, "sweep directory")
+    points, name = plan(spec, out), spec.name
     skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
     todo = [p for p in points if p.index not in skipped and not is_complete(p)]
     results = {p.index: {**headline(p.run_dir), "reused": True}
@@ -603,6 +634,17 @@ def parameter_table(points: list[Point]) -> pd.DataFrame:
     table.insert(0, "group", [p.group for p in points])
     return table
 
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as ``orbitfl.api.sweep`` (see the module's docstring)."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from orbitfl.api import sweep
+
+        return sweep(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(_worker_main(sys.argv[1:]))

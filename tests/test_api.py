@@ -63,3 +63,59 @@ def test_the_notebook_tour_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "contact windows" in result.stdout
     assert "fedavg " in result.stdout and "safe " in result.stdout
+
+
+def test_a_sweep_with_replicates_from_python(tmp_path):
+    """2 groups x 2 replicates of test_sweep's micro scenario (2 satellites, 1 round):
+    the per-run table, the per-group summary, reuse on a second call, the report, reprs."""
+    from test_sweep import MICRO
+
+    from orbitfl.replicates import derived_seeds
+
+    out = tmp_path / "sweep"
+    micro = {**copy.deepcopy(MICRO), "report": {"figures": False}}  # runs only: seconds
+    study = orbitfl.sweep(micro, {"links.downlink.rate_mbps": (5, 50)},
+                          replicates=2, workers=2, out=out, progress=False)
+    table = study.table
+    assert list(table["point"]) == [f"micro-{i:03d}-r{k}" for i in range(2) for k in range(2)]
+    assert (table["status"] == "complete").all() and list(table["replicate"]) == [0, 1] * 2
+    assert list(table["seed"]) == derived_seeds(MICRO["seed"], 2) * 2
+    assert list(table["group"]) == ["links.downlink.rate_mbps=5"] * 2 + \
+        ["links.downlink.rate_mbps=50"] * 2
+    assert all((out / "runs" / p / "manifest.json").is_file() for p in table["point"])
+    summary = study.summary.set_index(["group", "metric"])
+    for group, runs in table.groupby("group"):
+        accuracy = summary.loc[(group, "final_accuracy")]
+        assert accuracy["n"] == 2 and accuracy["mean"] == pytest.approx(
+            runs["final_accuracy"].mean())
+        assert accuracy["lo"] <= accuracy["mean"] <= accuracy["hi"]
+        assert summary.loc[(group, "to_0.5_round"), "n"] == 2  # reached or censored
+    assert repr(study) == f"Sweep({str(out)!r}: 4 runs in 2 groups, 4 complete)"
+
+    again = orbitfl.sweep(micro, {"links.downlink.rate_mbps": [5, 50]},
+                          replicates=2, out=out, progress=False)
+    assert again.table["reused"].all()  # the same runs, found complete
+    written = again.report(tmp_path / "report")
+    assert {"pareto.png", "dashboard.html"} <= {p.name for p in written}
+    run = orbitfl.open_run(out / "runs" / "micro-000-r0")
+    assert repr(run).startswith(f"Run({str(run.path)!r}: 1 rounds, final accuracy ")
+    assert orbitfl.open_sweep(out).summary.equals(study.summary)
+
+
+def test_the_package_lists_the_api_and_imports_without_torch():
+    assert {"load_scenario", "contacts", "run", "open_run", "sweep", "open_sweep"} <= \
+        set(dir(orbitfl))
+    assert callable(orbitfl.sweep)  # the module orbitfl.sweep is orbitfl.api.sweep, called
+    code = "import sys, orbitfl; dir(orbitfl); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
+
+
+def test_bad_sweep_arguments_are_one_line_errors(tmp_path):
+    with pytest.raises(InputError, match=r"^<sweep>: replicates: expected at least 1"):
+        orbitfl.sweep(copy.deepcopy(TINY), {"fl.rounds": [1]}, replicates=0, out=tmp_path)
+    with pytest.raises(InputError, match=r"^<sweep>: parameters.fl.rounds: expected a "):
+        orbitfl.sweep(copy.deepcopy(TINY), {"fl.rounds": 3}, out=tmp_path)
+    with pytest.raises(InputError, match="not a sweep directory"):
+        orbitfl.open_sweep(tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -215,6 +215,7 @@ def test_ctrl_c_stops_the_whole_sweep_and_a_rerun_resumes_from_the_checkpoint(tm
     assert "Traceback" not in err
     table = pd.read_parquet(out / "sweep.parquet")
     assert list(table.status) == ["complete", "interrupted", "interrupted"]
+    assert (out / "sweep_summary.parquet").is_file()  # written after Ctrl-C too
     assert checkpoint.is_file() and not (out / "runs" / "sweep-001").exists()
     assert not (out / "runs" / "sweep-002").exists()  # the rest did not run after Ctrl-C
 
