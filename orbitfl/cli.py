@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     p_report = commands.add_parser(
         "report", help="figures and a dashboard from run directories, or from one sweep folder")
     p_report.add_argument("runs", type=Path, nargs="+",
-                          help="run directories to compare, or one sweep folder (its Pareto "
-                               "page)")
+                          help="run directories to compare, or one sweep folder (its study "
+                               "report: bands, time to target, paired differences)")
     p_report.add_argument("--out", type=Path, required=True,
                           help="folder for the figures and dashboard.html")
     p_report.add_argument("--format", default="png", type=_formats,
