@@ -413,3 +413,11 @@ def test_a_missing_run_directory_is_named_and_the_table_still_reported(tmp_path)
     summary, text = _tables(folder)
     assert _row(summary, "g2", "final_accuracy")["n"] == 2  # from sweep.parquet
     assert "- s-001: " in text and "not a run directory (no such folder)" in text
+
+
+def test_sweep_options_on_run_directories_are_one_line_errors(tmp_path, capsys):
+    _run_dir(tmp_path / "run", [0.0, 1.0], [0.1, 0.5])
+    assert main(["report", str(tmp_path / "run"), "--out", str(tmp_path / "r"),
+                 "--baseline", "a=1"]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline applies to a sweep folder" in err and err.count("\n") == 1
