@@ -21,7 +21,7 @@ from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
 from .pareto import pareto_view
 from .report import _marked
-from .sweep_data import Sweep, load_sweep, parse_baseline
+from .sweep_data import Sweep, SweepTableError, load_sweep, parse_baseline
 from .sweep_figures import bands_figure, time_split_figure, ttt_figure
 from .sweep_markdown import differences_table, groups_table, split_table
 from .time_split import time_split
@@ -44,6 +44,11 @@ def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("
     from .sweep_page import write_sweep_dashboard
 
     sweep = load_sweep(sweep_dir)
+    statuses = sweep.table["status"].value_counts()
+    if "complete" not in statuses:
+        raise SweepTableError(f"{sweep_dir}: no run of the sweep completed ("
+                              f"{', '.join(f'{n} {s}' for s, n in statuses.items()) or 'none'}"
+                              "): nothing to report; see points/*.log")
     spec = parse_baseline(baseline, sweep)
     threshold = choose_target(sweep, target)
     numbers = summary(sweep, spec, threshold)

@@ -421,3 +421,13 @@ def test_sweep_options_on_run_directories_are_one_line_errors(tmp_path, capsys):
                  "--baseline", "a=1"]) == 2
     err = capsys.readouterr().err
     assert "--baseline applies to a sweep folder" in err and err.count("\n") == 1
+
+
+def test_a_sweep_where_nothing_completed_is_one_line(tmp_path, capsys):
+    folder = make_sweep(tmp_path / "sweep", {2: [rep(0.7, 10.0)]})
+    table = pd.read_parquet(folder / "sweep.parquet").assign(status="failed")
+    table.to_parquet(folder / "sweep.parquet")
+    assert main(["report", str(folder), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "no run of the sweep completed (1 failed): nothing to report" in err
+    assert err.count("\n") == 1
