@@ -81,13 +81,15 @@ class Band:
 
     def beyond(self) -> np.ndarray:
         """Each replicate's curve where not every run reaches (from the last point every
-        run reaches, so that the lines join the mean), NaN elsewhere: drawn one by one,
-        since a mean over the runs still going would favour them."""
+        run reaches, so that the lines join the mean), NaN elsewhere, for the replicates
+        that go on: drawn one by one, since a mean over the runs still going would favour
+        them."""
         shown = ~self.full
         last_full = np.flatnonzero(self.full)
         if len(last_full):
             shown[last_full[-1]] = True
-        return np.where(shown, self.values, np.nan)
+        beyond = np.where(shown, self.values, np.nan)
+        return beyond[np.isfinite(beyond).sum(axis=1) >= 2]  # (a line, not a lone point)
 
 
 def band(curves: list[tuple[np.ndarray, np.ndarray]], grid: np.ndarray) -> Band:

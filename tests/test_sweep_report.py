@@ -431,3 +431,12 @@ def test_a_sweep_where_nothing_completed_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no run of the sweep completed (1 failed): nothing to report" in err
     assert err.count("\n") == 1
+
+
+def test_only_the_replicates_that_go_on_are_drawn_beyond_the_common_part():
+    grid = np.array([0.0, 1.0, 2.0, 3.0])
+    short, long = (np.array([0.0, 2.0]), np.array([0.2, 0.6])), \
+        (np.array([0.0, 3.0]), np.array([0.0, 0.6]))
+    beyond = band([short, long], grid).beyond()
+    assert len(beyond) == 1  # the long run, from the last common point on
+    np.testing.assert_allclose(beyond[0], [np.nan, np.nan, 0.4, 0.6])
