@@ -212,7 +212,11 @@ def time_split_figure(sweep: Sweep, split: pd.DataFrame):
             net.barh(y, hours[factor], left=left, color=FACTOR_COLOURS.get(factor, "0.6"),
                      label=factor if factor != "round" else "round (no breakdown recorded)")
             left += hours[factor].to_numpy()
-    net.set(xlabel="simulated hours per round (network)")
+    mean = split["hours_per_round"].to_numpy(dtype=float)
+    lo, hi = (np.where(np.isfinite(split[c]), split[c], mean)
+              for c in ("hours_per_round_lo", "hours_per_round_hi"))
+    net.errorbar(mean, y, xerr=[mean - lo, hi - mean], fmt="none", ecolor="k", capsize=3)
+    net.set(xlabel="simulated hours per round, mean and 95 % interval (network)")
     net.grid(alpha=0.3, axis="x")
     if net.has_data():
         net.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.0, 1.0))
