@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from orbitfl.atomic import atomic_write, atomic_write_text
+from orbitfl.columns import check_columns
 
 from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
@@ -73,6 +74,8 @@ def _with_parameters(sweep: Sweep, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _csv(path: Path, frame: pd.DataFrame) -> Path:
+    """A table whose columns ``orbitfl.columns`` declares (and documents), whole or not."""
+    check_columns(path.name, list(frame.columns))
     return atomic_write(path, lambda partial: frame.to_csv(partial, index=False))
 
 
