@@ -326,9 +326,10 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("<parameter>", "as swept", "", "the group's value at that YAML path"),
               _c("metric", "str", "", "as in `sweep_summary.parquet`: a headline metric, "
                  "or `to_<acc>_sim_time_s` for the time to target"),
+              _c("n", "int", "runs", "as in `sweep_summary.parquet`"),
               *[_c(name, "float", unit, f"as in `sweep_summary.parquet`{why}")
                 for name, unit, why in (
-                    ("n", "runs", ""), ("mean", "as metric", ""), ("sd", "as metric", ""),
+                    ("mean", "as metric", ""), ("sd", "as metric", ""),
                     ("lo", "as metric", ""), ("hi", "as metric", ""),
                     ("reached", "runs", ""), ("fraction_reached", "fraction", ""),
                     ("median", "as metric", ""),
