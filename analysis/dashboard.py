@@ -39,7 +39,6 @@ from .downloads import SCRIPT as DOWNLOADS
 from .downloads import Downloads
 from .figures import COAST, LAND, class_names, land_outline
 from .labels import place_labels
-from .pareto import pareto_front
 from .report import (
     ACCURACIES,
     FACTOR_COLOURS,
@@ -607,62 +606,3 @@ grid-template-columns:1fr 1fr;gap:10px}} .plot{{min-height:{HEIGHT}px}}
 {DRAW}{csv}</body></html>"""
     out.parent.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(out, page)
-
-
-def swept_parameters(table: pd.DataFrame) -> list[str]:
-    """The swept YAML paths: sweep.parquet's columns between ``point`` and ``status``."""
-    columns = list(table.columns)
-    return columns[columns.index("point") + 1:columns.index("status")]
-
-
-def _colour_by(values: pd.Series) -> tuple[list[int], dict]:
-    """Category codes of a swept parameter's values and the colour bar that names them."""
-    labels = values.astype(str)
-    order = sorted(labels.unique(), key=lambda v: (pd.to_numeric(v, errors="coerce"), v))
-    codes = [order.index(v) for v in labels]
-    return codes, {"tickvals": list(range(len(order))), "ticktext": order}
-
-
-def _pareto(ok: pd.DataFrame, x: np.ndarray, parameters: list[str], title: str,
-            xlabel: str) -> go.Figure:
-    """Final accuracy against ``x`` per complete point, coloured by the first swept
-    parameter, a menu to colour by any other, and the Pareto front drawn through."""
-    accuracy = 100 * ok["final_accuracy"].to_numpy(dtype=float)
-    hover = ["<br>".join([str(p)] + [f"{n} = {ok[n].iloc[i]}" for n in parameters])
-             for i, p in enumerate(ok["point"])]
-    fig = go.Figure()
-    if len(ok) and parameters:
-        colourings = [_colour_by(ok[name]) for name in parameters]
-        codes, bar = colourings[0]
-        fig.add_trace(go.Scatter(
-            x=x, y=accuracy, mode="markers", name="points", text=hover,
-            hovertemplate="%{text}<extra></extra>",
-            marker={"size": 10, "color": codes, "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": parameters[0], **bar}}))
-        front = pareto_front(x, accuracy)
-        fig.add_trace(go.Scatter(x=x[front].tolist(), y=accuracy[front].tolist(),
-                                 mode="lines", name="Pareto front", line={"color": "red"}))
-        fig.update_layout(updatemenus=[{"x": 0, "y": 1.18, "xanchor": "left", "buttons": [
-            {"label": f"colour by {name}", "method": "restyle",
-             "args": [{"marker.color": [c], "marker.colorbar.title.text": name,
-                       "marker.colorbar.tickvals": [b["tickvals"]],
-                       "marker.colorbar.ticktext": [b["ticktext"]]}, [0]]}
-            for name, (c, b) in zip(parameters, colourings)]}])
-    return _layout(fig, f"{title} (red: Pareto front)", xlabel, "final accuracy (%)",
-                   yaxis_range=[0, 100], showlegend=False,
-                   margin=dict(l=60, r=20, t=90, b=50))
-
-
-def write_sweep_dashboard(table: pd.DataFrame, out: Path) -> Path:
-    """A sweep's front page from ``sweep.parquet``: interactive Pareto of final accuracy
-    against bytes and against simulated time, coloured by any swept parameter."""
-    parameters = swept_parameters(table)
-    ok = table[table["status"] == "complete"].reset_index(drop=True)
-    total = (ok["bytes_up"] + ok["bytes_down"]).to_numpy(dtype=float) / MB
-    views = {"pareto_bytes": _pareto(ok, total, parameters, "final accuracy vs bytes",
-                                     "bytes moved, up + down (MB)"),
-             "pareto_time": _pareto(ok, ok["sim_time_h"].to_numpy(dtype=float), parameters,
-                                    "final accuracy vs simulated time", "hours")}
-    header = (f"<h1>orbitfl sweep</h1><p>{len(ok)} of {len(table)} points complete; "
-              f"swept: {html.escape(', '.join(parameters))}</p>")
-    return _write_page(out, header, views, [])

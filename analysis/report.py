@@ -215,24 +215,14 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
 
 
 def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("png",),
-                       style: str = "screen") -> list[Path]:
-    """A sweep folder's report (``orbitfl report SWEEP_DIR``): the Pareto figure in each
-    format and the interactive sweep page, coloured by any swept parameter."""
-    from .dashboard import swept_parameters, write_sweep_dashboard
-    from .pareto import pareto_figure
+                       style: str = "screen", **options) -> list[Path]:
+    """``orbitfl report SWEEP_DIR``: the sweep's study report (``sweep_report``), drawn in
+    ``style``."""
+    from .sweep_report import write_sweep_report as write
 
     resolve(style)
-    try:
-        table = pd.read_parquet(Path(sweep_dir) / "sweep.parquet")
-        parameters = swept_parameters(table)
-    except (OSError, ValueError, pa.ArrowException) as err:
-        raise RunDirectoryError(f"{sweep_dir}: sweep.parquet cannot be read as a sweep "
-                                f"table ({type(err).__name__})") from None
-    out.mkdir(parents=True, exist_ok=True)
-    written = [pareto_figure(table, out / f"pareto.{fmt}", parameters, style)
-               for fmt in formats]
-    written.append(write_sweep_dashboard(table, out / "dashboard.html"))
-    return _marked(out, [Path(sweep_dir)], written)
+    with figure_style(style):
+        return write(sweep_dir, out, formats, **options)
 
 
 def _marked(out: Path, sources: list[Path], written: list[Path]) -> list[Path]:

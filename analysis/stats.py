@@ -209,3 +209,22 @@ def _first_below_half(at: np.ndarray, curve: np.ndarray, never: float) -> float:
 def _check_level(level: float) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must lie strictly between 0 and 1, got {level}")
+
+
+def column_intervals(values: np.ndarray, level: float = 0.95
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``mean_interval`` of every column of a 2-D array at once (NaN entries left out),
+    for curves with many grid points: (n, mean, lo, hi) arrays, NaN where undefined as
+    there (mean for n = 0; lo and hi for n < 2)."""
+    _check_level(level)
+    v = np.asarray(values, dtype=float)
+    v = v.reshape(len(v), -1) if v.ndim != 2 else v
+    n = np.isfinite(v).sum(axis=0)
+    with warnings.catch_warnings():  # columns with n < 2 give NaN, as intended
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(v, axis=0)
+        sd = np.nanstd(v, axis=0, ddof=1)
+    quantiles = {k: t_quantile(1 - (1 - level) / 2, int(k) - 1) for k in np.unique(n)}
+    t = np.array([quantiles[k] for k in n])
+    half = np.where(n >= 2, t * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+    return n, mean, mean - half, mean + half

@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     p_report = commands.add_parser(
         "report", help="figures and a dashboard from run directories, or from one sweep folder")
     p_report.add_argument("runs", type=Path, nargs="+",
-                          help="run directories to compare, or one sweep folder (its Pareto "
-                               "page)")
+                          help="run directories to compare, or one sweep folder (its study "
+                               "report: bands, time to target, paired differences)")
     p_report.add_argument("--out", type=Path, required=True,
                           help="folder for the figures and dashboard.html")
     p_report.add_argument("--format", default="png", type=_formats,
@@ -113,6 +113,15 @@ def main(argv: list[str] | None = None) -> int:
     p_report.add_argument("--force", action="store_true",
                           help="write into a non-empty folder that is not an earlier report")
     _style_argument(p_report)
+    p_report.add_argument("--target", type=float, default=None, metavar="ACCURACY",
+                          help="a sweep folder's time-to-target threshold, one the sweep "
+                               "table records (0.5 to 0.9; default: the highest one that "
+                               "some group reaches)")
+    p_report.add_argument("--baseline", action="append", metavar="KEY=VALUE",
+                          help="a sweep folder's baseline: the groups with this swept value "
+                               "(repeatable), e.g. ground_stations.count=2; every group is "
+                               "compared with the baseline that shares its other values "
+                               "(default: the first group)")
     _verbosity_arguments(p_report)
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
@@ -157,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "contacts":
             return _contacts(args, overrides, bars)
         if args.command == "report":
-            return _report(args.runs, args.out, args.format, args.force, args.style)
+            return _report(args.runs, args.out, args.format, args.force, args.style,
+                           target=args.target, baseline=args.baseline)
         if args.command == "sweep":
             return _sweep(args, overrides, bars)
         overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
@@ -246,7 +256,8 @@ def _style_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
-            force: bool = False, style: str = "screen") -> int:
+            force: bool = False, style: str = "screen", target: float | None = None,
+            baseline: list[str] | None = None) -> int:
     from orbitfl.analysis.report import (
         RunDirectoryError,
         is_report,
@@ -261,8 +272,13 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
                          f"choose another --out or give --force to write into it")
     try:
         if len(runs) == 1 and (runs[0] / "sweep.parquet").is_file():
-            written = write_sweep_report(runs[0], out, formats, style=style)
+            written = write_sweep_report(runs[0], out, formats, style=style, target=target,
+                                         baseline=baseline)
         else:
+            for given, option in ((target, "--target"), (baseline, "--baseline")):
+                if given is not None:
+                    raise InputError(f"{option} applies to a sweep folder (one folder "
+                                     "holding sweep.parquet), not to run directories")
             written = write_report(runs, out, formats=formats, style=style)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None

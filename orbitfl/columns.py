@@ -320,6 +320,66 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "(Brookmeyer-Crowley)"),
               _c("median_hi", "float", "as metric", "upper end of that interval (inf: the "
                  "runs do not bound it from above)"))),
+    Table("summary.csv", "In an `orbitfl report SWEEP_DIR` folder: `sweep_summary.parquet`'s "
+          "rows for the metrics some run measured and for the report's time to target "
+          "(`--target`), each with its group's baseline (`--baseline`) and the group minus "
+          "that baseline paired by replicate (`analysis/comparisons.py`).", (
+              _c("group", "str", "", "the group (`sweep.parquet`'s `group`)"),
+              _c("<parameter>", "as swept", "", "the group's value at that YAML path"),
+              _c("metric", "str", "", "as in `sweep_summary.parquet`: a headline metric, "
+                 "or `to_<acc>_sim_time_s` for the time to target"),
+              _c("n", "int", "runs", "as in `sweep_summary.parquet`"),
+              *[_c(name, "float", unit, f"as in `sweep_summary.parquet`{why}")
+                for name, unit, why in (
+                    ("mean", "as metric", ""), ("sd", "as metric", ""),
+                    ("lo", "as metric", ""), ("hi", "as metric", ""),
+                    ("reached", "runs", ""), ("fraction_reached", "fraction", ""),
+                    ("median", "as metric", ""),
+                    ("median_lo", "as metric", " (NaN for a group of one run)"),
+                    ("median_hi", "as metric", " (NaN for a group of one run)"))],
+              _c("label", "str", "", "the group as `path=value, ...`"),
+              _c("baseline", "str or null", "", "the group it is compared with: the one "
+                 "with `--baseline`'s values and this group's other values (null: none)"),
+              _c("pairs", "float", "runs", "replicates paired with the baseline's (NaN: the "
+                 "baseline itself, or no pair)"),
+              _c("difference", "float", "as metric", "mean of group minus baseline over "
+                 "the pairs"),
+              _c("difference_lo", "float", "as metric", "lower end of its simultaneous 95 % "
+                 "interval: Bonferroni over the `comparisons` of the metric"),
+              _c("difference_hi", "float", "as metric", "upper end of that interval"),
+              _c("p_holm", "float", "", "Holm-adjusted p-value of the paired t-test of "
+                 "zero difference"),
+              _c("comparisons", "float", "", "comparisons of this metric reported (the "
+                 "family of the adjustment)"))),
+    Table("time_split.csv", "In an `orbitfl report SWEEP_DIR` folder: where each group's "
+          "time to target goes, rounds needed (learning) against simulated hours per round "
+          "(network), the rounds' time split by what they waited for "
+          "(`analysis/time_split.py`).", (
+              _c("group", "str", "", "the group (`sweep.parquet`'s `group`)"),
+              _c("<parameter>", "as swept", "", "the group's value at that YAML path"),
+              _c("label", "str", "", "the group as `path=value, ...`"),
+              _c("n", "int", "runs", "complete runs"),
+              _c("reached", "float", "runs", "runs that reached the target"),
+              _c("rounds_needed", "float", "rounds", "Kaplan-Meier median of the rounds to "
+                 "the target (runs that never reached censored at their rounds)"),
+              _c("rounds_lo", "float", "rounds", "lower end of its 95 % interval"),
+              _c("rounds_hi", "float", "rounds", "upper end (inf: not bounded)"),
+              _c("hours_per_round", "float", "h", "mean over the runs of simulated time "
+                 "over rounds"),
+              _c("hours_per_round_lo", "float", "h", "lower end of its 95 % t-interval"),
+              _c("hours_per_round_hi", "float", "h", "upper end of that interval"),
+              _c("time_to_target_h", "float", "h", "Kaplan-Meier median simulated time to "
+                 "the target"),
+              _c("time_to_target_lo", "float", "h", "lower end of its 95 % interval"),
+              _c("time_to_target_hi", "float", "h", "upper end (inf: not bounded)"),
+              *[_c(f"share_{factor}", "float", "fraction", f"share of the rounds' time "
+                   f"{why} (the complete runs' rounds pooled; NaN: no clients.parquet)")
+                for factor, why in (
+                    ("waiting_for_a_contact", "spent waiting for a contact"),
+                    ("transfer", "with a payload on the air"),
+                    ("battery", "training waited for charge"),
+                    ("training", "spent training on board"),
+                    ("no_update_in_time", "of rounds that no update closed"))])),
 )}
 
 _IN_REPORT = "In a contact report (`orbitfl contacts --report DIR`, beside `contacts.parquet` " \

@@ -1,7 +1,10 @@
 """``docs/safe-study.md`` from a study folder (``python -m orbitfl.study``): every method at
 every imbalance factor, mean and standard deviation over seeds, the paired difference to
-FedAvg with a 95 % t-interval over seeds, bytes per round, wall time, the tuned settings,
-the centralised bound and the commands that regenerate it, with figures beside it.
+FedAvg with a 95 % t-interval over seeds and Holm-adjusted p-values, bytes per round, wall
+time, the tuned settings, the centralised bound and the commands that regenerate it, with
+figures beside it. The statistics are ``orbitfl.analysis.stats``', as in ``orbitfl report
+SWEEP_DIR``; only what is SAFE-specific (methods, imbalance factors, tuning, the verdict)
+lives here.
 
     .venv/bin/python -m orbitfl.study_report runs/safe-study --out docs/safe-study.md
 
@@ -13,13 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from orbitfl.analysis.stats import mean_interval, paired_differences
 from orbitfl.atomic import atomic_write_text
 from orbitfl.errors import InputError
 from orbitfl.study import TUNED
@@ -30,48 +33,22 @@ METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
 BASELINE = "fedavg"
 BOUND = "central"
 IF_COLUMN = "data.imbalance_ratio"
-# two-sided 95 % quantiles of Student's t, by degrees of freedom (no scipy at run time)
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306,
-        9: 2.262, 10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131,
-        16: 2.120, 17: 2.110, 18: 2.101, 19: 2.093, 20: 2.086, 25: 2.060, 30: 2.042}
-
-
-def t975(df: int) -> float:
-    """The 97.5 % quantile of t with ``df`` degrees of freedom (the next smaller tabulated
-    df above 20, which errs wide; 1.96 beyond 30)."""
-    if df < 1:
-        return float("nan")
-    if df in T975:
-        return T975[df]
-    if df > 30:
-        return 1.96
-    return T975[max(k for k in T975 if k <= df)]
 
 
 def mean_sd(values: pd.Series) -> tuple[float, float, int]:
-    """Mean, sample standard deviation (n - 1) and n of the finite values."""
-    v = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    v = v[np.isfinite(v)]
-    if len(v) == 0:
-        return float("nan"), float("nan"), 0
-    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan"), len(v)
+    """Mean, sample standard deviation and n of the finite values (``stats.mean_interval``)."""
+    s = mean_interval(pd.to_numeric(values, errors="coerce"))
+    return s.mean, s.sd, s.n
 
 
-def paired_difference(method: pd.DataFrame, baseline: pd.DataFrame, metric: str
-                      ) -> tuple[float, float, float, int]:
-    """Mean of (method - baseline) over the seeds both completed, and its 95 % t-interval:
-    ``mean +- t(0.975, n - 1) * sd / sqrt(n)``."""
-    joined = method[["seed", metric]].merge(baseline[["seed", metric]], on="seed",
-                                            suffixes=("", "_base"))
-    d = (joined[metric] - joined[f"{metric}_base"]).to_numpy(dtype=float)
-    d = d[np.isfinite(d)]
-    if len(d) == 0:
-        return float("nan"), float("nan"), float("nan"), 0
-    mean = float(d.mean())
-    if len(d) < 2:
-        return mean, float("nan"), float("nan"), 1
-    half = t975(len(d) - 1) * float(d.std(ddof=1)) / math.sqrt(len(d))
-    return mean, mean - half, mean + half, len(d)
+def differences(finals: dict[str, pd.DataFrame], factor: float, metric: str) -> pd.DataFrame:
+    """Every method minus FedAvg at one imbalance factor, paired by seed
+    (``stats.paired_differences``): n, mean, the 95 % t-interval of that one comparison
+    (``lo``, ``hi``) and the Holm-adjusted p-value over the methods compared, by method."""
+    rows = pd.concat([frame.loc[frame[IF_COLUMN] == factor, ["seed", metric]].assign(
+        method=name) for name, frame in finals.items()], ignore_index=True)
+    return paired_differences(rows, metric, BASELINE, group="method",
+                              replicate="seed").set_index("group")
 
 
 def load_study(study_dir: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
@@ -112,12 +89,13 @@ def cell(mean: float, sd: float) -> str:
     return f"{mean:.3f} ± {sd:.3f}" if np.isfinite(sd) else f"{mean:.3f}"
 
 
-def interval(mean: float, low: float, high: float) -> str:
+def interval(mean: float, low: float, high: float, p_holm: float = np.nan) -> str:
     if not np.isfinite(mean):
         return "-"
     if not np.isfinite(low):
         return f"{mean:+.3f}"
-    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]"
+    holm = f" (Holm p {p_holm:.2g})" if np.isfinite(p_holm) else ""
+    return f"{mean:+.3f} [{low:+.3f}, {high:+.3f}]{holm}"
 
 
 def results_table(record: dict, finals: dict[str, pd.DataFrame], factor: float) -> list[str]:
@@ -126,8 +104,8 @@ def results_table(record: dict, finals: dict[str, pd.DataFrame], factor: float) 
         ["Δ accuracy vs FedAvg [95 % CI]", "Δ few-shot vs FedAvg [95 % CI]",
          "MB / round", "wall s / run"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    base = finals[BASELINE]
-    base = base[base[IF_COLUMN] == factor]
+    compared = {m: differences(finals, factor, m) for m in ("final_accuracy",
+                                                            "few_shot_accuracy")}
     for name, frame in finals.items():
         rows = frame[frame[IF_COLUMN] == factor]
         if rows.empty:
@@ -137,8 +115,8 @@ def results_table(record: dict, finals: dict[str, pd.DataFrame], factor: float) 
         if name == BASELINE:
             cells += ["(baseline)", "(baseline)"]
         else:
-            cells += [interval(*paired_difference(rows, base, m)[:3])
-                      for m in ("final_accuracy", "few_shot_accuracy")]
+            cells += [interval(*compared[m].loc[name, ["mean", "lo", "hi", "p_holm"]])
+                      if name in compared[m].index else "-" for m in compared]
         per_round = (rows["bytes_up"] + rows["bytes_down"]) / rows["rounds"] / 1e6
         cells += [f"{mean_sd(per_round)[0]:.2f}", f"{mean_sd(rows['wall_s'])[0]:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
@@ -166,9 +144,9 @@ def verdict(record: dict, finals: dict[str, pd.DataFrame], method: str = "safe",
     IF 100 survive the tuned FedAvg?"""
     if method not in finals:
         return f"No finished {method} runs: the question is not answered."
-    rows = finals[method][finals[method][IF_COLUMN] == factor]
-    base = finals[BASELINE][finals[BASELINE][IF_COLUMN] == factor]
-    mean, low, high, n = paired_difference(rows, base, "few_shot_accuracy")
+    pair = {name: finals[name] for name in (BASELINE, method)}  # the one question asked
+    mean, low, high, n = differences(pair, factor, "few_shot_accuracy").loc[
+        method, ["mean", "lo", "hi", "n"]]
     if n < 2:
         return f"Too few paired seeds ({n}) at IF {factor:g} for an interval."
     label = record["methods"][method]["label"]
@@ -270,7 +248,8 @@ def write_report(study_dir: Path, out: Path, figure_dir: Path | None = None,
         "",
         f"Seeds {', '.join(str(int(s)) for s in seeds)}; imbalance factors "
         f"{', '.join(f'{f:g}' for f in factors)}. Cells are mean ± sample sd over seeds; "
-        "Δ is the method minus FedAvg paired by seed, with a 95 % t-interval over seeds. "
+        "Δ is the method minus FedAvg paired by seed, with a 95 % t-interval over seeds "
+        "and the Holm-adjusted p-value over the methods compared at that factor. "
         "Wall times were measured one run at a time on a 2-core machine shared with other "
         "work: they rank methods roughly, no more.",
         "",

@@ -10,12 +10,7 @@ from pathlib import Path
 import pandas as pd
 import plotly
 
-from orbitfl.analysis.dashboard import (
-    swept_parameters,
-    unpack,
-    write_dashboard,
-    write_sweep_dashboard,
-)
+from orbitfl.analysis.dashboard import unpack, write_dashboard
 from orbitfl.analysis.report import Run
 
 BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -75,25 +70,6 @@ def test_scenario_difference_table_lists_exactly_the_differing_keys(tmp_path):
             for key, *values in (re.findall(r"<td[^>]*>(.*?)</td>", row)
                                  for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:])}
     assert rows == {"fl.strategy": ["&quot;safe&quot;", "&quot;fedavg&quot;"]}
-
-
-def test_sweep_dashboard_colours_the_pareto_by_every_swept_parameter(tmp_path):
-    table = pd.DataFrame({"point": ["p0", "p1", "p2", "p3"],
-                          "fl.strategy": ["fedavg", "safe", "fedavg", "safe"],
-                          "seed": [1, 1, 2, 2], "status": ["complete"] * 3 + ["failed"],
-                          "final_accuracy": [0.5, 0.8, 0.6, None],
-                          "sim_time_h": [2.0, 3.0, 4.0, None],
-                          "bytes_up": [1e6, 4e6, 2e6, None], "bytes_down": [1e6, 4e6, 2e6, None]})
-    assert swept_parameters(table) == ["fl.strategy", "seed"]
-    page = write_sweep_dashboard(table, tmp_path / "sweep.html").read_text()
-    assert page.count('id="plotlyjs"') == 1 and "3 of 4 points complete" in page
-    specs = _views(page)
-    bytes_view = specs["pareto_bytes"]
-    menu = [b["label"] for b in bytes_view["layout"]["updatemenus"][0]["buttons"]]
-    assert menu == ["colour by fl.strategy", "colour by seed"]
-    points, front = bytes_view["data"]
-    assert points["marker"]["color"] == [0, 1, 0]  # fedavg, safe, fedavg
-    assert front["x"] == [2.0, 4.0, 8.0] and front["y"] == [50.0, 60.0, 80.0]
 
 
 def test_a_failing_script_shows_a_banner_in_the_page(tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from orbitfl.errors import InputError
 from orbitfl.study import choose, load_methods
-from orbitfl.study_report import mean_sd, paired_difference, t975, verdict, write_report
+from orbitfl.study_report import differences, mean_sd, verdict, write_report
 
 
 def tune_table(values: list[float], lrs=(0.01, 0.03, 0.1)) -> pd.DataFrame:
@@ -54,14 +54,14 @@ def test_the_shipped_methods_file_is_complete():
 def test_mean_sd_and_the_t_interval_by_hand():
     mean, sd, n = mean_sd(pd.Series([0.2, 0.4, 0.6]))
     assert (n, mean) == (3, pytest.approx(0.4)) and sd == pytest.approx(0.2)
-    assert t975(2) == 4.303 and t975(22) == 2.086 and t975(100) == 1.96
-    method = pd.DataFrame({"seed": [1, 2, 3], "m": [0.5, 0.7, 0.9]})
-    base = pd.DataFrame({"seed": [3, 2, 1], "m": [0.6, 0.6, 0.3]})   # paired by seed
-    # differences 0.2, 0.1, 0.3: mean 0.2, sd 0.1, half-width 4.303 * 0.1 / sqrt(3)
-    mean, low, high, n = paired_difference(method, base, "m")
-    half = 4.303 * 0.1 / math.sqrt(3)
-    assert n == 3 and mean == pytest.approx(0.2)
-    assert (low, high) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    factor = {"data.imbalance_ratio": 100.0}
+    method = pd.DataFrame({"seed": [1, 2, 3], "m": [0.5, 0.7, 0.9], **factor})
+    base = pd.DataFrame({"seed": [3, 2, 1], "m": [0.6, 0.6, 0.3], **factor})  # by seed
+    # differences 0.2, 0.1, 0.3: mean 0.2, sd 0.1, half-width t(0.975, 2) * 0.1 / sqrt(3)
+    d = differences({"fedavg": base, "safe": method}, 100.0, "m").loc["safe"]
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert d["n"] == 3 and d["mean"] == pytest.approx(0.2)
+    assert (d["lo"], d["hi"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
 
 
 def sweep(values: dict[float, list[float]], few: dict[float, list[float]]) -> pd.DataFrame:

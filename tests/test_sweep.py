@@ -113,7 +113,10 @@ def test_grid_sweep_local_then_ray_then_resume(sweep_file, capsys):
 
     report = sweep_file.parent / "sweep-report"   # orbitfl report SWEEP_DIR
     assert main(["report", str(out_local), "--out", str(report), "--format", "png,pdf"]) == 0
-    assert {"pareto.png", "pareto.pdf", "dashboard.html"} <= {p.name for p in report.iterdir()}
+    assert {"pareto.png", "pareto.pdf", "dashboard.html", "summary.md", "summary.csv",
+            "time_to_target.pdf"} <= {p.name for p in report.iterdir()}
+    summary = pd.read_csv(report / "summary.csv")   # seed is the replicate axis: 2 a group
+    assert len(set(summary["group"])) == 4 and (summary["n"] == 2).all()
     assert "fl.strategy" in (report / "dashboard.html").read_text()
 
 
