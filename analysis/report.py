@@ -20,10 +20,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
 
 from orbitfl.atomic import atomic_write_text  # noqa: E402
+from orbitfl.errors import InputError  # noqa: E402
 from orbitfl.gc_freeze import older_objects_frozen  # noqa: E402
+from orbitfl.user_json import read_json_file  # noqa: E402
 
 from .figures import (  # noqa: E402
     class_names,
@@ -35,6 +36,7 @@ from .figures import (  # noqa: E402
     run_cues,
     save_formats,
 )
+from .rundir_check import RunDirectoryError, check_manifest, read_table  # noqa: E402
 from .style import (  # noqa: E402
     HATCHES,
     PALETTE,
@@ -56,10 +58,6 @@ SHOTS = (("many_shot_accuracy", "many-shot"), ("medium_shot_accuracy", "medium-s
 
 
 logger = logging.getLogger(__name__)
-
-
-class RunDirectoryError(ValueError):
-    """A folder that is not a complete run directory."""
 
 
 @dataclass
@@ -142,31 +140,16 @@ def load_run(path: Path) -> Run:
 
 
 def _manifest(path: Path) -> dict:
-    file = path / "manifest.json"
-    try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
-        raise RunDirectoryError(f"{path}: manifest.json is not readable JSON "
-                                f"({str(err).splitlines()[0][:100]})") from None
-    summary = manifest.get("summary") if isinstance(manifest, dict) else None
-    if not isinstance(summary, dict) or any(key not in summary for key in SUMMARY):
-        raise RunDirectoryError(f"{path}: manifest.json is not an orbitfl run manifest (no "
-                                f"summary with {', '.join(SUMMARY)})")
-    return manifest
+    try:  # bounded depth, UTF-8, a size cap: one line for any reader error
+        manifest = read_json_file(path / "manifest.json", "run manifest")
+    except InputError as err:
+        problem = str(err).removeprefix(str(path / "manifest.json"))
+        raise RunDirectoryError(f"{path}: manifest.json{problem[:120]}") from None
+    return check_manifest(path, manifest)
 
 
 def _table(path: Path, name: str) -> pd.DataFrame:
-    file = path / f"{name}.parquet"
-    try:
-        table = pd.read_parquet(file)
-    except (OSError, ValueError, pa.ArrowException) as err:
-        raise RunDirectoryError(f"{path}: {file.name} is not a readable parquet table "
-                                f"({str(err).splitlines()[0][:100]})") from None
-    absent = [c for c in COLUMNS[name] if c not in table.columns]
-    if len(table) and absent:
-        raise RunDirectoryError(f"{path}: {file.name} is not an orbitfl table (no "
-                                f"{', '.join(absent)} column)")
-    return table
+    return read_table(path, f"{name}.parquet", COLUMNS[name])
 
 
 def unique_names(runs: list[Run]) -> None:

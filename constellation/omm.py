@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from datetime import datetime, timezone
 from functools import partial
@@ -19,6 +18,7 @@ from sgp4.api import Satrec
 from sgp4.exporter import export_tle
 
 from orbitfl.errors import InputError, short
+from orbitfl.user_json import load_json
 
 from .tle import ElementSet, check_sgp4
 
@@ -35,10 +35,7 @@ _NUMERIC = ("MEAN_MOTION", "ECCENTRICITY", "INCLINATION", "RA_OF_ASC_NODE",
 
 def parse_omm_json(text: str, source: str,
                    skipped: list[str] | None = None) -> list[ElementSet]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(f"{source}:{err.lineno}: invalid JSON ({err.msg})") from None
+    document = load_json(text, source)  # bounded depth; any parser error is one line
     records = document if isinstance(document, list) else [document]
     if not all(isinstance(r, dict) for r in records):
         raise InputError(f"{source}: expected a JSON object or a list of OMM objects")
@@ -49,12 +46,16 @@ def parse_omm_json(text: str, source: str,
 def parse_omm_csv(text: str, source: str,
                   skipped: list[str] | None = None) -> list[ElementSet]:
     reader = csv.reader(io.StringIO(text))
-    header = [name.strip() for name in next(reader, [])]
 
     def records() -> Iterator[Callable[[], ElementSet]]:
-        for row in reader:
-            if any(cell.strip() for cell in row):  # blank lines carry no record
-                yield partial(_csv_record, header, row, f"{source}:{reader.line_num}")
+        try:  # the reader's own errors (a field past csv's size limit) end the file
+            header = [name.strip() for name in next(reader, [])]
+            for row in reader:
+                if any(cell.strip() for cell in row):  # blank lines carry no record
+                    yield partial(_csv_record, header, row, f"{source}:{reader.line_num}")
+        except csv.Error as err:
+            raise InputError(f"{source}:{reader.line_num}: cannot read as CSV ({err})") \
+                from None
 
     return _collect(records(), source, skipped)
 

@@ -9,16 +9,17 @@ solver settings, plus a version to bump whenever the algorithm changes its answe
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
 import pandas as pd
 
-from orbitfl.atomic import atomic_write
-from orbitfl.cache_dir import default_cache_dir
+from orbitfl.cache_dir import default_cache_dir, entry_path, read_entry, write_entry
 
-from .contacts import ContactPlan, compute_contacts
+from .contacts import WINDOW_COLUMNS, ContactPlan, compute_contacts
 from .propagation import Propagator
 from .stations import GroundStation
 
@@ -42,19 +43,42 @@ def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_
 def cached_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                     horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
                     cache_dir: Path | None = None, **kwargs) -> tuple[ContactPlan, bool]:
-    """The plan, and whether it came from the cache. ``cache_dir=None`` uses the default."""
+    """The plan, and whether it came from the cache. ``cache_dir=None`` uses the default.
+    An entry is used only when its checksum matches and it is a plan of these satellites
+    and stations (``orbitfl/cache_dir.py``); otherwise it is rebuilt."""
     directory = cache_dir if cache_dir is not None else default_cache_dir()
-    path = directory / "contacts" / (plan_key(propagator, stations, horizon_s, grid_step_s,
-                                              tolerance_s) + ".parquet")
-    if path.is_file():
-        try:
-            return ContactPlan(pd.read_parquet(path), horizon_s), True
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a damaged entry is recomputed
+    path = entry_path(directory, "contacts", plan_key(propagator, stations, horizon_s,
+                                                      grid_step_s, tolerance_s))
+    windows = read_entry(path, lambda payload: _checked_windows(
+        pd.read_parquet(io.BytesIO(payload)), propagator, stations, horizon_s))
+    if windows is not None:
+        return ContactPlan(windows, horizon_s), True
     plan = compute_contacts(propagator, stations, horizon_s, grid_step_s, tolerance_s, **kwargs)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, lambda partial: plan.windows.to_parquet(partial, index=False))
-    except OSError:
-        pass  # a read-only or full cache only costs speed
+    buffer = io.BytesIO()
+    plan.windows.to_parquet(buffer, index=False)
+    write_entry(path, buffer.getvalue())
     return plan, False
+
+
+def _checked_windows(windows: pd.DataFrame, propagator: Propagator,
+                     stations: Sequence[GroundStation], horizon_s: float) -> pd.DataFrame:
+    """``windows`` if they are a plan of these satellites and stations within the horizon
+    (the columns ``compute_contacts`` writes, names matching indices, finite ordered
+    times); a ``ValueError`` saying what is wrong otherwise."""
+    if list(windows.columns) != WINDOW_COLUMNS:
+        raise ValueError(f"columns {list(windows.columns)}")
+    names = [e.name for e in propagator.elements]
+    index = windows["sat_index"].to_numpy()
+    if len(windows) and (not np.issubdtype(index.dtype, np.integer) or index.min() < 0 or
+                         index.max() >= len(names)):
+        raise ValueError("satellite indices out of range")
+    if [names[i] for i in index] != windows["satellite"].tolist() or \
+            not set(windows["station"]) <= {s.id for s in stations}:
+        raise ValueError("satellites or stations of another plan")
+    times = windows[["start_s", "end_s", "duration_s", "max_elevation_deg",
+                     "max_elevation_s"]].to_numpy(dtype=float)
+    start, end = times[:, 0], times[:, 1]
+    if not np.isfinite(times).all() or (start > end).any() or (start < 0).any() or \
+            (end > horizon_s + 1.0).any():
+        raise ValueError("times not finite or outside the horizon")
+    return windows

@@ -11,7 +11,7 @@ long tail and the partition are applied. One seed drives every choice.
 from __future__ import annotations
 
 import hashlib
-import os
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,6 +19,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from orbitfl.cache_dir import entry_path, read_entry, write_entry
 from orbitfl.errors import InputError, short
 
 from .config import DataSpec
@@ -290,24 +291,30 @@ def _partition(spec: DataSpec, labels: np.ndarray, clients: int,
 
 def cached_render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
                   stream: tuple, cache_dir: Path | None) -> np.ndarray:
-    """Rendered tiles, cached on disk by a hash of everything that decides them."""
+    """Rendered tiles, cached on disk by a hash of everything that decides them; an entry
+    is used only when its checksum matches and it holds these tiles' shape and type
+    (``orbitfl/cache_dir.py``), otherwise rendered again."""
     key = tile_key(labels, sun_elevation_deg, size, stream)
-    path = None if cache_dir is None else Path(cache_dir) / "tiles" / f"{key.hexdigest()}.npy"
-    if path is not None and path.is_file():
-        try:
-            return np.load(path)
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)
+    path = None if cache_dir is None else entry_path(Path(cache_dir), "tiles", key.hexdigest())
+    shape = (len(labels), 3, size, size)
+    if path is not None:
+        images = read_entry(path, lambda payload: _checked_tiles(payload, shape))
+        if images is not None:
+            return images
     seed = int.from_bytes(key.digest()[:8], "little")
     images = render(labels, sun_elevation_deg, size, np.random.default_rng(seed))
     if path is not None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(f".{os.getpid()}.partial.npy")
-            np.save(partial, images)
-            partial.replace(path)
-        except OSError:
-            pass
+        buffer = io.BytesIO()
+        np.save(buffer, images, allow_pickle=False)
+        write_entry(path, buffer.getvalue())
+    return images
+
+
+def _checked_tiles(payload: bytes, shape: tuple[int, ...]) -> np.ndarray:
+    """The tiles in a cache entry's ``payload``, if they are ``shape`` finite float32s."""
+    images = np.load(io.BytesIO(payload), allow_pickle=False)
+    if images.shape != shape or images.dtype != np.float32 or not np.isfinite(images).all():
+        raise ValueError(f"{images.dtype} tiles of shape {images.shape}, not float32 {shape}")
     return images
 
 

@@ -17,7 +17,6 @@ same one-line messages as the command.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -92,7 +91,7 @@ class Run:
         if name not in TABLES:
             raise KeyError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         if name not in self._tables:
-            self._tables[name] = pd.read_parquet(self.path / f"{name}.parquet")
+            self._tables[name] = _read_table(self.path, name)
         return self._tables[name]
 
     def __getattr__(self, name: str) -> pd.DataFrame:
@@ -116,12 +115,24 @@ def open_run(path: str | Path) -> Run:
     from orbitfl.errors import InputError
 
     try:
-        load_run(Path(path))
+        checked = load_run(Path(path))
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
-    return Run(Path(path), json.loads((Path(path) / "manifest.json").read_text()))
+    tables = {"rounds": checked.rounds, "contacts": checked.contacts,
+              "transfers": checked.transfers}
+    return Run(Path(path), checked.manifest, tables)
 
 
+def _read_table(path: Path, name: str) -> pd.DataFrame:
+    """A table of the run directory at ``path``, read and checked against its declared
+    columns as ``orbitfl report`` checks its own (an ``InputError`` naming the file)."""
+    from orbitfl.analysis.rundir_check import RunDirectoryError, read_table
+    from orbitfl.errors import InputError
+
+    try:
+        return read_table(path, f"{name}.parquet")
+    except RunDirectoryError as err:
+        raise InputError(str(err)) from None
 def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[str, Any],
           replicates: int | None = None, seeds: list[int] | None = None, mode: str = "grid",
           backend: str = "local", workers: int | None = None, out: str | Path | None = None,

@@ -14,10 +14,9 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
+from orbitfl.scenario_yaml import load_yaml
 
 if TYPE_CHECKING:
     from importlib.abc import Traversable
@@ -70,13 +69,15 @@ def init(folder: Path, force: bool = False) -> Copied:
                          "give --force to copy into it (files of the same names are replaced)")
     copied = Copied([], [], [], [])
     elements = set()
-    for relative, source in _library_files(scenario_library()):
+    library = _library_files(scenario_library())
+    documents = {relative: _library_document(relative, source)  # all read before any copy
+                 for relative, source in library if relative.endswith((".yaml", ".yml"))}
+    for relative, source in library:
         target = _copy(source, folder / "scenarios" / relative)
-        if not relative.endswith((".yaml", ".yml")):
+        if relative not in documents:
             copied.other.append(target)
             continue
-        document = yaml.safe_load(source.read_text(encoding="utf-8"))
-        document = document if isinstance(document, dict) else {}
+        document = documents[relative]
         (copied.sweeps if "parameters" in document else copied.scenarios).append(target)
         elements |= _element_file(relative, document)
     shipped = resources.files(ELEMENTS_PACKAGE)
@@ -98,6 +99,19 @@ def _library_files(folder: Traversable, prefix: str = "") -> list[tuple[str, Tra
         elif entry.is_file() and entry.name.endswith(LIBRARY_SUFFIXES):
             found.append((relative, entry))
     return found
+
+
+def _library_document(relative: str, source: Traversable) -> dict:
+    """A library file's YAML through the scenarios' strict reader: a damaged installation
+    is one line naming the file, found before anything is copied."""
+    where = Path(*SCENARIOS_PACKAGE.split(".")) / relative
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"{where}: cannot read the packaged file ({type(err).__name__}); "
+                         "reinstall orbitfl") from None
+    document = load_yaml(text, where)
+    return document if isinstance(document, dict) else {}
 
 
 def _element_file(relative: str, document: dict) -> set[str]:

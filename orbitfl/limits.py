@@ -7,6 +7,7 @@ MAX_SCENARIO_BYTES = 1 << 20        # a scenario is a page of YAML; 1 MiB is alr
 MAX_ELEMENT_FILE_BYTES = 64 << 20   # 100,000 satellites of 3LE text take about 17 MB
 MAX_YAML_VALUES = 100_000           # values in a scenario once its aliases are expanded
 MAX_YAML_DEPTH = 100                # nesting levels of a scenario document
+MAX_JSON_DEPTH = 100                # nesting levels of any JSON file orbitfl reads
 ECHO_CHARS = 60                     # the most of a user's value an error line repeats
 
 MAX_DURATION_S = 366 * 86400.0      # any duration in a scenario: a year of simulated time

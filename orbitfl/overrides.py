@@ -40,7 +40,7 @@ def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -
             where = ".".join(parts[:depth]) or "top level"
             last = depth == len(parts) - 1
             if isinstance(node, list):
-                if not part.isdigit() or int(part) >= len(node):
+                if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
                     raise InputError(f"{path}: --set {dotted}: {where} has {len(node)} items; "
                                      f"no item {short(part)}")
                 key: Any = int(part)

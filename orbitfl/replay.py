@@ -18,6 +18,11 @@ from orbitfl.fl.strategy import ClientUpdate, PayloadSize, Strategy
 from orbitfl.learning import Learning
 
 
+class CheckpointMismatch(Exception):
+    """A checkpoint that passed the checks on loading but cannot be restored where the
+    replay reaches its round (e.g. a saved job the replayed timeline never started)."""
+
+
 class Replay:
     def __init__(self, fresh: Strategy, live: Learning, checkpoint: dict):
         self.fresh, self.live, self.checkpoint = fresh, live, checkpoint
@@ -57,7 +62,11 @@ class Replay:
         """At the saved round: the live learning, restored; before it: still replaying."""
         if round_index != self.checkpoint["round"]:
             return self
-        self.live.restore(self.checkpoint, jobs)
+        try:
+            self.live.restore(self.checkpoint, jobs)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as err:
+            raise CheckpointMismatch(f"its saved state does not fit the replayed mission: "
+                                     f"{type(err).__name__} {str(err)[:80]}") from err
         return self.live
 
     def close(self) -> None:

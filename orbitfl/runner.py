@@ -18,12 +18,14 @@ import torch
 from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.assemble import assemble
+from orbitfl.checkpoint_check import check_checkpoint, retry_advice
 from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
+from orbitfl.replay import CheckpointMismatch
 from orbitfl.rundir import (
     StagedRunDirectory,
     atomic_save,
@@ -79,7 +81,9 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         prepared_at = time.perf_counter()
         world, data, strategy = parts.world, parts.data, parts.strategy
         replay = None
-        if checkpoint is not None:
+        if checkpoint is not None:  # its contents against the model being resumed
+            check_checkpoint(checkpoint, strategy.state_dict(), len(data.clients),
+                             stage.checkpoint)
             replay = parts.replay_strategy()  # replays sizes, trains nothing
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
 
@@ -100,7 +104,11 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         # count in every backend: results do not depend on the backend, and a pool's
         # workers are not crowded out by this process's idle OpenMP threads
         with torch_threads(scenario.execution.threads):
-            rounds = mission.run()
+            try:
+                rounds = mission.run()
+            except CheckpointMismatch as err:  # what the checks before could not see
+                raise InputError(f"{stage.checkpoint}: damaged checkpoint ({err}); "
+                                 f"{retry_advice(stage.checkpoint)}") from None
         mission_s = time.perf_counter() - prepared_at
         for battery in onboard.batteries:
             battery.advance(env.now)
@@ -189,7 +197,7 @@ CHECKPOINT_FIELDS = {"scenario_sha256": str, "round": int, "strategy": dict, "ro
 def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
     """Checkpoints hold tensors and plain values only: loaded with weights_only=True. A
     damaged or foreign file is one line before any simulation, naming what to delete."""
-    retry = f"delete {path.parent} and run the scenario again without --resume"
+    retry = retry_advice(path)
     try:
         saved = torch.load(path, weights_only=True)
     except Exception as err:  # torch raises many kinds for truncated or foreign bytes

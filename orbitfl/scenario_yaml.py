@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from yaml.constructor import ConstructorError
 from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.reader import ReaderError
 
 from orbitfl.errors import InputError, short
 from orbitfl.limits import MAX_YAML_DEPTH, MAX_YAML_VALUES
@@ -24,18 +25,37 @@ class _Refused(ConstructorError):
 
 
 def load_yaml(text: str, path: Path) -> Any:
-    """The document in ``text`` (read from ``path``), or an ``InputError`` on one line."""
-    loader = _StrictLoader(text)
+    """The document in ``text`` (read from ``path``), or an ``InputError`` on one line.
+
+    Every error of the reader's family is caught, not a list of cases: PyYAML checks the
+    characters as it builds the loader (a control character is a ``ReaderError`` before any
+    parsing), and a deep document could still exhaust the stack below our depth bound."""
+    loader = None
     try:
+        loader = _StrictLoader(text)
         return loader.get_single_data()
     except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        label = "" if isinstance(err, _Refused) else "YAML syntax error: "
-        raise InputError(f"{where}: {label}{problem[:200]}") from None
+        raise InputError(_describe_yaml_error(err, text, path)) from None
+    except (ValueError, RecursionError) as err:  # a scalar's own parser; a stack exhausted
+        raise InputError(f"{path}: cannot read the YAML ({type(err).__name__}: "
+                         f"{short(str(err))[1:-1]})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+
+
+def _describe_yaml_error(err: yaml.YAMLError, text: str, path: Path) -> str:
+    """``file:line:column: problem`` for any PyYAML error."""
+    if isinstance(err, ReaderError):  # a character YAML does not allow: no mark, a position
+        before = text[:err.position]
+        line, column = before.count("\n") + 1, err.position - (before.rfind("\n") + 1) + 1
+        return (f"{path}:{line}:{column}: YAML syntax error: character "
+                f"U+{err.character:04X} is not allowed in YAML (a control or special character)")
+    mark = getattr(err, "problem_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+    problem = getattr(err, "problem", None) or (str(err).splitlines() or ["unreadable"])[0]
+    label = "" if isinstance(err, _Refused) else "YAML syntax error: "
+    return f"{where}: {label}{problem[:200]}".replace("\n", " ")
 
 
 class _StrictLoader(yaml.SafeLoader):

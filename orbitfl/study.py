@@ -26,6 +26,7 @@ from orbitfl.errors import InputError, read_user_file
 from orbitfl.limits import MAX_SCENARIO_BYTES
 from orbitfl.overrides import parse_override
 from orbitfl.scenario_yaml import load_yaml
+from orbitfl.user_json import read_json_file
 
 SWEEPS = Path(__file__).resolve().parent.parent / "scenarios" / "sweeps"
 FINAL = "safe-study-final.yaml"            # IF 10, 50, 100 x seeds 1, 2, 3
@@ -170,7 +171,12 @@ def _start_ray(backend: str, workers: int | None) -> bool:
 def _load_record(out: Path) -> dict:
     path = out / "study.json"
     if path.is_file():
-        return json.loads(path.read_text())
+        record = read_json_file(path, "study record")
+        if not isinstance(record, dict) or not all(
+                isinstance(record.get(key), dict) for key in ("methods", "choices", "wall_s")):
+            raise InputError(f"{path}: not a study record; delete it to start the study "
+                             "afresh")
+        return record
     return {"methods": {}, "choices": {}, "wall_s": {}, "selection": SELECTION}
 
 

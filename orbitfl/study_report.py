@@ -15,7 +15,6 @@ Numbers come from the sweep tables only (``final/<method>/sweep.parquet``,
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,8 +23,10 @@ import pandas as pd
 
 from orbitfl.analysis.stats import mean_interval, paired_differences
 from orbitfl.atomic import atomic_write_text
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, read_user_file
+from orbitfl.scenario_yaml import load_yaml
 from orbitfl.study import TUNED
+from orbitfl.user_json import read_json_file
 
 # metric column of sweep.parquet -> its name in the report
 METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
@@ -56,7 +57,9 @@ def load_study(study_dir: Path) -> tuple[dict, dict[str, pd.DataFrame], dict[str
     record_file = study_dir / "study.json"
     if not record_file.is_file():
         raise InputError(f"{study_dir}: no study.json (run python -m orbitfl.study first)")
-    record = json.loads(record_file.read_text())
+    record = read_json_file(record_file, "study record")
+    if not isinstance(record, dict) or not isinstance(record.get("methods"), dict):
+        raise InputError(f"{record_file}: not a study record (no mapping of methods)")
     finals, tunes = {}, {}
     for name in record["methods"]:
         for kind, into in (("final", finals), ("more", finals), ("tune", tunes)):
@@ -163,13 +166,12 @@ def verdict(record: dict, finals: dict[str, pd.DataFrame], method: str = "safe",
 
 def budget(study_dir: Path, finals: dict[str, pd.DataFrame]) -> str:
     """The round budget and data size, read from a measured point's scenario file."""
-    import yaml
-
     name = BASELINE if BASELINE in finals else next(iter(finals))
     points = sorted((study_dir / "final" / name / "points").glob("*.yaml"))
     if not points:
         return ""
-    doc = yaml.safe_load(points[0].read_text())
+    doc = load_yaml(read_user_file(points[0], "point scenario"), points[0])
+    doc = doc if isinstance(doc, dict) else {}
     fl, data = doc.get("fl", {}), doc.get("data", {})
     return (f"Budget: {fl.get('rounds')} rounds of {fl.get('local_epochs', 1)} local "
             f"epoch(s), batch {fl.get('batch_size', 32)}, every client in every round; "

@@ -52,6 +52,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
+from orbitfl.analysis.rundir_check import check_manifest, read_table
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file, short
@@ -73,6 +74,7 @@ from orbitfl.rundir import (
 from orbitfl.scenario import Scenario, load_scenario, scenario_from_mapping
 from orbitfl.scenario_yaml import load_yaml
 from orbitfl.targets import THRESHOLDS, flat_columns
+from orbitfl.user_json import read_json_file
 
 SWEEP_KEYS = {"base", "mode", "parameters", "name", "replicates", "seeds"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
@@ -233,21 +235,26 @@ def _is_seed(value: Any) -> bool:
 
 def point_scenario(scenario_file: Path) -> Scenario:
     """A point's scenario from the JSON its sweep wrote (validated there; checked again)."""
-    return scenario_from_mapping(json.loads(Path(scenario_file).read_text(encoding="utf-8")),
+    return scenario_from_mapping(read_json_file(Path(scenario_file), "point scenario"),
                                  Path(scenario_file))
 
 
 def is_complete(point: Point) -> bool:
     """A run directory counts when its manifest is complete and matches the scenario."""
-    manifest = point.run_dir / "manifest.json"
-    if not manifest.is_file():
+    if not (point.run_dir / "manifest.json").is_file():
         return False
-    try:
-        recorded = json.loads(manifest.read_text())
-    except (OSError, ValueError):
+    try:  # a damaged run directory is not complete: it is reported, never read as a result
+        recorded = _manifest(point.run_dir)
+        read_table(point.run_dir, "rounds.parquet", ("round",))
+    except ValueError:  # InputError, RunDirectoryError
         return False
     return recorded.get("status") == "complete" and point.scenario is not None and \
         recorded.get("scenario_sha256") == point.scenario.content_hash()
+
+
+def _manifest(run_dir: Path) -> dict:
+    """A run directory's manifest, checked against its declaration (one-line errors)."""
+    return check_manifest(run_dir, read_json_file(run_dir / "manifest.json", "run manifest"))
 
 
 def _not_runnable(point: Point) -> dict | None:
@@ -258,7 +265,8 @@ def _not_runnable(point: Point) -> dict | None:
         return {"status": "invalid", "error": point.error, "wall_s": 0.0}
     if point.run_dir.is_dir() and any(point.run_dir.iterdir()) and not is_complete(point):
         return {"status": "failed", "wall_s": 0.0, "error": (
-            f"{point.run_dir} holds a run of another scenario (was the sweep file changed?); "
+            f"{point.run_dir} holds a run of another scenario or a damaged one (was the "
+            "sweep file changed?); "
             "delete it, or sweep into another --out")}
     return None
 
@@ -319,10 +327,15 @@ def _resumable(scenario: Scenario, run_dir: Path) -> bool:
     checkpoint = _checkpoint(run_dir)
     if not checkpoint.is_file():
         return False
-    saved = torch.load(checkpoint, weights_only=True).get("scenario_sha256")
-    if saved == scenario.content_hash():
-        return True
-    logger.info(f"discarded {checkpoint}: it belongs to an earlier version of this point")
+    try:
+        saved = torch.load(checkpoint, weights_only=True)
+    except Exception as err:  # torch raises many kinds for truncated or foreign bytes
+        saved, why = {}, f"it is damaged ({type(err).__name__})"
+    else:
+        why = "it belongs to an earlier version of this point"
+    if isinstance(saved, dict) and saved.get("scenario_sha256") == scenario.content_hash():
+        return True  # its contents are checked when the run resumes from it
+    logger.info(f"discarded {checkpoint}: {why}")
     shutil.rmtree(checkpoint.parent)
     return False
 
@@ -340,9 +353,9 @@ def _outcome(status: str, error: str, start: float) -> dict:
 def headline(run_dir: Path) -> dict:
     """A complete run's headline results, from its manifest and the last round's metrics
     (the same row whether the point ran now or in an earlier sweep)."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = _manifest(run_dir)
     summary = manifest["summary"]
-    last = pd.read_parquet(run_dir / "rounds.parquet").iloc[-1]
+    last = read_table(run_dir, "rounds.parquet", ("round",)).iloc[-1]
     return {"status": "complete", "wall_s": summary["wall_time_s"],
             "final_accuracy": summary["final_accuracy"],
             "balanced_accuracy": float(last["balanced_accuracy"]),
@@ -527,8 +540,8 @@ def _stop_workers(workers: list[subprocess.Popen]) -> None:
 def _worker_result(point: Point, returncode: int, start: float, stopped: bool = False) -> dict:
     """The worker's own report, or why it has none (killed by a signal, or crashed)."""
     try:
-        return json.loads(_result_file(point).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_json_file(_result_file(point), "point result")
+    except ValueError:  # InputError: missing, unreadable or damaged
         pass
     if stopped:
         return _stopped_result(point, start)

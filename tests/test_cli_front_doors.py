@@ -261,6 +261,9 @@ def test_set_values_are_yaml(tiny, capsys):
     ("fl.rounds", "--set 'fl.rounds': expected PATH=VALUE"),
     ("fl.rounds=[1", "--set fl.rounds:1:3: YAML syntax error"),
     ("fl.rounds=0", "fl.rounds: input should be greater than 0"),
+    ("ground_stations.sites.\u00b2=kiruna", "ground_stations.sites has 2 items; no item '\u00b2'"),
+    ("name=a\x1bb", "--set name:1:2: YAML syntax error: character U+001B is not allowed"),
+    ("name=\x00", "--set name:1:1: YAML syntax error: character U+0000 is not allowed"),
 ])
 def test_bad_set_is_one_line_naming_it(tiny, capsys, setting, message):
     code, _, err = cli(capsys, "validate", str(tiny), "--set", setting)

@@ -81,13 +81,13 @@ def test_geo_federation_orbit_split_ses_and_test(tracks, tmp_path, monkeypatch):
         GroundTrack(t.t_s[::10], t.lat_deg[::10], t.lon_deg[::10], t.sun_elevation_deg[::10])
         for t in tracks])
     assert all(torch.equal(a.images, b.images) for a, b in zip(data.clients, again.clients))
-    assert len(list((tmp_path / "tiles").glob("*.npy"))) == 6  # 4 clients, test, SES
+    assert len(list((tmp_path / "tiles").glob("*.cache"))) == 6  # 4 clients, test, SES
 
 
 def test_tile_cache_returns_identical_tiles(tmp_path):
     labels, sun = np.arange(10), np.full(10, 45.0)
     first = cached_render(labels, sun, 16, ("x",), tmp_path)
-    files = list((tmp_path / "tiles").glob("*.npy"))
+    files = list((tmp_path / "tiles").glob("*.cache"))
     assert len(files) == 1
     assert np.array_equal(cached_render(labels, sun, 16, ("x",), tmp_path), first)
     assert not np.array_equal(cached_render(labels, sun, 16, ("y",), tmp_path), first)

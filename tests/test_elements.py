@@ -128,3 +128,23 @@ def test_networks_name_catalog_sites_and_overrides_apply():
     site = from_catalog("svalsat", min_elevation_deg=12.0, antennas=3)
     assert (site.min_elevation_deg, site.antennas) == (12.0, 3)
     assert site.lat_deg == catalog()["svalsat"].lat_deg
+
+
+@pytest.mark.parametrize("name, text, message", [
+    ("deep.json", "[" * 100_000 + "]" * 100_000, "deep.json: JSON nested more than 100 levels"),
+    ("deep-objects.json", '{"a":' * 5_000 + "1" + "}" * 5_000, "JSON nested more than 100"),
+    ("huge-number.json", "[" + "9" * 5_000 + "]", "huge-number.json: cannot read the JSON"),
+    ("cut.json", '[{"OBJECT_NAME": "ISS"', "cut.json:1:23: invalid JSON"),
+    ("control.json", '{"OBJECT_NAME": "a\x00b"}', "control.json:1:19: invalid JSON"),
+    ("long-field.csv", 'OBJECT_NAME,EPOCH\n"' + "x" * 200_000 + '"\n',
+     "long-field.csv:2: cannot read as CSV (field larger than field limit"),
+])
+def test_every_omm_reader_error_is_one_line(tmp_path, name, text, message):
+    """Issue 22: the parsers' own errors (RecursionError, ValueError, csv.Error) on user
+    bytes are input errors naming the file, like a bad record is."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_element_file(path)
+    assert message in str(err.value) and "\n" not in str(err.value), err.value
+    assert str(err.value).startswith(str(path))

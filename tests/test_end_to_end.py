@@ -2,6 +2,7 @@
 
 import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -155,13 +156,66 @@ def _damage(run_dir: Path, case: str) -> Path:
         run_dir.write_text("a file, not a folder")
     elif case == "missing":
         run_dir = run_dir.with_name("no-such-run")
+    else:
+        DAMAGE[case](run_dir)
     return run_dir
+
+
+def _retype(table: str, column: str, value) -> Callable[[Path], None]:
+    """A damage that gives one column of a table values of another type."""
+    def damage(run_dir: Path) -> None:
+        frame = pd.read_parquet(run_dir / f"{table}.parquet")
+        frame[column] = value
+        frame.to_parquet(run_dir / f"{table}.parquet")
+    return damage
+
+
+def _edit_manifest(change: Callable[[dict], object]) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        manifest = json.loads((run_dir / "manifest.json").read_text())
+        change(manifest)
+        (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    return damage
+
+
+def _cut(name: str, keep: int) -> Callable[[Path], None]:
+    def damage(run_dir: Path) -> None:
+        (run_dir / name).write_bytes((run_dir / name).read_bytes()[:keep])
+    return damage
+
+
+# Issue 22: each of these gave a traceback, or a report drawn from wrong values, before the
+# run directory was checked against its declaration (orbitfl/columns.py).
+DAMAGE: dict[str, Callable[[Path], None]] = {
+    "empty-parquet": _cut("rounds.parquet", 0),
+    "truncated-parquet": _cut("contacts.parquet", 300),
+    "empty-optional-table": _cut("tracks.parquet", 0),
+    "text-accuracy": _retype("rounds", "accuracy", "high"),
+    "text-times": _retype("contacts", "start_s", "noon"),
+    "number-kinds": _retype("transfers", "kind", 3),
+    "flat-per-class": _retype("rounds", "per_class_accuracy", 0.5),
+    "text-latitudes": _retype("tracks", "lat_deg", "north"),
+    "text-charge": _retype("power", "soc", "full"),
+    "text-training-times": _retype("clients", "training_s", "long"),
+    "manifest-empty": _cut("manifest.json", 0),
+    "manifest-not-utf8": lambda d: (d / "manifest.json").write_bytes(b'{"a": "\xff"}'),
+    "manifest-summary-a-list": _edit_manifest(lambda m: m.update(summary=[1, 2])),
+    "manifest-rounds-as-text": _edit_manifest(
+        lambda m: m["summary"].update(rounds_completed="<b>3</b>")),
+    "manifest-accuracy-as-text": _edit_manifest(
+        lambda m: m["summary"].update(final_accuracy="0.9")),
+    "manifest-missing-key": _edit_manifest(lambda m: m["summary"].pop("final_accuracy")),
+    "manifest-scenario-a-list": _edit_manifest(lambda m: m.update(scenario=[1])),
+    "manifest-class-names-a-string": _edit_manifest(lambda m: m.update(class_names="abc")),
+    "manifest-time-to-target-a-list": _edit_manifest(lambda m: m.update(time_to_target=[1])),
+    "manifest-deep": lambda d: (d / "manifest.json").write_text("[" * 10**5 + "]" * 10**5),
+}
 
 
 @pytest.mark.parametrize("case", [
     "no-manifest", "manifest-not-json", "manifest-not-a-mapping", "manifest-without-summary",
     "garbage-parquet", "foreign-parquet", "garbage-optional-table", "something-else",
-    "a-file", "missing"])
+    "a-file", "missing", *DAMAGE])
 def test_report_on_a_damaged_or_foreign_directory_is_one_line(tiny_runs, tmp_path, capsys,
                                                               case):
     bad = _damage(_copy_run(tiny_runs[0], tmp_path / "run"), case)
@@ -170,6 +224,33 @@ def test_report_on_a_damaged_or_foreign_directory_is_one_line(tiny_runs, tmp_pat
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert err.startswith(f"error: {bad}"), err
     assert not (tmp_path / "rep").exists()
+
+
+@pytest.mark.parametrize("case", ["manifest-deep", "manifest-rounds-as-text", "text-accuracy",
+                                  "truncated-parquet", "manifest-not-utf8"])
+def test_open_run_on_a_damaged_directory_is_one_input_error(tiny_runs, tmp_path, case):
+    from orbitfl.api import open_run
+    from orbitfl.errors import InputError
+
+    bad = _damage(_copy_run(tiny_runs[0], tmp_path / "run"), case)
+    with pytest.raises(InputError) as err:
+        open_run(bad)
+    assert str(err.value).startswith(f"{bad}") and "\n" not in str(err.value)
+
+
+def test_open_run_checks_each_table_it_reads_later(tiny_runs, tmp_path):
+    from orbitfl.api import open_run
+    from orbitfl.errors import InputError
+
+    run_dir = _copy_run(tiny_runs[0], tmp_path / "run")
+    _retype("events", "t_s", "soon")(run_dir)
+    _cut("partition.parquet", 10)(run_dir)
+    run = open_run(run_dir)  # the tables a report reads are fine
+    assert run.rounds["round"].tolist() == [0, 1, 2, 3]
+    with pytest.raises(InputError, match=r"events.parquet: column 't_s' holds .* declared float"):
+        run.events
+    with pytest.raises(InputError, match=r"partition.parquet is not a readable parquet table"):
+        run.partition
 
 
 NAMES = {"scenario": "cost $5 vs $x_2$ and $", "satellite": "$SAT_1", "station": "st$"}

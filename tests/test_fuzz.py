@@ -398,3 +398,113 @@ def test_mutated_replicates_and_seeds_are_one_line_errors(tmp_path_factory, key,
         return
     assert spec.replicates.given and 1 <= spec.replicates.count <= 1000
     assert spec.runs == 2 * spec.replicates.count
+
+
+# Issue 22: a file cut short by a crash, or pasted from a terminal, holds control characters
+# or ends anywhere. YAML forbids C0 and C1 controls (bar tab and newlines), DEL and the
+# non-characters U+FFFE/U+FFFF, in comments too: every such file is refused, on one line
+# with file:line:column, before any work, at every position class of the text.
+CONTROL_CHARS = [chr(c) for c in (*range(0x20), 0x7F, *range(0x80, 0xA0), 0xFFFE, 0xFFFF)
+                 if chr(c) not in "\t\n\r\x85"]
+POSITIONS = ("start", "key", "value", "end")
+
+
+def _position(text: str, where: str, draw) -> int:
+    """An offset of ``text`` in the class ``where``: its first or last character, or inside
+    a key or a value of a ``key: value`` line."""
+    if where in ("start", "end"):
+        return 0 if where == "start" else len(text)
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    lines = text.splitlines()
+    candidates = []
+    for i, line in enumerate(lines):
+        key = line.lstrip(" -")
+        colon = line.find(": ")
+        if not key or colon < 0 or key.startswith("#"):
+            continue
+        first = len(line) - len(key)
+        span = (first, colon) if where == "key" else (colon + 2, len(line))
+        if span[1] > span[0]:
+            candidates.append((starts[i], span))
+    offset, (low, high) = draw(st.sampled_from(candidates))
+    return offset + draw(st.integers(low, high - 1))
+
+
+@st.composite
+def with_control_char(draw, text: str):
+    where = draw(st.sampled_from(POSITIONS))
+    at = _position(text, where, draw)
+    return text[:at] + draw(st.sampled_from(CONTROL_CHARS)) + text[at:], at
+
+
+SCENARIO_TEXT = "# orbit \u03a9: a scenario's own comment\n" + yaml.safe_dump(FULL, sort_keys=False)
+
+
+def _line_col(text: str, at: int) -> str:
+    """``line:column`` (1-based) of offset ``at``."""
+    return f"{text.count(chr(10), 0, at) + 1}:{at - (text.rfind(chr(10), 0, at) + 1) + 1}"
+
+
+@fuzz(40)
+@given(with_control_char(SCENARIO_TEXT))
+def test_control_characters_in_a_scenario_are_one_line(tmp_path_factory, case):
+    text, at = case
+    code, err, scenario = _validate_text(tmp_path_factory, text, "control", also_run=True)
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {scenario}:{_line_col(text, at)}: "), err
+
+
+@fuzz(30)
+@given(st.integers(0, len(SCENARIO_TEXT.encode()) - 1))
+def test_a_scenario_cut_at_any_byte_is_accepted_or_one_line(tmp_path_factory, length):
+    data = SCENARIO_TEXT.encode()[:length]  # may end inside the comment's two-byte letter
+    COUNTS["truncated"] = COUNTS.get("truncated", 0) + 1
+    folder = tmp_path_factory.mktemp("truncated")
+    (folder / "s.yaml").write_bytes(data)
+    code, err = _cli("validate", str(folder / "s.yaml"))
+    assert code in (0, 2) and "Traceback" not in err
+    if code == 2:  # every schema problem of what is left, one line each
+        lines = err.strip().splitlines()
+        assert lines and all(line.startswith(f"error: {folder / 's.yaml'}") for line in lines)
+
+
+SWEEP_TEXT = ("# a sweep \u00e0 la carte\nbase: base.yaml\nmode: grid\nname: fuzzed\n"
+              "parameters:\n  fl.lr: [0.01, 0.05]\n  links.downlink:\n"
+              "    - {preset: dove-x}\n    - {rate_mbps: 2}\n")
+
+
+def _sweep_folder(tmp_path_factory, family: str) -> Path:
+    """A folder with the sweep's base scenario beside where the sweep file goes."""
+    COUNTS[family] = COUNTS.get(family, 0) + 1
+    folder = tmp_path_factory.mktemp(family)
+    (folder / "base.yaml").write_text(yaml.safe_dump(FULL))
+    return folder
+
+
+@fuzz(30)
+@given(with_control_char(SWEEP_TEXT))
+def test_control_characters_in_a_sweep_file_are_one_line(tmp_path_factory, case):
+    text, at = case
+    folder = _sweep_folder(tmp_path_factory, "sweep_control")
+    sweep = folder / "sweep.yaml"
+    sweep.write_text(text)
+    code, err = _cli("sweep", str(sweep), "--out", str(folder / "out"))
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {sweep}:{_line_col(text, at)}: "), err
+    assert sorted(p.name for p in folder.iterdir()) == ["base.yaml", "sweep.yaml"]
+
+
+@fuzz(30)
+@given(st.integers(0, len(SWEEP_TEXT.encode()) - 1))
+def test_a_sweep_file_cut_at_any_byte_is_read_or_one_line(tmp_path_factory, length):
+    """The sweep command's reading step (a complete file would run its points)."""
+    from orbitfl.sweep import load_sweep
+
+    sweep = _sweep_folder(tmp_path_factory, "sweep_truncated") / "sweep.yaml"
+    sweep.write_bytes(SWEEP_TEXT.encode()[:length])  # may end inside the two-byte letter
+    try:
+        load_sweep(sweep)
+    except InputError as err:
+        assert str(err).startswith(f"{sweep.parent}") and "\n" not in str(err), err

@@ -94,3 +94,19 @@ def test_init_into_a_file_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == f"error: {tmp_path / 'a-file'}: folder to copy into exists and is not a " \
                   "folder\n"
+
+
+@pytest.mark.parametrize("damage", [b"name: a\x07b\n", b"name: [unclosed\n", b"\xff\xfe"])
+def test_a_damaged_library_is_one_line_and_copies_nothing(tmp_path, capsys, monkeypatch, damage):
+    import orbitfl.init_cmd as init_cmd
+
+    library = tmp_path / "library"
+    (library / "sweeps").mkdir(parents=True)
+    (library / "a.yaml").write_text("name: fine\n")
+    (library / "sweeps" / "z.yaml").write_bytes(damage)  # read last: nothing copied before
+    monkeypatch.setattr(init_cmd, "scenario_library", lambda: library)
+    assert main(["init", str(tmp_path / "mission")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {Path('orbitfl', 'scenarios', 'sweeps', 'z.yaml')}"), err
+    assert not (tmp_path / "mission" / "scenarios").exists()

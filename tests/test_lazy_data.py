@@ -2,12 +2,14 @@
 order of use; class counts without rendering; a byte-bounded cache; pickles that carry the
 recipe, not the images."""
 
+import io
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
+from orbitfl.cache_dir import read_entry, write_entry
 from orbitfl.fl import lazy_data
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.federation import DataSpec, build_federation
@@ -56,13 +58,13 @@ def test_counts_sizes_and_partition_need_no_rendering(tmp_path, monkeypatch):
     histograms = data.client_histograms()
     sizes = [len(c) for c in data.clients]
     assert lazy_data.PROCESS_CACHE.builds == before
-    assert len(list((tmp_path / "tiles").glob("*.npy"))) == 2  # test set and SES only
+    assert len(list((tmp_path / "tiles").glob("*.cache"))) == 2  # test set and SES only
     # the counts are those of the labels the tiles are rendered for
     for c, client in enumerate(data.clients):
         rendered = ImageSet(client.images, client.labels)
         assert np.array_equal(rendered.class_counts(data.classes), histograms[c])
         assert len(rendered.images) == sizes[c]
-    assert len(list((tmp_path / "tiles").glob("*.npy"))) == 2 + 6  # spilled on first use
+    assert len(list((tmp_path / "tiles").glob("*.cache"))) == 2 + 6  # spilled on first use
 
 
 def test_tiles_come_back_from_the_disk_cache(tmp_path, monkeypatch):
@@ -70,8 +72,11 @@ def test_tiles_come_back_from_the_disk_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("ORBITFL_CACHE_DIR", str(tmp_path))  # spec.cache_dir
     data = build_federation(spec, 2, seed=1, tracks=_tracks(2))
     first = data.clients[1].images.clone()
-    for path in (tmp_path / "tiles").glob("*.npy"):   # a marked copy on disk is what
-        np.save(path, np.load(path) + 1.0)              # the next build must read back
+    for path in (tmp_path / "tiles").glob("*.cache"):  # a marked copy on disk (a valid
+        marked = read_entry(path, lambda b: np.load(io.BytesIO(b)) + np.float32(1.0))
+        buffer = io.BytesIO()                           # entry) is what the next build
+        np.save(buffer, marked)                         # must read back
+        write_entry(path, buffer.getvalue())
     lazy_data.PROCESS_CACHE.clear()
     again = build_federation(spec, 2, seed=1, tracks=_tracks(2))
     assert torch.allclose(again.clients[1].images, first + 1.0 / CHANNEL_STD, atol=1e-4)

@@ -1,6 +1,7 @@
 """Checkpoint and resume: a run stopped after any round and resumed ends with exactly the
 tables of an uninterrupted run; a run killed by a signal resumes the same way."""
 
+import copy
 import os
 import shlex
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 import yaml
 
 import orbitfl.assemble as assemble
@@ -234,3 +236,108 @@ def test_interrupt_prints_the_real_resume_command_only_with_a_checkpoint(tmp_pat
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last == (f"interrupted: continue with: orbitfl run '{scenario}' "
                     f"--resume {tmp_path / 'cut'}")
+
+
+# Issue 22: checkpoints with this scenario's hash but other contents. Each damage is made
+# to a real checkpoint, written after round 2 of BASE (SAFE, top-k: every part is there).
+def _nan(c: dict) -> None:
+    c["strategy"]["global"]["classifier.weight"][0, 0] = float("nan")
+
+
+CHECKPOINT_DAMAGE = {
+    "wrong-shape": (lambda c: c["strategy"]["global"].update(
+        {"classifier.weight": torch.zeros(10, 128)}),
+        "key strategy.global.classifier.weight has shape (10, 128), the scenario's model "
+        "needs (4, 128)"),
+    "wrong-dtype": (lambda c: c["strategy"]["global"].update(
+        {"classifier.weight": torch.zeros(4, 128, dtype=torch.float64)}),
+        "has dtype torch.float64, the scenario's model needs torch.float32"),
+    "missing-key": (lambda c: c["strategy"]["global"].pop("classifier.bias"),
+                    "strategy.global lacks ['classifier.bias']"),
+    "unknown-key": (lambda c: c["strategy"]["global"].update({"head": torch.zeros(3)}),
+                    "strategy.global has unknown ['head']"),
+    "nan-weights": (_nan, "strategy.global.classifier.weight holds NaN or infinite values"),
+    "inf-personal-model": (
+        lambda c: c["clients"][0]["personal"]["classifier.bias"].fill_(float("inf")),
+        "clients.0.personal.classifier.bias holds NaN or infinite values"),
+    "old-version-wrong-shape": (lambda c: c["strategy"]["versions"][1].update(
+        {"classifier.bias": torch.zeros(7)}), "key strategy.versions.1.classifier.bias has "
+        "shape (7,)"),
+    "version-as-text": (lambda c: c["strategy"].update(version="one"),
+                        "strategy.version is 'one', not int"),
+    "strategy-part-missing": (lambda c: c["strategy"].pop("safe"), "strategy lacks ['safe']"),
+    "round-records-short": (lambda c: c["rounds"].pop(), "round 2 with 2 round records"),
+    "round-record-keys": (lambda c: c["rounds"][1].pop("accuracy"),
+                          "rounds.1 is not a round record"),
+    "client-out-of-range": (lambda c: c["clients"].update({99: {}}),
+                            "clients.99 is not the state of one of the 4 clients"),
+    "received-garbage": (lambda c: c["received"].update({1: [{"kind": "weights"}]}),
+                         "received.1 is not a list of payloads"),
+    "undelivered-garbage": (lambda c: c["undelivered"].update({5: {"client_id": 0}}),
+                            "undelivered.5 is not a client update"),
+}
+
+
+@pytest.fixture(scope="module")
+def real_checkpoint(tmp_path_factory) -> tuple[Path, dict]:
+    folder = tmp_path_factory.mktemp("checkpoint")
+    scenario = folder / "s.yaml"
+    scenario.write_text(yaml.safe_dump(BASE))
+    save = runner._save_checkpoint
+
+    def save_then_stop(checkpoint, path, sc):
+        save(checkpoint, path, sc)
+        if checkpoint["round"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.MonkeyPatch.context() as patch, pytest.raises(KeyboardInterrupt):
+        patch.setattr(runner, "_save_checkpoint", save_then_stop)
+        runner.run(scenario, folder / "cut")
+    return scenario, torch.load(folder / ".cut.partial" / "checkpoint.pt", weights_only=True)
+
+
+def test_an_intact_checkpoint_passes_the_checks(real_checkpoint):
+    from orbitfl.checkpoint_check import check_checkpoint
+
+    _, saved = real_checkpoint
+    check_checkpoint(saved, copy.deepcopy(saved["strategy"]), 4, Path("c.pt"))
+
+
+@pytest.mark.parametrize("case", CHECKPOINT_DAMAGE)
+def test_each_damaged_checkpoint_class_is_named_on_one_line(real_checkpoint, case):
+    """The reference is the intact checkpoint's own strategy state: the structure a
+    freshly built strategy of this scenario has (the CLI cases below use the real one)."""
+    from orbitfl.checkpoint_check import check_checkpoint
+    from orbitfl.errors import InputError
+
+    _, saved = real_checkpoint
+    damage, message = CHECKPOINT_DAMAGE[case]
+    damaged = copy.deepcopy(saved)
+    damage(damaged)
+    with pytest.raises(InputError) as err:
+        check_checkpoint(damaged, copy.deepcopy(saved["strategy"]), 4, Path("x/c.pt"))
+    assert str(err.value).startswith("x/c.pt: damaged checkpoint (") and "\n" not in \
+        str(err.value), err.value
+    assert message in str(err.value) and "delete x and run the scenario again without " \
+        "--resume" in str(err.value)
+
+
+@pytest.mark.parametrize("case", ["wrong-shape", "nan-weights", "received-unknown-job"])
+def test_resume_from_a_damaged_checkpoint_is_one_line_and_exit_2(real_checkpoint, tmp_path,
+                                                                 capsys, case):
+    scenario, saved = real_checkpoint
+    damaged = copy.deepcopy(saved)
+    if case == "received-unknown-job":  # only the replay can tell: no such job started
+        damaged["received"][999] = damaged["received"][1]
+        message = "its saved state does not fit the replayed mission: KeyError 999"
+    else:
+        damage, message = CHECKPOINT_DAMAGE[case]
+        damage(damaged)
+    checkpoint = tmp_path / ".cut.partial" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    torch.save(damaged, checkpoint)
+    assert main(["run", str(scenario), "--resume", str(tmp_path / "cut"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {checkpoint}: damaged checkpoint (") and message in err
+    assert checkpoint.is_file() and not (tmp_path / "cut").exists()
