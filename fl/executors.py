@@ -24,15 +24,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import os
 import pickle
+import signal
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from . import wire
+from orbitfl.errors import WorkerLost
+
+from . import lifeline, wire
 from .config import Execution
 from .datasets import ImageSet
 from .payloads import Payload
@@ -187,8 +192,17 @@ def batched_fits(strategy: Strategy, client_data: Sequence[ImageSet]):
 _WORKER: _Worker | None = None
 
 
-def _init_pool_worker(blob: bytes, device: str, threads: int, batched: bool) -> None:
+def _init_pool_worker(parent: int, blob: bytes, device: str, threads: int,
+                      batched: bool) -> None:
     global _WORKER
+    # Ctrl-C reaches the terminal's whole process group: the mission process stops the
+    # pool, a worker must not die on its own with a traceback; and a worker whose mission
+    # process is gone (kill -9) has nothing left to do
+    # (a forked worker also inherits the CLI's SIGTERM handler, which would print a
+    # traceback when the pool stops it)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    lifeline.die_with_parent(parent)
     # a forked worker inherits the mission process's objects (the contact plan, the world:
     # millions of them at constellation scale) and never uses them; frozen, the garbage
     # collector stops walking them on every full collection (and copying their pages)
@@ -331,14 +345,71 @@ class LocalExecutor(_BatchingExecutor):
         self.pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context(method),
             initializer=_init_pool_worker,
-            initargs=(worker_blob(strategy, client_data), str(self.device), threads, batched))
+            initargs=(os.getpid(), worker_blob(strategy, client_data), str(self.device),
+                      threads, batched))
+        self._processes: dict = {}  # pid -> multiprocessing.Process, every worker started
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
         future = self.pool.submit(_fit_in_pool, _message(jobs))  # whichever worker is free
-        return lambda: wire.loads(future.result())
+        self._processes.update(getattr(self.pool, "_processes", None) or {})
+
+        def reply() -> list[FitResult]:
+            try:
+                return wire.loads(future.result())
+            except BrokenProcessPool:
+                raise WorkerLost(self._death()) from None
+        return reply
+
+    def _death(self) -> str:
+        """Which worker died and how: the pool only says that one did. The pool stops the
+        others with SIGTERM once it is broken, so a worker killed otherwise is named first."""
+        dead = [(pid, p.exitcode) for pid, p in self._processes.items()
+                if p.exitcode not in (None, 0)]
+        dead.sort(key=lambda d: d[1] == -signal.SIGTERM)
+        if not dead:
+            return "a local pool worker died"
+        pid, code = dead[0]
+        return f"local pool worker (pid {pid}) {exit_status(code)}"
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers now (idempotent): a fit still running is not needed any more,
+        and waiting for it would keep Ctrl-C waiting as long as a round of training."""
+        processes = list({**self._processes, **(getattr(self.pool, "_processes", None)
+                                                 or {})}.values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        stop_processes(processes)
+
+
+def exit_status(code: int) -> str:
+    """A process's end in words: ``-9`` is killed by SIGKILL, as the out-of-memory killer
+    leaves it."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{why}"
+    return f"exited with status {code}"
+
+
+STOP_GRACE_S = 5.0
+
+
+def stop_processes(processes: Sequence[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to every ``multiprocessing.Process`` still alive, SIGKILL to any that has
+    not ended ``grace_s`` later; bounded, whatever the processes do."""
+    import time
+
+    alive = [p for p in processes if p.exitcode is None]
+    for process in alive:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in alive:
+        with contextlib.suppress(ValueError, AttributeError, AssertionError):
+            process.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+            if process.exitcode is None:
+                process.kill()
+                process.join(grace_s)
 
 
 class RayExecutor(_BatchingExecutor):
@@ -359,8 +430,10 @@ class RayExecutor(_BatchingExecutor):
         self.ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            ray.init(address=address, num_cpus=workers * threads if address is None else None,
-                     include_dashboard=False, log_to_driver=False)
+            with lifeline.kept_signal_handlers():
+                ray.init(address=address,
+                         num_cpus=workers * threads if address is None else None,
+                         include_dashboard=False, log_to_driver=False)
         blob = ray.put(worker_blob(strategy, client_data))
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
@@ -369,7 +442,14 @@ class RayExecutor(_BatchingExecutor):
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
         ref = self.actors[worker].fit_batch.remote(_message(jobs))  # any actor will do
-        return lambda: wire.loads(self.ray.get(ref))
+
+        def reply() -> list[FitResult]:
+            try:
+                return wire.loads(self.ray.get(ref))
+            except self.ray.exceptions.RayActorError as err:
+                raise WorkerLost(f"Ray actor {worker} of {self.workers} "
+                                 f"{_actor_death(err)}") from None
+        return reply
 
     def close(self) -> None:
         for actor in self.actors:
@@ -378,6 +458,17 @@ class RayExecutor(_BatchingExecutor):
         if self._started_here and self.ray.is_initialized():
             self.ray.shutdown()
             self._started_here = False
+
+
+def _actor_death(err: BaseException) -> str:
+    """What Ray says of a dead actor, on one line: its pid and the reason it gives."""
+    import re
+
+    text = str(err)
+    pid = re.search(r"\bpid: (\d+)", text)
+    reasons = [line.strip() for line in text.splitlines() if "because" in line]
+    reason = (reasons[-1] if reasons else type(err).__name__)[:160]
+    return f"{f'(pid {pid.group(1)}) ' if pid else ''}died: {reason} (out of memory?)"
 
 
 def make_executor(execution: Execution, strategy: Strategy,

@@ -70,8 +70,8 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         raise InputError("--resume needs the run directory of the run to continue")
     target = Path(out) if out is not None else default_run_dir(scenario)
     stage = StagedRunDirectory(target, resume)
-    checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
     with stage as staging, bars:
+        checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
         parts = assemble(prepared, progress=bars)
         world, data, strategy = parts.world, parts.data, parts.strategy
         replay = None
