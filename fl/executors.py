@@ -378,6 +378,15 @@ class LocalExecutor(_BatchingExecutor):
                                                  or {})}.values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         stop_processes(processes)
+        if all(p.exitcode is not None for p in processes):
+            # a worker stopped while writing its result leaves half a message in the
+            # result pipe, and the pool's manager thread waits for the rest forever (the
+            # interpreter joins that thread at exit: the run would never end). This
+            # process holds the pipe's last writing end: closing it ends the wait.
+            writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
+            with contextlib.suppress(OSError):
+                if writer is not None:
+                    writer.close()
 
 
 def exit_status(code: int) -> str:
