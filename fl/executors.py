@@ -362,7 +362,14 @@ class LocalExecutor(_BatchingExecutor):
 
     def _death(self) -> str:
         """Which worker died and how: the pool only says that one did. The pool stops the
-        others with SIGTERM once it is broken, so a worker killed otherwise is named first."""
+        others with SIGTERM once it is broken, so a worker killed otherwise is named first.
+        The pool's own thread is reaping them meanwhile: their statuses may take a moment."""
+        import time
+
+        deadline = time.monotonic() + STOP_GRACE_S
+        while any(p.exitcode is None for p in self._processes.values()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
         dead = [(pid, p.exitcode) for pid, p in self._processes.items()
                 if p.exitcode not in (None, 0)]
         dead.sort(key=lambda d: d[1] == -signal.SIGTERM)

@@ -297,10 +297,12 @@ def _init(folder: Path, force: bool) -> int:
 
 def _run(path: Path, out: Path | None, resume: bool = False,
          overrides: list[Override] = (), bars: Bars | None = None) -> int:
+    from orbitfl.ray_address import check_address
     from orbitfl.rundir import check_output_dir
 
     if out is not None:
         check_output_dir(out, "run directory")  # at once, before the heavy imports
+    check_address(dict(overrides).get("execution.address"), "--address")
     from orbitfl.runner import run
 
     s = run(path, out, resume=resume, overrides=overrides, progress=bars)

@@ -24,6 +24,7 @@ from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
+from orbitfl.ray_address import check_address
 from orbitfl.rundir import (
     StagedRunDirectory,
     atomic_save,
@@ -65,6 +66,8 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     started = time.perf_counter()
     prepared = prepare(path, overrides)
     scenario = prepared.scenario
+    if scenario.execution.backend == "ray":  # seconds now, not minutes after the world
+        check_address(scenario.execution.address, f"{prepared.path}: execution.address")
     prepared.log_warnings()
     if resume and out is None:
         raise InputError("--resume needs the run directory of the run to continue")

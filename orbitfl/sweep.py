@@ -44,8 +44,9 @@ import yaml
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
-from orbitfl.limits import MAX_SCENARIO_BYTES
+from orbitfl.limits import MAX_SCENARIO_BYTES, workers_problem
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
+from orbitfl.ray_address import check_address
 from orbitfl.rundir import (
     StagedRunDirectory,
     check_output_dir,
@@ -348,6 +349,11 @@ def _check_options(backend: str, workers: int | None, address: str | None) -> No
         raise InputError(f"--workers: expected at least 1 parallel point, got {workers}")
     if address is not None and backend != "ray":
         raise InputError("--address applies to --backend ray (an existing Ray cluster)")
+    check_address(address, "--address")
+    problem = None if workers is None or address not in (None, "local") \
+        else workers_problem(workers)
+    if problem is not None:
+        raise InputError(f"--workers: {problem}")
 
 
 def _write_results(points: list[Point], results: dict[int, dict], out: Path,
