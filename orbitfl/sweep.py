@@ -32,7 +32,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +43,7 @@ import yaml
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
+from orbitfl.fl.lifeline import die_with_parent, kept_signal_handlers
 from orbitfl.limits import MAX_SCENARIO_BYTES, workers_problem
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
 from orbitfl.ray_address import check_address
@@ -461,8 +461,7 @@ def _worker_main(argv: list[str]) -> int:
     SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died stops itself."""
     scenario_file, run_dir, threads, log_file, result_file = argv
     signal.signal(signal.SIGTERM, _interrupt)
-    parent = os.getppid()
-    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+    die_with_parent(os.getppid(), signal.SIGTERM)  # saves its checkpoint, then ends
     try:
         result = run_point(scenario_file, run_dir, int(threads), log_file)
     except KeyboardInterrupt:  # stopped before the run began
@@ -478,12 +477,6 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _ray(points: list[Point], done: Callable, workers: int | None,
          address: str | None) -> None:
     """Ray tasks, one core each and never retried: a task whose worker dies fails its point
@@ -495,8 +488,9 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
         raise InputError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, num_cpus=workers if address is None else None,
-                 include_dashboard=False, log_to_driver=False)
+        with kept_signal_handlers():  # Ray's SIGTERM handler aborts with a C++ dump
+            ray.init(address=address, num_cpus=workers if address is None else None,
+                     include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
         pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1, str(p.log_file)):
