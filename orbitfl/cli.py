@@ -166,6 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `orbitfl list stations | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a full disk, a quota, a folder removed under the run
+        where = f"{err.filename}: " if err.filename else ""
+        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
+        advice = f"; {_resume_advice(args, err)}" if args.command == "run" else ""
+        print(f"error: {where}{why}{advice}", file=sys.stderr)
+        return 1
 
 
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:

@@ -63,6 +63,13 @@ def check_output_file(path: Path, what: str) -> None:
 
 
 def _refuse_link(path: Path, what: str) -> None:
+    """A symbolic link, or a name that is not UTF-8 (it could not be written into the
+    run's manifest at the end), is refused before any work."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{ascii(str(path))}: the {what}'s name is not UTF-8 text; choose "
+                         "another name") from None
     if path.is_symlink():
         raise InputError(f"{path}: {what} is a symbolic link; give the real path")
 
