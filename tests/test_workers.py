@@ -187,3 +187,47 @@ def test_sigterm_under_ray_is_orbitfls_own(start):
     assert "Traceback" not in err, err
     assert err.strip().splitlines()[-1] == \
         "interrupted: " + resume_line(run.folder, "--backend ray --workers 1")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process below ``pid`` (Ray's actors are its raylet's children)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def test_a_dead_ray_actor_fails_the_run_with_one_line(start):
+    pytest.importorskip("ray")
+    run = start("--backend", "ray", "--workers", "1")
+    run.wait_for_checkpoint()
+    actors = [pid for pid in descendants(run.process.pid)
+              if command_line(pid).startswith("ray::_Worker")]
+    assert len(actors) == 1, [command_line(p) for p in descendants(run.process.pid)]
+    os.kill(actors[0], signal.SIGKILL)
+    assert run.wait(60) == 1, run.err
+    err = run.err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: Ray actor 0 of 1 (pid {actors[0]}) died: "), last
+    assert "(out of memory?); " in last, last
+    assert last.endswith(resume_line(run.folder, "--backend ray --workers 1")), last
+    assert run.checkpoint.is_file()
