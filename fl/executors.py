@@ -27,6 +27,7 @@ import gc
 import os
 import pickle
 import signal
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -195,11 +196,10 @@ _WORKER: _Worker | None = None
 def _init_pool_worker(parent: int, blob: bytes, device: str, threads: int,
                       batched: bool) -> None:
     global _WORKER
-    # Ctrl-C reaches the terminal's whole process group: the mission process stops the
-    # pool, a worker must not die on its own with a traceback; and a worker whose mission
-    # process is gone (kill -9) has nothing left to do
-    # (a forked worker also inherits the CLI's SIGTERM handler, which would print a
-    # traceback when the pool stops it)
+    # Ctrl-C reaches the terminal's whole process group, but it is the mission process
+    # that stops the pool: a worker must not die on its own with a traceback (nor run the
+    # CLI's SIGTERM handler, inherited by a fork); a worker whose mission process is gone
+    # (kill -9) has nothing left to do
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     lifeline.die_with_parent(parent)
@@ -364,9 +364,7 @@ class LocalExecutor(_BatchingExecutor):
         """Which worker died and how: the pool only says that one did. The pool stops the
         others with SIGTERM once it is broken, so a worker killed otherwise is named first.
         The pool's own thread is reaping them meanwhile: their statuses may take a moment."""
-        import time
-
-        deadline = time.monotonic() + STOP_GRACE_S
+        deadline = time.monotonic() + lifeline.STOP_GRACE_S
         while any(p.exitcode is None for p in self._processes.values()) \
                 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -376,7 +374,7 @@ class LocalExecutor(_BatchingExecutor):
         if not dead:
             return "a local pool worker died"
         pid, code = dead[0]
-        return f"local pool worker (pid {pid}) {exit_status(code)}"
+        return f"local pool worker (pid {pid}) {lifeline.exit_status(code)}"
 
     def close(self) -> None:
         """Stop the workers now (idempotent): a fit still running is not needed any more,
@@ -384,7 +382,7 @@ class LocalExecutor(_BatchingExecutor):
         processes = list({**self._processes, **(getattr(self.pool, "_processes", None)
                                                  or {})}.values())
         self.pool.shutdown(wait=False, cancel_futures=True)
-        stop_processes(processes)
+        lifeline.stop_processes(processes)
         if all(p.exitcode is not None for p in processes):
             # a worker stopped while writing its result leaves half a message in the
             # result pipe, and the pool's manager thread waits for the rest forever (the
@@ -394,38 +392,6 @@ class LocalExecutor(_BatchingExecutor):
             with contextlib.suppress(OSError):
                 if writer is not None:
                     writer.close()
-
-
-def exit_status(code: int) -> str:
-    """A process's end in words: ``-9`` is killed by SIGKILL, as the out-of-memory killer
-    leaves it."""
-    if code < 0:
-        name = signal.Signals(-code).name
-        why = " (out of memory?)" if -code == signal.SIGKILL else ""
-        return f"was killed by {name}{why}"
-    return f"exited with status {code}"
-
-
-STOP_GRACE_S = 5.0
-
-
-def stop_processes(processes: Sequence[Any], grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM to every ``multiprocessing.Process`` still alive, SIGKILL to any that has
-    not ended ``grace_s`` later; bounded, whatever the processes do."""
-    import time
-
-    alive = [p for p in processes if p.exitcode is None]
-    for process in alive:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            process.terminate()
-    deadline = time.monotonic() + grace_s
-    for process in alive:
-        with contextlib.suppress(ValueError, AttributeError, AssertionError):
-            process.join(max(0.0, deadline - time.monotonic()))
-        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
-            if process.exitcode is None:
-                process.kill()
-                process.join(grace_s)
 
 
 class RayExecutor(_BatchingExecutor):

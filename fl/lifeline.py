@@ -7,7 +7,9 @@ orphan: Linux's parent-death signal (``prctl(PR_SET_PDEATHSIG)``, immediate; it 
 the parent *thread* that started the worker ends, which for orbitfl is the main thread),
 and a watchdog thread that compares ``os.getppid()`` with the parent's pid (any POSIX
 system; notices within ``POLL_S``). And the process that starts Ray keeps its own signal
-handlers (``kept_signal_handlers``), so that Ctrl-C and SIGTERM still stop it cleanly.
+handlers (``kept_signal_handlers``), so that Ctrl-C and SIGTERM still stop it cleanly;
+workers are stopped in bounded time (``stop_processes``) and their end said in words
+(``exit_status``).
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ import signal
 import sys
 import threading
 import time
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 POLL_S = 0.5
+STOP_GRACE_S = 5.0  # how long a stopped worker gets before SIGKILL
 
 
 def die_with_parent(parent: int, signum: int = signal.SIGKILL) -> None:
@@ -68,3 +71,30 @@ def kept_signal_handlers() -> Iterator[None]:
         for signum, handler in saved.items():
             if handler is not None:
                 signal.signal(signum, handler)
+
+
+def exit_status(code: int) -> str:
+    """A process's end in words: ``-9`` is killed by SIGKILL, as the out-of-memory killer
+    leaves it."""
+    if code < 0:
+        name = signal.Signals(-code).name
+        why = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"was killed by {name}{why}"
+    return f"exited with status {code}"
+
+
+def stop_processes(processes: Sequence[Any], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM to every ``multiprocessing.Process`` still alive, SIGKILL to any that has
+    not ended ``grace_s`` later; bounded, whatever the processes do."""
+    alive = [p for p in processes if p.exitcode is None]
+    for process in alive:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            process.terminate()
+    deadline = time.monotonic() + grace_s
+    for process in alive:
+        with contextlib.suppress(ValueError, AttributeError, AssertionError):
+            process.join(max(0.0, deadline - time.monotonic()))
+        with contextlib.suppress(OSError, ValueError, AttributeError, AssertionError):
+            if process.exitcode is None:
+                process.kill()
+                process.join(grace_s)

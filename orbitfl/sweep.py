@@ -43,7 +43,7 @@ import yaml
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file
-from orbitfl.fl.lifeline import die_with_parent, kept_signal_handlers
+from orbitfl.fl.lifeline import die_with_parent, exit_status, kept_signal_handlers
 from orbitfl.limits import MAX_SCENARIO_BYTES, workers_problem
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
 from orbitfl.ray_address import check_address
@@ -441,12 +441,8 @@ def _worker_result(point: Point, returncode: int, start: float, stopped: bool = 
         pass
     if stopped:
         return _stopped_result(point, start)
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        why = " (out of memory?)" if -returncode == signal.SIGKILL else ""
-        return _outcome("failed", f"worker killed by {name}{why}; see {point.log_file}", start)
-    return _outcome("failed", f"worker exited with status {returncode} without a result; "
-                    f"see {point.log_file}", start)
+    return _outcome("failed", f"worker {exit_status(returncode)} without a result; see "
+                    f"{point.log_file}", start)
 
 
 def _stopped_result(point: Point, start: float) -> dict:

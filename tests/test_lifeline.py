@@ -79,3 +79,31 @@ def test_signal_handlers_survive_what_replaces_them():
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def _stubborn() -> None:
+    import time as clock
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    clock.sleep(30)
+
+
+def test_stop_processes_kills_what_ignores_sigterm_and_says_how_it_ended():
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    stubborn, plain = context.Process(target=_stubborn), context.Process(target=time.sleep,
+                                                                          args=(30,))
+    stubborn.start()
+    plain.start()
+    try:
+        time.sleep(0.3)  # the handler is in place
+        lifeline.stop_processes([stubborn, plain], grace_s=0.5)
+        assert (stubborn.exitcode, plain.exitcode) == (-signal.SIGKILL, -signal.SIGTERM)
+    finally:
+        for process in (stubborn, plain):
+            if process.is_alive():
+                process.kill()
+    assert lifeline.exit_status(-9) == "was killed by SIGKILL (out of memory?)"
+    assert lifeline.exit_status(-15) == "was killed by SIGTERM"
+    assert lifeline.exit_status(3) == "exited with status 3"
