@@ -329,7 +329,9 @@ class BatchedExecutor(_BatchingExecutor):
 
 
 class LocalExecutor(_BatchingExecutor):
-    """A pool of ``workers`` local processes, ``threads`` torch threads each."""
+    """A pool of ``workers`` local processes, ``threads`` torch threads each. The workers
+    ignore Ctrl-C and die with the mission process (``fl/lifeline.py``); ``close`` stops
+    them at once, and a worker that dies fails the run with ``WorkerLost``, naming it."""
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
                  threads: int = 1, device: torch.device | None = None, batched: bool = False):
