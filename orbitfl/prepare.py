@@ -107,13 +107,14 @@ def _check_contact_search_fits(scenario: Scenario, path: Path, satellites: int,
 
 
 def _check_workers(scenario: Scenario, path: Path) -> None:
-    """A local pool, or Ray started on this machine, gets no more workers than the machine
-    holds (``limits.max_workers``); a cluster at ``execution.address`` is its own."""
+    """No more workers than this machine holds (``limits.max_workers``), whatever the
+    backend (a number this large is a mistake even where serial ignores it); a cluster at
+    ``execution.address`` is its own. The default, a worker per core, always fits."""
     execution = scenario.execution
     remote = execution.backend == "ray" and execution.address not in (None, "local")
-    if execution.backend == "serial" or remote:
+    if execution.workers is None or remote:
         return
-    problem = workers_problem(execution.worker_count())
+    problem = workers_problem(execution.workers)
     if problem is not None:
         raise InputError(f"{path}: execution.workers (--workers): {problem}")
 

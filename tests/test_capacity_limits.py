@@ -93,7 +93,7 @@ def test_too_many_workers_is_one_line_for_run_and_sweep(tmp_path, capsys, monkey
 
     monkeypatch.setattr(assemble, "build_world", never)
     path = _quickstart(tmp_path)
-    for backend in ("local", "ray"):
+    for backend in ("serial", "local", "ray"):
         assert main(["run", str(path), "--backend", backend, "--workers", "4096",
                      "--out", str(tmp_path / "r")]) == 2
         err = capsys.readouterr().err.strip()
