@@ -53,7 +53,8 @@ def test_simultaneous_attempts_let_exactly_one_in(tmp_path):
         assert not (tmp_path / f".run{trial % 2}.partial").exists()
 
 
-def _sleep(stop) -> None:
+def _sleep(started, stop) -> None:
+    started.set()  # after the fork's own hooks: what the child would close, it closed
     stop.wait(30)
 
 
@@ -63,10 +64,11 @@ def test_a_forked_worker_does_not_hold_the_run_lock(tmp_path):
     stage = StagedRunDirectory(tmp_path / "run")
     staging = stage.__enter__()
     context = multiprocessing.get_context("fork")
-    stop = context.Event()
-    worker = context.Process(target=_sleep, args=(stop,))
+    started, stop = context.Event(), context.Event()
+    worker = context.Process(target=_sleep, args=(started, stop))
     worker.start()
     try:
+        assert started.wait(30)
         assert _held(staging / stage.LOCK)
         stage._release()  # what the death of the run's process does
         assert worker.is_alive()
