@@ -384,16 +384,15 @@ class LocalExecutor(_BatchingExecutor):
         processes = list({**self._processes, **(getattr(self.pool, "_processes", None)
                                                  or {})}.values())
         self.pool.shutdown(wait=False, cancel_futures=True)
-        lifeline.stop_processes(processes)
-        if all(p.exitcode is not None for p in processes):
-            # a worker stopped while writing its result leaves half a message in the
-            # result pipe, and the pool's manager thread waits for the rest forever (the
-            # interpreter joins that thread at exit: the run would never end). This
-            # process holds the pipe's last writing end: closing it ends the wait.
-            writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
-            with contextlib.suppress(OSError):
-                if writer is not None:
-                    writer.close()
+        lifeline.stop_processes(processes)  # all gone now: SIGKILL for the slow ones
+        # a worker stopped while writing its result leaves half a message in the result
+        # pipe, and the pool's manager thread waits for the rest forever (the interpreter
+        # joins that thread at exit: the run would never end). With the workers gone, this
+        # process holds the pipe's last writing end: closing it ends the wait.
+        writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
+        with contextlib.suppress(OSError):
+            if writer is not None:
+                writer.close()
 
 
 class RayExecutor(_BatchingExecutor):
