@@ -81,19 +81,17 @@ def test_signal_handlers_survive_what_replaces_them():
         signal.signal(signal.SIGTERM, before)
 
 
-def _stubborn() -> None:
-    import time as clock
-
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    clock.sleep(30)
+def _sleeper(on_sigterm) -> None:
+    signal.signal(signal.SIGTERM, on_sigterm)  # not whatever handler the tests left
+    time.sleep(30)
 
 
 def test_stop_processes_kills_what_ignores_sigterm_and_says_how_it_ended():
     import multiprocessing
 
     context = multiprocessing.get_context("fork")
-    stubborn, plain = context.Process(target=_stubborn), context.Process(target=time.sleep,
-                                                                          args=(30,))
+    stubborn = context.Process(target=_sleeper, args=(signal.SIG_IGN,))
+    plain = context.Process(target=_sleeper, args=(signal.SIG_DFL,))
     stubborn.start()
     plain.start()
     try:

@@ -51,7 +51,8 @@ class Run:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "orbitfl.cli", "run", "s.yaml", "--out", "cut",
                  *options], cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err, start_new_session=True)
+                stderr=err, start_new_session=True,
+                env={**os.environ, "PYTHONFAULTHANDLER": "1"})  # SIGABRT: every stack
         self.checkpoint = folder / ".cut.partial" / "checkpoint.pt"
 
     @property
@@ -70,7 +71,15 @@ class Run:
         return group_members(self.process.pid)
 
     def wait(self, timeout: float) -> int:
-        return self.process.wait(timeout)
+        """The exit status; a run still going after ``timeout`` fails the test with the
+        stacks of its threads."""
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(30)
+            raise AssertionError(f"still running after {timeout} s:\n{self.err[-8000:]}") \
+                from None
 
     def kill_all(self) -> None:
         try:
