@@ -383,13 +383,14 @@ class LocalExecutor(_BatchingExecutor):
         and waiting for it would keep Ctrl-C waiting as long as a round of training."""
         processes = list({**self._processes, **(getattr(self.pool, "_processes", None)
                                                  or {})}.values())
+        # read before shutdown, which drops the pool's references to both
+        writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
         self.pool.shutdown(wait=False, cancel_futures=True)
         lifeline.stop_processes(processes)  # all gone now: SIGKILL for the slow ones
         # a worker stopped while writing its result leaves half a message in the result
         # pipe, and the pool's manager thread waits for the rest forever (the interpreter
         # joins that thread at exit: the run would never end). With the workers gone, this
         # process holds the pipe's last writing end: closing it ends the wait.
-        writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
         with contextlib.suppress(OSError):
             if writer is not None:
                 writer.close()
