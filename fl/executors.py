@@ -24,15 +24,21 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import os
 import pickle
+import signal
+import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from . import wire
+from orbitfl.errors import WorkerLost
+
+from . import lifeline, wire
 from .config import Execution
 from .datasets import ImageSet
 from .payloads import Payload
@@ -187,8 +193,16 @@ def batched_fits(strategy: Strategy, client_data: Sequence[ImageSet]):
 _WORKER: _Worker | None = None
 
 
-def _init_pool_worker(blob: bytes, device: str, threads: int, batched: bool) -> None:
+def _init_pool_worker(parent: int, blob: bytes, device: str, threads: int,
+                      batched: bool) -> None:
     global _WORKER
+    # Ctrl-C reaches the terminal's whole process group, but it is the mission process
+    # that stops the pool: a worker must not die on its own with a traceback (nor run the
+    # CLI's SIGTERM handler, inherited by a fork); a worker whose mission process is gone
+    # (kill -9) has nothing left to do
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    lifeline.die_with_parent(parent)
     # a forked worker inherits the mission process's objects (the contact plan, the world:
     # millions of them at constellation scale) and never uses them; frozen, the garbage
     # collector stops walking them on every full collection (and copying their pages)
@@ -315,7 +329,9 @@ class BatchedExecutor(_BatchingExecutor):
 
 
 class LocalExecutor(_BatchingExecutor):
-    """A pool of ``workers`` local processes, ``threads`` torch threads each."""
+    """A pool of ``workers`` local processes, ``threads`` torch threads each. The workers
+    ignore Ctrl-C and die with the mission process (``fl/lifeline.py``); ``close`` stops
+    them at once, and a worker that dies fails the run with ``WorkerLost``, naming it."""
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet], workers: int,
                  threads: int = 1, device: torch.device | None = None, batched: bool = False):
@@ -331,14 +347,53 @@ class LocalExecutor(_BatchingExecutor):
         self.pool = ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context(method),
             initializer=_init_pool_worker,
-            initargs=(worker_blob(strategy, client_data), str(self.device), threads, batched))
+            initargs=(os.getpid(), worker_blob(strategy, client_data), str(self.device),
+                      threads, batched))
+        self._processes: dict = {}  # pid -> multiprocessing.Process, every worker started
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
         future = self.pool.submit(_fit_in_pool, _message(jobs))  # whichever worker is free
-        return lambda: wire.loads(future.result())
+        self._processes.update(getattr(self.pool, "_processes", None) or {})
+
+        def reply() -> list[FitResult]:
+            try:
+                return wire.loads(future.result())
+            except BrokenProcessPool:
+                raise WorkerLost(self._death()) from None
+        return reply
+
+    def _death(self) -> str:
+        """Which worker died and how: the pool only says that one did. The pool stops the
+        others with SIGTERM once it is broken, so a worker killed otherwise is named first.
+        The pool's own thread is reaping them meanwhile: their statuses may take a moment."""
+        deadline = time.monotonic() + lifeline.STOP_GRACE_S
+        while any(p.exitcode is None for p in self._processes.values()) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        dead = [(pid, p.exitcode) for pid, p in self._processes.items()
+                if p.exitcode not in (None, 0)]
+        dead.sort(key=lambda d: d[1] == -signal.SIGTERM)
+        if not dead:
+            return "a local pool worker died"
+        pid, code = dead[0]
+        return f"local pool worker (pid {pid}) {lifeline.exit_status(code)}"
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the workers now (idempotent): a fit still running is not needed any more,
+        and waiting for it would keep Ctrl-C waiting as long as a round of training."""
+        processes = list({**self._processes, **(getattr(self.pool, "_processes", None)
+                                                 or {})}.values())
+        # read before shutdown, which drops the pool's references to both
+        writer = getattr(getattr(self.pool, "_result_queue", None), "_writer", None)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        lifeline.stop_processes(processes)  # all gone now: SIGKILL for the slow ones
+        # a worker stopped while writing its result leaves half a message in the result
+        # pipe, and the pool's manager thread waits for the rest forever (the interpreter
+        # joins that thread at exit: the run would never end). With the workers gone, this
+        # process holds the pipe's last writing end: closing it ends the wait.
+        with contextlib.suppress(OSError):
+            if writer is not None:
+                writer.close()
 
 
 class RayExecutor(_BatchingExecutor):
@@ -359,8 +414,10 @@ class RayExecutor(_BatchingExecutor):
         self.ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
-            ray.init(address=address, num_cpus=workers * threads if address is None else None,
-                     include_dashboard=False, log_to_driver=False)
+            with lifeline.kept_signal_handlers():
+                ray.init(address=address,
+                         num_cpus=workers * threads if address is None else None,
+                         include_dashboard=False, log_to_driver=False)
         blob = ray.put(worker_blob(strategy, client_data))
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
@@ -369,7 +426,14 @@ class RayExecutor(_BatchingExecutor):
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
         ref = self.actors[worker].fit_batch.remote(_message(jobs))  # any actor will do
-        return lambda: wire.loads(self.ray.get(ref))
+
+        def reply() -> list[FitResult]:
+            try:
+                return wire.loads(self.ray.get(ref))
+            except self.ray.exceptions.RayActorError as err:
+                raise WorkerLost(f"Ray actor {worker} of {self.workers} "
+                                 f"{_actor_death(err)}") from None
+        return reply
 
     def close(self) -> None:
         for actor in self.actors:
@@ -378,6 +442,17 @@ class RayExecutor(_BatchingExecutor):
         if self._started_here and self.ray.is_initialized():
             self.ray.shutdown()
             self._started_here = False
+
+
+def _actor_death(err: BaseException) -> str:
+    """What Ray says of a dead actor, on one line: its pid and the reason it gives."""
+    import re
+
+    text = str(err)
+    pid = re.search(r"\bpid: (\d+)", text)
+    reasons = [line.strip() for line in text.splitlines() if "because" in line]
+    reason = (reasons[-1] if reasons else type(err).__name__)[:160]
+    return f"{f'(pid {pid.group(1)}) ' if pid else ''}died: {reason} (out of memory?)"
 
 
 def make_executor(execution: Execution, strategy: Strategy,

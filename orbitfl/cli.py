@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from orbitfl import __version__
 from orbitfl.catalogs import CATALOGS, format_table
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, WorkerLost
 from orbitfl.overrides import Override, parse_override
 from orbitfl.progress import Bars, configure_logging
 
@@ -182,25 +182,49 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:
         print(_interrupted(args, interrupt), file=sys.stderr)
         return 130
+    except WorkerLost as lost:  # the out-of-memory killer, most likely: no traceback
+        print(f"error: {lost}; {_resume_advice(args, lost)}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # `orbitfl list stations | head`: the reader left, not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # a full disk, a quota, a folder removed under the run
+        where = f"{err.filename}: " if err.filename else ""
+        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
+        advice = f"; {_resume_advice(args, err)}" if args.command == "run" else ""
+        print(f"error: {where}{why}{advice}", file=sys.stderr)
+        return 1
 
 
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
     """The line after Ctrl-C or SIGTERM: the exact resume command when the run left a
     checkpoint (absolute paths, the same --set changes: it works from any folder), and no
     resume advice when it left nothing to resume."""
-    from orbitfl.rundir import resume_dir_of
-
     if args.command != "run":
         return "interrupted"
-    run_dir = resume_dir_of(interrupt)
-    if run_dir is None:
-        return "interrupted before the first round completed: nothing to resume; run it again"
-    sets = "".join(f" --set {shlex.quote(text)}" for text in args.set or ())
+    advice = _resume_advice(args, interrupt)
+    if advice.startswith("continue"):
+        return f"interrupted: {advice}"
+    return "interrupted before the first round completed: nothing to resume; run it again"
+
+
+def _resume_advice(args: argparse.Namespace, stopped: BaseException) -> str:
+    """How to go on after a run stopped early: the exact command that resumes it when it
+    left a checkpoint (absolute paths, the same --set changes and execution options: it
+    works from any folder), else to run it again."""
+    from orbitfl.rundir import resume_dir_of
+
+    run_dir = resume_dir_of(stopped)
+    if args.command != "run" or run_dir is None:
+        return "nothing to resume: run it again"
+    options = "".join(f" --set {shlex.quote(text)}" for text in args.set or ())
+    for key in ("backend", "workers", "address"):
+        if getattr(args, key) is not None:
+            options += f" --{key} {shlex.quote(str(getattr(args, key)))}"
+    if args.batched:
+        options += " --batched"
     scenario, run_dir = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
-    return f"interrupted: continue with: orbitfl run {scenario}{sets} --resume {run_dir}"
+    return f"continue with: orbitfl run {scenario}{options} --resume {run_dir}"
 
 
 def _validate(path: Path, overrides: list[Override]) -> int:
@@ -325,10 +349,12 @@ def _init(folder: Path, force: bool) -> int:
 def _run(path: Path, out: Path | None, resume: bool = False,
          overrides: list[Override] = (), bars: Bars | None = None,
          started: float | None = None) -> int:
+    from orbitfl.ray_address import check_address
     from orbitfl.rundir import check_output_dir
 
     if out is not None:
         check_output_dir(out, "run directory")  # at once, before the heavy imports
+    check_address(dict(overrides).get("execution.address"), "--address")
     from orbitfl.runner import run
 
     s = run(path, out, resume=resume, overrides=overrides, progress=bars)

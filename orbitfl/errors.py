@@ -54,3 +54,8 @@ def read_user_file(path: Path, what: str, max_bytes: int = MAX_ELEMENT_FILE_BYTE
         raise InputError(f"{path}: cannot read {what} (not UTF-8 text: byte {err.start})") \
             from None
     return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+class WorkerLost(RuntimeError):
+    """A pool worker or Ray actor died under a run (the out-of-memory killer, a signal):
+    the message says which and how, on one line; the CLI adds how to resume."""

@@ -67,9 +67,11 @@ def init(folder: Path, force: bool = False) -> Copied:
     if folder.is_dir() and any(folder.iterdir()) and not force:
         raise InputError(f"{folder}: folder is not empty; choose an empty or new folder, or "
                          "give --force to copy into it (files of the same names are replaced)")
+    library = _library_files(scenario_library())
+    _refuse_links(folder, [f"scenarios/{relative}" for relative, _ in library]
+                  + [f"{ELEMENTS_FOLDER}/{PROVENANCE}"])
     copied = Copied([], [], [], [])
     elements = set()
-    library = _library_files(scenario_library())
     documents = {relative: _library_document(relative, source)  # all read before any copy
                  for relative, source in library if relative.endswith((".yaml", ".yml"))}
     for relative, source in library:
@@ -86,6 +88,19 @@ def init(folder: Path, force: bool = False) -> Copied:
     if elements and (shipped / PROVENANCE).is_file():
         copied.other.append(_copy(shipped / PROVENANCE, folder / ELEMENTS_FOLDER / PROVENANCE))
     return copied
+
+
+def _refuse_links(folder: Path, relatives: list[str]) -> None:
+    """Every folder the copy writes into lies inside ``folder``: a subfolder that is a
+    symbolic link (``scenarios -> /etc``) would take ``--force``'s writes outside it, so
+    it is refused before anything is copied."""
+    for relative in relatives:
+        here = folder
+        for part in posixpath.dirname(relative).split("/"):
+            here = here / part
+            if here.is_symlink():
+                raise InputError(f"{here}: is a symbolic link; orbitfl init writes only "
+                                 f"inside {folder}: remove the link or choose another folder")
 
 
 def _library_files(folder: Traversable, prefix: str = "") -> list[tuple[str, Traversable]]:

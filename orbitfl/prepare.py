@@ -15,7 +15,13 @@ from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements
 from orbitfl.errors import InputError
 from orbitfl.fl.geo import landcover
-from orbitfl.limits import MAX_SATELLITE_STEPS, SUNLIGHT_GRID_S
+from orbitfl.limits import (
+    MAX_CONTACT_PAIR_DAYS,
+    MAX_SATELLITE_STEPS,
+    SUNLIGHT_GRID_S,
+    contact_pair_days,
+    workers_problem,
+)
 from orbitfl.scenario import IN_MEMORY, Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
@@ -59,6 +65,7 @@ def prepare(source: str | Path | Scenario,
                          "orbitfl contacts for its contact plan")
     learning = purpose != "contacts" and scenario.learns
     _check_ephemeris_span(scenario, path)
+    _check_workers(scenario, path)
     skipped: list[str] = []
     warnings: list[str] = []
     fleet = _fleet(scenario, path, skipped, warnings)
@@ -68,6 +75,7 @@ def prepare(source: str | Path | Scenario,
     stations = _stations(scenario, path)
     _check_fault_targets(scenario, path, fleet, stations)
     _check_orbit_grid_fits(scenario, path, len(fleet))
+    _check_contact_search_fits(scenario, path, len(fleet), len(stations))
     if learning:
         _check_data_packages(scenario, path)
     if skipped:
@@ -92,6 +100,34 @@ def _check_orbit_grid_fits(scenario: Scenario, path: Path, satellites: int) -> N
                          f"{SUNLIGHT_GRID_S:g} s, above the {MAX_SATELLITE_STEPS:.3g} this "
                          f"machine class holds (limits.MAX_SATELLITE_STEPS): at most "
                          f"{days:.1f} d for this fleet, or select fewer satellites")
+
+
+def _check_contact_search_fits(scenario: Scenario, path: Path, satellites: int,
+                               stations: int) -> None:
+    """The contact search looks at every satellite-station pair over the whole duration:
+    their product must fit the machine class (``limits.MAX_CONTACT_PAIR_DAYS``), checked
+    before any orbit is propagated."""
+    size = contact_pair_days(satellites, stations, scenario.duration)
+    if size > MAX_CONTACT_PAIR_DAYS:
+        days = MAX_CONTACT_PAIR_DAYS / (satellites * stations)
+        raise InputError(f"{path}: duration: {satellites} satellites x {stations} stations "
+                         f"over {scenario.duration / 86400:g} d is {size:.3g} satellite-station"
+                         f"-days of contact search, above the {MAX_CONTACT_PAIR_DAYS:.3g} "
+                         f"this machine class holds (limits.MAX_CONTACT_PAIR_DAYS); select "
+                         f"fewer satellites or stations, or at most {days:.2g} d")
+
+
+def _check_workers(scenario: Scenario, path: Path) -> None:
+    """No more workers than this machine holds (``limits.max_workers``), whatever the
+    backend (a number this large is a mistake even where serial ignores it); a cluster at
+    ``execution.address`` is its own. The default, a worker per core, always fits."""
+    execution = scenario.execution
+    remote = execution.backend == "ray" and execution.address not in (None, "local")
+    if execution.workers is None or remote:
+        return
+    problem = workers_problem(execution.workers)
+    if problem is not None:
+        raise InputError(f"{path}: execution.workers (--workers): {problem}")
 
 
 def _check_ephemeris_span(scenario: Scenario, path: Path) -> None:

@@ -63,6 +63,13 @@ def check_output_file(path: Path, what: str) -> None:
 
 
 def _refuse_link(path: Path, what: str) -> None:
+    """A symbolic link, or a name that is not UTF-8 (it could not be written into the
+    run's manifest at the end), is refused before any work."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{ascii(str(path))}: the {what}'s name is not UTF-8 text; choose "
+                         "another name") from None
     if path.is_symlink():
         raise InputError(f"{path}: {what} is a symbolic link; give the real path")
 
@@ -88,49 +95,105 @@ class StagedRunDirectory:
     (an interrupt or a crash) after writing a checkpoint, the folder is kept so that
     ``orbitfl run --resume`` can continue it; otherwise it is removed. A staging folder
     without a checkpoint that no live process holds (a run killed before its first round)
-    is stale and removed by the next run to the same target.
+    is stale and cleared by the next run to the same target.
+
+    Entering takes the lock first (``flock`` on ``.lock``, created if missing) and only then
+    looks at what the folder holds, so two processes started at the same instant cannot
+    both get in. The lock is this process's alone: a forked worker closes its copy
+    (``_close_locks_in_child``) and a spawned one never inherits it, so the lock never
+    outlives the process that took it. Construction makes the same checks without the
+    lock, to refuse early.
     """
 
     CHECKPOINT = "checkpoint.pt"
     LOCK = ".lock"
+    ATTEMPTS = 50  # the lock file removed under us this often in a row: give up
 
     def __init__(self, target: Path, resume: bool = False):
         self.target = Path(target)
         self.staging = self.target.parent / f".{self.target.name}.partial"
         check_output_dir(self.target, "run directory")
-        if self.target.exists() and any(self.target.iterdir()):
-            raise InputError(f"{self.target}: run directory already exists and is not empty")
-        if self.staging.exists() and _held(self.staging / self.LOCK):
-            raise InputError(f"{self.target}: a run into this directory is already running "
-                             f"(it holds {self.staging / self.LOCK})")
-        has_checkpoint = self.checkpoint.is_file()
-        if resume and not has_checkpoint:
-            raise InputError(f"{self.target}: nothing to resume (no checkpoint in "
-                             f"{self.staging}); run the scenario again without --resume")
-        if not resume and has_checkpoint:
-            raise InputError(f"{self.target}: an earlier run to this directory stopped early; "
-                             f"continue it with --resume {self.target}, or delete "
-                             f"{self.staging}")
-        if not resume and self.staging.exists():
-            shutil.rmtree(self.staging)  # stale: stopped before its first checkpoint
         self.resume = resume
         self._lock: int | None = None
+        if self.staging.exists() and _held(self.staging / self.LOCK):
+            raise InputError(self._running())
+        self._check()
 
     @property
     def checkpoint(self) -> Path:
         return self.staging / self.CHECKPOINT
 
+    def _running(self) -> str:
+        return (f"{self.target}: a run into this directory is already running (it holds "
+                f"{self.staging / self.LOCK})")
+
+    def _check(self) -> None:
+        """The target is empty; a checkpoint is there if and only if resuming."""
+        if self.target.exists() and any(self.target.iterdir()):
+            raise InputError(f"{self.target}: run directory already exists and is not empty")
+        if self.staging.is_symlink() or (self.staging.exists() and not self.staging.is_dir()):
+            raise InputError(f"{self.staging}: the run's staging folder is a symbolic link or "
+                             "not a folder; remove it")
+        has_checkpoint = self.checkpoint.is_file()
+        if self.resume and not has_checkpoint:
+            raise InputError(f"{self.target}: nothing to resume (no checkpoint in "
+                             f"{self.staging}); run the scenario again without --resume")
+        if not self.resume and has_checkpoint:
+            raise InputError(f"{self.target}: an earlier run to this directory stopped early; "
+                             f"continue it with --resume {self.target}, or delete "
+                             f"{self.staging}")
+
     def __enter__(self) -> Path:
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.staging.mkdir(exist_ok=True)
-        self._lock = os.open(self.staging / self.LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        self._lock = self._acquire()
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            self._check()  # again, now that no other process can change the folder
+            self._clear_stale()
+        except BaseException:
+            if not self.checkpoint.is_file():
+                shutil.rmtree(self.staging, ignore_errors=True)
             self._release()
-            raise InputError(f"{self.target}: a run into this directory is already running "
-                             f"(it holds {self.staging / self.LOCK})") from None
+            raise
         return self.staging
+
+    def _acquire(self) -> int:
+        """The lock on ``.lock`` in the staging folder, as a descriptor. The folder may be
+        created, cleared or renamed by another process meanwhile: the lock counts only if
+        the file locked is still the one at the path."""
+        lock = self.staging / self.LOCK
+        for _ in range(self.ATTEMPTS):
+            try:
+                self.staging.mkdir(exist_ok=True)
+                fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                             0o644)
+            except FileNotFoundError:
+                continue  # the folder was removed between the two calls
+            except OSError as err:
+                raise InputError(f"{lock}: cannot create the run's lock file "
+                                 f"({err.strerror or type(err).__name__})") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise InputError(self._running()) from None
+            if _same_file(fd, lock):
+                _HELD_LOCKS.add(fd)
+                return fd
+            os.close(fd)  # locked a file that was removed or moved away: try again
+        raise InputError(self._running())
+
+    def _clear_stale(self) -> None:
+        """Under the lock: remove what a run killed before its first checkpoint left (the
+        staging folder itself stays, holding the lock), unless it holds a checkpoint."""
+        if self.checkpoint.is_file():
+            return
+        for entry in self.staging.iterdir():
+            if entry.name == self.LOCK:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -150,16 +213,47 @@ class StagedRunDirectory:
 
     def _release(self) -> None:
         if self._lock is not None:
+            _HELD_LOCKS.discard(self._lock)
             os.close(self._lock)  # closing the descriptor releases the lock
             self._lock = None
+
+
+_HELD_LOCKS: set[int] = set()  # descriptors of the run locks this process holds
+
+
+def _close_locks_in_child() -> None:
+    """In a forked child (a pool worker): close the inherited run locks. ``flock`` belongs
+    to the open file, shared by every copy of the descriptor, so a worker that kept its
+    copy would hold the run's lock after the mission process died."""
+    for fd in list(_HELD_LOCKS):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_close_locks_in_child)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether the open file ``fd`` is still the file at ``path``."""
+    try:
+        here, there = os.fstat(fd), os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
 
 def _held(lock: Path) -> bool:
     """Whether a live process holds ``lock`` (a process that died released it)."""
     try:
-        fd = os.open(lock, os.O_RDWR)
-    except FileNotFoundError:
+        fd = os.open(lock, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return False
+    except OSError:
+        return True  # a link or something unreadable: not ours to take
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

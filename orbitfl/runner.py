@@ -25,6 +25,7 @@ from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
+from orbitfl.ray_address import check_address
 from orbitfl.replay import CheckpointMismatch
 from orbitfl.rundir import (
     StagedRunDirectory,
@@ -70,13 +71,15 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     started = time.perf_counter()
     prepared = prepare(path, overrides)
     scenario = prepared.scenario
+    if scenario.execution.backend == "ray":  # seconds now, not minutes after the world
+        check_address(scenario.execution.address, f"{prepared.path}: execution.address")
     prepared.log_warnings()
     if resume and out is None:
         raise InputError("--resume needs the run directory of the run to continue")
     target = Path(out) if out is not None else default_run_dir(scenario)
     stage = StagedRunDirectory(target, resume)
-    checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
     with stage as staging, bars:
+        checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
         parts = assemble(prepared, progress=bars)
         prepared_at = time.perf_counter()
         world, data, strategy = parts.world, parts.data, parts.strategy

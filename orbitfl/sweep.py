@@ -43,7 +43,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 import types
 from contextlib import contextmanager
@@ -56,8 +55,10 @@ from orbitfl.analysis.rundir_check import check_manifest, read_table
 from orbitfl.atomic import atomic_write_text
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file, short
-from orbitfl.limits import MAX_SCENARIO_BYTES
+from orbitfl.fl.lifeline import die_with_parent, exit_status, kept_signal_handlers
+from orbitfl.limits import MAX_SCENARIO_BYTES, workers_problem
 from orbitfl.progress import LOGGER, NO_BARS, Bars, plain_handler
+from orbitfl.ray_address import check_address
 from orbitfl.replicates import (
     Replicates,
     check_point_count,
@@ -449,6 +450,11 @@ def _check_options(backend: str, workers: int | None, address: str | None) -> No
         raise InputError(f"--workers: expected at least 1 parallel point, got {workers}")
     if address is not None and backend != "ray":
         raise InputError("--address applies to --backend ray (an existing Ray cluster)")
+    check_address(address, "--address")
+    problem = None if workers is None or address not in (None, "local") \
+        else workers_problem(workers)
+    if problem is not None:
+        raise InputError(f"--workers: {problem}")
 
 
 def _write_results(points: list[Point], results: dict[int, dict], out: Path,
@@ -545,12 +551,8 @@ def _worker_result(point: Point, returncode: int, start: float, stopped: bool = 
         pass
     if stopped:
         return _stopped_result(point, start)
-    if returncode < 0:
-        name = signal.Signals(-returncode).name
-        why = " (out of memory?)" if -returncode == signal.SIGKILL else ""
-        return _outcome("failed", f"worker killed by {name}{why}; see {point.log_file}", start)
-    return _outcome("failed", f"worker exited with status {returncode} without a result; "
-                    f"see {point.log_file}", start)
+    return _outcome("failed", f"worker {exit_status(returncode)} without a result; see "
+                    f"{point.log_file}", start)
 
 
 def _stopped_result(point: Point, start: float) -> dict:
@@ -565,8 +567,7 @@ def _worker_main(argv: list[str]) -> int:
     SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died stops itself."""
     scenario_file, run_dir, threads, log_file, result_file = argv
     signal.signal(signal.SIGTERM, _interrupt)
-    parent = os.getppid()
-    threading.Thread(target=_stop_when_orphaned, args=(parent,), daemon=True).start()
+    die_with_parent(os.getppid(), signal.SIGTERM)  # saves its checkpoint, then ends
     try:
         result = run_point(scenario_file, run_dir, int(threads), log_file)
     except KeyboardInterrupt:  # stopped before the run began
@@ -582,12 +583,6 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_when_orphaned(parent: int) -> None:
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-
 def _ray(points: list[Point], done: Callable, workers: int | None,
          address: str | None) -> None:
     """Ray tasks, one core each and never retried: a task whose worker dies fails its point
@@ -599,8 +594,9 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
         raise InputError("the ray backend needs Ray: pip install 'orbitfl[ray]'") from None
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=address, num_cpus=workers if address is None else None,
-                 include_dashboard=False, log_to_driver=False)
+        with kept_signal_handlers():  # Ray's SIGTERM handler aborts with a C++ dump
+            ray.init(address=address, num_cpus=workers if address is None else None,
+                     include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
         pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1, str(p.log_file)):
