@@ -19,7 +19,7 @@ from test_mission import _chromium
 
 from orbitfl.analysis.dashboard import unpack, write_dashboard
 from orbitfl.analysis.figures import run_colours
-from orbitfl.analysis.report import load_run
+from orbitfl.analysis.report import Run, RunDirectoryError, load_run
 from orbitfl.cli import main
 
 MARK = '<script>document.body.dataset.pwned'  # in the page only if a payload went in raw
@@ -75,7 +75,7 @@ def planted(tmp_path_factory):
 def _page(planted, tmp_path) -> tuple[str, dict, dict]:
     """The two runs' dashboard, its views' specs and its CSV texts (as the page unpacks
     them)."""
-    runs = [load_run(planted[0]), load_run(planted[1])]
+    runs = [load_run(planted[0]), unchecked_run(planted[1])]
     colours = run_colours([r.name for r in runs])
     for run in runs:
         run.colour = colours[run.name]
@@ -86,6 +86,24 @@ def _page(planted, tmp_path) -> tuple[str, dict, dict]:
         return unpack(found.group(1)).decode()
 
     return page, json.loads(blob("figures")), json.loads(blob("tables"))
+
+
+def unchecked_run(path) -> Run:
+    """The hostile run as the dashboard would get it if a reader let it through:
+    ``load_run`` refuses it (a string where a number is declared), but the page must not
+    depend on that, so the tables and manifest are read here without the checks."""
+    manifest = json.loads((path / "manifest.json").read_text())
+    tables = {name: pd.read_parquet(path / f"{name}.parquet")
+              for name in ("rounds", "transfers", "contacts", "power", "tracks", "stations",
+                           "clients") if (path / f"{name}.parquet").is_file()}
+    return Run(manifest["scenario"]["name"], path, manifest,
+               **{"power": None, "tracks": None, "stations": None, "clients": None, **tables})
+
+
+def test_the_run_reader_refuses_the_hostile_run_in_one_line(planted):
+    with pytest.raises(RunDirectoryError) as refused:
+        load_run(planted[1])
+    assert "\n" not in str(refused.value) and "manifest.json" in str(refused.value)
 
 
 def _strings(tree: object):
