@@ -532,13 +532,16 @@ def _link_utilisation(runs: list[Run]):
 def _log_log(ax, idle_drawn: bool) -> None:
     """Both axes logarithmic over the same range (the diagonal is a full pass; points far
     below it are passes that moved little), with room below the points for the rug of
-    passes that moved nothing."""
+    passes that moved nothing. Without any positive value (no pass) the axes stay linear."""
+    points = np.concatenate([np.asarray(c.get_offsets(), float).reshape(-1, 2)
+                             for c in ax.collections] +
+                            [np.column_stack([line.get_xdata(), line.get_xdata()])
+                             for line in ax.get_lines()] + [np.empty((0, 2))])
+    positive = points[points > 0]
+    if not len(positive):
+        return
     ax.set_xscale("log")
     ax.set_yscale("log")
-    points = np.concatenate([c.get_offsets() for c in ax.collections] +
-                            [np.column_stack([line.get_xdata(), line.get_xdata()])
-                             for line in ax.get_lines()])
-    positive = points[points > 0]
     lo, hi = positive.min() / 4, positive.max() * 2
     ax.set(xlim=(lo, hi), ylim=(lo, hi))
     ax.plot([lo, hi], [lo, hi], color="0.5", lw=0.8, ls="--", label="full pass")

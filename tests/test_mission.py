@@ -169,12 +169,14 @@ def test_every_shipped_scenario_validates():
 
 def test_every_shipped_sweep_expands_to_valid_scenarios(tmp_path):
     sweeps = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
-    assert [f.stem for f in sweeps] == ["bandwidth", "imbalance", "safe-study-final-if10-50",
+    assert [f.stem for f in sweeps] == ["bandwidth", "imbalance", "planner-stations",
+                                        "safe-study-final-if10-50",
                                         "safe-study-final-if100",
                                         "safe-study-final", "safe-study-tune-fedprox",
                                         "safe-study-tune"]
     sizes = {f.stem: len(plan_points(f, tmp_path / f.stem)[0]) for f in sweeps}
-    assert sizes == {"bandwidth": 12, "imbalance": 18, "safe-study-final": 9,
+    assert sizes == {"bandwidth": 12, "imbalance": 18, "planner-stations": 25,
+                     "safe-study-final": 9,
                      "safe-study-final-if10-50": 6, "safe-study-final-if100": 3,
                      "safe-study-tune": 3, "safe-study-tune-fedprox": 9}
     readme = (SCENARIOS / "README.md").read_text()
@@ -208,7 +210,7 @@ def test_report_and_dashboard_render_in_headless_chromium(runs, tmp_path):
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tempfile.mkdtemp()}", "--virtual-time-budget=8000"]
     url = (out / "dashboard.html").as_uri()
-    size = (1400, 4000)  # tall enough for every plot: the crops need no scrolling
+    size = (1400, 6000)  # tall enough for every plot and the CSV links: no scrolling
     dom = subprocess.run([browser, *flags, f"--window-size={size[0]},{size[1]}", "--dump-dom",
                           url], capture_output=True, text=True, timeout=120, check=True).stdout
     body = re.search(r"<body([^>]*)>", dom).group(1)

@@ -316,9 +316,9 @@ def test_a_sweep_of_a_contact_plan_is_refused_at_once(tmp_path, capsys):
         "base": "plan.yaml", "parameters": {"seed": [1, 2]}}))
     out = tmp_path / "out"
     assert main(["sweep", str(tmp_path / "sweep.yaml"), "--out", str(out)]) == 2
-    assert capsys.readouterr().err == f"error: {tmp_path / 'plan.yaml'}: the scenario has no " \
-                                      "fl: section; every point of a sweep is a run, which " \
-                                      "needs one\n"
+    assert capsys.readouterr().err == f"error: {tmp_path / 'sweep.yaml'}: base: the scenario " \
+                                      "has no fl: section; every point of a sweep is a run, " \
+                                      "which needs one\n"
     assert not out.exists()
 
 
