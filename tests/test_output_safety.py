@@ -11,26 +11,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_end_to_end import TINY as END_TO_END_TINY
 
 import orbitfl.assemble as assemble
 import orbitfl.runner as runner
 from orbitfl.cli import main
 
-from conftest import TLE_DIR
-
-TINY = {
-    "name": "tiny", "seed": 5, "epoch": "2024-07-16T06:00:00Z", "duration": "12h",
-    "constellation": {"tle": str(TLE_DIR / "planet_2024-07-16.tle"),
-                      "select": {"name": "FLOCK 4X*", "limit": 4}},
-    "ground_stations": {"sites": ["svalsat", "kiruna"]},
-    "links": {"downlink": {"rate_mbps": 1}, "uplink": {"rate_mbps": 0.5}},
-    "data": {"dataset": "synthetic", "classes": 4, "image_size": 16,
-             "samples_per_class_max": 40, "imbalance_ratio": 4, "test_per_class": 10,
-             "partition": "dirichlet", "dirichlet_alpha": 1.0, "ses_per_class": 2},
-    "fl": {"strategy": "fedavg", "rounds": 2, "schedule": {"deadline": "1h",
-                                                           "min_clients": 2}},
-    "report": {"figures": False},
-}
+# the end-to-end tests' tiny FedAvg mission, without figures: what matters here is where
+# its files go, not what it learns
+TINY = {**END_TO_END_TINY, "report": {"figures": False}}
 
 
 @pytest.fixture
