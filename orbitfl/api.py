@@ -54,11 +54,11 @@ def contact_report(scenario: Scenario | str | Path, out: str | Path) -> Path:
     """Write the contact-plan report (``orbitfl contacts --report``) into the folder
     ``out``: pass durations, revisit gaps, passes against antennas, data volume per station
     and day, rate and MODCOD over a pass; tables, figures and ``contact-report.md``."""
-    from orbitfl.plan_report import check_report_dir, write_report
+    from orbitfl.plan_report import check_contact_report_dir, write_report
     from orbitfl.prepare import prepare
     from orbitfl.world import build_world
 
-    check_report_dir(Path(out))
+    check_contact_report_dir(Path(out))
     write_report(build_world(prepare(scenario, purpose="contacts")), Path(out))
     return Path(out)
 
@@ -190,13 +190,10 @@ class Sweep:
         no earlier report is refused unless ``force``."""
         from orbitfl.analysis.report import RunDirectoryError, is_report, write_sweep_report
         from orbitfl.errors import InputError
-        from orbitfl.rundir import check_output_dir
+        from orbitfl.rundir import check_report_dir
 
         out = Path(out)
-        check_output_dir(out, "report folder")
-        if out.is_dir() and any(out.iterdir()) and not is_report(out) and not force:
-            raise InputError(f"{out}: report folder is not empty and holds no earlier "
-                             "report; choose another folder or give force=True")
+        check_report_dir(out, "report folder", is_report, force, "force=True")
         try:
             return write_sweep_report(self.path, out, tuple(formats))
         except RunDirectoryError as err:

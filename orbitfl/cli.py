@@ -288,12 +288,9 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
         write_report,
         write_sweep_report,
     )
-    from orbitfl.rundir import check_output_dir
+    from orbitfl.rundir import check_report_dir
 
-    check_output_dir(out, "report folder")
-    if out.is_dir() and any(out.iterdir()) and not is_report(out) and not force:
-        raise InputError(f"{out}: report folder is not empty and holds no earlier report; "
-                         f"choose another --out or give --force to write into it")
+    check_report_dir(out, "report folder", is_report, force, "--force")
     try:
         if len(runs) == 1 and (runs[0] / "sweep.parquet").is_file():
             written = write_sweep_report(runs[0], out, formats, style=style, target=target,

@@ -14,7 +14,7 @@ from orbitfl.analysis.style import figure_style, resolve
 from orbitfl.atomic import atomic_write
 from orbitfl.errors import InputError
 from orbitfl.landmask import MISSING
-from orbitfl.plan_report import check_report_dir, write_report
+from orbitfl.plan_report import check_contact_report_dir, write_report
 from orbitfl.prepare import prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.world import build_world
@@ -41,7 +41,7 @@ def write_contacts(scenario: Path, out: Path | None, gantt: Path | None = None,
     if out is not None and out.suffix.lower() not in FORMATS:
         raise InputError(f"{out}: the contact table must end in .csv or .parquet")
     if report is not None:
-        check_report_dir(report)
+        check_contact_report_dir(report)
     prepared = prepare(scenario, overrides, purpose="contacts")
     prepared.log_warnings()
     with bars:

@@ -21,8 +21,7 @@ from orbitfl.analysis import contact_plan as plan
 from orbitfl.analysis import contact_views as views
 from orbitfl.atomic import atomic_write
 from orbitfl.constellation.links import LinkBudget, RateProfiles, look_angles
-from orbitfl.errors import InputError
-from orbitfl.rundir import check_output_dir, write_table
+from orbitfl.rundir import check_report_dir, write_table
 from orbitfl.world import World
 
 SUMMARY = "contact-report.md"  # also the marker of a folder that holds a contact report
@@ -30,20 +29,17 @@ FORMATS = ("png", "pdf")
 logger = logging.getLogger(__name__)
 
 
-def check_report_dir(path: Path) -> None:
+def check_contact_report_dir(path: Path) -> None:
     """An ``InputError`` unless ``path`` can become the report folder: absent, empty, or
     an earlier contact report (which the new one replaces whole)."""
-    check_output_dir(path, "contact report folder")
-    if path.is_dir() and any(path.iterdir()) and not (path / SUMMARY).is_file():
-        raise InputError(f"{path}: contact report folder is not empty and holds no earlier "
-                         "contact report; choose another folder")
+    check_report_dir(path, "contact report folder", lambda p: (p / SUMMARY).is_file())
 
 
 def write_report(world: World, out: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
     """Every table, figure and the summary into a staging folder beside ``out``, then
     renamed into place (an earlier report there is replaced only once the new one is
     complete). Returns the files, under ``out``."""
-    check_report_dir(out)
+    check_contact_report_dir(out)
     scenario = world.prepared.scenario
     contacts = world.contacts_table()
     satellites, stations = world.satellite_names, [s.id for s in world.prepared.stations]

@@ -15,7 +15,7 @@ import os
 import re
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 
@@ -50,6 +50,19 @@ def check_output_dir(path: Path, what: str) -> None:
     if path.exists() and not path.is_dir():
         raise InputError(f"{path}: {what} exists and is not a folder")
     _check_writable(path, path, what)
+
+
+def check_report_dir(path: Path, what: str, holds_earlier: Callable[[Path], bool],
+                     force: bool = False, how_to_force: str | None = None) -> None:
+    """``check_output_dir`` for a report (``what``: "report folder", "contact report
+    folder"): a folder that is not empty must hold an earlier report of its kind
+    (``holds_earlier``), which the new one may overwrite, unless ``force``;
+    ``how_to_force`` says how a caller asks for it (``--force``, ``force=True``)."""
+    check_output_dir(path, what)
+    if path.is_dir() and any(path.iterdir()) and not holds_earlier(path) and not force:
+        hint = f" or give {how_to_force} to write into it" if how_to_force else ""
+        raise InputError(f"{path}: {what} is not empty and holds no earlier "
+                         f"{what.removesuffix(' folder')}; choose another folder{hint}")
 
 
 def check_output_file(path: Path, what: str) -> None:
