@@ -117,7 +117,7 @@ class CompressionConfig:
 
 @dataclass(frozen=True)
 class AcquisitionSpec:
-    """When and how often a satellite images its ground track (geo-synthetic)."""
+    """When and how often a satellite images its ground track (the geo datasets)."""
 
     __pydantic_config__ = STRICT
 
@@ -126,7 +126,8 @@ class AcquisitionSpec:
     interval_s: float = option(120.0, "time between two images of one satellite [s]", gt=0)
     min_sun_elevation_deg: float = option(
         10.0, "image only when the Sun is at least this high at the target [deg]", ge=-10, lt=90)
-    clouds: bool = option(True, "draw clouds from a climatological cloud model")
+    clouds: bool = option(True, "draw clouds from a climatological cloud model (geo-synthetic; "
+                                "geo-synthetic-objects draws cloud cells as a class instead)")
 
     def __post_init__(self) -> None:
         images = self.window / self.interval_s
@@ -191,7 +192,7 @@ class DataSpec:
         100, "images per class in the balanced test set", gt=0, le=10_000)
     acquisition: AcquisitionSpec = option(
         AcquisitionSpec(), "when and how often satellites image their ground track "
-                           "(geo-synthetic)")
+                           "(geo-synthetic, geo-synthetic-objects)")
     cache: bool = option(True, "reuse generated data (in the user cache folder)")
 
     # -- what the data builders read ------------------------------------------------------
