@@ -7,6 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 import yaml
+from test_data import _folder_dataset
 
 from orbitfl.errors import InputError
 from orbitfl.fl.config import DataSpec
@@ -104,6 +105,21 @@ def test_balanced_validation_covers_every_class_and_shares_no_image(dataset):
     assert len(seen) == len(val)
     others = [data.test, data.ses, *data.clients]
     for other in others:
+        assert not seen & _hashes(other.images)
+
+
+def test_a_folder_dataset_carves_its_balanced_validation_set_out(tmp_path):
+    """Folders: the validation images are set apart per class before the long tail, like
+    the test set and the SES (12 images a class: 3 test, 2 SES, 2 validation, 5 pool)."""
+    _folder_dataset(tmp_path / "2750", classes=10, per_class=12)
+    data = build_federation(DataSpec(dataset="eurosat", path=tmp_path, image_size=16,
+                                     partition="iid", ses_per_class=2, test_per_class=3,
+                                     validation_per_class=2), 3, seed=0)
+    assert np.array_equal(data.validation.class_counts(10), np.full(10, 2))
+    assert data.train_class_counts().sum() == 50
+    seen = _hashes(data.validation.images)
+    assert len(seen) == 20
+    for other in [data.test, data.ses, *data.clients]:
         assert not seen & _hashes(other.images)
 
 
