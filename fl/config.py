@@ -220,6 +220,9 @@ class DataSpec:
             raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
         if not real and self.path is not None:
             raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
+        if self.partition == "orbit" and self.dataset == "geo-synthetic-objects":
+            raise ValueError("geo-synthetic-objects splits its long-tailed pool of objects "
+                             "by dirichlet, iid or pathological: set 'partition'")
         if self.partition == "orbit" and self.dataset != "geo-synthetic":
             raise ValueError("the orbit partition needs the geo-synthetic dataset")
         segmentation_data = self.dataset in ("geo-synthetic", "geo-synthetic-objects",

@@ -177,6 +177,7 @@ def test_the_cache_gives_the_same_tiles(tmp_path, monkeypatch):
     ({"dataset": "synthetic", "object_fraction": 0.1},
      "data: 'object_fraction' applies to geo-synthetic-objects, not synthetic"),
     ({"validation_per_class": 0}, "data.validation_per_class: .*greater than 0"),
+    ({"partition": "orbit"}, "data: geo-synthetic-objects splits .* set 'partition'"),
     ({"validation_per_class": 5, "validation_fraction": 0.1},
      "data: 'validation_per_class' and 'validation_fraction' are two validation sets"),
 ])
