@@ -123,6 +123,11 @@ def test_a_folder_dataset_carves_its_balanced_validation_set_out(tmp_path):
         assert not seen & _hashes(other.images)
 
 
+def test_no_balanced_validation_for_multi_class_segmentation_tiles():
+    with pytest.raises(ValueError, match="'validation_per_class' needs a class per image"):
+        DataSpec(dataset="geo-synthetic", task="segmentation", validation_per_class=5)
+
+
 def test_the_per_client_hold_out_still_works():
     """validation_fraction keeps floor(0.2 n) of each client's n images out of training."""
     whole = build_federation(spec(validation_per_class=None), 3, 2, tracks(3))
