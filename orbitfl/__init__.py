@@ -31,10 +31,6 @@ _API = ("load_scenario", "contacts", "contact_report", "run", "open_run", "sweep
 def __getattr__(name: str):
     """``orbitfl.run`` and the rest of ``orbitfl.api``, imported when first used (so that
     ``import orbitfl`` and the command start without torch)."""
-    if name == "sweep":  # the module orbitfl.sweep, callable as orbitfl.api.sweep: once
-        import orbitfl.sweep  # imported, the package's attribute is the module anyway
-
-        return orbitfl.sweep
     if name in _API:
         from orbitfl import api
 

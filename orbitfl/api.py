@@ -144,7 +144,7 @@ def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[s
     base's). Points already complete there are reused, interrupted ones resume. Relative
     paths in swept values are relative to the current folder."""
     from orbitfl.progress import Bars, status_lines
-    from orbitfl.sweep import default_out, run_spec, sweep_spec
+    from orbitfl.sweep_runner import default_out, run_spec, sweep_spec
 
     scenario = base if isinstance(base, Scenario) else load_scenario(base)
     document: dict[str, Any] = {"mode": mode, "parameters": {

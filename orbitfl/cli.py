@@ -306,7 +306,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
 
 
 def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
-    from orbitfl.sweep import run_sweep
+    from orbitfl.sweep_runner import run_sweep
 
     table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
                       overrides=overrides, progress=bars)
