@@ -37,19 +37,25 @@ from orbitfl.landmask import MISSING
 
 from .downloads import SCRIPT as DOWNLOADS
 from .downloads import Downloads
-from .figures import COAST, LAND, class_names, land_outline
-from .labels import place_labels
-from .report import (
+from .figures import (
     ACCURACIES,
+    COAST,
     FACTOR_COLOURS,
+    LAND,
+    MAX_PANELS,
+    class_names,
+    land_outline,
+)
+from .labels import place_labels
+from .run_data import (
     FACTORS,
     MB,
     Run,
-    _worst_satellites,
     bytes_by_kind,
     energy_per_satellite,
     pass_utilisation,
     round_breakdown,
+    worst_satellites,
 )
 from .style import PALETTE
 
@@ -331,7 +337,7 @@ def _tracks(runs: list[Run]) -> go.Figure:
 def _battery(runs: list[Run]) -> go.Figure:
     """State of charge as small multiples, one panel per satellite, the worst-off (lowest
     charge in any run) first, every run overlaid in its colour."""
-    satellites = _worst_satellites(runs)
+    satellites = worst_satellites(runs, MAX_PANELS)
     cols = 4
     rows = max(1, -(-len(satellites) // cols))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
@@ -356,7 +362,7 @@ def _battery(runs: list[Run]) -> go.Figure:
 
 def _energy(runs: list[Run]) -> go.Figure:
     fig = go.Figure()
-    satellites = _worst_satellites(runs)
+    satellites = worst_satellites(runs, MAX_PANELS)
     for run in runs:
         table = energy_per_satellite(run).reindex(satellites).dropna(how="all")
         if len(table):

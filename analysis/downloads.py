@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .report import Run
+from .run_data import Run
 
 TABLES = ("rounds", "clients", "transfers", "contacts", "power", "tracks", "stations")
 MAX_ROWS = 200_000  # beyond this a table would swell the page: read its parquet file

@@ -18,7 +18,23 @@ from orbitfl.atomic import atomic_write  # noqa: E402
 from orbitfl.landmask import MISSING, land_mask  # noqa: E402
 
 from .labels import LabelPlacer  # noqa: E402
-from .style import FONTS, category_cue, cue, current_style, figure_style  # noqa: E402
+from .run_data import FACTORS  # noqa: E402
+from .style import (  # noqa: E402
+    FONTS,
+    HATCHES,
+    PALETTE,
+    category_cue,
+    cue,
+    current_style,
+    figure_style,
+)
+
+MAX_PANELS = 12  # small multiples drawn at most (worst-off first)
+ACCURACIES = (("accuracy", "overall"), ("balanced_accuracy", "balanced"),
+              ("few_shot_accuracy", "few-shot"), ("personalised_accuracy", "personalised"))
+# Okabe-Ito colours (grey for the neutral wait) and hatches: apart without colour too.
+FACTOR_COLOURS = dict(zip(FACTORS, ("#999999", *PALETTE[:4])))
+FACTOR_HATCHES = dict(zip(FACTORS, HATCHES))
 
 MAX_LABEL = 60
 DPI = 200  # publication raster resolution; vector formats ignore it

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from .curves import AXES, KINDS, Band, band, common_grid, curve
-from .figures import empty_note, literal, plt, run_colours
-from .report import FACTOR_COLOURS, FACTORS
+from .figures import FACTOR_COLOURS, empty_note, literal, plt, run_colours
+from .run_data import FACTORS
 from .sweep_data import Sweep
 from .time_split import network_hours
 from .time_to_target import group_time_to_target

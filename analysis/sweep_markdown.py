@@ -10,7 +10,7 @@ import pandas as pd
 from orbitfl.docgen import table_cell
 
 from .comparisons import METRICS, SCALE, ttt_metric
-from .report import FACTORS
+from .run_data import FACTORS
 from .sweep_data import Sweep
 from .time_split import share_column
 

@@ -21,7 +21,8 @@ from orbitfl.columns import check_columns
 from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
 from .pareto import pareto_view
-from .report import _marked
+from .report_folder import marked
+from .style import figure_style, resolve
 from .sweep_data import Sweep, SweepTableError, load_sweep, parse_baseline
 from .sweep_figures import bands_figure, time_split_figure, ttt_figure
 from .sweep_markdown import differences_table, groups_table, split_table
@@ -37,11 +38,18 @@ FIGURES = {"accuracy_bands_vs_bytes": lambda s, t, x: bands_figure(s, "bytes"),
 
 
 def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("png",),
-                       target: float | None = None,
+                       style: str = "screen", target: float | None = None,
                        baseline: list[str] | None = None) -> list[Path]:
-    """Every file of the sweep report into ``out`` (see the module's docstring); bad
-    ``--target`` or ``--baseline`` values are one-line ``InputError``s, raised before a
-    file is written."""
+    """Every file of the sweep report into ``out`` (see the module's docstring), drawn in
+    ``style`` (``analysis/style.py``); an unknown style and bad ``--target`` or
+    ``--baseline`` values are one-line ``InputError``s, raised before a file is written."""
+    resolve(style)
+    with figure_style(style):
+        return _write(sweep_dir, out, formats, target, baseline)
+
+
+def _write(sweep_dir: Path, out: Path, formats: tuple[str, ...], target: float | None,
+           baseline: list[str] | None) -> list[Path]:
     from .sweep_page import write_sweep_dashboard
 
     sweep = load_sweep(sweep_dir)
@@ -63,7 +71,7 @@ def write_sweep_report(sweep_dir: Path, out: Path, formats: tuple[str, ...] = ("
     written.append(atomic_write_text(out / "summary.md", markdown(
         sweep, numbers, split, threshold, spec, formats[0])))
     written.append(write_sweep_dashboard(sweep, numbers, threshold, out / "dashboard.html"))
-    return _marked(out, [Path(sweep_dir)], written)
+    return marked(out, [Path(sweep_dir)], written)
 
 
 def _with_parameters(sweep: Sweep, frame: pd.DataFrame) -> pd.DataFrame:

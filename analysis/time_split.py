@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .report import FACTORS, round_breakdown
+from .run_data import FACTORS, round_breakdown
 from .stats import mean_interval
 from .sweep_data import Sweep
 from .time_to_target import group_time_to_target

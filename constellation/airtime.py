@@ -174,9 +174,10 @@ class Airtime:
 
     def powered(self, parties: Parties):
         """Wait until every party's power system allows its radio."""
-        while not self.allowed(parties):
-            yield self.env.all_of([self.power.recharged(sat) for sat, _ in parties
-                                   if not self.power.allowed(sat)])
+        power = self.power
+        while power is not None and not self.allowed(parties):
+            yield self.env.all_of([power.recharged(sat) for sat, _ in parties
+                                   if not power.allowed(sat)])
 
     def _power_on(self, parties: Parties) -> list[simpy.Event]:
         if self.power is None:

@@ -80,15 +80,16 @@ def isl_windows(propagator: Propagator, horizon_s: float, model: IslModel,
     grid = np.arange(int(np.ceil(horizon_s / grid_step_s)) + 1) * grid_step_s
     r = propagator.ecef_grid(grid)
     a, b = np.triu_indices(len(propagator), k=1)
-    changes, at_start = [], []
+    found: list[np.ndarray] = []
+    at_start: list[np.ndarray] = []
     chunk = max(1, _PAIR_POINTS // len(grid))
     for first in range(0, len(a), chunk):
         pairs = np.arange(first, min(first + chunk, len(a)))
         ok = _linkable(r[a[pairs]], r[b[pairs]], model)  # (pairs, T)
         p, k = np.nonzero(ok[:, 1:] != ok[:, :-1])
-        changes.append(np.column_stack([pairs[p], k, ok[p, k + 1]]))
+        found.append(np.column_stack([pairs[p], k, ok[p, k + 1]]))
         at_start.append(pairs[ok[:, 0]])
-    changes = np.concatenate(changes) if changes else np.empty((0, 3), dtype=np.int64)
+    changes = np.concatenate(found) if found else np.empty((0, 3), dtype=np.int64)
     pair, k, rise = changes[:, 0], changes[:, 1], changes[:, 2].astype(bool)
     lo, hi = grid[k], grid[k + 1]
     while len(lo) and np.max(hi - lo) > tolerance_s:  # bisection on exact positions

@@ -92,8 +92,9 @@ class WalkerSpec:
                        if getattr(self, k) is None]
             if missing:
                 raise ValueError(f"give a preset or {', '.join(missing)}")
-        preset = PRESETS.get(self.preset)
-        size = (self.planes or preset.planes) * (self.per_plane or preset.per_plane)
+        preset = PRESETS[self.preset] if self.preset is not None else None
+        planes = self.planes or (preset.planes if preset else 0)
+        size = planes * (self.per_plane or (preset.per_plane if preset else 0))
         if size > MAX_SATELLITES:
             raise ValueError(f"planes x per_plane is {size} satellites; at most "
                              f"{MAX_SATELLITES}")

@@ -5,7 +5,24 @@ Subpackages: ``orbitfl.constellation`` (physics and the network engine), ``orbit
 in ``orbitfl`` read scenarios and wire the two worlds together.
 """
 
+from pathlib import Path
+
 __version__ = "0.1.0"
+
+
+def _checkout_subpackages() -> list[str]:
+    """From a checkout's root (``python -c``, ``python -m pytest``), ``orbitfl`` is this
+    folder, which lacks the sibling folders that setup.py maps into the package
+    (``constellation/`` is ``orbitfl.constellation``): the checkout joins the package path so
+    that they import as they do from a wheel or the editable install's link tree."""
+    here = Path(__file__)
+    checkout = here.resolve().parents[1]
+    if (here.parent / "constellation").is_dir() or not (checkout / "setup.py").is_file():
+        return []
+    return [str(checkout)]
+
+
+__path__ += _checkout_subpackages()
 
 _API = ("load_scenario", "contacts", "contact_report", "run", "open_run", "sweep",
         "open_sweep", "Run", "Sweep")
@@ -14,10 +31,6 @@ _API = ("load_scenario", "contacts", "contact_report", "run", "open_run", "sweep
 def __getattr__(name: str):
     """``orbitfl.run`` and the rest of ``orbitfl.api``, imported when first used (so that
     ``import orbitfl`` and the command start without torch)."""
-    if name == "sweep":  # the module orbitfl.sweep, callable as orbitfl.api.sweep: once
-        import orbitfl.sweep  # imported, the package's attribute is the module anyway
-
-        return orbitfl.sweep
     if name in _API:
         from orbitfl import api
 

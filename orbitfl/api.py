@@ -111,7 +111,7 @@ class Run:
 
 def open_run(path: str | Path) -> Run:
     """An existing run directory, checked as ``orbitfl report`` checks it."""
-    from orbitfl.analysis.report import RunDirectoryError, load_run
+    from orbitfl.analysis.run_data import RunDirectoryError, load_run
     from orbitfl.errors import InputError
 
     try:
@@ -144,7 +144,7 @@ def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[s
     base's). Points already complete there are reused, interrupted ones resume. Relative
     paths in swept values are relative to the current folder."""
     from orbitfl.progress import Bars, status_lines
-    from orbitfl.sweep import default_out, run_spec, sweep_spec
+    from orbitfl.sweep_runner import default_out, run_spec, sweep_spec
 
     scenario = base if isinstance(base, Scenario) else load_scenario(base)
     document: dict[str, Any] = {"mode": mode, "parameters": {
@@ -188,7 +188,9 @@ class Sweep:
         """``orbitfl report SWEEP_DIR --out OUT``: the sweep's figures and dashboard, by the
         function the command uses; the files written. A folder that is not empty and holds
         no earlier report is refused unless ``force``."""
-        from orbitfl.analysis.report import RunDirectoryError, is_report, write_sweep_report
+        from orbitfl.analysis.report_folder import is_report
+        from orbitfl.analysis.run_data import RunDirectoryError
+        from orbitfl.analysis.sweep_report import write_sweep_report
         from orbitfl.errors import InputError
         from orbitfl.rundir import check_report_dir
 

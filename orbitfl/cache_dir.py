@@ -56,19 +56,22 @@ def read_entry(path: Path, decode: Callable[[bytes], T]) -> T | None:
     except FileNotFoundError:
         return None
     except OSError as err:
-        return _refuse(path, f"unreadable ({err.strerror or type(err).__name__})")
+        _refuse(path, f"unreadable ({err.strerror or type(err).__name__})")
+        return None
     payload = data[_HEADER:]
     if not data.startswith(_MAGIC) or len(data) < _HEADER or data[_HEADER - 1] != ord("\n"):
-        return _refuse(path, "empty, truncated or not an orbitfl cache entry")
+        _refuse(path, "empty, truncated or not an orbitfl cache entry")
+        return None
     if hashlib.sha256(payload).hexdigest().encode() != data[len(_MAGIC):_HEADER - 1]:
-        return _refuse(path, "its contents do not match their checksum")
+        _refuse(path, "its contents do not match their checksum")
+        return None
     try:
         return decode(payload)
     except Exception as err:  # whatever the decoder raises: the entry is rebuilt
-        return _refuse(path, f"its contents are not what this entry holds ({err})"[:200])
+        _refuse(path, f"its contents are not what this entry holds ({err})"[:200])
+        return None
 
 
 def _refuse(path: Path, why: str) -> None:
     logger.warning(f"cache entry {path} is damaged ({why}); rebuilding it")
     path.unlink(missing_ok=True)
-    return None

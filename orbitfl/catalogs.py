@@ -116,7 +116,7 @@ def walker() -> Table:
 
 def choices(model: type, field: str) -> list[str]:
     """The names a ``Literal`` field of the scenario schema accepts."""
-    from orbitfl.scenario import section_fields
+    from orbitfl.schema_fields import section_fields
 
     return [str(c) for c in typing.get_args(section_fields(model)[field].annotation)]
 

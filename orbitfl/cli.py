@@ -282,12 +282,10 @@ def _style_argument(parser: argparse.ArgumentParser) -> None:
 def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
             force: bool = False, style: str = "screen", target: float | None = None,
             baseline: list[str] | None = None) -> int:
-    from orbitfl.analysis.report import (
-        RunDirectoryError,
-        is_report,
-        write_report,
-        write_sweep_report,
-    )
+    from orbitfl.analysis.report import write_report
+    from orbitfl.analysis.report_folder import is_report
+    from orbitfl.analysis.run_data import RunDirectoryError
+    from orbitfl.analysis.sweep_report import write_sweep_report
     from orbitfl.rundir import check_report_dir
 
     check_report_dir(out, "report folder", is_report, force, "--force")
@@ -308,7 +306,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
 
 
 def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
-    from orbitfl.sweep import run_sweep
+    from orbitfl.sweep_runner import run_sweep
 
     table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
                       overrides=overrides, progress=bars)

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 
 from orbitfl.errors import InputError, short
 from orbitfl.scenario_yaml import load_yaml
+from orbitfl.schema_fields import annotation_options, section_fields, section_model
 
 Override = tuple[str, Any]
 
@@ -25,16 +26,16 @@ def parse_override(text: str) -> Override:
     return dotted, load_yaml(raw, Path(f"--set {dotted}"))
 
 
-def apply_overrides(document: dict, overrides: Sequence[Override], path: Path) -> dict:
-    """A copy of ``document`` (the scenario file at ``path``) with every override set;
-    intermediate sections are created. An unknown key is a one-line error naming it. A
-    relative file path given on the command line is relative to the current folder."""
-    from orbitfl.scenario import Scenario, annotation_options, section_fields, section_model
-
+def apply_overrides(document: dict, overrides: Sequence[Override], path: Path,
+                    schema: type) -> dict:
+    """A copy of ``document`` (the scenario file at ``path``, described by the model
+    ``schema``) with every override set; intermediate sections are created. An unknown key is
+    a one-line error naming it. A relative file path given on the command line is relative
+    to the current folder."""
     document = copy.deepcopy(document)
     for dotted, value in overrides:
         node: Any = document
-        model: type | None = Scenario
+        model: type | None = schema
         parts = dotted.split(".")
         for depth, part in enumerate(parts):
             where = ".".join(parts[:depth]) or "top level"

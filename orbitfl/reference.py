@@ -23,8 +23,8 @@ from pydantic.fields import FieldInfo
 from orbitfl.docgen import generator_main, table_cell
 from orbitfl.limits import MAX_DURATION_S
 from orbitfl.options import DURATION
-from orbitfl.scenario import (
-    Scenario,
+from orbitfl.scenario import Scenario
+from orbitfl.schema_fields import (
     annotation_options,
     is_list,
     is_section,

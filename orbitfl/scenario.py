@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import functools
 import hashlib
 import json
 import typing
@@ -50,7 +49,9 @@ from orbitfl.limits import (
     MAX_SCENARIO_BYTES,
 )
 from orbitfl.options import Duration, format_duration, parse_duration  # noqa: F401
+from orbitfl.overrides import apply_overrides
 from orbitfl.scenario_yaml import load_yaml
+from orbitfl.schema_fields import section_fields, section_model
 
 
 class _Strict(BaseModel):
@@ -426,11 +427,9 @@ def scenario_from_mapping(document: Any, origin: Path = IN_MEMORY,
                           overrides: Sequence[tuple[str, Any]] = ()) -> Scenario:
     """Validate a scenario mapping (a parsed file at ``origin``, or one built in Python);
     relative paths in it resolve against ``base_dir`` (default: the current folder)."""
-    from orbitfl.overrides import apply_overrides
-
     if not isinstance(document, dict):
         raise InputError(f"{origin}: expected a mapping of scenario keys at the top level")
-    document = apply_overrides(document, overrides, origin)
+    document = apply_overrides(document, overrides, origin, Scenario)
     context = {"base_dir": Path(base_dir) if base_dir is not None else Path.cwd()}
     try:
         scenario = Scenario.model_validate(document, context=context)
@@ -542,42 +541,3 @@ def _field_names(model: type, loc: list[str]) -> list[str]:
         if current is None:
             return []
     return list(section_fields(current))
-
-
-def annotation_options(annotation: Any) -> tuple:
-    """The members of ``X | Y | None`` (or ``(X,)``)."""
-    args = typing.get_args(annotation)
-    return args if args and not is_list(annotation) else (annotation,)
-
-
-def is_list(annotation: Any) -> bool:
-    """A list in YAML: ``list[X]``, or ``tuple[X, ...]`` in a layer's frozen config."""
-    return typing.get_origin(annotation) in (list, tuple)
-
-
-def is_section(value: Any) -> bool:
-    """A section of the schema: one of its models, or a layer's config dataclass."""
-    return isinstance(value, type) and (issubclass(value, BaseModel)
-                                        or dataclasses.is_dataclass(value))
-
-
-def section_model(annotation: Any) -> type | None:
-    """The section a field holds: its model or dataclass, or its list items' (None for a
-    value)."""
-    for option in annotation_options(annotation):
-        if is_list(option):
-            option = typing.get_args(option)[0]
-        if is_section(option):
-            return option
-    return None
-
-
-@functools.cache
-def section_fields(section: type) -> dict[str, FieldInfo]:
-    """The fields of a section as pydantic reads them (bounds, description, default), for a
-    model and for a layer's config dataclass alike (``orbitfl/options.py``)."""
-    if issubclass(section, BaseModel):
-        return dict(section.model_fields)
-    hints = typing.get_type_hints(section, include_extras=True)
-    return {f.name: FieldInfo.from_annotated_attribute(hints[f.name], f)
-            for f in dataclasses.fields(section)}

@@ -113,7 +113,7 @@ def run_study(out: Path, methods_file: Path | None = None, only: Sequence[str] =
               overrides: Sequence[tuple[str, Any]] = ()) -> dict:
     """Tune and measure every method (``only``: a subset); returns what ``study.json``
     holds."""
-    from orbitfl.sweep import run_sweep
+    from orbitfl.sweep_runner import run_sweep
 
     methods = load_methods(methods_file)
     unknown = [m for m in only if m not in methods]

@@ -281,7 +281,7 @@ def test_set_path_on_the_command_line_is_relative_to_the_current_folder(tiny, tm
 
 
 def test_sweep_set_overrides_the_base(tiny, tmp_path):
-    from orbitfl.sweep import plan_points
+    from orbitfl.sweep_runner import plan_points
 
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("base: tiny.yaml\nparameters:\n  seed: [1, 2]\n")

@@ -11,7 +11,7 @@ import pandas as pd
 import plotly
 
 from orbitfl.analysis.dashboard import unpack, write_dashboard
-from orbitfl.analysis.report import Run
+from orbitfl.analysis.run_data import Run
 
 BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SCENARIO = {"name": "a", "seed": 1, "duration": "6h",

@@ -19,7 +19,7 @@ from test_mission import _chromium
 
 from orbitfl.analysis.dashboard import unpack, write_dashboard
 from orbitfl.analysis.figures import run_colours
-from orbitfl.analysis.report import Run, RunDirectoryError, load_run
+from orbitfl.analysis.run_data import Run, RunDirectoryError, load_run
 from orbitfl.cli import main
 
 MARK = '<script>document.body.dataset.pwned'  # in the page only if a payload went in raw

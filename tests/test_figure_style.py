@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from orbitfl.analysis import figures, report
+from orbitfl.analysis import figures, report, run_data
 from orbitfl.analysis.figures import run_cues
 from orbitfl.analysis.style import (
     HATCHES,
@@ -36,7 +36,7 @@ def _hex(colour) -> str:
     return matplotlib.colors.to_hex(colour).upper()
 
 
-def _run(name: str, scale: float) -> report.Run:
+def _run(name: str, scale: float) -> run_data.Run:
     """A run with 12 payload kinds whose bytes span six decades (each in both directions)
     and one kind that moved nothing, in its transfers and its rounds."""
     rows = []
@@ -53,11 +53,11 @@ def _run(name: str, scale: float) -> report.Run:
             rounds[f"bytes_{direction}_{kind}"] = [0.0, scale * 10 ** (i / 2), 2e6]
     for direction in ("up", "down"):
         rounds[f"bytes_{direction}_{ZERO}"] = 0.0
-    return report.Run(name, Path(name), {}, rounds, transfers, pd.DataFrame(), None, None,
+    return run_data.Run(name, Path(name), {}, rounds, transfers, pd.DataFrame(), None, None,
                       None)
 
 
-def _runs() -> list[report.Run]:
+def _runs() -> list[run_data.Run]:
     runs = [_run("first-run-with-a-long-name", 1.0), _run("second-run", 3.0)]
     for run, look in zip(runs, run_cues([r.name for r in runs]).values()):
         run.cue, run.colour = look, look.colour

@@ -16,7 +16,7 @@ from PIL import Image
 from test_end_to_end import TINY
 
 from orbitfl import runner
-from orbitfl.analysis import report
+from orbitfl.analysis import report, report_folder, run_data
 from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
 
@@ -61,7 +61,7 @@ def test_every_view_is_written_in_every_format(full_report):
             assert path.read_bytes().startswith(header), path
         dpi = Image.open(full_report / f"{view}.png").info["dpi"]
         assert min(dpi) >= 199, (view, dpi)  # was 120 dpi
-    listed = json.loads((full_report / report.MARKER).read_text())["files"]
+    listed = json.loads((full_report / report_folder.MARKER).read_text())["files"]
     assert {f"{view}.svg" for view in report.VIEWS} <= set(listed)
 
 
@@ -124,7 +124,7 @@ def test_multi_run_views_show_every_run(full_report):
 
 
 def _runs(two_runs):
-    runs = [report.load_run(p) for p in two_runs]
+    runs = [run_data.load_run(p) for p in two_runs]
     for run, colour in zip(runs, ("C0", "C1")):
         run.colour = colour
     return runs
@@ -172,8 +172,8 @@ def test_per_class_accuracy_is_named_bars(two_runs):
 
 
 def test_pass_utilisation_accounts_for_every_ground_byte(two_runs):
-    run = report.load_run(two_runs[0])
-    table = report.pass_utilisation(run)
+    run = run_data.load_run(two_runs[0])
+    table = run_data.pass_utilisation(run)
     t = run.transfers
     ground = t[(t["src"] == "ground") | (t["dst"] == "ground")]
     for direction, mine in (("up", ground[ground["src"] == "ground"]),
@@ -226,7 +226,7 @@ def test_every_view_lays_out_with_a_long_mathy_run_name(two_runs):
             plt.close(fig)
 
 
-def _breakdown_run() -> report.Run:
+def _breakdown_run() -> run_data.Run:
     """One round, [0, 1000] s, closed by job 7's update: its model goes up 100-150 s in a
     pass [90, 200] s; it trains 10 s but queues its update only at 400 s (charging); the
     update is on the air 500-520 s (end of a pass) and 950-1000 s (the next pass)."""
@@ -246,14 +246,14 @@ def _breakdown_run() -> report.Run:
                              "start_s": [90.0, 480.0, 950.0, 600.0],
                              "duration_s": [110.0, 40.0, 60.0, 100.0],
                              "end_s": [200.0, 520.0, 1010.0, 700.0]})
-    return report.Run("hand", Path("hand"), {}, rounds, transfers, contacts, None, None, None,
+    return run_data.Run("hand", Path("hand"), {}, rounds, transfers, contacts, None, None, None,
                       clients=clients)
 
 
 def test_round_breakdown_by_hand():
     """Uplink on the air 50 s, downlink 20 + 50 s (the pass with station C is not its own),
     training 10 s, charging 240 s, the rest of the 1000 s waiting for a contact."""
-    table = report.round_breakdown(_breakdown_run())
+    table = run_data.round_breakdown(_breakdown_run())
     assert list(table.index) == [1]
     assert table.loc[1].to_dict() == pytest.approx({
         "waiting for a contact": 630.0, "transfer": 120.0, "battery": 240.0,
@@ -263,13 +263,13 @@ def test_round_breakdown_by_hand():
 def test_a_round_no_update_closed_is_said_so():
     run = _breakdown_run()
     run.clients["aggregated"] = False
-    assert report.round_breakdown(run).loc[1, "no update in time"] == 1000.0
+    assert run_data.round_breakdown(run).loc[1, "no update in time"] == 1000.0
 
 
 def test_round_breakdown_of_real_runs_adds_up_to_each_round(two_runs):
     for path in two_runs:
-        run = report.load_run(path)
-        table = report.round_breakdown(run)
+        run = run_data.load_run(path)
+        table = run_data.round_breakdown(run)
         rounds = run.rounds.set_index("round").loc[table.index]
         assert len(table) == len(run.rounds) - 1 and (table >= 0).all().all()
         assert np.allclose(table.sum(axis=1), rounds["sim_time_s"] - rounds["opened_s"])

@@ -9,7 +9,7 @@ import yaml
 
 from orbitfl.cli import main
 from orbitfl.scenario import load_scenario
-from orbitfl.sweep import load_sweep
+from orbitfl.sweep_runner import load_sweep
 
 from conftest import REPO, SCENARIOS, TLE_DIR
 

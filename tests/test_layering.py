@@ -9,6 +9,7 @@ The repository's folders install under one ``orbitfl`` namespace (``constellatio
 lays the installed shape out with symbolic links and lints that.
 """
 
+import ast
 import os
 import subprocess
 import sys
@@ -46,12 +47,17 @@ def _contracts() -> dict[str, tuple[list[str], list[str]]]:
     }
 
 
+ACYCLIC = "no two sibling modules or packages import each other, directly or around a cycle"
+
+
 def _config() -> str:
     lines = ["[importlinter]", "root_package = orbitfl", "include_external_packages = True", ""]
     for i, (name, (sources, forbidden)) in enumerate(_contracts().items()):
         lines += [f"[importlinter:contract:{i}]", f"name = {name}", "type = forbidden",
                   "source_modules =", *(f"    {m}" for m in sources),
                   "forbidden_modules =", *(f"    {m}" for m in forbidden), ""]
+    lines += ["[importlinter:contract:acyclic]", f"name = {ACYCLIC}", "type = acyclic_siblings",
+              "ancestors =", "    orbitfl", ""]
     return "\n".join(lines)
 
 
@@ -83,7 +89,7 @@ def tree(tmp_path):
 def test_the_layers_keep_their_contract(tree):
     result = _lint(tree)
     assert result.returncode == 0, result.stdout[-3000:]
-    assert f"Contracts: {len(_contracts())} kept, 0 broken" in result.stdout
+    assert f"Contracts: {len(_contracts()) + 1} kept, 0 broken" in result.stdout
 
 
 @pytest.mark.parametrize("layer, forbidden", [
@@ -95,4 +101,42 @@ def test_a_forbidden_import_breaks_the_contract(tree, layer, forbidden):
     (tree / "orbitfl" / layer / "_probe.py").write_text(f"{forbidden}\n")
     result = _lint(tree)
     assert result.returncode != 0
-    assert "1 broken" in result.stdout and "_probe" in result.stdout
+    assert "_probe" in result.stdout
+    broken = [line for line in result.stdout.splitlines() if line.endswith("BROKEN")]
+    assert any(line.startswith(layer) for line in broken), broken
+
+
+@pytest.mark.parametrize("folder", ["constellation", "fl", "analysis"])
+def test_a_folder_imports_only_under_the_orbitfl_namespace(folder):
+    """From the repository root a folder's bare name is on the path; importing it must fail
+    in one line instead of loading a second copy of the physics (issue 24), while the
+    namespaced name imports the same module objects the package uses."""
+    bare = subprocess.run([sys.executable, "-c", f"import {folder}"], cwd=REPO,
+                          capture_output=True, text=True)
+    assert bare.returncode != 0
+    assert f"import orbitfl.{folder}, not {folder}" in bare.stderr
+    namespaced = subprocess.run(
+        [sys.executable, "-c", f"import sys, orbitfl.{folder}; "
+         f"print(sorted(m for m in sys.modules if m.split('.')[0] == '{folder}'))"],
+        cwd=REPO, capture_output=True, text=True)
+    assert namespaced.returncode == 0, namespaced.stderr
+    assert namespaced.stdout.strip() == "[]"
+
+
+def test_no_module_imports_a_folder_by_its_bare_name():
+    """The lint rule behind the test above: no source, test, benchmark or example imports
+    ``constellation``, ``fl``, ``analysis`` or ``scenarios`` other than as ``orbitfl.*``
+    (relative imports inside a package are fine: they resolve under the namespace)."""
+    bare = {"constellation", "fl", "analysis", "scenarios"}
+    offenders = []
+    for path in sorted(REPO.glob("**/*.py")):
+        if any(part.startswith(".") or part in ("build", "__pycache__")
+               for part in path.relative_to(REPO).parts):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom)
+                     and node.level == 0 else [])
+            offenders += [f"{path.relative_to(REPO)}:{node.lineno}: import {name}"
+                          for name in names if name.split(".")[0] in bare]
+    assert not offenders, "import these as orbitfl.*:\n" + "\n".join(offenders)

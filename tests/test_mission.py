@@ -17,7 +17,7 @@ from test_end_to_end import TINY
 
 from orbitfl.cli import main
 from orbitfl.prepare import prepare
-from orbitfl.sweep import plan_points
+from orbitfl.sweep_runner import plan_points
 
 from conftest import SCENARIOS
 

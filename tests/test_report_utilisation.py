@@ -1,4 +1,4 @@
-"""Per-pass link use (``report.pass_utilisation``) on hand-made tables: a case worked out by
+"""Per-pass link use (``run_data.pass_utilisation``) on hand-made tables: a case worked out by
 hand, and seeded random tables against a plain reference (every transfer scans every
 window, the definition read literally), so that the indexed matching stays exact. Also
 what the report does for speed at scale: derived tables worked out once, and the garbage
@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbitfl.analysis import report
+from orbitfl.analysis import run_data
 from orbitfl.gc_freeze import older_objects_frozen
 
 
-def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> report.Run:
-    return report.Run("hand", Path("hand"), {}, pd.DataFrame(), transfers, contacts, None,
+def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> run_data.Run:
+    return run_data.Run("hand", Path("hand"), {}, pd.DataFrame(), transfers, contacts, None,
                       None, None)
 
 
@@ -54,7 +54,7 @@ HAND_TRANSFERS = _transfers([
 
 
 def test_pass_utilisation_by_hand():
-    table = report.pass_utilisation(_run(HAND_CONTACTS, HAND_TRANSFERS))
+    table = run_data.pass_utilisation(_run(HAND_CONTACTS, HAND_TRANSFERS))
     assert list(table.columns) == ["satellite", "station", "start_s", "direction",
                                    "capacity", "moved", "time_share"]
     assert list(table["direction"]) == ["down"] * 5 + ["up"] * 5
@@ -117,7 +117,7 @@ def _random_tables(rng: random.Random) -> tuple[pd.DataFrame, pd.DataFrame]:
 @pytest.mark.parametrize("seed", range(40))
 def test_pass_utilisation_matches_the_plain_reference(seed):
     contacts, transfers = _random_tables(random.Random(seed))
-    table = report.pass_utilisation(_run(contacts, transfers))
+    table = run_data.pass_utilisation(_run(contacts, transfers))
     if not len(contacts):
         assert table.empty
         return
@@ -134,10 +134,10 @@ def test_pass_utilisation_matches_the_plain_reference(seed):
 
 def test_pass_utilisation_is_worked_out_once_per_tables():
     run = _run(HAND_CONTACTS, HAND_TRANSFERS)
-    first = report.pass_utilisation(run)
-    assert report.pass_utilisation(run) is first  # static figure and dashboard share it
+    first = run_data.pass_utilisation(run)
+    assert run_data.pass_utilisation(run) is first  # static figure and dashboard share it
     run.transfers = HAND_TRANSFERS.iloc[:1]  # other tables: worked out again
-    again = report.pass_utilisation(run)
+    again = run_data.pass_utilisation(run)
     assert again is not first and again["moved"].sum() == 500.0
 
 

@@ -20,7 +20,7 @@ from orbitfl.columns import (
     markdown,
 )
 from orbitfl.rundir import write_table
-from orbitfl.sweep import Point, _write_results, headline
+from orbitfl.sweep_runner import Point, _write_results, headline
 from orbitfl.targets import THRESHOLDS, flat_columns
 
 ROOT = Path(__file__).resolve().parents[1]

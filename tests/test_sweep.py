@@ -17,7 +17,7 @@ import yaml
 
 from orbitfl.analysis.pareto import pareto_front
 from orbitfl.cli import main
-from orbitfl.sweep import (
+from orbitfl.sweep_runner import (
     Point,
     expand,
     parameter_table,
@@ -357,7 +357,7 @@ class _StubRay:
 
 
 def test_ray_backend_fails_a_dead_task_and_cancels_on_ctrl_c(tmp_path, monkeypatch):
-    from orbitfl.sweep import _ray
+    from orbitfl.sweep_runner import _ray
 
     stub = _StubRay()
     monkeypatch.setitem(sys.modules, "ray", stub)

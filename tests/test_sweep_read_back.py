@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from orbitfl.errors import InputError
-from orbitfl.sweep import Point, _resumable, is_complete
+from orbitfl.sweep_runner import Point, _resumable, is_complete
 
 
 def _point(tmp_path: Path) -> Point:

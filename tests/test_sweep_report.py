@@ -357,7 +357,7 @@ def test_the_sweep_page_renders_in_headless_chromium(report):
 
 
 def test_the_network_part_splits_hours_per_round_by_what_rounds_waited_for():
-    from orbitfl.analysis.report import FACTORS
+    from orbitfl.analysis.run_data import FACTORS
     from orbitfl.analysis.time_split import network_hours, share_column
 
     split = pd.DataFrame({"group": ["a", "b"], "hours_per_round": [10.0, 4.0],

@@ -25,10 +25,6 @@ hash is not run again; a point stopped early (Ctrl-C, a crash) resumes from its 
 an invalid point, a failing point or a point whose worker dies is reported and the others
 go on. Ctrl-C stops the whole sweep and writes ``sweep.parquet`` (and the summary) for
 what finished.
-
-Called as a function, this module is ``orbitfl.api.sweep``: importing a submodule sets the
-package's attribute of that name, so ``orbitfl.sweep`` is this module once anything has
-imported it, and ``orbitfl.sweep(base, parameters, ...)`` must work all the same.
 """
 
 from __future__ import annotations
@@ -44,7 +40,6 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -524,7 +519,7 @@ def _start_worker(point: Point, threads: int) -> subprocess.Popen:
     _result_file(point).unlink(missing_ok=True)
     with open(point.log_file, "a", encoding="utf-8") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "orbitfl.sweep", str(point.scenario_file),
+            [sys.executable, "-m", "orbitfl.sweep_runner", str(point.scenario_file),
              str(point.run_dir), str(threads), str(point.log_file), str(_result_file(point))],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
@@ -563,7 +558,7 @@ def _stopped_result(point: Point, start: float) -> dict:
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m orbitfl.sweep SCENARIO RUN_DIR THREADS LOG RESULT``: one local point.
+    """``python -m orbitfl.sweep_runner SCENARIO RUN_DIR THREADS LOG RESULT``: one local point.
     SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died stops itself."""
     scenario_file, run_dir, threads, log_file, result_file = argv
     signal.signal(signal.SIGTERM, _interrupt)
@@ -646,17 +641,6 @@ def parameter_table(points: list[Point]) -> pd.DataFrame:
     table.insert(0, "group", [p.group for p in points])
     return table
 
-
-class _CallableModule(types.ModuleType):
-    """This module, callable as ``orbitfl.api.sweep`` (see the module's docstring)."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        from orbitfl.api import sweep
-
-        return sweep(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(_worker_main(sys.argv[1:]))
