@@ -165,7 +165,8 @@ class GroundStationsConfig(_Strict):
         None, ge=0, lt=90, description="elevation mask for every site without its own [deg]")
     antennas: int | None = Field(
         None, gt=0, le=1000, description="antennas (simultaneous passes) for every site without "
-                                         "its own")
+                                         "its own (default: each site's published count, "
+                                         "see 'orbitfl list stations')")
     limit: int | None = Field(
         None, gt=0, le=10_000, description="use only the first N stations of the networks "
                                            "and sites, in the order listed (sweep it to ask "
