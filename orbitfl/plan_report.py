@@ -139,14 +139,13 @@ def _intervals(direction: str, profile: RateProfiles, stations: np.ndarray) -> p
 
 
 def pass_profiles(world: World) -> pd.DataFrame:
-    """The downlink over the highest pass of each station, sampled every
+    """Each station's downlink over its highest pass, sampled every
     ``links.sample_s``: elevation, slant range, Es/N0, the MODCOD that adaptive coding
     picks (``fixed`` for a fixed-rate link, ``none`` when none closes) and the rate."""
     scenario = world.prepared.scenario
-    model = scenario.links.downlink.model()
     windows = world.plan.windows
     frames = []
-    for station in world.prepared.stations:
+    for station, model in zip(world.prepared.stations, world.prepared.links("down")):
         mine = windows[windows["station"] == station.id]
         if mine.empty:
             continue

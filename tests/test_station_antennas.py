@@ -143,6 +143,27 @@ def test_each_pass_gets_the_link_of_its_station():
     assert profiles.capacity_bytes().tolist() == [50e6, 75e6, 20e6]
 
 
+def test_a_mixed_network_computes_each_pass_with_its_stations_link():
+    """SvalSat on the scenario's Dove X-band budget, Kiruna on its own 3 Mbit/s link: Kiruna's
+    passes carry 3 Mbit/s x duration, SvalSat's exactly what they carry without Kiruna."""
+    from orbitfl.world import build_world
+
+    def world(*sites):
+        return build_world(prepare(scenario_from_mapping({
+            **BASE, "constellation": {**BASE["constellation"], "select": {
+                "name": "FLOCK 4Y*", "limit": 3}},
+            "ground_stations": {"sites": list(sites)}}), purpose="contacts"))
+
+    mixed = world("svalsat", {"id": "kiruna", "downlink": {"rate_mbps": 3}}).contacts_table()
+    alone = world("svalsat").contacts_table()
+    kiruna = mixed[mixed["station"] == "kiruna"]
+    assert len(kiruna) > 0
+    assert np.allclose(kiruna["downlink_bytes"], 3e6 / 8 * kiruna["duration_s"])
+    svalsat = mixed[mixed["station"] == "svalsat"].reset_index(drop=True)
+    assert len(svalsat) == len(alone) and (alone["downlink_bytes"] > 0).any()
+    assert np.allclose(svalsat["downlink_bytes"], alone["downlink_bytes"], rtol=1e-12)
+
+
 # --- antennas in the network ------------------------------------------------------------
 
 
