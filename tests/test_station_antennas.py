@@ -288,3 +288,24 @@ def test_kiruna_sees_10_to_12_of_14_daily_orbits_as_esa_publishes():
     passes = world.plan.windows.groupby("satellite").size()
     assert len(passes) == 6
     assert passes.between(10, 12).all(), passes.to_dict()
+
+
+def test_a_run_logs_the_same_warning_when_passes_exceed_the_antennas(tmp_path, capsys):
+    """Six Flock 4Y Doves over SvalSat with one antenna: up to 2 passes at once within 2 h."""
+    import yaml
+    from test_end_to_end import TINY
+
+    from orbitfl.cli import main
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump({
+        **TINY, "duration": "2h", "fl": {**TINY["fl"], "rounds": 1},
+        "constellation": {**TINY["constellation"], "select": {"name": "FLOCK 4Y*", "limit": 6}},
+        "ground_stations": {"sites": ["svalsat"], "antennas": 1}}))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run"), "-q"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines()
+                if line.startswith("warning: passes exceed the antennas")]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("warning: passes exceed the antennas at 1 station(s): "
+                                  "svalsat: up to 2 passes at once for 1 antenna(s); over "
+                                  "capacity for 11.3 min in 4 episode(s), first at 1.26 h; ")
