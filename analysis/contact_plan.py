@@ -142,6 +142,16 @@ def station_load(contacts: pd.DataFrame, steps: pd.DataFrame, antennas: Mapping[
     return pd.DataFrame(rows)
 
 
+def over_capacity_lines(load: pd.DataFrame) -> list[str]:
+    """One sentence per station of ``station_load`` whose passes exceed its antennas: the
+    text of every such warning (contact report, run log), so they read alike."""
+    return [f"{row['station']}: up to {row['peak_passes']} passes at once for "
+            f"{row['antennas']} antenna(s); over capacity for "
+            f"{row['time_over_capacity_s'] / 60:.1f} min in {row['over_capacity_episodes']} "
+            f"episode(s), first at {row['first_over_capacity_s'] / 3600:.2f} h"
+            for _, row in load[load["time_over_capacity_s"] > 0].iterrows()]
+
+
 def daily_volume(rates: pd.DataFrame, stations: list[str], epoch: pd.Timestamp,
                  horizon_s: float) -> pd.DataFrame:
     """Bytes the passes over each station could carry on each UTC day (the integral of

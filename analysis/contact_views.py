@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from .contact_plan import ALL
+from .contact_plan import ALL, over_capacity_lines
 from .figures import empty_note, literal, run_colours, save_formats
 
 MAX_ROWS = 40     # satellites drawn in a per-satellite figure
@@ -240,12 +240,8 @@ def summary_markdown(tables: dict[str, pd.DataFrame], name: str, epoch: str,
     lines.append(f"- Downlink capacity of all passes: "
                  f"{volume['downlink_bytes'].sum() / 1e9 / days:.2f} GB per day "
                  f"(antenna limits not deducted; per UTC day in `station_volume`).")
-    for _, row in load[load["time_over_capacity_s"] > 0].iterrows():
-        lines.append(f"- WARNING: {literal(row['station'])}: up to {row['peak_passes']} "
-                     f"passes at once for {row['antennas']} antenna(s); over capacity for "
-                     f"{row['time_over_capacity_s'] / 60:.1f} min in "
-                     f"{row['over_capacity_episodes']} episode(s), first at "
-                     f"{row['first_over_capacity_s'] / 3600:.2f} h.")
+    named = load.assign(station=load["station"].map(literal))
+    lines += [f"- WARNING: {line}." for line in over_capacity_lines(named)]
     lines += ["", "| station | antennas | passes/day | peak passes | over capacity (min) | "
               "downlink GB/day |", "|---|---|---|---|---|---|"]
     per_day = volume.groupby("station")["downlink_bytes"].sum() / 1e9 / days

@@ -48,6 +48,8 @@ class Segment:
     start_s: float
     end_s: float
     bytes: float
+    antenna: int = -1  # which of the station's antennas tracked the pass (-1: none, ISL)
+    band: str = ""     # the band of the link that served it ('' where unknown)
 
 
 @dataclass
@@ -126,8 +128,9 @@ class Airtime:
                            record.nbytes)
 
     def send(self, record: TransferRecord, window: int, label: str, profile: RateProfiles,
-             remaining: float, parties: Parties):
+             remaining: float, parties: Parties, antenna: int = -1, band: str = ""):
         """Send through ``window`` until done or closed; returns the payload bytes moved.
+        ``antenna`` and ``band`` say which antenna of station ``label`` served, in which band.
 
         With bit errors, only ``1 - PER`` of the airtime delivers payload; the rest is
         retransmission, counted on the record.
@@ -161,7 +164,7 @@ class Airtime:
         if self.env.now < finish:  # the battery fell to its floor: what went out so far
             moved = np.clip(np.minimum(end, self.env.now) - np.maximum(start, now), 0.0, None)
             sent = min(float(np.sum(rate * moved / 8.0)), sent)
-        record.segments.append(Segment(window, label, now, self.env.now, sent))
+        record.segments.append(Segment(window, label, now, self.env.now, sent, antenna, band))
         self.events.record(self.env.now, "transfer_progress", record.src,
                            f"{record.kind} #{record.transfer_id} via {label}", sent)
         overhead = sent / goodput - sent if goodput > 0 else 0.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,7 @@ class AntennaPool(BaseResource):
                  choose: Callable[[list[AntennaRequest], int], AntennaRequest]):
         self.station, self._choose = station, choose
         self.tracking: dict[int, int] = {}  # satellite -> transfers using the track
+        self.antenna: dict[int, int] = {}   # satellite -> the antenna (0-based) tracking it
         self.log: list[tuple[float, int]] = []  # (time, satellites tracked), for audits
         self._order = itertools.count()
         super().__init__(env, antennas)
@@ -119,6 +120,8 @@ class AntennaPool(BaseResource):
         self.put_queue.remove(request)
         if request.satellite not in self.tracking:
             self.tracking[request.satellite] = 0
+            busy = set(self.antenna.values())
+            self.antenna[request.satellite] = next(a for a in itertools.count() if a not in busy)
             self.log.append((self._env.now, len(self.tracking)))
         self.tracking[request.satellite] += 1
         request.succeed()
@@ -128,6 +131,7 @@ class AntennaPool(BaseResource):
         self.tracking[satellite] -= 1
         if self.tracking[satellite] == 0:
             del self.tracking[satellite]
+            del self.antenna[satellite]
             self.log.append((self._env.now, len(self.tracking)))
         release.succeed()
         self._trigger_put(release)  # now, not when the release event is processed
@@ -139,13 +143,15 @@ class GroundLinks:
 
     ``windows`` needs columns ``sat_index, station, start_s, end_s``; ``down`` and ``up``
     are rate profiles over the same rows. ``elevation(sat, station, t)`` (degrees) serves
-    the ``elevation`` antenna policy.
+    the ``elevation`` antenna policy. ``bands`` names, per direction, the band of each
+    station's link (for the transfer log; '' where unknown).
     """
 
     def __init__(self, airtime: Airtime, windows: pd.DataFrame, satellites: Sequence[str],
                  stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
                  policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
-                 elevation: Callable[[int, int, float], float] | None = None):
+                 elevation: Callable[[int, int, float], float] | None = None,
+                 bands: Mapping[str, Sequence[str]] | None = None):
         if policy not in POLICIES:
             raise ValueError(f"unknown antenna policy {policy!r}")
         if policy == "elevation" and elevation is None:
@@ -157,6 +163,7 @@ class GroundLinks:
         self._station_ids = [sid for sid, _ in stations]
         station_index = {sid: i for i, sid in enumerate(self._station_ids)}
         self.profiles = {"down": down, "up": up}
+        self._bands = {d: list((bands or {}).get(d, [""] * len(stations))) for d in ("down", "up")}
         self._owner = windows["sat_index"].to_numpy()
         self._end = windows["end_s"].to_numpy()
         # The last instant each window can carry bytes (a window may end below every
@@ -241,8 +248,10 @@ class GroundLinks:
                 if not airtime.allowed(parties):  # drained while waiting for the window
                     self.pools[station].release(sat)
                     continue
-                sent = yield from airtime.send(record, window, self._station_ids[station],
-                                               profile, remaining, parties)
+                sent = yield from airtime.send(
+                    record, window, self._station_ids[station], profile, remaining, parties,
+                    antenna=self.pools[station].antenna[sat],
+                    band=self._bands[direction][station])
                 self.pools[station].release(sat)
                 remaining -= sent
                 if remaining > 1e-9 and not self.resume:

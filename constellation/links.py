@@ -10,7 +10,7 @@ steps up once the better threshold is met), and a window's capacity is the integ
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Literal, Protocol, Sequence
 
 import numpy as np
@@ -55,10 +55,23 @@ BANDS = {
     "X": (8.2, 0.08),
     "Ka": (26.5, 0.50),
 }
+# Band names as space operations use them (NASA NEN, ESA ESTRACK): X takes in the 7.1-7.2
+# GHz uplink, Ka the 25.5-27 GHz Earth-exploration downlink (IEEE Std 521 would call that
+# K). A carrier outside these ranges has no band name here ('').
+BAND_RANGES_GHZ = {"UHF": (0.3, 1.0), "S": (2.0, 4.0), "X": (7.0, 12.0), "Ka": (25.5, 40.0)}
+
+
+def band_of(frequency_ghz: float) -> str:
+    """The band name of a carrier frequency ('' outside ``BAND_RANGES_GHZ``)."""
+    return next((name for name, (low, high) in BAND_RANGES_GHZ.items()
+                 if low <= frequency_ghz < high), "")
 
 
 class RateModel(Protocol):
     def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray: ...
+
+    @property
+    def band(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -66,6 +79,7 @@ class FixedRate:
     """A link that runs at one rate whenever the contact exists (e.g. S-band TT&C)."""
 
     bps: float
+    band: str = ""  # the band it runs in, where known (a preset's); '' for a bare rate
 
     def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
         return np.full(np.shape(range_km), self.bps)
@@ -84,6 +98,10 @@ class LinkBudget:
     other_losses_db: float = 1.0  # pointing, polarisation, demodulator implementation
     margin_db: float = 1.0        # required above the MODCOD threshold
     max_modulation: str = "32APSK"
+
+    @property
+    def band(self) -> str:
+        return band_of(self.frequency_ghz)
 
     @property
     def symbol_rate(self) -> float:
@@ -135,12 +153,41 @@ LINK_PRESETS = {
     "dove-x": LinkBudget(8.2, 6.0, 28.0, 75.0, max_modulation="16APSK"),
     # Planet Dove S-band uplink: 250 kbit/s BPSK (Klofas 2016, slide "S/X Radio"); it
     # carries everything sent to a Dove, the global model included.
-    "dove-s": FixedRate(250e3),
+    "dove-s": FixedRate(250e3, "S"),
     # S-band TT&C class uplink, ~1-2 Mbit/s (docs/architecture.md, reference figures).
-    "s-band-ttc": FixedRate(2e6),
+    "s-band-ttc": FixedRate(2e6, "S"),
     # A UHF amateur-class link (9.6 kbit/s), for bandwidth studies.
-    "uhf": FixedRate(9600.0),
+    "uhf": FixedRate(9600.0, "UHF"),
+    # A Ka-band Earth-exploration downlink: 26.5 GHz lies in the 25.5-27 GHz EESS
+    # space-to-Earth allocation (ITU Radio Regulations, Article 5); EIRP 20 dBW, G/T
+    # 30 dB/K and 250 MHz are assumed, not published figures (the budget of
+    # scenarios/starlink-relay.yaml).
+    "ka-eess": LinkBudget(26.5, 20.0, 30.0, 250.0, zenith_atmospheric_loss_db=BANDS["Ka"][1]),
 }
+
+
+def station_link(default: RateModel, station: GroundStation, direction: str) -> RateModel:
+    """The link that serves a pass over ``station`` in ``direction`` ('down' or 'up'): the
+    site's own link where the scenario gives one, else ``default``; a DVB-S2 budget then
+    takes the station's G/T (downlink) or EIRP (uplink) where the station has one."""
+    model = (station.downlink if direction == "down" else station.uplink) or default
+    if isinstance(model, LinkBudget):
+        if direction == "down" and station.gt_dbk is not None:
+            model = replace(model, gt_dbk=station.gt_dbk)
+        if direction == "up" and station.eirp_dbw is not None:
+            model = replace(model, eirp_dbw=station.eirp_dbw)
+    return model
+
+
+def station_links(default: RateModel, stations: Sequence[GroundStation],
+                  direction: str) -> list[RateModel]:
+    """``station_link`` of every station, in their order (what ``rate_profiles`` takes)."""
+    return [station_link(default, station, direction) for station in stations]
+
+
+def link_band(model: RateModel) -> str:
+    """The band a link runs in ('' when unknown, e.g. a bare fixed rate)."""
+    return getattr(model, "band", "")
 
 
 @dataclass(frozen=True)
@@ -262,16 +309,21 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def rate_profiles(plan: ContactPlan, propagator: Propagator,
-                  stations: Sequence[GroundStation], model: RateModel,
+                  stations: Sequence[GroundStation], model: RateModel | Sequence[RateModel],
                   sample_s: float = 5.0) -> RateProfiles:
-    """Sample every window of ``plan`` every ``sample_s`` seconds (and at both ends); a
-    fixed-rate link needs no geometry and gets one interval per window."""
+    """Sample every window of ``plan`` every ``sample_s`` seconds (and at both ends) with
+    the link of its station (``model``: one for all, or one per station, in the order of
+    ``stations``); fixed-rate links need no geometry, and a plan served by fixed rates
+    alone gets one interval per window."""
     windows = plan.windows
-    if isinstance(model, FixedRate):
-        return RateProfiles(start=windows["start_s"].to_numpy(), end=windows["end_s"].to_numpy(),
-                            rate=np.full(len(windows), model.bps),
-                            offsets=np.arange(len(windows) + 1))
     station_index = {s.id: i for i, s in enumerate(stations)}
+    models = list(model) if isinstance(model, (list, tuple)) else [model] * len(stations)
+    if isinstance(model, FixedRate) or all(isinstance(m, FixedRate) for m in models):
+        bps = np.array([m.bps for m in models] if models else [np.nan])
+        rate = (np.full(len(windows), model.bps) if isinstance(model, FixedRate)
+                else bps[windows["station"].map(station_index).to_numpy(dtype=int)])
+        return RateProfiles(start=windows["start_s"].to_numpy(), end=windows["end_s"].to_numpy(),
+                            rate=rate, offsets=np.arange(len(windows) + 1))
     n_intervals = np.maximum(1, np.ceil(windows["duration_s"].to_numpy() / sample_s)).astype(int)
     edges = [np.linspace(a, b, n + 1) for a, b, n in
              zip(windows["start_s"], windows["end_s"], n_intervals)]
@@ -280,11 +332,13 @@ def rate_profiles(plan: ContactPlan, propagator: Propagator,
     sat = windows["sat_index"].to_numpy()[owner]
     st = windows["station"].map(station_index).to_numpy()[owner]
     sample_rate = np.zeros(len(times))
-    for i, station in enumerate(stations):
+    for i, (station, link) in enumerate(zip(stations, models)):
         mask = st == i
-        if mask.any():
+        if mask.any() and isinstance(link, FixedRate):
+            sample_rate[mask] = link.bps
+        elif mask.any():
             distance, elevation = look_angles(propagator, sat[mask], station, times[mask])
-            sample_rate[mask] = model.rate_bps(distance, elevation)
+            sample_rate[mask] = link.rate_bps(distance, elevation)
     # Every sample but the last of its window opens an interval.
     opens = np.ones(len(times), dtype=bool)
     opens[np.cumsum(n_intervals + 1) - 1] = False

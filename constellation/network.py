@@ -16,7 +16,7 @@ its floor mid-pass the transfer pauses exactly as at the end of a pass (keeping 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -59,7 +59,8 @@ class Network:
 
     ``windows`` needs columns ``sat_index, station, start_s, end_s``; ``down`` and ``up``
     are rate profiles over the same rows. ``elevation(sat, station, t)`` (degrees) serves
-    the ``elevation`` antenna policy; ``isl`` holds the inter-satellite windows.
+    the ``elevation`` antenna policy; ``isl`` holds the inter-satellite windows;
+    ``bands`` the band of each station's link per direction (``GroundLinks``).
     """
 
     def __init__(self, env: simpy.Environment, windows: pd.DataFrame, satellites: Sequence[str],
@@ -68,11 +69,12 @@ class Network:
                  elevation: Callable[[int, int, float], float] | None = None,
                  isl: pd.DataFrame | None = None, packet_error_rate: float = 0.0,
                  radio_listener: Callable[[int, str, bool], None] | None = None,
-                 events: EventLog | None = None):
+                 events: EventLog | None = None,
+                 bands: Mapping[str, Sequence[str]] | None = None):
         self.env, self.satellites = env, list(satellites)
         self.airtime = Airtime(env, events, packet_error_rate, radio_listener)
         self.ground = GroundLinks(self.airtime, windows, self.satellites, stations, down, up,
-                                  policy, resume, backhaul, elevation)
+                                  policy, resume, backhaul, elevation, bands)
         self.isl = IslRelay(self.airtime, self.ground, self.satellites, isl)
 
     @property

@@ -6,11 +6,15 @@ import csv
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 import numpy as np
 from skyfield.api import wgs84
 
 from orbitfl.errors import InputError
+
+if TYPE_CHECKING:
+    from .links import RateModel
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,15 @@ class GroundStation:
     lon_deg: float
     alt_m: float
     min_elevation_deg: float = 10.0
-    antennas: int = 1
+    antennas: int = 1  # simultaneous passes: the size of the station's antenna pool
+    # What the antennas serve: bands (empty: not published, not checked), and the G/T
+    # and EIRP that replace a DVB-S2 budget's (None: the scenario's budget applies).
+    bands: tuple[str, ...] = ()
+    gt_dbk: float | None = None
+    eirp_dbw: float | None = None
+    # This site's own links (a scenario's per-site override; None: the scenario's links).
+    downlink: RateModel | None = None
+    uplink: RateModel | None = None
 
     def ecef_km(self) -> np.ndarray:
         """WGS84 position in the ITRS (skyfield's geodesy, so frames agree exactly)."""
@@ -35,13 +47,27 @@ class GroundStation:
         return np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
+def _rows(name: str) -> list[dict[str, str]]:
+    text = files("orbitfl.constellation").joinpath(f"data/{name}").read_text("utf-8")
+    return list(csv.DictReader(text.splitlines()))
+
+
+@lru_cache(maxsize=1)
+def antenna_catalog() -> dict[str, dict[str, str]]:
+    """Each site's antennas as published (``data/station_antennas.csv``): count, bands,
+    G/T and EIRP, every value with its source or an explicit 'assumed'."""
+    return {row["station"]: row for row in _rows("station_antennas.csv")}
+
+
 @lru_cache(maxsize=1)
 def catalog() -> dict[str, GroundStation]:
-    """Packaged real sites (``data/ground_stations.csv``; each row cites its source; see
-    ``data/README.md`` for which columns are modelling defaults)."""
-    text = files("orbitfl.constellation").joinpath("data/ground_stations.csv").read_text("utf-8")
+    """Packaged real sites (``data/ground_stations.csv``, their antennas from
+    ``data/station_antennas.csv``; each value cites its source; see ``data/README.md`` for
+    which columns are modelling defaults)."""
+    antennas = antenna_catalog()
     stations = {}
-    for row in csv.DictReader(text.splitlines()):
+    for row in _rows("ground_stations.csv"):
+        own = antennas[row["id"]]
         stations[row["id"]] = GroundStation(
             id=row["id"],
             name=row["name"],
@@ -49,7 +75,10 @@ def catalog() -> dict[str, GroundStation]:
             lon_deg=float(row["lon_deg"]),
             alt_m=float(row["alt_m"] or 0.0),
             min_elevation_deg=float(row["min_elevation_deg"]),
-            antennas=int(row["antennas"]),
+            antennas=int(own["antennas"]),
+            bands=tuple(b for b in own["bands"].split("/") if b),
+            gt_dbk=float(own["gt_dbk"]) if own["gt_dbk"] else None,
+            eirp_dbw=float(own["eirp_dbw"]) if own["eirp_dbw"] else None,
         )
     return stations
 

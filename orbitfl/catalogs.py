@@ -22,6 +22,8 @@ LINK_MEANINGS = {
     "dove-s": "Planet Dove S-band uplink, 250 kbit/s BPSK (Klofas 2016)",
     "s-band-ttc": "S-band TT&C class link (docs/architecture.md, reference figures)",
     "uhf": "UHF amateur-class link, for bandwidth studies",
+    "ka-eess": "Ka-band Earth-exploration downlink at 26.5 GHz (ITU RR EESS allocation); "
+               "EIRP, G/T and bandwidth assumed",
 }
 DATASET_MEANINGS = {
     "geo-synthetic": "each satellite images its own sunlit ground track over MODIS land cover",
@@ -58,16 +60,24 @@ CODEC_MEANINGS = {
 
 
 def stations() -> Table:
-    """The packaged catalog: coordinates, default mask and antennas, operator and source."""
-    from orbitfl.constellation.stations import catalog
+    """The packaged catalog: coordinates, default mask, antennas (count, bands, G/T, EIRP,
+    each with its source or 'assumed'), operator and source."""
+    from orbitfl.constellation.stations import antenna_catalog, catalog
 
     text = files("orbitfl.constellation").joinpath("data/ground_stations.csv").read_text("utf-8")
     rows = {row["id"]: row for row in csv.DictReader(text.splitlines())}
-    return (["id", "lat_deg", "lon_deg", "alt_m", "mask_deg", "antennas", "operator", "name",
-             "source"],
+    antennas = antenna_catalog()
+    return (["id", "lat_deg", "lon_deg", "alt_m", "mask_deg", "antennas", "bands", "gt_dbk",
+             "eirp_dbw", "operator", "name", "source", "antennas_source", "bands_source"],
             [[s.id, f"{s.lat_deg:.4f}", f"{s.lon_deg:.4f}", f"{s.alt_m:g}",
-              f"{s.min_elevation_deg:g}", str(s.antennas), rows[s.id]["operator"], s.name,
-              rows[s.id]["source"]] for s in catalog().values()])
+              f"{s.min_elevation_deg:g}", str(s.antennas), "/".join(s.bands) or "-",
+              _or_dash(s.gt_dbk), _or_dash(s.eirp_dbw), rows[s.id]["operator"], s.name,
+              rows[s.id]["source"], antennas[s.id]["antennas_source"],
+              antennas[s.id]["bands_source"]] for s in catalog().values()])
+
+
+def _or_dash(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
 
 
 def networks() -> Table:
@@ -87,8 +97,8 @@ def links() -> Table:
             rate, kind = f"{peak_bps(model) / 1e6:.0f} Mbit/s peak", \
                 f"DVB-S2 {model.frequency_ghz:g} GHz, {model.bandwidth_mhz:g} MHz, up to " \
                 f"{model.max_modulation}"
-        rows.append([name, rate, kind, LINK_MEANINGS.get(name, "")])
-    return ["preset", "rate", "model", "meaning"], rows
+        rows.append([name, model.band or "-", rate, kind, LINK_MEANINGS.get(name, "")])
+    return ["preset", "band", "rate", "model", "meaning"], rows
 
 
 def peak_bps(budget: "LinkBudget") -> float:

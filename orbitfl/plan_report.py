@@ -43,22 +43,21 @@ def write_report(world: World, out: Path, formats: tuple[str, ...] = FORMATS) ->
     scenario = world.prepared.scenario
     contacts = world.contacts_table()
     satellites, stations = world.satellite_names, [s.id for s in world.prepared.stations]
-    antennas = {s.id: s.antennas for s in world.prepared.stations}
     horizon = scenario.duration
     gaps = plan.revisit_gaps(contacts, satellites, horizon)
-    steps = plan.concurrency(contacts, stations)
+    steps, load = antenna_load(world, contacts)
     tables = {
         "contacts": contacts,
         "pass_durations": plan.pass_durations(contacts, satellites),
         "revisit_gaps": gaps,
         "revisit_summary": plan.gap_summary(gaps, satellites),
         "concurrency": steps,
-        "station_load": plan.station_load(contacts, steps, antennas, horizon),
+        "station_load": load,
         "station_volume": plan.daily_volume(rate_table(world), stations,
                                             pd.Timestamp(scenario.epoch), horizon),
         "pass_profiles": pass_profiles(world),
     }
-    _warn_over_capacity(tables["station_load"], out)
+    warn_over_antennas(load, str(out / SUMMARY))
     staging = out.with_name(f".{out.name}.{os.getpid()}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -75,12 +74,25 @@ def write_report(world: World, out: Path, formats: tuple[str, ...] = FORMATS) ->
     return sorted(out.iterdir())
 
 
-def _warn_over_capacity(load: pd.DataFrame, out: Path) -> None:
-    """One warning line naming the stations whose passes exceed their antennas."""
-    over = load.loc[load["time_over_capacity_s"] > 0, "station"].tolist()
-    if over:
-        logger.warning(f"passes exceed the antennas at {len(over)} station(s) "
-                       f"({', '.join(over)}); see {out / SUMMARY}")
+def antenna_load(world: World, contacts: pd.DataFrame | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The passes in view of each station over time (``concurrency``) and each station's
+    passes against its antennas (``station_load``), from the world's contact table."""
+    contacts = world.contacts_table() if contacts is None else contacts
+    stations = world.prepared.stations
+    steps = plan.concurrency(contacts, [s.id for s in stations])
+    load = plan.station_load(contacts, steps, {s.id: s.antennas for s in stations},
+                             world.prepared.scenario.duration)
+    return steps, load
+
+
+def warn_over_antennas(load: pd.DataFrame, see: str) -> None:
+    """One warning line (contact report and run alike) when passes exceed the antennas of
+    any station: which, by how much, and where the details are."""
+    lines = plan.over_capacity_lines(load)
+    if lines:
+        logger.warning(f"passes exceed the antennas at {len(lines)} station(s): "
+                       f"{'; '.join(lines)}; see {see}")
 
 
 def _write_both(folder: Path, name: str, frame: pd.DataFrame) -> None:
@@ -127,14 +139,13 @@ def _intervals(direction: str, profile: RateProfiles, stations: np.ndarray) -> p
 
 
 def pass_profiles(world: World) -> pd.DataFrame:
-    """The downlink over the highest pass of each station, sampled every
+    """Each station's downlink over its highest pass, sampled every
     ``links.sample_s``: elevation, slant range, Es/N0, the MODCOD that adaptive coding
     picks (``fixed`` for a fixed-rate link, ``none`` when none closes) and the rate."""
     scenario = world.prepared.scenario
-    model = scenario.links.downlink.model()
     windows = world.plan.windows
     frames = []
-    for station in world.prepared.stations:
+    for station, model in zip(world.prepared.stations, world.prepared.links("down")):
         mine = windows[windows["station"] == station.id]
         if mine.empty:
             continue

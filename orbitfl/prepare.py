@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
+from orbitfl.constellation.links import RateModel, link_band, station_links
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements
@@ -37,6 +38,12 @@ class Prepared:
     fleet: list[ElementSet]
     stations: list[GroundStation]
     warnings: list[str]
+
+    def links(self, direction: str) -> list[RateModel]:
+        """The link of each station in ``direction`` ('down' or 'up'), in station order:
+        the site's own or the scenario's, with the station's G/T or EIRP."""
+        spec = self.scenario.links.downlink if direction == "down" else self.scenario.links.uplink
+        return station_links(spec.model(), self.stations, direction)
 
     def log_warnings(self) -> None:
         """Every command that prepares a scenario shows the same warnings, one per line."""
@@ -74,6 +81,7 @@ def prepare(source: str | Path | Scenario,
         raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario, path)
+    warnings.extend(band_mismatches(scenario, path, stations))
     _check_fault_targets(scenario, path, fleet, stations)
     _check_orbit_grid_fits(scenario, path, len(fleet))
     _check_contact_search_fits(scenario, path, len(fleet), len(stations))
@@ -88,6 +96,20 @@ def prepare(source: str | Path | Scenario,
                         f"sets are more than {TLE_AGE_WARNING_DAYS:g} days from the scenario "
                         f"epoch (up to {max(ages):.1f} d); SGP4 accuracy degrades")
     return Prepared(path, scenario, fleet, stations, warnings)
+
+
+def band_mismatches(scenario: Scenario, path: Path,
+                    stations: Sequence[GroundStation]) -> list[str]:
+    """A line per station whose link runs in a band its antennas do not serve (as the
+    catalog or the scenario gives them; a station without bands is not checked)."""
+    lines = []
+    for direction, spec in (("down", scenario.links.downlink), ("up", scenario.links.uplink)):
+        for station, link in zip(stations, station_links(spec.model(), stations, direction)):
+            band = link_band(link)
+            if station.bands and band and band not in station.bands:
+                lines.append(f"{path}: ground_stations: {station.id} has {'/'.join(station.bands)}"
+                             f" antennas; its {direction}link is {band}-band")
+    return lines
 
 
 def _check_orbit_grid_fits(scenario: Scenario, path: Path, satellites: int) -> None:
@@ -171,20 +193,26 @@ def _fleet(scenario: Scenario, path: Path, skipped: list[str],
 def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
     """Network members, then listed sites (a listed site replaces a member of the same id),
     the first ``limit`` of them when it is set (a limit above the count is a mistake, say in
-    a sweep over it, so it is refused rather than quietly giving the same run twice)."""
+    a sweep over it, so it is refused rather than quietly giving the same run twice). A
+    site's own antennas (count, bands, G/T, EIRP) and links override the catalog's."""
     gs = scenario.ground_stations
     common = {"min_elevation_deg": gs.min_elevation_deg, "antennas": gs.antennas}
     stations = {sid: from_catalog(sid, **common) for net in gs.network for sid in NETWORKS[net]}
     for site in gs.sites:
         own = {"min_elevation_deg": site.min_elevation_deg, "antennas": site.antennas}
         merged = {k: own[k] if own[k] is not None else common[k] for k in own}
+        merged.update(bands=tuple(site.bands) if site.bands is not None else None,
+                      gt_dbk=site.gt_dbk, eirp_dbw=site.eirp_dbw,
+                      downlink=site.downlink.model() if site.downlink else None,
+                      uplink=site.uplink.model() if site.uplink else None)
         if site.lat_deg is None:
             stations[site.id] = from_catalog(site.id, **merged)
         else:
+            mask = merged.pop("min_elevation_deg")
             stations[site.id] = GroundStation(
                 site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
-                merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
-                merged["antennas"] or 1)
+                mask if mask is not None else 10.0, merged.pop("antennas") or 1,
+                **{k: v for k, v in merged.items() if v is not None})
     if gs.limit is not None and gs.limit > len(stations):
         raise InputError(f"{path}: ground_stations.limit: {gs.limit} exceeds the "
                          f"{len(stations)} stations of the networks and sites listed")

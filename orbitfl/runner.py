@@ -23,6 +23,7 @@ from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.metrics import imbalance_factor
 from orbitfl.mission import Mission, RoundRecord, Schedule
+from orbitfl.plan_report import antenna_load, warn_over_antennas
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.ray_address import check_address
@@ -83,6 +84,8 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         parts = assemble(prepared, progress=bars)
         prepared_at = time.perf_counter()
         world, data, strategy = parts.world, parts.data, parts.strategy
+        warn_over_antennas(antenna_load(world)[1],
+                           "'orbitfl contacts --report' for the contact plan's antenna load")
         replay = None
         if checkpoint is not None:  # its contents against the model being resumed
             check_checkpoint(checkpoint, strategy.state_dict(), len(data.clients),

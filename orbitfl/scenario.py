@@ -104,7 +104,7 @@ class ConstellationConfig(_Strict):
 
 class Site(_Strict):
     """A packaged catalog site by id (``svalsat``), or an inline site with coordinates;
-    either may override the mask and the antenna count."""
+    either may override the mask, the antennas (count, bands, G/T, EIRP) and the links."""
 
     id: str = Field(
         description="catalog id (see 'orbitfl list stations') or the name of an inline site")
@@ -119,6 +119,19 @@ class Site(_Strict):
     antennas: int | None = Field(
         None, gt=0, le=1000, description="antennas of this site (simultaneous passes), overrides "
                                          "the catalog's")
+    bands: list[Literal["UHF", "S", "X", "Ka"]] | None = Field(
+        None, description="bands its antennas serve, overrides the catalog's (a link in "
+                          "another band is warned about)")
+    gt_dbk: float | None = Field(
+        None, ge=-50, le=80, description="receive G/T of its antennas: replaces a DVB-S2 "
+                                         "downlink budget's gt_dbk at this site [dB/K]")
+    eirp_dbw: float | None = Field(
+        None, ge=-50, le=120, description="transmit EIRP of its antennas: replaces a DVB-S2 "
+                                          "uplink budget's eirp_dbw at this site [dBW]")
+    downlink: LinkSpec | None = Field(
+        None, description="this site's downlink, instead of links.downlink")
+    uplink: LinkSpec | None = Field(
+        None, description="this site's uplink, instead of links.uplink")
 
     @model_validator(mode="before")
     @classmethod
@@ -153,7 +166,8 @@ class GroundStationsConfig(_Strict):
         None, ge=0, lt=90, description="elevation mask for every site without its own [deg]")
     antennas: int | None = Field(
         None, gt=0, le=1000, description="antennas (simultaneous passes) for every site without "
-                                         "its own")
+                                         "its own (default: each site's published count, "
+                                         "see 'orbitfl list stations')")
     limit: int | None = Field(
         None, gt=0, le=10_000, description="use only the first N stations of the networks "
                                            "and sites, in the order listed (sweep it to ask "
@@ -386,9 +400,8 @@ class Scenario(_Strict):
         execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
         del document["execution"]  # where clients train does not change the results
-        for section, key in ADDED_LATER:  # at their default, older runs keep their hash
-            if document[section].get(key) is None:
-                document[section].pop(key, None)
+        for path in ADDED_LATER:  # at their default, older runs keep their hash
+            _drop_unset(document, path)
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
@@ -402,9 +415,24 @@ class Scenario(_Strict):
 
 
 # Options added after runs were published: left out of the content hash while unset, so
-# run directories, checkpoints and sweeps of earlier versions stay valid.
+# run directories, checkpoints and sweeps of earlier versions stay valid ('*': every item
+# of a list).
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
-               ("data", "object_fraction"))
+               ("data", "object_fraction"),
+               *(("ground_stations", "sites", "*", key)
+                 for key in ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink")))
+
+
+def _drop_unset(document: Any, path: tuple[str, ...]) -> None:
+    """Remove the key at the end of ``path`` wherever it holds None."""
+    *parents, key = path
+    nodes = [document]
+    for part in parents:
+        nodes = [item for node in nodes for item in
+                 (node if part == "*" else [node.get(part, {})])]
+    for node in nodes:
+        if isinstance(node, dict) and node.get(key, 0) is None:
+            del node[key]
 
 
 def file_sha256(path: Path) -> str:

@@ -25,7 +25,9 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
             "transfer_id": t.transfer_id, "kind": t.kind, "bytes": t.nbytes, "src": t.src,
             "dst": t.dst, "requested_s": t.requested_s, "start_s": t.start_s,
             "end_s": t.end_s, "passes_used": t.passes_used, "bytes_per_pass": t.bytes_per_pass,
-            "via": [seg.station for seg in t.segments], "status": t.status,
+            "via": [seg.station for seg in t.segments],
+            "antenna_per_pass": [seg.antenna for seg in t.segments],
+            "band_per_pass": [seg.band for seg in t.segments], "status": t.status,
             "air_bytes": t.air_bytes, "retransmitted_bytes": t.retransmitted_bytes,
             "delivered_bytes": t.nbytes if delivered else 0,
             "lost_bytes": t.retransmitted_bytes + (partial if dead else 0.0),
@@ -39,9 +41,9 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
 
 TRANSFER_COLUMNS = (  # named, so that a run without transfers still has a typed table
     "transfer_id", "kind", "bytes", "src", "dst", "requested_s", "start_s", "end_s",
-    "passes_used", "bytes_per_pass", "via", "status", "air_bytes", "retransmitted_bytes",
-    "delivered_bytes", "lost_bytes", "in_flight_bytes", "raw_bytes", "round", "client", "job",
-    "hop", "route", "late")
+    "passes_used", "bytes_per_pass", "via", "antenna_per_pass", "band_per_pass", "status",
+    "air_bytes", "retransmitted_bytes", "delivered_bytes", "lost_bytes", "in_flight_bytes",
+    "raw_bytes", "round", "client", "job", "hop", "route", "late")
 
 
 def rounds(records: list[RoundRecord], transfers: pd.DataFrame) -> pd.DataFrame:

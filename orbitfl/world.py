@@ -16,7 +16,7 @@ from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_fa
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import isl_windows
-from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
+from orbitfl.constellation.links import RateProfiles, link_band, look_angles, rate_profiles
 from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
@@ -67,7 +67,9 @@ class World:
                        backhaul=config.backhaul,
                        elevation=elevation, isl=self.faults.isl,
                        packet_error_rate=self.fault_spec.packet_error_rate,
-                       radio_listener=radio_listener, events=self.events)
+                       radio_listener=radio_listener, events=self.events,
+                       bands={d: [link_band(m) for m in self.prepared.links(d)]
+                              for d in ("down", "up")})
 
     def acquisition_tracks(self) -> list[GroundTrack]:
         """Each satellite's ground track over the acquisition window, one sample per
@@ -97,7 +99,8 @@ class World:
     def stations_table(self) -> pd.DataFrame:
         return pd.DataFrame([{"id": s.id, "name": s.name, "lat_deg": s.lat_deg,
                               "lon_deg": s.lon_deg, "alt_m": s.alt_m,
-                              "min_elevation_deg": s.min_elevation_deg, "antennas": s.antennas}
+                              "min_elevation_deg": s.min_elevation_deg, "antennas": s.antennas,
+                              "bands": "/".join(s.bands)}
                              for s in self.prepared.stations])
 
     @property
@@ -160,9 +163,9 @@ def build_world(prepared: Prepared,
     decays = _decays(propagator, prepared, scenario.duration)
     plan = _before_decay(plan, decays)
     logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
-    down = rate_profiles(plan, propagator, prepared.stations, scenario.links.downlink.model(),
+    down = rate_profiles(plan, propagator, prepared.stations, prepared.links("down"),
                          scenario.links.sample_s)
-    up = rate_profiles(plan, propagator, prepared.stations, scenario.links.uplink.model(),
+    up = rate_profiles(plan, propagator, prepared.stations, prepared.links("up"),
                        scenario.links.sample_s)
     isl = None
     config = scenario.links.isl

@@ -75,6 +75,20 @@ def test_bytes_cross_only_inside_contact_windows(tiny_runs):
         assert sum(t.bytes_per_pass) == pytest.approx(t.bytes)
 
 
+def test_each_pass_names_an_antenna_of_its_station(tiny_runs):
+    """SvalSat's 100 and Kiruna's 2 published antennas (no count in the scenario); fixed
+    rates have no band."""
+    stations = pd.read_parquet(tiny_runs[0] / "stations.parquet").set_index("id")
+    assert stations["antennas"].to_dict() == {"svalsat": 100, "kiruna": 2}
+    assert stations["bands"].to_dict() == {"svalsat": "S/X/Ka", "kiruna": "S/X"}
+    transfers = pd.read_parquet(tiny_runs[0] / "transfers.parquet")
+    for _, t in transfers.iterrows():
+        assert len(t.antenna_per_pass) == len(t.via) == len(t.band_per_pass)
+        for station, antenna in zip(t.via, t.antenna_per_pass):
+            assert 0 <= antenna < stations.loc[station, "antennas"]
+        assert set(t.band_per_pass) <= {""}
+
+
 def test_round_byte_totals_match_the_transfer_log(tiny_runs):
     rounds = pd.read_parquet(tiny_runs[0] / "rounds.parquet")
     transfers = pd.read_parquet(tiny_runs[0] / "transfers.parquet")

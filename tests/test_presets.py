@@ -65,7 +65,7 @@ def test_dove_x_pass_matches_published_peak_average_and_volume(dove_passes):
 def test_dove_s_uplink_is_planets_250_kbit_s():
     """Klofas, "Planet Labs Ground Station Network", CubeSat Developers' Workshop 2016:
     the Dove S-band uplink runs at 250 kbit/s (BPSK)."""
-    assert LINK_PRESETS["dove-s"] == FixedRate(250e3)
+    assert LINK_PRESETS["dove-s"] == FixedRate(250e3, "S")
 
 
 def dove_scenarios() -> list:
