@@ -1,0 +1,354 @@
+"""Unmodified Flower strategies and clients inside an orbitfl mission.
+
+orbitfl decides *when*: which clients train, when the global model reaches them and when
+their updates reach the ground. Flower decides *what*: its client (a ``NumPyClient`` or
+``Client`` returned by a ``client_fn(context)``, the function a ``ClientApp`` is built
+from) trains, and its server strategy (``flwr.server.strategy``: FedAvg, FedAdam, FedYogi,
+FedAdagrad, FedProx, QFedAvg, FedTrimmedAvg, ...) aggregates, through Flower's own types
+(``Parameters``, ``FitIns``, ``FitRes``, ``Context``). flwr is imported only when the adapter
+is built, so orbitfl works without it (``pip install 'orbitfl[flower]'``).
+
+What crosses the links, with sizes from the arrays' shapes and dtypes: the global model's
+arrays (``weights``) and the strategy's ``FitIns.config`` (a ``control`` payload) down; the
+client's arrays (``weights``, or a top-k ``delta`` with the scenario's codec) up. The
+arrays are the orbitfl model's ``state_dict()`` values in order, as a ``NumPyClient``
+written for that model returns them. A client's ``num_examples`` and ``FitRes.metrics``
+(a few scalars) travel in the update's header, like orbitfl's own sample counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import inspect
+import math
+import random
+from contextvars import ContextVar
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from orbitfl.errors import InputError
+
+from .datasets import ImageSet
+from .payloads import Payload
+from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy
+
+INSTALL_HINT = "pip install 'orbitfl[flower]'"
+_CLIENT_DATA: ContextVar[ImageSet] = ContextVar("orbitfl_flower_client_data")
+_SCALAR_TAGS = {bool: "b", int: "i", float: "f", str: "s", bytes: "y"}
+
+
+def client_data(context: Any = None) -> ImageSet:
+    """The orbitfl training set of the client a ``client_fn`` is building, for Flower
+    clients that train on the mission's data (orbit-driven imagery) instead of loading
+    their own partition; ``context`` is accepted so it reads as Flower code does."""
+    try:
+        return _CLIENT_DATA.get()
+    except LookupError:
+        raise RuntimeError("client_data() is only available inside an orbitfl fit") from None
+
+
+def _flwr():
+    try:
+        import flwr.common as common
+        import flwr.server.strategy as strategies
+    except ImportError:
+        raise InputError(f"the Flower adapter needs flwr ({INSTALL_HINT})") from None
+    return common, strategies
+
+
+def resolve(reference: Any, what: str) -> Any:
+    """``"package.module:attribute"`` as the object it names (anything else unchanged)."""
+    if not isinstance(reference, str):
+        return reference
+    module, _, attribute = reference.partition(":")
+    if not module or not attribute:
+        raise InputError(f"{what}: {reference!r} is not of the form 'package.module:name'")
+    try:
+        found = importlib.import_module(module)
+    except ImportError as error:
+        raise InputError(f"{what}: cannot import {module!r} ({error})") from None
+    for part in attribute.split("."):
+        if not hasattr(found, part):
+            raise InputError(f"{what}: {module!r} has no attribute {attribute!r}")
+        found = getattr(found, part)
+    return found
+
+
+class FlowerStrategy(Strategy):
+    """orbitfl's ``Strategy`` around a Flower server strategy and a Flower ``client_fn``.
+
+    ``strategy``: a Flower strategy instance, class or ``"module:Class"`` (built with
+    ``strategy_options``; ``initial_parameters`` default to the orbitfl model's weights, as
+    FedOpt's family requires them). ``client_app``: ``client_fn(context)`` or its
+    ``"module:function"``; a reference keeps the adapter picklable for worker processes.
+    The Flower strategy is the server half: it stays in the mission process."""
+
+    name = "flower"
+
+    def __init__(self, model: nn.Module, config: FLConfig, *, strategy: Any,
+                 client_app: Any, strategy_options: Mapping[str, Any] | None = None):
+        common, strategies = _flwr()
+        flower = _build_strategy(resolve(strategy, "fl.flower.strategy"),
+                                 dict(strategy_options or {}), model, common, strategies)
+        initial = flower.initialize_parameters(_Clients([]))
+        if initial is not None:  # the strategy's own start (a given instance's weights)
+            model.load_state_dict(arrays_to_state(common.parameters_to_ndarrays(initial),
+                                                  model.state_dict(), "initial_parameters"))
+        super().__init__(model, config)
+        self.flower = flower
+        self.client_app = client_app
+        self._client_fn: Callable | None = None
+        resolve(client_app, "fl.flower.client_app")  # a broken reference fails here
+        self._parameters: tuple[int, Any] | None = None  # (version, Parameters)
+
+    def __getstate__(self) -> dict:
+        """Workers get the client half only: the Flower strategy (which may hold
+        callbacks that do not pickle) and a resolved ``client_fn`` stay here."""
+        state = dict(self.__dict__)
+        state["flower"], state["_client_fn"], state["_parameters"] = None, None, None
+        return state
+
+    # -- the server half ----------------------------------------------------------------
+    def to_client(self, round_index: int, client_id: int) -> list[Payload]:
+        """The global model, and the ``FitIns.config`` that the Flower strategy's
+        ``configure_fit`` gives this client (FedProx's ``proximal_mu``, an
+        ``on_fit_config_fn``'s values) as a ``control`` payload."""
+        instructions = self._server().configure_fit(round_index, self._global_parameters(),
+                                                    _Clients([client_id]))
+        config = instructions[0][1].config if instructions else {}
+        payloads = super().to_client(round_index, client_id)
+        return payloads + ([_config_payload(config)] if config else [])
+
+    def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
+        """Flower's ``aggregate_fit`` on the updates that arrived in time, each as the
+        ``FitRes`` its client returned (late ones never reach the strategy)."""
+        common, _ = _flwr()
+        keys = self.global_model.state_dict()
+        results = []
+        for update in updates:
+            arrays = state_to_arrays(self.uploaded_state(update), keys)
+            results.append((_proxy(update.client_id), common.FitRes(
+                common.Status(common.Code.OK, "Success"), common.ndarrays_to_parameters(arrays),
+                update.num_samples, dict(update.diagnostics.get("flower_metrics", {})))))
+        parameters, _ = self._server().aggregate_fit(round_index, results, [])
+        if parameters is None:  # Flower kept its model (no usable result): so do we
+            self.commit(clone(self.global_model.state_dict()))
+            return
+        self.commit(arrays_to_state(common.parameters_to_ndarrays(parameters), keys,
+                                    f"{type(self.flower).__name__}.aggregate_fit"))
+
+    def _server(self):
+        if self.flower is None:
+            raise RuntimeError("the Flower strategy stays in the mission process")
+        return self.flower
+
+    def _global_parameters(self):
+        """The global model as Flower ``Parameters``, serialised once per version."""
+        if self._parameters is None or self._parameters[0] != self.version:
+            common, _ = _flwr()
+            arrays = state_to_arrays(self.global_model.state_dict(),
+                                     self.global_model.state_dict())
+            self._parameters = (self.version, common.ndarrays_to_parameters(arrays))
+        return self._parameters[1]
+
+    def state_dict(self) -> dict:
+        """orbitfl's server state plus the Flower strategy's array-valued attributes
+        (FedAdam's moments, its current weights, QFedAvg's previous weights)."""
+        return {**super().state_dict(), "flower": _array_attributes(self._server())}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        for name, value in state.get("flower", {}).items():
+            setattr(self._server(), name, [t.numpy() for t in value]
+                    if isinstance(value, list) else value.numpy())
+
+    # -- the client half ----------------------------------------------------------------
+    def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
+            data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
+        """The Flower client's ``fit`` on what arrived, with numpy's and Python's global
+        generators seeded like torch's (``run_fit``), so the scenario's seed decides."""
+        common, _ = _flwr()
+        received_state, version = self.received_state(received)
+        start = {k: received_state[k] for k in self.global_model.state_dict()}  # model order
+        arrays = state_to_arrays(start, start)
+        config = _read_config(received)
+        with _seeded_globals(), _client_data(data):
+            client = self._client(client_id)
+            result = client.fit(common.FitIns(common.ndarrays_to_parameters(arrays), config))
+        if result.status.code != common.Code.OK:
+            raise RuntimeError(f"Flower client {client_id}: fit failed: {result.status.message}")
+        trained = arrays_to_state(common.parameters_to_ndarrays(result.parameters), start,
+                                  f"client {client_id}'s FitRes.parameters")
+        payloads, state = self.upload(trained, start, state)
+        metrics = dict(result.metrics)
+        loss = metrics.get("train_loss", metrics.get("loss", math.nan))
+        return ClientUpdate(client_id, round_index, int(result.num_examples), payloads,
+                            float(loss) if isinstance(loss, (int, float)) else math.nan,
+                            version, {"flower_metrics": metrics}), state
+
+    def _client(self, client_id: int):
+        """The client ``client_fn`` builds for this node, as Flower's ClientApp would
+        (a ``NumPyClient`` through its ``to_client()``)."""
+        from flwr.app import Context, RecordDict
+        from flwr.client import NumPyClient
+
+        if self._client_fn is None:
+            self._client_fn = resolve(self.client_app, "fl.flower.client_app")
+        context = Context(run_id=0, node_id=client_id, node_config={"partition-id": client_id},
+                          state=RecordDict(), run_config={})
+        client = self._client_fn(context)
+        return client.to_client() if isinstance(client, NumPyClient) else client
+
+
+def _build_strategy(strategy: Any, options: dict, model: nn.Module, common, strategies):
+    """A Flower strategy instance from an instance, or a class and its options."""
+    if isinstance(strategy, strategies.Strategy):
+        if options:
+            raise InputError("fl.flower.strategy_options: given with a ready strategy instance")
+        return strategy
+    if not (inspect.isclass(strategy) and issubclass(strategy, strategies.Strategy)):
+        raise InputError(f"fl.flower.strategy: {strategy!r} is not a flwr.server.strategy "
+                         "Strategy (the Message API's flwr.serverapp strategies are not "
+                         "supported)")
+    accepted = inspect.signature(strategy).parameters
+    if "initial_parameters" in accepted and "initial_parameters" not in options:
+        arrays = state_to_arrays(model.state_dict(), model.state_dict())
+        options["initial_parameters"] = common.ndarrays_to_parameters(arrays)
+    try:
+        return strategy(**options)
+    except TypeError as error:
+        raise InputError(f"fl.flower.strategy_options: {strategy.__name__}: {error}") from None
+
+
+def state_to_arrays(state: Mapping[str, torch.Tensor], keys: Mapping[str, Any]
+                    ) -> list[np.ndarray]:
+    """A state dict as Flower's NDArrays, in the model's key order."""
+    return [state[k].detach().cpu().numpy() for k in keys]
+
+
+def arrays_to_state(arrays: Sequence[np.ndarray], reference: Mapping[str, torch.Tensor],
+                    what: str) -> State:
+    """Flower's NDArrays as a state dict shaped like ``reference``: the count and every
+    shape must match; values take the reference's dtype (Flower averages integer
+    counters in floating point)."""
+    if len(arrays) != len(reference):
+        raise InputError(f"{what}: {len(arrays)} arrays, the model has {len(reference)} "
+                         "(state_dict() values, in order)")
+    state = {}
+    for index, (array, (key, ref)) in enumerate(zip(arrays, reference.items())):
+        array = np.asarray(array)
+        if tuple(array.shape) != tuple(ref.shape):
+            raise InputError(f"{what}: array {index} ({key}) has shape {tuple(array.shape)}, "
+                             f"the model's is {tuple(ref.shape)}")
+        state[key] = torch.from_numpy(np.array(array, copy=True)).to(ref.dtype)
+    return state
+
+
+def clone(state: Mapping[str, torch.Tensor]) -> State:
+    return {k: v.detach().clone() for k, v in state.items()}
+
+
+def _config_payload(config: Mapping[str, Any]) -> Payload:
+    """``FitIns.config`` scalars as tensors, the type in the name (``"f:lr"``)."""
+    tensors = {}
+    for key, value in config.items():
+        tag = _SCALAR_TAGS.get(type(value))
+        if tag is None:
+            raise InputError(f"fl.flower: FitIns.config[{key!r}] is a {type(value).__name__}, "
+                             "Flower's scalars are bool, int, float, str and bytes")
+        raw = value.encode() if tag == "s" else value
+        tensors[f"{tag}:{key}"] = (torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+                                   if tag in "sy" else torch.tensor(value))
+    return Payload.encode("control", tensors)
+
+
+def _read_config(received: Sequence[Payload]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for payload in received:
+        if payload.kind != "control" or "version" in payload.tensors:
+            continue
+        for name, tensor in payload.tensors.items():
+            tag, key = name.split(":", 1)
+            config[key] = (tensor.numpy().tobytes().decode() if tag == "s" else
+                           tensor.numpy().tobytes() if tag == "y" else
+                           {"b": bool, "i": int, "f": float}[tag](tensor.item()))
+    return config
+
+
+def _array_attributes(strategy: Any) -> dict[str, Any]:
+    """A strategy's attributes that are arrays or lists of arrays, as tensors."""
+    saved = {}
+    for name, value in vars(strategy).items():
+        if isinstance(value, np.ndarray):
+            saved[name] = torch.from_numpy(value.copy())
+        elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+            saved[name] = [torch.from_numpy(v.copy()) for v in value]
+    return saved
+
+
+@contextlib.contextmanager
+def _seeded_globals() -> Iterator[None]:
+    """numpy's and Python's global generators seeded from torch's (already seeded from
+    (seed, round, client) by ``run_fit``), and restored afterwards."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(numpy_state)
+        random.setstate(python_state)
+
+
+@contextlib.contextmanager
+def _client_data(data: ImageSet) -> Iterator[None]:
+    token = _CLIENT_DATA.set(data)
+    try:
+        yield
+    finally:
+        _CLIENT_DATA.reset(token)
+
+
+def _proxy(client_id: int):
+    """A ``ClientProxy`` naming an orbitfl client (strategies read only its ``cid``)."""
+    return _proxy_class()(str(client_id))
+
+
+@functools.cache
+def _proxy_class() -> type:
+    from flwr.server.client_proxy import ClientProxy
+
+    class OrbitClient(ClientProxy):
+        def _remote(self, *args, **kwargs):
+            raise RuntimeError("orbitfl clients are reached through the mission only")
+
+        get_properties = get_parameters = fit = evaluate = reconnect = _remote
+
+    return OrbitClient
+
+
+class _Clients:
+    """The ``ClientManager`` a strategy's ``configure_fit`` samples from: the clients
+    orbitfl chose, every one of them (the mission, not Flower, selects)."""
+
+    def __init__(self, client_ids: Sequence[int]):
+        self.clients = {str(c): _proxy(c) for c in client_ids}
+
+    def num_available(self) -> int:
+        return len(self.clients)
+
+    def all(self) -> dict:
+        return dict(self.clients)
+
+    def sample(self, num_clients: int, min_num_clients: int | None = None,
+               criterion: Any = None) -> list:
+        return list(self.clients.values())
+
+    def wait_for(self, num_clients: int, timeout: int = 86400) -> bool:
+        return True
