@@ -223,3 +223,25 @@ def test_a_client_returning_other_shapes_is_named():
     with pytest.raises(InputError, match=r"client 0's FitRes.parameters: array 0 \(1.weight\) "
                                          r"has shape \(3, 3\), the model's is \(2, 48\)"):
         adapter.run_fit(1, 0, adapter.to_client(1, 0), tiny_data(0), {})
+
+
+def test_a_local_pool_gives_the_serial_fits():
+    """The client half in worker processes (the client_fn by reference): the same updates,
+    bit for bit, as in this process."""
+    from orbitfl.fl.config import Execution
+    from orbitfl.fl.executors import FitJob, make_executor
+
+    def fits(execution: Execution) -> list:
+        adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1, seed=2), strategy=FedAvg,
+                                 client_app="test_flower_adapter:client_fn")
+        data = [tiny_data(c) for c in range(CLIENTS)]
+        with make_executor(execution, adapter, data) as executor:
+            pending = [executor.submit(FitJob(c, 1, c, adapter.to_client(1, c), {}))
+                       for c in range(CLIENTS)]
+            return [p.result()[0] for p in pending]
+
+    serial, pooled = fits(Execution("serial")), fits(Execution("local", 2))
+    for a, b in zip(serial, pooled):
+        assert (a.num_samples, a.train_loss) == (b.num_samples, b.train_loss)
+        for key, tensor in a.payloads[0].tensors.items():
+            assert torch.equal(tensor, b.payloads[0].tensors[key])
