@@ -103,7 +103,7 @@ class FlowerStrategy(Strategy):
         self.flower = flower
         self.client_app = client_app
         self._client_fn: Callable | None = None
-        resolve(client_app, "fl.flower.client_app")  # a broken reference fails here
+        _check_client_fn(resolve(client_app, "fl.flower.client_app"))  # fails here, early
         self._parameters: tuple[int, Any] | None = None  # (version, Parameters)
 
     def __getstate__(self) -> dict:
@@ -203,6 +203,17 @@ class FlowerStrategy(Strategy):
                           state=RecordDict(), run_config={})
         client = self._client_fn(context)
         return client.to_client() if isinstance(client, NumPyClient) else client
+
+
+def _check_client_fn(client_fn: Any) -> None:
+    """A ``client_fn(context)``, not a ``ClientApp`` (whose Message API it does not speak)."""
+    from flwr.clientapp import ClientApp
+
+    if isinstance(client_fn, ClientApp):
+        raise InputError("fl.flower.client_app: give the client_fn the ClientApp is built "
+                         "from (ClientApp objects and @app.train functions are not supported)")
+    if not callable(client_fn):
+        raise InputError(f"fl.flower.client_app: {client_fn!r} is not a client_fn(context)")
 
 
 def _build_strategy(strategy: Any, options: dict, model: nn.Module, common, strategies):

@@ -134,6 +134,24 @@ def test_fedavg_through_the_adapter_is_the_sample_weighted_mean():
         np.testing.assert_allclose(ours, mean, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name, options", [
+    ("FedAvgM", {"server_momentum": 0.5}), ("FedAdagrad", {}), ("FedTrimmedAvg", {"beta": 0.0}),
+    ("QFedAvg", {"evaluate_fn": lambda r, arrays, config: (0.5, {})}), ("FedMedian", {}),
+])
+def test_other_flower_strategies_run_unmodified(name, options):
+    adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1), client_app=client_fn,
+                             strategy=f"flwr.server.strategy:{name}", strategy_options=options)
+    start = [a.copy() for a in _weights(adapter)]
+    returned = _round(adapter, 1, {})
+    ours = _weights(adapter)
+    assert all(np.isfinite(a).all() for a in ours)
+    assert max(float(np.abs(a - b).max()) for a, b in zip(ours, start)) > 1e-4
+    if name == "FedMedian":  # hand-computed: the element-wise median of the three clients
+        for i, a in enumerate(ours):
+            np.testing.assert_allclose(a, np.median([r["arrays"][i] for r in returned], axis=0),
+                                       rtol=1e-6)
+
+
 def test_sizes_come_from_shapes_and_the_strategy_config_crosses_to_the_client():
     adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1), client_app=client_fn,
                              strategy="flwr.server.strategy:FedProx",
@@ -203,6 +221,8 @@ def test_the_adapter_travels_to_workers_without_its_server_half():
     ({"strategy": "flwr.serverapp.strategy:FedAvg"}, "not a flwr.server.strategy Strategy"),
     ({"strategy_options": {"no_such_option": 1}}, "unexpected keyword argument"),
     ({"client_app": "test_flower_adapter:nothing"}, "has no attribute 'nothing'"),
+    ({"client_app": "flwr:__version__"}, "is not a client_fn"),
+    ({"client_app": flwr.client.ClientApp()}, "ClientApp objects and @app.train functions"),
 ])
 def test_bad_references_and_options_are_one_line_errors(options, message):
     arguments = {"strategy": "flwr.server.strategy:FedAvg", "client_app": client_fn, **options}
