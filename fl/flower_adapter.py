@@ -1,19 +1,19 @@
 """Unmodified Flower strategies and clients inside an orbitfl mission.
 
 orbitfl decides *when*: which clients train, when the global model reaches them and when
-their updates reach the ground. Flower decides *what*: its client (a ``NumPyClient`` or
-``Client`` returned by a ``client_fn(context)``, the function a ``ClientApp`` is built
-from) trains, and its server strategy (``flwr.server.strategy``: FedAvg, FedAdam, FedYogi,
-FedAdagrad, FedProx, QFedAvg, FedTrimmedAvg, ...) aggregates, through Flower's own types
-(``Parameters``, ``FitIns``, ``FitRes``, ``Context``). flwr is imported only when the adapter
-is built, so orbitfl works without it (``pip install 'orbitfl[flower]'``).
+their updates reach the ground. Flower decides *what*: its client (a ``client_fn`` or a
+``ClientApp``'s train function, ``fl/flower_clients.py``) trains, and its server strategy
+(``flwr.server.strategy``: FedAvg, FedAdam, FedYogi, FedAdagrad, FedProx, QFedAvg,
+FedTrimmedAvg, ...) aggregates, through Flower's own types (``Parameters``, ``FitIns``,
+``FitRes``, ``Context``). flwr is imported only when the adapter is built, so orbitfl works
+without it (``pip install 'orbitfl[flower]'``).
 
 What crosses the links, with sizes from the arrays' shapes and dtypes: the global model's
 arrays (``weights``) and the strategy's ``FitIns.config`` (a ``control`` payload) down; the
 client's arrays (``weights``, or a top-k ``delta`` with the scenario's codec) up. The
 arrays are the orbitfl model's ``state_dict()`` values in order, as a ``NumPyClient``
-written for that model returns them. A client's ``num_examples`` and ``FitRes.metrics``
-(a few scalars) travel in the update's header, like orbitfl's own sample counts.
+written for that model returns them. A client's ``num_examples`` and metrics (a few
+scalars) travel in the update's header, like orbitfl's own sample counts.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from torch import nn
 from orbitfl.errors import InputError
 
 from .datasets import ImageSet
+from .flower_clients import check_client, fit_client
 from .payloads import Payload
 from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy
 
@@ -84,14 +85,18 @@ class FlowerStrategy(Strategy):
 
     ``strategy``: a Flower strategy instance, class or ``"module:Class"`` (built with
     ``strategy_options``; ``initial_parameters`` default to the orbitfl model's weights, as
-    FedOpt's family requires them). ``client_app``: ``client_fn(context)`` or its
-    ``"module:function"``; a reference keeps the adapter picklable for worker processes.
-    The Flower strategy is the server half: it stays in the mission process."""
+    FedOpt's family requires them). ``client_app``: a ``client_fn(context)`` or a
+    ``ClientApp`` with train functions, or its ``"module:name"`` (a reference keeps the
+    adapter picklable for worker processes). ``run_config`` is every client's
+    ``context.run_config``; ``num_partitions`` (the number of clients) its
+    ``node_config["num-partitions"]``, beside ``partition-id`` (the orbitfl client). The
+    Flower strategy is the server half: it stays in the mission process."""
 
     name = "flower"
 
     def __init__(self, model: nn.Module, config: FLConfig, *, strategy: Any,
-                 client_app: Any, strategy_options: Mapping[str, Any] | None = None):
+                 client_app: Any, strategy_options: Mapping[str, Any] | None = None,
+                 run_config: Mapping[str, Any] | None = None, num_partitions: int | None = None):
         common, strategies = _flwr()
         flower = _build_strategy(resolve(strategy, "fl.flower.strategy"),
                                  dict(strategy_options or {}), model, common, strategies)
@@ -103,7 +108,9 @@ class FlowerStrategy(Strategy):
         self.flower = flower
         self.client_app = client_app
         self._client_fn: Callable | None = None
-        _check_client_fn(resolve(client_app, "fl.flower.client_app"))  # fails here, early
+        check_client(resolve(client_app, "fl.flower.client_app"))  # fails here, early
+        self.run_config = dict(run_config or {})
+        self.num_partitions = num_partitions
         self._parameters: tuple[int, Any] | None = None  # (version, Parameters)
 
     def __getstate__(self) -> dict:
@@ -170,50 +177,29 @@ class FlowerStrategy(Strategy):
     # -- the client half ----------------------------------------------------------------
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
             data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
-        """The Flower client's ``fit`` on what arrived, with numpy's and Python's global
+        """The Flower client's training on what arrived, with numpy's and Python's global
         generators seeded like torch's (``run_fit``), so the scenario's seed decides."""
-        common, _ = _flwr()
+        from flwr.app import Context, RecordDict
+
         received_state, version = self.received_state(received)
         start = {k: received_state[k] for k in self.global_model.state_dict()}  # model order
-        arrays = state_to_arrays(start, start)
-        config = _read_config(received)
-        with _seeded_globals(), _client_data(data):
-            client = self._client(client_id)
-            result = client.fit(common.FitIns(common.ndarrays_to_parameters(arrays), config))
-        if result.status.code != common.Code.OK:
-            raise RuntimeError(f"Flower client {client_id}: fit failed: {result.status.message}")
-        trained = arrays_to_state(common.parameters_to_ndarrays(result.parameters), start,
-                                  f"client {client_id}'s FitRes.parameters")
-        payloads, state = self.upload(trained, start, state)
-        metrics = dict(result.metrics)
-        loss = metrics.get("train_loss", metrics.get("loss", math.nan))
-        return ClientUpdate(client_id, round_index, int(result.num_examples), payloads,
-                            float(loss) if isinstance(loss, (int, float)) else math.nan,
-                            version, {"flower_metrics": metrics}), state
-
-    def _client(self, client_id: int):
-        """The client ``client_fn`` builds for this node, as Flower's ClientApp would
-        (a ``NumPyClient`` through its ``to_client()``)."""
-        from flwr.app import Context, RecordDict
-        from flwr.client import NumPyClient
-
         if self._client_fn is None:
             self._client_fn = resolve(self.client_app, "fl.flower.client_app")
-        context = Context(run_id=0, node_id=client_id, node_config={"partition-id": client_id},
-                          state=RecordDict(), run_config={})
-        client = self._client_fn(context)
-        return client.to_client() if isinstance(client, NumPyClient) else client
-
-
-def _check_client_fn(client_fn: Any) -> None:
-    """A ``client_fn(context)``, not a ``ClientApp`` (whose Message API it does not speak)."""
-    from flwr.clientapp import ClientApp
-
-    if isinstance(client_fn, ClientApp):
-        raise InputError("fl.flower.client_app: give the client_fn the ClientApp is built "
-                         "from (ClientApp objects and @app.train functions are not supported)")
-    if not callable(client_fn):
-        raise InputError(f"fl.flower.client_app: {client_fn!r} is not a client_fn(context)")
+        node_config = {"partition-id": client_id}
+        if self.num_partitions is not None:
+            node_config["num-partitions"] = self.num_partitions
+        context = Context(run_id=0, node_id=client_id, node_config=node_config,
+                          state=RecordDict(), run_config=dict(self.run_config))
+        what = f"Flower client {client_id}"
+        with _seeded_globals(), _client_data(data):
+            arrays, num_examples, metrics = fit_client(
+                self._client_fn, context, start, _read_config(received), round_index, what)
+        trained = arrays_to_state(arrays, start, f"{what}'s returned arrays")
+        payloads, state = self.upload(trained, start, state)
+        loss = metrics.get("train_loss", metrics.get("loss", math.nan))
+        return ClientUpdate(client_id, round_index, num_examples, payloads,
+                            float(loss) if isinstance(loss, (int, float)) else math.nan,
+                            version, {"flower_metrics": metrics}), state
 
 
 def _build_strategy(strategy: Any, options: dict, model: nn.Module, common, strategies):

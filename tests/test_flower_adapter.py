@@ -16,6 +16,8 @@ from orbitfl.fl.strategy import FLConfig
 
 flwr = pytest.importorskip("flwr", reason="Flower is not installed (pip install "
                            "'orbitfl[flower]')")
+from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.clientapp import ClientApp  # noqa: E402
 from flwr.common import (  # noqa: E402
     Code,
     FitRes,
@@ -43,31 +45,52 @@ def tiny_data(client: int) -> ImageSet:
                     torch.randint(0, 2, (count,), generator=g))
 
 
+def _train(parameters: list, config, partition: int) -> tuple[list, int, float]:
+    """What both kinds of client do: one SGD step on the orbitfl data of their node."""
+    model = tiny_model()
+    keys = list(model.state_dict())
+    model.load_state_dict({k: torch.from_numpy(np.asarray(a)) for k, a in zip(keys, parameters)})
+    data = client_data()
+    optimiser = torch.optim.SGD(model.parameters(), lr=float(config.get("lr", 0.5)))
+    order = torch.randperm(len(data))  # torch's global generator: seeded by orbitfl
+    loss = nn.functional.cross_entropy(model(data.images[order]), data.labels[order])
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    arrays = [v.detach().numpy().copy() for v in model.state_dict().values()]
+    RETURNED.append({"partition": partition, "arrays": arrays, "n": len(data),
+                     "config": dict(config), "noise": float(np.random.rand())})
+    return arrays, len(data), loss.item()
+
+
 class Client(flwr.client.NumPyClient):
     """A plain Flower client: trains a copy of the model on the orbitfl data of its node."""
 
     def __init__(self, partition: int):
         self.partition = partition
-        self.model = tiny_model()
 
     def fit(self, parameters, config):
-        keys = list(self.model.state_dict())
-        self.model.load_state_dict({k: torch.from_numpy(a) for k, a in zip(keys, parameters)})
-        data = client_data()
-        optimiser = torch.optim.SGD(self.model.parameters(), lr=float(config.get("lr", 0.5)))
-        order = torch.randperm(len(data))  # torch's global generator: seeded by orbitfl
-        loss = nn.functional.cross_entropy(self.model(data.images[order]), data.labels[order])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        arrays = [v.detach().numpy().copy() for v in self.model.state_dict().values()]
-        RETURNED.append({"partition": self.partition, "arrays": arrays, "n": len(data),
-                         "config": dict(config), "noise": float(np.random.rand())})
-        return arrays, len(data), {"train_loss": loss.item()}
+        arrays, n, loss = _train(parameters, config, self.partition)
+        return arrays, n, {"train_loss": loss}
 
 
 def client_fn(context):
     return Client(int(context.node_config["partition-id"])).to_client()
+
+
+app = ClientApp()  # the same client in the Message API
+
+
+@app.train()
+def train(msg: Message, context: Context) -> Message:
+    state = msg.content["arrays"].to_torch_state_dict()
+    config = dict(msg.content["config"])
+    arrays, n, loss = _train(list(state.values()), config, context.node_config["partition-id"])
+    RETURNED[-1]["context"] = (dict(context.node_config), dict(context.run_config))
+    names = dict(zip(state, (torch.from_numpy(a) for a in arrays)))
+    return Message(RecordDict({"arrays": ArrayRecord(names),
+                               "metrics": MetricRecord({"train_loss": loss, "num-examples": n})}),
+                   reply_to=msg)
 
 
 def _round(adapter: FlowerStrategy, round_index: int, states: dict) -> list[dict]:
@@ -98,12 +121,13 @@ def _flower_aggregate(reference, round_index: int, returned: list[dict]) -> list
     return parameters_to_ndarrays(parameters)
 
 
-@pytest.mark.parametrize("flower_class", [FedAdam, FedYogi])
-def test_adapter_aggregates_as_flower_does_on_the_same_updates(flower_class):
+@pytest.mark.parametrize("flower_class, client", [(FedAdam, client_fn), (FedYogi, client_fn),
+                                                  (FedAdam, app)])
+def test_adapter_aggregates_as_flower_does_on_the_same_updates(flower_class, client):
     options = {"eta": 0.05, "eta_l": 0.5, "beta_1": 0.8}
     adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=ROUNDS, seed=4),
                              strategy=flower_class, strategy_options=options,
-                             client_app=client_fn)
+                             client_app=client)
     start = [a.copy() for a in _weights(adapter)]
     reference = {"parameters": ndarrays_to_parameters(start)}
     reference["strategy"] = flower_class(initial_parameters=reference["parameters"], **options)
@@ -170,6 +194,18 @@ def test_sizes_come_from_shapes_and_the_strategy_config_crosses_to_the_client():
     assert update.num_samples == 6 and math.isfinite(update.train_loss)
 
 
+def test_a_client_app_gets_the_config_the_round_and_its_node():
+    adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1), client_app="test_flower_adapter:app",
+                             strategy="flwr.server.strategy:FedAvg", run_config={"epochs": 2},
+                             strategy_options={"on_fit_config_fn": lambda r: {"lr": 0.25}},
+                             num_partitions=CLIENTS)
+    update, _ = adapter.run_fit(3, 1, adapter.to_client(3, 1), tiny_data(1), {})
+    assert RETURNED[-1]["config"] == {"lr": 0.25, "server-round": 3}
+    assert RETURNED[-1]["context"] == ({"partition-id": 1, "num-partitions": 3}, {"epochs": 2})
+    assert update.num_samples == 10 and update.diagnostics["flower_metrics"].keys() == \
+        {"train_loss"}
+
+
 def test_the_seed_decides_numpy_and_python_randomness_in_a_client():
     adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1, seed=1), strategy=FedAvg,
                              client_app=client_fn)
@@ -221,8 +257,8 @@ def test_the_adapter_travels_to_workers_without_its_server_half():
     ({"strategy": "flwr.serverapp.strategy:FedAvg"}, "not a flwr.server.strategy Strategy"),
     ({"strategy_options": {"no_such_option": 1}}, "unexpected keyword argument"),
     ({"client_app": "test_flower_adapter:nothing"}, "has no attribute 'nothing'"),
-    ({"client_app": "flwr:__version__"}, "is not a client_fn"),
-    ({"client_app": flwr.client.ClientApp()}, "ClientApp objects and @app.train functions"),
+    ({"client_app": "flwr:__version__"}, "is neither a client_fn"),
+    ({"client_app": ClientApp(client_fn=client_fn)}, "give that client_fn"),
 ])
 def test_bad_references_and_options_are_one_line_errors(options, message):
     arguments = {"strategy": "flwr.server.strategy:FedAvg", "client_app": client_fn, **options}
@@ -240,7 +276,7 @@ def test_a_client_returning_other_shapes_is_named():
 
     adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=1), strategy=FedAvg,
                              client_app=wrong)
-    with pytest.raises(InputError, match=r"client 0's FitRes.parameters: array 0 \(1.weight\) "
+    with pytest.raises(InputError, match=r"client 0's returned arrays: array 0 \(1.weight\) "
                                          r"has shape \(3, 3\), the model's is \(2, 48\)"):
         adapter.run_fit(1, 0, adapter.to_client(1, 0), tiny_data(0), {})
 
