@@ -170,9 +170,7 @@ class FlowerStrategy(Strategy):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        for name, value in state.get("flower", {}).items():
-            setattr(self._server(), name, [t.numpy() for t in value]
-                    if isinstance(value, list) else value.numpy())
+        _restore_array_attributes(self._server(), state.get("flower", {}))
 
     # -- the client half ----------------------------------------------------------------
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
@@ -278,14 +276,34 @@ def _read_config(received: Sequence[Payload]) -> dict[str, Any]:
 
 
 def _array_attributes(strategy: Any) -> dict[str, Any]:
-    """A strategy's attributes that are arrays or lists of arrays, as tensors."""
-    saved = {}
+    """A strategy's array state as tensors: the attributes that are arrays or lists of
+    arrays, and those still None (FedAdam's moments before its first round), so that a
+    checkpoint has the keys of a freshly built strategy (``orbitfl/checkpoint_check.py``)."""
+    saved: dict[str, Any] = {}
     for name, value in vars(strategy).items():
-        if isinstance(value, np.ndarray):
+        if value is None:
+            saved[name] = None
+        elif isinstance(value, np.ndarray):
             saved[name] = torch.from_numpy(value.copy())
-        elif isinstance(value, list) and value and all(isinstance(v, np.ndarray) for v in value):
+        elif _is_array_list(value):
             saved[name] = [torch.from_numpy(v.copy()) for v in value]
     return saved
+
+
+def _restore_array_attributes(strategy: Any, saved: Mapping[str, Any]) -> None:
+    """``_array_attributes``' inverse, for the attributes that hold arrays or None here."""
+    for name, value in saved.items():
+        current = getattr(strategy, name, None)
+        if current is not None and not isinstance(current, np.ndarray) \
+                and not _is_array_list(current):
+            continue  # a callback or an option: not state
+        setattr(strategy, name, None if value is None else
+                [t.numpy() for t in value] if isinstance(value, list) else value.numpy())
+
+
+def _is_array_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and \
+        all(isinstance(v, np.ndarray) for v in value)
 
 
 @contextlib.contextmanager

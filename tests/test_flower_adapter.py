@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from orbitfl.checkpoint_check import _like
 from orbitfl.errors import InputError
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.strategy import FLConfig
@@ -229,6 +230,9 @@ def test_a_checkpoint_carries_the_flower_strategy_state():
     buffer = io.BytesIO()
     torch.save(live.state_dict(), buffer)
     resumed = make()
+    # what orbitfl checks before resuming: the keys of a freshly built strategy
+    assert list(_like(live.state_dict(), resumed.state_dict(), "strategy")) == []
+    assert live.state_dict()["flower"]["m_t"] is not None is resumed.state_dict()["flower"]["m_t"]
     resumed.load_state_dict(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
     resumed_states = {c: dict(s) for c, s in states.items()}
     _round(live, 3, states)
