@@ -36,7 +36,7 @@ from orbitfl.errors import InputError
 from .datasets import ImageSet
 from .flower_clients import check_client, fit_client
 from .payloads import Payload
-from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy
+from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy, clone_state
 
 INSTALL_HINT = "pip install 'orbitfl[flower]'"
 _CLIENT_DATA: ContextVar[ImageSet] = ContextVar("orbitfl_flower_client_data")
@@ -81,7 +81,7 @@ def resolve(reference: Any, what: str) -> Any:
 
 
 class FlowerStrategy(Strategy):
-    """orbitfl's ``Strategy`` around a Flower server strategy and a Flower ``client_fn``.
+    """orbitfl's ``Strategy`` around a Flower server strategy and a Flower client.
 
     ``strategy``: a Flower strategy instance, class or ``"module:Class"`` (built with
     ``strategy_options``; ``initial_parameters`` default to the orbitfl model's weights, as
@@ -144,7 +144,7 @@ class FlowerStrategy(Strategy):
                 update.num_samples, dict(update.diagnostics.get("flower_metrics", {})))))
         parameters, _ = self._server().aggregate_fit(round_index, results, [])
         if parameters is None:  # Flower kept its model (no usable result): so do we
-            self.commit(clone(self.global_model.state_dict()))
+            self.commit(clone_state(self.global_model.state_dict()))
             return
         self.commit(arrays_to_state(common.parameters_to_ndarrays(parameters), keys,
                                     f"{type(self.flower).__name__}.aggregate_fit"))
@@ -158,9 +158,9 @@ class FlowerStrategy(Strategy):
         """The global model as Flower ``Parameters``, serialised once per version."""
         if self._parameters is None or self._parameters[0] != self.version:
             common, _ = _flwr()
-            arrays = state_to_arrays(self.global_model.state_dict(),
-                                     self.global_model.state_dict())
-            self._parameters = (self.version, common.ndarrays_to_parameters(arrays))
+            state = self.global_model.state_dict()
+            self._parameters = (self.version,
+                                common.ndarrays_to_parameters(state_to_arrays(state, state)))
         return self._parameters[1]
 
     def state_dict(self) -> dict:
@@ -170,6 +170,7 @@ class FlowerStrategy(Strategy):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
+        self._parameters = None
         _restore_array_attributes(self._server(), state.get("flower", {}))
 
     # -- the client half ----------------------------------------------------------------
@@ -242,10 +243,6 @@ def arrays_to_state(arrays: Sequence[np.ndarray], reference: Mapping[str, torch.
                              f"the model's is {tuple(ref.shape)}")
         state[key] = torch.from_numpy(np.array(array, copy=True)).to(ref.dtype)
     return state
-
-
-def clone(state: Mapping[str, torch.Tensor]) -> State:
-    return {k: v.detach().clone() for k, v in state.items()}
 
 
 def _config_payload(config: Mapping[str, Any]) -> Payload:
