@@ -19,9 +19,7 @@ scalars) travel in the update's header, like orbitfl's own sample counts.
 from __future__ import annotations
 
 import contextlib
-import functools
 import importlib
-import inspect
 import math
 import random
 from contextvars import ContextVar
@@ -35,6 +33,7 @@ from orbitfl.errors import InputError
 
 from .datasets import ImageSet
 from .flower_clients import check_client, fit_client
+from .flower_servers import Result, make_server
 from .payloads import Payload
 from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy, clone_state
 
@@ -53,13 +52,11 @@ def client_data(context: Any = None) -> ImageSet:
         raise RuntimeError("client_data() is only available inside an orbitfl fit") from None
 
 
-def _flwr():
+def _require_flwr() -> None:
     try:
-        import flwr.common as common
-        import flwr.server.strategy as strategies
+        import flwr.common  # noqa: F401
     except ImportError:
         raise InputError(f"the Flower adapter needs flwr ({INSTALL_HINT})") from None
-    return common, strategies
 
 
 def resolve(reference: Any, what: str) -> Any:
@@ -97,27 +94,26 @@ class FlowerStrategy(Strategy):
     def __init__(self, model: nn.Module, config: FLConfig, *, strategy: Any,
                  client_app: Any, strategy_options: Mapping[str, Any] | None = None,
                  run_config: Mapping[str, Any] | None = None, num_partitions: int | None = None):
-        common, strategies = _flwr()
-        flower = _build_strategy(resolve(strategy, "fl.flower.strategy"),
-                                 dict(strategy_options or {}), model, common, strategies)
-        initial = flower.initialize_parameters(_Clients([]))
+        _require_flwr()
+        server = make_server(resolve(strategy, "fl.flower.strategy"),
+                             dict(strategy_options or {}), model.state_dict())
+        initial = server.initial()
         if initial is not None:  # the strategy's own start (a given instance's weights)
-            model.load_state_dict(arrays_to_state(common.parameters_to_ndarrays(initial),
-                                                  model.state_dict(), "initial_parameters"))
+            model.load_state_dict(arrays_to_state(initial, model.state_dict(),
+                                                  "initial_parameters"))
         super().__init__(model, config)
-        self.flower = flower
+        self.flower = server
         self.client_app = client_app
         self._client_fn: Callable | None = None
         check_client(resolve(client_app, "fl.flower.client_app"))  # fails here, early
         self.run_config = dict(run_config or {})
         self.num_partitions = num_partitions
-        self._parameters: tuple[int, Any] | None = None  # (version, Parameters)
 
     def __getstate__(self) -> dict:
         """Workers get the client half only: the Flower strategy (which may hold
         callbacks that do not pickle) and a resolved ``client_fn`` stay here."""
         state = dict(self.__dict__)
-        state["flower"], state["_client_fn"], state["_parameters"] = None, None, None
+        state["flower"], state["_client_fn"] = None, None
         return state
 
     # -- the server half ----------------------------------------------------------------
@@ -125,53 +121,38 @@ class FlowerStrategy(Strategy):
         """The global model, and the ``FitIns.config`` that the Flower strategy's
         ``configure_fit`` gives this client (FedProx's ``proximal_mu``, an
         ``on_fit_config_fn``'s values) as a ``control`` payload."""
-        instructions = self._server().configure_fit(round_index, self._global_parameters(),
-                                                    _Clients([client_id]))
-        config = instructions[0][1].config if instructions else {}
+        config = self._server().configure(round_index, client_id,
+                                          self.global_model.state_dict(), self.version)
         payloads = super().to_client(round_index, client_id)
         return payloads + ([_config_payload(config)] if config else [])
 
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
-        """Flower's ``aggregate_fit`` on the updates that arrived in time, each as the
-        ``FitRes`` its client returned (late ones never reach the strategy)."""
-        common, _ = _flwr()
+        """The Flower strategy's aggregation of the updates that arrived in time, each as
+        its client returned it (late ones never reach the strategy)."""
         keys = self.global_model.state_dict()
-        results = []
-        for update in updates:
-            arrays = state_to_arrays(self.uploaded_state(update), keys)
-            results.append((_proxy(update.client_id), common.FitRes(
-                common.Status(common.Code.OK, "Success"), common.ndarrays_to_parameters(arrays),
-                update.num_samples, dict(update.diagnostics.get("flower_metrics", {})))))
-        parameters, _ = self._server().aggregate_fit(round_index, results, [])
-        if parameters is None:  # Flower kept its model (no usable result): so do we
-            self.commit(clone_state(self.global_model.state_dict()))
+        results = [Result(u.client_id, self.uploaded_state(u), u.num_samples,
+                          dict(u.diagnostics.get("flower_metrics", {}))) for u in updates]
+        arrays = self._server().aggregate(round_index, results)
+        if arrays is None:  # Flower kept its model (no usable result): so do we
+            self.commit(clone_state(keys))
             return
-        self.commit(arrays_to_state(common.parameters_to_ndarrays(parameters), keys,
-                                    f"{type(self.flower).__name__}.aggregate_fit"))
+        self.commit(arrays_to_state(arrays, keys,
+                                    f"{type(self.flower.strategy).__name__}'s aggregate"))
 
     def _server(self):
         if self.flower is None:
             raise RuntimeError("the Flower strategy stays in the mission process")
         return self.flower
 
-    def _global_parameters(self):
-        """The global model as Flower ``Parameters``, serialised once per version."""
-        if self._parameters is None or self._parameters[0] != self.version:
-            common, _ = _flwr()
-            state = self.global_model.state_dict()
-            self._parameters = (self.version,
-                                common.ndarrays_to_parameters(state_to_arrays(state, state)))
-        return self._parameters[1]
-
     def state_dict(self) -> dict:
         """orbitfl's server state plus the Flower strategy's array-valued attributes
         (FedAdam's moments, its current weights, QFedAvg's previous weights)."""
-        return {**super().state_dict(), "flower": _array_attributes(self._server())}
+        return {**super().state_dict(), "flower": _array_attributes(self._server().strategy)}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self._parameters = None
-        _restore_array_attributes(self._server(), state.get("flower", {}))
+        self._server().forget()
+        _restore_array_attributes(self._server().strategy, state.get("flower", {}))
 
     # -- the client half ----------------------------------------------------------------
     def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
@@ -199,26 +180,6 @@ class FlowerStrategy(Strategy):
         return ClientUpdate(client_id, round_index, num_examples, payloads,
                             float(loss) if isinstance(loss, (int, float)) else math.nan,
                             version, {"flower_metrics": metrics}), state
-
-
-def _build_strategy(strategy: Any, options: dict, model: nn.Module, common, strategies):
-    """A Flower strategy instance from an instance, or a class and its options."""
-    if isinstance(strategy, strategies.Strategy):
-        if options:
-            raise InputError("fl.flower.strategy_options: given with a ready strategy instance")
-        return strategy
-    if not (inspect.isclass(strategy) and issubclass(strategy, strategies.Strategy)):
-        raise InputError(f"fl.flower.strategy: {strategy!r} is not a flwr.server.strategy "
-                         "Strategy (the Message API's flwr.serverapp strategies are not "
-                         "supported)")
-    accepted = inspect.signature(strategy).parameters
-    if "initial_parameters" in accepted and "initial_parameters" not in options:
-        arrays = state_to_arrays(model.state_dict(), model.state_dict())
-        options["initial_parameters"] = common.ndarrays_to_parameters(arrays)
-    try:
-        return strategy(**options)
-    except TypeError as error:
-        raise InputError(f"fl.flower.strategy_options: {strategy.__name__}: {error}") from None
 
 
 def state_to_arrays(state: Mapping[str, torch.Tensor], keys: Mapping[str, Any]
@@ -273,17 +234,14 @@ def _read_config(received: Sequence[Payload]) -> dict[str, Any]:
 
 
 def _array_attributes(strategy: Any) -> dict[str, Any]:
-    """A strategy's array state as tensors: the attributes that are arrays or lists of
-    arrays, and those still None (FedAdam's moments before its first round), so that a
-    checkpoint has the keys of a freshly built strategy (``orbitfl/checkpoint_check.py``)."""
+    """A strategy's array state as tensors: the attributes that are arrays, lists or
+    name-keyed dicts of arrays (FedAdam's moments in either API), and those still None
+    (before the first round), so that a checkpoint has the keys of a freshly built
+    strategy (``orbitfl/checkpoint_check.py``)."""
     saved: dict[str, Any] = {}
     for name, value in vars(strategy).items():
-        if value is None:
-            saved[name] = None
-        elif isinstance(value, np.ndarray):
-            saved[name] = torch.from_numpy(value.copy())
-        elif _is_array_list(value):
-            saved[name] = [torch.from_numpy(v.copy()) for v in value]
+        if value is None or _is_arrays(value):
+            saved[name] = _convert(value, lambda a: torch.from_numpy(a.copy()))
     return saved
 
 
@@ -291,16 +249,26 @@ def _restore_array_attributes(strategy: Any, saved: Mapping[str, Any]) -> None:
     """``_array_attributes``' inverse, for the attributes that hold arrays or None here."""
     for name, value in saved.items():
         current = getattr(strategy, name, None)
-        if current is not None and not isinstance(current, np.ndarray) \
-                and not _is_array_list(current):
-            continue  # a callback or an option: not state
-        setattr(strategy, name, None if value is None else
-                [t.numpy() for t in value] if isinstance(value, list) else value.numpy())
+        if current is None or _is_arrays(current):  # not a callback or an option
+            setattr(strategy, name, _convert(value, lambda t: t.numpy()))
 
 
-def _is_array_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and \
+def _is_arrays(value: Any) -> bool:
+    if isinstance(value, dict):
+        value = list(value.values())
+    return isinstance(value, np.ndarray) or isinstance(value, list) and bool(value) and \
         all(isinstance(v, np.ndarray) for v in value)
+
+
+def _convert(value: Any, one: Callable[[Any], Any]) -> Any:
+    """``one`` applied to an array, or to every array of a list or dict (None stays)."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [one(v) for v in value]
+    if isinstance(value, dict):
+        return {k: one(v) for k, v in value.items()}
+    return one(value)
 
 
 @contextlib.contextmanager
@@ -325,42 +293,3 @@ def _client_data(data: ImageSet) -> Iterator[None]:
         yield
     finally:
         _CLIENT_DATA.reset(token)
-
-
-def _proxy(client_id: int):
-    """A ``ClientProxy`` naming an orbitfl client (strategies read only its ``cid``)."""
-    return _proxy_class()(str(client_id))
-
-
-@functools.cache
-def _proxy_class() -> type:
-    from flwr.server.client_proxy import ClientProxy
-
-    class OrbitClient(ClientProxy):
-        def _remote(self, *args, **kwargs):
-            raise RuntimeError("orbitfl clients are reached through the mission only")
-
-        get_properties = get_parameters = fit = evaluate = reconnect = _remote
-
-    return OrbitClient
-
-
-class _Clients:
-    """The ``ClientManager`` a strategy's ``configure_fit`` samples from: the clients
-    orbitfl chose, every one of them (the mission, not Flower, selects)."""
-
-    def __init__(self, client_ids: Sequence[int]):
-        self.clients = {str(c): _proxy(c) for c in client_ids}
-
-    def num_available(self) -> int:
-        return len(self.clients)
-
-    def all(self) -> dict:
-        return dict(self.clients)
-
-    def sample(self, num_clients: int, min_num_clients: int | None = None,
-               criterion: Any = None) -> list:
-        return list(self.clients.values())
-
-    def wait_for(self, num_clients: int, timeout: int = 86400) -> bool:
-        return True

@@ -4,6 +4,8 @@ crosses the links (sizes from shapes, FitIns.config)."""
 
 import io
 import math
+import time
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -17,7 +19,14 @@ from orbitfl.fl.strategy import FLConfig
 
 flwr = pytest.importorskip("flwr", reason="Flower is not installed (pip install "
                            "'orbitfl[flower]')")
-from flwr.app import ArrayRecord, Context, Message, MetricRecord, RecordDict  # noqa: E402
+from flwr.app import (  # noqa: E402
+    ArrayRecord,
+    ConfigRecord,
+    Context,
+    Message,
+    MetricRecord,
+    RecordDict,
+)
 from flwr.clientapp import ClientApp  # noqa: E402
 from flwr.common import (  # noqa: E402
     Code,
@@ -28,7 +37,8 @@ from flwr.common import (  # noqa: E402
 )
 from flwr.server.strategy import FedAdam, FedAvg, FedYogi  # noqa: E402
 
-from orbitfl.fl.flower_adapter import FlowerStrategy, _Clients, _proxy, client_data  # noqa: E402
+from orbitfl.fl.flower_adapter import FlowerStrategy, client_data  # noqa: E402
+from orbitfl.fl.flower_servers import _proxy  # noqa: E402
 
 CLIENTS, ROUNDS, PIXELS = 3, 3, 4
 RETURNED: list[dict] = []  # what each client's fit returned: the updates Flower aggregates
@@ -111,9 +121,8 @@ def _weights(adapter: FlowerStrategy) -> list[np.ndarray]:
 
 
 def _flower_aggregate(reference, round_index: int, returned: list[dict]) -> list[np.ndarray]:
-    """Flower's own server step on the same client results: configure_fit, aggregate_fit."""
-    model = reference["parameters"]
-    reference["strategy"].configure_fit(round_index, model, _Clients(range(CLIENTS)))
+    """Flower's own server step on the same client results (FedAdam's and FedYogi's
+    configure_fit keeps no state)."""
     results = [(_proxy(r["partition"]), FitRes(Status(Code.OK, ""),
                                                 ndarrays_to_parameters(r["arrays"]), r["n"], {}))
                for r in returned]
@@ -258,7 +267,7 @@ def test_the_adapter_travels_to_workers_without_its_server_half():
     ({"strategy": "flwr.server.strategy:NoSuch"}, "has no attribute 'NoSuch'"),
     ({"strategy": "no_such_module:FedAvg"}, "cannot import 'no_such_module'"),
     ({"strategy": "FedAvg"}, "not of the form 'package.module:name'"),
-    ({"strategy": "flwr.serverapp.strategy:FedAvg"}, "not a flwr.server.strategy Strategy"),
+    ({"strategy": "flwr.common:FitIns"}, "is not a Flower strategy"),
     ({"strategy_options": {"no_such_option": 1}}, "unexpected keyword argument"),
     ({"client_app": "test_flower_adapter:nothing"}, "has no attribute 'nothing'"),
     ({"client_app": "flwr:__version__"}, "is neither a client_fn"),
@@ -305,3 +314,76 @@ def test_a_local_pool_gives_the_serial_fits():
         assert (a.num_samples, a.train_loss) == (b.num_samples, b.train_loss)
         for key, tensor in a.payloads[0].tensors.items():
             assert torch.equal(tensor, b.payloads[0].tensors[key])
+
+
+# -- the Message API strategies (flwr.serverapp.strategy) ---------------------------------
+class _AllNodes:
+    """Flower's view of a round where every client is connected (the reference)."""
+
+    def get_node_ids(self):
+        return list(range(CLIENTS))
+
+
+def _reply(round_index: int, names: list, returned: dict) -> Message:
+    from flwr.app import DEFAULT_TTL, MessageType, Metadata
+
+    arrays = ArrayRecord(OrderedDict((k, torch.from_numpy(a))
+                                     for k, a in zip(names, returned["arrays"])))
+    content = RecordDict({"arrays": arrays, "metrics": MetricRecord({"num-examples":
+                                                                      returned["n"]})})
+    return Message(content=content, metadata=Metadata(
+        run_id=0, message_id="", src_node_id=returned["partition"], dst_node_id=0,
+        reply_to_message_id="", group_id=str(round_index), created_at=time.time(),
+        ttl=DEFAULT_TTL, message_type=MessageType.TRAIN))
+
+
+@pytest.mark.parametrize("client", [app, client_fn], ids=["client-app", "client-fn"])
+def test_a_message_api_fedadam_aggregates_as_flower_does(client, monkeypatch):
+    from flwr.serverapp.strategy import FedAdam as MessageFedAdam
+    from flwr.supercore.task_identity import TaskIdentity
+
+    options = {"eta": 0.05, "eta_l": 0.5, "beta_1": 0.8}
+    adapter = FlowerStrategy(tiny_model(), FLConfig(rounds=ROUNDS, seed=4), client_app=client,
+                             strategy="flwr.serverapp.strategy:FedAdam",
+                             strategy_options=options)
+    names = list(adapter.global_model.state_dict())
+    reference, current = MessageFedAdam(**options), [a.copy() for a in _weights(adapter)]
+    for name in ("_run_id", "_node_id", "_task_id"):  # what Flower's runtime sets
+        monkeypatch.setattr(TaskIdentity, name, 0)
+    states: dict = {}
+    for r in range(1, ROUNDS + 1):
+        returned = _round(adapter, r, states)
+        assert all(x["config"] == {"server-round": r} for x in returned)
+        reference.configure_train(r, ArrayRecord(OrderedDict(
+            (k, torch.from_numpy(a)) for k, a in zip(names, current))), ConfigRecord(),
+            _AllNodes())
+        arrays, _ = reference.aggregate_train(r, [_reply(r, names, x) for x in returned])
+        current = [arrays[k].numpy() for k in names]
+        for ours, theirs in zip(_weights(adapter), current):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-7)
+    assert not all(np.allclose(a, b) for a, b in zip(_weights(adapter),
+                                                     _weights(FlowerStrategy(
+                                                         tiny_model(), FLConfig(rounds=1),
+                                                         strategy=FedAvg,
+                                                         client_app=client_fn))))
+
+
+def test_a_message_api_strategy_state_survives_a_checkpoint():
+    make = lambda: FlowerStrategy(tiny_model(), FLConfig(rounds=3), client_app=app,  # noqa: E731
+                                  strategy="flwr.serverapp.strategy:FedYogi",
+                                  strategy_options={"eta": 0.05})
+    live, states = make(), {}
+    for r in (1, 2):
+        _round(live, r, states)
+    from flwr.supercore.task_identity import TaskIdentity
+    assert TaskIdentity._run_id is None  # Flower's process identity is left as it was
+    buffer = io.BytesIO()
+    torch.save(live.state_dict(), buffer)
+    resumed = make()
+    assert list(_like(live.state_dict(), resumed.state_dict(), "strategy")) == []
+    resumed.load_state_dict(torch.load(io.BytesIO(buffer.getvalue()), weights_only=True))
+    resumed_states = {c: dict(s) for c, s in states.items()}
+    _round(live, 3, states)
+    _round(resumed, 3, resumed_states)
+    for a, b in zip(_weights(live), _weights(resumed)):
+        np.testing.assert_array_equal(a, b)
