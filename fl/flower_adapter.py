@@ -3,13 +3,13 @@
 orbitfl decides *when*: which clients train, when the global model reaches them and when
 their updates reach the ground. Flower decides *what*: its client (a ``client_fn`` or a
 ``ClientApp``'s train function, ``fl/flower_clients.py``) trains, and its server strategy
-(``flwr.server.strategy``: FedAvg, FedAdam, FedYogi, FedAdagrad, FedProx, QFedAvg,
-FedTrimmedAvg, ...) aggregates, through Flower's own types (``Parameters``, ``FitIns``,
-``FitRes``, ``Context``). flwr is imported only when the adapter is built, so orbitfl works
-without it (``pip install 'orbitfl[flower]'``).
+(FedAvg, FedAdam, FedYogi, FedAdagrad, FedProx, QFedAvg, FedTrimmedAvg, ... from
+``flwr.server.strategy`` or ``flwr.serverapp.strategy``, ``fl/flower_servers.py``)
+aggregates, through Flower's own types. flwr is imported only when the adapter is built,
+so orbitfl works without it (``pip install 'orbitfl[flower]'``).
 
 What crosses the links, with sizes from the arrays' shapes and dtypes: the global model's
-arrays (``weights``) and the strategy's ``FitIns.config`` (a ``control`` payload) down; the
+arrays (``weights``) and the strategy's config for the client (a ``control`` payload) down; the
 client's arrays (``weights``, or a top-k ``delta`` with the scenario's codec) up. The
 arrays are the orbitfl model's ``state_dict()`` values in order, as a ``NumPyClient``
 written for that model returns them. A client's ``num_examples`` and metrics (a few
@@ -118,9 +118,9 @@ class FlowerStrategy(Strategy):
 
     # -- the server half ----------------------------------------------------------------
     def to_client(self, round_index: int, client_id: int) -> list[Payload]:
-        """The global model, and the ``FitIns.config`` that the Flower strategy's
-        ``configure_fit`` gives this client (FedProx's ``proximal_mu``, an
-        ``on_fit_config_fn``'s values) as a ``control`` payload."""
+        """The global model, and the config that the Flower strategy gives this client
+        (FedProx's ``proximal_mu``, an ``on_fit_config_fn``'s values, ``server-round``) as
+        a ``control`` payload."""
         config = self._server().configure(round_index, client_id,
                                           self.global_model.state_dict(), self.version)
         payloads = super().to_client(round_index, client_id)
