@@ -22,7 +22,7 @@ framework's.
   call to the server's first evaluation (Ray's start, the actor pool); a round: between two
   of the server's evaluation callbacks.
 
-Installing Flower. ``pip install 'flwr[simulation]'`` (the ``flower`` extra) pins Ray to an
+Installing Flower's simulation engine. ``pip install 'flwr[simulation]'`` pins Ray to an
 older release (flwr 1.42 requires ray==2.55.1, the project venv has 2.60) and changes
 protobuf and packaging, which would change the Ray that orbitfl's own sweeps and executors
 use; so Flower lives in a separate virtual environment, without the system site packages,
