@@ -23,7 +23,9 @@ from .contacts import WINDOW_COLUMNS, ContactPlan, compute_contacts
 from .propagation import Propagator
 from .stations import GroundStation
 
-ALGORITHM_VERSION = 3  # 2: SI simulation seconds (leap seconds), decay cut-offs; 3: quintic search
+# 2: SI simulation seconds (leap seconds), decay cut-offs; 3: quintic search; 4: rises, sets
+# and peaks settled on SGP4 positions (answers move by up to milliseconds), decay closes passes
+ALGORITHM_VERSION = 4
 
 
 def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_s: float,
