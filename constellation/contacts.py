@@ -45,6 +45,7 @@ import pandas as pd
 
 from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, MU_EARTH_KM3_S2
 
+from .horizon import geometric_mask_deg
 from .propagation import Propagator, ecef_acceleration
 from .roots import bracketed_root
 from .stations import GroundStation
@@ -57,6 +58,7 @@ _OSCULATING_DIP_KM = 25.0  # how far the osculating perigee may lie below the me
 _GEODETIC_TILT_RAD = np.radians(0.2)  # geodetic vs geocentric zenith, at most 0.192 deg
 _MARGIN_SAFETY = 1.5
 _PEAK_SAMPLES = 400
+MASK_SCAN_S = 1.0  # sampling of the elevation against a mask table within a window
 _BLOCK = 16384  # rows per block in elementwise geometry
 _SCREEN_BLOCK = 4  # satellites per block of the visibility screen
 
@@ -133,14 +135,41 @@ class _QuinticBracket:
 class _StationGeometry:
     """g = sin(elevation) - sin(mask) and its time derivative, for any station."""
 
-    def __init__(self, stations: Sequence[GroundStation]):
+    def __init__(self, stations: Sequence[GroundStation], refraction: bool = False):
+        """``refraction``: masks apply to the apparent elevation (constellation/horizon.py),
+        so g uses the geometric elevation at which a satellite appears on the mask. Where a
+        station has a mask table, g uses the table's lowest point (a bound: every pass
+        above the table is above it) and ``mask_sines`` gives the table at each azimuth."""
         self.site = np.array([s.ecef_km() for s in stations])
         self.up = np.array([s.up_unit() for s in stations])
-        self.sin_mask = np.sin(np.radians([s.min_elevation_deg for s in stations]))
+        self.tables = [s.horizon_mask for s in stations]
+        self.refraction = refraction
+        lowest = [s.min_elevation_deg if t is None else t.lowest_deg
+                  for s, t in zip(stations, self.tables)]
+        self.sin_mask = np.sin(np.radians(geometric_mask_deg(lowest, refraction)))
+        self.masked = np.array([t is not None for t in self.tables], dtype=bool)
+        units = [s.east_north_units() for s in stations]
+        self.east = np.array([u[0] for u in units]).reshape(-1, 3)
+        self.north = np.array([u[1] for u in units]).reshape(-1, 3)
         self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
         self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
         self.max_site_radius_km = float(np.linalg.norm(self.site, axis=1).max())
         self._site_xyz, self._up_xyz = self.site.T.copy(), self.up.T.copy()
+
+    def mask_sines(self, pos: np.ndarray, station: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """sin(elevation) of positions (M, 3) seen from ``station[m]``, and the sine of the
+        (geometric) mask at their azimuths: the table's where the station has one."""
+        rel = pos - self.site[station]
+        inv_d = 1.0 / np.linalg.norm(rel, axis=1)
+        sin_el = np.einsum("mk,mk->m", rel, self.up[station]) * inv_d
+        azimuth = np.degrees(np.arctan2(np.einsum("mk,mk->m", rel, self.east[station]),
+                                        np.einsum("mk,mk->m", rel, self.north[station])))
+        sin_mask = self.sin_mask[station].copy()
+        for k in np.unique(station[self.masked[station]]):
+            rows = station == k
+            mask = geometric_mask_deg(self.tables[k].at(azimuth[rows]), self.refraction)
+            sin_mask[rows] = np.sin(np.radians(mask))
+        return sin_el, sin_mask
 
     def _site_rows(self, station: np.ndarray) -> tuple[np.ndarray, ...]:
         """x, y and z of the sites ``station`` (three 1-d gathers beat one 2-d gather)."""
@@ -286,8 +315,12 @@ def apsides_km(line2: str) -> tuple[float, float]:
 def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                      horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
                      workers: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> ContactPlan:
-    """Every contact window in [0, horizon_s] for all satellites and stations.
+                     progress: Callable[[int, int], None] | None = None,
+                     refraction: bool = False) -> ContactPlan:
+    """Every contact window in [0, horizon_s] for all satellites and stations, above each
+    station's mask (its table by azimuth where it has one), on the geometric elevation or,
+    with ``refraction``, on the apparent one (constellation/horizon.py); peak elevations
+    are geometric.
 
     The grid step sets the cost, not the accuracy: about 90 s balances SGP4 on the grid
     against the extra candidate peaks a coarser grid refines (see peak_margin).
@@ -299,7 +332,7 @@ def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
     apogee peaks of eccentric orbits within milliseconds (GTO 1.2 ms, Molniya 4.4 ms,
     tests/test_contacts_regressions.py), with the elevation itself within 1e-9 deg.
     """
-    job = _ContactJob(propagator, _StationGeometry(stations), horizon_s, grid_step_s,
+    job = _ContactJob(propagator, _StationGeometry(stations, refraction), horizon_s, grid_step_s,
                       tolerance_s)
     per_sat = len(job.grid) * len(stations)
     n_workers = _worker_count(workers, len(propagator) * per_sat)
@@ -381,8 +414,9 @@ class _ContactJob:
         keep = windows["start_s"] < self.horizon_s
         windows = {name: column[keep] for name, column in windows.items()}
         windows["end_s"] = np.minimum(windows["end_s"], self.horizon_s)
-        return _attach_peaks(windows, peaks, self.geometry, self.propagator, self.horizon_s,
-                             self.tolerance_s)
+        windows = _attach_peaks(windows, peaks, self.geometry, self.propagator,
+                                self.horizon_s, self.tolerance_s)
+        return _apply_masks(windows, self.geometry, self.propagator, self.tolerance_s)
 
 
 class _GridScan:
@@ -617,6 +651,66 @@ def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry
     sin_el = np.clip(best_g + geometry.sin_mask[st], -1.0, 1.0)
     return windows | {"max_elevation_deg": np.degrees(np.arcsin(sin_el)),
                       "max_elevation_s": best_t}
+
+
+def _apply_masks(windows: _Columns, geometry: _StationGeometry, propagator: Propagator,
+                 tolerance_s: float) -> _Columns:
+    """The windows of stations with a mask table, cut to where the satellite clears the
+    table at its azimuth; other windows unchanged.
+
+    Each window above the table's lowest point is scanned every ``MASK_SCAN_S``: every
+    change of side between two samples is a crossing, settled by the root finder on
+    positions. A window's end where the table is at its lowest stays (the window's own
+    rise or set is the masked one). A dip behind the mask, or a rise above a notch in it,
+    shorter than the scan step can be missed. A piece keeps the window's peak where it holds
+    it, else its higher end (a pass rises to its peak and falls after it).
+    """
+    rows = np.flatnonzero(geometry.masked[windows["station_index"]])
+    if rows.size == 0:
+        return windows
+    sat, st = windows["sat_index"][rows], windows["station_index"][rows]
+    start, stop = windows["start_s"][rows], windows["end_s"][rows]
+    counts = np.floor((stop - start) / MASK_SCAN_S).astype(int) + 2
+    w = np.repeat(np.arange(rows.size), counts)
+    j = np.arange(w.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    last = j == counts[w] - 1
+    t = np.where(last, stop[w], start[w] + j * MASK_SCAN_S)
+    sin_el, sin_mask = geometry.mask_sines(propagator.ecef_at(sat[w], t), st[w])
+    visible = sin_el > sin_mask
+    at_lowest = sin_mask - geometry.sin_mask[st[w]] <= 1e-12
+    visible |= ((j == 0) | last) & at_lowest & ~np.isnan(sin_el)
+    before = np.append(False, visible[:-1]) & (j > 0)
+    after = np.append(visible[1:], False) & ~last
+    rise, fall = np.flatnonzero(visible & ~before), np.flatnonzero(visible & ~after)
+
+    def excess(k: np.ndarray, times: np.ndarray) -> np.ndarray:
+        e = np.concatenate([rise, fall])[k]
+        above, mask = geometry.mask_sines(propagator.ecef_at(sat[w[e]], times), st[w[e]])
+        return above - mask
+
+    inner_rise, inner_fall = j[rise] > 0, ~last[fall]
+    lo = np.concatenate([np.where(inner_rise, t[rise - inner_rise], t[rise]), t[fall]])
+    hi = np.concatenate([t[rise], np.where(inner_fall, t[np.minimum(fall + 1, t.size - 1)],
+                                           t[fall])])
+    lo_negative = np.concatenate([np.ones(rise.size, bool), np.zeros(fall.size, bool)])
+    crossing = bracketed_root(excess, np.full(lo.size, np.nan), lo, hi, lo_negative,
+                              tolerance_s)
+    a, b = crossing[:rise.size], crossing[rise.size:]
+    a[~inner_rise], b[~inner_fall] = t[rise][~inner_rise], t[fall][~inner_fall]
+    piece = w[rise]  # rises and falls alternate within a window, in time order
+    peak_t, peak_deg = windows["max_elevation_s"][rows][piece], \
+        windows["max_elevation_deg"][rows][piece]
+    holds = (peak_t >= a) & (peak_t <= b)
+    ends = np.concatenate([a, b])
+    end_el = np.degrees(np.arcsin(np.clip(geometry.mask_sines(
+        propagator.ecef_at(np.tile(sat[piece], 2), ends), np.tile(st[piece], 2))[0], -1, 1)))
+    higher_end = np.where(end_el[rise.size:] > end_el[:rise.size], b, a)
+    higher_el = np.fmax(end_el[:rise.size], end_el[rise.size:])
+    others = np.setdiff1d(np.arange(len(windows["start_s"])), rows)
+    masked = {"sat_index": sat[piece], "station_index": st[piece], "start_s": a, "end_s": b,
+              "max_elevation_deg": np.where(holds, peak_deg, higher_el),
+              "max_elevation_s": np.where(holds, peak_t, higher_end)}
+    return _concat([{name: column[others] for name, column in windows.items()}, masked])
 
 
 def _g_at(geometry: _StationGeometry, propagator: Propagator, sat: np.ndarray,

@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
+from orbitfl.constellation.horizon import HorizonMask
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements
@@ -177,13 +178,16 @@ def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
     for site in gs.sites:
         own = {"min_elevation_deg": site.min_elevation_deg, "antennas": site.antennas}
         merged = {k: own[k] if own[k] is not None else common[k] for k in own}
+        mask = None if site.horizon_mask is None else HorizonMask.from_pairs(site.horizon_mask)
+        if mask is not None:
+            merged["min_elevation_deg"] = mask.lowest_deg
         if site.lat_deg is None:
-            stations[site.id] = from_catalog(site.id, **merged)
+            stations[site.id] = from_catalog(site.id, **merged, horizon_mask=mask)
         else:
             stations[site.id] = GroundStation(
                 site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
                 merged["min_elevation_deg"] if merged["min_elevation_deg"] is not None else 10.0,
-                merged["antennas"] or 1)
+                merged["antennas"] or 1, horizon_mask=mask)
     if gs.limit is not None and gs.limit > len(stations):
         raise InputError(f"{path}: ground_stations.limit: {gs.limit} exceeds the "
                          f"{len(stations)} stations of the networks and sites listed")

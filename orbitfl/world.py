@@ -144,7 +144,7 @@ def build_world(prepared: Prepared,
     propagator = Propagator(prepared.fleet, clock)
     logger.info(f"contacts: {len(prepared.fleet)} satellites x {len(prepared.stations)} "
                 f"stations over {scenario.duration / 3600:.1f} h")
-    step = scenario.contacts.grid_step_s
+    step, refraction = scenario.contacts.grid_step_s, scenario.contacts.refraction
 
     def chunk_done(done: int, total: int) -> None:
         if total > 1:
@@ -154,10 +154,10 @@ def build_world(prepared: Prepared,
 
     if scenario.contacts.cache:
         plan, cached = cached_contacts(propagator, prepared.stations, scenario.duration, step,
-                                       progress=chunk_done)
+                                       progress=chunk_done, refraction=refraction)
     else:
         plan, cached = compute_contacts(propagator, prepared.stations, scenario.duration,
-                                        step, progress=chunk_done), False
+                                        step, progress=chunk_done, refraction=refraction), False
     decays = _decays(propagator, prepared, scenario.duration)
     plan = _before_decay(plan, decays, propagator, prepared.stations)
     logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
