@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-_PROBE = 0.9  # the probe after each step lies this many tolerances away, on the root's side
+_HALF_PAIR = 0.45  # each round samples f this many tolerances either side of the estimate
 _MAX_ROUNDS = 100  # enough to halve a year-long bracket to a nanosecond
 
 
@@ -25,12 +25,12 @@ def bracketed_root(f: Callable[[np.ndarray, np.ndarray], np.ndarray], guess: np.
     of f, where f is negative at lo if ``lo_negative`` (positive at lo otherwise).
 
     NaN counts as negative (for the contact search: a decayed satellite is not visible, and
-    a peak lies before the decay). Each round evaluates f at the current estimate and at a
-    probe ``0.9 tolerance`` beyond it on the root's side: when the estimate is within that
+    a peak lies before the decay). Each round evaluates f, in one call, at a pair of points
+    0.45 tolerance either side of the current estimate: when the estimate is within that
     distance of the root the bracket is then narrower than the tolerance and the row is
-    done; otherwise the secant through the two close samples (a slope from the function
-    itself) gives the next estimate, or the bracket's midpoint where the secant leaves the
-    bracket or the bracket did not halve. The answer is the secant point of the final
+    done; otherwise the secant through the pair (a slope from the function itself) gives
+    the next estimate, or the bracket's midpoint where the secant leaves the bracket or two
+    rounds in a row did not halve it. The answer is the secant point of the final
     bracket's ends where both values are known and finite, else its finite end (the
     visible side at a decay), else its midpoint.
     """
@@ -39,31 +39,33 @@ def bracketed_root(f: Callable[[np.ndarray, np.ndarray], np.ndarray], guess: np.
     f_lo, f_hi = np.full(lo.shape, np.nan), np.full(hi.shape, np.nan)
     inside = np.isfinite(guess) & (guess > lo) & (guess < hi)
     x = np.where(inside, guess, 0.5 * (lo + hi))
+    slow = np.zeros(lo.shape, dtype=int)  # rounds in a row that did not halve the bracket
     active = np.flatnonzero(hi - lo > tolerance)
 
-    def narrow(rows: np.ndarray, t: np.ndarray, value: np.ndarray) -> np.ndarray:
-        """Move the bracket end on t's side of the root to t; True where the root is after t."""
+    def narrow(rows: np.ndarray, t: np.ndarray, value: np.ndarray) -> None:
+        """Move the bracket end on t's side of the root to t, where that shrinks it."""
         after = ~(value > 0.0) == lo_negative[rows]
-        lo[rows] = np.where(after, t, lo[rows])
-        f_lo[rows] = np.where(after, value, f_lo[rows])
-        hi[rows] = np.where(after, hi[rows], t)
-        f_hi[rows] = np.where(after, f_hi[rows], value)
-        return after
+        raise_lo, lower_hi = after & (t > lo[rows]), ~after & (t < hi[rows])
+        lo[rows] = np.where(raise_lo, t, lo[rows])
+        f_lo[rows] = np.where(raise_lo, value, f_lo[rows])
+        hi[rows] = np.where(lower_hi, t, hi[rows])
+        f_hi[rows] = np.where(lower_hi, value, f_hi[rows])
 
     for _ in range(_MAX_ROUNDS):
         if active.size == 0:
             break
         width = hi[active] - lo[active]
-        t = x[active]
-        f_t = f(active, t)
-        after = narrow(active, t, f_t)
-        probe = np.clip(t + np.where(after, _PROBE, -_PROBE) * tolerance, lo[active], hi[active])
-        f_probe = f(active, probe)
-        narrow(active, probe, f_probe)
+        left = np.clip(x[active] - _HALF_PAIR * tolerance, lo[active], hi[active])
+        right = np.clip(x[active] + _HALF_PAIR * tolerance, lo[active], hi[active])
+        values = f(np.concatenate([active, active]), np.concatenate([left, right]))
+        f_left, f_right = values[:active.size], values[active.size:]
+        narrow(active, left, f_left)
+        narrow(active, right, f_right)
         a, b = lo[active], hi[active]
+        slow[active] = np.where(b - a <= 0.5 * width, 0, slow[active] + 1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            secant = probe - f_probe * (probe - t) / (f_probe - f_t)
-        useful = np.isfinite(secant) & (secant > a) & (secant < b) & (b - a <= 0.5 * width)
+            secant = right - f_right * (right - left) / (f_right - f_left)
+        useful = np.isfinite(secant) & (secant > a) & (secant < b) & (slow[active] < 2)
         x[active] = np.where(useful, secant, 0.5 * (a + b))
         active = active[b - a > tolerance]
     with np.errstate(divide="ignore", invalid="ignore"):
