@@ -14,6 +14,7 @@ from skyfield.api import EarthSatellite, wgs84
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.horizon import HorizonMask, refraction_deg
+from orbitfl.constellation.plan_cache import ALGORITHM_VERSION, plan_key
 from orbitfl.constellation.propagation import Clock, Propagator, timescale
 from orbitfl.constellation.stations import from_catalog
 from orbitfl.constellation.tle import select
@@ -180,3 +181,25 @@ def test_refraction_brings_rises_earlier_as_skyfield_and_the_analytic_value_say(
     np.testing.assert_allclose(earlier, refraction_deg(mask_deg) / rate, rtol=0.02)
     print(f"mask {mask_deg:g} deg: R = {refraction_deg(mask_deg):.4f} deg, rises earlier by "
           f"median {np.median(earlier):.2f} s (min {earlier.min():.2f}, max {earlier.max():.2f})")
+
+
+def test_a_site_with_both_a_mask_table_and_a_minimum_elevation_is_refused(tmp_path):
+    path = _scenario(tmp_path, {"id": "svalsat", "min_elevation_deg": 5,
+                                "horizon_mask": [[0, 3]]})
+    with pytest.raises(InputError, match="give one of min_elevation_deg and horizon_mask"):
+        load_scenario(path)
+
+
+def test_the_plan_cache_key_covers_tables_and_refraction_only_where_used(flock):
+    """Plans without masks or refraction keep their keys' content (the version moved on
+    with the search's fixes, so no entry of the old search is read)."""
+    propagator = Propagator(flock, Clock(EPOCH))
+    station = from_catalog("svalsat")
+    masked = replace(station, horizon_mask=HorizonMask.from_pairs(JAGGED))
+    other = replace(station, horizon_mask=HorizonMask.from_pairs(JAGGED[:-1]))
+    keys = {plan_key(propagator, [s], HORIZON, 90.0, 1e-3, refraction)
+            for s in (station, masked, other) for refraction in (False, True)}
+    assert len(keys) == 6
+    assert plan_key(propagator, [station], HORIZON, 90.0, 1e-3) == \
+        plan_key(propagator, [station], HORIZON, 90.0, 1e-3, False)
+    assert ALGORITHM_VERSION >= 4  # answers of the search before the issue-26 fixes
