@@ -8,13 +8,18 @@ quintic Hermite interpolant through those values: accurate enough at minute-long
 its roots are first guesses within milliseconds.
 
 * Every sign change of g between two grid points is a rise or a set: from the quintic's
-  root, safeguarded Newton steps on exact SGP4 states settle it (one step, mostly), so the
-  answer does not depend on the grid step.
+  root, a bracketing root finder on g from SGP4's positions alone (constellation/roots.py)
+  settles it to within ``tolerance_s`` of a sign change of the position-derived g, so the
+  answer does not depend on the grid step. (SGP4's velocity is not the derivative of its
+  position, so a slope taken from it would stop short on slow, grazing crossings.)
 * Every grid local maximum of g close enough to the mask is a candidate peak: from the
-  quintic's g' = 0, Newton on g' with exact states gives the time, and g's Taylor series
-  there the elevation. A peak above the mask whose grid samples all lie below it is a
-  short pass the grid stepped over; its rise and set are found the same way on either side
-  of the peak.
+  quintic's g' = 0, the same root finder on a central difference of the position-derived
+  g gives the time (to the tolerance where the peak is sharp; on the flat apogee peaks of
+  eccentric orbits rounding limits it to milliseconds), and g there the elevation. A peak
+  above the mask whose grid samples all lie below it is a short pass the grid stepped
+  over; its rise and set are found the same way on either side of the peak.
+* Where SGP4 fails (decay), g counts as negative: a pass cut by a decay closes within the
+  tolerance of the last instant SGP4 answers, and its peak lies inside it.
 
 Why no pass is missed, however short: over a pass g is unimodal, so one of the two grid
 samples around the peak lies within half a step of it, and the grid local maximum is at
@@ -40,16 +45,20 @@ import pandas as pd
 
 from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, MU_EARTH_KM3_S2
 
+from .horizon import geometric_mask_deg
 from .propagation import Propagator, ecef_acceleration
+from .roots import bracketed_root
 from .stations import GroundStation
 
 _CHUNK_ELEMENTS = 12_000_000  # satellites x grid points x stations held at once
-NEWTON_SETTLED_S = 0.01
-PEAK_SETTLED_S = 0.1  # a peak's last Newton step; see _GridScan.newton
+GUESS_SETTLED_S = 0.01  # the quintic's first guesses; answers settle to the tolerance
+_PEAK_ROUNDING = 1e-12  # sets the central difference's step on flat peaks (peaks_at)
+_PEAK_MAX_H_S = 5.0
 _OSCULATING_DIP_KM = 25.0  # how far the osculating perigee may lie below the mean one
 _GEODETIC_TILT_RAD = np.radians(0.2)  # geodetic vs geocentric zenith, at most 0.192 deg
 _MARGIN_SAFETY = 1.5
 _PEAK_SAMPLES = 400
+MASK_SCAN_S = 1.0  # sampling of the elevation against a mask table within a window
 _BLOCK = 16384  # rows per block in elementwise geometry
 _SCREEN_BLOCK = 4  # satellites per block of the visibility screen
 
@@ -72,8 +81,8 @@ class ContactPlan:
 class _QuinticBracket:
     """g on [t0, t0 + h] as the quintic Hermite through g, g' and g'' at both ends (s in
     [0, 1]), as polynomial coefficients. Its error, h^6 |g^(6)| / 46080, puts first guesses
-    within milliseconds of the exact roots at minute-long steps: one exact Newton step then
-    settles most of them."""
+    within milliseconds of the exact roots at minute-long steps: one round of the root
+    finder on positions (two SGP4 calls) then settles most of them."""
 
     def __init__(self, t0, h, g0, g1, rate0, rate1, curv0, curv1):
         self.t0, self.h = t0, h
@@ -126,14 +135,41 @@ class _QuinticBracket:
 class _StationGeometry:
     """g = sin(elevation) - sin(mask) and its time derivative, for any station."""
 
-    def __init__(self, stations: Sequence[GroundStation]):
+    def __init__(self, stations: Sequence[GroundStation], refraction: bool = False):
+        """``refraction``: masks apply to the apparent elevation (constellation/horizon.py),
+        so g uses the geometric elevation at which a satellite appears on the mask. Where a
+        station has a mask table, g uses the table's lowest point (a bound: every pass
+        above the table is above it) and ``mask_sines`` gives the table at each azimuth."""
         self.site = np.array([s.ecef_km() for s in stations])
         self.up = np.array([s.up_unit() for s in stations])
-        self.sin_mask = np.sin(np.radians([s.min_elevation_deg for s in stations]))
+        self.tables = [s.horizon_mask for s in stations]
+        self.refraction = refraction
+        lowest = [s.min_elevation_deg if t is None else t.lowest_deg
+                  for s, t in zip(stations, self.tables)]
+        self.sin_mask = np.sin(np.radians(geometric_mask_deg(lowest, refraction)))
+        self.masked = np.array([t is not None for t in self.tables], dtype=bool)
+        units = [s.east_north_units() for s in stations]
+        self.east = np.array([u[0] for u in units]).reshape(-1, 3)
+        self.north = np.array([u[1] for u in units]).reshape(-1, 3)
         self._site_unit = self.site / np.linalg.norm(self.site, axis=1, keepdims=True)
         self.min_site_radius_km = float(np.linalg.norm(self.site, axis=1).min())
         self.max_site_radius_km = float(np.linalg.norm(self.site, axis=1).max())
         self._site_xyz, self._up_xyz = self.site.T.copy(), self.up.T.copy()
+
+    def mask_sines(self, pos: np.ndarray, station: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """sin(elevation) of positions (M, 3) seen from ``station[m]``, and the sine of the
+        (geometric) mask at their azimuths: the table's where the station has one."""
+        rel = pos - self.site[station]
+        inv_d = 1.0 / np.linalg.norm(rel, axis=1)
+        sin_el = np.einsum("mk,mk->m", rel, self.up[station]) * inv_d
+        azimuth = np.degrees(np.arctan2(np.einsum("mk,mk->m", rel, self.east[station]),
+                                        np.einsum("mk,mk->m", rel, self.north[station])))
+        sin_mask = self.sin_mask[station].copy()
+        for k in np.unique(station[self.masked[station]]):
+            rows = station == k
+            mask = geometric_mask_deg(self.tables[k].at(azimuth[rows]), self.refraction)
+            sin_mask[rows] = np.sin(np.radians(mask))
+        return sin_el, sin_mask
 
     def _site_rows(self, station: np.ndarray) -> tuple[np.ndarray, ...]:
         """x, y and z of the sites ``station`` (three 1-d gathers beat one 2-d gather)."""
@@ -151,11 +187,12 @@ class _StationGeometry:
         A float32 screen over every (satellite, station, time); all later work is sparse.
         ``radius`` (N, T) is |r|. A few satellites at a time, into reused buffers that stay
         in cache (the whole (N, S, T) product would be fresh memory, paid in page faults).
+        A point where SGP4 failed (r = 0: the Earth's centre) is never inside, but stays as
+        a time neighbour: g is negative there, so a pass cut by a decay closes at it.
         """
         sites = self._site_unit.astype(np.float32)[None]                 # (1, S, 3)
         r32 = r.astype(np.float32).transpose(0, 2, 1)                    # (N, 3, T)
         limit = (radius * np.cos(max_angle_rad)[:, None]).astype(np.float32)
-        alive = radius > 0.0
         n, n_sites, n_times = len(r32), sites.shape[1], r32.shape[2]
         block = max(1, min(_SCREEN_BLOCK, n))
         dots = np.empty((block, n_sites, n_times), dtype=np.float32)
@@ -169,7 +206,6 @@ class _StationGeometry:
             grown[:m] = inside[:m]
             grown[:m, :, 1:] |= inside[:m, :, :-1]
             grown[:m, :, :-1] |= inside[:m, :, 1:]
-            grown[:m] &= alive[a:a + m, None, :]  # not where SGP4 failed
             # Flat indices split by hand: np.nonzero walks a 3-d array ten times slower.
             found.append(np.flatnonzero(grown[:m]) + a * n_sites * n_times)
         pair, k = np.divmod(np.concatenate(found), n_times)
@@ -279,16 +315,24 @@ def apsides_km(line2: str) -> tuple[float, float]:
 def compute_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                      horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
                      workers: int | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> ContactPlan:
-    """Every contact window in [0, horizon_s] for all satellites and stations.
+                     progress: Callable[[int, int], None] | None = None,
+                     refraction: bool = False) -> ContactPlan:
+    """Every contact window in [0, horizon_s] for all satellites and stations, above each
+    station's mask (its table by azimuth where it has one), on the geometric elevation or,
+    with ``refraction``, on the apparent one (constellation/horizon.py); peak elevations
+    are geometric.
 
     The grid step sets the cost, not the accuracy: about 90 s balances SGP4 on the grid
     against the extra candidate peaks a coarser grid refines (see peak_margin).
     Chunks of satellites are independent; ``workers`` (default: every core, for large
     jobs) processes them in forked worker processes, since SGP4 holds the GIL.
-    ``progress(done, total)`` is called after every chunk.
+    ``progress(done, total)`` is called after every chunk. Rises and sets lie within
+    ``tolerance_s`` of a crossing of the elevation computed from SGP4's positions; so do
+    peak times where the peak is sharp (LEO: measured within 0.05 ms), and on the flat
+    apogee peaks of eccentric orbits within milliseconds (GTO 1.2 ms, Molniya 4.4 ms,
+    tests/test_contacts_regressions.py), with the elevation itself within 1e-9 deg.
     """
-    job = _ContactJob(propagator, _StationGeometry(stations), horizon_s, grid_step_s,
+    job = _ContactJob(propagator, _StationGeometry(stations, refraction), horizon_s, grid_step_s,
                       tolerance_s)
     per_sat = len(job.grid) * len(stations)
     n_workers = _worker_count(workers, len(propagator) * per_sat)
@@ -370,7 +414,9 @@ class _ContactJob:
         keep = windows["start_s"] < self.horizon_s
         windows = {name: column[keep] for name, column in windows.items()}
         windows["end_s"] = np.minimum(windows["end_s"], self.horizon_s)
-        return _attach_peaks(windows, peaks, self.geometry, self.propagator, self.horizon_s)
+        windows = _attach_peaks(windows, peaks, self.geometry, self.propagator,
+                                self.horizon_s, self.tolerance_s)
+        return _apply_masks(windows, self.geometry, self.propagator, self.tolerance_s)
 
 
 class _GridScan:
@@ -410,17 +456,11 @@ class _GridScan:
         need[self.c] = need[self.c + 1] = need[self.i] = True
         need[self.i - 1] |= self.prev_adjacent[self.i]
         need[self.i + 1] |= self.next_adjacent[self.i]
-        need = np.flatnonzero(need[:g.size])
+        need = np.flatnonzero(need[:g.size] & (radius[s, k] > 0.0))  # not where SGP4 failed
         self.rate, self.curv = np.full(g.size, np.nan), np.full(g.size, np.nan)
         _, self.rate[need], self.curv[need] = geometry.derivatives(
             np.take(r.reshape(-1, 3), flat[need], axis=0),
             np.take(v.reshape(-1, 3), flat[need], axis=0), None, st[need])
-
-    def exact(self, i: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
-        """g, g' and g'' of entry ``i``'s (satellite, station) at times t, on exact SGP4
-        states."""
-        return self.geometry.derivatives(
-            *self.propagator.states_at(self.sats[self.s[i]], t), None, self.st[i])
 
     def quintic(self, i: np.ndarray) -> _QuinticBracket:
         """The quintic on [grid k_i, grid k_i + 1] (entry i + 1 is its right end)."""
@@ -431,42 +471,39 @@ class _GridScan:
         return {"sat_index": self.sats[self.s[i]], "station_index": self.st[i],
                 "t": np.asarray(t, dtype=float), "rise": np.broadcast_to(rise, i.shape)}
 
-    def newton(self, i: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray,
-               lo_negative: np.ndarray, peak: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Safeguarded Newton on exact states from the first guesses t: the root in [lo, hi]
-        of g (a rise or set) or, where ``peak``, of g' (a peak) of entry i's pair, where the
-        function is negative at lo if ``lo_negative``. Returns the roots and g there.
+    def g_of(self, i: np.ndarray) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+        """g of entry ``i[row]``'s (satellite, station) at times t, from SGP4's positions
+        alone (NaN where SGP4 fails)."""
+        def g(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+            e = i[rows]
+            return _g_at(self.geometry, self.propagator, self.sats[self.s[e]], self.st[e], t)
+        return g
 
-        Each step keeps a sign-changing bracket and bisects whenever Newton would leave it
-        (grazing passes, where g' is small, would otherwise jump to the pass's other root).
-        A root is settled when the Newton step just taken leaves an error, about
-        0.5 |f''/f'| step^2, far below the tolerance: for a rise or set f'' = g'' is known;
-        for a peak |g'''/g''| is below about v/d < 1/60 s, so a last step under
-        PEAK_SETTLED_S leaves under 0.1 ms, and g at the peak (its Taylor series from the
-        last exact state, off by |g'''| step^3 / 6 < 1e-9) is exact for every purpose.
+    def crossings_at(self, i: np.ndarray, guess: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                     lo_negative: np.ndarray) -> np.ndarray:
+        """Rises or sets of entry i's pair in [lo, hi]: within the tolerance of a sign
+        change of the position-derived g (roots.bracketed_root)."""
+        return bracketed_root(self.g_of(i), guess, lo, hi, lo_negative, self.tolerance)
+
+    def peaks_at(self, i: np.ndarray, guess: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                 curvature: np.ndarray) -> np.ndarray:
+        """Peaks of entry i's pair in [lo, hi]: sign changes, to the tolerance, of the
+        central difference D(t) = g(t + h) - g(t - h) of the position-derived g.
+
+        D's root lies within h^2 |g'''| / (6 |g''|) of g's maximum; rounding (about 1e-15
+        in g) moves D's sign within 1e-15 / (h |g''|) of it. h is half the tolerance where
+        the peak is sharp (LEO) and grows as sqrt(1e-12 / |g''|) on flat peaks (an
+        eccentric orbit's apogee), so both stay far below the tolerance.
         """
-        t, lo, hi = (np.array(x, dtype=float) for x in (t, lo, hi))
-        g_root = np.zeros(t.size)
-        active = np.arange(t.size)
-        for _ in range(60):
-            g, rate, curv = self.exact(i[active], t[active])
-            on_peak = peak[active]
-            f, slope = np.where(on_peak, rate, g), np.where(on_peak, curv, rate)
-            ta = t[active]
-            la, ha, step, inside = _newton_step(ta, lo[active], hi[active], f, slope,
-                                                lo_negative[active])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                error = 0.5 * np.abs(curv / rate) * step * step
-            settled = inside & np.where(on_peak, np.abs(step) < PEAK_SETTLED_S,
-                                        (np.abs(step) < 1.0)
-                                        & (4.0 * error < 0.1 * self.tolerance))
-            settled |= ha - la < self.tolerance
-            lo[active], hi[active], t[active] = la, ha, ta + step
-            g_root[active] = g + step * (rate + 0.5 * step * curv)
-            active = active[~settled]
-            if active.size == 0:
-                break
-        return t, g_root
+        with np.errstate(divide="ignore", invalid="ignore"):
+            h = np.sqrt(_PEAK_ROUNDING / np.abs(curvature))
+        h = np.clip(np.where(np.isfinite(h), h, 0.0), 0.5 * self.tolerance, _PEAK_MAX_H_S)
+        g = self.g_of(i)
+
+        def difference(rows: np.ndarray, t: np.ndarray) -> np.ndarray:
+            return g(rows, t + h[rows]) - g(rows, t - h[rows])
+        return bracketed_root(difference, guess, lo, hi, np.zeros(i.size, dtype=bool),
+                              self.tolerance)
 
     def open_at_start(self) -> _Columns:
         i = np.flatnonzero((self.k == 0) & (self.g > 0.0))
@@ -474,53 +511,56 @@ class _GridScan:
 
     def events(self) -> tuple[_Columns, _Columns, _Columns]:
         """Rises and sets between grid points; refined peaks of the grid local maxima near
-        the mask; and the rises and sets of the passes the grid stepped over."""
-        g, grid, tol, c, i = self.g, self.grid, NEWTON_SETTLED_S / self.step, self.c, self.i
+        the mask; and the rises and sets of the passes the grid stepped over. The quintic
+        gives first guesses; every answer is settled on SGP4's positions alone."""
+        g, grid, tol, c, i = self.g, self.grid, GUESS_SETTLED_S / self.step, self.c, self.i
         up = g > 0.0
-        # Rises and sets: first guesses from the quintic.
+        # Rises and sets: first guesses from the quintic (NaN next to a failed grid point:
+        # the root finder then starts from the middle).
         q = self.quintic(c)
-        t_cross = q.time(q.root(np.arange(c.size), np.zeros(c.size), np.ones(c.size), ~up[c],
-                                False, tol))
+        rows = np.flatnonzero(np.isfinite(q.coef).all(axis=0))
+        guess = np.full(c.size, np.nan)
+        guess[rows] = q.t0[rows] + self.step * q.root(
+            rows, np.zeros(rows.size), np.ones(rows.size), ~up[c[rows]], False, tol)
+        lo = grid[self.k[c]]
+        crossings = self._events(c, self.crossings_at(c, guess, lo, lo + self.step, ~up[c]),
+                                 ~up[c])
 
-        # Peaks: the peak lies after grid point k if g still rises there, else before it.
-        after = self.rate[i] > 0.0
-        a = np.where(after, i, i - 1)  # entry at the left end of the peak's interval
-        has_interval = np.where(after, self.next_adjacent[i], self.prev_adjacent[i])
+        # Peaks: a grid local maximum has a maximum of g between its grid neighbours; the
+        # quintic of the side where g still rises gives the first guess.
+        lo = grid[self.k[i] - self.prev_adjacent[i]]
+        hi = grid[np.minimum(self.k[i] + self.next_adjacent[i], grid.size - 1)]
         t_peak, g_peak = grid[self.k[i]].astype(float), g[i].copy()  # ends of grid/screen
-        inner = np.flatnonzero(has_interval)
-        q = self.quintic(a[inner])
-        keep = (q.m0 > 0.0) & (q.m1 < 0.0)  # g' changes sign inside: a true peak
-        inner, q = inner[keep], self.quintic(a[inner[keep]])
-        t_guess = q.time(q.root(np.arange(inner.size), np.zeros(inner.size),
-                                np.ones(inner.size), np.zeros(inner.size, dtype=bool), True,
-                                tol))
-
-        # Rises, sets and peaks settled together on exact states.
-        lo = np.concatenate([grid[self.k[c]], q.t0])
-        roots, g_roots = self.newton(
-            np.concatenate([c, i[inner]]), np.concatenate([t_cross, t_guess]), lo,
-            lo + self.step, np.concatenate([~up[c], np.zeros(inner.size, dtype=bool)]),
-            np.concatenate([np.zeros(c.size, dtype=bool), np.ones(inner.size, dtype=bool)]))
-        crossings = self._events(c, roots[:c.size], ~up[c])
-        t_peak[inner], g_peak[inner] = roots[c.size:], g_roots[c.size:]
+        inner = np.flatnonzero(hi > lo)
+        after = self.rate[i[inner]] > 0.0
+        a = np.where(after & self.next_adjacent[i[inner]], i[inner], i[inner] - 1)
+        a = np.where(self.prev_adjacent[i[inner]] | (a == i[inner]), a, i[inner])
+        q = self.quintic(a)
+        sharp = np.flatnonzero((q.m0 > 0.0) & (q.m1 < 0.0))  # g' changes sign inside
+        s = np.full(inner.size, np.nan)
+        s[sharp] = q.root(sharp, np.zeros(sharp.size), np.ones(sharp.size),
+                          np.zeros(sharp.size, dtype=bool), True, tol)
+        guess = q.time(s)
+        curvature = q.curvature(np.arange(inner.size), np.nan_to_num(s, nan=0.5)) / self.step**2
+        found = self.peaks_at(i[inner], guess, lo[inner], hi[inner], curvature)
+        g_found = self.g_of(i[inner])(np.arange(inner.size), found)
+        better = g_found > g_peak[inner]  # never below the grid sample (NaN: decayed)
+        t_peak[inner[better]], g_peak[inner[better]] = found[better], g_found[better]
         peaks = self._events(i, t_peak, False) | {"g": g_peak}
 
-        # Passes whose peak clears the mask between two grid points below it: the rise
-        # before the peak and the set after it, in one search (rows n.. are the sets).
-        hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0) & has_interval)
-        i, a, t_h = i[hidden], a[hidden], t_peak[hidden]
-        q = self.quintic(a)
-        n = i.size
-        twice = np.concatenate([np.arange(n), np.arange(n)])
-        s_peak = (t_h - q.t0) / self.step
-        s_lo, s_hi = np.concatenate([np.zeros(n), s_peak]), np.concatenate([s_peak, np.ones(n)])
+        # Passes whose peak clears the mask between grid points below it: the rise before
+        # the peak and the set after it (rows n.. are the sets). Every grid sample in
+        # [lo, hi] lies at or below g[i] <= 0, so each side holds one sign change.
+        hidden = np.flatnonzero((g_peak > 0.0) & (g[i] <= 0.0))
+        n = hidden.size
+        twice = np.concatenate([hidden, hidden])
         rising = np.arange(2 * n) < n
-        s_guess = q.root(twice, s_lo, s_hi, rising, False, tol)
-        t0 = q.t0[twice]
-        both, _ = self.newton(i[twice], t0 + s_guess * self.step, t0 + s_lo * self.step,
-                              t0 + s_hi * self.step, rising, np.zeros(2 * n, dtype=bool))
-        hidden_passes = _concat([self._events(i, both[:n], True),
-                                 self._events(i, both[n:], False)])
+        t_h = t_peak[twice]
+        both = self.crossings_at(i[twice], np.full(2 * n, np.nan),
+                                 np.where(rising, lo[twice], t_h),
+                                 np.where(rising, t_h, hi[twice]), rising)
+        hidden_passes = _concat([self._events(i[hidden], both[:n], True),
+                                 self._events(i[hidden], both[n:], False)])
         return crossings, peaks, hidden_passes
 
 
@@ -563,11 +603,14 @@ def _pair_columns(events: _Columns, grid_end: float, n_stations: int) -> _Column
 
 
 def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry,
-                  propagator: Propagator, horizon_s: float) -> _Columns:
-    """Each window's highest point: the best refined peak inside it, or a clipped end.
+                  propagator: Propagator, horizon_s: float, tolerance_s: float) -> _Columns:
+    """Each window's highest point: the best refined peak inside it, or an end.
 
     A peak belongs to the window of its (satellite, station) that last opened at or
-    before it, if that window is still open then.
+    before it, if that window is still open then (or closed less than the tolerance
+    before: a peak at a decay, found on the last positions SGP4 gives, is moved onto the
+    window's end). Where a window is cut by either end of the horizon, or holds no peak,
+    the higher of its ends competes too; a NaN end (decayed) never wins.
     """
     n_stations = len(geometry.sin_mask)
     sat, st = windows["sat_index"], windows["station_index"]
@@ -583,7 +626,8 @@ def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry
     last = np.maximum.accumulate(np.where(order < n, np.arange(len(order)), -1))
     is_peak = (order >= n) & (last >= 0)
     peak, w = order[is_peak] - n, order[last[is_peak]]
-    inside = (pair[w] == p_pair[peak]) & (p_t[peak] <= stop[w]) & ~np.isnan(p_g[peak])
+    inside = (pair[w] == p_pair[peak]) & (p_t[peak] <= stop[w] + tolerance_s) & \
+        ~np.isnan(p_g[peak])
     peak, w = peak[inside], w[inside]
     # The highest peak of each window (the earliest of equals).
     by_height = np.lexsort((p_t[peak], -p_g[peak], w))
@@ -593,18 +637,86 @@ def _attach_peaks(windows: _Columns, peaks: _Columns, geometry: _StationGeometry
     peak, w = peak[first], w[first]
     best_t, best_g = np.full(n, np.nan), np.full(n, np.nan)
     best_t[w], best_g[w] = p_t[peak], p_g[peak]
-    # Where a window is cut by either end of the horizon, that end may be its highest point.
-    for t_end_all, cut in ((start, start <= 0.0), (stop, stop >= horizon_s)):
+    late = np.flatnonzero(best_t > stop)
+    best_t[late] = stop[late]
+    best_g[late] = _g_at(geometry, propagator, sat[late], st[late], stop[late])
+    alone = np.isnan(best_g)
+    for t_end_all, cut in ((start, (start <= 0.0) | alone), (stop, (stop >= horizon_s) | alone)):
         idx = np.flatnonzero(cut)
         t_end = t_end_all[idx]
-        g_end = geometry.derivatives(*propagator.states_at(sat[idx], t_end), None,
-                                     st[idx])[0]
-        higher = ~(best_g[idx] >= g_end)  # also where no peak lies inside (NaN)
+        g_end = _g_at(geometry, propagator, sat[idx], st[idx], t_end)
+        higher = (g_end > best_g[idx]) | (np.isnan(best_g[idx]) & ~np.isnan(g_end))
         best_t[idx] = np.where(higher, t_end, best_t[idx])
         best_g[idx] = np.where(higher, g_end, best_g[idx])
     sin_el = np.clip(best_g + geometry.sin_mask[st], -1.0, 1.0)
     return windows | {"max_elevation_deg": np.degrees(np.arcsin(sin_el)),
                       "max_elevation_s": best_t}
+
+
+def _apply_masks(windows: _Columns, geometry: _StationGeometry, propagator: Propagator,
+                 tolerance_s: float) -> _Columns:
+    """The windows of stations with a mask table, cut to where the satellite clears the
+    table at its azimuth; other windows unchanged.
+
+    Each window above the table's lowest point is scanned every ``MASK_SCAN_S``: every
+    change of side between two samples is a crossing, settled by the root finder on
+    positions. A window's end where the table is at its lowest stays (the window's own
+    rise or set is the masked one). A dip behind the mask, or a rise above a notch in it,
+    shorter than the scan step can be missed. A piece keeps the window's peak where it holds
+    it, else its higher end (a pass rises to its peak and falls after it).
+    """
+    rows = np.flatnonzero(geometry.masked[windows["station_index"]])
+    if rows.size == 0:
+        return windows
+    sat, st = windows["sat_index"][rows], windows["station_index"][rows]
+    start, stop = windows["start_s"][rows], windows["end_s"][rows]
+    counts = np.floor((stop - start) / MASK_SCAN_S).astype(int) + 2
+    w = np.repeat(np.arange(rows.size), counts)
+    j = np.arange(w.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    last = j == counts[w] - 1
+    t = np.where(last, stop[w], start[w] + j * MASK_SCAN_S)
+    sin_el, sin_mask = geometry.mask_sines(propagator.ecef_at(sat[w], t), st[w])
+    visible = sin_el > sin_mask
+    at_lowest = sin_mask - geometry.sin_mask[st[w]] <= 1e-12
+    visible |= ((j == 0) | last) & at_lowest & ~np.isnan(sin_el)
+    before = np.append(False, visible[:-1]) & (j > 0)
+    after = np.append(visible[1:], False) & ~last
+    rise, fall = np.flatnonzero(visible & ~before), np.flatnonzero(visible & ~after)
+
+    def excess(k: np.ndarray, times: np.ndarray) -> np.ndarray:
+        e = np.concatenate([rise, fall])[k]
+        above, mask = geometry.mask_sines(propagator.ecef_at(sat[w[e]], times), st[w[e]])
+        return above - mask
+
+    inner_rise, inner_fall = j[rise] > 0, ~last[fall]
+    lo = np.concatenate([np.where(inner_rise, t[rise - inner_rise], t[rise]), t[fall]])
+    hi = np.concatenate([t[rise], np.where(inner_fall, t[np.minimum(fall + 1, t.size - 1)],
+                                           t[fall])])
+    lo_negative = np.concatenate([np.ones(rise.size, bool), np.zeros(fall.size, bool)])
+    crossing = bracketed_root(excess, np.full(lo.size, np.nan), lo, hi, lo_negative,
+                              tolerance_s)
+    a, b = crossing[:rise.size], crossing[rise.size:]
+    a[~inner_rise], b[~inner_fall] = t[rise][~inner_rise], t[fall][~inner_fall]
+    piece = w[rise]  # rises and falls alternate within a window, in time order
+    peak_t, peak_deg = windows["max_elevation_s"][rows][piece], \
+        windows["max_elevation_deg"][rows][piece]
+    holds = (peak_t >= a) & (peak_t <= b)
+    ends = np.concatenate([a, b])
+    end_el = np.degrees(np.arcsin(np.clip(geometry.mask_sines(
+        propagator.ecef_at(np.tile(sat[piece], 2), ends), np.tile(st[piece], 2))[0], -1, 1)))
+    higher_end = np.where(end_el[rise.size:] > end_el[:rise.size], b, a)
+    higher_el = np.fmax(end_el[:rise.size], end_el[rise.size:])
+    others = np.setdiff1d(np.arange(len(windows["start_s"])), rows)
+    masked = {"sat_index": sat[piece], "station_index": st[piece], "start_s": a, "end_s": b,
+              "max_elevation_deg": np.where(holds, peak_deg, higher_el),
+              "max_elevation_s": np.where(holds, peak_t, higher_end)}
+    return _concat([{name: column[others] for name, column in windows.items()}, masked])
+
+
+def _g_at(geometry: _StationGeometry, propagator: Propagator, sat: np.ndarray,
+          station: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """g from SGP4's positions at times t (NaN where SGP4 fails)."""
+    return geometry.value(propagator.ecef_at(sat, t), station)
 
 
 def _to_frame(windows: _Columns, propagator: Propagator,
@@ -630,3 +742,33 @@ def _to_frame(windows: _Columns, propagator: Propagator,
         "max_elevation_deg": windows["max_elevation_deg"][order],
         "max_elevation_s": windows["max_elevation_s"][order],
     }, columns=WINDOW_COLUMNS)
+
+
+def highest_point(propagator: Propagator, station: GroundStation, sat: int, start_s: float,
+                  end_s: float, sample_s: float = 1.0,
+                  tolerance_s: float = 1e-3) -> tuple[float, float]:
+    """Time and elevation (deg) of satellite ``sat``'s highest point over ``station`` in
+    [start_s, end_s], for a window whose peak the search could not give (one cut short
+    after the search): the best of samples every ``sample_s`` and both ends, refined by a
+    golden-section search between its neighbours to ``tolerance_s``. NaN samples (SGP4
+    failed) never win. Exact when the elevation has one maximum between two samples."""
+    geometry = _StationGeometry([station])
+    t = np.append(np.arange(start_s, end_s, sample_s), end_s)
+
+    def g(times: np.ndarray) -> np.ndarray:
+        value = _g_at(geometry, propagator, np.full(times.size, sat), np.zeros(times.size, int),
+                      times)
+        return np.where(np.isnan(value), -np.inf, value)
+
+    samples = g(t)
+    k = int(np.argmax(samples))
+    a, b = t[max(k - 1, 0)], t[min(k + 1, t.size - 1)]
+    ratio = (np.sqrt(5.0) - 1.0) / 2.0
+    while b - a > tolerance_s:
+        c, d = b - ratio * (b - a), a + ratio * (b - a)
+        f_c, f_d = g(np.array([c, d]))
+        a, b = (a, d) if f_c > f_d else (c, b)
+    best_t, best_g = max([(0.5 * (a + b), g(np.array([0.5 * (a + b)]))[0]),
+                          (t[k], samples[k])], key=lambda pair: pair[1])
+    sin_el = np.clip(best_g + geometry.sin_mask[0], -1.0, 1.0)
+    return float(best_t), float(np.degrees(np.arcsin(sin_el)))

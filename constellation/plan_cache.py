@@ -23,11 +23,15 @@ from .contacts import WINDOW_COLUMNS, ContactPlan, compute_contacts
 from .propagation import Propagator
 from .stations import GroundStation
 
-ALGORITHM_VERSION = 3  # 2: SI simulation seconds (leap seconds), decay cut-offs; 3: quintic search
+# 2: SI simulation seconds (leap seconds), decay cut-offs; 3: quintic search; 4: rises, sets
+# and peaks settled on SGP4 positions (answers move by up to milliseconds), decay closes passes
+ALGORITHM_VERSION = 4
 
 
 def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_s: float,
-             grid_step_s: float, tolerance_s: float) -> str:
+             grid_step_s: float, tolerance_s: float, refraction: bool = False) -> str:
+    """The entry's name: a hash of everything that decides the plan (a station's mask
+    table and refraction only where used, so plans without them keep their keys)."""
     document = {
         "version": ALGORITHM_VERSION,
         "elements": [[e.name, e.line1, e.line2, list(e.omm_fields or [])]
@@ -37,23 +41,31 @@ def plan_key(propagator: Propagator, stations: Sequence[GroundStation], horizon_
         "epoch": propagator.clock.epoch.isoformat(),
         "horizon_s": horizon_s, "grid_step_s": grid_step_s, "tolerance_s": tolerance_s,
     }
+    tables = [[s.id, s.horizon_mask.azimuth_deg, s.horizon_mask.elevation_deg]
+              for s in stations if s.horizon_mask is not None]
+    if tables:
+        document["horizon_masks"] = tables
+    if refraction:
+        document["refraction"] = True
     return hashlib.sha256(json.dumps(document, default=str).encode()).hexdigest()
 
 
 def cached_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                     horizon_s: float, grid_step_s: float = 90.0, tolerance_s: float = 1e-3,
-                    cache_dir: Path | None = None, **kwargs) -> tuple[ContactPlan, bool]:
+                    cache_dir: Path | None = None, refraction: bool = False,
+                    **kwargs) -> tuple[ContactPlan, bool]:
     """The plan, and whether it came from the cache. ``cache_dir=None`` uses the default.
     An entry is used only when its checksum matches and it is a plan of these satellites
     and stations (``orbitfl/cache_dir.py``); otherwise it is rebuilt."""
     directory = cache_dir if cache_dir is not None else default_cache_dir()
     path = entry_path(directory, "contacts", plan_key(propagator, stations, horizon_s,
-                                                      grid_step_s, tolerance_s))
+                                                      grid_step_s, tolerance_s, refraction))
     windows = read_entry(path, lambda payload: _checked_windows(
         pd.read_parquet(io.BytesIO(payload)), propagator, stations, horizon_s))
     if windows is not None:
         return ContactPlan(windows, horizon_s), True
-    plan = compute_contacts(propagator, stations, horizon_s, grid_step_s, tolerance_s, **kwargs)
+    plan = compute_contacts(propagator, stations, horizon_s, grid_step_s, tolerance_s,
+                            refraction=refraction, **kwargs)
     buffer = io.BytesIO()
     plan.windows.to_parquet(buffer, index=False)
     write_entry(path, buffer.getvalue())

@@ -13,13 +13,17 @@ from skyfield.api import wgs84
 
 from orbitfl.errors import InputError
 
+from .horizon import HorizonMask
+
 if TYPE_CHECKING:
     from .links import RateModel
 
 
 @dataclass(frozen=True)
 class GroundStation:
-    """A site that can talk to satellites above ``min_elevation_deg``."""
+    """A site that can talk to satellites above ``min_elevation_deg``, or above its
+    ``horizon_mask`` by azimuth where it has one (``min_elevation_deg`` is then the
+    mask's lowest point)."""
 
     id: str
     name: str
@@ -36,10 +40,19 @@ class GroundStation:
     # This site's own links (a scenario's per-site override; None: the scenario's links).
     downlink: RateModel | None = None
     uplink: RateModel | None = None
+    # Lowest usable elevation by azimuth (None: min_elevation_deg all round).
+    horizon_mask: HorizonMask | None = None
 
     def ecef_km(self) -> np.ndarray:
         """WGS84 position in the ITRS (skyfield's geodesy, so frames agree exactly)."""
         return wgs84.latlon(self.lat_deg, self.lon_deg, elevation_m=self.alt_m).itrs_xyz.km
+
+    def east_north_units(self) -> tuple[np.ndarray, np.ndarray]:
+        """Local east and north (geodetic), for azimuths measured east of north."""
+        lat, lon = np.radians(self.lat_deg), np.radians(self.lon_deg)
+        east = np.array([-np.sin(lon), np.cos(lon), 0.0])
+        north = np.array([-np.sin(lat) * np.cos(lon), -np.sin(lat) * np.sin(lon), np.cos(lat)])
+        return east, north
 
     def up_unit(self) -> np.ndarray:
         """Geodetic zenith: elevation is measured from the plane normal to it."""

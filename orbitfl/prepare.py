@@ -10,6 +10,7 @@ from typing import Any, Literal, Sequence
 
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
+from orbitfl.constellation.horizon import HorizonMask
 from orbitfl.constellation.links import RateModel, link_band, station_links
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
@@ -205,14 +206,17 @@ def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
                       gt_dbk=site.gt_dbk, eirp_dbw=site.eirp_dbw,
                       downlink=site.downlink.model() if site.downlink else None,
                       uplink=site.uplink.model() if site.uplink else None)
+        mask = None if site.horizon_mask is None else HorizonMask.from_pairs(site.horizon_mask)
+        if mask is not None:
+            merged["min_elevation_deg"] = mask.lowest_deg
         if site.lat_deg is None:
-            stations[site.id] = from_catalog(site.id, **merged)
+            stations[site.id] = from_catalog(site.id, **merged, horizon_mask=mask)
         else:
-            mask = merged.pop("min_elevation_deg")
+            elevation = merged.pop("min_elevation_deg")
             stations[site.id] = GroundStation(
                 site.id, site.id, site.lat_deg, site.lon_deg, site.alt_m,
-                mask if mask is not None else 10.0, merged.pop("antennas") or 1,
-                **{k: v for k, v in merged.items() if v is not None})
+                elevation if elevation is not None else 10.0, merged.pop("antennas") or 1,
+                horizon_mask=mask, **{k: v for k, v in merged.items() if v is not None})
     if gs.limit is not None and gs.limit > len(stations):
         raise InputError(f"{path}: ground_stations.limit: {gs.limit} exceeds the "
                          f"{len(stations)} stations of the networks and sites listed")

@@ -132,11 +132,34 @@ class Site(_Strict):
         None, description="this site's downlink, instead of links.downlink")
     uplink: LinkSpec | None = Field(
         None, description="this site's uplink, instead of links.uplink")
+    horizon_mask: list[tuple[float, float]] | str | None = Field(
+        None, description="lowest usable elevation by azimuth, instead of min_elevation_deg: "
+                          "[[azimuth_deg, elevation_deg], ...] with azimuths increasing in "
+                          "[0, 360) and elevations in [-5, 90], linear between and periodic, "
+                          "or a CSV file (columns azimuth_deg,elevation_deg) relative to the "
+                          "scenario file [deg]")
 
     @model_validator(mode="before")
     @classmethod
     def _from_id(cls, value: Any) -> Any:
         return {"id": value} if isinstance(value, str) else value
+
+    @field_validator("horizon_mask")
+    @classmethod
+    def _mask_table(cls, value: list | str | None,
+                    info: ValidationInfo) -> list[tuple[float, float]] | None:
+        """The table itself (a file is read now, so a run's hash covers its content)."""
+        from orbitfl.constellation.horizon import read_mask_csv, table_problem
+
+        if isinstance(value, str):
+            try:
+                return read_mask_csv(relative_to_scenario(Path(value), info))
+            except InputError as err:
+                raise ValueError(str(err)) from None
+        problem = None if value is None else table_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _known_or_inline(self) -> "Site":
@@ -144,6 +167,9 @@ class Site(_Strict):
 
         if (self.lat_deg is None) != (self.lon_deg is None):
             raise ValueError("an inline site needs both lat_deg and lon_deg")
+        if self.horizon_mask is not None and self.min_elevation_deg is not None:
+            raise ValueError("give one of min_elevation_deg and horizon_mask (the mask's "
+                             "lowest point is the site's minimum elevation)")
         if self.lat_deg is None and self.id not in catalog():
             close = difflib.get_close_matches(self.id, catalog(), n=3)
             hint = f" (close matches: {', '.join(map(repr, close))})" if close else ""
@@ -225,6 +251,11 @@ class ContactsConfig(_Strict):
                                         "refined on exact orbits) [s]")
     cache: bool = Field(
         True, description="reuse contact plans computed before (in the user cache folder)")
+    refraction: bool = Field(
+        False, description="masks apply to the apparent elevation: standard-atmosphere "
+                           "refraction (skyfield's) brings rises earlier and sets later by "
+                           "seconds at low masks; off, the geometric line of sight, as the "
+                           "published pass figures and skyfield's find_events use")
 
 
 class OnboardConfig(_Strict):
@@ -401,7 +432,7 @@ class Scenario(_Strict):
         document = self.model_dump(mode="json")
         del document["execution"]  # where clients train does not change the results
         for path in ADDED_LATER:  # at their default, older runs keep their hash
-            _drop_unset(document, path)
+            _drop_at_default(document, path, ADDED_LATER_DEFAULTS.get(path))
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
@@ -415,24 +446,27 @@ class Scenario(_Strict):
 
 
 # Options added after runs were published: left out of the content hash while unset, so
-# run directories, checkpoints and sweeps of earlier versions stay valid ('*': every item
-# of a list).
+# run directories, checkpoints and sweeps of earlier versions stay valid.
+# A path's "*" stands for every item of a list; an option's default is None unless listed.
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
-               ("data", "object_fraction"),
-               *(("ground_stations", "sites", "*", key)
-                 for key in ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink")))
+               ("data", "object_fraction"), ("contacts", "refraction"),
+               *(("ground_stations", "sites", "*", key) for key in
+                 ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink", "horizon_mask")))
+ADDED_LATER_DEFAULTS: dict[tuple[str, ...], Any] = {("contacts", "refraction"): False}
 
 
-def _drop_unset(document: Any, path: tuple[str, ...]) -> None:
-    """Remove the key at the end of ``path`` wherever it holds None."""
-    *parents, key = path
-    nodes = [document]
-    for part in parents:
-        nodes = [item for node in nodes for item in
-                 (node if part == "*" else [node.get(part, {})])]
-    for node in nodes:
-        if isinstance(node, dict) and node.get(key, 0) is None:
-            del node[key]
+def _drop_at_default(node: Any, path: tuple[str, ...], default: Any) -> None:
+    """Remove the option at ``path`` of a dumped scenario where it holds ``default``."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        for item in node if isinstance(node, list) else ():
+            _drop_at_default(item, rest, default)
+    elif isinstance(node, dict) and head in node:
+        if not rest:
+            if node[head] == default:
+                del node[head]
+        else:
+            _drop_at_default(node[head], rest, default)
 
 
 def file_sha256(path: Path) -> str:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from orbitfl.constellation.contacts import ContactPlan, compute_contacts
+from orbitfl.constellation.contacts import ContactPlan, compute_contacts, highest_point
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
@@ -21,6 +21,7 @@ from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
+from orbitfl.constellation.stations import GroundStation
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.limits import SUNLIGHT_GRID_S
 from orbitfl.prepare import Prepared
@@ -146,7 +147,7 @@ def build_world(prepared: Prepared,
     propagator = Propagator(prepared.fleet, clock)
     logger.info(f"contacts: {len(prepared.fleet)} satellites x {len(prepared.stations)} "
                 f"stations over {scenario.duration / 3600:.1f} h")
-    step = scenario.contacts.grid_step_s
+    step, refraction = scenario.contacts.grid_step_s, scenario.contacts.refraction
 
     def chunk_done(done: int, total: int) -> None:
         if total > 1:
@@ -156,12 +157,12 @@ def build_world(prepared: Prepared,
 
     if scenario.contacts.cache:
         plan, cached = cached_contacts(propagator, prepared.stations, scenario.duration, step,
-                                       progress=chunk_done)
+                                       progress=chunk_done, refraction=refraction)
     else:
         plan, cached = compute_contacts(propagator, prepared.stations, scenario.duration,
-                                        step, progress=chunk_done), False
+                                        step, progress=chunk_done, refraction=refraction), False
     decays = _decays(propagator, prepared, scenario.duration)
-    plan = _before_decay(plan, decays)
+    plan = _before_decay(plan, decays, propagator, prepared.stations)
     logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
     down = rate_profiles(plan, propagator, prepared.stations, prepared.links("down"),
                          scenario.links.sample_s)
@@ -197,7 +198,8 @@ def _decays(propagator: Propagator, prepared: Prepared,
     satellite comes first: a decayed satellite is a failed one from then on."""
     failures = {f.satellite: f.at for f in prepared.scenario.faults.failures}
     out = []
-    for element, t in zip(prepared.fleet, propagator.decay_times(horizon_s)):
+    for element, t in zip(prepared.fleet,
+                          propagator.decay_times(horizon_s, tolerance_s=DECAY_TOLERANCE_S)):
         if np.isfinite(t) and failures.get(element.name, np.inf) > t:
             logger.info(f"decay: {element.name} (NORAD {element.catalog_number}) decays "
                         f"{t / 3600:.2f} h into the run (SGP4); it leaves the fleet then")
@@ -205,14 +207,25 @@ def _decays(propagator: Propagator, prepared: Prepared,
     return tuple(out)
 
 
-def _before_decay(plan: ContactPlan, decays: tuple[tuple[str, float], ...]) -> ContactPlan:
-    """The windows of decayed satellites cut at the decay (no orbit exists afterwards)."""
+def _before_decay(plan: ContactPlan, decays: tuple[tuple[str, float], ...],
+                  propagator: Propagator, stations: Sequence[GroundStation]) -> ContactPlan:
+    """The windows of decayed satellites cut at the decay (no orbit exists afterwards).
+
+    A window whose peak lies after the cut gets the highest point of what is left of it, up
+    to the last instant SGP4 still answers (the decay time less its bisection's tolerance).
+    """
     if not decays:
         return plan
     w = plan.windows
     end = w["satellite"].map(dict(decays)).fillna(np.inf).to_numpy()
     cut = w[w["start_s"] < end].assign(end_s=lambda f: np.minimum(f["end_s"], end[f.index]))
     cut = cut.assign(duration_s=cut["end_s"] - cut["start_s"]).reset_index(drop=True)
+    sites = {s.id: s for s in stations}
+    for row in np.flatnonzero(~(cut["max_elevation_s"] <= cut["end_s"]).to_numpy()):
+        window = cut.iloc[row]
+        last = max(window.end_s - DECAY_TOLERANCE_S, window.start_s)
+        cut.loc[row, ["max_elevation_s", "max_elevation_deg"]] = highest_point(
+            propagator, sites[window.station], int(window.sat_index), window.start_s, last)
     return ContactPlan(cut, plan.horizon_s)
 
 
@@ -224,5 +237,6 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
             event.update(kind="decayed", detail="SGP4 reports the orbit decayed")
 
 
+DECAY_TOLERANCE_S = 1e-3  # decay times are bisected to this
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
 logger = logging.getLogger(__name__)
