@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
@@ -60,9 +61,23 @@ class GroundStation:
         return np.array([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
 
 
+CATALOG_FILES = ("ground_stations.csv", "station_antennas.csv")
+
+
 def _rows(name: str) -> list[dict[str, str]]:
     text = files("orbitfl.constellation").joinpath(f"data/{name}").read_text("utf-8")
     return list(csv.DictReader(text.splitlines()))
+
+
+@lru_cache(maxsize=1)
+def catalog_sha256() -> str:
+    """SHA-256 of the catalog's files: a scenario that names catalog sites means what the
+    catalog says of them (position, mask, antennas, bands), so its content hash includes
+    this, as it includes its element file's bytes."""
+    digest = hashlib.sha256()
+    for name in CATALOG_FILES:
+        digest.update(files("orbitfl.constellation").joinpath(f"data/{name}").read_bytes())
+    return digest.hexdigest()
 
 
 @lru_cache(maxsize=1)

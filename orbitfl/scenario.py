@@ -31,6 +31,7 @@ from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.isl import IslModel
 from orbitfl.constellation.links import LinkSpec
 from orbitfl.constellation.power import PowerSpec
+from orbitfl.constellation.stations import catalog_sha256
 from orbitfl.constellation.walker import WalkerSpec
 from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.config import (
@@ -427,7 +428,8 @@ class Scenario(_Strict):
 
     def content_hash(self) -> str:
         """SHA-256 of the validated scenario with the element file's bytes in place of its
-        path, so a moved copy hashes the same and an edited element file does not; the
+        path, so a moved copy hashes the same and an edited element file does not, and with
+        the station catalog's bytes where it names catalog sites (``catalog_sha256``); the
         execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
         del document["execution"]  # where clients train does not change the results
@@ -435,8 +437,16 @@ class Scenario(_Strict):
             _drop_at_default(document, path, ADDED_LATER_DEFAULTS.get(path))
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
+        if self.uses_station_catalog():
+            document["ground_stations"]["catalog_sha256"] = catalog_sha256()
         blob = json.dumps(document, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()
+
+    def uses_station_catalog(self) -> bool:
+        """Whether a station comes from the packaged catalog (a network, or a site given by
+        id alone), rather than wholly from the scenario."""
+        gs = self.ground_stations
+        return bool(gs.network) or any(site.lat_deg is None for site in gs.sites)
 
     def tle_sha256(self) -> str | None:
         """The element file's SHA-256; None for a Walker shell, which has no file (its

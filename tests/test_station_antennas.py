@@ -88,14 +88,30 @@ def test_new_site_options_enter_the_hash_only_when_set():
 
 
 def test_shipped_scenarios_keep_their_hashes():
-    """Hashes of the shipped scenarios before issue 26 (the new options are unset)."""
+    """Hashes of the shipped scenarios, pinned: they changed once in issue 26, when the
+    station catalog's bytes joined the hash (the catalog's antenna counts changed what three
+    of them compute), and the new options stay out of it while unset."""
     from orbitfl.scenario import load_scenario
 
-    expected = {"quickstart": "29bffc16e97dff59", "flock-safe": "ee2557ca903ee53d",
-                "planner-stations": "d082946481a5c4ea", "starlink-relay": "11b2da772feddf3e",
-                "bandwidth-base": "1d1e3df952039217"}
+    expected = {"quickstart": "f07e0e33e5f34222", "flock-safe": "8d119b01b1b89ecb",
+                "planner-stations": "490767b45119fb6a", "starlink-relay": "3ce353e56b178d08",
+                "bandwidth-base": "615e85d915e8f547"}
     for name, digest in expected.items():
         assert load_scenario(SCENARIOS / f"{name}.yaml").content_hash()[:16] == digest, name
+
+
+def test_the_station_catalog_enters_the_hash_of_scenarios_that_name_it(monkeypatch):
+    """An edited catalog (say a site's antenna count) changes what a scenario naming its
+    sites computes, so a run, checkpoint or sweep point of the old catalog must not be
+    reused; a scenario whose sites are all given in full does not depend on it."""
+    import orbitfl.scenario as scenario_module
+
+    named = _scenario()
+    own = _scenario(network=[], sites=[{"id": "mine", "lat_deg": 10.0, "lon_deg": 20.0}])
+    before = named.content_hash(), own.content_hash()
+    monkeypatch.setattr(scenario_module, "catalog_sha256", lambda: "0" * 64)
+    assert named.content_hash() != before[0]
+    assert own.content_hash() == before[1]
 
 
 def test_a_site_overrides_count_bands_gt_eirp_and_links():
