@@ -11,7 +11,7 @@ steps up once the better threshold is met), and a window's capacity is the integ
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Literal, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -58,7 +58,13 @@ BANDS = {
 
 
 class RateModel(Protocol):
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray: ...
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray: ...
+
+
+# The atmosphere's attenuation (dB) of samples: (carrier frequency in GHz, station index,
+# window rows, elevation in deg) -> dB; ``atmosphere.Weather.attenuation_db``.
+Attenuation = Callable[[float, int, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,8 @@ class FixedRate:
 
     bps: float
 
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
         return np.full(np.shape(range_km), self.bps)
 
 
@@ -94,12 +101,21 @@ class LinkBudget:
         allowed = order[: order.index(self.max_modulation) + 1]
         return [m for m in DVB_S2_MODCODS if m[0].split()[0] in allowed]
 
-    def es_n0_db(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    def atmosphere_db(self, elevation_deg: np.ndarray) -> np.ndarray:
+        """The clear-sky loss this budget assumes without weather: its zenith loss scaled
+        by the path length at each elevation."""
+        return atmospheric_loss_db(self.zenith_atmospheric_loss_db, elevation_deg)
+
+    def es_n0_db(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
+        """Es/N0 (dB); ``attenuation_db`` (the atmosphere from ``links.weather``) replaces
+        the clear-sky loss when given."""
+        if attenuation_db is None:
+            attenuation_db = self.atmosphere_db(elevation_deg)
         distance_m = np.asarray(range_km, dtype=float) * 1e3
         fspl = 20.0 * np.log10(4.0 * np.pi * distance_m * self.frequency_ghz * 1e9
                                / SPEED_OF_LIGHT_M_S)
-        return (self.eirp_dbw + self.gt_dbk - fspl
-                - atmospheric_loss_db(self.zenith_atmospheric_loss_db, elevation_deg)
+        return (self.eirp_dbw + self.gt_dbk - fspl - attenuation_db
                 - self.other_losses_db - BOLTZMANN_DB - 10.0 * np.log10(self.symbol_rate))
 
     def select_modcod(self, es_n0_db: np.ndarray) -> np.ndarray:
@@ -111,10 +127,20 @@ class LinkBudget:
         best = np.where(closes, efficiency, -1.0)
         return np.where(closes.any(axis=-1), best.argmax(axis=-1), -1)
 
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
-        index = self.select_modcod(self.es_n0_db(range_km, elevation_deg))
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
+        return self.rate_of(self.select_modcod(
+            self.es_n0_db(range_km, elevation_deg, attenuation_db)))
+
+    def rate_of(self, index: np.ndarray) -> np.ndarray:
+        """Information rate (bit/s) of MODCOD indices from ``select_modcod`` (-1: none)."""
         efficiency = np.array([m[2] for m in self.modcods()])
         return np.where(index >= 0, efficiency[np.maximum(index, 0)] * self.symbol_rate, 0.0)
+
+    def modcod_names(self, index: np.ndarray) -> np.ndarray:
+        """Names of MODCOD indices from ``select_modcod``; -1 is 'none'."""
+        names = np.array([m[0] for m in self.modcods()] + ["none"], dtype=object)
+        return names[index]
 
 
 # Published systems the defaults trace to. Figures marked "estimate" are ours.
@@ -227,14 +253,30 @@ def look_angles(propagator: Propagator, sat_index: np.ndarray, station: GroundSt
 
 
 @dataclass(frozen=True)
+class LinkState:
+    """Why a budget link's interval runs at its rate: the atmospheric loss (dB), Es/N0 (dB)
+    and MODCOD name of the interval's end with the lower Es/N0 (the one that sets its
+    rate)."""
+
+    attenuation_db: np.ndarray
+    es_n0_db: np.ndarray
+    modcod: np.ndarray
+
+    def take(self, index: np.ndarray) -> "LinkState":
+        return LinkState(self.attenuation_db[index], self.es_n0_db[index], self.modcod[index])
+
+
+@dataclass(frozen=True)
 class RateProfiles:
     """Piecewise-constant rates over every window of a plan: window w owns the intervals
-    ``offsets[w]:offsets[w + 1]`` of ``start``, ``end`` (s) and ``rate`` (bit/s)."""
+    ``offsets[w]:offsets[w + 1]`` of ``start``, ``end`` (s) and ``rate`` (bit/s), and, for a
+    DVB-S2 budget, their ``state``."""
 
     start: np.ndarray
     end: np.ndarray
     rate: np.ndarray
     offsets: np.ndarray
+    state: LinkState | None = None
 
     def window(self, w: int) -> slice:
         return slice(self.offsets[w], self.offsets[w + 1])
@@ -242,14 +284,37 @@ class RateProfiles:
     def restrict(self, source: np.ndarray, start: np.ndarray, end: np.ndarray) -> "RateProfiles":
         """Profiles of window pieces: piece j is window ``source[j]`` cut to [start, end]
         (what is left of a pass after an outage)."""
-        starts, ends, rates, offsets = [], [], [], [0]
+        starts, ends, kept, offsets = [], [], [], [0]
         for w, a, b in zip(source, start, end):
             span = self.window(int(w))
             s_, e_ = np.maximum(self.start[span], a), np.minimum(self.end[span], b)
             keep = e_ > s_
-            starts.append(s_[keep]), ends.append(e_[keep]), rates.append(self.rate[span][keep])
+            starts.append(s_[keep]), ends.append(e_[keep])
+            kept.append(np.arange(span.start, span.stop)[keep])
             offsets.append(offsets[-1] + int(keep.sum()))
-        return RateProfiles(_concat(starts), _concat(ends), _concat(rates), np.array(offsets))
+        index = _concat(kept).astype(int)
+        state = None if self.state is None else self.state.take(index)
+        return RateProfiles(_concat(starts), _concat(ends), self.rate[index], np.array(offsets),
+                            state)
+
+    def state_over(self, w: int, start_s: float, end_s: float) -> tuple[float, float, str]:
+        """(attenuation dB, Es/N0 dB, MODCOD) while window ``w`` was used from ``start_s`` to
+        ``end_s``: the time-weighted mean loss and Es/N0, and the MODCOD that carried the
+        most bytes (NaN, NaN, '' without a budget)."""
+        span = self.window(w)
+        if self.state is None or span.stop == span.start:
+            return float("nan"), float("nan"), ""
+        overlap = np.clip(np.minimum(self.end[span], end_s)
+                          - np.maximum(self.start[span], start_s), 0.0, None)
+        if overlap.sum() <= 0.0:  # an instant: the interval it fell in
+            overlap = ((self.start[span] <= start_s) & (start_s <= self.end[span])) * 1.0
+            overlap = overlap if overlap.any() else np.ones(len(overlap))
+        state = self.state.take(np.arange(span.start, span.stop))
+        weight = overlap / overlap.sum()
+        carried = overlap * self.rate[span]
+        best = int(np.argmax(carried)) if carried.any() else int(np.argmax(overlap))
+        return (float(weight @ state.attenuation_db), float(weight @ state.es_n0_db),
+                str(state.modcod[best]))
 
     def capacity_bytes(self) -> np.ndarray:
         """Bytes each window can carry: the integral of its rate."""
@@ -262,10 +327,12 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 
 
 def rate_profiles(plan: ContactPlan, propagator: Propagator,
-                  stations: Sequence[GroundStation], model: RateModel,
-                  sample_s: float = 5.0) -> RateProfiles:
+                  stations: Sequence[GroundStation], model: FixedRate | LinkBudget,
+                  sample_s: float = 5.0, attenuation: Attenuation | None = None
+                  ) -> RateProfiles:
     """Sample every window of ``plan`` every ``sample_s`` seconds (and at both ends); a
-    fixed-rate link needs no geometry and gets one interval per window."""
+    fixed-rate link needs no geometry and gets one interval per window. ``attenuation``
+    (``links.weather``) replaces a budget's clear-sky loss."""
     windows = plan.windows
     if isinstance(model, FixedRate):
         return RateProfiles(start=windows["start_s"].to_numpy(), end=windows["end_s"].to_numpy(),
@@ -279,19 +346,26 @@ def rate_profiles(plan: ContactPlan, propagator: Propagator,
     owner = np.repeat(np.arange(len(windows)), n_intervals + 1)
     sat = windows["sat_index"].to_numpy()[owner]
     st = windows["station"].map(station_index).to_numpy()[owner]
-    sample_rate = np.zeros(len(times))
+    loss, es_n0 = np.zeros(len(times)), np.zeros(len(times))
     for i, station in enumerate(stations):
         mask = st == i
         if mask.any():
             distance, elevation = look_angles(propagator, sat[mask], station, times[mask])
-            sample_rate[mask] = model.rate_bps(distance, elevation)
-    # Every sample but the last of its window opens an interval.
+            loss[mask] = (model.atmosphere_db(elevation) if attenuation is None else
+                          attenuation(model.frequency_ghz, i, owner[mask], elevation))
+            es_n0[mask] = model.es_n0_db(distance, elevation, loss[mask])
+    modcod = model.select_modcod(es_n0)
+    sample_rate = model.rate_of(modcod)
+    # Every sample but the last of its window opens an interval; its rate is the lower of
+    # its ends', and so is its state.
     opens = np.ones(len(times), dtype=bool)
     opens[np.cumsum(n_intervals + 1) - 1] = False
     left = np.flatnonzero(opens)
+    low = np.where(es_n0[left + 1] < es_n0[left], left + 1, left)
+    state = LinkState(loss[low], es_n0[low], model.modcod_names(modcod[low]))
     return RateProfiles(start=times[left], end=times[left + 1],
                         rate=np.minimum(sample_rate[left], sample_rate[left + 1]),
-                        offsets=np.concatenate([[0], np.cumsum(n_intervals)]))
+                        offsets=np.concatenate([[0], np.cumsum(n_intervals)]), state=state)
 
 
 def with_capacity(plan: ContactPlan, down: RateProfiles, up: RateProfiles) -> pd.DataFrame:

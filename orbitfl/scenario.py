@@ -30,6 +30,7 @@ from pydantic.fields import FieldInfo
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.isl import IslModel
+from orbitfl.constellation.atmosphere import WeatherSpec
 from orbitfl.constellation.links import LinkSpec
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.constellation.walker import WalkerSpec
@@ -186,6 +187,10 @@ class LinksConfig(_Strict):
     uplink: LinkSpec = Field(description="ground-to-satellite link")
     isl: IslModel = Field(IslModel(), description="inter-satellite links")
     sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass [s]")
+    weather: WeatherSpec | None = Field(
+        None, description="ITU-R rain, cloud and gas attenuation in every DVB-S2 budget, at an "
+                          "availability or drawn per pass (docs/ground-segment.md); unset: the "
+                          "band's clear-sky estimate")
 
 
 class NetworkConfig(_Strict):
@@ -402,7 +407,7 @@ class Scenario(_Strict):
 
 # Options added after runs were published: left out of the content hash while unset, so
 # run directories, checkpoints and sweeps of earlier versions stay valid.
-ADDED_LATER = (("ground_stations", "limit"),)
+ADDED_LATER = (("ground_stations", "limit"), ("links", "weather"))
 
 
 def file_sha256(path: Path) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from orbitfl.constellation.atmosphere import Weather
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
@@ -160,10 +161,11 @@ def build_world(prepared: Prepared,
     decays = _decays(propagator, prepared, scenario.duration)
     plan = _before_decay(plan, decays)
     logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
+    attenuation = _weather(prepared, len(plan.windows))
     down = rate_profiles(plan, propagator, prepared.stations, scenario.links.downlink.model(),
-                         scenario.links.sample_s)
+                         scenario.links.sample_s, attenuation)
     up = rate_profiles(plan, propagator, prepared.stations, scenario.links.uplink.model(),
-                       scenario.links.sample_s)
+                       scenario.links.sample_s, attenuation)
     isl = None
     config = scenario.links.isl
     if config.enabled:
@@ -186,6 +188,19 @@ def build_world(prepared: Prepared,
     sunlight = sunlit_intervals(propagator, scenario.duration, SUNLIGHT_GRID_S)
     return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
                  sunlight, events, isl)
+
+
+def _weather(prepared: Prepared, n_windows: int):
+    """``links.weather``'s attenuation for ``rate_profiles`` (None: the clear-sky estimate);
+    a per-pass draw takes one percentage per window from its own seed sub-stream."""
+    spec = prepared.scenario.links.weather
+    if spec is None:
+        return None
+    draw = None
+    if spec.per_pass_draw:
+        seed = np.random.SeedSequence([prepared.scenario.seed, WEATHER_STREAM])
+        draw = Weather.draw(n_windows, np.random.default_rng(seed))
+    return Weather(spec, prepared.stations, draw).attenuation_db
 
 
 def _decays(propagator: Propagator, prepared: Prepared,
@@ -222,4 +237,5 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 
 
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
+WEATHER_STREAM = 4  # the seed sub-stream of per-pass weather draws
 logger = logging.getLogger(__name__)
