@@ -31,7 +31,9 @@ from .stations import GroundStation
 # pinned so that results do not move with itur's defaults (tests/test_atmosphere.py).
 ITU_VERSIONS = {"itu453": 13, "itu618": 13, "itu676": 11, "itu836": 6, "itu837": 7,
                 "itu838": 3, "itu839": 4, "itu840": 7, "itu1510": 1, "itu1511": 1}
-NODE_ELEVATIONS_DEG = np.array([5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 45.0, 60.0, 90.0])
+NODE_ELEVATIONS_DEG = np.array([5.0, 6.0, 7.0, 8.0, 10.0, 12.0, 15.0, 20.0, 25.0, 30.0, 35.0, 40.0,
+                                45.0, 50.0, 55.0, 60.0, 65.0, 70.0, 75.0, 80.0, 83.0, 86.0,
+                                88.0, 89.0, 89.7, 90.0])
 LOWEST_ITU_ELEVATION_DEG = 5.0
 # Exceedance percentages tabulated for per-pass draws (itur's total attenuation: 0.001-50 %).
 DRAW_PERCENTS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0,
@@ -63,8 +65,10 @@ class WeatherSpec:
             raise ValueError("give either availability or per_pass_draw: true")
 
 
+@lru_cache(maxsize=1)
 def _itur():
-    """itur, imported on first use (about 2 s with astropy) with its versions pinned."""
+    """itur, imported on first use (about 2 s with astropy) with its versions pinned, once:
+    pinning a version again drops the climate maps itur has loaded (seconds to reload)."""
     import itur
     import itur.models as models
 
@@ -73,21 +77,27 @@ def _itur():
     return itur
 
 
+def site_attenuation_db(lat_deg: float, lon_deg: float, alt_m: float, frequency_ghz: float,
+                        elevation_deg: np.ndarray, percent: float, tilt_deg: float = 45.0
+                        ) -> np.ndarray:
+    """Rain + cloud + gas attenuation (dB) exceeded ``percent`` % of the time on the path
+    at ``elevation_deg`` (5-90 deg) from a site: one itur call."""
+    itur = _itur()
+    with warnings.catch_warnings():  # e.g. P.618's "p outside 0.001-5 %" for rain-free p
+        warnings.simplefilter("ignore", RuntimeWarning)
+        value = itur.atmospheric_attenuation_slant_path(
+            lat_deg, lon_deg, frequency_ghz, np.asarray(elevation_deg, dtype=float), percent,
+            ANTENNA_DIAMETER_M, hs=alt_m / 1e3, tau=tilt_deg, include_scintillation=False)
+    return np.asarray(value.value, dtype=float)
+
+
 @lru_cache(maxsize=None)
 def attenuation_table(lat_deg: float, lon_deg: float, alt_m: float, frequency_ghz: float,
                       percents: tuple[float, ...], tilt_deg: float) -> np.ndarray:
-    """Total attenuation (dB), rows ``percents`` x columns ``NODE_ELEVATIONS_DEG``: one
-    itur evaluation per site, frequency and percentage set, for every pass of a run."""
-    itur = _itur()
-    rows = []
-    with warnings.catch_warnings():  # itur warns about nothing we use; keep logs clean
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for p in percents:
-            value = itur.atmospheric_attenuation_slant_path(
-                lat_deg, lon_deg, frequency_ghz, NODE_ELEVATIONS_DEG, p, ANTENNA_DIAMETER_M,
-                hs=alt_m / 1e3, tau=tilt_deg, include_scintillation=False)
-            rows.append(np.asarray(value.value, dtype=float))
-    return np.array(rows)
+    """Total attenuation (dB), rows ``percents`` x columns ``NODE_ELEVATIONS_DEG``: itur
+    runs once per site, frequency and percentage set, for every pass of a run."""
+    return np.array([site_attenuation_db(lat_deg, lon_deg, alt_m, frequency_ghz,
+                                         NODE_ELEVATIONS_DEG, p, tilt_deg) for p in percents])
 
 
 def slant_attenuation_db(table: np.ndarray, percents: Sequence[float],

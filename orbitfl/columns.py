@@ -102,6 +102,15 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("passes_used", "int", "", "contact windows (or ISL windows) it used"),
               _c("bytes_per_pass", "list of float", "bytes", "bytes sent in each of them"),
               _c("via", "list of str", "", "the station (or peer) of each of them"),
+              _c("atmosphere_db_per_pass", "list of float", "dB",
+                 "atmospheric loss the link budget subtracted in each of them, time-weighted "
+                 "over the bytes' airtime: ITU-R rain + cloud + gas with `links.weather`, else "
+                 "the band's clear-sky estimate (NaN: ISL hop or fixed-rate link)"),
+              _c("es_n0_db_per_pass", "list of float", "dB",
+                 "Es/N0 in each of them, time-weighted over the airtime (NaN as above)"),
+              _c("modcod_per_pass", "list of str", "",
+                 "the DVB-S2 MODCOD that carried most of each pass's bytes (`none`: no MODCOD "
+                 "closed; empty: ISL hop or fixed-rate link)"),
               _c("status", "str", "", "`waiting`, `sending` or `delivered` at the end"),
               _c("air_bytes", "float", "bytes", "everything put on the air, resends included"),
               _c("retransmitted_bytes", "float", "bytes",
