@@ -27,10 +27,10 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from orbitfl.constellation.atmosphere import WeatherSpec
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.isl import IslModel
-from orbitfl.constellation.atmosphere import WeatherSpec
 from orbitfl.constellation.links import LinkSpec
 from orbitfl.constellation.power import PowerSpec
 from orbitfl.constellation.walker import WalkerSpec

@@ -9,13 +9,24 @@ import simpy
 
 from orbitfl import tables
 from orbitfl.constellation.atmosphere import (
-    DRAW_PERCENTS, NODE_ELEVATIONS_DEG, Weather, WeatherSpec, attenuation_table,
-    site_attenuation_db, slant_attenuation_db)
+    DRAW_PERCENTS,
+    NODE_ELEVATIONS_DEG,
+    Weather,
+    WeatherSpec,
+    attenuation_table,
+    site_attenuation_db,
+    slant_attenuation_db,
+)
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.links import (
-    LINK_PRESETS, LinkSpec, LinkState, RateProfiles, rate_profiles)
+    LINK_PRESETS,
+    LinkSpec,
+    LinkState,
+    RateProfiles,
+    rate_profiles,
+)
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import GroundStation, from_catalog
