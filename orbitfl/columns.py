@@ -452,6 +452,9 @@ _CONTACT_REPORT_TABLES = (
               _c("since_start_s", "float", "s", "seconds since the pass began"),
               _c("elevation_deg", "float", "deg", "elevation seen from the station"),
               _c("range_km", "float", "km", "slant range"),
+              _c("atmosphere_db", "float", "dB", "atmospheric loss in the budget: ITU-R rain "
+                 "+ cloud + gas with `links.weather`, else the band's clear-sky estimate "
+                 "(NaN: fixed rate)"),
               _c("es_n0_db", "float", "dB", "Es/N0 of the link budget (NaN: fixed rate)"),
               _c("modcod", "str", "", "DVB-S2 MODCOD adaptive coding picks (`none`: none "
                  "closes; `fixed`: a fixed-rate link)"),

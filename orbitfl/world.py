@@ -17,7 +17,7 @@ from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_fa
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import isl_windows
-from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
+from orbitfl.constellation.links import Attenuation, RateProfiles, look_angles, rate_profiles
 from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
@@ -44,6 +44,7 @@ class World:
     sunlight: list[tuple[np.ndarray, np.ndarray]]
     events: EventLog
     isl: pd.DataFrame | None = None
+    attenuation: Attenuation | None = None  # links.weather (None: the clear-sky estimate)
 
     @property
     def satellite_names(self) -> list[str]:
@@ -187,10 +188,10 @@ def build_world(prepared: Prepared,
     events.extend(faults.events)
     sunlight = sunlit_intervals(propagator, scenario.duration, SUNLIGHT_GRID_S)
     return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
-                 sunlight, events, isl)
+                 sunlight, events, isl, attenuation)
 
 
-def _weather(prepared: Prepared, n_windows: int):
+def _weather(prepared: Prepared, n_windows: int) -> Attenuation | None:
     """``links.weather``'s attenuation for ``rate_profiles`` (None: the clear-sky estimate);
     a per-pass draw takes one percentage per window from its own seed sub-stream."""
     spec = prepared.scenario.links.weather
