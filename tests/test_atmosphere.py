@@ -195,3 +195,33 @@ def test_scenario_weather_section_hash_and_errors():
         base.with_overrides({"links.weather": {"availability": 99.5, "per_pass_draw": True}})
     with pytest.raises(InputError, match=r"links\.weather\.availability"):
         base.with_overrides({"links.weather": {"availability": 100.0}})
+
+
+def test_world_draws_one_sky_per_pass_from_the_scenario_seed():
+    """``build_world`` with ``per_pass_draw``: the percentages come from the scenario seed's
+    weather sub-stream, and uplink and downlink of a pass see the same sky."""
+    from orbitfl.prepare import prepare
+    from orbitfl.world import WEATHER_STREAM, build_world
+
+    overrides = [("duration", "3h"), ("contacts.cache", False), ("fl", None),
+                 ("links.weather", {"per_pass_draw": True}),
+                 ("links.uplink", {"band": "Ka", "eirp_dbw": 50.0, "gt_dbk": 5.0,
+                                   "bandwidth_mhz": 10.0})]
+    worlds = [build_world(prepare(SCENARIOS / "quickstart.yaml",
+                                  overrides + [("seed", seed)], purpose="contacts"))
+              for seed in (3, 4)]
+    world = worlds[0]
+    stations = world.prepared.stations
+    spec = world.prepared.scenario.links.weather
+    draw = Weather.draw(len(world.plan.windows), np.random.default_rng(
+        np.random.SeedSequence([3, WEATHER_STREAM])))
+    weather = Weather(spec, stations, draw)
+    for model, profile in ((world.prepared.scenario.links.downlink.model(), world.down),
+                           (world.prepared.scenario.links.uplink.model(), world.up)):
+        expected = rate_profiles(world.plan, world.propagator, stations, model,
+                                 attenuation=weather.attenuation_db)
+        np.testing.assert_array_equal(profile.state.attenuation_db,
+                                      expected.state.attenuation_db)
+        np.testing.assert_array_equal(profile.rate, expected.rate)
+    assert not np.array_equal(worlds[1].down.state.attenuation_db,
+                              world.down.state.attenuation_db)
