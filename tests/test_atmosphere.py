@@ -225,3 +225,14 @@ def test_world_draws_one_sky_per_pass_from_the_scenario_seed():
         np.testing.assert_array_equal(profile.rate, expected.rate)
     assert not np.array_equal(worlds[1].down.state.attenuation_db,
                               world.down.state.attenuation_db)
+
+
+def test_weather_over_fixed_rate_links_only_warns_that_it_does_nothing():
+    from orbitfl.prepare import prepare
+
+    weather = [("links.weather", {"availability": 99.0})]
+    fixed = prepare(SCENARIOS / "quickstart.yaml", weather + [
+        ("links.downlink", {"rate_mbps": 10.0})], purpose="contacts")
+    budget = prepare(SCENARIOS / "quickstart.yaml", weather, purpose="contacts")
+    assert any("links.weather: no effect" in w for w in fixed.warnings)
+    assert not any("links.weather" in w for w in budget.warnings)
