@@ -69,6 +69,7 @@ def test_availability_versus_margin_matches_itu_validation_examples(site):
         assert float(ours) == pytest.approx(gas + cloud + a_rain, rel=1e-5)
 
 
+@pytest.mark.filterwarnings("ignore:The approximated method:RuntimeWarning")
 def test_weather_at_node_elevations_is_the_direct_itur_value():
     import itur  # the reference: a direct call with the inputs our wiring passes on
 
