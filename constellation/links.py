@@ -200,8 +200,8 @@ class LinkSpec:
     margin_db: float = option(
         1.0, "DVB-S2 budget: link margin kept above the required Es/N0 [dB]", ge=0)
     zenith_atmospheric_loss_db: float | None = option(
-        None, "DVB-S2 budget: atmospheric loss at zenith, scaled by elevation (default: the "
-              "band's) [dB]", ge=0)
+        None, "DVB-S2 budget: clear-sky atmospheric loss at zenith, scaled by elevation "
+              "(default: the band's; links.weather replaces it) [dB]", ge=0)
 
     def __post_init__(self) -> None:
         budget = [k for k in ("band", "frequency_ghz", "eirp_dbw", "gt_dbk", "bandwidth_mhz")
