@@ -11,7 +11,7 @@ steps up once the better threshold is met), and a window's capacity is the integ
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Literal, Protocol, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,10 +68,16 @@ def band_of(frequency_ghz: float) -> str:
 
 
 class RateModel(Protocol):
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray: ...
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray: ...
 
     @property
     def band(self) -> str: ...
+
+
+# The atmosphere's attenuation (dB) of samples: (carrier frequency in GHz, station index,
+# window rows, elevation in deg) -> dB; ``atmosphere.Weather.attenuation_db``.
+Attenuation = Callable[[float, int, np.ndarray, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -81,7 +87,8 @@ class FixedRate:
     bps: float
     band: str = ""  # the band it runs in, where known (a preset's); '' for a bare rate
 
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
         return np.full(np.shape(range_km), self.bps)
 
 
@@ -112,12 +119,21 @@ class LinkBudget:
         allowed = order[: order.index(self.max_modulation) + 1]
         return [m for m in DVB_S2_MODCODS if m[0].split()[0] in allowed]
 
-    def es_n0_db(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
+    def atmosphere_db(self, elevation_deg: np.ndarray) -> np.ndarray:
+        """The clear-sky loss this budget assumes without weather: its zenith loss scaled
+        by the path length at each elevation."""
+        return atmospheric_loss_db(self.zenith_atmospheric_loss_db, elevation_deg)
+
+    def es_n0_db(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
+        """Es/N0 (dB); ``attenuation_db`` (the atmosphere from ``links.weather``) replaces
+        the clear-sky loss when given."""
+        if attenuation_db is None:
+            attenuation_db = self.atmosphere_db(elevation_deg)
         distance_m = np.asarray(range_km, dtype=float) * 1e3
         fspl = 20.0 * np.log10(4.0 * np.pi * distance_m * self.frequency_ghz * 1e9
                                / SPEED_OF_LIGHT_M_S)
-        return (self.eirp_dbw + self.gt_dbk - fspl
-                - atmospheric_loss_db(self.zenith_atmospheric_loss_db, elevation_deg)
+        return (self.eirp_dbw + self.gt_dbk - fspl - attenuation_db
                 - self.other_losses_db - BOLTZMANN_DB - 10.0 * np.log10(self.symbol_rate))
 
     def select_modcod(self, es_n0_db: np.ndarray) -> np.ndarray:
@@ -129,10 +145,20 @@ class LinkBudget:
         best = np.where(closes, efficiency, -1.0)
         return np.where(closes.any(axis=-1), best.argmax(axis=-1), -1)
 
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray) -> np.ndarray:
-        index = self.select_modcod(self.es_n0_db(range_km, elevation_deg))
+    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
+                 attenuation_db: np.ndarray | None = None) -> np.ndarray:
+        return self.rate_of(self.select_modcod(
+            self.es_n0_db(range_km, elevation_deg, attenuation_db)))
+
+    def rate_of(self, index: np.ndarray) -> np.ndarray:
+        """Information rate (bit/s) of MODCOD indices from ``select_modcod`` (-1: none)."""
         efficiency = np.array([m[2] for m in self.modcods()])
         return np.where(index >= 0, efficiency[np.maximum(index, 0)] * self.symbol_rate, 0.0)
+
+    def modcod_names(self, index: np.ndarray) -> np.ndarray:
+        """Names of MODCOD indices from ``select_modcod``; -1 is 'none'."""
+        names = np.array([m[0] for m in self.modcods()] + ["none"], dtype=object)
+        return names[index]
 
 
 # Published systems the defaults trace to. Figures marked "estimate" are ours.
@@ -221,8 +247,8 @@ class LinkSpec:
     margin_db: float = option(
         1.0, "DVB-S2 budget: link margin kept above the required Es/N0 [dB]", ge=0)
     zenith_atmospheric_loss_db: float | None = option(
-        None, "DVB-S2 budget: atmospheric loss at zenith, scaled by elevation (default: the "
-              "band's) [dB]", ge=0)
+        None, "DVB-S2 budget: clear-sky atmospheric loss at zenith, scaled by elevation "
+              "(default: the band's; links.weather replaces it) [dB]", ge=0)
 
     def __post_init__(self) -> None:
         budget = [k for k in ("band", "frequency_ghz", "eirp_dbw", "gt_dbk", "bandwidth_mhz")
@@ -274,14 +300,30 @@ def look_angles(propagator: Propagator, sat_index: np.ndarray, station: GroundSt
 
 
 @dataclass(frozen=True)
+class LinkState:
+    """Why a budget link's interval runs at its rate: the atmospheric loss (dB), Es/N0 (dB)
+    and MODCOD name of the interval's end with the lower Es/N0 (the one that sets its
+    rate)."""
+
+    attenuation_db: np.ndarray
+    es_n0_db: np.ndarray
+    modcod: np.ndarray
+
+    def take(self, index: np.ndarray) -> "LinkState":
+        return LinkState(self.attenuation_db[index], self.es_n0_db[index], self.modcod[index])
+
+
+@dataclass(frozen=True)
 class RateProfiles:
     """Piecewise-constant rates over every window of a plan: window w owns the intervals
-    ``offsets[w]:offsets[w + 1]`` of ``start``, ``end`` (s) and ``rate`` (bit/s)."""
+    ``offsets[w]:offsets[w + 1]`` of ``start``, ``end`` (s) and ``rate`` (bit/s), and, for a
+    DVB-S2 budget, their ``state``."""
 
     start: np.ndarray
     end: np.ndarray
     rate: np.ndarray
     offsets: np.ndarray
+    state: LinkState | None = None
 
     def window(self, w: int) -> slice:
         return slice(self.offsets[w], self.offsets[w + 1])
@@ -289,14 +331,37 @@ class RateProfiles:
     def restrict(self, source: np.ndarray, start: np.ndarray, end: np.ndarray) -> "RateProfiles":
         """Profiles of window pieces: piece j is window ``source[j]`` cut to [start, end]
         (what is left of a pass after an outage)."""
-        starts, ends, rates, offsets = [], [], [], [0]
+        starts, ends, kept, offsets = [], [], [], [0]
         for w, a, b in zip(source, start, end):
             span = self.window(int(w))
             s_, e_ = np.maximum(self.start[span], a), np.minimum(self.end[span], b)
             keep = e_ > s_
-            starts.append(s_[keep]), ends.append(e_[keep]), rates.append(self.rate[span][keep])
+            starts.append(s_[keep]), ends.append(e_[keep])
+            kept.append(np.arange(span.start, span.stop)[keep])
             offsets.append(offsets[-1] + int(keep.sum()))
-        return RateProfiles(_concat(starts), _concat(ends), _concat(rates), np.array(offsets))
+        index = _concat(kept).astype(int)
+        state = None if self.state is None else self.state.take(index)
+        return RateProfiles(_concat(starts), _concat(ends), self.rate[index], np.array(offsets),
+                            state)
+
+    def state_over(self, w: int, start_s: float, end_s: float) -> tuple[float, float, str]:
+        """(attenuation dB, Es/N0 dB, MODCOD) while window ``w`` was used from ``start_s`` to
+        ``end_s``: the time-weighted mean loss and Es/N0, and the MODCOD that carried the
+        most bytes (NaN, NaN, '' without a budget)."""
+        span = self.window(w)
+        if self.state is None or span.stop == span.start:
+            return float("nan"), float("nan"), ""
+        overlap = np.clip(np.minimum(self.end[span], end_s)
+                          - np.maximum(self.start[span], start_s), 0.0, None)
+        if overlap.sum() <= 0.0:  # an instant: the interval it fell in
+            overlap = ((self.start[span] <= start_s) & (start_s <= self.end[span])) * 1.0
+            overlap = overlap if overlap.any() else np.ones(len(overlap))
+        state = self.state.take(np.arange(span.start, span.stop))
+        weight = overlap / overlap.sum()
+        carried = overlap * self.rate[span]
+        best = int(np.argmax(carried)) if carried.any() else int(np.argmax(overlap))
+        return (float(weight @ state.attenuation_db), float(weight @ state.es_n0_db),
+                str(state.modcod[best]))
 
     def capacity_bytes(self) -> np.ndarray:
         """Bytes each window can carry: the integral of its rate."""
@@ -310,11 +375,13 @@ def _concat(parts: list[np.ndarray]) -> np.ndarray:
 
 def rate_profiles(plan: ContactPlan, propagator: Propagator,
                   stations: Sequence[GroundStation], model: RateModel | Sequence[RateModel],
-                  sample_s: float = 5.0) -> RateProfiles:
+                  sample_s: float = 5.0, attenuation: Attenuation | None = None
+                  ) -> RateProfiles:
     """Sample every window of ``plan`` every ``sample_s`` seconds (and at both ends) with
     the link of its station (``model``: one for all, or one per station, in the order of
     ``stations``); fixed-rate links need no geometry, and a plan served by fixed rates
-    alone gets one interval per window."""
+    alone gets one interval per window. ``attenuation`` (``links.weather``) replaces a
+    budget's clear-sky loss, at each station's carrier frequency."""
     windows = plan.windows
     station_index = {s.id: i for i, s in enumerate(stations)}
     models = list(model) if isinstance(model, (list, tuple)) else [model] * len(stations)
@@ -332,20 +399,30 @@ def rate_profiles(plan: ContactPlan, propagator: Propagator,
     sat = windows["sat_index"].to_numpy()[owner]
     st = windows["station"].map(station_index).to_numpy()[owner]
     sample_rate = np.zeros(len(times))
+    loss, es_n0 = np.full(len(times), np.nan), np.full(len(times), np.nan)
+    modcod = np.full(len(times), "", dtype=object)  # fixed-rate stations: no MODCOD
     for i, (station, link) in enumerate(zip(stations, models)):
         mask = st == i
         if mask.any() and isinstance(link, FixedRate):
             sample_rate[mask] = link.bps
         elif mask.any():
             distance, elevation = look_angles(propagator, sat[mask], station, times[mask])
-            sample_rate[mask] = link.rate_bps(distance, elevation)
-    # Every sample but the last of its window opens an interval.
+            loss[mask] = (link.atmosphere_db(elevation) if attenuation is None else
+                          attenuation(link.frequency_ghz, i, owner[mask], elevation))
+            es_n0[mask] = link.es_n0_db(distance, elevation, loss[mask])
+            chosen = link.select_modcod(es_n0[mask])
+            sample_rate[mask] = link.rate_of(chosen)
+            modcod[mask] = link.modcod_names(chosen)
+    # Every sample but the last of its window opens an interval; its rate is the lower of
+    # its ends', and so is its state.
     opens = np.ones(len(times), dtype=bool)
     opens[np.cumsum(n_intervals + 1) - 1] = False
     left = np.flatnonzero(opens)
+    low = np.where(es_n0[left + 1] < es_n0[left], left + 1, left)
+    state = LinkState(loss[low], es_n0[low], modcod[low])
     return RateProfiles(start=times[left], end=times[left + 1],
                         rate=np.minimum(sample_rate[left], sample_rate[left + 1]),
-                        offsets=np.concatenate([[0], np.cumsum(n_intervals)]))
+                        offsets=np.concatenate([[0], np.cumsum(n_intervals)]), state=state)
 
 
 def with_capacity(plan: ContactPlan, down: RateProfiles, up: RateProfiles) -> pd.DataFrame:

@@ -106,6 +106,15 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "which antenna of that station tracked it, from 0 (-1: an ISL hop)"),
               _c("band_per_pass", "list of str", "",
                  "band of the link that served it (`''`: a bare rate or an ISL hop)"),
+              _c("atmosphere_db_per_pass", "list of float", "dB",
+                 "atmospheric loss the link budget subtracted in each of them, time-weighted "
+                 "over the bytes' airtime: ITU-R rain + cloud + gas with `links.weather`, else "
+                 "the band's clear-sky estimate (NaN: ISL hop or fixed-rate link)"),
+              _c("es_n0_db_per_pass", "list of float", "dB",
+                 "Es/N0 in each of them, time-weighted over the airtime (NaN as above)"),
+              _c("modcod_per_pass", "list of str", "",
+                 "the DVB-S2 MODCOD that carried most of each pass's bytes (`none`: no MODCOD "
+                 "closed; empty: ISL hop or fixed-rate link)"),
               _c("status", "str", "", "`waiting`, `sending` or `delivered` at the end"),
               _c("air_bytes", "float", "bytes", "everything put on the air, resends included"),
               _c("retransmitted_bytes", "float", "bytes",
@@ -450,6 +459,9 @@ _CONTACT_REPORT_TABLES = (
               _c("since_start_s", "float", "s", "seconds since the pass began"),
               _c("elevation_deg", "float", "deg", "elevation seen from the station"),
               _c("range_km", "float", "km", "slant range"),
+              _c("atmosphere_db", "float", "dB", "atmospheric loss in the budget: ITU-R rain "
+                 "+ cloud + gas with `links.weather`, else the band's clear-sky estimate "
+                 "(NaN: fixed rate)"),
               _c("es_n0_db", "float", "dB", "Es/N0 of the link budget (NaN: fixed rate)"),
               _c("modcod", "str", "", "DVB-S2 MODCOD adaptive coding picks (`none`: none "
                  "closes; `fixed`: a fixed-rate link)"),

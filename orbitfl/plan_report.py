@@ -145,7 +145,8 @@ def pass_profiles(world: World) -> pd.DataFrame:
     scenario = world.prepared.scenario
     windows = world.plan.windows
     frames = []
-    for station, model in zip(world.prepared.stations, world.prepared.links("down")):
+    for index, (station, model) in enumerate(zip(world.prepared.stations,
+                                                  world.prepared.links("down"))):
         mine = windows[windows["station"] == station.id]
         if mine.empty:
             continue
@@ -154,23 +155,29 @@ def pass_profiles(world: World) -> pd.DataFrame:
         t = np.linspace(best["start_s"], best["end_s"], steps + 1)
         sat = np.full(len(t), int(best["sat_index"]))
         range_km, elevation = look_angles(world.propagator, sat, station, t)
-        es_n0, modcod = _modcods(model, range_km, elevation)
+        loss = None  # links.weather's attenuation, as the run's rate profiles have it
+        if isinstance(model, LinkBudget):
+            row = np.full(len(t), windows.index.get_loc(best.name))
+            loss = (model.atmosphere_db(elevation) if world.attenuation is None else
+                    world.attenuation(model.frequency_ghz, index, row, elevation))
+        es_n0, modcod = _modcods(model, range_km, elevation, loss)
         frames.append(pd.DataFrame({
             "station": station.id, "satellite": best["satellite"], "t_s": t,
             "since_start_s": t - best["start_s"], "elevation_deg": elevation,
-            "range_km": range_km, "es_n0_db": es_n0, "modcod": modcod,
-            "rate_bps": model.rate_bps(range_km, elevation)}))
+            "range_km": range_km,
+            "atmosphere_db": np.full(len(t), np.nan) if loss is None else loss,
+            "es_n0_db": es_n0, "modcod": modcod,
+            "rate_bps": model.rate_bps(range_km, elevation, loss)}))
     columns = ["station", "satellite", "t_s", "since_start_s", "elevation_deg", "range_km",
-               "es_n0_db", "modcod", "rate_bps"]
+               "atmosphere_db", "es_n0_db", "modcod", "rate_bps"]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
-def _modcods(model, range_km: np.ndarray, elevation: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
+def _modcods(model, range_km: np.ndarray, elevation: np.ndarray,
+             loss: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Es/N0 (NaN for a fixed rate) and the MODCOD names the link budget picks."""
     if not isinstance(model, LinkBudget):
         return np.full(len(range_km), np.nan), np.full(len(range_km), "fixed", dtype=object)
-    es_n0 = model.es_n0_db(range_km, elevation)
-    names = np.array([m[0] for m in model.modcods()] + ["none"], dtype=object)
-    return es_n0, names[model.select_modcod(es_n0)]  # index -1 is "none"
+    es_n0 = model.es_n0_db(range_km, elevation, loss)
+    return es_n0, model.modcod_names(model.select_modcod(es_n0))
 

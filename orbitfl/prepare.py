@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
+from orbitfl.constellation.atmosphere import require_itur
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
 from orbitfl.constellation.horizon import HorizonMask
-from orbitfl.constellation.links import RateModel, link_band, station_links
+from orbitfl.constellation.links import LinkBudget, RateModel, link_band, station_links
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements
@@ -96,6 +97,16 @@ def prepare(source: str | Path | Scenario,
         warnings.append(f"{path}: epoch: {sum(a > TLE_AGE_WARNING_DAYS for a in ages)} element "
                         f"sets are more than {TLE_AGE_WARNING_DAYS:g} days from the scenario "
                         f"epoch (up to {max(ages):.1f} d); SGP4 accuracy degrades")
+    links = scenario.links
+    if links.weather is not None:
+        try:
+            require_itur()
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
+    if links.weather is not None and not any(
+            isinstance(k.model(), LinkBudget) for k in (links.downlink, links.uplink)):
+        warnings.append(f"{path}: links.weather: no effect, neither link is a DVB-S2 budget "
+                        f"(fixed rates carry the same in any weather)")
     return Prepared(path, scenario, fleet, stations, warnings)
 
 

@@ -26,6 +26,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
+from orbitfl.constellation.atmosphere import WeatherSpec
 from orbitfl.constellation.faults import FaultSpec
 from orbitfl.constellation.ground_link import Backhaul
 from orbitfl.constellation.isl import IslModel
@@ -228,6 +229,10 @@ class LinksConfig(_Strict):
     uplink: LinkSpec = Field(description="ground-to-satellite link")
     isl: IslModel = Field(IslModel(), description="inter-satellite links")
     sample_s: float = Field(5.0, ge=1, le=60, description="rate sampling step along a pass [s]")
+    weather: WeatherSpec | None = Field(
+        None, description="ITU-R rain, cloud and gas attenuation in every DVB-S2 budget, at an "
+                          "availability or drawn per pass (docs/ground-segment.md); unset: the "
+                          "band's clear-sky estimate")
 
 
 class NetworkConfig(_Strict):
@@ -459,7 +464,7 @@ class Scenario(_Strict):
 # run directories, checkpoints and sweeps of earlier versions stay valid.
 # A path's "*" stands for every item of a list; an option's default is None unless listed.
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
-               ("data", "object_fraction"), ("contacts", "refraction"),
+               ("data", "object_fraction"), ("contacts", "refraction"), ("links", "weather"),
                *(("ground_stations", "sites", "*", key) for key in
                  ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink", "horizon_mask")))
 ADDED_LATER_DEFAULTS: dict[tuple[str, ...], Any] = {("contacts", "refraction"): False}

@@ -6,6 +6,8 @@ from dataclasses import asdict, fields
 
 import pandas as pd
 
+from orbitfl.constellation.airtime import TransferRecord
+from orbitfl.constellation.ground_link import GroundLinks
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.fl.datasets import FederatedData
 from orbitfl.mission import ClientRound, RoundRecord
@@ -17,6 +19,7 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
     ``air_bytes = delivered_bytes + lost_bytes + in_flight_bytes``. A partial transfer of
     a failed satellite (``failed``) is lost; any other partial one is still in flight."""
     rows = []
+    ground = getattr(network, "ground", None)  # an ideal network has no links
     for t in network.records:
         delivered = t.status == "delivered"
         dead = t.src in failed or t.dst in failed
@@ -27,7 +30,8 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
             "end_s": t.end_s, "passes_used": t.passes_used, "bytes_per_pass": t.bytes_per_pass,
             "via": [seg.station for seg in t.segments],
             "antenna_per_pass": [seg.antenna for seg in t.segments],
-            "band_per_pass": [seg.band for seg in t.segments], "status": t.status,
+            "band_per_pass": [seg.band for seg in t.segments], **_link_states(t, ground),
+            "status": t.status,
             "air_bytes": t.air_bytes, "retransmitted_bytes": t.retransmitted_bytes,
             "delivered_bytes": t.nbytes if delivered else 0,
             "lost_bytes": t.retransmitted_bytes + (partial if dead else 0.0),
@@ -39,9 +43,22 @@ def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 
+def _link_states(record: TransferRecord, ground: GroundLinks | None) -> dict[str, list]:
+    """Per pass of a ground transfer: the atmospheric loss, Es/N0 and MODCOD it was sent
+    with (``RateProfiles.state_over``); NaN, NaN, '' on ISL hops and fixed-rate links."""
+    states = [(float("nan"), float("nan"), "")] * len(record.segments)
+    if ground is not None and GROUND in (record.src, record.dst):
+        profile = ground.profiles["up" if record.src == GROUND else "down"]
+        states = [profile.state_over(s.window, s.start_s, s.end_s) for s in record.segments]
+    return {"atmosphere_db_per_pass": [s[0] for s in states],
+            "es_n0_db_per_pass": [s[1] for s in states],
+            "modcod_per_pass": [s[2] for s in states]}
+
+
 TRANSFER_COLUMNS = (  # named, so that a run without transfers still has a typed table
     "transfer_id", "kind", "bytes", "src", "dst", "requested_s", "start_s", "end_s",
-    "passes_used", "bytes_per_pass", "via", "antenna_per_pass", "band_per_pass", "status",
+    "passes_used", "bytes_per_pass", "via", "antenna_per_pass", "band_per_pass",
+    "atmosphere_db_per_pass", "es_n0_db_per_pass", "modcod_per_pass", "status",
     "air_bytes", "retransmitted_bytes", "delivered_bytes", "lost_bytes", "in_flight_bytes",
     "raw_bytes", "round", "client", "job", "hop", "route", "late")
 

@@ -10,13 +10,20 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from orbitfl.constellation.atmosphere import Weather
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts, highest_point
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import isl_windows
-from orbitfl.constellation.links import RateProfiles, link_band, look_angles, rate_profiles
+from orbitfl.constellation.links import (
+    Attenuation,
+    RateProfiles,
+    link_band,
+    look_angles,
+    rate_profiles,
+)
 from orbitfl.constellation.network import Network
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
@@ -44,6 +51,7 @@ class World:
     sunlight: list[tuple[np.ndarray, np.ndarray]]
     events: EventLog
     isl: pd.DataFrame | None = None
+    attenuation: Attenuation | None = None  # links.weather (None: the clear-sky estimate)
 
     @property
     def satellite_names(self) -> list[str]:
@@ -164,10 +172,11 @@ def build_world(prepared: Prepared,
     decays = _decays(propagator, prepared, scenario.duration)
     plan = _before_decay(plan, decays, propagator, prepared.stations)
     logger.info(f"contacts: {len(plan.windows)} windows{' (cached)' if cached else ''}")
+    attenuation = _weather(prepared, len(plan.windows))
     down = rate_profiles(plan, propagator, prepared.stations, prepared.links("down"),
-                         scenario.links.sample_s)
+                         scenario.links.sample_s, attenuation)
     up = rate_profiles(plan, propagator, prepared.stations, prepared.links("up"),
-                       scenario.links.sample_s)
+                       scenario.links.sample_s, attenuation)
     isl = None
     config = scenario.links.isl
     if config.enabled:
@@ -189,7 +198,20 @@ def build_world(prepared: Prepared,
     events.extend(faults.events)
     sunlight = sunlit_intervals(propagator, scenario.duration, SUNLIGHT_GRID_S)
     return World(prepared, clock, propagator, plan, down, up, faults, usable[0], usable[1],
-                 sunlight, events, isl)
+                 sunlight, events, isl, attenuation)
+
+
+def _weather(prepared: Prepared, n_windows: int) -> Attenuation | None:
+    """``links.weather``'s attenuation for ``rate_profiles`` (None: the clear-sky estimate);
+    a per-pass draw takes one percentage per window from its own seed sub-stream."""
+    spec = prepared.scenario.links.weather
+    if spec is None:
+        return None
+    draw = None
+    if spec.per_pass_draw:
+        seed = np.random.SeedSequence([prepared.scenario.seed, WEATHER_STREAM])
+        draw = Weather.draw(n_windows, np.random.default_rng(seed))
+    return Weather(spec, prepared.stations, draw).attenuation_db
 
 
 def _decays(propagator: Propagator, prepared: Prepared,
@@ -239,4 +261,5 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 
 DECAY_TOLERANCE_S = 1e-3  # decay times are bisected to this
 FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
+WEATHER_STREAM = 4  # the seed sub-stream of per-pass weather draws
 logger = logging.getLogger(__name__)
