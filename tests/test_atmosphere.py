@@ -171,7 +171,9 @@ def test_ka_band_pass_loses_throughput_in_rain_and_the_transfers_table_says_why(
 
 def test_without_weather_the_budget_is_todays_to_the_bit():
     """Capacities of the Dove X-band preset over SvalSat recorded before links.weather
-    existed (Flock 4Y, 2 satellites, 6 h from 2024-07-16 06:00 UTC, 3 deg mask)."""
+    existed (Flock 4Y, 2 satellites, 6 h from 2024-07-16 06:00 UTC, 3 deg mask), re-recorded
+    once when the contact search settled rises and sets on SGP4's positions (issue 26: the
+    windows' ends moved by under a millisecond, the capacities by under 1e-11 of themselves)."""
     fleet = select(load_element_file(TLE_DIR / "planet_2024-07-16.tle"), name="FLOCK 4Y*",
                    limit=2)
     propagator = Propagator(fleet, Clock(datetime(2024, 7, 16, 6, tzinfo=timezone.utc)))
@@ -179,15 +181,16 @@ def test_without_weather_the_budget_is_todays_to_the_bit():
     plan = compute_contacts(propagator, station, 6 * 3600.0)
     profiles = rate_profiles(plan, propagator, station, LINK_PRESETS["dove-x"])
     assert profiles.capacity_bytes().tolist() == [
-        7094123042.527372, 7647497452.914928, 10477539123.21813, 10938970261.409462,
-        12145418855.53553, 12218271220.710579, 7923848045.189873]
+        7094123042.533761, 7647497452.921327, 10477539123.237822, 10938970261.422615,
+        12145418855.548279, 12218271220.754349, 7923848045.197594]
 
 
 def test_scenario_weather_section_hash_and_errors():
     base = load_scenario(SCENARIOS / "quickstart.yaml")
-    # the quickstart's hash before links.weather existed: older runs stay valid
+    # the quickstart's hash without links.weather (pinned since the station catalog joined
+    # the hash, tests/test_station_antennas.py): an unset option leaves it alone
     assert base.content_hash() == \
-        "29bffc16e97dff594c6ee85e8cbc7d972800cf5054ca6f9b73d1b9fa8c351641"
+        "f07e0e33e5f342228de20a3cd38951b823d655e6cef6dc83440d00ff2e5c60c3"
     wet = base.with_overrides({"links.weather": {"availability": 99.5}})
     assert wet.links.weather.availability == 99.5
     assert wet.content_hash() != base.content_hash()
