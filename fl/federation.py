@@ -30,7 +30,7 @@ from .datasets import (
     labels_for_counts,
     require_image_memory,
 )
-from .folders import LAYOUTS, load_class_folders, load_loveda
+from .folders import LAYOUTS, LoadedImages, load_class_folders, load_loveda
 from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
 from .geo.segmentation import class_rich_positions, label_maps
@@ -61,10 +61,14 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
             data = _geo_segmentation(spec, clients, seed, tracks, rng, steps)
     elif spec.dataset == "geo-synthetic":
         data = _geo(spec, clients, seed, tracks, rng, steps, lazy)
-    elif spec.dataset == "synthetic":
+    elif spec.dataset == "synthetic" and spec.factory is None:
         data = _textures(spec, clients, seed, rng)
+    elif spec.factory is not None or spec.dataset not in LAYOUTS:
+        data = _pool(spec, clients, rng, _from_factory(spec, seed), str(spec.source))
     else:
-        data = _folders(spec, clients, rng)
+        data = _pool(spec, clients, rng,
+                     load_class_folders(spec.dataset, Path(spec.path), spec.image_size),
+                     str(spec.path))
     steps.finish()
     _require_training_data(data, spec)
     if spec.validation_fraction > 0:
@@ -248,17 +252,50 @@ def _textures(spec, clients, seed, rng) -> FederatedData:
                          class_names=tuple(f"class_{c}" for c in range(spec.classes)))
 
 
-def _folders(spec, clients, rng) -> FederatedData:
-    loaded = load_class_folders(spec.dataset, Path(spec.path), spec.image_size)
+def _from_factory(spec: DataSpec, seed: int) -> LoadedImages:
+    """The pool a dataset factory (``data.factory`` or an installed plugin) returns, checked
+    for the shapes and values a folder dataset's pool has."""
+    from .extensions import factory
+    from .registry import PluginError, entry, reference
+
+    options = dict(spec.options or {})
+    try:
+        item = reference("dataset", spec.factory) if spec.factory is not None \
+            else entry("dataset", spec.dataset)
+        load = factory(item, image_size=spec.image_size, seed=seed, **options)
+    except PluginError as err:
+        raise InputError(f"data: {err}") from None
+    pool = load(image_size=spec.image_size, seed=seed, **options)
+    size = spec.image_size
+    where = f"data: {item.name}"
+    if not isinstance(pool, LoadedImages):
+        raise InputError(f"{where} returned a {type(pool).__name__}, not an "
+                         "orbitfl.fl.folders.LoadedImages")
+    images, labels = np.asarray(pool.images), np.asarray(pool.labels)
+    if images.ndim != 4 or images.shape[1:] != (3, size, size):
+        raise InputError(f"{where}: images of shape {images.shape}; expected (n, 3, {size}, "
+                         f"{size}) (data.image_size {size})")
+    classes = len(pool.class_names)
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or \
+            labels.min(initial=0) < 0 or labels.max(initial=0) >= classes:
+        raise InputError(f"{where}: labels must be one integer in [0, {classes}) per image "
+                         f"({len(pool.class_names)} class_names)")
+    return LoadedImages(images.astype(np.float32), labels.astype(np.int64),
+                        tuple(pool.class_names))
+
+
+def _pool(spec, clients, rng, loaded: LoadedImages, where: str) -> FederatedData:
+    """A pool of labelled images (a folder's, a factory's) carved into test set, SES and a
+    long-tailed training pool, then partitioned."""
     labels = loaded.labels
-    n_classes = LAYOUTS[spec.dataset].classes
+    n_classes = len(loaded.class_names)
     order = rng["test"].permutation(len(labels))
     test_idx, ses_idx, pool = [], [], []
     for c in range(n_classes):
         mine = order[labels[order] == c]
         need = spec.test_per_class + spec.ses_per_class
         if len(mine) <= need:
-            raise InputError(f"{spec.path}: class {short(loaded.class_names[c])} has "
+            raise InputError(f"{where}: class {short(loaded.class_names[c])} has "
                              f"{len(mine)} images; data.test_per_class + data.ses_per_class "
                              f"need {need} and training at least one more")
         test_idx.append(mine[:spec.test_per_class])

@@ -22,6 +22,7 @@ from orbitfl.limits import (
     contact_pair_days,
     workers_problem,
 )
+from orbitfl.plugin_check import check_plugins
 from orbitfl.scenario import IN_MEMORY, Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
@@ -78,6 +79,10 @@ def prepare(source: str | Path | Scenario,
     _check_contact_search_fits(scenario, path, len(fleet), len(stations))
     if learning:
         _check_data_packages(scenario, path)
+        try:
+            check_plugins(scenario)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
                         f"records, first: {skipped[0]}")
