@@ -148,8 +148,10 @@ class DataSpec:
     __pydantic_config__ = STRICT
 
     dataset: str = option(
-        "geo-synthetic", "where images come from: geo-synthetic, synthetic, a real dataset's "
-                         "folder, or an installed plugin's name ('orbitfl list datasets')")
+        "geo-synthetic", "where images come from: a built-in ("
+                         f"{', '.join(registry.BUILT_INS['dataset'])}; the real datasets "
+                         "and folder read data.path) or an installed plugin's name ('orbitfl "
+                         "list datasets')")
     task: Literal["classification", "segmentation"] = option(
         "classification", "classification, or segmentation (per-pixel maps; geo- synthetic or "
                           "loveda)")

@@ -5,6 +5,7 @@ line, raised when a scenario is validated, before anything is simulated."""
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from typing import Any, Callable, Mapping
 
@@ -36,12 +37,16 @@ def strategy_options(cls: type[Strategy], item: Entry, options: Mapping[str, Any
             raise PluginError(f"strategy {item.name!r} takes no options (it declares no "
                               f"Options), got {', '.join(map(str, options))}")
         return None
+    if dataclasses.is_dataclass(cls.Options):  # pydantic would drop unknown keys silently
+        known = [f.name for f in dataclasses.fields(cls.Options)]
+        unknown = [str(key) for key in options or {} if key not in known]
+        if unknown:
+            raise PluginError(f"strategy {item.name!r} refuses its options: unknown "
+                              f"{', '.join(unknown)}; known: {', '.join(known) or 'none'}")
     try:
         return TypeAdapter(cls.Options).validate_python(dict(options or {}))
     except ValidationError as err:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: "
-                             f"{e['msg'].removeprefix('Value error, ')}"
-                             for e in err.errors(include_url=False))
+        problems = "; ".join(_problem(e) for e in err.errors(include_url=False))
         raise PluginError(f"strategy {item.name!r} refuses its options: {problems}") from None
 
 
@@ -79,6 +84,13 @@ def make_model(item: Entry, classes: int, options: Mapping[str, Any] | None = No
         raise PluginError(f"model {item.name!r} returned {_what(model)}, not a "
                           "torch.nn.Module")
     return model
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as 'key: problem' (a check of the whole dataclass names none)."""
+    where = ".".join(map(str, error["loc"]))
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def _what(obj: Any) -> str:

@@ -22,7 +22,7 @@ import torch
 from orbitfl.cache_dir import entry_path, read_entry, write_entry
 from orbitfl.errors import InputError, short
 
-from .config import DataSpec
+from .config import BUILT_IN_DATASETS, DataSpec
 from .datasets import (
     FederatedData,
     ImageSet,
@@ -54,17 +54,17 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
-    if spec.task == "segmentation":
+    if spec.factory is not None or spec.dataset not in BUILT_IN_DATASETS:
+        data = _pool(spec, clients, rng, _from_factory(spec, seed), str(spec.source))
+    elif spec.task == "segmentation":
         if spec.dataset == "loveda":
             data = _loveda(spec, clients, rng)
         else:
             data = _geo_segmentation(spec, clients, seed, tracks, rng, steps)
     elif spec.dataset == "geo-synthetic":
         data = _geo(spec, clients, seed, tracks, rng, steps, lazy)
-    elif spec.dataset == "synthetic" and spec.factory is None:
+    elif spec.dataset == "synthetic":
         data = _textures(spec, clients, seed, rng)
-    elif spec.factory is not None or spec.dataset not in LAYOUTS:
-        data = _pool(spec, clients, rng, _from_factory(spec, seed), str(spec.source))
     else:
         data = _pool(spec, clients, rng,
                      load_class_folders(spec.dataset, Path(spec.path), spec.image_size),

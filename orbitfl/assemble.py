@@ -90,9 +90,9 @@ def assemble(source: Prepared | Scenario | str | Path,
     _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
     world = build_world(prepared, bars.task("contacts"))
     d = scenario.data
-    logger.info(f"data: {d.dataset}, {d.partition} partition")
+    logger.info(f"data: {d.source}, {d.partition} partition")
     data = build_federation(d, len(prepared.fleet), scenario.seed,
-                            world.acquisition_tracks() if d.dataset == "geo-synthetic"
+                            world.acquisition_tracks() if d.source == "geo-synthetic"
                             else None, progress=bars.task("data"))
     torch.manual_seed(int(model_seed))
     model, strategy = build_learning(scenario, data)

@@ -198,7 +198,7 @@ def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
 def _check_data_packages(scenario: Scenario, path: Path) -> None:
     """Geo-synthetic tiles are labelled by the MODIS land cover, a separate data package:
     refuse the scenario now rather than fail after the contact plan."""
-    if scenario.data.dataset == "geo-synthetic":
+    if scenario.data.source == "geo-synthetic":
         try:
             landcover.data_file()
         except InputError as err:

@@ -243,9 +243,10 @@ def _registered(kind: str, value: str) -> str:
 
 class ModelConfig(_Strict):
     name: str = Field(
-        "small-cnn", description="model architecture: a built-in (seg-unet exactly when "
-                                 "data.task is segmentation) or an installed plugin's name "
-                                 "('orbitfl list models')")
+        "small-cnn", description="model architecture: a built-in ("
+                                 f"{', '.join(registry.BUILT_INS['model'])}; seg-unet exactly "
+                                 "when data.task is segmentation) or an installed plugin's "
+                                 "name ('orbitfl list models')")
     factory: str | None = Field(
         None, description="your own model instead: 'package.module:build', a function "
                           "build(classes, **options) returning a torch.nn.Module "
@@ -339,10 +340,11 @@ class FederatedConfig(_Strict):
     seed and ``train()``), which holds these sections rather than copies of them."""
 
     strategy: str | StrategyRef = Field(
-        "fedavg", description="federated strategy: a built-in or installed plugin's name "
-                              "('orbitfl list strategies'; fedbuff runs with schedule.mode "
-                              "async), or your own class as {class: 'package.module:Class', "
-                              "options: {...}}")
+        "fedavg", description="federated strategy: a built-in ("
+                              f"{', '.join(registry.BUILT_INS['strategy'])}; fedbuff runs "
+                              "with schedule.mode async) or installed plugin's name ('orbitfl "
+                              "list strategies'), or your own class as {class: "
+                              "'package.module:Class', options: {...}} (docs/extending.md)")
     rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
     schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
     local_epochs: int = _train_option("epochs")
@@ -676,8 +678,8 @@ def section_model(annotation: Any) -> type | None:
 def section_fields(section: type) -> dict[str, FieldInfo]:
     """The fields of a section as pydantic reads them (bounds, description, default), for a
     model and for a layer's config dataclass alike (``orbitfl/options.py``)."""
-    if issubclass(section, BaseModel):
-        return dict(section.model_fields)
+    if issubclass(section, BaseModel):  # by the names a YAML file writes (aliases)
+        return {field.alias or name: field for name, field in section.model_fields.items()}
     hints = typing.get_type_hints(section, include_extras=True)
     return {f.name: FieldInfo.from_annotated_attribute(hints[f.name], f)
             for f in dataclasses.fields(section)}
