@@ -30,7 +30,7 @@ from .datasets import (
     labels_for_counts,
     require_image_memory,
 )
-from .folders import LAYOUTS, LoadedImages, load_class_folders, load_loveda
+from .folders import LoadedImages, load_class_folders, load_loveda
 from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
 from .geo.segmentation import class_rich_positions, label_maps
