@@ -241,12 +241,30 @@ def _registered(kind: str, value: str) -> str:
     return value
 
 
+def _names_in_schema(kind: str, references: bool = True):
+    """The JSON Schema of a name field, made when the schema is: the registry's names of
+    ``kind`` (built-in and installed), or a 'package.module:Name' reference."""
+    def names(schema: dict) -> None:
+        known = {"enum": registry.names(kind)}
+        named = {"anyOf": [known, {"type": "string", "pattern": registry.REFERENCE.pattern}]} \
+            if references else known
+        members = schema.get("anyOf", [schema])
+        for i, member in enumerate(members):
+            if member.get("type") == "string":
+                members[i] = {**{k: v for k, v in member.items() if k != "type"}, **named}
+        if "anyOf" not in schema and schema is not members[0]:
+            schema.clear()
+            schema.update(members[0])
+    return names
+
+
 class ModelConfig(_Strict):
     name: str = Field(
         "small-cnn", description="model architecture: a built-in ("
                                  f"{', '.join(registry.BUILT_INS['model'])}; seg-unet exactly "
                                  "when data.task is segmentation) or an installed plugin's "
-                                 "name ('orbitfl list models')")
+                                 "name ('orbitfl list models')",
+        json_schema_extra=_names_in_schema("model", references=False))
     factory: str | None = Field(
         None, description="your own model instead: 'package.module:build', a function "
                           "build(classes, **options) returning a torch.nn.Module "
@@ -344,7 +362,8 @@ class FederatedConfig(_Strict):
                               f"{', '.join(registry.BUILT_INS['strategy'])}; fedbuff runs "
                               "with schedule.mode async) or installed plugin's name ('orbitfl "
                               "list strategies'), or your own class as {class: "
-                              "'package.module:Class', options: {...}} (docs/extending.md)")
+                              "'package.module:Class', options: {...}} (docs/extending.md)",
+        json_schema_extra=_names_in_schema("strategy"))
     rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
     schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
     local_epochs: int = _train_option("epochs")

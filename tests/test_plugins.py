@@ -247,3 +247,25 @@ def test_a_class_per_folder_dataset_is_the_folder_dataset(tmp_path):
     for c in range(3):  # a class's images are its colour, whatever the split
         mine = data.test.images[data.test.labels == c]
         assert torch.allclose(mine, mine[0].expand_as(mine))
+
+
+def test_batched_training_follows_fit_many_not_class_names():
+    """A FedAvg subclass that changes only the loss keeps batched training; one that
+    replaces fit, or a Strategy without fit_many, is refused in one line."""
+    from orbitfl.fl.batched import BatchedFits
+    from orbitfl.fl.fedavg import FedAvg
+    from orbitfl.fl.models import build_model
+    from orbitfl.fl.strategy import FLConfig
+
+    class Shifted(FedAvg):
+        def local_loss(self, data):
+            return {"logit_adjustment": torch.zeros(3)}
+
+    class OwnFit(FedAvg):
+        def fit(self, *args):
+            return super().fit(*args)
+
+    assert Shifted.fits_many() and not OwnFit.fits_many()
+    BatchedFits(Shifted(build_model("small-cnn", 3), FLConfig(rounds=1)), [])
+    with pytest.raises(ValueError, match="needs per-client code .it implements no fit_many"):
+        BatchedFits(OwnFit(build_model("small-cnn", 3), FLConfig(rounds=1)), [])
