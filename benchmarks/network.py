@@ -96,13 +96,13 @@ def mission_share(scenario: Path = QUICKSTART, out: Path | None = None) -> None:
     from the scenario, not a fixed one) and the checkpoints; the engine is what is left of
     ``Mission.run``."""
     import orbitfl.runner as runner
-    from orbitfl.fl.registry import STRATEGIES
+    from orbitfl.fl.extensions import strategy_class
     from orbitfl.mission import Mission
     from orbitfl.scenario import load_scenario
 
-    name = load_scenario(scenario).fl.strategy
+    entry = load_scenario(scenario).fl.strategy_entry
     spent = {"learning": 0.0, "checkpoints": 0.0, "mission": 0.0}
-    strategy = STRATEGIES[name]
+    strategy = strategy_class(entry)
     for method in ("run_fit", "aggregate", "to_client"):  # training, aggregation, broadcast
         timed(strategy, method, "learning", spent)
     timed(Mission, "_record", "learning", spent)         # evaluation

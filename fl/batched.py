@@ -23,8 +23,9 @@ What keeps it exact:
   transforms are exact pixel permutations).
 
 Supported: classifiers (``ClassifierNet`` without ACE) whose only cross-sample layer is
-``BatchNorm2d`` with a momentum; strategies whose client half is FedAvg's (FedAvg, FedProx,
-FedBuff) or FedLA's (per-client logit adjustment), with or without augmentation;
+``BatchNorm2d`` with a momentum; strategies that implement ``Strategy.fit_many`` (FedAvg's
+client half: FedAvg, FedProx, FedBuff, and FedLA's per-client logit adjustment), with or
+without augmentation;
 ``train_many`` also takes class weights. Anything else raises ``ValueError``: it needs
 per-client code.
 """
@@ -48,8 +49,8 @@ if TYPE_CHECKING:
     from .strategy import ClientState, ClientUpdate, Strategy
 
 State = dict[str, torch.Tensor]
-SUPPORTED = ("batched training supports FedAvg's client half (fedavg, fedprox, fedbuff, "
-             "fedla) on classifiers without ACE")
+SUPPORTED = ("batched training supports strategies with a fit_many (fedavg, fedprox, "
+             "fedbuff, fedla) on classifiers without ACE")
 
 
 class _MaskedBatchNorm2d(nn.BatchNorm2d):
@@ -288,42 +289,26 @@ def _train_chunk(net, model, states, datasets, schedules, config, prox_mu, refer
 
 
 class BatchedFits:
-    """FedAvg's client half (FedAvg, FedProx, FedBuff, FedLA) for a list of ``FitJob``s: the same
-    ``(ClientUpdate, ClientState)`` pairs as ``strategy.run_fit`` job by job, within the
-    tolerance of ``train_many``."""
+    """A strategy's ``fit_many`` on a list of ``FitJob``s, with ``train_many`` bound to its
+    worker model (one masked copy of it, made once): the same ``(ClientUpdate,
+    ClientState)`` pairs as ``strategy.run_fit`` job by job, within ``train_many``'s
+    tolerance."""
 
     def __init__(self, strategy: "Strategy", client_data: Sequence[ImageSet],
                  chunk: int | None = None):
-        from .fedavg import FedAvg
-        from .logit_adjust import FedLA
-
-        if type(strategy).fit not in (FedAvg.fit, FedLA.fit):
-            raise ValueError(f"{SUPPORTED}; strategy {strategy.name!r} needs per-client code")
+        if not strategy.fits_many():
+            raise ValueError(f"{SUPPORTED}; strategy {strategy.name!r} needs per-client code "
+                             "(it implements no fit_many)")
         self.strategy, self.client_data, self.chunk = strategy, client_data, chunk
         model = strategy.worker
         self.net = masked_copy(model, next(model.parameters()).device)
 
-    def run(self, jobs: Sequence) -> list[tuple["ClientUpdate", "ClientState"]]:
-        from .logit_adjust import FedLA, logit_adjustment
-        from .strategy import ClientUpdate
+    def train_many(self, states: Sequence[Mapping[str, torch.Tensor]],
+                   datasets: Sequence[ImageSet], generators: Sequence[torch.Generator],
+                   **loss) -> tuple[list[State], list[float]]:
+        """``train_many`` on the strategy's worker model and training settings."""
+        return train_many(self.strategy.worker, states, datasets, generators,
+                          self.strategy.config.train, chunk=self.chunk, net=self.net, **loss)
 
-        strategy = self.strategy
-        received = [strategy.received_state(job.received) for job in jobs]
-        starts = [start for start, _ in received]
-        data = [self.client_data[job.client_id] for job in jobs]
-        generators = [strategy.client_generator(job.round_index, job.client_id) for job in jobs]
-        mu = strategy.prox_mu
-        shifts = None
-        if type(strategy).fit is FedLA.fit:
-            classes = strategy.worker.classifier.weight.shape[0]
-            shifts = [logit_adjustment(d.class_counts(classes)) for d in data]
-        trained, losses = train_many(strategy.worker, starts, data, generators,
-                                     strategy.config.train, prox_mu=mu,
-                                     prox_references=starts if mu > 0 else None,
-                                     logit_adjustment=shifts, chunk=self.chunk, net=self.net)
-        results = []
-        for job, (start, version), state, loss, d in zip(jobs, received, trained, losses, data):
-            payloads, client_state = strategy.upload(state, start, dict(job.state or {}))
-            results.append((ClientUpdate(job.client_id, job.round_index, len(d), payloads,
-                                         loss, version), client_state))
-        return results
+    def run(self, jobs: Sequence) -> list[tuple["ClientUpdate", "ClientState"]]:
+        return self.strategy.fit_many(jobs, self.client_data, self.train_many)

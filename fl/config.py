@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from orbitfl.cache_dir import default_cache_dir
 from orbitfl.limits import (
@@ -20,6 +20,10 @@ from orbitfl.limits import (
     image_bytes,
 )
 from orbitfl.options import SCENARIO_FOLDER, STRICT, Duration, option
+
+from . import registry
+
+BUILT_IN_DATASETS = tuple(registry.BUILT_INS["dataset"])
 
 
 @dataclass(frozen=True)
@@ -149,10 +153,11 @@ class DataSpec:
 
     __pydantic_config__ = STRICT
 
-    dataset: Literal["geo-synthetic", "geo-synthetic-objects", "synthetic", "patternnet",
-                     "nwpu-resisc45", "eurosat", "ucmerced", "loveda"] = option(
-        "geo-synthetic", "where images come from: geo-synthetic, geo-synthetic-objects, "
-                         "synthetic, or a real dataset's folder")
+    dataset: str = option(
+        "geo-synthetic", "where images come from: a built-in ("
+                         f"{', '.join(registry.BUILT_INS['dataset'])}; the real datasets "
+                         "and folder read data.path) or an installed plugin's name ('orbitfl "
+                         "list datasets')")
     task: Literal["classification", "segmentation"] = option(
         "classification", "classification, or segmentation (per-pixel maps; geo-synthetic, "
                           "geo-synthetic-objects or loveda)")
@@ -194,6 +199,22 @@ class DataSpec:
         AcquisitionSpec(), "when and how often satellites image their ground track "
                            "(geo-synthetic, geo-synthetic-objects)")
     cache: bool = option(True, "reuse generated data (in the user cache folder)")
+    factory: str | None = option(
+        None, "your own images instead of dataset: 'package.module:load', a function "
+              "load(image_size, seed, **options) returning a LoadedImages pool that orbitfl "
+              "splits like a folder dataset (docs/extending.md)")
+    options: dict[str, Any] | None = option(
+        None, "keyword arguments of the dataset's factory")
+
+    @property
+    def source(self) -> str:
+        """The dataset's name, or the factory's reference."""
+        return self.factory if self.factory is not None else self.dataset
+
+    @property
+    def pooled(self) -> bool:
+        """Images from a folder, a factory or a plugin: a pool orbitfl splits itself."""
+        return self.source not in (*GENERATED, "loveda")
 
     # -- what the data builders read ------------------------------------------------------
     @property
@@ -215,6 +236,10 @@ class DataSpec:
         return default_cache_dir() if self.cache else None
 
     def __post_init__(self) -> None:
+        self._known_source()
+        if self.factory is not None or self.dataset not in BUILT_IN_DATASETS:
+            self._plugin_options_only()
+            return
         real = self.dataset not in GENERATED
         if real and self.path is None:
             raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
@@ -239,6 +264,28 @@ class DataSpec:
         self._objects_fit()
         self._one_validation_set()
         self._fits_in_memory()
+
+    def _known_source(self) -> None:
+        if ":" in self.dataset:
+            raise ValueError("dataset takes a name; a function of your own goes in 'factory'")
+        registry.entry("dataset", self.dataset)
+        if self.factory is not None:
+            registry.reference("dataset", self.factory)
+            if self.dataset != DataSpec.dataset:
+                raise ValueError("give dataset or factory, not both")
+        elif self.options is not None and self.dataset in BUILT_IN_DATASETS:
+            raise ValueError("options apply to a dataset from a factory or a plugin")
+
+    def _plugin_options_only(self) -> None:
+        """A factory's or plugin's images are a pool split like a folder dataset's."""
+        if self.partition == "orbit":
+            raise ValueError(f"{self.source}: the orbit partition needs the geo-synthetic "
+                             "dataset; set partition (dirichlet, iid or pathological)")
+        if self.task != "classification":
+            raise ValueError(f"{self.source}: datasets of your own are classification data")
+        if self.path is not None or self.classes != DataSpec.classes:
+            raise ValueError(f"{self.source}: 'path' and 'classes' apply to built-in "
+                             "datasets; pass your own through 'options'")
 
     def _no_ignored_options(self) -> None:
         """An option the chosen dataset would ignore is an error, not a silent no-op: a

@@ -27,11 +27,13 @@ import gc
 import os
 import pickle
 import signal
+import sys
 import time
 from abc import ABC, abstractmethod
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -417,7 +419,8 @@ class RayExecutor(_BatchingExecutor):
             with lifeline.kept_signal_handlers():
                 ray.init(address=address,
                          num_cpus=workers * threads if address is None else None,
-                         include_dashboard=False, log_to_driver=False)
+                         include_dashboard=False, log_to_driver=False,
+                         runtime_env=_plugin_path_env(strategy))
         blob = ray.put(worker_blob(strategy, client_data))
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
@@ -442,6 +445,32 @@ class RayExecutor(_BatchingExecutor):
         if self._started_here and self.ray.is_initialized():
             self.ray.shutdown()
             self._started_here = False
+
+
+def import_roots(strategy: Strategy) -> list[str]:
+    """The folders the strategy's and its model's own code imports from when it is not
+    orbitfl's or torch's (a plugin found on this process's ``sys.path``): Ray's workers
+    start without this process's ``sys.path`` and need them to unpickle the strategy."""
+    roots = []
+    for cls in (*type(strategy).__mro__, *type(strategy.global_model).__mro__):
+        name = cls.__module__
+        module = sys.modules.get(name)
+        path = getattr(module, "__file__", None)
+        if name.split(".")[0] in ("orbitfl", "torch", "builtins", "abc") or not path:
+            continue
+        depth = name.count(".") + (Path(path).name == "__init__.py")
+        root = str(Path(path).resolve().parents[depth])
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def _plugin_path_env(strategy: Strategy) -> dict | None:
+    roots = import_roots(strategy)
+    if not roots:
+        return None
+    path = os.pathsep.join([*roots, *filter(None, [os.environ.get("PYTHONPATH")])])
+    return {"env_vars": {"PYTHONPATH": path}}
 
 
 def _actor_death(err: BaseException) -> str:

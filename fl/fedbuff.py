@@ -14,7 +14,7 @@ model per outstanding job), rather than a fixed window of recent versions.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -31,9 +31,10 @@ class FedBuff(FedAvg):
     """Local training as in FedAvg; only the server half differs."""
 
     name = "fedbuff"
+    asynchronous = True
 
-    def __init__(self, model: torch.nn.Module, config: FLConfig):
-        super().__init__(model, config)
+    def __init__(self, model: torch.nn.Module, config: FLConfig, options: Any = None):
+        super().__init__(model, config, options)
         self.last_staleness: list[int] = []
         self._outstanding: Counter[int] = Counter()  # version -> clients building on it
 

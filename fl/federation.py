@@ -23,7 +23,7 @@ import torch
 from orbitfl.cache_dir import entry_path, read_entry, write_entry
 from orbitfl.errors import InputError, short
 
-from .config import DataSpec
+from .config import BUILT_IN_DATASETS, DataSpec
 from .datasets import (
     FederatedData,
     ImageSet,
@@ -31,7 +31,7 @@ from .datasets import (
     labels_for_counts,
     require_image_memory,
 )
-from .folders import LAYOUTS, load_class_folders, load_loveda
+from .folders import LoadedImages, load_class_folders, load_loveda
 from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
 from .geo.object_tiles import cached_object_tiles
@@ -57,7 +57,9 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
-    if spec.dataset == "geo-synthetic-objects":
+    if spec.factory is not None or spec.dataset not in BUILT_IN_DATASETS:
+        data = _pool(spec, clients, rng, _from_factory(spec, seed), str(spec.source))
+    elif spec.dataset == "geo-synthetic-objects":
         data = _geo_objects(spec, clients, seed, tracks, rng, steps)
     elif spec.task == "segmentation":
         if spec.dataset == "loveda":
@@ -69,7 +71,9 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     elif spec.dataset == "synthetic":
         data = _textures(spec, clients, seed, rng)
     else:
-        data = _folders(spec, clients, rng)
+        data = _pool(spec, clients, rng,
+                     load_class_folders(spec.dataset, Path(spec.path), spec.image_size),
+                     str(spec.path))
     steps.finish()
     _require_training_data(data, spec)
     if spec.validation_fraction > 0:
@@ -310,10 +314,43 @@ def _textures(spec, clients, seed, rng) -> FederatedData:
                          validation=validation)
 
 
-def _folders(spec, clients, rng) -> FederatedData:
-    loaded = load_class_folders(spec.dataset, Path(spec.path), spec.image_size)
+def _from_factory(spec: DataSpec, seed: int) -> LoadedImages:
+    """The pool a dataset factory (``data.factory`` or an installed plugin) returns, checked
+    for the shapes and values a folder dataset's pool has."""
+    from .extensions import factory
+    from .registry import PluginError, entry, reference
+
+    options = dict(spec.options or {})
+    try:
+        item = reference("dataset", spec.factory) if spec.factory is not None \
+            else entry("dataset", spec.dataset)
+        load = factory(item, image_size=spec.image_size, seed=seed, **options)
+    except PluginError as err:
+        raise InputError(f"data: {err}") from None
+    pool = load(image_size=spec.image_size, seed=seed, **options)
+    size = spec.image_size
+    where = f"data: {item.name}"
+    if not isinstance(pool, LoadedImages):
+        raise InputError(f"{where} returned a {type(pool).__name__}, not an "
+                         "orbitfl.fl.folders.LoadedImages")
+    images, labels = np.asarray(pool.images), np.asarray(pool.labels)
+    if images.ndim != 4 or images.shape[1:] != (3, size, size):
+        raise InputError(f"{where}: images of shape {images.shape}; expected (n, 3, {size}, "
+                         f"{size}) (data.image_size {size})")
+    classes = len(pool.class_names)
+    if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or \
+            labels.min(initial=0) < 0 or labels.max(initial=0) >= classes:
+        raise InputError(f"{where}: labels must be one integer in [0, {classes}) per image "
+                         f"({len(pool.class_names)} class_names)")
+    return LoadedImages(images.astype(np.float32), labels.astype(np.int64),
+                        tuple(pool.class_names))
+
+
+def _pool(spec, clients, rng, loaded: LoadedImages, where: str) -> FederatedData:
+    """A pool of labelled images (a folder's, a factory's) carved into test set, SES and a
+    long-tailed training pool, then partitioned."""
     labels = loaded.labels
-    n_classes = LAYOUTS[spec.dataset].classes
+    n_classes = len(loaded.class_names)
     order = rng["test"].permutation(len(labels))
     test_idx, ses_idx, val_idx, pool = [], [], [], []
     per_val = spec.validation_per_class or 0
@@ -321,7 +358,7 @@ def _folders(spec, clients, rng) -> FederatedData:
         mine = order[labels[order] == c]
         need = spec.test_per_class + spec.ses_per_class + per_val
         if len(mine) <= need:
-            raise InputError(f"{spec.path}: class {short(loaded.class_names[c])} has "
+            raise InputError(f"{where}: class {short(loaded.class_names[c])} has "
                              f"{len(mine)} images; data.test_per_class + data.ses_per_class "
                              f"(+ data.validation_per_class) need {need} and training at "
                              "least one more")

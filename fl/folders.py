@@ -31,6 +31,7 @@ LAYOUTS = {
     "nwpu-resisc45": FolderLayout(45, ("NWPU-RESISC45", ".")),
     "eurosat": FolderLayout(10, ("2750", "EuroSAT_RGB", "EuroSAT", ".")),
     "ucmerced": FolderLayout(21, ("Images", "UCMerced_LandUse/Images", ".")),
+    "folder": FolderLayout(0, (".",)),  # any class-per-folder set: 0 is "two or more"
 }
 _SMALLER = "lower data.image_size or use a subset of the folder"
 LOVEDA_CLASSES = ("background", "building", "road", "water", "barren", "forest", "agriculture")
@@ -101,10 +102,11 @@ def _find_class_root(dataset: str, root: Path, layout: FolderLayout) -> Path:
         candidate = (root / sub).resolve()
         if candidate.is_dir():
             folders = [d for d in candidate.iterdir() if d.is_dir()]
-            if len(folders) == layout.classes:
+            if len(folders) == layout.classes or (layout.classes == 0 and len(folders) >= 2):
                 return candidate
     found = len([d for d in root.iterdir() if d.is_dir()])
-    raise InputError(f"{root}: expected {layout.classes} class folders for {dataset} (directly "
+    expected = layout.classes or "two or more"
+    raise InputError(f"{root}: expected {expected} class folders for {dataset} (directly "
                      f"or under {', '.join(s for s in layout.subdirs if s != '.')}), "
                      f"found {found}")
 

@@ -14,15 +14,13 @@ are FedAvg's.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from .datasets import ImageSet
 from .fedavg import FedAvg
-from .payloads import Payload
-from .strategy import ClientState, ClientUpdate
 
 TAU = 1.0  # Menon et al.'s recommended temperature; 1 is the balanced softmax
 
@@ -38,14 +36,6 @@ class FedLA(FedAvg):
 
     name = "fedla"
 
-    def fit(self, round_index: int, client_id: int, received: Sequence[Payload],
-            data: ImageSet, state: ClientState) -> tuple[ClientUpdate, ClientState]:
-        start, version = self.received_state(received)
-        self.worker.load_state_dict(start)
+    def local_loss(self, data: ImageSet) -> dict[str, Any]:
         classes = self.worker.classifier.weight.shape[0]  # Linear or 1x1 Conv2d
-        shift = logit_adjustment(data.class_counts(classes))
-        loss = self.trainer.train(data, self.client_generator(round_index, client_id),
-                                  logit_adjustment=shift)
-        payloads, state = self.upload(self.worker.state_dict(), start, state)
-        return ClientUpdate(client_id, round_index, len(data), payloads, loss, version), state
-
+        return {"logit_adjustment": logit_adjustment(data.class_counts(classes))}

@@ -25,7 +25,7 @@ from torch.nn import functional as F
 
 from . import dmr
 from .cka import gram_cka, linear_cka
-from .datasets import ImageSet
+from .datasets import FederatedData, ImageSet
 from .payloads import Payload
 from .strategy import (
     ClientState,
@@ -58,6 +58,25 @@ class Safe(Strategy):
         self._global_features = features(model, self._ses_decoded)
         self._ses_sent: set[int] = set()
         self.diagnostics: list[dict] = []  # the server's, and those of updates taken in
+
+    @classmethod
+    def create(cls, model: torch.nn.Module, config: FLConfig, data: FederatedData,
+               options: None = None) -> "Safe":
+        """SAFE's server holds the Self-Examination Sample (``data.ses``)."""
+        if data.ses is None:
+            raise ValueError("SAFE needs the server's Self-Examination Sample")
+        return cls(model, config, data.ses)
+
+    @classmethod
+    def model_extras(cls, config: FLConfig) -> dict:
+        """ACE, when switched on, is built into the model (``models.build_model``)."""
+        safe = config.safe
+        if not safe.ace:
+            return {}
+        return {"ace": {"contexts": safe.ace_contexts, "dim": safe.ace_dim,
+                        "mode": safe.ace_mode, "prior": safe.ace_prior,
+                        "prior_weight": safe.ace_prior_weight,
+                        "query_residual": safe.ace_query_residual}}
 
     def state_dict(self) -> dict:
         state = super().state_dict()

@@ -2,12 +2,16 @@
 
 Strategies are plain Python/torch: no clock and no network. The mission decides *when*
 (after the bytes have crossed); the strategy decides *what* (payload contents, training,
-aggregation). A new algorithm is one subclass of ``Strategy``.
+aggregation). A new algorithm is one subclass of ``Strategy`` (docs/extending.md): it
+implements ``fit`` and ``aggregate``; it may declare ``Options`` (a dataclass: the
+scenario's ``fl.strategy.options``), ``asynchronous`` (FedBuff-like: runs with
+``schedule.mode: async``), ``create`` (when it needs more of the data than the model, as
+SAFE needs its shared set), ``model_extras`` (keyword arguments of the built-in model
+builder, as SAFE asks for ACE) and ``fit_many`` (many clients' fits at once,
+``fl/batched.py``).
 
-Uploads travel as full weights, or, with a sparsifying codec (top-k), as a delta of the
-trainable parameters from the model the client started from (buffers travel whole), with
-error feedback: what top-k dropped this round is added to the next round's delta (Seide et
-al., 2014; Stich et al., 2018).
+Uploads go through a composed helper, ``uploads`` (``fl/uploads.py``: the codec, and top-k's
+delta with error feedback).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import copy
 import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,8 +29,12 @@ from torch import nn
 from .compression import Codec
 from .config import CompressionConfig, FedBuffConfig, FedProxConfig, SafeConfig
 from .datasets import ImageSet
-from .payloads import Payload, state_payload
+from .payloads import Payload
 from .training import LocalTrainer, TrainConfig
+from .uploads import Uploads, model_payloads
+
+if TYPE_CHECKING:
+    from .datasets import FederatedData
 
 State = dict[str, torch.Tensor]
 
@@ -92,15 +100,32 @@ class Strategy(ABC):
     machine (``fl/executors.py``). The strategy's ``worker`` is scratch space only."""
 
     name = "strategy"
+    Options: ClassVar[type | None] = None  # a dataclass: the scenario's fl.strategy.options
+    asynchronous: ClassVar[bool] = False   # runs with schedule.mode async (FedBuff-like)
 
-    def __init__(self, model: nn.Module, config: FLConfig):
+    def __init__(self, model: nn.Module, config: FLConfig, options: Any = None):
         self.global_model = model
         self.config = config
+        self.options = options  # an instance of ``Options`` (None when it declares none)
         self.trainer = LocalTrainer(copy.deepcopy(model), config.train)
+        self.uploads = Uploads(config.codec_up, [n for n, _ in model.named_parameters()])
         self.version = 0                       # bumped at every aggregation
         self._versions: dict[int, State] = {0: clone_state(model.state_dict())}
         self._upload_sizes: list[PayloadSize] | None = None
         self._broadcast: tuple[tuple, list[Payload]] | None = None  # (key, payloads)
+
+    @classmethod
+    def create(cls, model: nn.Module, config: FLConfig, data: "FederatedData",
+               options: Any = None) -> "Strategy":
+        """How a run builds the strategy: override when it needs more of the federation's
+        data than the model (SAFE: the server's shared set, ``data.ses``)."""
+        return cls(model, config) if options is None else cls(model, config, options)
+
+    @classmethod
+    def model_extras(cls, config: FLConfig) -> dict:
+        """Keyword arguments the built-in model builder adds for this strategy (SAFE: its
+        ACE module); a model from a factory gets none."""
+        return {}
 
     @property
     def worker(self) -> nn.Module:
@@ -151,6 +176,21 @@ class Strategy(ABC):
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
         """Server half: fold the updates that arrived in time into the global model."""
 
+    def fit_many(self, jobs: Sequence[Any], client_data: Sequence[ImageSet],
+                 train_many: Callable[..., tuple[list[State], list[float]]]
+                 ) -> list[tuple[ClientUpdate, ClientState]]:
+        """Many clients' ``fit`` at once (``execution.batched``): ``jobs`` are
+        ``executors.FitJob``s, ``train_many`` is ``batched.train_many`` bound to the model
+        (states, datasets, generators, then its loss options). The results must be
+        ``run_fit``'s, job by job, within ``train_many``'s tolerance. A strategy that cannot
+        raises ``NotImplementedError`` (the default) and trains one client at a time."""
+        raise NotImplementedError(f"strategy {self.name!r} trains one client at a time")
+
+    @classmethod
+    def fits_many(cls) -> bool:
+        """Whether ``fit_many`` is implemented for this class's ``fit``."""
+        return cls.fit_many is not Strategy.fit_many
+
     def upload_sizes(self, client_id: int) -> list[PayloadSize]:
         """What ``fit`` will upload, by kind and size, before it has run: sizes depend on
         the model's shapes and the codec, never on values (top-k keeps a fixed count), so
@@ -181,33 +221,12 @@ class Strategy(ABC):
 
     def upload(self, trained: State, base: State, state: ClientState
                ) -> tuple[list[Payload], ClientState]:
-        """The trained model as weights, or as an error-fed top-k delta from ``base`` (the
-        client's residual memory is ``state["residual"]``, returned updated).
-
-        Top-k sparsifies the trainable parameters only: buffers (BatchNorm's running
-        statistics) are a few hundred numbers that a sparse delta would corrupt (a running
-        variance driven below zero gives a model at chance), so they travel whole."""
-        codec = self.config.codec_up
-        if codec.name != "topk":
-            return model_payloads(trained, codec), state
-        trainable = {name for name, _ in self.worker.named_parameters()}
-        residual = state.get("residual", {})
-        delta = {k: trained[k] - base[k] + residual.get(k, 0.0) for k in trained if k in trainable}
-        payload = state_payload("delta", delta, codec)
-        state = {**state, "residual": {k: delta[k] - payload.tensors[k] for k in delta}}
-        whole = {k: v for k, v in trained.items() if k not in trainable}
-        return [payload] + ([state_payload("weights", whole)] if whole else []), state
+        """The trained model as the upload codec sends it (``uploads.encode``)."""
+        return self.uploads.encode(trained, base, state)
 
     def uploaded_state(self, update: ClientUpdate) -> State:
         """The client's trained state as the server reconstructs it."""
-        state: State = {}
-        base = self._versions[update.base_version]
-        for payload in update.payloads:
-            if payload.kind == "delta":
-                state.update({k: base[k] + v for k, v in payload.tensors.items()})
-            elif payload.kind in ("weights", "embedding"):
-                state.update(payload.tensors)
-        return {k: state.get(k, base[k]) for k in base}
+        return self.uploads.decode(update.payloads, self._versions[update.base_version])
 
     def state_dict(self) -> dict:
         """The server half's state, for checkpoints (tensors and plain Python values only,
@@ -228,17 +247,6 @@ class Strategy(ABC):
         self._versions[self.version] = clone_state(self.global_model.state_dict())
         for old in [v for v in self._versions if v < self.version - 50]:
             del self._versions[old]
-
-
-def model_payloads(state: Mapping[str, torch.Tensor], codec: Codec) -> list[Payload]:
-    """A model as a ``weights`` payload, with ACE's parameters (``ace.*``, the context
-    embeddings and their projections) as a separate ``embedding`` payload."""
-    backbone = {k: v for k, v in state.items() if not k.startswith("ace.")}
-    embedding = {k: v for k, v in state.items() if k.startswith("ace.")}
-    payloads = [state_payload("weights", backbone, codec)]
-    if embedding:
-        payloads.append(state_payload("embedding", embedding, codec))
-    return payloads
 
 
 def clone_state(state: Mapping[str, torch.Tensor]) -> State:

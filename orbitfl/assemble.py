@@ -24,13 +24,15 @@ from orbitfl.constellation.compute import CHIPS
 from orbitfl.errors import InputError
 from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
+from orbitfl.fl.extensions import make_model, strategy_class, strategy_options
 from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
+from orbitfl.fl.registry import PluginError
 from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.mission import Schedule
 from orbitfl.onboard import Onboard
+from orbitfl.plugin_check import where_plugin
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.scenario import Scenario
@@ -89,9 +91,9 @@ def assemble(source: Prepared | Scenario | str | Path,
     _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
     world = build_world(prepared, bars.task("contacts"))
     d = scenario.data
-    logger.info(f"data: {d.dataset}, {d.partition} partition")
+    logger.info(f"data: {d.source}, {d.partition} partition")
     data = build_federation(d, len(prepared.fleet), scenario.seed,
-                            world.acquisition_tracks() if d.dataset in GEO_DATASETS
+                            world.acquisition_tracks() if d.source in GEO_DATASETS
                             else None, progress=bars.task("data"))
     torch.manual_seed(int(model_seed))
     model, strategy = build_learning(scenario, data)
@@ -112,21 +114,32 @@ def schedule(scenario: Scenario) -> Schedule:
 
 
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
-    """The model (with ACE when SAFE uses it) and the strategy, from the scenario. The
-    training options sit flat in the ``fl`` section of a scenario file; the learning
-    layer takes them as one ``TrainConfig`` (``FederatedConfig.train``)."""
+    """The model (with the extras its strategy asks for, such as SAFE's ACE) and the
+    strategy, from the scenario: built-in names, installed plugins or references alike
+    (``fl/registry.py``). The training options sit flat in the ``fl`` section of a scenario
+    file; the learning layer takes them as one ``TrainConfig`` (``FederatedConfig.train``)."""
     fl = scenario.fl
-    safe = fl.safe
-    ace = None
-    if fl.strategy == "safe" and safe.ace:
-        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
-               "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
-               "query_residual": safe.ace_query_residual}
-    model = build_model(scenario.model.name, data.classes, ace).to(
-        _device(scenario.execution.device))
-    config = FLConfig(rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,
+    config = FLConfig(rounds=fl.rounds, seed=scenario.seed, safe=fl.safe, fedprox=fl.fedprox,
                       fedbuff=fl.fedbuff, compression=fl.compression, train=fl.train())
-    return model, make_strategy(fl.strategy, model, config, data.ses)
+    try:
+        cls = strategy_class(fl.strategy_entry)
+        options = strategy_options(cls, fl.strategy_entry, fl.strategy_options)
+        model = _model(scenario, data.classes, cls.model_extras(config)).to(
+            _device(scenario.execution.device))
+        return model, cls.create(model, config, data, options)
+    except PluginError as err:
+        raise InputError(f"{where_plugin(err)}: {err}") from None
+
+
+def _model(scenario: Scenario, classes: int, extras: dict) -> torch.nn.Module:
+    entry = scenario.model.entry
+    if entry.built_in:
+        return build_model(scenario.model.name, classes, **extras)
+    if extras:
+        raise PluginError(f"model {entry.name!r}: the strategy builds extras into the model "
+                          f"({', '.join(extras)}), which only the built-in models take (SAFE: "
+                          "set fl.safe.ace: false)")
+    return make_model(entry, classes, scenario.model.options)
 
 
 def _device(name: str) -> torch.device:

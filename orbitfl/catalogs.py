@@ -25,31 +25,6 @@ LINK_MEANINGS = {
     "ka-eess": "Ka-band Earth-exploration downlink at 26.5 GHz (ITU RR EESS allocation); "
                "EIRP, G/T and bandwidth assumed",
 }
-DATASET_MEANINGS = {
-    "geo-synthetic": "each satellite images its own sunlit ground track over MODIS land cover",
-    "geo-synthetic-objects": "synthetic: ten drawn object classes (ships, aircraft, tanks, "
-                             "...) covering data.object_fraction of tiles over MODIS land "
-                             "cover under the ground tracks; long-tailed",
-    "synthetic": "seeded class-conditional textures, data.classes classes; nothing on disk",
-    "patternnet": "PatternNet folder on your disk (data.path), 38 scene classes",
-    "nwpu-resisc45": "NWPU-RESISC45 folder on your disk (data.path), 45 scene classes",
-    "eurosat": "EuroSAT RGB folder on your disk (data.path), 10 land-use classes",
-    "ucmerced": "UC Merced Land Use folder on your disk (data.path), 21 classes",
-    "loveda": "LoveDA folder on your disk (data.path); segmentation, 7 classes",
-}
-MODEL_MEANINGS = {
-    "small-cnn": "three conv blocks (~95 k parameters), sized for CPU training",
-    "resnet18": "ResNet-18 (He et al., 2016) with a 3x3 stem for small tiles (~11 M parameters)",
-    "seg-unet": "U-Net style segmentation model (data.task: segmentation)",
-}
-STRATEGY_MEANINGS = {
-    "fedavg": "FedAvg: sample-weighted average of client models (sync)",
-    "fedprox": "FedProx: FedAvg with a proximal term fl.fedprox.mu (sync)",
-    "fedbuff": "FedBuff: buffered asynchronous aggregation (schedule.mode: async)",
-    "safe": "SAFE: CRO, FAU, DMR and ACE for imbalanced data (docs/safe-method.md)",
-    "fedla": "FedLA: FedAvg, each client training with the logit-adjusted loss of its own "
-             "class prior (Menon et al., 2021; balanced softmax)",
-}
 CODEC_MEANINGS = {
     "fp32": "32-bit floats, lossless (4 bytes per value)",
     "fp16": "16-bit floats (2 bytes per value)",
@@ -135,22 +110,25 @@ def _meanings(names: list[str], meanings: dict[str, str], column: str) -> Table:
     return [column, "meaning"], [[n, meanings.get(n, "")] for n in names]
 
 
-def datasets() -> Table:
-    from orbitfl.fl.config import DataSpec
+def _registered(kind: str) -> Table:
+    """A kind of extension point: built-in names, then installed plugins, with where each
+    comes from (``fl/registry.py``)."""
+    from orbitfl.fl.registry import entries
 
-    return _meanings(choices(DataSpec, "dataset"), DATASET_MEANINGS, "dataset")
+    return [kind, "origin", "meaning"], [[e.name, e.origin, e.meaning or (e.target or "")]
+                                         for e in entries(kind).values()]
+
+
+def datasets() -> Table:
+    return _registered("dataset")
 
 
 def models() -> Table:
-    from orbitfl.scenario import ModelConfig
-
-    return _meanings(choices(ModelConfig, "name"), MODEL_MEANINGS, "model")
+    return _registered("model")
 
 
 def strategies() -> Table:
-    from orbitfl.scenario import FederatedConfig
-
-    return _meanings(choices(FederatedConfig, "strategy"), STRATEGY_MEANINGS, "strategy")
+    return _registered("strategy")
 
 
 def codecs() -> Table:

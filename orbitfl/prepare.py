@@ -26,6 +26,7 @@ from orbitfl.limits import (
     contact_pair_days,
     workers_problem,
 )
+from orbitfl.plugin_check import check_plugins
 from orbitfl.scenario import IN_MEMORY, Scenario, load_scenario
 
 TLE_AGE_WARNING_DAYS = 7.0
@@ -89,6 +90,10 @@ def prepare(source: str | Path | Scenario,
     _check_contact_search_fits(scenario, path, len(fleet), len(stations))
     if learning:
         _check_data_packages(scenario, path)
+        try:
+            check_plugins(scenario)
+        except InputError as err:
+            raise InputError(f"{path}: {err}") from None
     if skipped:
         warnings.append(f"{path}: constellation.skip_bad_records: skipped {len(skipped)} bad "
                         f"records, first: {skipped[0]}")
@@ -237,7 +242,7 @@ def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
 def _check_data_packages(scenario: Scenario, path: Path) -> None:
     """Geo-synthetic tiles are labelled by the MODIS land cover, a separate data package:
     refuse the scenario now rather than fail after the contact plan."""
-    if scenario.data.dataset in GEO_DATASETS:
+    if scenario.data.source in GEO_DATASETS:
         try:
             landcover.data_file()
         except InputError as err:

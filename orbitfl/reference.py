@@ -88,6 +88,8 @@ def _type_name(annotation: Any) -> str:
         return "choice"
     if is_list(annotation):
         return "list of " + _type_name(typing.get_args(annotation)[0])
+    if typing.get_origin(annotation) is dict:
+        return "mapping"
     options_ = annotation_options(annotation)
     if len(options_) > 1:
         return " or ".join(_type_name(o) for o in options_)
@@ -104,6 +106,8 @@ def _default(field: FieldInfo) -> str:
     if field.is_required():
         return "required"
     value = field.default
+    if field.default_factory is dict:
+        return "`{}`"
     if field.default_factory is not None or value == ():
         return "`[]`"
     if is_section(type(value)):

@@ -35,6 +35,7 @@ from orbitfl.constellation.power import PowerSpec
 from orbitfl.constellation.stations import catalog_sha256
 from orbitfl.constellation.walker import WalkerSpec
 from orbitfl.errors import InputError, read_user_file, short
+from orbitfl.fl import registry
 from orbitfl.fl.config import (
     CompressionConfig,
     DataSpec,
@@ -282,10 +283,93 @@ class OnboardConfig(_Strict):
         return value
 
 
+def _registered(kind: str, value: str) -> str:
+    """A name of the registry (built-in or installed), or a 'package.module:Name'
+    reference: checked for its form here; ``orbitfl validate`` imports it."""
+    if ":" in value:
+        registry.reference(kind, value)
+    else:
+        registry.entry(kind, value)
+    return value
+
+
+def _names_in_schema(kind: str, references: bool = True):
+    """The JSON Schema of a name field, made when the schema is: the registry's names of
+    ``kind`` (built-in and installed), or a 'package.module:Name' reference."""
+    def names(schema: dict) -> None:
+        known = {"enum": registry.names(kind)}
+        named = {"anyOf": [known, {"type": "string", "pattern": registry.REFERENCE.pattern}]} \
+            if references else known
+        members = schema.get("anyOf", [schema])
+        for i, member in enumerate(members):
+            if member.get("type") == "string":
+                members[i] = {**{k: v for k, v in member.items() if k != "type"}, **named}
+        if "anyOf" not in schema and schema is not members[0]:
+            schema.clear()
+            schema.update(members[0])
+    return names
+
+
 class ModelConfig(_Strict):
-    name: Literal["small-cnn", "resnet18", "seg-unet"] = Field(
-        "small-cnn", description="model architecture (seg-unet exactly when data.task is "
-                                 "segmentation)")
+    name: str = Field(
+        "small-cnn", description="model architecture: a built-in ("
+                                 f"{', '.join(registry.BUILT_INS['model'])}; seg-unet exactly "
+                                 "when data.task is segmentation) or an installed plugin's "
+                                 "name ('orbitfl list models')",
+        json_schema_extra=_names_in_schema("model", references=False))
+    factory: str | None = Field(
+        None, description="your own model instead: 'package.module:build', a function "
+                          "build(classes, **options) returning a torch.nn.Module "
+                          "(docs/extending.md)")
+    options: dict[str, Any] | None = Field(
+        None, description="keyword arguments of the model's factory")
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        return _registered("model", value)
+
+    @field_validator("factory")
+    @classmethod
+    def _reference(cls, value: str | None) -> str | None:
+        return None if value is None else _registered("model", value)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "ModelConfig":
+        if self.factory is not None and "name" in self.model_fields_set:
+            raise ValueError("give name or factory, not both")
+        if self.options is not None and self.factory is None and not self.entry.target:
+            raise ValueError("options apply to a model from a factory or a plugin")
+        return self
+
+    @property
+    def entry(self) -> registry.Entry:
+        """What builds the model: a factory reference, a plugin, or a built-in."""
+        if self.factory is not None:
+            return registry.reference("model", self.factory)
+        return _entry("model", self.name)
+
+
+def _entry(kind: str, value: str) -> registry.Entry:
+    return registry.reference(kind, value) if ":" in value else registry.entry(kind, value)
+
+
+class StrategyRef(_Strict):
+    """A strategy class of your own (docs/extending.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False,
+                              populate_by_name=True, serialize_by_alias=True)
+
+    class_: str = Field(alias="class", description="'package.module:Class', a subclass of "
+                                                   "orbitfl.fl.strategy.Strategy")
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the class's options (its Options dataclass)")
+
+    @field_validator("class_")
+    @classmethod
+    def _reference(cls, value: str) -> str:
+        registry.reference("strategy", value)
+        return value
 
 
 def _train_option(name: str) -> FieldInfo:
@@ -325,9 +409,13 @@ class FederatedConfig(_Strict):
     """The ``fl`` section; a strategy gets its parts as ``fl.strategy.FLConfig`` (with the
     seed and ``train()``), which holds these sections rather than copies of them."""
 
-    strategy: Literal["fedavg", "fedprox", "fedbuff", "safe", "fedla"] = Field(
-        "fedavg", description="federated strategy (fedbuff runs with schedule.mode async; fedla: "
-                                     "FedAvg with each client's logit-adjusted loss)")
+    strategy: str | StrategyRef = Field(
+        "fedavg", description="federated strategy: a built-in ("
+                              f"{', '.join(registry.BUILT_INS['strategy'])}; fedbuff runs "
+                              "with schedule.mode async) or installed plugin's name ('orbitfl "
+                              "list strategies'), or your own class as {class: "
+                              "'package.module:Class', options: {...}} (docs/extending.md)",
+        json_schema_extra=_names_in_schema("strategy"))
     rounds: int = Field(gt=0, le=MAX_ROUNDS, description="aggregation rounds (async: aggregations)")
     schedule: ScheduleConfig = Field(description="when rounds open and close, and who takes part")
     local_epochs: int = _train_option("epochs")
@@ -340,9 +428,26 @@ class FederatedConfig(_Strict):
     compression: CompressionConfig = Field(
         CompressionConfig(), description="payload codecs by link direction")
 
+    @field_validator("strategy")
+    @classmethod
+    def _known(cls, value: str | StrategyRef) -> str | StrategyRef:
+        return _registered("strategy", value) if isinstance(value, str) else value
+
+    @property
+    def strategy_entry(self) -> registry.Entry:
+        """The registry's entry of the strategy (a reference for a class of your own)."""
+        if isinstance(self.strategy, StrategyRef):
+            return registry.reference("strategy", self.strategy.class_)
+        return _entry("strategy", self.strategy)
+
+    @property
+    def strategy_options(self) -> dict[str, Any]:
+        return self.strategy.options if isinstance(self.strategy, StrategyRef) else {}
+
     @model_validator(mode="after")
     def _mode_fits_strategy(self) -> "FederatedConfig":
-        if (self.strategy == "fedbuff") != (self.schedule.mode == "async"):
+        entry = self.strategy_entry
+        if entry.built_in and entry.asynchronous != (self.schedule.mode == "async"):
             raise ValueError("fedbuff runs with schedule.mode async, the others with sync")
         if self.schedule.selection in ("first-k", "random-k") and \
                 self.schedule.clients_per_round is None:
@@ -412,7 +517,8 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _model_fits_task(self) -> "Scenario":
-        if (self.data.task == "segmentation") != (self.model.name == "seg-unet"):
+        if self.model.entry.built_in and \
+                (self.data.task == "segmentation") != (self.model.name == "seg-unet"):
             raise ValueError("model.name seg-unet is the segmentation model: use it exactly "
                              "when data.task is segmentation")
         return self
@@ -440,6 +546,9 @@ class Scenario(_Strict):
         del document["execution"]  # where clients train does not change the results
         for path in ADDED_LATER:  # at their default, older runs keep their hash
             _drop_at_default(document, path, ADDED_LATER_DEFAULTS.get(path))
+        plugins = self.plugin_versions()
+        if plugins:  # shipped scenarios name none: their hashes stay as they were
+            document["plugins"] = plugins
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         if self.uses_station_catalog():
@@ -453,6 +562,18 @@ class Scenario(_Strict):
         gs = self.ground_stations
         return bool(gs.network) or any(site.lat_deg is None for site in gs.sites)
 
+    def plugin_entries(self) -> dict[str, registry.Entry]:
+        """The extension points the scenario names that are not built in, by YAML path."""
+        found = {"model": self.model.entry, "data": _entry("dataset", self.data.source)}
+        if self.fl is not None:
+            found["fl.strategy"] = self.fl.strategy_entry
+        return {where: e for where, e in found.items() if not e.built_in}
+
+    def plugin_versions(self) -> dict[str, dict[str, str | None]]:
+        """Each plugin's name and version (``registry.version``), for the content hash."""
+        return {where: {"name": e.name, "version": registry.version(e)}
+                for where, e in self.plugin_entries().items()}
+
     def tle_sha256(self) -> str | None:
         """The element file's SHA-256; None for a Walker shell, which has no file (its
         parameters are part of the scenario itself)."""
@@ -464,6 +585,7 @@ class Scenario(_Strict):
 # run directories, checkpoints and sweeps of earlier versions stay valid.
 # A path's "*" stands for every item of a list; an option's default is None unless listed.
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
+               ("model", "factory"), ("model", "options"), ("data", "factory"), ("data", "options"),
                ("data", "object_fraction"), ("contacts", "refraction"), ("links", "weather"),
                *(("ground_stations", "sites", "*", key) for key in
                  ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink", "horizon_mask")))

@@ -46,8 +46,8 @@ def section_model(annotation: Any) -> type | None:
 def section_fields(section: type) -> dict[str, FieldInfo]:
     """The fields of a section as pydantic reads them (bounds, description, default), for a
     model and for a layer's config dataclass alike (``orbitfl/options.py``)."""
-    if issubclass(section, BaseModel):
-        return dict(section.model_fields)
+    if issubclass(section, BaseModel):  # by the names a YAML file writes (aliases)
+        return {field.alias or name: field for name, field in section.model_fields.items()}
     hints = typing.get_type_hints(section, include_extras=True)
     return {f.name: FieldInfo.from_annotated_attribute(hints[f.name], f)
             for f in dataclasses.fields(section)}

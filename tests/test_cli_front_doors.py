@@ -105,11 +105,18 @@ def test_list_names_match_what_validation_and_fl_accept(capsys):
     from orbitfl.constellation.stations import NETWORKS
     from orbitfl.constellation.walker import PRESETS
     from orbitfl.fl.compression import CODECS
+    from orbitfl.fl.extensions import strategy_class
     from orbitfl.fl.models import MODELS
-    from orbitfl.fl.registry import STRATEGIES
+    from orbitfl.fl.registry import BUILT_INS
 
+    # each built-in strategy loads to a class of that name and scheduling mode
+    strategies = {}
+    for entry in BUILT_INS["strategy"].values():
+        cls = strategy_class(entry)
+        assert (cls.name, cls.asynchronous) == (entry.name, entry.asynchronous), entry.name
+        strategies[cls.name] = cls
     expected = {"networks": NETWORKS, "links": LINK_PRESETS, "chips": CHIPS,
-                "walker": PRESETS, "models": MODELS, "strategies": STRATEGIES,
+                "walker": PRESETS, "models": MODELS, "strategies": strategies,
                 "codecs": CODECS}
     for name, names in expected.items():
         code, out, _ = cli(capsys, "list", name)

@@ -10,8 +10,9 @@ import torch
 from torch import nn
 
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.extensions import strategy_class
 from orbitfl.fl.logit_adjust import FedLA, logit_adjustment
-from orbitfl.fl.registry import STRATEGIES
+from orbitfl.fl.registry import entry
 from orbitfl.fl.training import LocalTrainer, TrainConfig
 
 
@@ -69,4 +70,4 @@ def test_the_adjustment_moves_the_model_towards_the_rare_class():
 
 
 def test_fedla_is_a_registered_strategy():
-    assert STRATEGIES["fedla"] is FedLA
+    assert strategy_class(entry("strategy", "fedla")) is FedLA
