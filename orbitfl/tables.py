@@ -7,9 +7,9 @@ from dataclasses import asdict, fields
 import pandas as pd
 
 from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.onboard import Onboard
 from orbitfl.fl.datasets import FederatedData
 from orbitfl.mission import ClientRound, RoundRecord
-from orbitfl.onboard import Onboard
 
 
 def transfers(network: Network, failed: set[str]) -> pd.DataFrame:

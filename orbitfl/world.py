@@ -1,4 +1,6 @@
-"""The physical world of a scenario: orbits, contact plan, link rates, and the network."""
+"""The physical world of a scenario, computed once: orbits, contact plan, link rates, faults
+and sunlight. A value: the network that runs over it lives in a simulation's clock and is
+built by ``orbitfl/assemble.py``."""
 
 from __future__ import annotations
 
@@ -8,22 +10,20 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
-from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import isl_windows
-from orbitfl.constellation.links import RateProfiles, look_angles, rate_profiles
-from orbitfl.constellation.network import Network
+from orbitfl.constellation.links import RateProfiles, rate_profiles
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.limits import SUNLIGHT_GRID_S
 from orbitfl.prepare import Prepared
+from orbitfl.random_streams import RandomStreams
 
 
 @dataclass
@@ -47,27 +47,6 @@ class World:
     @property
     def satellite_names(self) -> list[str]:
         return [e.name for e in self.prepared.fleet]
-
-    def network(self, env: simpy.Environment,
-                radio_listener: Callable[[int, str, bool], None] | None = None
-                ) -> Network | IdealNetwork:
-        config = self.prepared.scenario.network
-        if config.mode == "ideal":
-            return IdealNetwork(env, self.satellite_names, events=self.events)
-        stations = self.prepared.stations
-
-        def elevation(sat: int, station: int, t: float) -> float:
-            return float(look_angles(self.propagator, np.array([sat]), stations[station],
-                                     np.array([t]))[1][0])
-
-        return Network(env, self.faults.windows, self.satellite_names,
-                       [(s.id, s.antennas) for s in stations], self.usable_down,
-                       self.usable_up, policy=config.antenna_policy,
-                       resume=config.transfer_policy == "resume",
-                       backhaul=config.backhaul,
-                       elevation=elevation, isl=self.faults.isl,
-                       packet_error_rate=self.fault_spec.packet_error_rate,
-                       radio_listener=radio_listener, events=self.events)
 
     def acquisition_tracks(self) -> list[GroundTrack]:
         """Each satellite's ground track over the acquisition window, one sample per
@@ -171,7 +150,7 @@ def build_world(prepared: Prepared,
                           sample_s=scenario.links.sample_s)
         logger.info(f"inter-satellite links: {isl['window'].nunique()} windows")
     names = [e.name for e in prepared.fleet]
-    rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
+    rng = RandomStreams(scenario.seed).faults()
     windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
     spec = scenario.faults
     decayed = tuple(Failure(name, t) for name, t in decays)
@@ -221,5 +200,4 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
             event.update(kind="decayed", detail="SGP4 reports the orbit decayed")
 
 
-FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
 logger = logging.getLogger(__name__)

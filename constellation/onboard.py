@@ -19,9 +19,9 @@ from functools import partial
 
 import simpy
 
-from orbitfl.constellation.compute import ChipProfile
-from orbitfl.constellation.events import EventLog
-from orbitfl.constellation.power import Battery
+from .compute import ChipProfile
+from .events import EventLog
+from .power import Battery
 
 
 @dataclass
