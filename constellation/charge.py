@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 import simpy
-from simpy.core import BoundClass
 from simpy.resources.base import BaseResource, Get
 
 from .power import Battery
@@ -38,7 +37,9 @@ class ChargeLevels(BaseResource):
         self._prediction = 0  # alarms of older predictions do not ring
         super().__init__(env, capacity=float("inf"))
 
-    reach = BoundClass(LevelWait)  # (soc, falling): the get of this resource
+    def reach(self, soc: float, falling: bool) -> LevelWait:
+        """The get of this resource: a wait for the charge to reach ``soc``."""
+        return LevelWait(self, soc, falling)
 
     def set_load(self, name: str, watts: float) -> None:
         """A load of the battery changes now; the pending waits are predicted anew."""

@@ -7,8 +7,9 @@ client job's training FLOPs. The parts that live in a simulation's clock (the on
 computers and batteries, the network, built here from the world's parts) are made by
 ``Assembly.simulation`` for a given simpy environment, and ``Assembly.mission`` hands them,
 the learning side (live, or replaying a resumed run's past), the evaluator, the schedule
-and the random streams to a ``Mission``. The runner, and through it the API, the sweeps and the study, use
-this and nothing else; tests that need the pieces of a run take them from here too.
+and the random streams to a ``Mission``. The runner, and through it the API, the sweeps
+and the study, use this and nothing else; tests that need the pieces of a run take them
+from here too.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
 from orbitfl.random_streams import RandomStreams
 from orbitfl.replay import Replay
-from orbitfl.scenario import Scenario
+from orbitfl.scenario import FederatedConfig, Scenario
 from orbitfl.world import World, build_world
 
 logger = logging.getLogger(__name__)
@@ -89,11 +90,11 @@ class Assembly:
         """The mission in ``env``: ``checkpointer`` receives a checkpoint after every round;
         with ``resume`` (such a checkpoint) the timeline up to it is replayed (sizes only,
         no training) by a fresh strategy, then the saved state goes on."""
-        replay = self.replay_strategy() if resume is not None else None
+        replay = None if resume is None else (self.replay_strategy(), resume)
         sim = self.simulation(env)
         d = self.data
         live = Learning(self.strategy, d.clients, self.executor(), checkpointer, self.flops)
-        learning: LearningSide = live if replay is None else Replay(replay, live, resume)
+        learning: LearningSide = live if replay is None else Replay(replay[0], live, replay[1])
         evaluator = Evaluator(d.test, d.validation, d.clients, d.classes,
                               d.train_class_counts(), self.strategy)
         return Mission(env, sim.network, sim.onboard, learning, evaluator, self.schedule,
@@ -127,7 +128,7 @@ def assemble(source: Prepared | Scenario | str | Path,
     torch.manual_seed(model_seed)
     model, strategy = build_learning(scenario, data)
     forward = forward_flops(model, (3, d.image_size, d.image_size))
-    flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
+    flops = [TRAINING_TO_FORWARD * forward * len(c) * federated(scenario).local_epochs
              for c in data.clients]
     return Assembly(prepared, world, data, model, strategy, schedule(scenario), flops,
                     model_seed)
@@ -136,17 +137,25 @@ def assemble(source: Prepared | Scenario | str | Path,
 def schedule(scenario: Scenario) -> Schedule:
     """The mission's timing of rounds: ``fl.schedule``'s options by name, and what the
     mission adds (the rounds, the horizon, FedBuff's buffer)."""
-    options = scenario.fl.schedule.model_dump()
-    return Schedule(rounds=scenario.fl.rounds, deadline_s=options.pop("deadline"),
-                    horizon_s=scenario.duration,
-                    buffer_size=scenario.fl.fedbuff.buffer_size, **options)
+    fl = federated(scenario)
+    options = fl.schedule.model_dump()
+    return Schedule(rounds=fl.rounds, deadline_s=options.pop("deadline"),
+                    horizon_s=scenario.duration, buffer_size=fl.fedbuff.buffer_size, **options)
+
+
+def federated(scenario: Scenario) -> FederatedConfig:
+    """The scenario's ``fl`` section, which every run needs (``prepare`` refuses a run
+    without it before any work)."""
+    if scenario.fl is None:
+        raise InputError(f"scenario {scenario.name}: no fl: section; a run needs one")
+    return scenario.fl
 
 
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
     """The model (with ACE when SAFE uses it) and the strategy, from the scenario. The
     training options sit flat in the ``fl`` section of a scenario file; the learning
     layer takes them as one ``TrainConfig`` (``FederatedConfig.train``)."""
-    fl = scenario.fl
+    fl = federated(scenario)
     safe = fl.safe
     ace = None
     if fl.strategy == "safe" and safe.ace:

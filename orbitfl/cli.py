@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Sequence, TypeAlias
 
 from orbitfl import __version__
 from orbitfl.catalogs import CATALOGS, format_table
@@ -251,8 +251,8 @@ def _resume_advice(args: argparse.Namespace, stopped: BaseException) -> str:
             options += f" --{key} {shlex.quote(str(getattr(args, key)))}"
     if args.batched:
         options += " --batched"
-    scenario, run_dir = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
-    return f"continue with: orbitfl run {scenario}{options} --resume {run_dir}"
+    scenario, into = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
+    return f"continue with: orbitfl run {scenario}{options} --resume {into}"
 
 
 def _validate(path: Path, overrides: list[Override]) -> int:
@@ -370,7 +370,7 @@ def _init(folder: Path, force: bool) -> int:
 
 
 def _run(path: Path, out: Path | None, resume: bool = False,
-         overrides: list[Override] = (), bars: Bars | None = None,
+         overrides: Sequence[Override] = (), bars: Bars | None = None,
          started: float | None = None) -> int:
     from orbitfl.ray_address import check_address
     from orbitfl.rundir import check_output_dir

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -90,8 +90,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
         advance = bars.task("rounds")
         clock = RoundClock(started, checkpoint.get("wall_time_s", []) if checkpoint else [])
-        hooks = MissionHooks(on_round=lambda r, s: (clock.tick(), _print_round(r, s),
-                                                    advance(r.round, s.rounds)))
+        hooks = MissionHooks(on_round=_round_done(clock, advance))
         mission = parts.mission(simpy.Environment(), hooks, resume=checkpoint,
                                 checkpointer=lambda c: _save_checkpoint(
                                     {**c, "wall_time_s": clock.times}, stage.checkpoint,
@@ -104,7 +103,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         if completed == 0:
             logger.info(f"no round completed: {_no_round_reason(len(parts.world.plan.windows))}")
         summary = RunSummary(target, len(prepared.fleet), len(parts.world.plan.windows),
-                             completed, scenario.fl.rounds, final.closed_s, final.accuracy,
+                             completed, mission.schedule.rounds, final.closed_s, final.accuracy,
                              first.accuracy, final.bytes_up, final.bytes_down,
                              mission.network.air_bytes, time.perf_counter() - started,
                              prepared_at - started, mission_s)
@@ -113,6 +112,16 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         if scenario.report.figures:
             summary = _report(staging, bars, prepared, summary, learned, started)
     return summary
+
+
+def _round_done(clock: RoundClock,
+                advance: Callable[[int, int], None]) -> Callable[[RoundRecord, Schedule], None]:
+    """After each round: its wall time, its status line, the rounds bar."""
+    def done(record: RoundRecord, schedule: Schedule) -> None:
+        clock.tick()
+        _print_round(record, schedule)
+        advance(record.round, schedule.rounds)
+    return done
 
 
 def _fly(mission: Mission, scenario: Scenario, checkpoint: Path) -> list[RoundRecord]:
@@ -255,7 +264,8 @@ class RoundClock:
     stood still is not counted)."""
 
     def __init__(self, started: float, saved: list[float]):
-        self.started, self.saved, self.times = started, [float(t) for t in saved], []
+        self.started, self.saved = started, [float(t) for t in saved]
+        self.times: list[float] = []
 
     def tick(self) -> None:
         if len(self.times) < len(self.saved):
@@ -267,7 +277,7 @@ class RoundClock:
 
 def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
     scenario = prepared.scenario
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in ("numpy", "pandas", "torch", "sgp4", "skyfield", "simpy", "pydantic"):
         try:
             packages[name] = version(name)

@@ -6,13 +6,13 @@ from dataclasses import asdict, fields
 
 import pandas as pd
 
-from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.network import GROUND, RelayNetwork
 from orbitfl.constellation.onboard import Onboard
 from orbitfl.fl.datasets import FederatedData
 from orbitfl.mission import ClientRound, RoundRecord
 
 
-def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
+def transfers(network: RelayNetwork, failed: set[str]) -> pd.DataFrame:
     """One row per transfer (per hop for relayed payloads), with the byte accounting:
     ``air_bytes = delivered_bytes + lost_bytes + in_flight_bytes``. A partial transfer of
     a failed satellite (``failed``) is lost; any other partial one is still in flight."""
