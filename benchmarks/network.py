@@ -27,7 +27,7 @@ import simpy
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.links import LINK_PRESETS, FixedRate, rate_profiles
-from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.network import GROUND, GroundPlan, Network
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import catalog
 
@@ -52,8 +52,8 @@ def engine_benchmark() -> None:
 
     env = simpy.Environment()
     names = [e.name for e in fleet]
-    network = Network(env, plan.windows, names, [(s.id, s.antennas) for s in stations],
-                      down, up)
+    network = Network(env, names, GroundPlan(plan.windows,
+                                             [(s.id, s.antennas) for s in stations], down, up))
 
     def periodic(name: str, phase: float):
         yield env.timeout(phase)

@@ -43,8 +43,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, MU_EARTH_KM3_S2
-
+from .constants import EARTH_RADIUS_KM, EARTH_ROTATION_RAD_S, MU_EARTH_KM3_S2
 from .horizon import geometric_mask_deg
 from .propagation import Propagator, ecef_acceleration
 from .roots import bracketed_root

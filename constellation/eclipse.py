@@ -19,8 +19,7 @@ from skyfield.api import Loader
 from skyfield.sgp4lib import TEME
 from skyfield_data import get_skyfield_data_path
 
-from orbitfl.constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
-
+from .constants import EARTH_RADIUS_KM, SUN_RADIUS_KM
 from .propagation import Clock, teme_to_ecef
 
 SUN_NODE_S = 3600.0

@@ -138,20 +138,37 @@ class AntennaPool(BaseResource):
         return True
 
 
-class GroundLinks:
-    """Ground <-> satellite transfers over a contact plan with per-window rate profiles.
+@dataclass(frozen=True)
+class GroundPlan:
+    """What the ground links work over, as one value (the network passes it on whole).
 
     ``windows`` needs columns ``sat_index, station, start_s, end_s``; ``down`` and ``up``
-    are rate profiles over the same rows. ``elevation(sat, station, t)`` (degrees) serves
-    the ``elevation`` antenna policy. ``bands`` names, per direction, the band of each
-    station's link (for the transfer log; '' where unknown).
+    are rate profiles over the same rows; ``stations`` are (id, antennas) in the order of
+    ``windows``' station indices. ``elevation(sat, station, t)`` (degrees) serves the
+    ``elevation`` antenna policy; ``resume`` keeps a transfer's progress across passes;
+    ``bands`` names, per direction, the band of each station's link (for the transfer log;
+    '' where unknown).
     """
 
-    def __init__(self, airtime: Airtime, windows: pd.DataFrame, satellites: Sequence[str],
-                 stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
-                 policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
-                 elevation: Callable[[int, int, float], float] | None = None,
-                 bands: Mapping[str, Sequence[str]] | None = None):
+    windows: pd.DataFrame
+    stations: Sequence[tuple[str, int]]
+    down: RateProfiles
+    up: RateProfiles
+    policy: str = "fifo"
+    resume: bool = True
+    backhaul: Backhaul = Backhaul()
+    elevation: Callable[[int, int, float], float] | None = None
+    bands: Mapping[str, Sequence[str]] | None = None
+
+
+class GroundLinks:
+    """Ground <-> satellite transfers over a contact plan (a :class:`GroundPlan`) with
+    per-window rate profiles."""
+
+    def __init__(self, airtime: Airtime, satellites: Sequence[str], plan: GroundPlan):
+        windows, stations, down, up = plan.windows, plan.stations, plan.down, plan.up
+        policy, resume, backhaul, elevation, bands = \
+            plan.policy, plan.resume, plan.backhaul, plan.elevation, plan.bands
         if policy not in POLICIES:
             raise ValueError(f"unknown antenna policy {policy!r}")
         if policy == "elevation" and elevation is None:

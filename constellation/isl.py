@@ -16,9 +16,9 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from orbitfl.constants import EARTH_RADIUS_KM
 from orbitfl.options import STRICT, option
 
+from .constants import EARTH_RADIUS_KM
 from .contacts import ContactPlan, _pair_events
 from .links import FixedRate, LinkBudget, LinkSpec, RateModel
 from .propagation import Propagator

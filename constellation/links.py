@@ -16,10 +16,10 @@ from typing import Callable, Literal, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.constants import SPEED_OF_LIGHT_M_S
 from orbitfl.errors import short
 from orbitfl.options import STRICT, option
 
+from .constants import SPEED_OF_LIGHT_M_S
 from .contacts import ContactPlan
 from .propagation import Propagator
 from .stations import GroundStation

@@ -16,7 +16,7 @@ its floor mid-pass the transfer pauses exactly as at the end of a pass (keeping 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,21 +24,26 @@ import simpy
 
 from .airtime import Airtime, RadioPower, Segment, TransferRecord
 from .events import EventLog
-from .ground_link import GROUND, POLICIES, AntennaPool, Backhaul, GroundLinks
+from .ground_link import GROUND, POLICIES, AntennaPool, Backhaul, GroundLinks, GroundPlan
 from .isl_relay import IslRelay
-from .links import RateProfiles
 from .routing import Route, Router
 
-__all__ = ["GROUND", "POLICIES", "AntennaPool", "Backhaul", "Network", "RadioPower",
-           "RelayNetwork", "Segment", "TransferRecord"]
+__all__ = ["GROUND", "POLICIES", "AntennaPool", "Backhaul", "GroundPlan", "Network",
+           "RadioPower", "RelayNetwork", "Segment", "TransferRecord"]
 
 
 class RelayNetwork(Protocol):
     """What the mission and the tables need from a network."""
 
     satellites: list[str]
-    records: list[TransferRecord]  # every transfer (every hop of a relay), in request order
-    air_bytes: float               # everything put on the air, retransmissions included
+
+    @property
+    def records(self) -> list[TransferRecord]:
+        """Every transfer (every hop of a relay), in request order."""
+
+    @property
+    def air_bytes(self) -> float:
+        """Everything put on the air, retransmissions included."""
 
     def relay(self, kind: str, nbytes: int, src: str, dst: str, priority: float = 0.0,
               **tag: Any) -> simpy.Process:
@@ -57,24 +62,17 @@ class Network:
     """Ground <-> satellite transfers over a contact plan with per-window rate profiles,
     and relays over inter-satellite links.
 
-    ``windows`` needs columns ``sat_index, station, start_s, end_s``; ``down`` and ``up``
-    are rate profiles over the same rows. ``elevation(sat, station, t)`` (degrees) serves
-    the ``elevation`` antenna policy; ``isl`` holds the inter-satellite windows;
-    ``bands`` the band of each station's link per direction (``GroundLinks``).
+    ``ground`` is what the ground links work over (:class:`GroundPlan`); ``isl`` holds the
+    inter-satellite windows.
     """
 
-    def __init__(self, env: simpy.Environment, windows: pd.DataFrame, satellites: Sequence[str],
-                 stations: Sequence[tuple[str, int]], down: RateProfiles, up: RateProfiles,
-                 policy: str = "fifo", resume: bool = True, backhaul: Backhaul = Backhaul(),
-                 elevation: Callable[[int, int, float], float] | None = None,
+    def __init__(self, env: simpy.Environment, satellites: Sequence[str], ground: GroundPlan,
                  isl: pd.DataFrame | None = None, packet_error_rate: float = 0.0,
                  radio_listener: Callable[[int, str, bool], None] | None = None,
-                 events: EventLog | None = None,
-                 bands: Mapping[str, Sequence[str]] | None = None):
+                 events: EventLog | None = None):
         self.env, self.satellites = env, list(satellites)
         self.airtime = Airtime(env, events, packet_error_rate, radio_listener)
-        self.ground = GroundLinks(self.airtime, windows, self.satellites, stations, down, up,
-                                  policy, resume, backhaul, elevation, bands)
+        self.ground = GroundLinks(self.airtime, self.satellites, ground)
         self.isl = IslRelay(self.airtime, self.ground, self.satellites, isl)
 
     @property

@@ -20,13 +20,12 @@ from skyfield.api import Timescale, load
 from skyfield.sgp4lib import theta_GMST1982
 from skyfield.timelib import Time
 
-from orbitfl.constants import (
+from .constants import (
     EARTH_RADIUS_KM,
     EARTH_ROTATION_RAD_S,
     MU_EARTH_KM3_S2,
     WGS84_FLATTENING,
 )
-
 from .tle import ElementSet
 
 SECONDS_PER_DAY = 86400.0

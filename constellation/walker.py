@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 
-from orbitfl.constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
 from orbitfl.errors import short
 from orbitfl.limits import MAX_SATELLITES
 from orbitfl.options import STRICT, option
 
+from .constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
 from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum
 
 FIRST_CATALOG_NUMBER = 80000  # Space-Track's analyst-object range: clashes with no real object

@@ -22,6 +22,7 @@ import torch
 
 from orbitfl.cache_dir import entry_path, read_entry, write_entry
 from orbitfl.errors import InputError, short
+from orbitfl.random_streams import RandomStreams
 
 from .config import BUILT_IN_DATASETS, DataSpec
 from .datasets import (
@@ -42,8 +43,6 @@ from .lazy_data import LazyImageSet
 from .partition import dirichlet_partition, iid_partition, long_tail_counts, pathological_partition
 
 RENDER_VERSION = 2  # bump when tile rendering changes its output
-STREAMS = {"train": 11, "test": 12, "ses": 13, "partition": 14, "clouds": 15,
-           "validation": 16}
 
 
 def build_federation(spec: DataSpec, clients: int, seed: int,
@@ -55,8 +54,7 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     With ``lazy`` (the default) geo-synthetic classification clients are ``LazyImageSet``s
     whose tiles are rendered on first use; ``lazy=False`` renders them all now."""
     steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
-    rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
-           for name, stream in STREAMS.items()}
+    rng = RandomStreams(seed).data()
     if spec.factory is not None or spec.dataset not in BUILT_IN_DATASETS:
         data = _pool(spec, clients, rng, _from_factory(spec, seed), str(spec.source))
     elif spec.dataset == "geo-synthetic-objects":

@@ -4,9 +4,12 @@
 contact plan, link rates, faults, sunlight: ``orbitfl/world.py``), every client's data
 (``fl/federation.py``), the model and the strategy, the mission's schedule and each
 client job's training FLOPs. The parts that live in a simulation's clock (the onboard
-computers and batteries, the network) are made by ``Assembly.simulation`` for a given
-simpy environment. The runner, and through it the API, the sweeps and the study, use
-this and nothing else; tests that need the pieces of a run take them from here too.
+computers and batteries, the network, built here from the world's parts) are made by
+``Assembly.simulation`` for a given simpy environment, and ``Assembly.mission`` hands them,
+the learning side (live, or replaying a resumed run's past), the evaluator, the schedule
+and the random streams to a ``Mission``. The runner, and through it the API, the sweeps
+and the study, use this and nothing else; tests that need the pieces of a run take them
+from here too.
 """
 
 from __future__ import annotations
@@ -14,13 +17,17 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import simpy
 import torch
 
 from orbitfl.constellation.compute import CHIPS
+from orbitfl.constellation.ideal_network import IdealNetwork
+from orbitfl.constellation.links import link_band, look_angles
+from orbitfl.constellation.network import GroundPlan, Network, RelayNetwork
+from orbitfl.constellation.onboard import Onboard
 from orbitfl.errors import InputError
 from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
@@ -30,15 +37,16 @@ from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
 from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import PluginError
 from orbitfl.fl.strategy import FLConfig, Strategy
-from orbitfl.mission import Schedule
-from orbitfl.onboard import Onboard
+from orbitfl.learning import Learning, LearningSide
+from orbitfl.mission import Evaluator, Mission, MissionHooks, Schedule
 from orbitfl.plugin_check import where_plugin
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
-from orbitfl.scenario import Scenario
+from orbitfl.random_streams import RandomStreams
+from orbitfl.replay import Replay
+from orbitfl.scenario import FederatedConfig, Scenario
 from orbitfl.world import World, build_world
 
-SELECTION_STREAM = 3  # the seed sub-stream of client selection (faults use 2)
 logger = logging.getLogger(__name__)
 
 
@@ -59,25 +67,50 @@ class Assembly:
     def scenario(self) -> Scenario:
         return self.prepared.scenario
 
+    @property
+    def streams(self) -> RandomStreams:
+        return RandomStreams(self.scenario.seed)
+
     def replay_strategy(self) -> Strategy:
         """A second strategy from the same initial model: a resumed run replays the
         timeline's payload sizes with it (it trains nothing)."""
         torch.manual_seed(self.model_seed)
         return build_learning(self.scenario, self.data)[1]
 
-    def simulation(self, env: simpy.Environment):
+    def simulation(self, env: simpy.Environment) -> Simulation:
         """The onboard computers and the network in ``env``, radios gated by charge."""
         onboard = build_onboard(self.world)
-        network = self.world.network(env)
+        network = build_network(env, self.world)
         network.gate_radios(onboard.radio_power(env))
-        return onboard, network
-
-    def selection_rng(self) -> np.random.Generator:
-        return np.random.default_rng(np.random.SeedSequence([self.scenario.seed,
-                                                             SELECTION_STREAM]))
+        return Simulation(env, onboard, network)
 
     def executor(self) -> Executor:
         return build_executor(self.scenario, self.strategy, self.data.clients)
+
+    def mission(self, env: simpy.Environment, hooks: MissionHooks | None = None,
+                checkpointer: Callable[[dict], None] | None = None,
+                resume: dict | None = None) -> Mission:
+        """The mission in ``env``: ``checkpointer`` receives a checkpoint after every round;
+        with ``resume`` (such a checkpoint) the timeline up to it is replayed (sizes only,
+        no training) by a fresh strategy, then the saved state goes on."""
+        replay = None if resume is None else (self.replay_strategy(), resume)
+        sim = self.simulation(env)
+        d = self.data
+        live = Learning(self.strategy, d.clients, self.executor(), checkpointer, self.flops)
+        learning: LearningSide = live if replay is None else Replay(replay[0], live, replay[1])
+        evaluator = Evaluator(d.test, d.validation, d.clients, d.classes,
+                              d.train_class_counts(), self.strategy)
+        return Mission(env, sim.network, sim.onboard, learning, evaluator, self.schedule,
+                       self.streams, hooks)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The parts of a run that live in one simpy environment's clock."""
+
+    env: simpy.Environment
+    onboard: Onboard
+    network: RelayNetwork
 
 
 def assemble(source: Prepared | Scenario | str | Path,
@@ -88,29 +121,37 @@ def assemble(source: Prepared | Scenario | str | Path,
     bars = progress or NO_BARS
     prepared = source if isinstance(source, Prepared) else prepare(source, overrides)
     scenario = prepared.scenario
-    _, model_seed = np.random.SeedSequence(scenario.seed).generate_state(2)
+    model_seed = RandomStreams(scenario.seed).model_seed
     world = build_world(prepared, bars.task("contacts"))
     d = scenario.data
     logger.info(f"data: {d.source}, {d.partition} partition")
     data = build_federation(d, len(prepared.fleet), scenario.seed,
                             world.acquisition_tracks() if d.source in GEO_DATASETS
                             else None, progress=bars.task("data"))
-    torch.manual_seed(int(model_seed))
+    torch.manual_seed(model_seed)
     model, strategy = build_learning(scenario, data)
     forward = forward_flops(model, (3, d.image_size, d.image_size))
-    flops = [TRAINING_TO_FORWARD * forward * len(c) * scenario.fl.local_epochs
+    flops = [TRAINING_TO_FORWARD * forward * len(c) * federated(scenario).local_epochs
              for c in data.clients]
     return Assembly(prepared, world, data, model, strategy, schedule(scenario), flops,
-                    int(model_seed))
+                    model_seed)
 
 
 def schedule(scenario: Scenario) -> Schedule:
     """The mission's timing of rounds: ``fl.schedule``'s options by name, and what the
     mission adds (the rounds, the horizon, FedBuff's buffer)."""
-    options = scenario.fl.schedule.model_dump()
-    return Schedule(rounds=scenario.fl.rounds, deadline_s=options.pop("deadline"),
-                    horizon_s=scenario.duration,
-                    buffer_size=scenario.fl.fedbuff.buffer_size, **options)
+    fl = federated(scenario)
+    options = fl.schedule.model_dump()
+    return Schedule(rounds=fl.rounds, deadline_s=options.pop("deadline"),
+                    horizon_s=scenario.duration, buffer_size=fl.fedbuff.buffer_size, **options)
+
+
+def federated(scenario: Scenario) -> FederatedConfig:
+    """The scenario's ``fl`` section, which every run needs (``prepare`` refuses a run
+    without it before any work)."""
+    if scenario.fl is None:
+        raise InputError(f"scenario {scenario.name}: no fl: section; a run needs one")
+    return scenario.fl
 
 
 def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]:
@@ -118,7 +159,7 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
     strategy, from the scenario: built-in names, installed plugins or references alike
     (``fl/registry.py``). The training options sit flat in the ``fl`` section of a scenario
     file; the learning layer takes them as one ``TrainConfig`` (``FederatedConfig.train``)."""
-    fl = scenario.fl
+    fl = federated(scenario)
     config = FLConfig(rounds=fl.rounds, seed=scenario.seed, safe=fl.safe, fedprox=fl.fedprox,
                       fedbuff=fl.fedbuff, compression=fl.compression, train=fl.train())
     try:
@@ -180,3 +221,24 @@ def build_onboard(world: World) -> Onboard:
                  for name, (starts, ends) in zip(names, world.sunlight)]
     failed = {names.index(s): t for s, t in world.faults.failed_at.items()}
     return Onboard(chip, batteries, names, events, failed)
+
+
+def build_network(env: simpy.Environment, world: World) -> RelayNetwork:
+    """The scenario's network over the world's usable windows (or ideal links)."""
+    config = world.prepared.scenario.network
+    if config.mode == "ideal":
+        return IdealNetwork(env, world.satellite_names, events=world.events)
+    stations = world.prepared.stations
+
+    def elevation(sat: int, station: int, t: float) -> float:
+        return float(look_angles(world.propagator, np.array([sat]), stations[station],
+                                 np.array([t]))[1][0])
+
+    ground = GroundPlan(world.faults.windows, [(s.id, s.antennas) for s in stations],
+                        world.usable_down, world.usable_up, policy=config.antenna_policy,
+                        resume=config.transfer_policy == "resume", backhaul=config.backhaul,
+                        elevation=elevation,
+                        bands={d: [link_band(m) for m in world.prepared.links(d)]
+                               for d in ("down", "up")})
+    return Network(env, world.satellite_names, ground, isl=world.faults.isl,
+                   packet_error_rate=world.fault_spec.packet_error_rate, events=world.events)

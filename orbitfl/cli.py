@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence, TypeAlias
 
 from orbitfl import __version__
 from orbitfl.catalogs import CATALOGS, format_table
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from orbitfl.runner import RunSummary
 
 EXIT_INPUT_ERROR = 2
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # subcommands
 
 
 def _scenario_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,10 +66,46 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # the command's wall time counts its imports too
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
+    args = _parser().parse_args(argv)
+    configure_logging(_level(args))
+    logging.getLogger(__name__).debug(f"orbitfl {__version__} on Python {sys.version.split()[0]}"
+                                      f", {args.command} {vars(args)}")
+    bars = Bars(enabled=not getattr(args, "quiet", False))
+    try:
+        return _dispatch(args, bars, started)
+    except InputError as err:
+        for line in str(err).splitlines():  # several problems: one line each
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt as interrupt:
+        print(_interrupted(args, interrupt), file=sys.stderr)
+        return 130
+    except WorkerLost as lost:  # the out-of-memory killer, most likely: no traceback
+        print(f"error: {lost}; {_resume_advice(args, lost)}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # `orbitfl list stations | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as err:  # a full disk, a quota, a folder removed under the run
+        where = f"{err.filename}: " if err.filename else ""
+        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
+        advice = f"; {_resume_advice(args, err)}" if args.command == "run" else ""
+        print(f"error: {where}{why}{advice}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    """Every command and its options (one builder per group of commands)."""
     parser = argparse.ArgumentParser(prog="orbitfl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"orbitfl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_validate_and_run, _add_contacts, _add_report, _add_sweep, _add_others):
+        add(commands)
+    return parser
+
+
+def _add_validate_and_run(commands: Commands) -> None:
     p_validate = commands.add_parser("validate", help="check a scenario file; exit 0 or 2")
     _scenario_arguments(p_validate)
     _verbosity_arguments(p_validate)
@@ -89,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
                        help="train the clients waiting at once together with torch.func.vmap "
                             "(execution.batched; within 1e-4 of one by one)")
     _verbosity_arguments(p_run)
+
+
+def _add_contacts(commands: Commands) -> None:
     p_contacts = commands.add_parser("contacts", help="write a scenario's contact plan")
     _scenario_arguments(p_contacts)
     p_contacts.add_argument("--out", type=Path, help="table: .csv or .parquet")
@@ -100,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     p_contacts.add_argument("--ground-track", type=Path, help="also draw ground tracks (PNG)")
     _style_argument(p_contacts)
     _verbosity_arguments(p_contacts)
+
+
+def _add_report(commands: Commands) -> None:
     p_report = commands.add_parser(
         "report", help="figures and a dashboard from run directories, or from one sweep folder")
     p_report.add_argument("runs", type=Path, nargs="+",
@@ -123,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                                "compared with the baseline that shares its other values "
                                "(default: the first group)")
     _verbosity_arguments(p_report)
+
+
+def _add_sweep(commands: Commands) -> None:
     p_sweep = commands.add_parser("sweep", help="run a scenario over a grid of values")
     p_sweep.add_argument("sweep", type=Path, help="sweep file (base scenario and values)")
     _set_argument(p_sweep, "the base scenario")
@@ -134,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
                          help="parallel points (default: 1 local, all CPUs on Ray)")
     p_sweep.add_argument("--address", default=None, help="an existing Ray cluster")
     _verbosity_arguments(p_sweep)
+
+
+def _add_others(commands: Commands) -> None:
     p_list = commands.add_parser("list", help="the names a scenario may use, and what they "
                                               "mean")
     p_list.add_argument("catalog", choices=list(CATALOGS), help="which names to list")
@@ -147,53 +196,32 @@ def main(argv: list[str] | None = None) -> int:
     p_init.add_argument("--force", action="store_true",
                         help="copy into a non-empty folder (files of the same names are "
                              "replaced)")
-    args = parser.parse_args(argv)
-    configure_logging(_level(args))
-    logging.getLogger(__name__).debug(f"orbitfl {__version__} on Python {sys.version.split()[0]}"
-                                      f", {args.command} {vars(args)}")
-    bars = Bars(enabled=not getattr(args, "quiet", False))
-    try:
-        if args.command == "init":
-            return _init(args.folder, args.force)
-        if args.command == "list":
-            print(format_table(CATALOGS[args.catalog]()))
-            return 0
-        if args.command == "schema":
-            return _schema(args.out)
-        overrides = [parse_override(text) for text in getattr(args, "set", None) or ()]
-        if args.command == "validate":
-            return _validate(args.scenario, overrides)
-        if args.command == "contacts":
-            return _contacts(args, overrides, bars)
-        if args.command == "report":
-            return _report(args.runs, args.out, args.format, args.force, args.style,
-                           target=args.target, baseline=args.baseline)
-        if args.command == "sweep":
-            return _sweep(args, overrides, bars)
-        overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
-                      for key in ("backend", "workers", "address", "batched")
-                      if getattr(args, key) is not None]
-        return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
-                    overrides=overrides, bars=bars, started=started)
-    except InputError as err:
-        for line in str(err).splitlines():  # several problems: one line each
-            print(f"error: {line}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    except KeyboardInterrupt as interrupt:
-        print(_interrupted(args, interrupt), file=sys.stderr)
-        return 130
-    except WorkerLost as lost:  # the out-of-memory killer, most likely: no traceback
-        print(f"error: {lost}; {_resume_advice(args, lost)}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # `orbitfl list stations | head`: the reader left, not an error
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+def _dispatch(args: argparse.Namespace, bars: Bars, started: float) -> int:
+    """Run the command ``args`` names; its exit code."""
+    if args.command == "init":
+        return _init(args.folder, args.force)
+    if args.command == "list":
+        print(format_table(CATALOGS[args.catalog]()))
         return 0
-    except OSError as err:  # a full disk, a quota, a folder removed under the run
-        where = f"{err.filename}: " if err.filename else ""
-        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
-        advice = f"; {_resume_advice(args, err)}" if args.command == "run" else ""
-        print(f"error: {where}{why}{advice}", file=sys.stderr)
-        return 1
+    if args.command == "schema":
+        return _schema(args.out)
+    overrides = [parse_override(text) for text in getattr(args, "set", None) or ()]
+    if args.command == "validate":
+        return _validate(args.scenario, overrides)
+    if args.command == "contacts":
+        return _contacts(args, overrides, bars)
+    if args.command == "report":
+        return _report(args.runs, args.out, args.format, args.force, args.style,
+                       target=args.target, baseline=args.baseline)
+    if args.command == "sweep":
+        return _sweep(args, overrides, bars)
+    overrides += [(f"execution.{key}", getattr(args, key))  # --set with a name
+                  for key in ("backend", "workers", "address", "batched")
+                  if getattr(args, key) is not None]
+    return _run(args.scenario, args.resume or args.out, resume=args.resume is not None,
+                overrides=overrides, bars=bars, started=started)
 
 
 def _interrupted(args: argparse.Namespace, interrupt: KeyboardInterrupt) -> str:
@@ -223,8 +251,8 @@ def _resume_advice(args: argparse.Namespace, stopped: BaseException) -> str:
             options += f" --{key} {shlex.quote(str(getattr(args, key)))}"
     if args.batched:
         options += " --batched"
-    scenario, run_dir = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
-    return f"continue with: orbitfl run {scenario}{options} --resume {run_dir}"
+    scenario, into = (shlex.quote(os.path.abspath(p)) for p in (args.scenario, run_dir))
+    return f"continue with: orbitfl run {scenario}{options} --resume {into}"
 
 
 def _validate(path: Path, overrides: list[Override]) -> int:
@@ -342,7 +370,7 @@ def _init(folder: Path, force: bool) -> int:
 
 
 def _run(path: Path, out: Path | None, resume: bool = False,
-         overrides: list[Override] = (), bars: Bars | None = None,
+         overrides: Sequence[Override] = (), bars: Bars | None = None,
          started: float | None = None) -> int:
     from orbitfl.ray_address import check_address
     from orbitfl.rundir import check_output_dir

@@ -13,7 +13,7 @@ starts from the state the previous one returned).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.executors import Executor, FitJob, Pending, SerialExecutor
@@ -61,13 +61,53 @@ class FitRecord:
     sizes: list[PayloadSize] | None = None
 
 
+class LearningSide(Protocol):
+    """What the mission asks of the learning side, live (:class:`Learning`) or replaying a
+    resumed run's past (``orbitfl/replay.py``): the mission never asks which it talks to."""
+
+    @property
+    def version(self) -> int:
+        """The global model's version (aggregations so far)."""
+
+    def job_flops(self, client: int) -> float:
+        """Training FLOPs of one job of ``client`` (what its onboard computer works off)."""
+
+    def broadcast(self, job: int, round_index: int, client: int) -> list[Payload]:
+        """What the server sends the client now; its fit is submitted at once."""
+
+    def trained(self, job: int) -> list[PayloadSize]:
+        """The job trained in simulated time: the sizes of its upload."""
+
+    def dropped(self, job: int) -> None:
+        """The job's update arrived too late to be used."""
+
+    def aggregate(self, round_index: int, jobs: Sequence[int]) -> list[ClientUpdate]:
+        """Fold the jobs' updates in, in the simulation's order."""
+
+    def saved_record(self, index: int) -> dict | None:
+        """A replayed round's saved record (None: measure it)."""
+
+    def personal_models(self) -> dict[int, dict]:
+        """Clients' personal models, for evaluation."""
+
+    def round_done(self, round_index: int, rounds: list[dict],
+                   jobs: dict[int, tuple[int, int]]) -> LearningSide:
+        """After a round: the learning side to go on with."""
+
+    def close(self) -> None:
+        """Release the executor."""
+
+
 class Learning:
     """Strategy (server half) + client states + an executor (client halves)."""
 
     def __init__(self, strategy: Strategy, client_data: Sequence[ImageSet],
                  executor: Executor | None = None,
-                 checkpointer: Callable[[dict], None] | None = None):
+                 checkpointer: Callable[[dict], None] | None = None,
+                 flops: Sequence[float] = ()):
+        """``flops``: training FLOPs of one job of each client (``assemble``)."""
         self.strategy, self.client_data = strategy, client_data
+        self.flops = list(flops)
         self.executor = executor or SerialExecutor(strategy, client_data)
         self.states = ClientStates()
         self.checkpointer = checkpointer
@@ -82,6 +122,9 @@ class Learning:
     @property
     def global_model(self):
         return self.strategy.global_model
+
+    def job_flops(self, client: int) -> float:
+        return self.flops[client]
 
     # -- a client job ---------------------------------------------------------------------
     def broadcast(self, job: int, round_index: int, client: int) -> list[Payload]:
@@ -147,7 +190,7 @@ class Learning:
         return None
 
     def round_done(self, round_index: int, rounds: list[dict],
-                   jobs: dict[int, tuple[int, int]]) -> "Learning":
+                   jobs: dict[int, tuple[int, int]]) -> LearningSide:
         """Checkpoint after a round; the learning to go on with (this one)."""
         if self.checkpointer is not None:
             self.checkpointer(self.checkpoint(round_index, rounds))

@@ -22,17 +22,16 @@ from typing import Callable, Sequence
 import numpy as np
 import simpy
 
-from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.network import GROUND, RelayNetwork
+from orbitfl.constellation.onboard import Onboard
 from orbitfl.fl.datasets import ImageSet
-from orbitfl.fl.executors import Executor
 from orbitfl.fl.metrics import evaluate as metrics
 from orbitfl.fl.metrics import mix_weighted_accuracy
 from orbitfl.fl.strategy import Strategy
 from orbitfl.fl.training import predict
 from orbitfl.gc_freeze import older_objects_frozen
-from orbitfl.learning import Learning
-from orbitfl.onboard import Onboard
-from orbitfl.replay import Replay
+from orbitfl.learning import LearningSide
+from orbitfl.random_streams import RandomStreams
 
 
 @dataclass(frozen=True)
@@ -101,30 +100,27 @@ class ClientRound:
     staleness_s: float | None = None
 
 
+@dataclass
+class MissionHooks:
+    """What the mission tells its caller as it goes (progress lines, bars, wall clocks)."""
+
+    on_round: Callable[[RoundRecord, Schedule], None] = lambda record, schedule: None
+
+
 class Mission:
-    def __init__(self, env: simpy.Environment, network: Network, onboard: Onboard,
-                 strategy: Strategy, client_data: Sequence[ImageSet], test_data: ImageSet,
-                 classes: int, client_flops: Sequence[float], schedule: Schedule,
-                 train_counts: np.ndarray, rng: np.random.Generator,
-                 on_round: Callable[[RoundRecord, Schedule], None] = lambda r, s: None,
-                 checkpointer: Callable[[dict], None] | None = None,
-                 resume: dict | None = None, replay: Strategy | None = None,
-                 validation_data: ImageSet | None = None, executor: Executor | None = None):
-        """``checkpointer`` receives a checkpoint after every round. With ``resume`` (such a
-        checkpoint) the timeline up to it is replayed by ``replay`` (a fresh strategy of
-        the same kind: sizes only, no training), then the saved state goes on. ``executor``
-        runs the clients' fits (default: in this process)."""
+    """The mission's processes over the objects it works with; ``orbitfl/assemble.py``
+    builds them (``Assembly.mission``), so a test can hand in its own."""
+
+    def __init__(self, env: simpy.Environment, network: RelayNetwork, onboard: Onboard,
+                 learning: LearningSide, evaluator: Evaluator, schedule: Schedule,
+                 streams: RandomStreams, hooks: MissionHooks | None = None):
         self.env, self.network, self.onboard = env, network, onboard
-        live = Learning(strategy, client_data, executor, checkpointer)
-        self.learning: Learning | Replay = live if resume is None else \
-            Replay(replay, live, resume)
-        self.evaluator = Evaluator(test_data, validation_data, client_data, classes,
-                                   train_counts, strategy)
-        self.client_flops, self.schedule = client_flops, schedule
-        self.rng, self.on_round = rng, on_round
+        self.learning, self.evaluator, self.schedule = learning, evaluator, schedule
+        self.rng = streams.selection()
+        self.on_round = (hooks or MissionHooks()).on_round
         self.rounds: list[RoundRecord] = []
         self.client_rounds: list[ClientRound] = []
-        self._busy = [False] * len(client_data)
+        self._busy = [False] * len(network.satellites)  # client i flies satellite i
         self._closed: set[int] = set()
         self._client_freed = env.event()
         self._published_at = {0: 0.0}  # global version -> simulated time it was published
@@ -264,12 +260,13 @@ class Mission:
         battery = self.onboard.batteries[client]
         battery.advance(self.env.now)
         entry.soc_at_training = battery.soc
+        flops = self.learning.job_flops(client)
         completed = yield self.env.process(self.onboard.train(
-            self.env, client, self.client_flops[client], self.schedule.horizon_s))
+            self.env, client, flops, self.schedule.horizon_s))
         if not completed:
             return  # failed or out of time: the client stays busy for good
-        entry.training_s = self.onboard.chip.training_time_s(self.client_flops[client])
-        entry.training_energy_j = self.onboard.chip.training_energy_j(self.client_flops[client])
+        entry.training_s = self.onboard.chip.training_time_s(flops)
+        entry.training_energy_j = self.onboard.chip.training_energy_j(flops)
         uploads = []
         for size in self.learning.trained(job):  # sizes known before the fit has finished
             uploads += yield self.network.relay(size.kind, size.nbytes, satellite, GROUND,

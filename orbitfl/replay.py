@@ -15,7 +15,7 @@ from typing import Sequence
 
 from orbitfl.fl.payloads import Payload
 from orbitfl.fl.strategy import ClientUpdate, PayloadSize, Strategy
-from orbitfl.learning import Learning
+from orbitfl.learning import Learning, LearningSide
 
 
 class CheckpointMismatch(Exception):
@@ -35,6 +35,9 @@ class Replay:
     @property
     def global_model(self):
         return self.fresh.global_model
+
+    def job_flops(self, client: int) -> float:
+        return self.live.job_flops(client)
 
     def broadcast(self, job: int, round_index: int, client: int) -> list[Payload]:
         self._clients[job] = client
@@ -58,7 +61,7 @@ class Replay:
         return {}
 
     def round_done(self, round_index: int, rounds: list[dict],
-                   jobs: dict[int, tuple[int, int]]) -> Learning | "Replay":
+                   jobs: dict[int, tuple[int, int]]) -> LearningSide:
         """At the saved round: the live learning, restored; before it: still replaying."""
         if round_index != self.checkpoint["round"]:
             return self

@@ -9,20 +9,22 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import simpy
 import torch
 
 from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
-from orbitfl.assemble import assemble
+from orbitfl.assemble import Assembly, assemble
 from orbitfl.checkpoint_check import check_checkpoint, retry_advice
 from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
+from orbitfl.fl.federation import FederatedData
 from orbitfl.fl.metrics import imbalance_factor
-from orbitfl.mission import Mission, RoundRecord, Schedule
+from orbitfl.mission import Mission, MissionHooks, RoundRecord, Schedule
 from orbitfl.plan_report import antenna_load, warn_over_antennas
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
@@ -82,82 +84,108 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
     with stage as staging, bars:
         checkpoint = _load_checkpoint(stage.checkpoint, scenario) if resume else None
         parts = assemble(prepared, progress=bars)
-        prepared_at = time.perf_counter()
-        world, data, strategy = parts.world, parts.data, parts.strategy
-        warn_over_antennas(antenna_load(world)[1],
+        warn_over_antennas(antenna_load(parts.world)[1],
                            "'orbitfl contacts --report' for the contact plan's antenna load")
-        replay = None
+        prepared_at = time.perf_counter()
         if checkpoint is not None:  # its contents against the model being resumed
-            check_checkpoint(checkpoint, strategy.state_dict(), len(data.clients),
+            check_checkpoint(checkpoint, parts.strategy.state_dict(), len(parts.data.clients),
                              stage.checkpoint)
-            replay = parts.replay_strategy()  # replays sizes, trains nothing
             logger.info(f"resuming after round {checkpoint['round']}: replaying the timeline")
-
-        env = simpy.Environment()
-        onboard, network = parts.simulation(env)
-        schedule, rng = parts.schedule, parts.selection_rng()
         advance = bars.task("rounds")
         clock = RoundClock(started, checkpoint.get("wall_time_s", []) if checkpoint else [])
-        mission = Mission(env, network, onboard, strategy, data.clients, data.test,
-                          data.classes, parts.flops, schedule, data.train_class_counts(), rng,
-                          on_round=lambda r, s: (clock.tick(), _print_round(r, s),
-                                                advance(r.round, s.rounds)),
-                          checkpointer=lambda c: _save_checkpoint(
-                              {**c, "wall_time_s": clock.times}, stage.checkpoint, scenario),
-                          resume=checkpoint, replay=replay, validation_data=data.validation,
-                          executor=parts.executor())
-        # the mission's own torch work (aggregation, evaluation) with the fits' thread
-        # count in every backend: results do not depend on the backend, and a pool's
-        # workers are not crowded out by this process's idle OpenMP threads
-        with torch_threads(scenario.execution.threads):
-            try:
-                rounds = mission.run()
-            except CheckpointMismatch as err:  # what the checks before could not see
-                raise InputError(f"{stage.checkpoint}: damaged checkpoint ({err}); "
-                                 f"{retry_advice(stage.checkpoint)}") from None
+        hooks = MissionHooks(on_round=_round_done(clock, advance))
+        mission = parts.mission(simpy.Environment(), hooks, resume=checkpoint,
+                                checkpointer=lambda c: _save_checkpoint(
+                                    {**c, "wall_time_s": clock.times}, stage.checkpoint,
+                                    scenario))
+        rounds = _fly(mission, scenario, stage.checkpoint)
         mission_s = time.perf_counter() - prepared_at
-        for battery in onboard.batteries:
-            battery.advance(env.now)
-        world.events.extend([e for e in world.contact_events() if e["t_s"] <= env.now])
-
-        write_table(staging / "contacts.parquet", world.contacts_table())
-        failed = set(world.faults.failed_at)
-        transfers = tables.transfers(network, failed)
-        write_table(staging / "transfers.parquet", transfers)
-        round_table = tables.rounds(rounds, transfers)
-        write_table(staging / "rounds.parquet", round_table)
-        write_table(staging / "clients.parquet", tables.client_rounds(mission.client_rounds))
-        write_table(staging / "partition.parquet", tables.partition(data, world.satellite_names))
-        write_table(staging / "power.parquet", tables.power(onboard))
-        write_table(staging / "events.parquet", world.events.frame())
-        write_table(staging / "tracks.parquet", world.ground_track_table())
-        write_table(staging / "stations.parquet", world.stations_table())
+        transfers, round_table = _write_tables(staging, parts, mission)
         final, first = rounds[-1], rounds[0]
         completed = rounds_completed(rounds)
         if completed == 0:
-            logger.info(f"no round completed: {_no_round_reason(len(world.plan.windows))}")
-        summary = RunSummary(target, len(prepared.fleet), len(world.plan.windows), completed,
-                             scenario.fl.rounds, final.closed_s, final.accuracy, first.accuracy,
-                             final.bytes_up, final.bytes_down, network.air_bytes,
-                             time.perf_counter() - started, prepared_at - started, mission_s)
-        learned = {"time_to_target": time_to_target(round_table, clock.times),
-                   "train_class_counts": data.train_class_counts().tolist(),
-                   "class_names": list(data.class_names),
-                   # null when a class has no training sample at all
-                   "train_imbalance_factor": _finite_or_none(
-                       imbalance_factor(data.train_class_counts())),
-                   "validation_images": 0 if data.validation is None else len(data.validation),
-                   "final_val_accuracy": _finite_or_none(final.val_accuracy),
-                   "final_val_balanced_accuracy": _finite_or_none(final.val_balanced_accuracy)}
+            logger.info(f"no round completed: {_no_round_reason(len(parts.world.plan.windows))}")
+        summary = RunSummary(target, len(prepared.fleet), len(parts.world.plan.windows),
+                             completed, mission.schedule.rounds, final.closed_s, final.accuracy,
+                             first.accuracy, final.bytes_up, final.bytes_down,
+                             mission.network.air_bytes, time.perf_counter() - started,
+                             prepared_at - started, mission_s)
+        learned = _learned(parts.data, round_table, clock.times, final)
         write_json(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
-            drawn = time.perf_counter()
-            write_report([staging], staging / "figures", dashboard=staging / "dashboard.html",
-                         progress=bars.task("report"))
-            summary = replace(summary, report_s=time.perf_counter() - drawn,
-                              wall_time_s=time.perf_counter() - started)
-            # the report read the manifest; its summary now counts the drawing too
-            write_json(staging / "manifest.json", manifest(prepared, summary, learned))
+            summary = _report(staging, bars, prepared, summary, learned, started)
+    return summary
+
+
+def _round_done(clock: RoundClock,
+                advance: Callable[[int, int], None]) -> Callable[[RoundRecord, Schedule], None]:
+    """After each round: its wall time, its status line, the rounds bar."""
+    def done(record: RoundRecord, schedule: Schedule) -> None:
+        clock.tick()
+        _print_round(record, schedule)
+        advance(record.round, schedule.rounds)
+    return done
+
+
+def _fly(mission: Mission, scenario: Scenario, checkpoint: Path) -> list[RoundRecord]:
+    """Run the mission; the mission's own torch work (aggregation, evaluation) with the
+    fits' thread count in every backend: results do not depend on the backend, and a
+    pool's workers are not crowded out by this process's idle OpenMP threads."""
+    with torch_threads(scenario.execution.threads):
+        try:
+            return mission.run()
+        except CheckpointMismatch as err:  # what the checks before could not see
+            raise InputError(f"{checkpoint}: damaged checkpoint ({err}); "
+                             f"{retry_advice(checkpoint)}") from None
+
+
+def _write_tables(staging: Path, parts: Assembly,
+                  mission: Mission) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run's tables from the flown mission; the transfers and rounds tables back."""
+    world, onboard, now = parts.world, mission.onboard, mission.env.now
+    for battery in onboard.batteries:
+        battery.advance(now)
+    world.events.extend([e for e in world.contact_events() if e["t_s"] <= now])
+    write_table(staging / "contacts.parquet", world.contacts_table())
+    transfers = tables.transfers(mission.network, set(world.faults.failed_at))
+    write_table(staging / "transfers.parquet", transfers)
+    round_table = tables.rounds(mission.rounds, transfers)
+    write_table(staging / "rounds.parquet", round_table)
+    write_table(staging / "clients.parquet", tables.client_rounds(mission.client_rounds))
+    write_table(staging / "partition.parquet",
+                tables.partition(parts.data, world.satellite_names))
+    write_table(staging / "power.parquet", tables.power(onboard))
+    write_table(staging / "events.parquet", world.events.frame())
+    write_table(staging / "tracks.parquet", world.ground_track_table())
+    write_table(staging / "stations.parquet", world.stations_table())
+    return transfers, round_table
+
+
+def _learned(data: FederatedData, round_table: pd.DataFrame, times: list[float],
+             final: RoundRecord) -> dict:
+    """The manifest's account of the learning: time to target, the training set's class
+    counts and imbalance, the validation set and its final accuracies."""
+    counts = data.train_class_counts()
+    return {"time_to_target": time_to_target(round_table, times),
+            "train_class_counts": counts.tolist(),
+            "class_names": list(data.class_names),
+            # null when a class has no training sample at all
+            "train_imbalance_factor": _finite_or_none(imbalance_factor(counts)),
+            "validation_images": 0 if data.validation is None else len(data.validation),
+            "final_val_accuracy": _finite_or_none(final.val_accuracy),
+            "final_val_balanced_accuracy": _finite_or_none(final.val_balanced_accuracy)}
+
+
+def _report(staging: Path, bars: Bars, prepared: Prepared, summary: RunSummary,
+            learned: dict, started: float) -> RunSummary:
+    """Figures and the dashboard; the manifest is written again with the drawing's time
+    counted (the report read the first one)."""
+    drawn = time.perf_counter()
+    write_report([staging], staging / "figures", dashboard=staging / "dashboard.html",
+                 progress=bars.task("report"))
+    summary = replace(summary, report_s=time.perf_counter() - drawn,
+                      wall_time_s=time.perf_counter() - started)
+    write_json(staging / "manifest.json", manifest(prepared, summary, learned))
     return summary
 
 
@@ -239,7 +267,8 @@ class RoundClock:
     stood still is not counted)."""
 
     def __init__(self, started: float, saved: list[float]):
-        self.started, self.saved, self.times = started, [float(t) for t in saved], []
+        self.started, self.saved = started, [float(t) for t in saved]
+        self.times: list[float] = []
 
     def tick(self) -> None:
         if len(self.times) < len(self.saved):
@@ -251,7 +280,7 @@ class RoundClock:
 
 def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
     scenario = prepared.scenario
-    packages = {}
+    packages: dict[str, str | None] = {}
     for name in ("numpy", "pandas", "torch", "sgp4", "skyfield", "simpy", "pydantic"):
         try:
             packages[name] = version(name)

@@ -8,13 +8,13 @@ import pandas as pd
 
 from orbitfl.constellation.airtime import TransferRecord
 from orbitfl.constellation.ground_link import GroundLinks
-from orbitfl.constellation.network import GROUND, Network
+from orbitfl.constellation.network import GROUND, RelayNetwork
+from orbitfl.constellation.onboard import Onboard
 from orbitfl.fl.datasets import FederatedData
 from orbitfl.mission import ClientRound, RoundRecord
-from orbitfl.onboard import Onboard
 
 
-def transfers(network: Network, failed: set[str]) -> pd.DataFrame:
+def transfers(network: RelayNetwork, failed: set[str]) -> pd.DataFrame:
     """One row per transfer (per hop for relayed payloads), with the byte accounting:
     ``air_bytes = delivered_bytes + lost_bytes + in_flight_bytes``. A partial transfer of
     a failed satellite (``failed``) is lost; any other partial one is still in flight."""

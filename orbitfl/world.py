@@ -1,4 +1,6 @@
-"""The physical world of a scenario: orbits, contact plan, link rates, and the network."""
+"""The physical world of a scenario, computed once: orbits, contact plan, link rates, faults
+and sunlight. A value: the network that runs over it lives in a simulation's clock and is
+built by ``orbitfl/assemble.py``."""
 
 from __future__ import annotations
 
@@ -8,23 +10,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import simpy
 
 from orbitfl.constellation.atmosphere import Weather
 from orbitfl.constellation.contacts import ContactPlan, compute_contacts, highest_point
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultPlan, FaultSpec, apply_faults
 from orbitfl.constellation.groundtrack import ground_tracks
-from orbitfl.constellation.ideal_network import IdealNetwork
 from orbitfl.constellation.isl import isl_windows
-from orbitfl.constellation.links import (
-    Attenuation,
-    RateProfiles,
-    link_band,
-    look_angles,
-    rate_profiles,
-)
-from orbitfl.constellation.network import Network
+from orbitfl.constellation.links import Attenuation, RateProfiles, rate_profiles
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.power import sunlit_intervals
 from orbitfl.constellation.propagation import Clock, Propagator, geodetic
@@ -32,6 +25,7 @@ from orbitfl.constellation.stations import GroundStation
 from orbitfl.fl.geo.acquisition import GroundTrack
 from orbitfl.limits import SUNLIGHT_GRID_S
 from orbitfl.prepare import Prepared
+from orbitfl.random_streams import RandomStreams
 
 
 @dataclass
@@ -56,29 +50,6 @@ class World:
     @property
     def satellite_names(self) -> list[str]:
         return [e.name for e in self.prepared.fleet]
-
-    def network(self, env: simpy.Environment,
-                radio_listener: Callable[[int, str, bool], None] | None = None
-                ) -> Network | IdealNetwork:
-        config = self.prepared.scenario.network
-        if config.mode == "ideal":
-            return IdealNetwork(env, self.satellite_names, events=self.events)
-        stations = self.prepared.stations
-
-        def elevation(sat: int, station: int, t: float) -> float:
-            return float(look_angles(self.propagator, np.array([sat]), stations[station],
-                                     np.array([t]))[1][0])
-
-        return Network(env, self.faults.windows, self.satellite_names,
-                       [(s.id, s.antennas) for s in stations], self.usable_down,
-                       self.usable_up, policy=config.antenna_policy,
-                       resume=config.transfer_policy == "resume",
-                       backhaul=config.backhaul,
-                       elevation=elevation, isl=self.faults.isl,
-                       packet_error_rate=self.fault_spec.packet_error_rate,
-                       radio_listener=radio_listener, events=self.events,
-                       bands={d: [link_band(m) for m in self.prepared.links(d)]
-                              for d in ("down", "up")})
 
     def acquisition_tracks(self) -> list[GroundTrack]:
         """Each satellite's ground track over the acquisition window, one sample per
@@ -184,7 +155,7 @@ def build_world(prepared: Prepared,
                           sample_s=scenario.links.sample_s)
         logger.info(f"inter-satellite links: {isl['window'].nunique()} windows")
     names = [e.name for e in prepared.fleet]
-    rng = np.random.default_rng(np.random.SeedSequence([scenario.seed, FAULT_STREAM]))
+    rng = RandomStreams(scenario.seed).faults()
     windows = plan.windows.assign(window_id=np.arange(len(plan.windows)))
     spec = scenario.faults
     decayed = tuple(Failure(name, t) for name, t in decays)
@@ -209,7 +180,7 @@ def _weather(prepared: Prepared, n_windows: int) -> Attenuation | None:
         return None
     draw = None
     if spec.per_pass_draw:
-        seed = np.random.SeedSequence([prepared.scenario.seed, WEATHER_STREAM])
+        seed = RandomStreams(prepared.scenario.seed).weather()
         draw = Weather.draw(n_windows, np.random.default_rng(seed))
     return Weather(spec, prepared.stations, draw).attenuation_db
 
@@ -260,6 +231,4 @@ def _mark_decays(faults: FaultPlan, decays: tuple[tuple[str, float], ...]) -> No
 
 
 DECAY_TOLERANCE_S = 1e-3  # decay times are bisected to this
-FAULT_STREAM = 2  # the seed sub-stream of fault sampling (data and model use others)
-WEATHER_STREAM = 4  # the seed sub-stream of per-pass weather draws
 logger = logging.getLogger(__name__)

@@ -205,7 +205,8 @@ def test_world_draws_one_sky_per_pass_from_the_scenario_seed():
     """``build_world`` with ``per_pass_draw``: the percentages come from the scenario seed's
     weather sub-stream, and uplink and downlink of a pass see the same sky."""
     from orbitfl.prepare import prepare
-    from orbitfl.world import WEATHER_STREAM, build_world
+    from orbitfl.random_streams import WEATHER_STREAM
+    from orbitfl.world import build_world
 
     overrides = [("duration", "3h"), ("contacts.cache", False), ("fl", None),
                  ("links.weather", {"per_pass_draw": True}),

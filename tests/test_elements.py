@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sgp4.api import Satrec
 
-from orbitfl.constants import EARTH_RADIUS_KM
+from orbitfl.constellation.constants import EARTH_RADIUS_KM
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.stations import NETWORKS, catalog, from_catalog
 from orbitfl.constellation.tle import parse_tle_text

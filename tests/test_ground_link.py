@@ -8,7 +8,13 @@ import simpy
 from simpy.resources.base import BaseResource
 
 from orbitfl.constellation.airtime import Airtime
-from orbitfl.constellation.ground_link import GROUND, AntennaPool, Backhaul, GroundLinks
+from orbitfl.constellation.ground_link import (
+    GROUND,
+    AntennaPool,
+    Backhaul,
+    GroundLinks,
+    GroundPlan,
+)
 from orbitfl.constellation.links import RateProfiles
 from orbitfl.constellation.network import Network
 
@@ -27,8 +33,9 @@ def ground(windows, satellites=1, stations=(("gs", 1),), rate_bps=8000.0, **opti
     env = simpy.Environment()
     frame = pd.DataFrame(windows, columns=["sat_index", "station", "start_s", "end_s"])
     plan = profiles(windows, rate_bps)
-    links = GroundLinks(Airtime(env), frame, [f"sat{i}" for i in range(satellites)],
-                        list(stations), plan, plan, **{"backhaul": NO_BACKHAUL, **options})
+    ground = GroundPlan(frame, list(stations), plan, plan,
+                        **{"backhaul": NO_BACKHAUL, **options})
+    links = GroundLinks(Airtime(env), [f"sat{i}" for i in range(satellites)], ground)
     return env, links
 
 
@@ -118,8 +125,8 @@ def test_two_hop_relay_takes_the_sum_of_its_hop_times():
                        columns=["sat_a", "sat_b", "start_s", "end_s", "rate_bps"])
     env = simpy.Environment()
     plan = profiles(windows, 16000.0)
-    network = Network(env, frame, ["sat0", "sat1"], [("gs", 1)], plan, plan,
-                      backhaul=NO_BACKHAUL, isl=isl)
+    network = Network(env, ["sat0", "sat1"],
+                      GroundPlan(frame, [("gs", 1)], plan, plan, backhaul=NO_BACKHAUL), isl=isl)
     route = network.plan_route("sat0", GROUND, 10_000)
     assert route.nodes == ["sat0", "sat1", GROUND]
     process = network.relay("weights", 10_000, "sat0", GROUND)

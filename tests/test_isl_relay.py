@@ -8,7 +8,7 @@ import pytest
 import simpy
 from skyfield.api import EarthSatellite
 
-from orbitfl.constants import EARTH_RADIUS_KM
+from orbitfl.constellation.constants import EARTH_RADIUS_KM
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.isl import (
@@ -19,7 +19,7 @@ from orbitfl.constellation.isl import (
     topology_at,
 )
 from orbitfl.constellation.links import FixedRate, LinkSpec, rate_profiles
-from orbitfl.constellation.network import GROUND, Backhaul, Network
+from orbitfl.constellation.network import GROUND, Backhaul, GroundPlan, Network
 from orbitfl.constellation.propagation import Clock, Propagator, timescale
 from orbitfl.constellation.routing import LinkSchedule
 from orbitfl.constellation.stations import from_catalog
@@ -82,8 +82,9 @@ def test_relay_is_never_later_than_direct_and_simulation_matches_plan(shell):
     names = [e.name for e in fleet]
     down = rate_profiles(plan, propagator, stations, FixedRate(10e6))
     env = simpy.Environment()
-    network = Network(env, plan.windows, names, [(s.id, 1) for s in stations], down, down,
-                      backhaul=Backhaul(latency_ms=0.0, rate_mbps=float("inf")), isl=isl)
+    ground = GroundPlan(plan.windows, [(s.id, 1) for s in stations], down, down,
+                        backhaul=Backhaul(latency_ms=0.0, rate_mbps=float("inf")))
+    network = Network(env, names, ground, isl=isl)
     nbytes = 2_000_000
     improved = 0
     for sat in names:

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 ROOTS = {"orbitfl": "orbitfl", "orbitfl/constellation": "constellation", "orbitfl/fl": "fl",
          "orbitfl/analysis": "analysis", "orbitfl/tle": "tle"}
 KERNEL = ("errors", "limits", "atomic", "columns", "docgen", "cache_dir", "landmask",
-          "constants", "options", "gc_freeze", "user_json")
+          "random_streams", "options", "gc_freeze", "user_json")
 
 
 def _runner_modules() -> list[str]:

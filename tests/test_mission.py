@@ -253,12 +253,14 @@ def _analytic_mission(executor=None, min_clients=2):
 
     from orbitfl.constellation.compute import ChipProfile
     from orbitfl.constellation.events import EventLog
+    from orbitfl.constellation.onboard import Onboard
     from orbitfl.constellation.power import Battery, PowerSpec
     from orbitfl.fl.datasets import ImageSet
     from orbitfl.fl.fedavg import FedAvg
     from orbitfl.fl.strategy import FLConfig
-    from orbitfl.mission import Mission, Schedule
-    from orbitfl.onboard import Onboard
+    from orbitfl.learning import Learning
+    from orbitfl.mission import Evaluator, Mission, Schedule
+    from orbitfl.random_streams import RandomStreams
 
     horizon = 20_000.0
     windows = [(0, "a", 100.0, 1000.0), (1, "b", 5000.0, 6000.0), (0, "a", 4000.0, 4015.0)]
@@ -278,9 +280,10 @@ def _analytic_mission(executor=None, min_clients=2):
     strategy = FedAvg(model, FLConfig(rounds=3, seed=1))
     schedule = Schedule(rounds=3, deadline_s=3000.0, min_clients=min_clients,
                         horizon_s=horizon)
-    mission = Mission(env, network, onboard, strategy, clients, clients[0], 2, [1e10, 1e10],
-                      schedule, np.array([16, 16]), np.random.default_rng(0),
-                      executor=executor(strategy, clients) if executor else None)
+    learning = Learning(strategy, clients, executor(strategy, clients) if executor else None,
+                        flops=[1e10, 1e10])
+    evaluator = Evaluator(clients[0], None, clients, 2, np.array([16, 16]), strategy)
+    mission = Mission(env, network, onboard, learning, evaluator, schedule, RandomStreams(0))
     return mission, strategy
 
 

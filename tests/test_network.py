@@ -6,7 +6,7 @@ import pytest
 import simpy
 
 from orbitfl.constellation.links import RateProfiles
-from orbitfl.constellation.network import GROUND, Backhaul, Network
+from orbitfl.constellation.network import GROUND, Backhaul, GroundPlan, Network
 
 NO_BACKHAUL = Backhaul(latency_ms=0.0, rate_mbps=float("inf"))
 
@@ -29,9 +29,10 @@ def make_network(windows, rates=None, satellites=1, stations=(("gs", 1),), polic
                             np.array(offsets))
 
     env = simpy.Environment()
-    net = Network(env, frame, [f"sat{i}" for i in range(satellites)], list(stations),
-                  down=profile(rates), up=profile(up_rate or rates), policy=policy,
-                  resume=resume, backhaul=backhaul, elevation=elevation)
+    ground = GroundPlan(frame, list(stations), down=profile(rates),
+                        up=profile(up_rate or rates), policy=policy, resume=resume,
+                        backhaul=backhaul, elevation=elevation)
+    net = Network(env, [f"sat{i}" for i in range(satellites)], ground)
     return env, net
 
 

@@ -15,10 +15,10 @@ from orbitfl.constellation.compute import CHIPS
 from orbitfl.constellation.events import EventLog
 from orbitfl.constellation.faults import Failure, FaultSpec, StationOutage, apply_faults
 from orbitfl.constellation.links import RateProfiles
-from orbitfl.constellation.network import GROUND, Backhaul, Network
+from orbitfl.constellation.network import GROUND, Backhaul, GroundPlan, Network
+from orbitfl.constellation.onboard import Onboard
 from orbitfl.constellation.power import WH, Battery, PowerSpec
 from orbitfl.fl.flops import forward_flops, training_flops
-from orbitfl.onboard import Onboard
 
 SPEC = PowerSpec(battery_wh=10.0, initial_soc=0.5, solar_w=20.0, idle_w=5.0, transmit_w=10.0,
                  receive_w=2.0, train_threshold_soc=0.4, floor_soc=0.1)
@@ -151,8 +151,9 @@ def test_a_transfer_pauses_at_the_battery_floor_and_resumes_when_recharged():
                             "end_s": [10_000.0]})
     profile = RateProfiles(np.array([0.0]), np.array([10_000.0]), np.array([8000.0]),
                            np.array([0, 1]))
-    network = Network(env, windows, ["sat"], [("gs", 1)], profile, profile,
-                      backhaul=Backhaul(latency_ms=0.0, rate_mbps=1e12))
+    network = Network(env, ["sat"], GroundPlan(windows, [("gs", 1)], profile, profile,
+                                               backhaul=Backhaul(latency_ms=0.0,
+                                                                 rate_mbps=1e12)))
     network.gate_radios(onboard.radio_power(env))
     done = network.transfer("weights", 5_000_000, "sat", GROUND)
     env.run(until=20_000.0)

@@ -6,22 +6,23 @@ to the floor (resuming once recharged). Radios draw power while they transmit or
 and are gated by charge the same way: a satellite whose charge has fallen to the floor
 stops its radios there (the network pauses the transfer, as at the end of a pass) and
 uses them again once the battery is back at the training threshold. The idle bus keeps
-drawing below the floor; an empty battery browns it out (the battery records it). Level
-crossings are exact simpy events, re-predicted at every change of load, so a load that
-starts while another runs cannot carry the battery past the floor. A failed satellite
-does nothing after its failure time.
+drawing below the floor; an empty battery browns it out (the battery records it). Waiting
+for a level is a request to the battery's charge as a simpy resource (``charge.py``, as
+the antennas are one): exact in simulated time and predicted anew at every change of load,
+so a load that starts while another runs cannot carry the battery past the floor. A
+failed satellite does nothing after its failure time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
 
 import simpy
 
-from orbitfl.constellation.compute import ChipProfile
-from orbitfl.constellation.events import EventLog
-from orbitfl.constellation.power import Battery
+from .charge import ChargeLevels, LevelWait
+from .compute import ChipProfile
+from .events import EventLog
+from .power import Battery
 
 
 @dataclass
@@ -32,11 +33,9 @@ class Onboard:
     events: EventLog
     failed_at: dict[int, float] = field(default_factory=dict)
     _radios_on: dict[int, dict[str, int]] = field(default_factory=dict)  # sat -> role -> on
-    # Pending level events per satellite: (soc, falling, event); re-predicted on load change.
-    _waits: dict[int, list[tuple[float, bool, simpy.Event]]] = field(default_factory=dict)
-    _generation: dict[int, int] = field(default_factory=dict)
+    _levels: dict[int, ChargeLevels] = field(default_factory=dict)  # sat -> its charge
     _radios_shed: set[int] = field(default_factory=set)  # fell to the floor, not recharged
-    _radio_floor: dict[int, simpy.Event] = field(default_factory=dict)
+    _radio_floor: dict[int, LevelWait] = field(default_factory=dict)
 
     def mission_energy_j(self, t: float) -> float:
         """Energy supplied to training and radios on all satellites up to ``t`` (the bus's
@@ -50,40 +49,11 @@ class Onboard:
     def failed(self, sat: int, t: float) -> bool:
         return t >= self.failed_at.get(sat, float("inf"))
 
-    # -- charge as simpy events ----------------------------------------------------------
-    def _set_load(self, env: simpy.Environment, sat: int, name: str, watts: float) -> None:
-        self.batteries[sat].set_load(env.now, name, watts)
-        self._repredict(env, sat)
-
-    def level_event(self, env: simpy.Environment, sat: int, soc: float,
-                    falling: bool) -> simpy.Event:
-        """Fires when ``sat``'s charge reaches ``soc`` (now if it is already there); never
-        if it does not before the horizon."""
-        event = env.event()
-        self._waits.setdefault(sat, []).append((soc, falling, event))
-        self._repredict(env, sat)
-        return event
-
-    def _repredict(self, env: simpy.Environment, sat: int) -> None:
-        """Loads changed: schedule every pending level event anew (older schedules lapse)."""
-        battery = self.batteries[sat]
-        battery.advance(env.now)
-        generation = self._generation[sat] = self._generation.get(sat, 0) + 1
-        for soc, falling, event in self._waits.get(sat, []):
-            at = battery.time_to_fall_to(soc) if falling else battery.time_to_rise_to(soc)
-            if at < float("inf"):
-                env.timeout(max(at - env.now, 0.0)).callbacks.append(
-                    partial(self._reached, sat, generation, event))
-
-    def _reached(self, sat: int, generation: int, event: simpy.Event, _) -> None:
-        if generation != self._generation[sat] or event.triggered:
-            return
-        self._forget(sat, event)
-        event.succeed()
-
-    def _forget(self, sat: int, event: simpy.Event) -> None:
-        """Stop predicting ``event`` (it fired, or its waiter gave up)."""
-        self._waits[sat] = [w for w in self._waits.get(sat, []) if w[2] is not event]
+    def charge(self, env: simpy.Environment, sat: int) -> ChargeLevels:
+        """``sat``'s charge levels as a simpy resource in ``env`` (made on first use)."""
+        if sat not in self._levels:
+            self._levels[sat] = ChargeLevels(env, self.batteries[sat])
+        return self._levels[sat]
 
     # -- radios (the network's RadioPower) --------------------------------------------
     def radio_power(self, env: simpy.Environment) -> "_RadioPower":
@@ -103,7 +73,7 @@ class Onboard:
         battery = self.batteries[sat]
         self.events.record(env.now, "radio_wait_battery", self.names[sat],
                            f"soc {battery.soc:.2f}", battery.soc)
-        return self.level_event(env, sat, battery.spec.train_threshold_soc, falling=False)
+        return self.charge(env, sat).reach(battery.spec.train_threshold_soc, falling=False)
 
     def radio(self, env: simpy.Environment, sat: int, role: str, active: bool) -> simpy.Event:
         """A radio of ``sat`` starts or stops transmitting/receiving. The value: the event
@@ -111,29 +81,29 @@ class Onboard:
         stop); one per satellite, shared by its radios while any is on."""
         radios = self._radios_on.setdefault(sat, {})
         radios[role] = radios.get(role, 0) + (1 if active else -1)
-        battery = self.batteries[sat]
+        battery, charge = self.batteries[sat], self.charge(env, sat)
         spec = battery.spec
         watts = spec.transmit_w if role == "tx" else spec.receive_w
-        battery.set_load(env.now, f"radio_{role}", watts * radios[role])
+        battery.set_load(env.now, f"radio_{role}", watts * radios[role])  # predicted below
         floor = self._radio_floor.get(sat)
         if not any(radios.values()):
-            self._repredict(env, sat)
+            charge.predict()
             if floor is not None:
-                self._forget(sat, self._radio_floor.pop(sat))
+                self._radio_floor.pop(sat).cancel()
             return floor or env.event()
         if floor is None or floor.triggered:
-            # the new floor joins the waits before the one re-prediction that the load
-            # change needs anyway (level_event would predict every wait a second time)
-            floor = self._radio_floor[sat] = env.event()
-            self._waits.setdefault(sat, []).append((spec.floor_soc, True, floor))
+            # a new wait predicts every wait, itself included: the one prediction the
+            # load change needs
+            floor = self._radio_floor[sat] = charge.reach(spec.floor_soc, falling=True)
             floor.callbacks.append(lambda _: self._radios_shed.add(sat))
-        self._repredict(env, sat)
+        else:
+            charge.predict()
         return floor
 
     def train(self, env: simpy.Environment, sat: int, flops: float, horizon_s: float):
         """Simulated compute of ``flops``; the process's value is True when it completed
         (False: the satellite failed or the horizon came first)."""
-        battery = self.batteries[sat]
+        battery, charge = self.batteries[sat], self.charge(env, sat)
         spec = battery.spec
         name = self.names[sat]
         remaining = self.chip.training_time_s(flops)
@@ -146,19 +116,19 @@ class Onboard:
             if battery.soc < spec.train_threshold_soc - 1e-9:
                 self.events.record(env.now, "training_wait_battery", name,
                                    f"soc {battery.soc:.2f}", battery.soc)
-                ready = self.level_event(env, sat, spec.train_threshold_soc, falling=False)
+                ready = charge.reach(spec.train_threshold_soc, falling=False)
                 yield ready | env.timeout(stop - env.now)
-                self._forget(sat, ready)
+                ready.cancel()
                 continue
-            self._set_load(env, sat, "compute", self.chip.power_w)
+            charge.set_load("compute", self.chip.power_w)
             self.events.record(env.now, "training_resume" if started else "training_start",
                                name, self.chip.name, battery.soc)
             started = True
             began = env.now
-            floor = self.level_event(env, sat, spec.floor_soc, falling=True)
+            floor = charge.reach(spec.floor_soc, falling=True)
             yield floor | env.timeout(min(remaining, stop - env.now))
-            self._forget(sat, floor)
-            self._set_load(env, sat, "compute", 0.0)
+            floor.cancel()
+            charge.set_load("compute", 0.0)
             remaining -= env.now - began
             if remaining > 1e-9:
                 if env.now >= horizon_s:
