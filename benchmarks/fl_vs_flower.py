@@ -55,10 +55,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.metrics import classification_report
 from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig, predict
 
@@ -94,7 +94,7 @@ def run_orbitfl(data, rounds: int, parallel: bool) -> dict:
     ``CONCURRENT`` workers when the executors exist."""
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    strategy = make_strategy("fedavg", build_model("small-cnn", 10),
+    strategy = strategy_named("fedavg", build_model("small-cnn", 10),
                              FLConfig(rounds=rounds, train=TRAIN, seed=0))
     start = time.perf_counter()
     executor, mode = None, "serial"

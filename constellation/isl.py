@@ -20,8 +20,9 @@ from orbitfl.options import STRICT, option
 
 from .constants import EARTH_RADIUS_KM
 from .contacts import ContactPlan, _pair_events
-from .links import FixedRate, LinkBudget, LinkSpec, RateModel
+from .links import FixedRate, LinkBudget, LinkSpec
 from .propagation import Propagator
+from .rate_model import RateModel
 
 _PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
 

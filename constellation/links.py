@@ -11,7 +11,7 @@ steps up once the better threshold is met), and a window's capacity is the integ
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,6 +22,7 @@ from orbitfl.options import STRICT, option
 from .constants import SPEED_OF_LIGHT_M_S
 from .contacts import ContactPlan
 from .propagation import Propagator
+from .rate_model import RateModel
 from .stations import GroundStation
 
 BOLTZMANN_DB = -228.6  # 10 log10(k), dBW/K/Hz
@@ -65,14 +66,6 @@ def band_of(frequency_ghz: float) -> str:
     """The band name of a carrier frequency ('' outside ``BAND_RANGES_GHZ``)."""
     return next((name for name, (low, high) in BAND_RANGES_GHZ.items()
                  if low <= frequency_ghz < high), "")
-
-
-class RateModel(Protocol):
-    def rate_bps(self, range_km: np.ndarray, elevation_deg: np.ndarray,
-                 attenuation_db: np.ndarray | None = None) -> np.ndarray: ...
-
-    @property
-    def band(self) -> str: ...
 
 
 # The atmosphere's attenuation (dB) of samples: (carrier frequency in GHz, station index,

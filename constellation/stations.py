@@ -7,7 +7,6 @@ import hashlib
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib.resources import files
-from typing import TYPE_CHECKING
 
 import numpy as np
 from skyfield.api import wgs84
@@ -15,9 +14,7 @@ from skyfield.api import wgs84
 from orbitfl.errors import InputError
 
 from .horizon import HorizonMask
-
-if TYPE_CHECKING:
-    from .links import RateModel
+from .rate_model import RateModel
 
 
 @dataclass(frozen=True)

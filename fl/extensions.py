@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from types import SimpleNamespace
 from typing import Any, Callable, Mapping
 
 from pydantic import TypeAdapter, ValidationError
 from torch import nn
 
-from .registry import Entry, PluginError, load
+from .registry import Entry, PluginError, entry, load
 from .strategy import FLConfig, Strategy
 
 
@@ -95,3 +96,11 @@ def _problem(error: Any) -> str:
 
 def _what(obj: Any) -> str:
     return f"a {type(obj).__name__}" if not isinstance(obj, type) else f"the class {obj.__name__}"
+
+
+def strategy_named(name: str, model: nn.Module, config: FLConfig, ses: Any = None,
+                   options: dict | None = None) -> Strategy:
+    """A built-in or installed strategy by name, for Python callers (benchmarks, tests):
+    ``ses``, the server's shared set, is the only part of the data a built-in reads."""
+    return make_strategy(entry("strategy", name), model, config, SimpleNamespace(ses=ses),
+                         options)

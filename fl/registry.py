@@ -178,14 +178,3 @@ def version(item: Entry) -> str | None:
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else "(no message)"
-
-
-def make_strategy(name: str, model: Any, config: Any, ses: Any = None,
-                  options: dict | None = None) -> Any:
-    """A built-in or installed strategy by name, for Python callers (benchmarks, tests):
-    ``ses``, the server's shared set, is the only part of the data a built-in reads."""
-    from types import SimpleNamespace
-
-    from .extensions import make_strategy as make
-
-    return make(entry("strategy", name), model, config, SimpleNamespace(ses=ses), options)

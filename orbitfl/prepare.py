@@ -12,7 +12,8 @@ from orbitfl.constellation.atmosphere import require_itur
 from orbitfl.constellation.eclipse import SUN_NODE_MARGIN_S, ephemeris_span
 from orbitfl.constellation.fleet import check_unique_names, deduplicate, load_element_file
 from orbitfl.constellation.horizon import HorizonMask
-from orbitfl.constellation.links import LinkBudget, RateModel, link_band, station_links
+from orbitfl.constellation.links import LinkBudget, link_band, station_links
+from orbitfl.constellation.rate_model import RateModel
 from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements

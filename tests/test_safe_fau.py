@@ -14,9 +14,9 @@ import torch
 from orbitfl.fl import safe as safe_module
 from orbitfl.fl.cka import linear_cka
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig, features
 
@@ -35,7 +35,7 @@ def _strategy(data, **switches):
     torch.manual_seed(0)
     config = FLConfig(rounds=6, train=TrainConfig(epochs=1, lr=0.02), seed=0,
                       safe=SafeConfig(ace=False, cro=False, **switches))
-    return make_strategy("safe", build_model("small-cnn", data.classes), config, data.ses)
+    return strategy_named("safe", build_model("small-cnn", data.classes), config, data.ses)
 
 
 def test_clients_receive_the_ses_the_server_compares_against(synthetic):

@@ -11,12 +11,12 @@ from orbitfl.fl.cka import gram_cka, linear_cka
 from orbitfl.fl.compression import Codec
 from orbitfl.fl.config import CompressionConfig, FedBuffConfig
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.fedbuff import FedBuff, staleness_weight
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.metrics import classification_report, mean_iou, shot_groups
 from orbitfl.fl.models import build_model
 from orbitfl.fl.payloads import Payload
-from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import ClientUpdate, FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig, predict, train_local
@@ -104,7 +104,7 @@ def test_payload_sizes_follow_the_codec():
 def test_topk_error_feedback_carries_what_was_dropped():
     torch.manual_seed(0)
     model = build_model("small-cnn", 3)
-    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
+    strategy = strategy_named("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
                for k, v in base.items()}
@@ -123,7 +123,7 @@ def test_topk_sparsifies_parameters_only_and_buffers_arrive_exact():
     """A sparse delta of BatchNorm's running variance drives it below zero (model at chance)."""
     torch.manual_seed(0)
     model = build_model("small-cnn", 3)
-    strategy = make_strategy("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
+    strategy = strategy_named("fedavg", model, FLConfig(rounds=2, compression=topk(0.05)))
     base = {k: v.clone() for k, v in model.state_dict().items()}
     trained = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v + 1
                for k, v in base.items()}
@@ -149,7 +149,7 @@ def test_predicted_upload_sizes_are_what_the_fit_uploads(strategy_name, codec):
                     torch.randint(0, 3, (24,), generator=gen))
     torch.manual_seed(0)
     ace = {"dim": 16} if strategy_name == "safe" else None
-    strategy = make_strategy(strategy_name, build_model("small-cnn", 3, ace),
+    strategy = strategy_named(strategy_name, build_model("small-cnn", 3, ace),
                              FLConfig(rounds=2, safe=SafeConfig(ace_dim=16),
                                       compression=CompressionConfig(to_ground=codec.name,
                                                                     topk_ratio=codec.ratio)),
@@ -170,7 +170,7 @@ def test_a_fit_is_a_pure_function_of_its_inputs(long_tail):
     model = build_model("small-cnn", long_tail.classes, {"dim": 16})
     config = FLConfig(rounds=3, train=TrainConfig(epochs=1), seed=4,
                       compression=topk(0.1), safe=SafeConfig(ace_dim=16))
-    strategy = make_strategy("safe", model, config, long_tail.ses)
+    strategy = strategy_named("safe", model, config, long_tail.ses)
     data = long_tail.clients[0]
     _, state = strategy.run_fit(1, 0, strategy.to_client(1, 0), data, {})
     strategy.aggregate(1, [strategy.run_fit(1, 1, strategy.to_client(1, 1),
@@ -267,7 +267,7 @@ def _run(data, safe: SafeConfig | None, rounds: int = 3, name: str = "safe"):
     model = build_model("small-cnn", data.classes, ace)
     config = FLConfig(rounds=rounds, train=TrainConfig(epochs=1, lr=0.02), seed=0,
                       safe=safe or SafeConfig())
-    strategy = make_strategy(name if safe is None else "safe", model, config, data.ses)
+    strategy = strategy_named(name if safe is None else "safe", model, config, data.ses)
     states: dict = {}
     for r in range(1, rounds + 1):
         updates = []
@@ -381,7 +381,7 @@ def test_safe_flops_overhead_of_ace_is_reported():
 
 def test_safe_needs_its_ses():
     with pytest.raises(ValueError, match="Self-Examination Sample"):
-        make_strategy("safe", build_model("small-cnn", 3), FLConfig(rounds=1))
+        strategy_named("safe", build_model("small-cnn", 3), FLConfig(rounds=1))
     assert Safe.name == "safe"
 
 
@@ -394,7 +394,7 @@ def test_safe_runs_on_segmentation_with_pixel_restricted_cro():
     ses = ImageSet(images[:6], masks[:6])
     torch.manual_seed(0)
     model = build_model("seg-unet", 3, {"dim": 16})
-    strategy = make_strategy("safe", model, FLConfig(rounds=2, safe=SafeConfig(ace_dim=16)), ses)
+    strategy = strategy_named("safe", model, FLConfig(rounds=2, safe=SafeConfig(ace_dim=16)), ses)
     state: dict = {}
     for r in (1, 2):
         update, state = strategy.fit(r, 0, strategy.to_client(r, 0), data, state)
