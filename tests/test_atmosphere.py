@@ -19,7 +19,7 @@ from orbitfl.constellation.atmosphere import (
 )
 from orbitfl.constellation.contacts import compute_contacts
 from orbitfl.constellation.fleet import load_element_file
-from orbitfl.constellation.ground_link import Backhaul
+from orbitfl.constellation.ground_link import Backhaul, GroundPlan
 from orbitfl.constellation.links import (
     LINK_PRESETS,
     LinkSpec,
@@ -153,8 +153,9 @@ def test_ka_band_pass_loses_throughput_in_rain_and_the_transfers_table_says_why(
     rows = {}
     for name, profile in (("dry", dry), ("wet", wet)):
         env = simpy.Environment()
-        network = Network(env, plan.windows, [e.name for e in fleet], [(SINGAPORE.id, 1)],
-                          profile, profile, backhaul=Backhaul(latency_ms=0.0))
+        ground = GroundPlan(plan.windows, [(SINGAPORE.id, 1)], profile, profile,
+                            backhaul=Backhaul(latency_ms=0.0))
+        network = Network(env, [e.name for e in fleet], ground)
         w = int(np.argmax(dry.capacity_bytes()))  # a payload the best pass carries dry
         sat = fleet[int(plan.windows.sat_index.iloc[w])].name
         network.transfer("weights", int(dry.capacity_bytes()[w] * 0.9), sat, GROUND)

@@ -12,7 +12,7 @@ import pytest
 import simpy
 
 from orbitfl.constellation.contacts import ContactPlan
-from orbitfl.constellation.ground_link import AntennaPool
+from orbitfl.constellation.ground_link import AntennaPool, GroundPlan
 from orbitfl.constellation.links import (
     BOLTZMANN_DB,
     LINK_PRESETS,
@@ -204,8 +204,9 @@ def test_transfers_say_which_antenna_and_band_served():
     stations = [GroundStation(sid, sid, 0.0, 0.0, 0.0) for sid in ("x", "s")]
     down = rate_profiles(ContactPlan(windows, 300.0), None, stations,
                          [FixedRate(8e6, "X"), FixedRate(4e6, "S")])
-    network = Network(env, windows, ["a", "b", "c", "d"], [("x", 2), ("s", 1)], down, down,
-                      bands={"down": ["X", "S"], "up": ["X", "S"]})
+    ground = GroundPlan(windows, [("x", 2), ("s", 1)], down, down,
+                        bands={"down": ["X", "S"], "up": ["X", "S"]})
+    network = Network(env, ["a", "b", "c", "d"], ground)
     network.transfer("m", 10_000_000, "a", GROUND)  # 10 s at 8 Mbit/s
     network.transfer("m", 20_000_000, "b", GROUND)  # 20 s
     network.transfer("m", 10_000_000, "c", GROUND)  # waits for a's antenna until t = 10
@@ -233,8 +234,10 @@ def _dove_world(antennas: int | None):
 
 def _downlink_all(world):
     """Every Dove queues PAYLOAD for the ground at t = 0; the network runs 3 h."""
+    from orbitfl.assemble import build_network
+
     env = simpy.Environment()
-    network = world.network(env)
+    network = build_network(env, world)
     for name in world.satellite_names:
         network.transfer("dump", PAYLOAD, name, GROUND)
     env.run(until=world.prepared.scenario.duration)
