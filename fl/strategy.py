@@ -122,9 +122,10 @@ class Strategy(ABC):
         return cls(model, config) if options is None else cls(model, config, options)
 
     @classmethod
-    def model_extras(cls, config: FLConfig) -> dict:
+    def model_extras(cls, config: FLConfig, data: "FederatedData") -> dict:
         """Keyword arguments the built-in model builder adds for this strategy (SAFE: its
-        ACE module); a model from a factory gets none."""
+        ACE module, one context row per client of ``data``); a model from a factory gets
+        none."""
         return {}
 
     @property
@@ -203,6 +204,10 @@ class Strategy(ABC):
         return list(self._upload_sizes)
 
     keeps_personal_models = False  # clients keep a personalised model in their state
+
+    def note_evaluation(self, round_index: int) -> None:
+        """The mission evaluated the global model after ``round_index``: a strategy with
+        diagnostics of its own (SAFE's ``evaluation_log``) records them now."""
 
     @staticmethod
     def personal_model(state: ClientState) -> State | None:

@@ -165,7 +165,7 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
     try:
         cls = strategy_class(fl.strategy_entry)
         options = strategy_options(cls, fl.strategy_entry, fl.strategy_options)
-        model = _model(scenario, data.classes, cls.model_extras(config)).to(
+        model = _model(scenario, data.classes, cls.model_extras(config, data)).to(
             _device(scenario.execution.device))
         return model, cls.create(model, config, data, options)
     except PluginError as err:

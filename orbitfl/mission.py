@@ -337,6 +337,7 @@ class Evaluator:
                           self.validation_data.labels.numpy(), self.classes)
             record.val_accuracy = val["accuracy"]
             record.val_balanced_accuracy = val["balanced_accuracy"]
+        self.strategy.note_evaluation(record.round)
 
     def _personalised_accuracy(self, labels: np.ndarray,
                                personal: dict[int, dict]) -> tuple[float, float]:

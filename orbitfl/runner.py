@@ -24,6 +24,7 @@ from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.federation import FederatedData
 from orbitfl.fl.metrics import imbalance_factor
+from orbitfl.fl.safe import Safe
 from orbitfl.mission import Mission, MissionHooks, RoundRecord, Schedule
 from orbitfl.plan_report import antenna_load, warn_over_antennas
 from orbitfl.prepare import Prepared, prepare
@@ -158,6 +159,9 @@ def _write_tables(staging: Path, parts: Assembly,
     write_table(staging / "events.parquet", world.events.frame())
     write_table(staging / "tracks.parquet", world.ground_track_table())
     write_table(staging / "stations.parquet", world.stations_table())
+    if isinstance(parts.strategy, Safe):
+        write_table(staging / "safe_diagnostics.parquet",
+                    tables.safe_diagnostics(parts.strategy.evaluation_log))
     return transfers, round_table
 
 

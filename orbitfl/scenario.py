@@ -581,15 +581,23 @@ class Scenario(_Strict):
         return None if tle is None else file_sha256(tle)
 
 
-# Options added after runs were published: left out of the content hash while unset, so
-# run directories, checkpoints and sweeps of earlier versions stay valid.
-# A path's "*" stands for every item of a list; an option's default is None unless listed.
+# Options added (or given a new default) after runs were published: left out of the
+# content hash while they hold their neutral value, so they change a scenario's hash only
+# when set, and run directories, checkpoints and sweeps that do not set them stay valid.
+# A path's "*" stands for every item of a list; an option's neutral value is None unless
+# listed in ADDED_LATER_DEFAULTS. ACE's gate default and FAU's absolute divergence (issue 23)
+# changed what every SAFE run computes; their hash changed once, with them.
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
                ("model", "factory"), ("model", "options"), ("data", "factory"), ("data", "options"),
                ("data", "object_fraction"), ("contacts", "refraction"), ("links", "weather"),
+               ("fl", "safe", "ace_mode"), ("fl", "safe", "ace_client_contexts"),
+               ("fl", "safe", "fau_divergence"), ("fl", "safe", "fau_divergence_ref"),
                *(("ground_stations", "sites", "*", key) for key in
                  ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink", "horizon_mask")))
-ADDED_LATER_DEFAULTS: dict[tuple[str, ...], Any] = {("contacts", "refraction"): False}
+ADDED_LATER_DEFAULTS: dict[tuple[str, ...], Any] = {
+    ("contacts", "refraction"): False, ("fl", "safe", "ace_mode"): "gate",
+    ("fl", "safe", "ace_client_contexts"): True, ("fl", "safe", "fau_divergence"): "absolute",
+    ("fl", "safe", "fau_divergence_ref"): 0.1}
 
 
 def _drop_at_default(node: Any, path: tuple[str, ...], default: Any) -> None:

@@ -102,3 +102,14 @@ def power(onboard: Onboard) -> pd.DataFrame:
             for name, battery in zip(onboard.names, onboard.batteries)
             for sample in battery.trace]
     return pd.DataFrame(rows)
+
+
+SAFE_DIAGNOSTIC_COLUMNS = ("round", "client", "quantity", "index", "value")
+
+
+def safe_diagnostics(rows: list[dict]) -> pd.DataFrame:
+    """SAFE's evaluation log (``Safe.evaluation_log``) as a typed table; client and class
+    index are integers or null (NaN in a float column, as elsewhere in the run)."""
+    frame = pd.DataFrame(rows, columns=SAFE_DIAGNOSTIC_COLUMNS)
+    return frame.astype({"round": "int64", "client": "float64", "quantity": "str",
+                         "index": "float64", "value": "float64"})
