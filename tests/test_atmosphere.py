@@ -191,7 +191,7 @@ def test_scenario_weather_section_hash_and_errors():
     # the quickstart's hash without links.weather (pinned since the station catalog joined
     # the hash, tests/test_station_antennas.py): an unset option leaves it alone
     assert base.content_hash() == \
-        "f07e0e33e5f342228de20a3cd38951b823d655e6cef6dc83440d00ff2e5c60c3"
+        "32112a9955a3cf0582e636bb277cd1be6bf80b5fce4cce54d08940b68c8f45a7"
     wet = base.with_overrides({"links.weather": {"availability": 99.5}})
     assert wet.links.weather.availability == 99.5
     assert wet.content_hash() != base.content_hash()

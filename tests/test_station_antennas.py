@@ -88,14 +88,15 @@ def test_new_site_options_enter_the_hash_only_when_set():
 
 
 def test_shipped_scenarios_keep_their_hashes():
-    """Hashes of the shipped scenarios, pinned: they changed once in issue 26, when the
-    station catalog's bytes joined the hash (the catalog's antenna counts changed what three
-    of them compute), and the new options stay out of it while unset."""
+    """Hashes of the shipped scenarios, pinned: they changed in issue 26, when the station
+    catalog's bytes joined the hash (the catalog's antenna counts changed what three of them
+    compute), and in issue 23, when SAFE's defaults changed (ACE's gate mask, FAU's absolute
+    divergence); the new options stay out of it while unset."""
     from orbitfl.scenario import load_scenario
 
-    expected = {"quickstart": "f07e0e33e5f34222", "flock-safe": "8d119b01b1b89ecb",
-                "planner-stations": "490767b45119fb6a", "starlink-relay": "3ce353e56b178d08",
-                "bandwidth-base": "615e85d915e8f547"}
+    expected = {"quickstart": "32112a9955a3cf05", "flock-safe": "87621f14cf005d39",
+                "planner-stations": "dc895e137f43e8ea", "starlink-relay": "e4bea614a620cbff",
+                "bandwidth-base": "412fd9c6f34b668e"}
     for name, digest in expected.items():
         assert load_scenario(SCENARIOS / f"{name}.yaml").content_hash()[:16] == digest, name
 
