@@ -122,6 +122,13 @@ class Strategy(ABC):
         return cls(model, config) if options is None else cls(model, config, options)
 
     @classmethod
+    def code_versions(cls, options: Mapping[str, Any]) -> dict[str, str | None]:
+        """Versions of code the options name beyond the class's own module (the Flower
+        adapter: flwr and the Flower app's modules): the scenario's content hash includes
+        them, so a run resumes only on the same code. None by default."""
+        return {}
+
+    @classmethod
     def model_extras(cls, config: FLConfig) -> dict:
         """Keyword arguments the built-in model builder adds for this strategy (SAFE: its
         ACE module); a model from a factory gets none."""
