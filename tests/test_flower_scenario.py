@@ -115,3 +115,9 @@ def test_the_hash_follows_the_flower_app(dove, tmp_path, monkeypatch):
                         lambda name: "0.0.1" if name == "flwr" else real(name))
     assert orbitfl.load_scenario(dove).content_hash() != base
 
+
+
+def test_the_documented_flower_app_is_the_example_the_tests_run():
+    doc = (REPO / "docs" / "extending.md").read_text()
+    for name in ("dove_app.py", "flower-dove.yaml"):
+        assert (APP / name).read_text().strip() in doc, name
