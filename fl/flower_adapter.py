@@ -6,7 +6,10 @@ their updates reach the ground. Flower decides *what*: its client (a ``client_fn
 (FedAvg, FedAdam, FedYogi, FedAdagrad, FedProx, QFedAvg, FedTrimmedAvg, ... from
 ``flwr.server.strategy`` or ``flwr.serverapp.strategy``, ``fl/flower_servers.py``)
 aggregates, through Flower's own types. flwr is imported only when the adapter is built,
-so orbitfl works without it (``pip install 'orbitfl[flower]'``).
+so orbitfl works without it (``pip install 'orbitfl[flower]'``). A scenario names it as
+``fl.strategy: {class: "orbitfl.fl.flower_adapter:FlowerStrategy", options: {strategy: ...,
+client_app: ..., strategy_options: {...}, run_config: {...}}}`` (``FlowerOptions``,
+docs/extending.md).
 
 What crosses the links, with sizes from the arrays' shapes and dtypes: the global model's
 arrays (``weights``) and the strategy's config for the client (a ``control`` payload) down; the

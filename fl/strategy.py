@@ -7,8 +7,8 @@ implements ``fit`` and ``aggregate``; it may declare ``Options`` (a dataclass: t
 scenario's ``fl.strategy.options``), ``asynchronous`` (FedBuff-like: runs with
 ``schedule.mode: async``), ``create`` (when it needs more of the data than the model, as
 SAFE needs its shared set), ``model_extras`` (keyword arguments of the built-in model
-builder, as SAFE asks for ACE) and ``fit_many`` (many clients' fits at once,
-``fl/batched.py``).
+builder, as SAFE asks for ACE), ``fit_many`` (many clients' fits at once,
+``fl/batched.py``) and ``code_versions`` (code its options name, for the scenario's hash).
 
 Uploads go through a composed helper, ``uploads`` (``fl/uploads.py``: the codec, and top-k's
 delta with error feedback).
