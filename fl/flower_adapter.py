@@ -6,7 +6,10 @@ their updates reach the ground. Flower decides *what*: its client (a ``client_fn
 (FedAvg, FedAdam, FedYogi, FedAdagrad, FedProx, QFedAvg, FedTrimmedAvg, ... from
 ``flwr.server.strategy`` or ``flwr.serverapp.strategy``, ``fl/flower_servers.py``)
 aggregates, through Flower's own types. flwr is imported only when the adapter is built,
-so orbitfl works without it (``pip install 'orbitfl[flower]'``).
+so orbitfl works without it (``pip install 'orbitfl[flower]'``). A scenario names it as
+``fl.strategy: {class: "orbitfl.fl.flower_adapter:FlowerStrategy", options: {strategy: ...,
+client_app: ..., strategy_options: {...}, run_config: {...}}}`` (``FlowerOptions``,
+docs/extending.md).
 
 What crosses the links, with sizes from the arrays' shapes and dtypes: the global model's
 arrays (``weights``) and the strategy's config for the client (a ``control`` payload) down; the
@@ -20,9 +23,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.metadata
 import math
 import random
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -35,9 +40,11 @@ from .datasets import ImageSet
 from .flower_clients import check_client, fit_client
 from .flower_servers import Result, make_server
 from .payloads import Payload
+from .registry import REFERENCE, reference, version
 from .strategy import ClientState, ClientUpdate, FLConfig, State, Strategy, clone_state
 
 INSTALL_HINT = "pip install 'orbitfl[flower]'"
+STRATEGY_PATH, CLIENT_PATH = "fl.strategy.options.strategy", "fl.strategy.options.client_app"
 _CLIENT_DATA: ContextVar[ImageSet] = ContextVar("orbitfl_flower_client_data")
 _SCALAR_TAGS = {bool: "b", int: "i", float: "f", str: "s", bytes: "y"}
 
@@ -77,6 +84,28 @@ def resolve(reference: Any, what: str) -> Any:
     return found
 
 
+@dataclass(frozen=True)
+class FlowerOptions:
+    """A scenario's ``fl.strategy.options`` for the adapter: checked by ``orbitfl validate``
+    (flwr installed, both references importable, a Flower strategy that takes
+    ``strategy_options``' keys, a client_fn or ClientApp) before anything is simulated."""
+
+    strategy: str  # "module:Class" of a Flower server strategy (flwr.server.strategy:FedAdam)
+    client_app: str  # "module:name" of a client_fn(context) or a ClientApp
+    strategy_options: dict[str, Any] = field(default_factory=dict)  # the class's arguments
+    run_config: dict[str, Any] = field(default_factory=dict)  # every context.run_config
+
+    def __post_init__(self) -> None:
+        try:
+            _require_flwr()
+            # built once with the options (FedOpt's family without model weights): an
+            # unknown or missing argument, or not a Flower strategy, is refused here
+            make_server(resolve(self.strategy, STRATEGY_PATH), dict(self.strategy_options), {})
+            check_client(resolve(self.client_app, CLIENT_PATH))
+        except InputError as err:  # pydantic reports a ValueError as the options' problem
+            raise ValueError(str(err)) from None
+
+
 class FlowerStrategy(Strategy):
     """orbitfl's ``Strategy`` around a Flower server strategy and a Flower client.
 
@@ -90,12 +119,37 @@ class FlowerStrategy(Strategy):
     Flower strategy is the server half: it stays in the mission process."""
 
     name = "flower"
+    Options = FlowerOptions
+
+    @classmethod
+    def create(cls, model: nn.Module, config: FLConfig, data: Any,
+               options: FlowerOptions | None = None) -> "FlowerStrategy":
+        """The adapter a scenario names: one Flower partition per orbitfl client."""
+        if options is None:
+            raise InputError("fl.strategy.options: the Flower adapter needs strategy and "
+                             "client_app")
+        return cls(model, config, strategy=options.strategy, client_app=options.client_app,
+                   strategy_options=options.strategy_options, run_config=options.run_config,
+                   num_partitions=len(data.clients))
+
+    @classmethod
+    def code_versions(cls, options: Mapping[str, Any]) -> dict[str, str | None]:
+        """flwr's version and those of the Flower strategy's and client's code (a loose
+        module's source hash), so that a run resumes only on the same Flower app."""
+        try:
+            found: dict[str, str | None] = {"flwr": importlib.metadata.version("flwr")}
+        except importlib.metadata.PackageNotFoundError:
+            found = {"flwr": None}
+        for key in ("strategy", "client_app"):
+            if isinstance(options.get(key), str) and REFERENCE.match(options[key]):
+                found[key] = version(reference("strategy", options[key]))
+        return found
 
     def __init__(self, model: nn.Module, config: FLConfig, *, strategy: Any,
                  client_app: Any, strategy_options: Mapping[str, Any] | None = None,
                  run_config: Mapping[str, Any] | None = None, num_partitions: int | None = None):
         _require_flwr()
-        server = make_server(resolve(strategy, "fl.flower.strategy"),
+        server = make_server(resolve(strategy, STRATEGY_PATH),
                              dict(strategy_options or {}), model.state_dict())
         initial = server.initial()
         if initial is not None:  # the strategy's own start (a given instance's weights)
@@ -105,7 +159,7 @@ class FlowerStrategy(Strategy):
         self.flower = server
         self.client_app = client_app
         self._client_fn: Callable | None = None
-        check_client(resolve(client_app, "fl.flower.client_app"))  # fails here, early
+        check_client(resolve(client_app, CLIENT_PATH))  # fails here, early
         self.run_config = dict(run_config or {})
         self.num_partitions = num_partitions
 
@@ -164,7 +218,7 @@ class FlowerStrategy(Strategy):
         received_state, version = self.received_state(received)
         start = {k: received_state[k] for k in self.global_model.state_dict()}  # model order
         if self._client_fn is None:
-            self._client_fn = resolve(self.client_app, "fl.flower.client_app")
+            self._client_fn = resolve(self.client_app, CLIENT_PATH)
         node_config = {"partition-id": client_id}
         if self.num_partitions is not None:
             node_config["num-partitions"] = self.num_partitions
@@ -212,7 +266,7 @@ def _config_payload(config: Mapping[str, Any]) -> Payload:
     for key, value in config.items():
         tag = _SCALAR_TAGS.get(type(value))
         if tag is None:
-            raise InputError(f"fl.flower: FitIns.config[{key!r}] is a {type(value).__name__}, "
+            raise InputError(f"fl.strategy: FitIns.config[{key!r}] is a {type(value).__name__}, "
                              "Flower's scalars are bool, int, float, str and bytes")
         raw = value.encode() if tag == "s" else value
         tensors[f"{tag}:{key}"] = (torch.frombuffer(bytearray(raw), dtype=torch.uint8)

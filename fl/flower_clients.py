@@ -34,12 +34,12 @@ def check_client(client: Any) -> None:
     if isinstance(client, ClientApp):
         # a ClientApp(client_fn=f) answers only Flower's legacy messages: give f instead
         if getattr(client, "_call", None) is not None:
-            raise InputError("fl.flower.client_app: a ClientApp built from a client_fn: give "
-                             "that client_fn ('module:client_fn')")
+            raise InputError("fl.strategy.options.client_app: a ClientApp built from a "
+                             "client_fn: give that client_fn ('module:client_fn')")
         return
     if not callable(client):
-        raise InputError(f"fl.flower.client_app: {client!r} is neither a client_fn(context) "
-                         "nor a ClientApp")
+        raise InputError(f"fl.strategy.options.client_app: {client!r} is neither a "
+                         "client_fn(context) nor a ClientApp")
 
 
 def fit_client(client: Any, context: Any, start: Mapping[str, torch.Tensor],

@@ -48,7 +48,8 @@ def make_server(strategy: Any, options: dict, model_state: State):
 
     if isinstance(strategy, (legacy.Strategy, message.Strategy)):
         if options:
-            raise InputError("fl.flower.strategy_options: given with a ready strategy instance")
+            raise InputError("fl.strategy.options.strategy_options: given with a ready "
+                             "strategy instance")
     elif inspect.isclass(strategy) and issubclass(strategy, (legacy.Strategy, message.Strategy)):
         if "initial_parameters" in inspect.signature(strategy).parameters \
                 and "initial_parameters" not in options:
@@ -56,10 +57,10 @@ def make_server(strategy: Any, options: dict, model_state: State):
         try:
             strategy = strategy(**options)
         except TypeError as error:
-            raise InputError(f"fl.flower.strategy_options: {strategy.__name__}: {error}") \
-                from None
+            raise InputError(f"fl.strategy.options.strategy_options: {strategy.__name__}: "
+                             f"{error}") from None
     else:
-        raise InputError(f"fl.flower.strategy: {strategy!r} is not a Flower strategy "
+        raise InputError(f"fl.strategy.options.strategy: {strategy!r} is not a Flower strategy "
                          "(flwr.server.strategy or flwr.serverapp.strategy)")
     return LegacyServer(strategy) if isinstance(strategy, legacy.Strategy) \
         else MessageServer(strategy)

@@ -93,6 +93,16 @@ BUILT_INS: dict[str, dict[str, Entry]] = {
 }
 
 
+# Classes orbitfl ships that a scenario names by reference with their options
+# (``fl.strategy: {class: ..., options: {...}}``), not by a name: listed after the names.
+SHIPPED: dict[str, tuple[Entry, ...]] = {"strategy": (Entry(
+    "strategy", "orbitfl.fl.flower_adapter:FlowerStrategy",
+    "orbitfl.fl.flower_adapter:FlowerStrategy", "shipped, by reference (orbitfl[flower])",
+    "Flower: an unmodified Flower strategy and client in the mission (options: strategy, "
+    "client_app, strategy_options, run_config; docs/extending.md)"),), "model": (),
+    "dataset": ()}
+
+
 @functools.cache
 def installed(kind: str) -> dict[str, Entry]:
     """The entries installed packages register under ``GROUPS[kind]`` (a built-in name
@@ -112,6 +122,12 @@ def installed(kind: str) -> dict[str, Entry]:
 def entries(kind: str) -> dict[str, Entry]:
     """Every name of ``kind`` a scenario may use: built-in first, then installed."""
     return {**BUILT_INS[kind], **installed(kind)}
+
+
+def listed(kind: str) -> list[Entry]:
+    """What ``orbitfl list`` shows: every name, then the classes orbitfl ships that a
+    scenario names by reference (the Flower adapter)."""
+    return [*entries(kind).values(), *SHIPPED[kind]]
 
 
 def names(kind: str) -> list[str]:

@@ -7,8 +7,8 @@ implements ``fit`` and ``aggregate``; it may declare ``Options`` (a dataclass: t
 scenario's ``fl.strategy.options``), ``asynchronous`` (FedBuff-like: runs with
 ``schedule.mode: async``), ``create`` (when it needs more of the data than the model, as
 SAFE needs its shared set), ``model_extras`` (keyword arguments of the built-in model
-builder, as SAFE asks for ACE) and ``fit_many`` (many clients' fits at once,
-``fl/batched.py``).
+builder, as SAFE asks for ACE), ``fit_many`` (many clients' fits at once,
+``fl/batched.py``) and ``code_versions`` (code its options name, for the scenario's hash).
 
 Uploads go through a composed helper, ``uploads`` (``fl/uploads.py``: the codec, and top-k's
 delta with error feedback).
@@ -120,6 +120,13 @@ class Strategy(ABC):
         """How a run builds the strategy: override when it needs more of the federation's
         data than the model (SAFE: the server's shared set, ``data.ses``)."""
         return cls(model, config) if options is None else cls(model, config, options)
+
+    @classmethod
+    def code_versions(cls, options: Mapping[str, Any]) -> dict[str, str | None]:
+        """Versions of code the options name beyond the class's own module (the Flower
+        adapter: flwr and the Flower app's modules): the scenario's content hash includes
+        them, so a run resumes only on the same code. None by default."""
+        return {}
 
     @classmethod
     def model_extras(cls, config: FLConfig, data: "FederatedData") -> dict:

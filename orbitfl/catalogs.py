@@ -111,12 +111,13 @@ def _meanings(names: list[str], meanings: dict[str, str], column: str) -> Table:
 
 
 def _registered(kind: str) -> Table:
-    """A kind of extension point: built-in names, then installed plugins, with where each
-    comes from (``fl/registry.py``)."""
-    from orbitfl.fl.registry import entries
+    """A kind of extension point: built-in names, then installed plugins, then what orbitfl
+    ships to be named by reference (the Flower adapter), with where each comes from
+    (``fl/registry.py``)."""
+    from orbitfl.fl.registry import listed
 
     return [kind, "origin", "meaning"], [[e.name, e.origin, e.meaning or (e.target or "")]
-                                         for e in entries(kind).values()]
+                                         for e in listed(kind)]
 
 
 def datasets() -> Table:

@@ -250,6 +250,10 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("orbitfl_version", "str", "", "orbitfl's version"),
         _c("packages", "object", "", "versions of numpy, pandas, torch, sgp4, skyfield, "
            "simpy, pydantic (null: not installed)"),
+        _c("plugins", "object", "", "per YAML path of an extension that is not built in "
+           "(fl.strategy, model, data): its `name`, `version` and, for a strategy whose "
+           "options name more code (the Flower adapter), `uses` (flwr's version and those of "
+           "the Flower strategy and client); empty: none"),
         _c("python", "str", "", "Python version"),
         _c("satellites", "list of object", "", "the fleet: `name` and `norad_id` of each"),
         _c("scenario", "object", "", "the validated scenario, defaults filled in"),

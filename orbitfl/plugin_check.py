@@ -32,7 +32,7 @@ def check_plugins(scenario: Scenario) -> None:
             if cls.asynchronous != (fl.schedule.mode == "async"):
                 mode = "async" if cls.asynchronous else "sync"
                 raise PluginError(f"strategy {plugins['fl.strategy'].name!r} runs with "
-                                  f"schedule.mode {mode}")
+                                  f"schedule.mode {mode}, not {fl.schedule.mode}")
         if "model" in plugins:
             factory(plugins["model"], classes=2, **(scenario.model.options or {}))
         if "data" in plugins:

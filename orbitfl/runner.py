@@ -298,6 +298,7 @@ def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
         "scenario_file": None if prepared.path == IN_MEMORY else str(prepared.path.resolve()),
         "scenario": scenario.model_dump(mode="json"),
         "scenario_sha256": scenario.content_hash(),
+        "plugins": scenario.plugin_versions(),
         "tle_sha256": scenario.tle_sha256(),
         "seed": scenario.seed,
         "satellites": [{"name": e.name, "norad_id": e.catalog_number} for e in prepared.fleet],

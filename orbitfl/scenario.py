@@ -350,6 +350,17 @@ class ModelConfig(_Strict):
         return _entry("model", self.name)
 
 
+def _code_versions(item: registry.Entry, options: dict[str, Any]) -> dict[str, str | None]:
+    """The versions of the code a strategy plugin's options name (``Strategy.code_versions``);
+    none when the class cannot be loaded (validation says why)."""
+    from orbitfl.fl.extensions import strategy_class
+
+    try:
+        return strategy_class(item).code_versions(options)
+    except registry.PluginError:
+        return {}
+
+
 def _entry(kind: str, value: str) -> registry.Entry:
     return registry.reference(kind, value) if ":" in value else registry.entry(kind, value)
 
@@ -569,10 +580,16 @@ class Scenario(_Strict):
             found["fl.strategy"] = self.fl.strategy_entry
         return {where: e for where, e in found.items() if not e.built_in}
 
-    def plugin_versions(self) -> dict[str, dict[str, str | None]]:
+    def plugin_versions(self) -> dict[str, dict[str, Any]]:
         """Each plugin's name and version (``registry.version``), for the content hash."""
-        return {where: {"name": e.name, "version": registry.version(e)}
-                for where, e in self.plugin_entries().items()}
+        found: dict[str, dict[str, Any]] = {
+            where: {"name": e.name, "version": registry.version(e)}
+            for where, e in self.plugin_entries().items()}
+        if "fl.strategy" in found and self.fl is not None:
+            uses = _code_versions(self.fl.strategy_entry, self.fl.strategy_options)
+            if uses:  # what the options name (a Flower app): only then, so others keep hashes
+                found["fl.strategy"]["uses"] = uses
+        return found
 
     def tle_sha256(self) -> str | None:
         """The element file's SHA-256; None for a Walker shell, which has no file (its

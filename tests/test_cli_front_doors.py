@@ -107,14 +107,18 @@ def test_list_names_match_what_validation_and_fl_accept(capsys):
     from orbitfl.fl.compression import CODECS
     from orbitfl.fl.extensions import strategy_class
     from orbitfl.fl.models import MODELS
-    from orbitfl.fl.registry import BUILT_INS
+    from orbitfl.fl.registry import BUILT_INS, SHIPPED
 
-    # each built-in strategy loads to a class of that name and scheduling mode
+    # each built-in strategy loads to a class of that name and scheduling mode; then the
+    # classes orbitfl ships to be named by reference (the Flower adapter), as written
     strategies = {}
     for entry in BUILT_INS["strategy"].values():
         cls = strategy_class(entry)
         assert (cls.name, cls.asynchronous) == (entry.name, entry.asynchronous), entry.name
         strategies[cls.name] = cls
+    for entry in SHIPPED["strategy"]:
+        assert entry.name == entry.target and strategy_class(entry).Options is not None
+        strategies[entry.name] = strategy_class(entry)
     expected = {"networks": NETWORKS, "links": LINK_PRESETS, "chips": CHIPS,
                 "walker": PRESETS, "models": MODELS, "strategies": strategies,
                 "codecs": CODECS}

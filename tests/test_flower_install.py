@@ -1,7 +1,8 @@
 """``pip install 'orbitfl[flower]'`` as a user runs it: the wheel with its ``flower`` extra
 into a fresh virtualenv, offline (the extra's requirements resolved against the packages of
 this environment, as tests/test_install.py reuses them), then orbitfl and Flower imported
-there and the Flower example (examples/flower_dove.py) run from a folder outside the tree."""
+there and the Flower example (examples/flower_dove.py, which runs the scenario
+examples/flower/flower-dove.yaml) run from a folder outside the tree."""
 
 import json
 import shutil
@@ -41,11 +42,14 @@ def test_the_extra_installs_and_runs_the_flower_example(flower_venv, outside):  
                         "print(flwr.__version__)"], **outside).stdout.split()
     assert Path(shown[0]).is_relative_to(flower_venv) and shown[1].startswith("1.")
     example = shutil.copy2(REPO / "examples" / "flower_dove.py", outside["cwd"])
+    shutil.copytree(REPO / "examples" / "flower", outside["cwd"] / "flower")  # the scenario
     printed = _quiet_run([python, example, "run"], **outside).stdout
     run = outside["cwd"] / "run"
     manifest = json.loads((run / "manifest.json").read_text())
     rounds = pd.read_parquet(run / "rounds.parquet")
     assert manifest["status"] == "complete" and len(manifest["satellites"]) == 3
+    assert manifest["scenario"]["fl"]["strategy"]["class"] == \
+        "orbitfl.fl.flower_adapter:FlowerStrategy"  # named by the scenario, not patched in
     assert list(rounds["round"]) == [0, 1, 2] and rounds["bytes_up"].iloc[-1] > 0
     assert "FedAdam over 3 Doves" in printed
     assert rounds["accuracy"].iloc[-1] != rounds["accuracy"].iloc[0]  # the rounds trained

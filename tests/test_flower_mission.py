@@ -1,6 +1,11 @@
-"""A Flower strategy and client inside a whole mission: a run stopped after a round and
-resumed ends with the tables of an uninterrupted run (FedAdam's moments travel in the
-checkpoint), and the Flower app trained the model the mission evaluated."""
+"""A Flower strategy and client inside a whole mission, named by the scenario
+(``fl.strategy: {class: "orbitfl.fl.flower_adapter:FlowerStrategy", options: {...}}``): a run
+stopped after a round and resumed ends with the tables of an uninterrupted run (FedAdam's
+moments travel in the checkpoint), a local pool gives the serial run's tables, the Flower app
+trained the model the mission evaluated, and the manifest records the Flower app."""
+
+import copy
+import json
 
 import pandas as pd
 import pytest
@@ -9,17 +14,16 @@ import yaml
 from test_resume import TABLES
 from torch import nn
 
-import orbitfl.assemble as assemble
 import orbitfl.runner as runner
-from orbitfl.fl.strategy import FLConfig
 
 from conftest import TLE_DIR
 
 flwr = pytest.importorskip("flwr", reason="Flower is not installed (pip install "
                            "'orbitfl[flower]')")
-from orbitfl.fl.flower_adapter import FlowerStrategy, client_data  # noqa: E402
+from orbitfl.fl.flower_adapter import client_data  # noqa: E402
 
 CLASSES, PIXELS = 4, 16
+ADAPTER = "orbitfl.fl.flower_adapter:FlowerStrategy"
 SCENARIO = {
     "name": "flower-resume", "seed": 6, "epoch": "2024-07-16T06:00:00Z", "duration": "12h",
     "constellation": {"tle": str(TLE_DIR / "planet_2024-07-16.tle"),
@@ -29,13 +33,16 @@ SCENARIO = {
     "data": {"dataset": "synthetic", "classes": CLASSES, "image_size": PIXELS,
              "samples_per_class_max": 40, "imbalance_ratio": 2, "test_per_class": 20,
              "partition": "dirichlet", "dirichlet_alpha": 1.0},
-    "fl": {"strategy": "fedavg", "rounds": 3,
-           "schedule": {"deadline": "1h", "min_clients": 2}},
+    "model": {"factory": "test_flower_mission:net"},
+    "fl": {"strategy": {"class": ADAPTER, "options": {
+               "strategy": "flwr.server.strategy:FedAdam", "strategy_options": {"eta": 0.02},
+               "client_app": "test_flower_mission:client_fn"}},
+           "rounds": 3, "schedule": {"deadline": "1h", "min_clients": 2}},
 }
 
 
-def net() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(3 * PIXELS * PIXELS, CLASSES))
+def net(classes: int = CLASSES) -> nn.Module:
+    return nn.Sequential(nn.Flatten(), nn.Linear(3 * PIXELS * PIXELS, classes))
 
 
 class Client(flwr.client.NumPyClient):
@@ -58,18 +65,30 @@ def client_fn(context):
     return Client().to_client()
 
 
-def flower_learning(scenario, data):
-    model = net()
-    return model, FlowerStrategy(model, FLConfig(rounds=scenario.fl.rounds, seed=scenario.seed),
-                                 strategy="flwr.server.strategy:FedAdam",
-                                 strategy_options={"eta": 0.02}, client_app=client_fn)
+def write(tmp_path, name: str = "s.yaml", **execution):
+    document = copy.deepcopy(SCENARIO)
+    if execution:
+        document["execution"] = execution
+    (tmp_path / name).write_text(yaml.safe_dump(document))
+    return tmp_path / name
 
 
-def test_a_flower_mission_stopped_and_resumed_equals_an_uninterrupted_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(assemble, "build_learning", flower_learning)
-    scenario = tmp_path / "s.yaml"
-    scenario.write_text(yaml.safe_dump(SCENARIO))
-    runner.run(scenario, tmp_path / "full")
+def same_tables(one, other) -> None:
+    for name in TABLES:
+        pd.testing.assert_frame_equal(pd.read_parquet(one / f"{name}.parquet"),
+                                      pd.read_parquet(other / f"{name}.parquet"), obj=name)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("flower")
+    runner.run(write(out), out / "full")
+    return out / "full"
+
+
+def test_a_flower_mission_stopped_and_resumed_equals_an_uninterrupted_one(full_run, tmp_path,
+                                                                          monkeypatch):
+    scenario = write(tmp_path)
     save = runner._save_checkpoint
 
     def save_then_stop(checkpoint, path, sc):
@@ -82,10 +101,23 @@ def test_a_flower_mission_stopped_and_resumed_equals_an_uninterrupted_one(tmp_pa
         runner.run(scenario, tmp_path / "cut")
     monkeypatch.setattr(runner, "_save_checkpoint", save)
     runner.run(scenario, tmp_path / "cut", resume=True)
-    for name in TABLES:
-        pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "full" / f"{name}.parquet"),
-                                      pd.read_parquet(tmp_path / "cut" / f"{name}.parquet"),
-                                      obj=name)
-    rounds = pd.read_parquet(tmp_path / "full" / "rounds.parquet")
+    same_tables(full_run, tmp_path / "cut")
+    rounds = pd.read_parquet(full_run / "rounds.parquet")
     assert list(rounds["round"]) == [0, 1, 2, 3]
     assert rounds["accuracy"].iloc[-1] > rounds["accuracy"].iloc[0]  # Flower's client trained
+
+
+def test_a_local_pool_gives_the_serial_tables(full_run, tmp_path):
+    runner.run(write(tmp_path, backend="local", workers=2), tmp_path / "local")
+    same_tables(full_run, tmp_path / "local")
+
+
+def test_the_manifest_names_the_flower_app_and_its_versions(full_run):
+    manifest = json.loads((full_run / "manifest.json").read_text())
+    strategy = manifest["scenario"]["fl"]["strategy"]
+    assert strategy["class"] == ADAPTER
+    assert strategy["options"]["strategy"] == "flwr.server.strategy:FedAdam"
+    uses = manifest["plugins"]["fl.strategy"]["uses"]
+    assert uses["flwr"] == flwr.__version__
+    assert uses["strategy"] == f"flwr=={flwr.__version__}"
+    assert uses["client_app"].startswith("sha256:")  # a loose module: its source's hash
