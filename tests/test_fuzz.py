@@ -19,13 +19,8 @@ from orbitfl.cli import main
 from orbitfl.constellation.tle import parse_tle_text
 from orbitfl.errors import InputError
 from orbitfl.limits import MAX_ELEMENT_FILE_BYTES, MAX_SCENARIO_BYTES
-from orbitfl.scenario import (
-    Scenario,
-    annotation_options,
-    is_list,
-    section_fields,
-    section_model,
-)
+from orbitfl.scenario import Scenario
+from orbitfl.schema_fields import annotation_options, is_list, section_fields, section_model
 
 from conftest import SCENARIOS, TLE_DIR
 

@@ -14,8 +14,8 @@ from orbitfl import columns
 from orbitfl.cli import main
 from orbitfl.fl import dmr
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.models import ACE, build_model, gated
-from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig
@@ -34,7 +34,7 @@ def _contexts_strategy(clients: int, **switches) -> Safe:
     torch.manual_seed(0)
     model = build_model("small-cnn", 3, {"dim": 4, "contexts": 2, "clients": clients})
     safe = SafeConfig(cro=False, fau=False, ace_dim=4, ace_contexts=2, **switches)
-    return make_strategy("safe", model, FLConfig(rounds=3, safe=safe), _images(6, 9))
+    return strategy_named("safe", model, FLConfig(rounds=3, safe=safe), _images(6, 9))
 
 
 def test_client_contexts_form_the_servers_matrix_and_are_charged_by_shape(monkeypatch):
@@ -155,7 +155,7 @@ def _two_clients_three_rounds(**switches) -> Safe:
     torch.manual_seed(0)
     config = FLConfig(rounds=PLANNED, train=TrainConfig(epochs=1, lr=0.02), seed=0,
                       safe=SafeConfig(ace=False, **switches))
-    strategy = make_strategy("safe", build_model("small-cnn", 3), config, _images(9, 5))
+    strategy = strategy_named("safe", build_model("small-cnn", 3), config, _images(9, 5))
     states: dict = {0: {}, 1: {}}
     for r in (1, 2, 3):
         updates = []
