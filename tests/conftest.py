@@ -22,3 +22,22 @@ def pytest_configure(config) -> None:
     import tempfile
 
     os.environ.setdefault("ORBITFL_CACHE_DIR", tempfile.mkdtemp(prefix="orbitfl-test-cache-"))
+
+
+def interrupt_and_resume(scenario, out: Path, monkeypatch, after_round: int) -> None:
+    """Run ``scenario`` into ``out``, stop it as Ctrl-C would right after round
+    ``after_round``'s checkpoint is saved, then resume it to the end."""
+    from orbitfl import runner
+
+    save = runner._save_checkpoint
+
+    def save_then_stop(checkpoint, path, sc):
+        save(checkpoint, path, sc)
+        if checkpoint["round"] == after_round:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(scenario, out)
+    monkeypatch.setattr(runner, "_save_checkpoint", save)
+    runner.run(scenario, out, resume=True)

@@ -16,7 +16,7 @@ from torch import nn
 
 import orbitfl.runner as runner
 
-from conftest import TLE_DIR
+from conftest import TLE_DIR, interrupt_and_resume
 
 flwr = pytest.importorskip("flwr", reason="Flower is not installed (pip install "
                            "'orbitfl[flower]')")
@@ -89,18 +89,7 @@ def full_run(tmp_path_factory):
 def test_a_flower_mission_stopped_and_resumed_equals_an_uninterrupted_one(full_run, tmp_path,
                                                                           monkeypatch):
     scenario = write(tmp_path)
-    save = runner._save_checkpoint
-
-    def save_then_stop(checkpoint, path, sc):
-        save(checkpoint, path, sc)
-        if checkpoint["round"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(scenario, tmp_path / "cut")
-    monkeypatch.setattr(runner, "_save_checkpoint", save)
-    runner.run(scenario, tmp_path / "cut", resume=True)
+    interrupt_and_resume(scenario, tmp_path / "cut", monkeypatch, after_round=2)
     same_tables(full_run, tmp_path / "cut")
     rounds = pd.read_parquet(full_run / "rounds.parquet")
     assert list(rounds["round"]) == [0, 1, 2, 3]

@@ -23,7 +23,7 @@ from orbitfl.api import load_scenario
 from orbitfl.cli import main
 from orbitfl.fl import registry
 
-from conftest import SCENARIOS
+from conftest import SCENARIOS, interrupt_and_resume
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "extending"
 PACKAGE = "orbitfl_test_plugin"
@@ -117,18 +117,7 @@ def test_plugin_strategy_gives_identical_tables_on_every_executor(serial_run, tm
 
 
 def test_plugin_strategy_resumes_after_an_interrupt(serial_run, tmp_path, monkeypatch):
-    save = runner._save_checkpoint
-
-    def save_then_stop(checkpoint, path, sc):
-        save(checkpoint, path, sc)
-        if checkpoint["round"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(scenario(BY_REFERENCE), tmp_path / "cut")
-    monkeypatch.setattr(runner, "_save_checkpoint", save)
-    runner.run(scenario(BY_REFERENCE), tmp_path / "cut", resume=True)
+    interrupt_and_resume(scenario(BY_REFERENCE), tmp_path / "cut", monkeypatch, after_round=1)
     same_tables(serial_run, tmp_path / "cut")
 
 

@@ -5,11 +5,11 @@ import json
 from pathlib import Path
 
 import pandas as pd
-import pytest
 import yaml
 
-import orbitfl.runner as runner
 from orbitfl.scenario import load_scenario
+
+from conftest import interrupt_and_resume
 
 WALKER = {
     "name": "walker-tiny", "seed": 11, "epoch": "2024-07-16T06:00:00Z", "duration": "12h",
@@ -42,18 +42,7 @@ def test_walker_scenario_hash_covers_the_shell_and_needs_no_file(tmp_path):
 def test_walker_run_stops_after_a_checkpoint_resumes_and_completes(tmp_path, monkeypatch):
     """The checkpoint, the resume check and the manifest all hash the scenario."""
     scenario = _write(tmp_path, WALKER)
-    save = runner._save_checkpoint
-
-    def save_then_stop(checkpoint, path, sc):
-        save(checkpoint, path, sc)
-        if checkpoint["round"] == 1:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
-    with pytest.raises(KeyboardInterrupt):
-        runner.run(scenario, tmp_path / "cut")
-    monkeypatch.setattr(runner, "_save_checkpoint", save)
-    runner.run(scenario, tmp_path / "cut", resume=True)
+    interrupt_and_resume(scenario, tmp_path / "cut", monkeypatch, after_round=1)
     manifest = json.loads((tmp_path / "cut" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["tle_sha256"] is None
     assert manifest["scenario_sha256"] == load_scenario(scenario).content_hash()
