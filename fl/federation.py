@@ -356,10 +356,10 @@ def _pool(spec, clients, rng, loaded: LoadedImages, where: str) -> FederatedData
         mine = order[labels[order] == c]
         need = spec.test_per_class + spec.ses_per_class + per_val
         if len(mine) <= need:
+            held = " + data.validation_per_class" if per_val else ""
             raise InputError(f"{where}: class {short(loaded.class_names[c])} has "
-                             f"{len(mine)} images; data.test_per_class + data.ses_per_class "
-                             f"(+ data.validation_per_class) need {need} and training at "
-                             "least one more")
+                             f"{len(mine)} images; data.test_per_class + data.ses_per_class"
+                             f"{held} need {need} and training at least one more")
         test_idx.append(mine[:spec.test_per_class])
         ses_idx.append(mine[spec.test_per_class:need - per_val])
         val_idx.append(mine[need - per_val:need])

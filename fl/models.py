@@ -9,6 +9,7 @@ pooling and a linear classifier.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -17,6 +18,21 @@ from torch.nn import functional as F
 from orbitfl.errors import InputError
 
 from .config import SafeConfig
+
+
+@dataclass(frozen=True)
+class AceMask:
+    """How ACE's foreground mask acts: ``mode`` (``gate`` or ``residual``), the Gumbel-Softmax
+    temperature ``tau`` while training, and the prior on the mask's foreground share
+    (``prior``) with the weight of that term in the loss (``prior_weight``)."""
+
+    mode: str = "gate"
+    tau: float = 1.0
+    prior: float = 0.3
+    prior_weight: float = 0.3
+
+
+MASK_OPTIONS = tuple(f.name for f in fields(AceMask))
 
 
 class ACE(nn.Module):
@@ -30,13 +46,13 @@ class ACE(nn.Module):
     foreground up; ``residual`` adds ``gamma M F``."""
 
     def __init__(self, channels: int, contexts: int = 8, dim: int = 128,
-                 mode: str = "gate", tau: float = 1.0, prior: float = 0.3,
-                 prior_weight: float = 0.3, query_residual: bool = True, clients: int = 0):
+                 mask: AceMask = AceMask(), query_residual: bool = True, clients: int = 0):
         super().__init__()
+        mode = mask.mode
         if mode not in MASK_MODES:
             raise ValueError(f"unknown ACE mode {mode!r}")
-        self.mode, self.tau, self.dim = mode, tau, dim
-        self.prior, self.prior_weight = prior, prior_weight
+        self.mode, self.tau, self.dim = mode, mask.tau, dim
+        self.prior, self.prior_weight = mask.prior, mask.prior_weight
         self.query_residual = query_residual
         self._soft: torch.Tensor | None = None
         self.embeddings = nn.Parameter(torch.randn(contexts, dim) * 0.02)
@@ -233,13 +249,19 @@ def ace_options(safe: SafeConfig, clients: int) -> dict:
 def build_model(name: str, classes: int, ace: dict | None = None) -> nn.Module:
     """``ace``: None, or keyword arguments of ``ACE`` (contexts, dim, mode, tau, ...)."""
     if name == "seg-unet":
-        return SegmentationNet(classes, ace=ACE(128, **ace) if ace is not None else None)
+        return SegmentationNet(classes, ace=_ace(128, ace) if ace is not None else None)
     if name not in BACKBONES:
         raise InputError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
     backbone, channels = BACKBONES[name]()
-    module = ACE(channels, **ace) if ace is not None else None
+    module = _ace(channels, ace) if ace is not None else None
     return ClassifierNet(backbone, channels, classes, module)
 
 
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def _ace(channels: int, options: dict) -> ACE:
+    """``ACE`` from flat keyword options (``ace_options``), its mask's among them."""
+    mask = AceMask(**{k: v for k, v in options.items() if k in MASK_OPTIONS})
+    return ACE(channels, mask=mask, **{k: v for k, v in options.items() if k not in MASK_OPTIONS})

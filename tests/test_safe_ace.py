@@ -15,7 +15,7 @@ from orbitfl.cli import main
 from orbitfl.fl import dmr
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.extensions import strategy_named
-from orbitfl.fl.models import ACE, build_model, gated
+from orbitfl.fl.models import ACE, AceMask, build_model, gated
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig
@@ -105,7 +105,7 @@ def _hand_built_ace(mode: str, bias: float = 0.0) -> ACE:
     """Queries copy the features (channels = d = 2); keys and values are zero, so the mask
     head reads the query: foreground logit minus background logit = 20 x channel 0 +
     ``bias``."""
-    ace = ACE(2, contexts=1, dim=2, mode=mode)
+    ace = ACE(2, contexts=1, dim=2, mask=AceMask(mode=mode))
     with torch.no_grad():
         ace.query.weight.copy_(torch.eye(2)[:, :, None, None])
         ace.query.bias.zero_()
