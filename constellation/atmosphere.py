@@ -149,8 +149,10 @@ class Weather:
             raise ValueError("a per-pass draw needs each window's percentage")
         self.spec, self.stations = spec, list(stations)
         self.pass_percent = pass_percent
-        self.percents = (DRAW_PERCENTS if spec.per_pass_draw
-                         else (round(100.0 - spec.availability, 6),))
+        self.percents: tuple[float, ...] = DRAW_PERCENTS
+        if not spec.per_pass_draw:
+            assert spec.availability is not None  # WeatherSpec holds one or the other
+            self.percents = (round(100.0 - spec.availability, 6),)
 
     @staticmethod
     def draw(n_windows: int, rng: np.random.Generator) -> np.ndarray:

@@ -21,7 +21,6 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import simpy
-from simpy.core import BoundClass
 from simpy.resources.base import BaseResource, Get, Put
 
 from orbitfl.options import STRICT, option
@@ -103,8 +102,14 @@ class AntennaPool(BaseResource):
         self._order = itertools.count()
         super().__init__(env, antennas)
 
-    request = BoundClass(AntennaRequest)  # (satellite, priority): the put of this resource
-    release = BoundClass(AntennaRelease)  # (satellite): its get
+    def request(self, satellite: int, priority: float) -> AntennaRequest:
+        """Ask for a track of ``satellite`` (the put of this resource; typed, unlike
+        simpy's ``BoundClass`` attributes, which do the same call)."""
+        return AntennaRequest(self, satellite, priority)
+
+    def release(self, satellite: int) -> AntennaRelease:
+        """A transfer is done with ``satellite``'s track (the get of this resource)."""
+        return AntennaRelease(self, satellite)
 
     def _trigger_put(self, get_event: Any) -> None:
         """Grant what can be granted: requests for tracked satellites, then, while an
@@ -237,8 +242,10 @@ class GroundLinks:
     # -- internals ----------------------------------------------------------------------
     def _choose(self, waiting: list[AntennaRequest], station: int) -> AntennaRequest:
         if self._policy == "elevation":
-            return max(waiting, key=lambda r: (self._elevation(r.satellite, station,
-                                                               self.env.now), -r.order))
+            elevation = self._elevation
+            assert elevation is not None  # __init__ refuses this policy without one
+            return max(waiting, key=lambda r: (elevation(r.satellite, station, self.env.now),
+                                               -r.order))
         if self._policy == "priority":
             return min(waiting, key=lambda r: (r.priority, r.order))
         return min(waiting, key=lambda r: r.order)
@@ -250,7 +257,9 @@ class GroundLinks:
         airtime = self.airtime
         earliest = self.env.now + (self.backhaul.delay(record.nbytes) if direction == "up"
                                    else 0.0)  # the payload must first reach the stations
-        with self._radios[(sat, direction)].request(priority=priority) as radio:
+        # simpy annotates priority as int but only compares it; transfer priorities are floats
+        with self._radios[(sat, direction)].request(
+                priority=priority) as radio:  # type: ignore[arg-type]
             yield radio
             if self.env.now < earliest:
                 yield self.env.timeout(earliest - self.env.now)

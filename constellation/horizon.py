@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 from skyfield.earthlib import refraction
 
 from orbitfl.errors import InputError, read_user_file
@@ -34,7 +35,7 @@ def refraction_deg(apparent_deg: np.ndarray | float) -> np.ndarray:
                                  REFRACTION_TEMPERATURE_C, REFRACTION_PRESSURE_MBAR))
 
 
-def geometric_mask_deg(apparent_deg: np.ndarray | float, refracted: bool) -> np.ndarray:
+def geometric_mask_deg(apparent_deg: npt.ArrayLike, refracted: bool) -> np.ndarray:
     """The geometric elevation at which a satellite appears at ``apparent_deg``."""
     apparent = np.asarray(apparent_deg, dtype=float)
     return apparent - refraction_deg(apparent) if refracted else apparent

@@ -11,9 +11,10 @@ steps up once the better threshold is met), and a window's capacity is the integ
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Sequence, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from orbitfl.errors import short
@@ -155,7 +156,7 @@ class LinkBudget:
 
 
 # Published systems the defaults trace to. Figures marked "estimate" are ours.
-LINK_PRESETS = {
+LINK_PRESETS: dict[str, FixedRate | LinkBudget] = {
     # Planet Dove X-band (Devaraj et al., "Dove High Speed Downlink System", SmallSat 2017,
     # SSC17-VII-02): "over 220 Mbps peak and 160 Mbps average", "12-15 GB during a single
     # ground station pass, which has a duration of 7 to 10 minutes", 4.5-7.6 m dishes.
@@ -276,7 +277,7 @@ class LinkSpec:
         return LinkBudget(**budget)
 
 
-def atmospheric_loss_db(zenith_db: float, elevation_deg: np.ndarray) -> np.ndarray:
+def atmospheric_loss_db(zenith_db: float, elevation_deg: npt.ArrayLike) -> np.ndarray:
     """Zenith attenuation scaled by the path length through a 6 km equivalent atmosphere
     above a curved Earth (ITU-R P.618's low-elevation form; 1/sin(el) at high elevation)."""
     sin_el = np.sin(np.radians(np.maximum(np.asarray(elevation_deg, dtype=float), 0.0)))
@@ -329,7 +330,8 @@ class RateProfiles:
             span = self.window(int(w))
             s_, e_ = np.maximum(self.start[span], a), np.minimum(self.end[span], b)
             keep = e_ > s_
-            starts.append(s_[keep]), ends.append(e_[keep])
+            starts.append(s_[keep])
+            ends.append(e_[keep])
             kept.append(np.arange(span.start, span.stop)[keep])
             offsets.append(offsets[-1] + int(keep.sum()))
         index = _concat(kept).astype(int)
@@ -377,9 +379,11 @@ def rate_profiles(plan: ContactPlan, propagator: Propagator,
     budget's clear-sky loss, at each station's carrier frequency."""
     windows = plan.windows
     station_index = {s.id: i for i, s in enumerate(stations)}
-    models = list(model) if isinstance(model, (list, tuple)) else [model] * len(stations)
-    if isinstance(model, FixedRate) or all(isinstance(m, FixedRate) for m in models):
-        bps = np.array([m.bps for m in models] if models else [np.nan])
+    models: list[RateModel] = (list(model) if isinstance(model, (list, tuple))
+                               else [cast(RateModel, model)] * len(stations))  # one for all
+    fixed = [m for m in models if isinstance(m, FixedRate)]
+    if isinstance(model, FixedRate) or len(fixed) == len(models):
+        bps = np.array([m.bps for m in fixed] if fixed else [np.nan])
         rate = (np.full(len(windows), model.bps) if isinstance(model, FixedRate)
                 else bps[windows["station"].map(station_index).to_numpy(dtype=int)])
         return RateProfiles(start=windows["start_s"].to_numpy(), end=windows["end_s"].to_numpy(),
@@ -399,13 +403,15 @@ def rate_profiles(plan: ContactPlan, propagator: Propagator,
         if mask.any() and isinstance(link, FixedRate):
             sample_rate[mask] = link.bps
         elif mask.any():
+            # FixedRate and LinkBudget are the only rate models, so this one is a budget.
+            budget = cast(LinkBudget, link)
             distance, elevation = look_angles(propagator, sat[mask], station, times[mask])
-            loss[mask] = (link.atmosphere_db(elevation) if attenuation is None else
-                          attenuation(link.frequency_ghz, i, owner[mask], elevation))
-            es_n0[mask] = link.es_n0_db(distance, elevation, loss[mask])
-            chosen = link.select_modcod(es_n0[mask])
-            sample_rate[mask] = link.rate_of(chosen)
-            modcod[mask] = link.modcod_names(chosen)
+            loss[mask] = (budget.atmosphere_db(elevation) if attenuation is None else
+                          attenuation(budget.frequency_ghz, i, owner[mask], elevation))
+            es_n0[mask] = budget.es_n0_db(distance, elevation, loss[mask])
+            chosen = budget.select_modcod(es_n0[mask])
+            sample_rate[mask] = budget.rate_of(chosen)
+            modcod[mask] = budget.modcod_names(chosen)
     # Every sample but the last of its window opens an interval; its rate is the lower of
     # its ends', and so is its state.
     opens = np.ones(len(times), dtype=bool)

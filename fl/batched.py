@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence, cast
 
 import torch
 from torch import nn
@@ -60,6 +60,10 @@ class _MaskedBatchNorm2d(nn.BatchNorm2d):
 
     mask: torch.Tensor | None = None
     updated: tuple[torch.Tensor, torch.Tensor] | None = None
+    # check_model admits only layers that track running statistics with a momentum.
+    running_mean: torch.Tensor
+    running_var: torch.Tensor
+    momentum: float
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.mask is None:  # every sample real: torch's own kernel, on copies of the stats
@@ -102,11 +106,11 @@ def masked_copy(model: nn.Module, device: torch.device
     """A copy of ``model`` whose BatchNorm layers are ``_MaskedBatchNorm2d`` (same names)."""
     check_model(model)
     net = copy.deepcopy(model).to(device).train()
-    norms = {}
+    norms: dict[str, _MaskedBatchNorm2d] = {}
     for name, module in list(net.named_modules()):
         if isinstance(module, nn.BatchNorm2d):
             module.__class__ = _MaskedBatchNorm2d
-            norms[name] = module
+            norms[name] = cast(_MaskedBatchNorm2d, module)  # its class was just swapped
     return net, norms
 
 
@@ -159,7 +163,8 @@ def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
         hi = min(lo + chunk, len(states))
         trained, losses = _train_chunk(
             net, model, states[lo:hi], datasets[lo:hi], schedules[lo:hi], config, prox_mu,
-            prox_references[lo:hi] if prox_mu > 0 else None, class_weights,
+            prox_references[lo:hi] if prox_mu > 0 and prox_references is not None else None,
+            class_weights,
             logit_adjustment[lo:hi] if logit_adjustment is not None else None, device)
         out_states += trained
         out_losses += losses

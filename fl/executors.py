@@ -112,11 +112,13 @@ class _Deferred(Pending):
     that failed before finishing its training, costs nothing)."""
 
     def __init__(self, compute: Callable[[], FitResult]):
-        self._compute, self._value = compute, None
+        self._compute: Callable[[], FitResult] | None = compute
+        self._value: FitResult | None = None
 
     def result(self) -> FitResult:
         if self._compute is not None:
             self._value, self._compute = self._compute(), None
+        assert self._value is not None  # computed now or at an earlier call
         return self._value
 
 
@@ -241,10 +243,13 @@ class _Sent:
     """A batch's results, fetched once, when the first is needed."""
 
     def __init__(self, reply: Callable[[], list[FitResult]], device: torch.device):
-        self._reply, self._device, self._results = reply, device, None
+        self._reply: Callable[[], list[FitResult]] | None = reply
+        self._device = device
+        self._results: list[FitResult] | None = None
 
     def get(self, index: int) -> FitResult:
         if self._results is None:
+            assert self._reply is not None  # dropped only once the results are in
             results = self._reply()
             self._results = results if self._device.type == "cpu" else \
                 [to_device(r, self._device) for r in results]
@@ -256,11 +261,13 @@ class _Queued(Pending):
     """A job waiting to be sent with others, then one place in a sent batch."""
 
     def __init__(self, executor: "_BatchingExecutor"):
-        self._executor, self._batch, self._index = executor, None, 0
+        self._executor, self._index = executor, 0
+        self._batch: _Sent | None = None
 
     def result(self) -> FitResult:
         if self._batch is None:
             self._executor.flush()
+        assert self._batch is not None  # flush sends every queued job, this one included
         return self._batch.get(self._index)
 
 
@@ -424,8 +431,10 @@ class RayExecutor(_BatchingExecutor):
         blob = ray.put(worker_blob(strategy, client_data))
         actor = ray.remote(num_cpus=threads,
                            num_gpus=1.0 / workers if self.device.type == "cuda" else 0)(_Worker)
-        self.actors = [actor.remote(blob, str(self.device), threads, batched)
-                       for _ in range(workers)]
+        # Untyped handles: ray's stubs give an actor the plain methods of its class (no
+        # ``.remote``) unless each is decorated with @ray.method.
+        self.actors: list[Any] = [actor.remote(blob, str(self.device), threads, batched)
+                                  for _ in range(workers)]
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
         ref = self.actors[worker].fit_batch.remote(_message(jobs))  # any actor will do

@@ -69,6 +69,7 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     elif spec.dataset == "synthetic":
         data = _textures(spec, clients, seed, rng)
     else:
+        assert spec.path is not None  # DataSpec requires one for every real dataset
         data = _pool(spec, clients, rng,
                      load_class_folders(spec.dataset, Path(spec.path), spec.image_size),
                      str(spec.path))

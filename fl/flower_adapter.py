@@ -219,7 +219,7 @@ class FlowerStrategy(Strategy):
         start = {k: received_state[k] for k in self.global_model.state_dict()}  # model order
         if self._client_fn is None:
             self._client_fn = resolve(self.client_app, CLIENT_PATH)
-        node_config = {"partition-id": client_id}
+        node_config: dict[str, bool | float | int | str] = {"partition-id": client_id}
         if self.num_partitions is not None:
             node_config["num-partitions"] = self.num_partitions
         context = Context(run_id=0, node_id=client_id, node_config=node_config,

@@ -87,7 +87,9 @@ def _fit_app(app: Any, context: Any, start: Mapping[str, torch.Tensor],
                         src_node_id=0, dst_node_id=context.node_id, reply_to_message_id="",
                         group_id=str(round_index), created_at=time.time(), ttl=DEFAULT_TTL,
                         message_type=MessageType.TRAIN)
-    reply = app(Message(content=content, metadata=metadata), context)
+    # flwr's overloads leave out the metadata= form its __init__ accepts for replayed messages
+    reply = app(Message(content=content, metadata=metadata),  # type: ignore[call-overload]
+                context)
     if reply.has_error():
         raise RuntimeError(f"{what}: train failed: {reply.error.reason}")
     records, metrics = reply.content.array_records, reply.content.metric_records

@@ -144,7 +144,9 @@ class MessageServer:
             content = RecordDict({arrays_key: ArrayRecord(OrderedDict(r.state)),
                                   "metrics": MetricRecord({**numbers,
                                                            weight_key: r.num_examples})})
-            replies.append(Message(content=content, metadata=_metadata(round_index, r.client_id)))
+            # flwr's overloads leave out the metadata= form its __init__ accepts
+            replies.append(Message(content=content,  # type: ignore[call-overload]
+                                   metadata=_metadata(round_index, r.client_id)))
         arrays, _ = self.strategy.aggregate_train(round_index, replies)
         if arrays is None:
             return None

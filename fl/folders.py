@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -122,12 +123,12 @@ def _decode(path: Path, size: int, mode: str, nearest: bool) -> np.ndarray:
     past its decompression-bomb limit, which is not an ``OSError``)."""
     from PIL import Image, UnidentifiedImageError
 
-    resample = Image.NEAREST if nearest else Image.BILINEAR
+    resample = Image.Resampling.NEAREST if nearest else Image.Resampling.BILINEAR
     try:
         with Image.open(path) as image:
             return np.asarray(image.convert(mode).resize((size, size), resample))
-    except Image.DecompressionBombError:
-        problem = f"larger than Pillow's limit of {2 * Image.MAX_IMAGE_PIXELS} pixels"
+    except Image.DecompressionBombError:  # raised only while a limit is set
+        problem = f"larger than Pillow's limit of {2 * cast(int, Image.MAX_IMAGE_PIXELS)} pixels"
     except UnidentifiedImageError:
         problem = "not an image format Pillow decodes"
     except (OSError, ValueError) as err:

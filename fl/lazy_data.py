@@ -104,7 +104,7 @@ class LazyImageSet:
         return {"labels": self.labels, "recipe": self.recipe, "key": self.key}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["labels"], state["recipe"], state["key"])
+        type(self).__init__(self, state["labels"], state["recipe"], state["key"])
 
     def __repr__(self) -> str:
         return f"LazyImageSet({len(self)} images, key={self.key[:12]})"

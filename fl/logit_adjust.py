@@ -21,6 +21,7 @@ import torch
 
 from .datasets import ImageSet
 from .fedavg import FedAvg
+from .models import parts
 
 TAU = 1.0  # Menon et al.'s recommended temperature; 1 is the balanced softmax
 
@@ -37,5 +38,5 @@ class FedLA(FedAvg):
     name = "fedla"
 
     def local_loss(self, data: ImageSet) -> dict[str, Any]:
-        classes = self.worker.classifier.weight.shape[0]  # Linear or 1x1 Conv2d
+        classes = parts(self.worker).classifier.weight.shape[0]  # Linear or 1x1 Conv2d
         return {"logit_adjustment": logit_adjustment(data.class_counts(classes))}

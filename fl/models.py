@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, fields
+from typing import Protocol, cast
 
 import torch
 from torch import nn
@@ -35,6 +36,29 @@ class AceMask:
 MASK_OPTIONS = tuple(f.name for f in fields(AceMask))
 
 
+class FLModel(Protocol):
+    """What strategies and training reach for on a model of this module beyond nn.Module.
+
+    nn.Module's attribute lookup types every attribute as ``Tensor | Module``; code that
+    uses these parts views its model through :func:`parts` (a checked-by-hand cast).
+    """
+
+    classifier: nn.Linear | nn.Conv2d  # the final layer: Linear, or 1x1 Conv2d (segmentation)
+    ace: ACE | None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def head_input(self, x: torch.Tensor) -> torch.Tensor: ...
+
+    def auxiliary_loss(self) -> torch.Tensor: ...
+
+
+def parts(model: nn.Module) -> FLModel:
+    """``model`` as a :class:`FLModel` (ClassifierNet and SegmentationNet implement it;
+    training checks ``auxiliary_loss`` with hasattr for models from elsewhere)."""
+    return cast(FLModel, model)
+
+
 class ACE(nn.Module):
     """Adaptive Context Enhancement (docs/safe-method.md, ACE): the client's own learnable
     context embeddings E (K x d) and the server's embedding matrix (``bank``: every
@@ -57,6 +81,7 @@ class ACE(nn.Module):
         self._soft: torch.Tensor | None = None
         self.embeddings = nn.Parameter(torch.randn(contexts, dim) * 0.02)
         # every client's contexts start as the initial E (the server has seen none yet)
+        self.bank: torch.Tensor  # a buffer: typed here, as register_buffer cannot say
         self.register_buffer("bank", self.embeddings.detach().repeat(clients, 1, 1))
         self.query = nn.Conv2d(channels, dim, 1)
         self.key = nn.Linear(dim, dim, bias=False)

@@ -22,7 +22,7 @@ charged by its shape), never uploaded back. A client starts from its own row.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -31,7 +31,7 @@ from torch.nn import functional as F
 from . import dmr
 from .cka import gram_cka, linear_cka
 from .datasets import FederatedData, ImageSet
-from .models import ace_options
+from .models import ace_options, parts
 from .payloads import Payload
 from .strategy import (
     ClientState,
@@ -55,10 +55,10 @@ class Safe(Strategy):
         super().__init__(model, config)
         self.safe = config.safe
         self.ses = ses
-        self.classes = model.classifier.weight.shape[0]
+        self.classes = parts(model).classifier.weight.shape[0]
         self.class_weights = torch.ones(self.classes)   # what clients train with
         self._cro_raw: torch.Tensor | None = None        # before DMR modulation
-        self._previous_classifier = clone_state(model.classifier.state_dict())
+        self._previous_classifier = clone_state(parts(model).classifier.state_dict())
         self._ses_wire = encode_ses(ses.images)
         self._ses_decoded = decode_ses(self._ses_wire)   # what clients reconstruct
         self._global_features = features(model, self._ses_decoded)
@@ -137,7 +137,8 @@ class Safe(Strategy):
         by_kind = {p.kind: p for p in received}
         if "ses_images" in by_kind:
             state["ses"] = decode_ses(by_kind["ses_images"].tensors)
-        start, diagnostics = global_state, {}
+        start = global_state
+        diagnostics: dict = {}
         if self.safe.fau:
             a_g = by_kind["feature_map"].tensors["A_g"] if self._fau_compares else None
             start, diagnostics = self._feature_aligned_start(round_index, client_id,
@@ -167,6 +168,7 @@ class Safe(Strategy):
         s = dmr.local_factor(round_index, self.config.rounds) if self.safe.dmr else 1.0
         divergence = float("nan")
         if self.safe.fau_cka:
+            assert a_g is not None  # fit sends A_g whenever FAU uses CKA
             self.worker.load_state_dict(previous)
             a_i = features(self.worker, state["ses"])
             similarity = gram_cka(a_g, a_i @ a_i.T) if self.safe.fau_payload == "gram" \
@@ -212,7 +214,7 @@ class Safe(Strategy):
             self.class_weights = self._modulated(raw, round_index + 1)
             self.diagnostics.append({"round": round_index, "cro_weights":
                                      self.class_weights.tolist()})
-        self._previous_classifier = clone_state(self.global_model.classifier.state_dict())
+        self._previous_classifier = clone_state(parts(self.global_model).classifier.state_dict())
         if self._fau_compares:
             self._global_features = features(self.global_model, self._ses_decoded)
 
@@ -229,13 +231,14 @@ class Safe(Strategy):
     def _class_gradients(self) -> list[torch.Tensor]:
         """G_c = d/dW mean CE over the SES examples of class c (over its pixels, for
         segmentation), W the final classifier's weight as a (classes, d) matrix."""
-        model = self.global_model
-        model.eval()
+        model = parts(self.global_model)
+        self.global_model.eval()
         with torch.no_grad():
             head = torch.cat([model.head_input(self.ses.images[i:i + 256])
                               for i in range(0, len(self.ses), 256)]).cpu()
         weight = model.classifier.weight.detach().cpu().reshape(self.classes, -1)
         weight = weight.clone().requires_grad_(True)
+        assert model.classifier.bias is not None  # fl.models gives every classifier a bias
         bias = model.classifier.bias.detach().cpu()
         if head.dim() == 2:
             logits = head @ weight.T + bias
@@ -264,7 +267,7 @@ class Safe(Strategy):
         the majority class) and w_c = clip(1 + 0.1 Ra_c, 0.1, 10)."""
         grads = torch.stack([g.abs() for g in self._class_gradients()])  # (C, classes, d)
         share = grads / grads.sum(dim=0, keepdim=True).clamp_min(1e-12)
-        change = (self.global_model.classifier.weight.detach().cpu()
+        change = (parts(self.global_model).classifier.weight.detach().cpu()
                   - self._previous_classifier["weight"].cpu()).abs().reshape(self.classes, -1)
         ratios = []
         for c in range(self.classes):
@@ -339,8 +342,11 @@ def _mask_of(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
     """ACE's evaluation mask (soft foreground probability) for ``images``, flattened."""
     model.eval()
     device = next(model.parameters()).device
-    model.features(images.to(device))
-    return model.ace.last_soft.flatten().cpu()
+    ace = parts(model).ace
+    assert ace is not None  # only ACE models have an evaluation mask
+    parts(model).features(images.to(device))
+    assert ace.last_soft is not None  # set by the forward pass just run
+    return ace.last_soft.flatten().cpu()
 
 
 def encode_ses(images: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -354,12 +360,12 @@ def encode_ses(images: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"images": codes.clamp(0, 255).to(torch.uint8), "offset": low, "scale": scale}
 
 
-def decode_ses(wire: dict[str, torch.Tensor]) -> torch.Tensor:
+def decode_ses(wire: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """The SES images a receiver reconstructs (the server uses the same for FAU)."""
     offset, scale = wire["offset"][None, :, None, None], wire["scale"][None, :, None, None]
     return wire["images"].to(torch.float32) * scale + offset
 
 
 def true_class_frequency(data: Sequence[ImageSet], classes: int) -> np.ndarray:
-    counts = sum(d.class_counts(classes) for d in data)
+    counts = np.sum([d.class_counts(classes) for d in data], axis=0)
     return counts / counts.sum()

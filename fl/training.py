@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from .config import TrainConfig
 from .datasets import ImageSet
 from .metrics import classification_report
+from .models import parts
 
 
 def default_device() -> torch.device:
@@ -62,7 +63,7 @@ class LocalTrainer:
                 loss = F.cross_entropy(logits, labels[batch], weight=weight)
                 objective = loss
                 if hasattr(model, "auxiliary_loss"):
-                    objective = objective + model.auxiliary_loss().to(device)
+                    objective = objective + parts(model).auxiliary_loss().to(device)
                 if reference is not None:
                     objective = objective + 0.5 * prox_mu * sum(((p - r) ** 2).sum()
                                                            for p, r in reference)
@@ -122,7 +123,7 @@ def features(model: nn.Module, images: torch.Tensor, batch_size: int = 512) -> t
     """Penultimate features in evaluation mode (what FAU compares)."""
     device = next(model.parameters()).device
     model.eval()
-    return torch.cat([model.features(images[i:i + batch_size].to(device)).cpu()
+    return torch.cat([parts(model).features(images[i:i + batch_size].to(device)).cpu()
                       for i in range(0, len(images), batch_size)])
 
 

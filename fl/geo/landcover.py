@@ -13,6 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from orbitfl import landmask
 from orbitfl.errors import InputError
@@ -63,7 +64,7 @@ def scene_grid() -> np.ndarray:
     return IGBP_TO_SCENE[igbp_grid()]
 
 
-def cell_index(lat_deg: np.ndarray, lon_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cell_index(lat_deg: npt.ArrayLike, lon_deg: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     row = np.clip(((90.0 - np.asarray(lat_deg)) / CELL_DEG).astype(int), 0, 3599)
     col = np.clip(((np.asarray(lon_deg) + 180.0) % 360.0 / CELL_DEG).astype(int), 0, 7199)
     return row, col
@@ -77,7 +78,7 @@ def scene_at(lat_deg: np.ndarray, lon_deg: np.ndarray) -> np.ndarray:
 
 def scene_patch(lat_deg: float, lon_deg: float, cells: int) -> np.ndarray:
     """The (cells, cells) scene classes centred on a point (a tile's footprint)."""
-    row, col = cell_index(lat_deg, lon_deg)
+    row, col = (int(index) for index in cell_index(lat_deg, lon_deg))
     rows = np.clip(np.arange(row - cells // 2, row - cells // 2 + cells), 0, 3599)
     cols = (np.arange(col - cells // 2, col - cells // 2 + cells)) % 7200
     return scene_grid()[np.ix_(rows, cols)]
