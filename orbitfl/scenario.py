@@ -267,6 +267,13 @@ class ScheduleConfig(_Strict):
         None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (pixel "
                                       "accuracy for segmentation) reaches this; the run records "
                                       "when it did")
+    personalised: Literal["every", "last"] = Field(
+        "every", description="score the clients' personalised models at every evaluation, or "
+                             "at the last round only (each costs one test pass per client)")
+    fine_tune: bool = Field(
+        False, description="for a strategy without personalised models: score the global "
+                           "model fine-tuned on each client's data for one local job as that "
+                           "client's personalised model (FedAvg + local fine-tuning)")
 
 
 class FederatedConfig(_Strict):
