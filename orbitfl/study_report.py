@@ -60,6 +60,13 @@ def label(record: dict, method: str) -> str:
     return record.get("methods", {}).get(method, {}).get("label", method)
 
 
+class MethodSweep(Sweep):
+    """A sweep whose groups are the study's methods, named by their labels alone."""
+
+    def label(self, group: str) -> str:
+        return str(self.values[group].get("method", group))
+
+
 def as_sweep(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Path,
              methods: list[str] | None = None) -> Sweep:
     """One network's and factor's runs as a sweep: a group per method (in the study's
@@ -74,7 +81,8 @@ def as_sweep(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Pat
                           "method": [label(record, m) for m in rows["method"]],
                           "status": rows["status"]})
     rest = rows.drop(columns=["network", "factor", "method", "seed", "status"])
-    sweep = sweep_from_table(folder, pd.concat([table, rest], axis=1))
+    read = sweep_from_table(folder, pd.concat([table, rest], axis=1))
+    sweep = MethodSweep(read.path, read.table, read.parameters, read.groups, read.values)
     for (method, seed), rounds in curves.groupby(["method", "seed"]):
         if method in order:
             sweep._runs[f"{method}-s{seed}"] = Run(
