@@ -117,7 +117,7 @@ class CompressionConfig:
 
 @dataclass(frozen=True)
 class AcquisitionSpec:
-    """When and how often a satellite images its ground track (geo-synthetic)."""
+    """When and how often a satellite images its ground track (the geo datasets)."""
 
     __pydantic_config__ = STRICT
 
@@ -126,13 +126,19 @@ class AcquisitionSpec:
     interval_s: float = option(120.0, "time between two images of one satellite [s]", gt=0)
     min_sun_elevation_deg: float = option(
         10.0, "image only when the Sun is at least this high at the target [deg]", ge=-10, lt=90)
-    clouds: bool = option(True, "draw clouds from a climatological cloud model")
+    clouds: bool = option(True, "draw clouds from a climatological cloud model (geo-synthetic; "
+                                "geo-synthetic-objects draws cloud cells as a class instead)")
 
     def __post_init__(self) -> None:
         images = self.window / self.interval_s
         if images > MAX_TRACK_IMAGES:
             raise ValueError(f"window / interval_s is {images:.3g} images per satellite; at "
                              f"most {MAX_TRACK_IMAGES}")
+
+
+GENERATED = ("geo-synthetic", "geo-synthetic-objects", "synthetic")  # no folder on disk
+GEO_DATASETS = ("geo-synthetic", "geo-synthetic-objects")  # ground tracks over MODIS land cover
+DEFAULT_OBJECT_FRACTION = 0.05
 
 
 @dataclass(frozen=True)
@@ -143,19 +149,20 @@ class DataSpec:
 
     __pydantic_config__ = STRICT
 
-    dataset: Literal["geo-synthetic", "synthetic", "patternnet", "nwpu-resisc45", "eurosat",
-                     "ucmerced", "loveda"] = option(
-        "geo-synthetic", "where images come from: geo-synthetic, synthetic, or a real dataset's "
-                         "folder")
+    dataset: Literal["geo-synthetic", "geo-synthetic-objects", "synthetic", "patternnet",
+                     "nwpu-resisc45", "eurosat", "ucmerced", "loveda"] = option(
+        "geo-synthetic", "where images come from: geo-synthetic, geo-synthetic-objects, "
+                         "synthetic, or a real dataset's folder")
     task: Literal["classification", "segmentation"] = option(
-        "classification", "classification, or segmentation (per-pixel maps; geo- synthetic or "
-                          "loveda)")
+        "classification", "classification, or segmentation (per-pixel maps; geo-synthetic, "
+                          "geo-synthetic-objects or loveda)")
     path: Annotated[Path | None, SCENARIO_FOLDER] = option(
         None, "folder of a real dataset, relative to the scenario file")
     classes: int = option(10, "number of classes (synthetic only)", ge=2, le=100)
     image_size: Literal[16, 32, 64] = option(32, "image side [pixels]")
     samples_per_class_max: int = option(
-        500, "training images of the largest class (synthetic); a cap per class (real)",
+        500, "training images of the largest class (synthetic, geo-synthetic-objects); a cap "
+             "per class (real)",
         gt=0, le=100_000)
     imbalance_ratio: float = option(
         1.0, "long-tail imbalance factor of the training pool: largest / smallest class", ge=1)
@@ -173,14 +180,27 @@ class DataSpec:
     validation_fraction: float = option(
         0.0, "share of each client's training images held out as its validation set (for "
              "tuning; never the test set)", ge=0, lt=1)
+    # None (unset) leaves both out of the scenario's content hash (scenario.ADDED_LATER)
+    validation_per_class: int | None = option(
+        None, "images per class in a balanced validation set (for tuning) drawn apart from "
+              "the test set, the SES and every client; instead of validation_fraction",
+        gt=0, le=10_000)
+    object_fraction: float | None = option(
+        None, "share of each tile its object covers (geo-synthetic-objects; unset: "
+              "0.05)", gt=0, lt=1)
     test_per_class: int = option(
         100, "images per class in the balanced test set", gt=0, le=10_000)
     acquisition: AcquisitionSpec = option(
         AcquisitionSpec(), "when and how often satellites image their ground track "
-                           "(geo-synthetic)")
+                           "(geo-synthetic, geo-synthetic-objects)")
     cache: bool = option(True, "reuse generated data (in the user cache folder)")
 
     # -- what the data builders read ------------------------------------------------------
+    @property
+    def object_share(self) -> float:
+        """The objects' share of a tile (``object_fraction``, or its default)."""
+        return DEFAULT_OBJECT_FRACTION if self.object_fraction is None else self.object_fraction
+
     @property
     def min_sun_elevation_deg(self) -> float:
         return self.acquisition.min_sun_elevation_deg
@@ -195,21 +215,29 @@ class DataSpec:
         return default_cache_dir() if self.cache else None
 
     def __post_init__(self) -> None:
-        real = self.dataset not in ("geo-synthetic", "synthetic")
+        real = self.dataset not in GENERATED
         if real and self.path is None:
             raise ValueError(f"the {self.dataset} dataset needs 'path' (its folder on disk)")
         if not real and self.path is not None:
             raise ValueError(f"'path' applies to real datasets, not {self.dataset}")
+        if self.partition == "orbit" and self.dataset == "geo-synthetic-objects":
+            raise ValueError("geo-synthetic-objects splits its long-tailed pool of objects "
+                             "by dirichlet, iid or pathological: set 'partition'")
         if self.partition == "orbit" and self.dataset != "geo-synthetic":
             raise ValueError("the orbit partition needs the geo-synthetic dataset")
-        segmentation_data = self.dataset in ("geo-synthetic", "loveda")
+        segmentation_data = self.dataset in ("geo-synthetic", "geo-synthetic-objects",
+                                             "loveda")
         if self.task == "segmentation" and not segmentation_data:
-            raise ValueError("segmentation needs the geo-synthetic or loveda dataset")
+            raise ValueError("segmentation needs the geo-synthetic, geo-synthetic-objects or "
+                             "loveda dataset")
         if self.dataset == "loveda" and self.task != "segmentation":
             raise ValueError("loveda is a segmentation dataset: set task: segmentation")
-        if self.task == "segmentation" and self.partition not in ("orbit", "iid"):
+        if (self.task == "segmentation" and self.dataset != "geo-synthetic-objects"
+                and self.partition not in ("orbit", "iid")):
             raise ValueError("segmentation data splits by orbit or iid")
         self._no_ignored_options()
+        self._objects_fit()
+        self._one_validation_set()
         self._fits_in_memory()
 
     def _no_ignored_options(self) -> None:
@@ -224,18 +252,48 @@ class DataSpec:
                              f"{self.dataset} takes the class mix its imagery has (the run "
                              "reports its true imbalance factor)")
 
+    def _objects_fit(self) -> None:
+        from .geo.objects import MIN_OBJECT_PIXELS, object_pixels
+
+        if self.object_fraction is not None and self.dataset != "geo-synthetic-objects":
+            raise ValueError(f"'object_fraction' applies to geo-synthetic-objects, not "
+                             f"{self.dataset}")
+        pixels = object_pixels(self.object_share, self.image_size)
+        if self.dataset == "geo-synthetic-objects" and not (
+                MIN_OBJECT_PIXELS <= pixels < self.image_size ** 2):
+            raise ValueError(f"'object_fraction' {self.object_share:g} of a {self.image_size} x "
+                             f"{self.image_size} tile is {pixels} pixels; an object needs at "
+                             f"least {MIN_OBJECT_PIXELS} and a background pixel: change "
+                             "object_fraction or image_size")
+
+    def _one_validation_set(self) -> None:
+        """One validation set decides tuning: the balanced one or the per-client hold-out."""
+        if self.validation_per_class is None:
+            return
+        if self.validation_fraction > 0:
+            raise ValueError("'validation_per_class' and 'validation_fraction' are two "
+                             "validation sets; set one of them")
+        per_image = self.task == "classification" or self.dataset == "geo-synthetic-objects"
+        if not per_image:
+            raise ValueError(f"'validation_per_class' needs a class per image; {self.dataset} "
+                             "segmentation tiles hold many: use validation_fraction")
+
     def _fits_in_memory(self) -> None:
         """The generated images (training pool for synthetic, test set and SES) as float32
         tensors must fit ``MAX_IMAGE_BYTES``; real datasets are as big as the user's disk."""
         from .geo.landcover import SCENE_CLASSES
+        from .geo.objects import OBJECT_CLASSES
 
         if self.dataset == "synthetic":
             classes, per_class = self.classes, self.samples_per_class_max
+        elif self.dataset == "geo-synthetic-objects":
+            classes, per_class = len(OBJECT_CLASSES), self.samples_per_class_max
         elif self.dataset == "geo-synthetic":
             classes, per_class = len(SCENE_CLASSES), 0
         else:
             return
-        images = classes * (per_class + self.test_per_class + self.ses_per_class)
+        images = classes * (per_class + self.test_per_class + self.ses_per_class
+                            + (self.validation_per_class or 0))
         size = image_bytes(images, self.image_size)
         if size > MAX_IMAGE_BYTES:
             raise ValueError(f"the generated images take {size / 2**30:.1f} GiB ({images} of "

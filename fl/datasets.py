@@ -102,7 +102,9 @@ class FederatedData:
     classes: int
     ses: ImageSet | None = None
     class_names: tuple[str, ...] = ()
-    validation: ImageSet | None = None  # held out of the clients' training data (tuning)
+    # tuning's set: balanced and apart from test, SES and clients (data.validation_per_class)
+    # or held out of each client's training data (data.validation_fraction)
+    validation: ImageSet | None = None
 
     def client_histograms(self) -> np.ndarray:
         """(clients, classes) sample counts."""

@@ -2,8 +2,9 @@
 Self-Examination Sample (SES, K images per class) and a balanced test set.
 
 Sources: ``geo-synthetic`` (tiles each satellite images along its own ground track; the
-``orbit`` partition keeps them where they were taken), ``synthetic`` (seeded textures) and
-the real folder datasets. Test and SES images never enter a client's pool: for generated
+``orbit`` partition keeps them where they were taken), ``geo-synthetic-objects`` (drawn
+objects on backgrounds from those tracks), ``synthetic`` (seeded textures) and the real
+folder datasets. Test and SES images never enter a client's pool: for generated
 data they come from separate seeded streams, for real data they are carved out before the
 long tail and the partition are applied. One seed drives every choice.
 """
@@ -33,6 +34,8 @@ from .datasets import (
 from .folders import LAYOUTS, load_class_folders, load_loveda
 from .geo.acquisition import Acquisition, GroundTrack, acquire
 from .geo.landcover import CLOUD, SCENE_CLASSES
+from .geo.object_tiles import cached_object_tiles
+from .geo.objects import OBJECT_CLASSES
 from .geo.segmentation import class_rich_positions, label_maps
 from .geo.tiles import normalise, render, render_maps
 from .lazy_data import LazyImageSet
@@ -54,7 +57,9 @@ def build_federation(spec: DataSpec, clients: int, seed: int,
     steps = _Steps(progress, clients + 2)  # every client's set, the test set, the SES
     rng = {name: np.random.default_rng(np.random.SeedSequence([seed, stream]))
            for name, stream in STREAMS.items()}
-    if spec.task == "segmentation":
+    if spec.dataset == "geo-synthetic-objects":
+        data = _geo_objects(spec, clients, seed, tracks, rng, steps)
+    elif spec.task == "segmentation":
         if spec.dataset == "loveda":
             data = _loveda(spec, clients, rng)
         else:
@@ -170,9 +175,62 @@ def _geo(spec, clients, seed, tracks, rng, steps, lazy) -> FederatedData:
                                    (remap >= 0), generator)
         return tiles(labels, generator.uniform(15.0, 75.0, len(labels)), stream)
 
+    validation = None if spec.validation_per_class is None else balanced(
+        spec.validation_per_class, rng["validation"], ("validation",))
     return FederatedData(sets, balanced(spec.test_per_class, rng["test"], ("test",)),
                          len(classes), ses=balanced(spec.ses_per_class, rng["ses"], ("ses",)),
-                         class_names=names)
+                         class_names=names, validation=validation)
+
+
+def _geo_objects(spec, clients, seed, tracks, rng, steps) -> FederatedData:
+    """Synthetic object tiles: a long-tailed pool of object classes split over clients by
+    ``spec.partition``, each client's objects drawn on backgrounds from its own sunlit
+    ground track; test set, SES and balanced validation set on backgrounds from places drawn
+    uniformly over the sphere, each from its own seeded stream. Classification labels are
+    the object's class; segmentation masks are 0 (background) or class + 1."""
+    if tracks is None or len(tracks) != clients:
+        raise ValueError("geo-synthetic-objects needs one ground track per client")
+    segmentation = spec.task == "segmentation"
+    counts = long_tail_counts(spec.samples_per_class_max, len(OBJECT_CLASSES),
+                              spec.imbalance_ratio, rng["train"])
+    labels = labels_for_counts(counts, rng["train"])
+    parts = _partition(spec, labels, clients, rng["partition"])
+    shots = [acquire(t, spec.min_sun_elevation_deg, rng["clouds"], clouds=False)
+             for t in tracks]
+
+    def tiles(classes, lat, lon, sun, stream):
+        images, masks = cached_object_tiles(classes, lat, lon, sun, spec.image_size,
+                                            spec.object_share, (seed, *stream), spec.cache_dir)
+        steps()
+        target = masks if segmentation else classes
+        return ImageSet(torch.as_tensor(normalise(images)),
+                        torch.as_tensor(target, dtype=torch.long))
+
+    def client(i, part):
+        shot = shots[i]
+        if len(part) and not len(shot.labels):
+            raise InputError(f"data: client {i}'s ground track has no sunlit image above "
+                             "data.acquisition.min_sun_elevation_deg in "
+                             "data.acquisition.window to draw its objects on")
+        # every background of the track once before any repeats
+        where = np.resize(rng["train"].permutation(len(shot.labels)), len(part))
+        return tiles(labels[part], shot.lat_deg[where], shot.lon_deg[where],
+                     shot.sun_elevation_deg[where], ("objects", "client", i))
+
+    def balanced(per_class, generator, stream):
+        classes = labels_for_counts(np.full(len(OBJECT_CLASSES), per_class), generator)
+        lat = np.degrees(np.arcsin(generator.uniform(-1.0, 1.0, len(classes))))
+        lon = generator.uniform(-180.0, 180.0, len(classes))
+        return tiles(classes, lat, lon, generator.uniform(15.0, 75.0, len(classes)),
+                     ("objects", *stream))
+
+    sets = [client(i, p) for i, p in enumerate(parts)]
+    validation = None if spec.validation_per_class is None else balanced(
+        spec.validation_per_class, rng["validation"], ("validation",))
+    names = ("background", *OBJECT_CLASSES) if segmentation else OBJECT_CLASSES
+    return FederatedData(sets, balanced(spec.test_per_class, rng["test"], ("test",)),
+                         len(names), ses=balanced(spec.ses_per_class, rng["ses"], ("ses",)),
+                         class_names=names, validation=validation)
 
 
 def _geo_segmentation(spec, clients, seed, tracks, rng, steps) -> FederatedData:
@@ -243,9 +301,13 @@ def _textures(spec, clients, seed, rng) -> FederatedData:
                                             rng["test"]), rng["test"])
     ses = texture.render(labels_for_counts(np.full(spec.classes, spec.ses_per_class),
                                            rng["ses"]), rng["ses"])
+    validation = None if spec.validation_per_class is None else texture.render(
+        labels_for_counts(np.full(spec.classes, spec.validation_per_class),
+                          rng["validation"]), rng["validation"])
     parts = _partition(spec, train.labels.numpy(), clients, rng["partition"])
     return FederatedData([train.subset(p) for p in parts], test, spec.classes, ses=ses,
-                         class_names=tuple(f"class_{c}" for c in range(spec.classes)))
+                         class_names=tuple(f"class_{c}" for c in range(spec.classes)),
+                         validation=validation)
 
 
 def _folders(spec, clients, rng) -> FederatedData:
@@ -253,16 +315,19 @@ def _folders(spec, clients, rng) -> FederatedData:
     labels = loaded.labels
     n_classes = LAYOUTS[spec.dataset].classes
     order = rng["test"].permutation(len(labels))
-    test_idx, ses_idx, pool = [], [], []
+    test_idx, ses_idx, val_idx, pool = [], [], [], []
+    per_val = spec.validation_per_class or 0
     for c in range(n_classes):
         mine = order[labels[order] == c]
-        need = spec.test_per_class + spec.ses_per_class
+        need = spec.test_per_class + spec.ses_per_class + per_val
         if len(mine) <= need:
             raise InputError(f"{spec.path}: class {short(loaded.class_names[c])} has "
                              f"{len(mine)} images; data.test_per_class + data.ses_per_class "
-                             f"need {need} and training at least one more")
+                             f"(+ data.validation_per_class) need {need} and training at "
+                             "least one more")
         test_idx.append(mine[:spec.test_per_class])
-        ses_idx.append(mine[spec.test_per_class:need])
+        ses_idx.append(mine[spec.test_per_class:need - per_val])
+        val_idx.append(mine[need - per_val:need])
         pool.append(mine[need:])
     counts = long_tail_counts(min(spec.samples_per_class_max, min(len(p) for p in pool)),
                               n_classes, spec.imbalance_ratio, rng["train"])
@@ -274,7 +339,9 @@ def _folders(spec, clients, rng) -> FederatedData:
     return FederatedData([train.subset(p) for p in parts],
                          everything.subset(np.concatenate(test_idx)), n_classes,
                          ses=everything.subset(np.concatenate(ses_idx)),
-                         class_names=loaded.class_names)
+                         class_names=loaded.class_names,
+                         validation=everything.subset(np.concatenate(val_idx)) if per_val
+                         else None)
 
 
 def _partition(spec: DataSpec, labels: np.ndarray, clients: int,

@@ -22,6 +22,7 @@ import torch
 
 from orbitfl.constellation.compute import CHIPS
 from orbitfl.errors import InputError
+from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
 from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
@@ -90,7 +91,7 @@ def assemble(source: Prepared | Scenario | str | Path,
     d = scenario.data
     logger.info(f"data: {d.dataset}, {d.partition} partition")
     data = build_federation(d, len(prepared.fleet), scenario.seed,
-                            world.acquisition_tracks() if d.dataset == "geo-synthetic"
+                            world.acquisition_tracks() if d.dataset in GEO_DATASETS
                             else None, progress=bars.task("data"))
     torch.manual_seed(int(model_seed))
     model, strategy = build_learning(scenario, data)

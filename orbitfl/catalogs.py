@@ -25,6 +25,9 @@ LINK_MEANINGS = {
 }
 DATASET_MEANINGS = {
     "geo-synthetic": "each satellite images its own sunlit ground track over MODIS land cover",
+    "geo-synthetic-objects": "synthetic: ten drawn object classes (ships, aircraft, tanks, "
+                             "...) covering data.object_fraction of tiles over MODIS land "
+                             "cover under the ground tracks; long-tailed",
     "synthetic": "seeded class-conditional textures, data.classes classes; nothing on disk",
     "patternnet": "PatternNet folder on your disk (data.path), 38 scene classes",
     "nwpu-resisc45": "NWPU-RESISC45 folder on your disk (data.path), 45 scene classes",

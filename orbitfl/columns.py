@@ -140,8 +140,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("global_own_mix_accuracy", "float", "fraction",
                  "the global model weighted to each client's own class mix, mean over clients "
                  "(beside the personalised own-mix: the same distribution)"),
-              _c("val_accuracy", "float", "fraction", "accuracy on the validation set held out "
-                 "of the clients' training data (NaN without data.validation_fraction)"),
+              _c("val_accuracy", "float", "fraction", "accuracy on the validation set: balanced "
+                 "(data.validation_per_class) or held out of the clients' training data "
+                 "(data.validation_fraction); NaN without either"),
               _c("val_balanced_accuracy", "float", "fraction",
                  "mean of the per-class accuracies on that validation set"),
               _c("miou", "float", "fraction", "mean intersection over union (segmentation)"),
@@ -246,7 +247,8 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("train_imbalance_factor", "float or null", "",
            "largest / smallest class count (null: a class has no image)"),
         _c("validation_images", "int", "images",
-           "images held out of the clients' training data for validation"))),
+           "images of the validation set (balanced, or held out of the clients' training "
+           "data)"))),
     Table("sweep.parquet", "In the sweep directory: one row per point (one run: with "
           "`replicates:` or `seeds:`, one per replicate of each group of swept values), its "
           "swept values and headline results (null where a point did not complete).", (

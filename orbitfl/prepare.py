@@ -14,6 +14,7 @@ from orbitfl.constellation.stations import NETWORKS, GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, select
 from orbitfl.constellation.walker import walker_elements
 from orbitfl.errors import InputError
+from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.geo import landcover
 from orbitfl.limits import (
     MAX_CONTACT_PAIR_DAYS,
@@ -193,11 +194,11 @@ def _stations(scenario: Scenario, path: Path) -> list[GroundStation]:
 def _check_data_packages(scenario: Scenario, path: Path) -> None:
     """Geo-synthetic tiles are labelled by the MODIS land cover, a separate data package:
     refuse the scenario now rather than fail after the contact plan."""
-    if scenario.data.dataset == "geo-synthetic":
+    if scenario.data.dataset in GEO_DATASETS:
         try:
             landcover.data_file()
         except InputError as err:
-            raise InputError(f"{path}: data.dataset: geo-synthetic: {err}") from None
+            raise InputError(f"{path}: data.dataset: {scenario.data.dataset}: {err}") from None
 
 
 def _check_fault_targets(scenario: Scenario, path: Path, fleet: list[ElementSet],

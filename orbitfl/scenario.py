@@ -409,7 +409,8 @@ class Scenario(_Strict):
 
 # Options added after runs were published: left out of the content hash while unset, so
 # run directories, checkpoints and sweeps of earlier versions stay valid.
-ADDED_LATER = (("ground_stations", "limit"),)
+ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
+               ("data", "object_fraction"))
 
 
 def file_sha256(path: Path) -> str:

@@ -194,8 +194,13 @@ def render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
 
 def render_maps(label_maps: np.ndarray, sun_elevation_deg: np.ndarray,
                 rng: np.random.Generator) -> Images:
-    """Tiles whose every pixel shows the texture of its class in ``label_maps`` (n, S, S):
-    each class's texture is generated over the whole tile and kept where that class is."""
+    """Tiles whose every pixel shows the texture of its class in ``label_maps`` (n, S, S)."""
+    return observe(surface_maps(label_maps, rng), sun_elevation_deg, rng)
+
+
+def surface_maps(label_maps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Ground reflectance under ``label_maps`` (n, S, S), before the sensor sees it: each
+    class's texture is generated over the whole tile and kept where that class is."""
     n, size = len(label_maps), label_maps.shape[1]
     images = np.zeros((n, 3, size, size))
     for c in range(len(SCENE_CLASSES)):
@@ -204,7 +209,7 @@ def render_maps(label_maps: np.ndarray, sun_elevation_deg: np.ndarray,
             texture = surface(np.full(present.size, c), size, rng)
             mask = (label_maps[present] == c)[:, None]
             images[present] = np.where(mask, texture, images[present])
-    return observe(images, sun_elevation_deg, rng)
+    return images
 
 
 def normalise(images: Images) -> np.ndarray:
