@@ -46,6 +46,15 @@ class SafeConfig:
     fau_payload: Literal["features", "gram"] = option(
         "features", "FAU's payload: features (n x d) or their Gram matrix (n x n)")
     fau_cka: bool = option(True, "FAU's mu driven by CKA; false: fixed mu")
+    # absolute keeps the divergence's size (a client always far from the global model keeps
+    # more of its own than one always close); relative divides it by the client's running
+    # mean, the earlier reading, which gives both mu ~ tau (docs/safe-method.md, FAU)
+    fau_divergence: Literal["absolute", "relative"] = option(
+        "absolute", "FAU's CKA divergence as it is (absolute) or over the client's running "
+                    "mean (relative)")
+    fau_divergence_ref: float = option(
+        0.1, "absolute FAU: the CKA divergence at which a client keeps fau_tau of its model",
+        gt=0, le=1)
     # fau_tau = fau_mu_fixed by default, so fixed against CKA-driven mu is a fair comparison
     fau_tau: float = option(0.5, "mu of a client drifting as much as usual", gt=0)
     # a bound of 1 would let a client ignore the global model entirely (orbitfl's choice)
@@ -53,8 +62,12 @@ class SafeConfig:
     fau_mu_fixed: float = option(0.5, "FAU's mu when fau_cka is false", ge=0, le=1)
     dmr_cro: Literal["ramp_up", "constant", "ramp_down"] = option(
         "ramp_up", "DMR's schedule of CRO: ramp_up, constant or ramp_down")
-    ace_mode: Literal["residual", "gate"] = option(
-        "residual", "how ACE's context joins the features: residual or gate")
+    ace_mode: Literal["gate", "residual"] = option(
+        "gate", "how ACE's mask acts: gate (background scaled down, foreground up) or residual "
+                "(F + gamma M F)")
+    ace_client_contexts: bool = option(
+        True, "ACE: each client keeps its own context embeddings; the server broadcasts them "
+              "all as a clients x K x d matrix (false: one shared, averaged E)")
     ace_contexts: int = option(8, "K, the number of ACE context embeddings", gt=0, le=1024)
     ace_dim: int = option(128, "d, ACE's attention width", gt=0, le=4096)
     # the mask prior and the query residual are orbitfl's additions (see models.ACE)

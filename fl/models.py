@@ -16,51 +16,67 @@ from torch.nn import functional as F
 
 from orbitfl.errors import InputError
 
+from .config import SafeConfig
+
 
 class ACE(nn.Module):
-    """Adaptive Context Enhancement (docs/safe-method.md, ACE): learnable context embeddings E
-    (K x d) attended to by the backbone's features, a foreground mask from a two-way head
-    (hard Gumbel-Softmax while training, argmax in evaluation), and ``F' = F + gamma M F``
-    (``residual``) or ``F' = F M`` (``gate``)."""
+    """Adaptive Context Enhancement (docs/safe-method.md, ACE): the client's own learnable
+    context embeddings E (K x d) and the server's embedding matrix (``bank``: every
+    client's last uploaded E, clients x K x d, a buffer the server fills) are the keys and
+    values of a cross-attention whose queries are the backbone's features; a two-way head
+    gives a foreground mask (hard Gumbel-Softmax while training, its expectation, the soft
+    foreground probability, in evaluation). ``gate`` (default) scales features by the mask,
+    ``F' = F (1 + a (2M - 1))`` with ``a = sigmoid(gamma)`` in (0, 1): background down,
+    foreground up; ``residual`` adds ``gamma M F``."""
 
     def __init__(self, channels: int, contexts: int = 8, dim: int = 128,
-                 mode: str = "residual", tau: float = 1.0, prior: float = 0.3,
-                 prior_weight: float = 0.3, query_residual: bool = True):
+                 mode: str = "gate", tau: float = 1.0, prior: float = 0.3,
+                 prior_weight: float = 0.3, query_residual: bool = True, clients: int = 0):
         super().__init__()
-        if mode not in ("residual", "gate"):
+        if mode not in MASK_MODES:
             raise ValueError(f"unknown ACE mode {mode!r}")
         self.mode, self.tau, self.dim = mode, tau, dim
         self.prior, self.prior_weight = prior, prior_weight
         self.query_residual = query_residual
         self._soft: torch.Tensor | None = None
         self.embeddings = nn.Parameter(torch.randn(contexts, dim) * 0.02)
+        # every client's contexts start as the initial E (the server has seen none yet)
+        self.register_buffer("bank", self.embeddings.detach().repeat(clients, 1, 1))
         self.query = nn.Conv2d(channels, dim, 1)
         self.key = nn.Linear(dim, dim, bias=False)
         self.value = nn.Linear(dim, dim, bias=False)
         self.mask_head = nn.Linear(dim, 2)
-        self.gamma = nn.Parameter(torch.ones(()))
-        self.last_mask: torch.Tensor | None = None
+        # gate: a = sigmoid(0) = 0.5 (background x 0.5, foreground x 1.5); residual: 1
+        self.gamma = nn.Parameter(torch.zeros(()) if mode == "gate" else torch.ones(()))
+        self.last_mask: torch.Tensor | None = None  # evaluation: soft foreground probability
+        self.last_soft: torch.Tensor | None = None
+
+    def contexts(self) -> torch.Tensor:
+        """What the features attend to: the own E, then the server's matrix, (K + NK) x d."""
+        return torch.cat([self.embeddings, self.bank.reshape(-1, self.dim)])
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         b, _, h, w = features.shape
         queries = self.query(features).flatten(2).transpose(1, 2)          # (B, HW, d)
-        keys, values = self.key(self.embeddings), self.value(self.embeddings)  # (K, d)
+        contexts = self.contexts()
+        keys, values = self.key(contexts), self.value(contexts)            # (K', d)
         attention = torch.softmax(queries @ keys.T / math.sqrt(self.dim), dim=-1)
         context = attention @ values                                        # (B, HW, d)
         # orbitfl's choice: the query joins the context (a transformer-style residual), so
         # the mask can depend on each position; see ``auxiliary_loss``.
         logits = self.mask_head(context + queries if self.query_residual else context)
+        soft = torch.softmax(logits, dim=-1)[..., 1]
         if self.training:
             mask = F.gumbel_softmax(logits, tau=self.tau, hard=True)[..., 1]
-            self._soft = torch.softmax(logits, dim=-1)[..., 1]
+            self._soft = soft
         else:
-            mask = (logits.argmax(dim=-1) == 1).to(features.dtype)
+            # the training mask's expectation: an argmax of a foreground probability that
+            # sits just under 0.5 everywhere is an all-background mask (docs/safe-method.md)
+            mask = soft
         mask = mask.reshape(b, 1, h, w)
         self.last_mask = mask.detach()
-        if self.mode == "gate":
-            return features * mask
-        return features + self.gamma * mask * features
-
+        self.last_soft = soft.detach().reshape(b, 1, h, w)
+        return gated(features, mask, self.gamma, self.mode)
 
     def auxiliary_loss(self) -> torch.Tensor:
         """Mask prior *(orbitfl's choice, not in the paper)*: without it the cheapest optimum
@@ -72,6 +88,19 @@ class ACE(nn.Module):
         budget = (self._soft.mean() - self.prior) ** 2
         decisive = (self._soft * (1.0 - self._soft)).mean()
         return self.prior_weight * (budget + decisive)
+
+
+MASK_MODES = ("gate", "residual")
+
+
+def gated(features: torch.Tensor, mask: torch.Tensor, gamma: torch.Tensor,
+          mode: str) -> torch.Tensor:
+    """ACE's output from a mask in [0, 1] (1: foreground). ``gate``: ``F (1 + a (2M - 1))``,
+    ``a = sigmoid(gamma)``, so background (M = 0) is scaled by ``1 - a`` < 1 and foreground
+    by ``1 + a`` > 1; ``residual``: ``F + gamma M F`` (an empty mask is the identity)."""
+    if mode == "gate":
+        return features * (1.0 + torch.sigmoid(gamma) * (2.0 * mask - 1.0))
+    return features + gamma * mask * features
 
 
 class ClassifierNet(nn.Module):
@@ -186,6 +215,15 @@ BACKBONES = {"small-cnn": small_cnn_backbone, "resnet18": resnet18_backbone}
 
 
 MODELS = (*BACKBONES, "seg-unet")
+
+
+def ace_options(safe: SafeConfig, clients: int) -> dict:
+    """``ACE``'s keyword arguments from SAFE's switches, for a federation of ``clients``
+    (the rows of the server's embedding matrix; none without per-client contexts)."""
+    return {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
+            "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
+            "query_residual": safe.ace_query_residual,
+            "clients": clients if safe.ace_client_contexts else 0}
 
 
 def build_model(name: str, classes: int, ace: dict | None = None) -> nn.Module:

@@ -8,11 +8,16 @@ as 8 bits per value on each channel's own range (whatever the dataset's normalis
 the server computes its FAU features on the same decoded images the clients get, so both
 ends compare bit-identical inputs.
 
-FAU's CKA-driven mu (docs/safe-method.md, FAU) is calibrated per client against the mean of
-the divergences that client has shown so far, not once on the near-random model of its first
-round: ``mu_i = s(t) * min(tau * D_i / mean(D_i so far), mu_max)``. A client whose features
-drift as much as usual keeps ``tau`` of its personal model; one that drifts more keeps more,
-up to ``fau_mu_max``; a falling D cannot push mu to 1.
+FAU's CKA-driven mu (docs/safe-method.md, FAU) is ``mu_i = s(t) * min(tau * D_i / D_ref,
+mu_max)``: with ``fau_divergence: absolute`` (default) ``D_ref`` is a fixed reference
+divergence, so a client always far from the global model keeps more of its own than one
+always close; with ``relative`` it is the mean of the divergences the client has shown so
+far, which gives every client mu ~ tau on average whatever its distance.
+
+ACE's per-client contexts (``ace_client_contexts``): each client trains its own context
+embeddings E_i; the server keeps every client's last E_i in the model's ``ace.bank`` buffer
+(the embedding matrix, clients x K x d), broadcast inside the ``embedding`` payload (and
+charged by its shape), never uploaded back. A client starts from its own row.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Safe(Strategy):
         self._global_features = features(model, self._ses_decoded)
         self._ses_sent: set[int] = set()
         self.diagnostics: list[dict] = []  # the server's, and those of updates taken in
+        self.evaluation_log: list[dict] = []  # safe_diagnostics.parquet's rows
+        self._fau_logged = 0  # diagnostics records already in the evaluation log
 
     def state_dict(self) -> dict:
         state = super().state_dict()
@@ -65,7 +72,8 @@ class Safe(Strategy):
             "class_weights": self.class_weights, "cro_raw": self._cro_raw,
             "previous_classifier": self._previous_classifier,
             "global_features": self._global_features, "ses_sent": sorted(self._ses_sent),
-            "diagnostics": self.diagnostics}
+            "diagnostics": self.diagnostics, "evaluation_log": self.evaluation_log,
+            "fau_logged": self._fau_logged}
         return state
 
     def load_state_dict(self, state: dict) -> None:
@@ -76,6 +84,8 @@ class Safe(Strategy):
         self._global_features = safe["global_features"]
         self._ses_sent = set(int(c) for c in safe["ses_sent"])
         self.diagnostics = list(safe["diagnostics"])
+        self.evaluation_log = list(safe.get("evaluation_log", []))
+        self._fau_logged = int(safe.get("fau_logged", 0))
 
     @property
     def keeps_personal_models(self) -> bool:  # type: ignore[override]
@@ -116,6 +126,8 @@ class Safe(Strategy):
             a_g = by_kind["feature_map"].tensors["A_g"] if self._fau_compares else None
             start, diagnostics = self._feature_aligned_start(round_index, client_id,
                                                              global_state, a_g, state)
+        if BANK in start and len(start[BANK]):  # the client's own contexts, as last uploaded
+            start = {**start, EMBEDDINGS: start[BANK][client_id].clone()}
         self.worker.load_state_dict(start)
         weights = by_kind["class_weights"].tensors["w"] if self.safe.cro else None
         loss = self.trainer.train(data, self.client_generator(round_index, client_id),
@@ -145,26 +157,36 @@ class Safe(Strategy):
                 else linear_cka(a_g, a_i)
             divergence = float(1.0 - similarity)
             history = state["divergences"] = [*state.get("divergences", []), divergence]
-            typical = max(sum(history) / len(history), 1e-6)
-            mu = s * min(self.safe.fau_tau * divergence / typical, self.safe.fau_mu_max)
+            mu = s * fau_mu(divergence, history, self.safe.fau_tau, self.safe.fau_mu_max,
+                            self.safe.fau_divergence, self.safe.fau_divergence_ref)
         else:
             mu = s * min(self.safe.fau_mu_fixed, self.safe.fau_mu_max)
         diagnostics = {"round": round_index, "client": client_id,
                        "cka_divergence": divergence, "mu": float(mu)}
         mixed = {}
         for key, value in global_state.items():
-            in_scope = self.safe.fau_scope == "all" or key.startswith("backbone.")
+            in_scope = key != BANK and (self.safe.fau_scope == "all"
+                                        or key.startswith("backbone."))
             if value.is_floating_point() and in_scope:
                 mixed[key] = mu * previous[key] + (1.0 - mu) * value
             else:
                 mixed[key] = value
         return mixed, diagnostics
 
+    def upload(self, trained: State, base: State, state: ClientState
+               ) -> tuple[list[Payload], ClientState]:
+        """As every strategy's, less the embedding matrix: the server has it already."""
+        return super().upload({k: v for k, v in trained.items() if k != BANK}, base, state)
+
     # -- server ---------------------------------------------------------------------------
     def aggregate(self, round_index: int, updates: Sequence[ClientUpdate]) -> None:
         self.diagnostics.extend(u.diagnostics for u in updates if u.diagnostics)
         states = [self.uploaded_state(u) for u in updates]
-        self.commit(weighted_average(states, [u.num_samples for u in updates]))
+        merged = weighted_average(states, [u.num_samples for u in updates])
+        if BANK in merged and len(merged[BANK]):  # each client's row: its own contexts
+            for update, state in zip(updates, states):
+                merged[BANK][update.client_id] = state[EMBEDDINGS]
+        self.commit(merged)
         if self.safe.cro:
             raw = self._cro_gradient_norm() if self.safe.cro_mode == "grad_norm" \
                 else self._cro_ratio_loss()
@@ -239,11 +261,70 @@ class Safe(Strategy):
         return torch.clamp(1.0 + 0.1 * ra, *CRO_CLIP)
 
     def ace_foreground_fraction(self) -> float:
-        """Mean mask value on the SES in evaluation mode (ACE's collapse diagnostic)."""
-        if self.global_model.ace is None:
-            return float("nan")
-        features(self.global_model, self.ses.images)
-        return float(self.global_model.ace.last_mask.mean())
+        """Mean evaluation mask (the soft foreground probability) of the global model over
+        the SES's positions: ACE's collapse diagnostic."""
+        return self.ace_mask_statistics()["ace_foreground"]
+
+    def ace_mask_statistics(self) -> dict[str, float]:
+        """The global model's evaluation mask on the SES: its mean (``ace_foreground``), the
+        share of positions whose foreground probability exceeds 1/2 (``..._hard``, what an
+        argmax mask would keep) and its spread over positions (``..._sd``; near 0, the mask
+        does not tell positions apart)."""
+        ace = self.global_model.ace
+        if ace is None:
+            return {}
+        soft = torch.cat([_mask_of(self.global_model, self.ses.images[i:i + 256])
+                          for i in range(0, len(self.ses), 256)])
+        return {"ace_foreground": float(soft.mean()),
+                "ace_foreground_hard": float((soft > 0.5).float().mean()),
+                "ace_foreground_sd": float(soft.std()) if soft.numel() > 1 else 0.0}
+
+    def note_evaluation(self, round_index: int) -> None:
+        """Append this evaluation's rows to ``evaluation_log`` (safe_diagnostics.parquet):
+        ACE's mask statistics and CRO's class weights at ``round_index``, and FAU's
+        divergence and mu of every fit taken in since the last evaluation, at the round
+        each fit ran in."""
+        rows = self.evaluation_log
+        for quantity, value in self.ace_mask_statistics().items():
+            rows.append(_row(round_index, None, quantity, None, value))
+        if self.safe.cro:
+            rows.extend(_row(round_index, None, "cro_weight", k, float(w))
+                        for k, w in enumerate(self.class_weights.tolist()))
+        for record in self.diagnostics[self._fau_logged:]:
+            if "mu" in record:
+                rows.append(_row(record["round"], record["client"], "fau_divergence", None,
+                                 record["cka_divergence"]))
+                rows.append(_row(record["round"], record["client"], "fau_mu", None,
+                                 record["mu"]))
+        self._fau_logged = len(self.diagnostics)
+
+
+BANK, EMBEDDINGS = "ace.bank", "ace.embeddings"
+
+
+def fau_mu(divergence: float, history: Sequence[float], tau: float, mu_max: float,
+           mode: str, reference: float) -> float:
+    """FAU's mu before DMR: ``min(tau * D / D_ref, mu_max)``; ``D_ref`` is ``reference``
+    (absolute) or the mean of the client's divergences so far, today's included
+    (relative)."""
+    if mode == "relative":
+        reference = max(sum(history) / len(history), 1e-6)
+    return min(tau * divergence / reference, mu_max)
+
+
+def _row(round_index: int, client: int | None, quantity: str, index: int | None,
+         value: float) -> dict:
+    return {"round": int(round_index), "client": client, "quantity": quantity,
+            "index": index, "value": float(value)}
+
+
+@torch.no_grad()
+def _mask_of(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """ACE's evaluation mask (soft foreground probability) for ``images``, flattened."""
+    model.eval()
+    device = next(model.parameters()).device
+    model.features(images.to(device))
+    return model.ace.last_soft.flatten().cpu()
 
 
 def encode_ses(images: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -164,6 +164,10 @@ class Strategy(ABC):
 
     keeps_personal_models = False  # clients keep a personalised model in their state
 
+    def note_evaluation(self, round_index: int) -> None:
+        """The mission evaluated the global model after ``round_index``: a strategy with
+        diagnostics of its own (SAFE's ``evaluation_log``) records them now."""
+
     @staticmethod
     def personal_model(state: ClientState) -> State | None:
         """The client's personalised model, when the strategy keeps one (SAFE's FAU)."""

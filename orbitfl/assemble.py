@@ -26,7 +26,7 @@ from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
 from orbitfl.fl.federation import FederatedData, build_federation
 from orbitfl.fl.flops import TRAINING_TO_FORWARD, forward_flops
-from orbitfl.fl.models import build_model
+from orbitfl.fl.models import ace_options, build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.mission import Schedule
@@ -119,9 +119,7 @@ def build_learning(scenario: Scenario, data) -> tuple[torch.nn.Module, Strategy]
     safe = fl.safe
     ace = None
     if fl.strategy == "safe" and safe.ace:
-        ace = {"contexts": safe.ace_contexts, "dim": safe.ace_dim, "mode": safe.ace_mode,
-               "prior": safe.ace_prior, "prior_weight": safe.ace_prior_weight,
-               "query_residual": safe.ace_query_residual}
+        ace = ace_options(safe, len(data.clients))
     model = build_model(scenario.model.name, data.classes, ace).to(
         _device(scenario.execution.device))
     config = FLConfig(rounds=fl.rounds, seed=scenario.seed, safe=safe, fedprox=fl.fedprox,

@@ -217,6 +217,18 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("alt_m", "float", "m", "altitude"),
         _c("min_elevation_deg", "float", "deg", "elevation mask"),
         _c("antennas", "int", "", "antennas (simultaneous contacts)"))),
+    Table("safe_diagnostics.parquet", "SAFE runs only: one row per quantity at every "
+          "evaluation (long form; docs/safe-method.md, Failure signatures).", (
+              _c("round", "int", "", "the evaluated round (ACE, CRO), or the round the "
+                 "client's fit ran in (FAU: every fit taken in since the last evaluation)"),
+              _c("client", "int or null", "", "client index (FAU); null: the server's"),
+              _c("quantity", "str", "", "`ace_foreground` (mean evaluation mask of the global "
+                 "model on the SES), `ace_foreground_hard` (share of positions with foreground "
+                 "probability > 1/2), `ace_foreground_sd` (its spread over positions), "
+                 "`cro_weight` (class weight clients train with next), `fau_divergence` "
+                 "(1 - CKA), `fau_mu` (the EMA weight of the client's own model)"),
+              _c("index", "int or null", "", "class index (`cro_weight`); null otherwise"),
+              _c("value", "float", "", "the quantity's value (NaN: divergence of fixed mu)"))),
     Table("manifest.json", "The run's record (JSON; keys sorted when written).", (
         _c("class_names", "list of str", "", "the data set's class names, by class index"),
         _c("final_val_accuracy", "float or null", "fraction",

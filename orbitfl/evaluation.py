@@ -63,6 +63,7 @@ class Evaluator:
                           self.validation_data.labels.numpy(), self.classes)
             record.val_accuracy = val["accuracy"]
             record.val_balanced_accuracy = val["balanced_accuracy"]
+        self.strategy.note_evaluation(record.round)
 
     def fine_tuned(self, round_index: int) -> dict[int, dict]:
         """Each client's copy of the global model after one local job on its own data (the

@@ -22,6 +22,7 @@ from orbitfl.checkpoint_check import check_checkpoint, retry_advice
 from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.metrics import imbalance_factor
+from orbitfl.fl.safe import Safe
 from orbitfl.mission import Mission, RoundRecord, Schedule
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
@@ -129,6 +130,9 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         write_table(staging / "events.parquet", world.events.frame())
         write_table(staging / "tracks.parquet", world.ground_track_table())
         write_table(staging / "stations.parquet", world.stations_table())
+        if isinstance(strategy, Safe):
+            write_table(staging / "safe_diagnostics.parquet",
+                        tables.safe_diagnostics(strategy.evaluation_log))
         final, first = rounds[-1], rounds[0]
         completed = rounds_completed(rounds)
         if completed == 0:

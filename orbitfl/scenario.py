@@ -392,9 +392,13 @@ class Scenario(_Strict):
         execution section is left out (a run started serially may resume on a pool)."""
         document = self.model_dump(mode="json")
         del document["execution"]  # where clients train does not change the results
-        for section, key in ADDED_LATER:  # at their default, older runs keep their hash
-            if document[section].get(key) is None:
-                document[section].pop(key, None)
+        for path, neutral in ADDED_LATER:  # at these values, older runs keep their hash
+            *parents, key = path
+            section = document
+            for name in parents:
+                section = section.get(name) or {}
+            if key in section and section[key] == neutral:
+                del section[key]
         document["constellation"]["tle_sha256"] = self.tle_sha256()
         del document["constellation"]["tle"]
         blob = json.dumps(document, sort_keys=True).encode()
@@ -407,10 +411,22 @@ class Scenario(_Strict):
         return None if tle is None else file_sha256(tle)
 
 
-# Options added after runs were published: left out of the content hash while unset, so
-# run directories, checkpoints and sweeps of earlier versions stay valid.
-ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
-               ("data", "object_fraction"))
+# Options added (or given a new default) after runs were published, as (YAML path, value):
+# left out of the content hash while they hold that value, so they change a scenario's hash
+# only when set, and run directories, checkpoints and sweeps that do not set them stay valid
+# from then on. ACE's gate default and FAU's absolute divergence (issue 23) changed what
+# every SAFE run computes; their hash changed once, with them.
+ADDED_LATER: tuple[tuple[tuple[str, ...], object], ...] = (
+    (("ground_stations", "limit"), None),
+    (("data", "validation_per_class"), None),
+    (("data", "object_fraction"), None),
+    (("fl", "schedule", "personalised"), "every"),
+    (("fl", "schedule", "fine_tune"), False),
+    (("fl", "safe", "ace_mode"), "gate"),
+    (("fl", "safe", "ace_client_contexts"), True),
+    (("fl", "safe", "fau_divergence"), "absolute"),
+    (("fl", "safe", "fau_divergence_ref"), 0.1),
+)
 
 
 def file_sha256(path: Path) -> str:

@@ -83,3 +83,15 @@ def power(onboard: Onboard) -> pd.DataFrame:
             for name, battery in zip(onboard.names, onboard.batteries)
             for sample in battery.trace]
     return pd.DataFrame(rows)
+
+
+SAFE_DIAGNOSTIC_COLUMNS = ("round", "client", "quantity", "index", "value")
+
+
+def safe_diagnostics(rows: list[dict]) -> pd.DataFrame:
+    """SAFE's evaluation log (``Safe.evaluation_log``) as a typed table; client and class
+    index are nullable integers."""
+    frame = pd.DataFrame(rows, columns=SAFE_DIAGNOSTIC_COLUMNS)
+    for column in ("client", "index"):
+        frame[column] = frame[column].astype("Int64")
+    return frame.astype({"round": "int64", "quantity": "str", "value": "float64"})

@@ -68,12 +68,32 @@ def _run_with_divergences(monkeypatch, data, divergences, **switches):
 @pytest.mark.parametrize("divergences", [[0.4, 0.2, 0.1, 0.05, 0.02],      # falling
                                          [0.001, 0.05, 0.2, 0.4, 0.6]])    # rising
 def test_cka_driven_mu_stays_below_its_bound(monkeypatch, synthetic, divergences):
-    mus = _run_with_divergences(monkeypatch, synthetic, divergences, dmr=False)
-    bound = SafeConfig().fau_mu_max
+    safe = SafeConfig()
+    bound = safe.fau_mu_max
+    absolute = _run_with_divergences(monkeypatch, synthetic, divergences, dmr=False)
+    assert absolute == pytest.approx([min(safe.fau_tau * d / safe.fau_divergence_ref, bound)
+                                      for d in divergences])
+    mus = _run_with_divergences(monkeypatch, synthetic, divergences, dmr=False,
+                                fau_divergence="relative")
     assert len(mus) == len(divergences)
     assert max(mus) <= bound < 1.0
-    # Without DMR the first EMA keeps exactly tau of the personal model.
-    assert mus[0] == pytest.approx(SafeConfig().fau_tau)
+    # Relative, without DMR, the first EMA keeps exactly tau of the personal model.
+    assert mus[0] == pytest.approx(safe.fau_tau)
+
+
+def test_absolute_divergence_keeps_a_far_client_apart_from_a_close_one(monkeypatch,
+                                                                       synthetic):
+    """A client always far from the global model (D = 0.15) and one always close
+    (D = 0.03): the relative reading gives both mu = tau, the absolute one keeps the
+    difference (the audit's point about the normalisation)."""
+    far, close = ([d] * 3 for d in (0.15, 0.03))
+    for mode, same in (("relative", True), ("absolute", False)):
+        mus_far = _run_with_divergences(monkeypatch, synthetic, far, dmr=False,
+                                        fau_divergence=mode)
+        mus_close = _run_with_divergences(monkeypatch, synthetic, close, dmr=False,
+                                          fau_divergence=mode)
+        assert (mus_far == pytest.approx(mus_close)) == same
+    assert mus_far == pytest.approx([0.75] * 3) and mus_close == pytest.approx([0.15] * 3)
 
 
 def test_cka_driven_mu_works_without_dmr_and_follows_the_divergence(monkeypatch, synthetic):

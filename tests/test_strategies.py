@@ -14,7 +14,7 @@ from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.fedbuff import FedBuff, staleness_weight
 from orbitfl.fl.federation import DataSpec, build_federation
 from orbitfl.fl.metrics import classification_report, mean_iou, shot_groups
-from orbitfl.fl.models import build_model
+from orbitfl.fl.models import ace_options, build_model
 from orbitfl.fl.payloads import Payload
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.safe import Safe
@@ -263,7 +263,8 @@ def long_tail():
 
 def _run(data, safe: SafeConfig | None, rounds: int = 3, name: str = "safe"):
     torch.manual_seed(0)
-    ace = {"mode": safe.ace_mode, "dim": 32} if safe is not None and safe.ace else None
+    ace = {**ace_options(safe, len(data.clients)), "dim": 32} \
+        if safe is not None and safe.ace else None
     model = build_model("small-cnn", data.classes, ace)
     config = FLConfig(rounds=rounds, train=TrainConfig(epochs=1, lr=0.02), seed=0,
                       safe=safe or SafeConfig())
@@ -323,7 +324,9 @@ def test_every_safe_switch_changes_behaviour(long_tail, switch):
 
 @pytest.mark.parametrize("field, value", [("cro_mode", "ratio_loss"), ("fau_scope", "backbone"),
                                           ("fau_payload", "gram"), ("dmr_cro", "ramp_down"),
-                                          ("ace_mode", "gate"), ("fau_cka", False)])
+                                          ("ace_mode", "residual"), ("fau_cka", False),
+                                          ("ace_client_contexts", False),
+                                          ("fau_divergence", "relative")])
 def test_every_safe_mode_changes_behaviour(long_tail, field, value):
     default = _run(long_tail, SafeConfig(), rounds=3)
     changed = _run(long_tail, SafeConfig(**{field: value}), rounds=3)
@@ -332,12 +335,20 @@ def test_every_safe_mode_changes_behaviour(long_tail, field, value):
 
 
 def test_fau_mu_follows_cka_and_dmr(long_tail):
-    strategy = _run(long_tail, SafeConfig(ace=False, cro=False), rounds=4)
+    safe = SafeConfig(ace=False, cro=False)
+    strategy = _run(long_tail, safe, rounds=4)
     records = [d for d in strategy.diagnostics if "mu" in d]
     assert records and all(0.0 <= d["mu"] <= 1.0 for d in records)
     assert all(0.0 <= d["cka_divergence"] <= 1.0 for d in records)
-    # Round 2 is a client's first EMA: its divergence is its typical one, so mu = s(2) tau.
-    second = [d for d in records if d["round"] == 2]
+    # absolute divergence: mu = s(t) min(tau D / D_ref, mu_max), D as measured
+    for d in records:
+        expected = dmr.local_factor(d["round"], 4) * min(
+            safe.fau_tau * d["cka_divergence"] / safe.fau_divergence_ref, safe.fau_mu_max)
+        assert d["mu"] == pytest.approx(expected)
+    # relative: round 2 is a client's first EMA, its divergence its typical one: s(2) tau
+    relative = _run(long_tail, SafeConfig(ace=False, cro=False, fau_divergence="relative"),
+                    rounds=4)
+    second = [d for d in relative.diagnostics if "mu" in d and d["round"] == 2]
     assert second[0]["mu"] == pytest.approx(dmr.local_factor(2, 4) * SafeConfig().fau_tau)
 
 
