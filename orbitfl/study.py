@@ -105,8 +105,10 @@ TUNED = ("fl.lr", "fl.fedprox.mu")
 
 
 def setting_name(setting: dict[str, Any]) -> str:
-    """A tuning setting as a folder name: ``lr-0.1`` or ``lr-0.1_mu-0.01``."""
-    return "_".join(f"{k.split('.')[-1]}-{v:g}" for k, v in setting.items())
+    """A tuning setting as a folder name: ``lr-0.1``, ``lr-0.1_mu-0.01`` or
+    ``lr-grid-0.01-0.03-0.1``."""
+    return "_".join(f"{k.split('.')[-1]}-{v if isinstance(v, str) else f'{v:g}'}"
+                    for k, v in setting.items())
 
 
 def factor_name(factor: float) -> str:
@@ -185,13 +187,15 @@ class Study:
         scenario = load_scenario(BASE, self.overrides).model_dump(mode="json")
         self.record["data"] = scenario["data"]
 
-    def sweep(self, folder: Path, setting: dict[str, Any], seeds: list[int]) -> pd.DataFrame:
-        """One group of seeded runs of the base with ``setting`` (resumed if begun)."""
+    def sweep(self, folder: Path, setting: dict[str, Any], seeds: list[int],
+              swept: dict[str, list] | None = None) -> pd.DataFrame:
+        """Seeded runs of the base with ``setting``, one group per value of ``swept``
+        (resumed if begun)."""
         from orbitfl.scenario import load_scenario
         from orbitfl.sweep import run_spec, sweep_spec
 
         base = load_scenario(BASE, self.overrides + list(setting.items()))
-        document = {"parameters": {"data.imbalance_ratio": [setting.get(
+        document = {"parameters": swept or {"data.imbalance_ratio": [setting.get(
             "data.imbalance_ratio", base.data.imbalance_ratio)]}, "seeds": seeds}
         spec = sweep_spec(base, document, str(folder), BASE.parent, "run")
         started = time.perf_counter()
@@ -225,23 +229,21 @@ class Study:
         base = {**spec["set"], "data.imbalance_ratio": factor}
         history: list[dict] = []
         grid = sorted(self.protocol.lr_grid)
-        tried: dict[float, float] = {}
+        tried = self._scores(method, key, base, "fl.lr", grid, {}, history)
         extensions = 0
         while True:
-            for lr in grid:
-                if lr not in tried:
-                    tried[lr] = self._score(method, key, base, {"fl.lr": lr}, history)
             lr = best(tried)
             more = extension(grid, lr, self.protocol.lr_step)
             if more is None or extensions >= self.protocol.max_extensions:
                 break
-            grid = sorted([*grid, float(f"{more:.6g}")])
+            more = float(f"{more:.6g}")
+            grid = sorted([*grid, more])
+            tried.update(self._scores(method, key, base, "fl.lr", [more], {}, history))
             extensions += 1
         chosen: dict[str, Any] = {"fl.lr": lr}
         interior = {"fl.lr": extension(grid, lr, self.protocol.lr_step) is None}
         for extra, values in spec.get("extra", {}).items():
-            scores = {v: self._score(method, key, base, {"fl.lr": lr, extra: v}, history)
-                      for v in values}
+            scores = self._scores(method, key, base, extra, values, {"fl.lr": lr}, history)
             chosen[extra] = best(scores)
             interior[extra] = min(values) < chosen[extra] < max(values)
         tuning[method] = {"history": history, "chosen": chosen, "interior": interior,
@@ -250,13 +252,22 @@ class Study:
         self.save()
         return chosen
 
-    def _score(self, method: str, key: str, base: dict, setting: dict, history: list) -> float:
+    def _scores(self, method: str, key: str, base: dict, swept: str, values: list,
+                fixed: dict, history: list) -> dict[float, float]:
+        """One tuning sweep over ``swept`` (its points run side by side on the workers),
+        each value scored by the mean over the tuning seeds; appended to ``history``."""
+        setting = {**fixed, swept: values[0]} if len(values) == 1 else {
+            **fixed, swept: "grid-" + "-".join(f"{v:g}" for v in values)}
         folder = self.out / "tune" / key / method / setting_name(setting)
-        table = self.sweep(folder, {**base, **setting}, list(self.protocol.tuning_seeds))
-        score = self.scores(folder, table)
-        history.append({**setting, "score": score, "runs": int(
-            (table["status"] == "complete").sum())})
-        return score
+        table = self.sweep(folder, {**base, **fixed}, list(self.protocol.tuning_seeds),
+                           {swept: list(values)})
+        scores = {}
+        for value in values:
+            rows = table[np.isclose(table[swept].astype(float), value)]
+            scores[value] = self.scores(folder, rows)
+            history.append({**fixed, swept: value, "score": scores[value], "runs": int(
+                (rows["status"] == "complete").sum())})
+        return scores
 
     def measure(self, method: str, factor: float, network: str, seeds: int) -> pd.DataFrame:
         setting = self.tune(method, factor)

@@ -56,12 +56,13 @@ def test_tuning_extends_until_the_choice_is_interior(tmp_path, monkeypatch):
     peak = {0.01: 0.3, 0.03: 0.4, 0.1: 0.5, 0.3: 0.6, 0.9: 0.55}
     tried = []
 
-    def score(self, method, key, base, setting, history):
-        tried.append(setting["fl.lr"])
-        history.append({**setting, "score": peak[round(setting["fl.lr"], 6)]})
-        return peak[round(setting["fl.lr"], 6)]
+    def scores(self, method, key, base, swept, values, fixed, history):
+        tried.extend(values)
+        found = {v: peak[round(v, 6)] for v in values}
+        history.extend({**fixed, swept: v, "score": s} for v, s in found.items())
+        return found
 
-    monkeypatch.setattr(Study, "_score", score)
+    monkeypatch.setattr(Study, "_scores", scores)
     study = Study(tmp_path, Protocol())
     assert study.tune("fedavg", 100.0) == {"fl.lr": pytest.approx(0.3)}
     assert [round(x, 6) for x in tried] == [0.01, 0.03, 0.1, 0.3, 0.9]
