@@ -7,7 +7,9 @@ number of docs/safe-study.md can be checked without rerunning anything:
   its sweep row's headline results and times to target);
 - ``curves.parquet``: one row per evaluated round of every measured run (accuracies,
   simulated time, cumulative bytes);
-- ``tuning.parquet``: one row per tuning run (setting, seed, selection score).
+- ``tuning.parquet``: one row per tuning run (setting, seed, selection score);
+- ``diagnostics.parquet``: SAFE's ``safe_diagnostics.parquet`` rows of every measured run
+  (ACE's mask foreground share, FAU's divergence and mu per client, CRO's class weights).
 
     .venv/bin/python -m orbitfl.study_export runs/safe-study --out docs/safe-study-data
 """
@@ -43,9 +45,9 @@ def _groups(study: Path, kind: str):
         yield table.parent.relative_to(study / kind).parts, pd.read_parquet(table), table.parent
 
 
-def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """runs.parquet and curves.parquet from ``measure/<network>/if<F>/<method>/``."""
-    runs, curves = [], []
+def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """runs, curves and diagnostics from ``measure/<network>/if<F>/<method>/``."""
+    runs, curves, diagnostics = [], [], []
     for (network, factor, method), table, folder in _groups(study, "measure"):
         keys = {"network": network, "factor": float(factor[2:]), "method": method}
         ttt = [c for c in table.columns if c.startswith("to_")]
@@ -57,11 +59,21 @@ def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
             rounds = rounds[rounds["accuracy"].notna()]
             curves.append(rounds.reindex(columns=CURVE_COLUMNS).assign(
                 **keys, seed=int(row["seed"])))
+            safe = folder / "runs" / str(row["point"]) / "safe_diagnostics.parquet"
+            if safe.is_file():
+                diagnostics.append(pd.read_parquet(safe).assign(**keys,
+                                                                seed=int(row["seed"])))
     if not runs:
         raise InputError(f"{study}: no measured runs (measure/*/*/*/sweep.parquet)")
-    order = lambda f: f[KEYS + [c for c in f.columns if c not in KEYS]]  # noqa: E731
-    return order(pd.concat(runs, ignore_index=True)), \
-        order(pd.concat(curves, ignore_index=True)) if curves else pd.DataFrame(columns=KEYS)
+    return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))
+
+
+def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames as one, the run's keys first."""
+    if not frames:
+        return pd.DataFrame(columns=KEYS)
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[KEYS + [c for c in frame.columns if c not in KEYS]]
 
 
 def tuning(study: Path, last: int) -> pd.DataFrame:
@@ -85,12 +97,13 @@ def export(study: Path, out: Path) -> list[Path]:
     record = load_record(study)
     if not record:
         raise InputError(f"{study}: no study.json (run python -m orbitfl.study first)")
-    runs, curves = measured(study)
+    runs, curves, diagnostics = measured(study)
     tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
     out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write_text(out / "study.json", json.dumps(record, indent=1,
                                                                 sort_keys=True))]
-    for name, frame in (("runs", runs), ("curves", curves), ("tuning", tunes)):
+    for name, frame in (("runs", runs), ("curves", curves), ("tuning", tunes),
+                        ("diagnostics", diagnostics)):
         written.append(atomic_write(out / f"{name}.parquet", lambda partial, f=frame:
                                     f.to_parquet(partial, index=False, compression="zstd")))
     return written

@@ -42,17 +42,24 @@ ABLATIONS = ("safe-cro", "safe-fau", "safe-ace", "safe-fixed-mu", "safe-dmr-off"
 NETWORKS = {"ideal": "ideal links", "links": "real links (Dove contact plan, S-band uplink, "
                                                "X-band downlink)"}
 ACCURACY = ("final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy")
-PERSONAL = ("personalised_own_mix_accuracy", "personalised_accuracy")
+TABLES = ("runs", "curves", "tuning", "diagnostics")
+PARTS = {"ace_foreground": "ACE: mean foreground probability of the mask (SES, evaluation)",
+         "ace_foreground_hard": "ACE: share of positions the mask calls foreground",
+         "fau_divergence": "FAU: CKA divergence of a client's model (mean over clients)",
+         "fau_mu": "FAU: mu, the share of its own model a client keeps (mean over clients)",
+         "cro_weight": "CRO: class weight (mean over classes; the spread is below)"}
 
 
 # -- reading -------------------------------------------------------------------------------
-def load_data(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """study.json, runs, curves and tuning tables of a shipped data folder."""
+def load_data(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                     pd.DataFrame]:
+    """study.json, runs, curves, tuning and diagnostics tables of a shipped data folder."""
     record = load_record(folder)
-    files = {n: folder / f"{n}.parquet" for n in ("runs", "curves", "tuning")}
+    files = {n: folder / f"{n}.parquet" for n in TABLES}
     if not record or not all(f.is_file() for f in files.values()):
-        raise InputError(f"{folder}: expected study.json, runs.parquet, curves.parquet and "
-                         "tuning.parquet (python -m orbitfl.study_export)")
+        raise InputError(f"{folder}: expected study.json and "
+                         f"{', '.join(f'{n}.parquet' for n in TABLES)} "
+                         "(python -m orbitfl.study_export)")
     return (record, *(pd.read_parquet(f) for f in files.values()))
 
 
@@ -201,7 +208,8 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
                 lines.append(f"| {label(record, method)} | FedAvg's ({factor}) | - | - | - |")
                 continue
             chosen = entry["chosen"]
-            for step in entry["history"]:
+            for step in sorted(entry["history"], key=lambda h: (
+                    h.get("fl.lr", 0), h.get("fl.fedprox.mu", 0))):
                 setting = ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in step.items()
                                     if k.startswith("fl."))
                 is_chosen = all(np.isclose(step.get(k, np.nan), v) for k, v in chosen.items()
@@ -304,6 +312,51 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     return lines, found
 
 
+def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:
+    """SAFE's parts at work: each diagnostic at the first, middle and last evaluated round,
+    mean over seeds (and over clients or classes), per network."""
+    if diagnostics.empty:
+        return []
+    lines = []
+    for (network, factor, method), rows in diagnostics.groupby(["network", "factor",
+                                                                  "method"]):
+        rounds = sorted(rows["round"].dropna().unique())
+        picks = sorted({rounds[0], rounds[len(rounds) // 2], rounds[-1]}) if rounds else []
+        lines += [f"{label(record, method)}, IF {factor:g}, {NETWORKS[network]} "
+                  f"({rows['seed'].nunique()} seeds):", "",
+                  "| quantity | " + " | ".join(f"round {int(r)}" for r in picks) + " |",
+                  "|---|" + "---|" * len(picks)]
+        for quantity, name in PARTS.items():
+            mine = rows[rows["quantity"] == quantity]
+            if mine.empty:
+                continue
+            cells = []
+            for r in picks:
+                at = mine[mine["round"] == r]["value"]
+                cells.append(f"{at.mean():.3f}" if len(at) else "-")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        weights = rows[(rows["quantity"] == "cro_weight") & (rows["round"] == rounds[-1])]
+        if len(weights):
+            by_class = weights.groupby("index")["value"].mean()
+            lines.append(f"| CRO: smallest and largest class weight at round "
+                         f"{int(rounds[-1])} | {by_class.min():.2f} to {by_class.max():.2f} |"
+                         + " |" * (len(picks) - 1))
+        lines.append("")
+    return lines
+
+
+def wall_lines(runs: pd.DataFrame, record: dict) -> list[str]:
+    """Each method's wall time a run, where and how it was measured."""
+    lines = ["| method | network | runs | wall s a run (mean, min to max) |",
+             "|---|---|---|---|"]
+    complete = runs[runs["status"] == "complete"]
+    for (method, network), rows in complete.groupby(["method", "network"], sort=False):
+        w = rows["wall_s"]
+        lines.append(f"| {label(record, method)} | {network} | {len(w)} | {w.mean():.0f} "
+                     f"({w.min():.0f} to {w.max():.0f}) |")
+    return lines
+
+
 def _relative(path: Path, doc: Path) -> str:
     try:
         return str(path.resolve().relative_to(doc.resolve().parent))
@@ -331,7 +384,7 @@ def verdict(record: dict, found: dict) -> list[str]:
 
 def write_report(data: Path, out: Path, figures: Path | None = None,
                  notes: Path | None = None) -> str:
-    record, runs, curves, tuning = load_data(data)
+    record, runs, curves, tuning, diagnostics = load_data(data)
     figures = figures or out.parent / "figures"
     sections, found = [], {}
     for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
@@ -390,7 +443,13 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
         else curves
     text += ["## Rounds: are the curves flat?", "", data_line(record), "",
              *plateau(ideal, record), "",
+             "## SAFE's parts at work", "", data_line(record), "",
+             *parts_lines(diagnostics, record),
              "## Tuning", "", data_line(record), "", *tuning_lines(record, tuning), "",
+             "## Wall time", "",
+             "Every run was measured on this project's shared 2-core machine (no GPU), two "
+             "runs at a time (`--workers 2`) beside other engineers' work: these times rank "
+             "the methods roughly, no more.", "", *wall_lines(runs, record), "",
              "## SAFE's extra bytes, from shapes", "",
              "Computed by `orbitfl/study_bytes.py` from the payloads' shapes (10 SES images "
              "per class, ACE with 8 contexts of width 32); 45 classes is NWPU-RESISC45's "
