@@ -133,3 +133,16 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
                if line.startswith(f"| SAFE | FedAvg | {n} |"))
     assert f"{d.mean():+.4g} [{d.mean() - half:+.4g}, {d.mean() + half:+.4g}]" in row
     assert fedavg.notna().all() and json.loads((SHIPPED / "study.json").read_text())
+
+
+@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
+def test_the_page_is_what_the_shipped_data_give(tmp_path):
+    from orbitfl.study_report import write_report
+
+    page = write_report(SHIPPED, tmp_path / "safe-study.md", tmp_path / "figures",
+                        ROOT / "docs" / "safe-study-notes.md")
+    shipped = (ROOT / "docs" / "safe-study.md").read_text()
+    tables = [line for line in page.splitlines() if line.startswith(("|", "- "))]
+    assert tables and tables == [line for line in shipped.splitlines()
+                                 if line.startswith(("|", "- "))]
+    assert "not shown" in page or "is shown" in page
