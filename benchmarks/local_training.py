@@ -16,7 +16,7 @@ from timing import best_of
 from torch.nn import functional as F
 
 from orbitfl.fl.federation import DataSpec, build_federation
-from orbitfl.fl.models import build_model
+from orbitfl.fl.models import ace_options, build_model
 from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import LocalTrainer, TrainConfig
@@ -76,7 +76,7 @@ def main() -> int:
     for name, safe in (("FedAvg", None), ("SAFE", SafeConfig(ace_dim=32)),
                        ("SAFE without ACE", SafeConfig(ace=False))):
         torch.manual_seed(0)
-        ace = {"dim": safe.ace_dim} if safe is not None and safe.ace else None
+        ace = ace_options(safe, len(data.clients)) if safe is not None and safe.ace else None
         strategy = make_strategy("safe" if safe else "fedavg", build_model("small-cnn", 10, ace),
                                  FLConfig(rounds=2, safe=safe or SafeConfig(),
                                           train=TrainConfig(epochs=EPOCHS)), data.ses)

@@ -57,7 +57,11 @@ class ACE(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         b, _, h, w = features.shape
-        queries = self.query(features).flatten(2).transpose(1, 2)          # (B, HW, d)
+        # the 1x1 convolution as a matrix product over positions: same parameters, but the
+        # result of an image does not depend on its batch (a convolution's does, by 1e-7),
+        # which the soft evaluation mask would carry into the logits (test_fl_core.py)
+        queries = F.linear(features.flatten(2).transpose(1, 2),
+                           self.query.weight.flatten(1), self.query.bias)  # (B, HW, d)
         contexts = self.contexts()
         keys, values = self.key(contexts), self.value(contexts)            # (K', d)
         attention = torch.softmax(queries @ keys.T / math.sqrt(self.dim), dim=-1)

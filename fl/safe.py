@@ -262,8 +262,8 @@ class Safe(Strategy):
 
     def ace_foreground_fraction(self) -> float:
         """Mean evaluation mask (the soft foreground probability) of the global model over
-        the SES's positions: ACE's collapse diagnostic."""
-        return self.ace_mask_statistics()["ace_foreground"]
+        the SES's positions: ACE's collapse diagnostic (NaN without ACE)."""
+        return self.ace_mask_statistics().get("ace_foreground", float("nan"))
 
     def ace_mask_statistics(self) -> dict[str, float]:
         """The global model's evaluation mask on the SES: its mean (``ace_foreground``), the

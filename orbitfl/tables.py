@@ -90,8 +90,7 @@ SAFE_DIAGNOSTIC_COLUMNS = ("round", "client", "quantity", "index", "value")
 
 def safe_diagnostics(rows: list[dict]) -> pd.DataFrame:
     """SAFE's evaluation log (``Safe.evaluation_log``) as a typed table; client and class
-    index are nullable integers."""
+    index are integers or null (NaN in a float column, as elsewhere in the run)."""
     frame = pd.DataFrame(rows, columns=SAFE_DIAGNOSTIC_COLUMNS)
-    for column in ("client", "index"):
-        frame[column] = frame[column].astype("Int64")
-    return frame.astype({"round": "int64", "quantity": "str", "value": "float64"})
+    return frame.astype({"round": "int64", "client": "float64", "quantity": "str",
+                         "index": "float64", "value": "float64"})

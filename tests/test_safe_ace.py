@@ -19,8 +19,9 @@ from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig
+from orbitfl.scenario import load_scenario
 
-from conftest import TLE_DIR
+from conftest import SCENARIOS, TLE_DIR
 
 
 def _images(n: int, seed: int) -> ImageSet:
@@ -225,3 +226,15 @@ def test_safe_diagnostics_are_written_at_every_evaluation(tmp_path):
         assert sorted(zip(rows["round"], rows["client"])) == \
             [(r, c) for r in (2, 3) for c in range(3)]
         assert rows["value"].between(0, 1).all()
+
+
+@pytest.mark.parametrize("key, default, other", [
+    ("fl.safe.ace_mode", "gate", "residual"),
+    ("fl.safe.ace_client_contexts", True, False),
+    ("fl.safe.fau_divergence", "absolute", "relative"),
+    ("fl.safe.fau_divergence_ref", 0.1, 0.2)])
+def test_issue_23_switches_enter_the_content_hash_only_when_set(key, default, other):
+    quickstart = SCENARIOS / "quickstart.yaml"
+    base = load_scenario(quickstart).content_hash()
+    assert load_scenario(quickstart, [(key, default)]).content_hash() == base
+    assert load_scenario(quickstart, [(key, other)]).content_hash() != base
