@@ -38,6 +38,7 @@ from orbitfl.study_bytes import markdown as bytes_markdown
 from orbitfl.study_bytes import table as bytes_table
 
 FT = "fedavg-ft"
+CEILING = "central"
 ABLATIONS = ("safe-cro", "safe-fau", "safe-ace", "safe-fixed-mu", "safe-dmr-off")
 NETWORKS = {"ideal": "ideal links", "links": "real links (Dove contact plan, S-band uplink, "
                                                "X-band downlink)"}
@@ -126,12 +127,14 @@ def reading(d: pd.Series | None, what: str) -> str:
 
 
 def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
-    """Each run's accuracy interpolated at the largest byte budget every run reaches (MB,
-    up + down), and per method its mean and paired difference to FedAvg (simultaneous
-    intervals over the methods compared)."""
+    """Each federated run's accuracy interpolated at the largest byte budget every such run
+    reaches (MB, up + down; the centralised ceiling moves one client's bytes and is left
+    out), and per method its mean and paired difference to FedAvg (simultaneous intervals
+    over the methods compared)."""
+    federated = sweep.table[(sweep.table["status"] == "complete") &
+                            ~sweep.table["point"].str.startswith(f"{CEILING}-s")]
     curves = {p: curve(sweep.run(p).rounds, "bytes", "accuracy")
-              for p in sweep.table.loc[sweep.table["status"] == "complete", "point"]
-              if sweep.run(p) is not None}
+              for p in federated["point"] if sweep.run(p) is not None}
     budget = min(x[-1] for x, _ in curves.values() if len(x))
     rows = sweep.table[sweep.table["point"].isin(curves)].copy()
     rows["at_budget"] = [float(on_grid(*curves[p], np.array([budget]))[0])
@@ -139,7 +142,7 @@ def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
     compared = paired_differences(rows, "at_budget", label_of(sweep, BASELINE),
                                   replicate="replicate").set_index("group")
     out = []
-    for group in sweep.groups:
+    for group in [g for g in sweep.groups if g in set(rows["group"])]:
         values = rows.loc[rows["group"] == group, "at_budget"]
         s = mean_interval(values)
         d = compared.loc[group] if group in compared.index else None
@@ -196,9 +199,12 @@ def to_target(sweep: Sweep, threshold: float, quantity: str) -> dict[str, object
 
 def study_target(sweep: Sweep) -> float | None:
     """The report's target, by the general report's rule: the highest of ``TARGETS`` whose
-    Kaplan-Meier median some group reaches (half of its runs or more)."""
+    Kaplan-Meier median some federated method reaches (half of its runs or more; the
+    centralised ceiling would set it beyond every federated method)."""
+    ceiling = label_of(sweep, CEILING)
     return next((t for t in reversed(TARGETS) if any(
-        np.isfinite(km.median) for km in to_target(sweep, t, "round").values())), None)
+        np.isfinite(km.median) for group, km in to_target(sweep, t, "round").items()
+        if group != ceiling)), None)
 
 
 def target_lines(sweep: Sweep, threshold: float, quantities: tuple[str, ...]) -> list[str]:
@@ -341,7 +347,7 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     budget, at_bytes = equal_bytes(sweep)
     found["equal_bytes"] = at_bytes
     lines += [caption, "", f"### Accuracy at equal bytes ({budget:.1f} MB up + down, the "
-              "largest budget every run reaches)", "",
+              "largest budget every federated run reaches)", "",
               "| method | n | accuracy | Δ vs FedAvg [simultaneous 95 %] |", "|---|---|---|---|"]
     for _, r in at_bytes.iterrows():
         delta = "(baseline)" if r["group"] == label(record, BASELINE) else (
@@ -356,8 +362,8 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
         lines += [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
                   "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
                   "curve; a run that never reached it is censored at its last round, never "
-                  "dropped. The target is the highest multiple of 5 % that some method's "
-                  "median reaches (the general sweep report's rule).", "",
+                  "dropped. The target is the highest multiple of 5 % that some federated "
+                  "method's median reaches (the general sweep report's rule).", "",
                   *target_lines(sweep, target, quantities), ""]
     stem = f"safe-study-if{factor:g}-{network}"
     for axis in ("bytes", "time") if network == "links" else ("bytes",):
