@@ -19,13 +19,15 @@ from .sweep_summary import summarise
 METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
            "few_shot_accuracy": "few-shot",
            "personalised_own_mix_accuracy": "personalised own-mix",
+           "personalised_accuracy": "personalised balanced",
+           "global_own_mix_accuracy": "global own-mix",
            "rounds": "rounds", "sim_time_h": "simulated time (h)",
            "bytes_up": "bytes up (MB)", "bytes_down": "bytes down (MB)",
            "energy_j": "energy (kJ)"}
 # a metric's values in the report's tables are in its name's unit: the table's times this
 SCALE = {"bytes_up": 1e-6, "bytes_down": 1e-6, "energy_j": 1e-3}
-ACCURACY_METRICS = tuple(list(METRICS)[:4])
-COST_METRICS = tuple(list(METRICS)[4:])
+ACCURACY_METRICS = tuple(list(METRICS)[:6])
+COST_METRICS = tuple(list(METRICS)[6:])
 # paired_differences' columns -> the summary's
 PAIRED_NAMES = {"n": "pairs", "mean": "difference", "lo_holm": "difference_lo",
                 "hi_holm": "difference_hi", "p_holm": "p_holm"}

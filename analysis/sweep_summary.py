@@ -17,7 +17,8 @@ import pandas as pd
 from .stats import kaplan_meier, mean_interval
 
 METRICS = ("final_accuracy", "balanced_accuracy", "few_shot_accuracy",
-           "personalised_own_mix_accuracy", "val_accuracy", "val_balanced_accuracy",
+           "personalised_own_mix_accuracy", "personalised_accuracy",
+           "global_own_mix_accuracy", "val_accuracy", "val_balanced_accuracy",
            "rounds", "sim_time_h", "bytes_up", "bytes_down", "energy_j", "wall_s")
 # time-to-target quantity -> (the sweep column holding a run's last value, its scale to the
 # quantity's unit). ``rounds`` counts completed rounds, never more than the last round's

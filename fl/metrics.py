@@ -42,6 +42,15 @@ def mix_weighted_accuracy(per_class_accuracy: np.ndarray, class_counts: np.ndarr
     return float(np.sum(counts[seen] * accuracy[seen]) / counts[seen].sum())
 
 
+def mean_own_mix_accuracy(per_class_accuracies: list, client_counts: list) -> float:
+    """The mean over clients of ``mix_weighted_accuracy``: client i's model (its own
+    per-class accuracies, or the global model's for every client) scored on client i's
+    class mix. NaN when no client has a defined score."""
+    scores = [mix_weighted_accuracy(a, c) for a, c in zip(per_class_accuracies, client_counts)]
+    scores = [s for s in scores if np.isfinite(s)]
+    return float(np.mean(scores)) if scores else float("nan")
+
+
 def imbalance_factor(class_counts: np.ndarray) -> float:
     """Largest over smallest class count (inf when a class has no sample at all)."""
     counts = np.asarray(class_counts, dtype=np.float64)

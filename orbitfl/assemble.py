@@ -29,6 +29,7 @@ from orbitfl.constellation.links import link_band, look_angles
 from orbitfl.constellation.network import GroundPlan, Network, RelayNetwork
 from orbitfl.constellation.onboard import Onboard
 from orbitfl.errors import InputError
+from orbitfl.evaluation import Evaluator
 from orbitfl.fl.config import GEO_DATASETS
 from orbitfl.fl.executors import BatchingError, Executor, make_executor, resolve_device
 from orbitfl.fl.extensions import make_model, strategy_class, strategy_options
@@ -38,7 +39,7 @@ from orbitfl.fl.models import build_model
 from orbitfl.fl.registry import PluginError
 from orbitfl.fl.strategy import FLConfig, Strategy
 from orbitfl.learning import Learning, LearningSide
-from orbitfl.mission import Evaluator, Mission, MissionHooks, Schedule
+from orbitfl.mission import Mission, MissionHooks, Schedule
 from orbitfl.plugin_check import where_plugin
 from orbitfl.prepare import Prepared, prepare
 from orbitfl.progress import NO_BARS, Bars
@@ -99,7 +100,7 @@ class Assembly:
         live = Learning(self.strategy, d.clients, self.executor(), checkpointer, self.flops)
         learning: LearningSide = live if replay is None else Replay(replay[0], live, replay[1])
         evaluator = Evaluator(d.test, d.validation, d.clients, d.classes,
-                              d.train_class_counts(), self.strategy)
+                              d.train_class_counts(), self.strategy, self.schedule.fine_tune)
         return Mission(env, sim.network, sim.onboard, learning, evaluator, self.schedule,
                        self.streams, hooks)
 

@@ -150,6 +150,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "clients' personalised models on the balanced test set"),
               _c("personalised_own_mix_accuracy", "float", "fraction",
                  "clients' personalised models weighted to each client's own class mix"),
+              _c("global_own_mix_accuracy", "float", "fraction",
+                 "the global model weighted to each client's own class mix, mean over clients "
+                 "(beside the personalised own-mix: the same distribution)"),
               _c("val_accuracy", "float", "fraction", "accuracy on the validation set: balanced "
                  "(data.validation_per_class) or held out of the clients' training data "
                  "(data.validation_fraction); NaN without either"),
@@ -302,6 +305,11 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("personalised_own_mix_accuracy", "float or null", "fraction",
                  "last round's personalised accuracy on each client's own class mix "
                  "(NaN: the strategy keeps no personalised models)"),
+              _c("personalised_accuracy", "float or null", "fraction",
+                 "last round's personalised models on the balanced test set (NaN: none "
+                 "scored)"),
+              _c("global_own_mix_accuracy", "float or null", "fraction",
+                 "last round's global model on each client's own class mix"),
               _c("val_accuracy", "float or null", "fraction",
                  "last round's validation accuracy (NaN: no validation set)"),
               _c("val_balanced_accuracy", "float or null", "fraction",

@@ -17,18 +17,14 @@ bytes carrying it have crossed. Checkpointing and resuming are the learning side
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 import simpy
 
 from orbitfl.constellation.network import GROUND, RelayNetwork
 from orbitfl.constellation.onboard import Onboard
-from orbitfl.fl.datasets import ImageSet
-from orbitfl.fl.metrics import evaluate as metrics
-from orbitfl.fl.metrics import mix_weighted_accuracy
-from orbitfl.fl.strategy import Strategy
-from orbitfl.fl.training import predict
+from orbitfl.evaluation import Evaluator
 from orbitfl.gc_freeze import older_objects_frozen
 from orbitfl.learning import LearningSide
 from orbitfl.random_streams import RandomStreams
@@ -50,6 +46,8 @@ class Schedule:
     evaluate_every: int = 1
     buffer_size: int = 5        # async
     target_accuracy: float | None = None   # stop at the first evaluation reaching it
+    personalised: str = "every"   # score personalised models at every evaluation, or "last"
+    fine_tune: bool = False       # personalise by fine-tuning the global model per client
 
 
 @dataclass
@@ -66,6 +64,7 @@ class RoundRecord:
     few_shot_accuracy: float = float("nan")
     personalised_accuracy: float = float("nan")      # on the balanced test set
     personalised_own_mix_accuracy: float = float("nan")  # on each client's class mix
+    global_own_mix_accuracy: float = float("nan")  # the global model on each client's mix
     val_accuracy: float = float("nan")           # on the held-out validation set (tuning)
     val_balanced_accuracy: float = float("nan")
     miou: float = float("nan")               # segmentation
@@ -299,60 +298,22 @@ class Mission:
             record.bytes_up = sum(t.nbytes for t in delivered if t.src == GROUND)
             record.bytes_down = sum(t.nbytes for t in delivered if t.dst == GROUND)
             if evaluate:
-                self.evaluator.evaluate(record, self.learning.personal_models())
+                self.evaluator.evaluate(record, self._personal(record.round))
         self.rounds.append(record)
         self.on_round(record, self.schedule)
+
+    def _personal(self, round_index: int) -> dict[int, dict] | None:
+        """The personal models to score at this evaluation (None: not at this one; with
+        ``personalised: last``, only at the last round, where a run without a target
+        stops)."""
+        last = round_index == self.schedule.rounds
+        if self.schedule.personalised == "last" and not last:
+            return None
+        if round_index == 0:
+            return None if self.schedule.fine_tune else self.learning.personal_models()
+        return self.learning.personal_models()
 
     def target_reached(self) -> bool:
         """The last evaluation reached the scenario's target accuracy (a run may stop)."""
         target = self.schedule.target_accuracy
         return target is not None and bool(self.rounds[-1].accuracy >= target)
-
-
-class Evaluator:
-    """The global model on the test (and validation) set, and the clients' personal models
-    on the test set and on each client's own class mix."""
-
-    def __init__(self, test_data: ImageSet, validation_data: ImageSet | None,
-                 client_data: Sequence[ImageSet], classes: int, train_counts: np.ndarray,
-                 strategy: Strategy):
-        self.test_data, self.validation_data = test_data, validation_data
-        self.client_data, self.classes, self.train_counts = client_data, classes, train_counts
-        self.strategy = strategy
-
-    def evaluate(self, record: RoundRecord, personal: dict[int, dict]) -> None:
-        labels = self.test_data.labels.numpy()
-        report = metrics(predict(self.strategy.global_model, self.test_data),
-                         labels, self.classes, self.train_counts)
-        record.accuracy = report["accuracy"]
-        record.balanced_accuracy = report["balanced_accuracy"]
-        record.per_class_accuracy = report["per_class_accuracy"]
-        for group in ("many", "medium", "few"):
-            setattr(record, f"{group}_shot_accuracy", report[f"{group}_shot_accuracy"])
-        record.miou = report.get("miou", float("nan"))
-        record.personalised_accuracy, record.personalised_own_mix_accuracy = \
-            self._personalised_accuracy(labels, personal)
-        if self.validation_data is not None and len(self.validation_data):
-            val = metrics(predict(self.strategy.global_model, self.validation_data),
-                          self.validation_data.labels.numpy(), self.classes)
-            record.val_accuracy = val["accuracy"]
-            record.val_balanced_accuracy = val["balanced_accuracy"]
-        self.strategy.note_evaluation(record.round)
-
-    def _personalised_accuracy(self, labels: np.ndarray,
-                               personal: dict[int, dict]) -> tuple[float, float]:
-        """Mean accuracy of the clients' personalised models (SAFE's FAU keeps one), on the
-        balanced test set and on each client's own class mix (the mix-weighted per-class
-        accuracy: what personalisation is for, and what the balanced set hides)."""
-        if not personal:
-            return float("nan"), float("nan")
-        worker = self.strategy.worker
-        balanced, own_mix = [], []
-        for client, state in personal.items():
-            worker.load_state_dict(state)
-            report = metrics(predict(worker, self.test_data), labels, self.classes)
-            balanced.append(report["accuracy"])
-            own_mix.append(mix_weighted_accuracy(
-                report["per_class_accuracy"], self.client_data[client].class_counts(
-                    self.classes)))
-        return float(np.mean(balanced)), float(np.mean(own_mix))

@@ -414,6 +414,13 @@ class ScheduleConfig(_Strict):
         None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (pixel "
                                       "accuracy for segmentation) reaches this; the run records "
                                       "when it did")
+    personalised: Literal["every", "last"] = Field(
+        "every", description="score the clients' personalised models at every evaluation, or "
+                             "at the last round only (each costs one test pass per client)")
+    fine_tune: bool = Field(
+        False, description="for a strategy without personalised models: score the global "
+                           "model fine-tuned on each client's data for one local job as that "
+                           "client's personalised model (FedAvg + local fine-tuning)")
 
 
 class FederatedConfig(_Strict):
@@ -607,12 +614,14 @@ class Scenario(_Strict):
 ADDED_LATER = (("ground_stations", "limit"), ("data", "validation_per_class"),
                ("model", "factory"), ("model", "options"), ("data", "factory"), ("data", "options"),
                ("data", "object_fraction"), ("contacts", "refraction"), ("links", "weather"),
+               ("fl", "schedule", "personalised"), ("fl", "schedule", "fine_tune"),
                ("fl", "safe", "ace_mode"), ("fl", "safe", "ace_client_contexts"),
                ("fl", "safe", "fau_divergence"), ("fl", "safe", "fau_divergence_ref"),
                *(("ground_stations", "sites", "*", key) for key in
                  ("bands", "gt_dbk", "eirp_dbw", "downlink", "uplink", "horizon_mask")))
 ADDED_LATER_DEFAULTS: dict[tuple[str, ...], Any] = {
-    ("contacts", "refraction"): False, ("fl", "safe", "ace_mode"): "gate",
+    ("contacts", "refraction"): False, ("fl", "schedule", "personalised"): "every",
+    ("fl", "schedule", "fine_tune"): False, ("fl", "safe", "ace_mode"): "gate",
     ("fl", "safe", "ace_client_contexts"): True, ("fl", "safe", "fau_divergence"): "absolute",
     ("fl", "safe", "fau_divergence_ref"): 0.1}
 

@@ -357,6 +357,8 @@ def headline(run_dir: Path) -> dict:
             "balanced_accuracy": float(last["balanced_accuracy"]),
             "few_shot_accuracy": float(last["few_shot_accuracy"]),
             "personalised_own_mix_accuracy": _last(last, "personalised_own_mix_accuracy"),
+            "personalised_accuracy": _last(last, "personalised_accuracy"),
+            "global_own_mix_accuracy": _last(last, "global_own_mix_accuracy"),
             "val_accuracy": _last(last, "val_accuracy"),
             "val_balanced_accuracy": _last(last, "val_balanced_accuracy"),
             "rounds": summary["rounds_completed"], "sim_time_h": summary["sim_time_s"] / 3600,

@@ -170,15 +170,10 @@ def test_every_shipped_scenario_validates():
 def test_every_shipped_sweep_expands_to_valid_scenarios(tmp_path):
     sweeps = sorted((SCENARIOS / "sweeps").glob("*.yaml"))
     assert [f.stem for f in sweeps] == ["bandwidth", "imbalance", "planner-stations",
-                                        "safe-study-final-if10-50",
-                                        "safe-study-final-if100",
-                                        "safe-study-final", "safe-study-tune-fedprox",
-                                        "safe-study-tune"]
+                                        "safe-study"]
     sizes = {f.stem: len(plan_points(f, tmp_path / f.stem)[0]) for f in sweeps}
     assert sizes == {"bandwidth": 12, "imbalance": 18, "planner-stations": 25,
-                     "safe-study-final": 9,
-                     "safe-study-final-if10-50": 6, "safe-study-final-if100": 3,
-                     "safe-study-tune": 3, "safe-study-tune-fedprox": 9}
+                     "safe-study": 5}
     readme = (SCENARIOS / "README.md").read_text()
     assert all(f"sweeps/{f.name}" in readme for f in sweeps)
 

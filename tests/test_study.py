@@ -1,5 +1,6 @@
-"""The SAFE study's driver (choice on the validation split) and its report generator,
-on small hand-made sweep tables whose means, sds and intervals are computed by hand."""
+"""The SAFE study's protocol (choice on validation scores, grids extended until the choice
+is interior, seeds from a power target), its analytic byte table and its report, on
+hand-made numbers; and one row of the shipped study recomputed from the shipped data."""
 
 from __future__ import annotations
 
@@ -12,99 +13,136 @@ import pandas as pd
 import pytest
 
 from orbitfl.errors import InputError
-from orbitfl.study import choose, load_methods
-from orbitfl.study_report import differences, mean_sd, verdict, write_report
+from orbitfl.fl.metrics import mean_own_mix_accuracy
+from orbitfl.study import (
+    METHODS,
+    Protocol,
+    Study,
+    best,
+    extension,
+    minimal_detectable_effect,
+    seeds_needed,
+    selection_score,
+)
+from orbitfl.study_bytes import extra_bytes
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "docs" / "safe-study-data"
 
 
-def tune_table(values: list[float], lrs=(0.01, 0.03, 0.1)) -> pd.DataFrame:
-    return pd.DataFrame({"point": [f"p{i}" for i in range(len(lrs))], "fl.lr": list(lrs),
-                         "status": "complete", "val_balanced_accuracy": values,
-                         "final_accuracy": [0.99, 0.0, 0.0]})
-
-
-def test_the_choice_reads_the_validation_accuracy_never_the_test_accuracy():
-    # the test accuracy (final_accuracy) favours lr 0.01; validation favours 0.03
-    assert choose(tune_table([0.5, 0.7, 0.6])) == {"fl.lr": 0.03}
-
-
-def test_a_tie_keeps_the_first_listed_setting_and_failures_are_skipped():
-    assert choose(tune_table([0.7, 0.7, 0.6])) == {"fl.lr": 0.01}
-    table = tune_table([0.9, 0.7, 0.6])
-    table.loc[0, "status"] = "failed"
-    assert choose(table) == {"fl.lr": 0.03}
-    table["val_balanced_accuracy"] = np.nan
+def test_the_best_setting_reads_scores_and_a_tie_keeps_the_smaller_value():
+    assert best({0.01: 0.5, 0.03: 0.7, 0.1: 0.6}) == 0.03
+    assert best({0.01: 0.5, 0.03: 0.7, 0.1: 0.7}) == 0.03
+    assert best({0.01: np.nan, 0.03: 0.2}) == 0.03
     with pytest.raises(InputError):
-        choose(table)
+        best({0.01: np.nan})
 
 
-def test_fedprox_chooses_lr_and_mu_together():
-    table = pd.DataFrame({"fl.lr": [0.01, 0.01, 0.1], "fl.fedprox.mu": [0.001, 0.1, 0.1],
-                          "status": "complete", "val_balanced_accuracy": [0.1, 0.8, 0.3]})
-    assert choose(table) == {"fl.lr": 0.01, "fl.fedprox.mu": 0.1}
+def test_an_end_choice_extends_the_grid_by_the_step():
+    grid = [0.01, 0.03, 0.1]
+    assert extension(grid, 0.1, 3.0) == pytest.approx(0.3)
+    assert extension(grid, 0.01, 3.0) == pytest.approx(0.01 / 3)
+    assert extension(grid, 0.03, 3.0) is None
 
 
-def test_the_shipped_methods_file_is_complete():
-    methods = load_methods()
-    assert {"fedavg", "fedprox", "fedla", "safe", "cro-only", "fau-only", "ace-only",
-            "central"} <= set(methods)
-    assert all(Path(m["tune"]).is_file() and Path(m["final"]).is_file()
-               and Path(m.get("more", m["final"])).is_file() for m in methods.values())
+def test_the_selection_score_is_the_mean_of_the_last_evaluations():
+    rounds = pd.DataFrame({"val_balanced_accuracy": [0.1, np.nan, 0.2, 0.4, 0.6]})
+    assert selection_score(rounds, 3) == pytest.approx(0.4)   # (0.2 + 0.4 + 0.6) / 3
 
 
-def test_mean_sd_and_the_t_interval_by_hand():
-    mean, sd, n = mean_sd(pd.Series([0.2, 0.4, 0.6]))
-    assert (n, mean) == (3, pytest.approx(0.4)) and sd == pytest.approx(0.2)
-    factor = {"data.imbalance_ratio": 100.0}
-    method = pd.DataFrame({"seed": [1, 2, 3], "m": [0.5, 0.7, 0.9], **factor})
-    base = pd.DataFrame({"seed": [3, 2, 1], "m": [0.6, 0.6, 0.3], **factor})  # by seed
-    # differences 0.2, 0.1, 0.3: mean 0.2, sd 0.1, half-width t(0.975, 2) * 0.1 / sqrt(3)
-    d = differences({"fedavg": base, "safe": method}, 100.0, "m").loc["safe"]
-    half = 4.302653 * 0.1 / math.sqrt(3)
-    assert d["n"] == 3 and d["mean"] == pytest.approx(0.2)
-    assert (d["lo"], d["hi"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+def test_tuning_extends_until_the_choice_is_interior(tmp_path, monkeypatch):
+    # a validation score peaking at lr 0.3: 0.1 (the old top) is an end choice, so 0.3 is
+    # tried, then 0.9, and 0.3 is interior
+    peak = {0.01: 0.3, 0.03: 0.4, 0.1: 0.5, 0.3: 0.6, 0.9: 0.55}
+    tried = []
+
+    def scores(self, method, key, base, swept, values, fixed, history):
+        tried.extend(values)
+        found = {v: peak[round(v, 6)] for v in values}
+        history.extend({**fixed, swept: v, "score": s} for v, s in found.items())
+        return found
+
+    monkeypatch.setattr(Study, "_scores", scores)
+    study = Study(tmp_path, Protocol())
+    assert study.tune("fedavg", 100.0) == {"fl.lr": pytest.approx(0.3)}
+    assert [round(x, 6) for x in tried] == [0.01, 0.03, 0.1, 0.3, 0.9]
+    entry = study.record["tuning"]["if100"]["fedavg"]
+    assert entry["interior"] == {"fl.lr": True} and entry["extensions"] == 2
+    # the personalised baseline trains as FedAvg: FedAvg's choice, no runs of its own
+    assert study.tune("fedavg-ft", 100.0) == {"fl.lr": pytest.approx(0.3)}
+    assert len(tried) == 5
 
 
-def sweep(values: dict[float, list[float]], few: dict[float, list[float]]) -> pd.DataFrame:
-    rows = []
-    for factor, accs in values.items():
-        for seed, (acc, f) in enumerate(zip(accs, few[factor]), start=1):
-            rows.append({"point": f"p{len(rows)}", "data.imbalance_ratio": factor,
-                         "seed": seed, "status": "complete", "final_accuracy": acc,
-                         "balanced_accuracy": acc, "few_shot_accuracy": f,
-                         "personalised_own_mix_accuracy": np.nan, "bytes_up": 1e6 * 10,
-                         "bytes_down": 2e6 * 10, "rounds": 10, "wall_s": 30.0,
-                         "val_balanced_accuracy": acc})
-    return pd.DataFrame(rows)
+def test_tuning_seeds_are_never_measured():
+    with pytest.raises(InputError):
+        Protocol(tuning_seeds=(3,)).measured_seeds(5)
+    assert Protocol().measured_seeds(5) == [1, 2, 3, 4, 5]
 
 
-def test_the_report_from_a_tiny_study(tmp_path):
-    study = tmp_path / "study"
-    fedavg = sweep({100.0: [0.5, 0.6, 0.7]}, {100.0: [0.1, 0.2, 0.3]})
-    safe = sweep({100.0: [0.6, 0.6, 0.8]}, {100.0: [0.3, 0.3, 0.6]})
-    for kind in ("final", "tune"):
-        for name, table in (("fedavg", fedavg), ("safe", safe)):
-            (study / kind / name).mkdir(parents=True)
-            table.to_parquet(study / kind / name / "sweep.parquet")
-    (study / "tune" / "fedavg" / "sweep.parquet").unlink()
-    tune_table([0.5, 0.7, 0.6]).to_parquet(study / "tune" / "fedavg" / "sweep.parquet")
-    record = {"methods": {"fedavg": {"label": "FedAvg"}, "safe": {"label": "SAFE"}},
-              "choices": {"fedavg": {"fl.lr": 0.03}, "safe": {"fl.lr": 0.1}},
-              "selection": "val_balanced_accuracy", "overrides": []}
-    (study / "study.json").write_text(json.dumps(record))
-    out = tmp_path / "docs" / "safe-study.md"
-    text = write_report(study, out)
-    assert out.read_text() == text
-    # FedAvg at IF 100: accuracy 0.6 +- 0.1; SAFE - FedAvg few-shot: 0.2, 0.1, 0.3
-    assert "| FedAvg | 3 | 0.600 ± 0.100 |" in text
-    half = 4.303 * 0.1 / math.sqrt(3)
-    assert f"+0.200 [{0.2 - half:+.3f}, {0.2 + half:+.3f}]" in text
-    assert "| 3.00 | 30 |" in text                       # (1 + 2) MB x 10 / 10 rounds
-    assert "| FedAvg | lr 0.03 | 0.700 | **yes** |" in text
-    # CI [-0.048, +0.448] holds zero: no gain is claimed; with differences 0.19, 0.2, 0.21
-    # it does not
-    assert "includes zero, so no few-shot gain" in verdict(record, {"fedavg": fedavg,
-                                                                     "safe": safe})
-    tight = sweep({100.0: [0.6, 0.6, 0.8]}, {100.0: [0.29, 0.4, 0.51]})
-    assert "the gain survives" in verdict(record, {"fedavg": fedavg, "safe": tight})
-    assert (tmp_path / "docs" / "figures" / "safe-study-few-shot.png").is_file()
-    assert "python -m orbitfl.study_report" in text
+def test_seeds_from_the_half_width_target_by_hand():
+    # sd 0.05, one comparison, half-width <= 0.05: t(0.975, n-1) / sqrt(n) <= 1
+    # n = 6: 2.571 / 2.449 = 1.05; n = 7: 2.447 / 2.646 = 0.925
+    assert seeds_needed(0.05, Protocol(), 1) == 7
+    assert seeds_needed(0.001, Protocol(), 10) == 5          # never fewer than 5
+    # MDE at n = 5: (t(0.975, 4) + t(0.8, 4)) sd / sqrt(5) = (2.7764 + 0.9410) 0.05 / 2.2361
+    assert minimal_detectable_effect(0.05, 5, Protocol(), 1) == pytest.approx(
+        (2.7764 + 0.9410) * 0.05 / math.sqrt(5), abs=1e-4)
+
+
+def test_the_study_has_every_row_the_issue_asks_for():
+    labels = {m["label"] for m in METHODS.values()}
+    assert {"FedAvg", "FedProx", "FedLA (logit adjustment)", "FedAvg + local fine-tuning",
+            "SAFE", "SAFE - CRO", "SAFE - FAU", "SAFE - ACE", "SAFE, fixed mu",
+            "SAFE, DMR off"} <= labels
+    assert any(m.startswith("Centralised") for m in labels)
+
+
+def test_own_mix_accuracy_by_hand():
+    # client 0 holds classes 0 and 1 as 3:1, client 1 only class 2
+    per_class = [[1.0, 0.0, 0.5], [0.2, 0.4, 0.9]]
+    counts = [np.array([3, 1, 0]), np.array([0, 0, 5])]
+    assert mean_own_mix_accuracy(per_class, counts) == pytest.approx((0.75 + 0.9) / 2)
+
+
+def test_the_ses_bytes_by_hand():
+    sizes = extra_bytes("small-cnn", 32)
+    # 64-byte message header; images: 16 + 4 x 4 header, 100 x 3 x 32 x 32 bytes;
+    # offset and scale: 16 + 4 header and 3 float32 each
+    assert sizes.ses == 64 + 32 + 100 * 3 * 32 * 32 + 2 * (20 + 12)
+    assert extra_bytes("small-cnn", 256, classes=45).ses == \
+        64 + 32 + 450 * 3 * 256 * 256 + 2 * (20 + 12)            # 88.5 MB
+    assert sizes.a_g == 64 + 16 + 2 * 4 + 100 * 128 * 4            # 100 x 128 float32
+    assert sizes.class_weights == 64 + 20 + 10 * 4
+
+
+@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
+def test_one_row_of_the_shipped_study_recomputed_from_its_data():
+    from scipy import stats
+
+    runs = pd.read_parquet(SHIPPED / "runs.parquet")
+    ideal = runs[(runs["network"] == "ideal") & (runs["factor"] == 100.0) &
+                 (runs["status"] == "complete")]
+    fedavg = ideal[ideal["method"] == "fedavg"].set_index("seed")["final_accuracy"]
+    safe = ideal[ideal["method"] == "safe"].set_index("seed")["final_accuracy"]
+    d = (safe - fedavg).dropna()
+    n = len(d)
+    m = ideal.loc[ideal["method"] != "fedavg", "method"].nunique()
+    half = stats.t.ppf(1 - 0.025 / m, n - 1) * d.std(ddof=1) / math.sqrt(n)
+    page = (ROOT / "docs" / "safe-study.md").read_text()
+    row = next(line for line in page.splitlines()             # ideal comes first
+               if line.startswith(f"| SAFE | FedAvg | {n} |"))
+    assert f"{d.mean():+.4g} [{d.mean() - half:+.4g}, {d.mean() + half:+.4g}]" in row
+    assert fedavg.notna().all() and json.loads((SHIPPED / "study.json").read_text())
+
+
+@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
+def test_the_page_is_what_the_shipped_data_give(tmp_path):
+    from orbitfl.study_report import write_report
+
+    page = write_report(SHIPPED, tmp_path / "safe-study.md", tmp_path / "figures",
+                        ROOT / "docs" / "safe-study-notes.md")
+    shipped = (ROOT / "docs" / "safe-study.md").read_text()
+    tables = [line for line in page.splitlines() if line.startswith(("|", "- "))]
+    assert tables and tables == [line for line in shipped.splitlines()
+                                 if line.startswith(("|", "- "))]
+    assert "not shown" in page or "is shown" in page
