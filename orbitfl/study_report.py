@@ -324,6 +324,20 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
              "agreeing with Holm's adjusted p-values.", "",
              *differences_table(sweep, numbers), ""]
     found = {"numbers": numbers, "sweep": sweep}
+    lines += _personal_lines(record, mine, curves, folder, caption, found)
+    lines += _equal_bytes_lines(record, sweep, caption, found)
+    lines += _target_section(sweep, network, caption)
+    stem = f"safe-study-if{factor:g}-{network}"
+    for axis in ("bytes", "time") if network == "links" else ("bytes",):
+        written = save_formats(bands_figure(sweep, axis), figures / f"{stem}-{axis}")
+        lines += [f"![{stem}-{axis}]({_relative(written[0], doc)})", ""]
+    return lines, found
+
+
+def _personal_lines(record: dict, mine: pd.DataFrame, curves: pd.DataFrame, folder: Path,
+                    caption: str, found: dict) -> list[str]:
+    """Personalised models against FedAvg + local fine-tuning and against their own global
+    model, where the runs scored any (``found`` gets their numbers)."""
     personal = [m for m in METHODS if m in set(mine["method"]) and
                 mine.loc[mine["method"] == m, "personalised_own_mix_accuracy"].notna().any()]
     if FT in personal and len(personal) > 1:
@@ -332,7 +346,7 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
         pnumbers = family(psweep, label(record, FT))
         found["personal"] = pnumbers
         gains = found["personal_gain"] = personal_gain(mine, personal)
-        lines += [caption, "", "### Personalised models against FedAvg + local fine-tuning",
+        return [caption, "", "### Personalised models against FedAvg + local fine-tuning",
                   "", "Both scored alike at the last round, on the balanced test set and "
                   "on each client's own class mix; simultaneous 95 % intervals.", "",
                   *differences_table(psweep, pnumbers), "",
@@ -344,9 +358,14 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
                   "|---|---|---|"] + [
             f"| {label(record, m)} | {g.n} | {g.mean:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] |"
             for m, g in gains.items()] + [""]
+    return []
+
+
+def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[str]:
+    """Accuracy at the largest byte budget every federated run reaches."""
     budget, at_bytes = equal_bytes(sweep)
     found["equal_bytes"] = at_bytes
-    lines += [caption, "", f"### Accuracy at equal bytes ({budget:.1f} MB up + down, the "
+    lines = [caption, "", f"### Accuracy at equal bytes ({budget:.1f} MB up + down, the "
               "largest budget every federated run reaches)", "",
               "| method | n | accuracy | Δ vs FedAvg [simultaneous 95 %] |", "|---|---|---|---|"]
     for _, r in at_bytes.iterrows():
@@ -356,20 +375,21 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
         lines.append(f"| {r['group']} | {r['n']} | {r['mean']:.3f} ± {r['sd']:.3f} | "
                      f"{delta} |")
     lines.append("")
+    return lines
+
+
+def _target_section(sweep, network: str, caption: str) -> list[str]:
+    """Rounds, bytes (and, on real links, time) to the study's target, censored."""
     target = study_target(sweep)
     if target is not None:
         quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
-        lines += [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
+        return [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
                   "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
                   "curve; a run that never reached it is censored at its last round, never "
                   "dropped. The target is the highest multiple of 5 % that some federated "
                   "method's median reaches (the general sweep report's rule).", "",
                   *target_lines(sweep, target, quantities), ""]
-    stem = f"safe-study-if{factor:g}-{network}"
-    for axis in ("bytes", "time") if network == "links" else ("bytes",):
-        written = save_formats(bands_figure(sweep, axis), figures / f"{stem}-{axis}")
-        lines += [f"![{stem}-{axis}]({_relative(written[0], doc)})", ""]
-    return lines, found
+    return []
 
 
 def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:

@@ -9,8 +9,8 @@ import torch
 
 from orbitfl.evaluation import Evaluator
 from orbitfl.fl.datasets import ImageSet
+from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.models import build_model
-from orbitfl.fl.registry import make_strategy
 from orbitfl.fl.strategy import FLConfig
 from orbitfl.fl.training import TrainConfig
 from orbitfl.mission import RoundRecord
@@ -28,7 +28,7 @@ def _evaluator(fine_tune: bool) -> Evaluator:
     torch.manual_seed(0)
     model = build_model("small-cnn", 2)
     config = FLConfig(rounds=1, seed=3, train=TrainConfig(epochs=3, batch_size=8, lr=0.1))
-    strategy = make_strategy("fedavg", model, config)
+    strategy = strategy_named("fedavg", model, config)
     clients = [_images(0, 16), _images(1, 16)]      # each client holds one class only
     test = ImageSet(torch.cat([_images(0, 8).images, _images(1, 8).images]),
                     torch.cat([torch.zeros(8), torch.ones(8)]).long())
