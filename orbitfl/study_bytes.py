@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from orbitfl.fl.compression import Codec
-from orbitfl.fl.models import build_model
+from orbitfl.fl.models import build_model, parts
 from orbitfl.fl.payloads import Payload
 from orbitfl.fl.safe import BANK, encode_ses
 from orbitfl.fl.strategy import model_payloads
@@ -62,7 +62,7 @@ def extra_bytes(model: str, image_size: int, classes: int = 10, ses_per_class: i
     payloads = {p.kind: p.nbytes for p in model_payloads(state, Codec())}
     up = {p.kind: p.nbytes for p in model_payloads(
         {k: v for k, v in state.items() if k != BANK}, Codec())}
-    features = net.classifier.weight.shape[1]
+    features = parts(net).classifier.weight.shape[1]
     n = classes * ses_per_class
     ses = Payload.encode("ses_images", encode_ses(torch.zeros(n, 3, image_size, image_size)))
     a_g = Payload.encode("feature_map", {"A_g": torch.zeros(n, features)})

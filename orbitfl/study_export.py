@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 
@@ -104,8 +105,7 @@ def export(study: Path, out: Path) -> list[Path]:
                                                                 sort_keys=True))]
     for name, frame in (("runs", runs), ("curves", curves), ("tuning", tunes),
                         ("diagnostics", diagnostics)):
-        written.append(atomic_write(out / f"{name}.parquet", lambda partial, f=frame:
-                                    f.to_parquet(partial, index=False, compression="zstd")))
+        written.append(atomic_write(out / f"{name}.parquet", _parquet_writer(frame)))
     return written
 
 
@@ -125,3 +125,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    """What ``atomic_write`` calls to write ``frame`` into its partial file."""
+    def write(partial: Path) -> None:
+        frame.to_parquet(partial, index=False, compression="zstd")
+    return write

@@ -27,7 +27,13 @@ import pandas as pd
 from orbitfl.analysis.comparisons import summary
 from orbitfl.analysis.curves import curve, on_grid
 from orbitfl.analysis.report import Run
-from orbitfl.analysis.stats import kaplan_meier, mean_interval, paired_differences
+from orbitfl.analysis.stats import (
+    KaplanMeier,
+    MeanInterval,
+    kaplan_meier,
+    mean_interval,
+    paired_differences,
+)
 from orbitfl.analysis.sweep_data import Sweep, sweep_from_table
 from orbitfl.analysis.sweep_markdown import differences_table, groups_table
 from orbitfl.analysis.time_to_target import choose_target
@@ -133,8 +139,9 @@ def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
     over the methods compared)."""
     federated = sweep.table[(sweep.table["status"] == "complete") &
                             ~sweep.table["point"].str.startswith(f"{CEILING}-s")]
-    curves = {p: curve(sweep.run(p).rounds, "bytes", "accuracy")
-              for p in federated["point"] if sweep.run(p) is not None}
+    found = {p: sweep.run(p) for p in federated["point"]}
+    curves = {p: curve(run.rounds, "bytes", "accuracy") for p, run in found.items()
+              if run is not None}
     budget = min(x[-1] for x, _ in curves.values() if len(x))
     rows = sweep.table[sweep.table["point"].isin(curves)].copy()
     rows["at_budget"] = [float(on_grid(*curves[p], np.array([budget]))[0])
@@ -153,7 +160,7 @@ def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
     return budget, pd.DataFrame(out)
 
 
-def personal_gain(runs: pd.DataFrame, methods: list[str]) -> dict[str, object]:
+def personal_gain(runs: pd.DataFrame, methods: list[str]) -> dict[str, MeanInterval]:
     """Per method with personalised models: its personalised models' own-mix accuracy minus
     its own global model's own-mix accuracy, run by run (the same clients' mixes, so the
     same distribution), with simultaneous (Bonferroni) 95 % intervals over the methods."""
@@ -177,7 +184,7 @@ TO_TARGET = {"round": ("rounds", lambda r: r["round"]),
              "time": ("simulated hours", lambda r: r["sim_time_s"] / 3600)}
 
 
-def to_target(sweep: Sweep, threshold: float, quantity: str) -> dict[str, object]:
+def to_target(sweep: Sweep, threshold: float, quantity: str) -> dict[str, KaplanMeier]:
     """Per group, the Kaplan-Meier median of ``quantity`` (rounds, bytes, simulated time) at
     which a run's balanced test accuracy first reaches ``threshold``, from its curve; a run
     that never does is censored at its last value, never dropped."""
