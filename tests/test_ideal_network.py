@@ -74,7 +74,7 @@ def test_a_run_with_ideal_links_has_every_client_in_every_round(tmp_path):
     scenario["constellation"]["tle"] = str(ROOT / "tle/planet_2024-07-16.tle")
     scenario["constellation"]["select"]["limit"] = 3
     scenario["data"].update(samples_per_class_max=20, imbalance_ratio=2, test_per_class=5,
-                            validation_fraction=0.2, min_per_client=5)
+                            validation_per_class=2, min_per_client=5)
     scenario["fl"].update(rounds=2, local_epochs=1)
     scenario["fl"]["schedule"].update(min_clients=3, evaluate_every=1)
     path = tmp_path / "ideal.yaml"
