@@ -319,13 +319,27 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
+# The study record's sections and the JSON type each must have (read back, never trusted).
+RECORD_SECTIONS: dict[str, type | tuple[type, ...]] = {
+    "data": dict, "elapsed_s": (int, float), "methods": dict, "overrides": list, "power": dict,
+    "protocol": dict, "run_wall_s": dict, "tuning": dict}
+
+
 def load_record(out: Path) -> dict:
+    """``study.json`` in ``out`` ({} when there is none), or a one-line ``InputError`` when it
+    is not a study record: not a mapping, or a section of the wrong kind."""
     path = Path(out) / "study.json"
     if not path.is_file():
         return {}
     record = read_json_file(path, "study record")
-    if not isinstance(record, dict):
-        raise InputError(f"{path}: not a study record; delete it to start the study afresh")
+    wrong = ("not a mapping" if not isinstance(record, dict) else next(
+        (f"'{key}' is not a {getattr(kind, '__name__', 'number')}"
+         for key, kind in RECORD_SECTIONS.items()
+         if key in record and (not isinstance(record[key], kind)
+                               or isinstance(record[key], bool))), None))
+    if wrong:
+        raise InputError(f"{path}: not a study record ({wrong}); delete it to start the "
+                         "study afresh")
     return record
 
 

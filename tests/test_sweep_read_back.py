@@ -37,13 +37,16 @@ def test_an_unreadable_point_checkpoint_is_discarded(tmp_path, caplog):
     assert any("it is damaged" in r.getMessage() for r in caplog.records)
 
 
-@pytest.mark.parametrize("record", ["[" * 50_000, "[]", '{"methods": []}'])
+@pytest.mark.parametrize("record", ["[" * 50_000, "[]", '{"methods": []}',
+                                    '{"elapsed_s": true}', '{"protocol": "x"}'])
 def test_a_damaged_study_record_is_one_line(tmp_path, record):
-    from orbitfl.study import _load_record
-    from orbitfl.study_report import load_study
+    """The driver (resuming a study) and the report (from shipped data) read the record
+    back: a damaged one is one line naming it, never a traceback later."""
+    from orbitfl.study import load_record
+    from orbitfl.study_report import load_data
 
     (tmp_path / "study.json").write_text(record)
-    for load in (_load_record, load_study):
+    for load in (load_record, load_data):
         with pytest.raises(InputError) as err:
             load(tmp_path)
         assert str(err.value).startswith(str(tmp_path / "study.json"))
