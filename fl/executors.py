@@ -361,7 +361,10 @@ class LocalExecutor(_BatchingExecutor):
         self._processes: dict = {}  # pid -> multiprocessing.Process, every worker started
 
     def _send(self, worker: int, jobs: list[FitJob]) -> Callable[[], list[FitResult]]:
-        future = self.pool.submit(_fit_in_pool, _message(jobs))  # whichever worker is free
+        try:  # a worker that died since the last batch has broken the pool already
+            future = self.pool.submit(_fit_in_pool, _message(jobs))  # whichever is free
+        except BrokenProcessPool:
+            raise WorkerLost(self._death()) from None
         self._processes.update(getattr(self.pool, "_processes", None) or {})
 
         def reply() -> list[FitResult]:

@@ -271,3 +271,33 @@ def test_unequal_clients_are_dealt_largest_first_to_the_least_loaded_worker():
     assert [p.result()[0] for p in pending] == [10 + c for c in range(10)]
     assert executor.messages == [(0, [11, 12, 15, 16, 19]), (1, [10, 13, 14, 17, 18])]
     assert [sum(sizes[j - 10] for j in jobs) for _, jobs in executor.messages] == [1014, 1026]
+
+
+def test_a_worker_killed_between_batches_is_worker_lost_not_a_broken_pool():
+    """A pool worker that dies after one batch and before the next breaks the pool, and the
+    next batch's send (not its result) is what finds out: that too must be WorkerLost,
+    naming the worker, never concurrent.futures' BrokenProcessPool (a traceback)."""
+    import os
+    import signal
+    import time
+
+    from orbitfl.errors import WorkerLost
+    from orbitfl.fl.config import Execution
+    from orbitfl.fl.datasets import ImageSet
+    from orbitfl.fl.executors import make_executor
+    from orbitfl.fl.extensions import strategy_named
+    from orbitfl.fl.models import build_model
+    from orbitfl.fl.strategy import FLConfig
+
+    strategy = strategy_named("fedavg", build_model("small-cnn", 2), FLConfig(rounds=2))
+    data = [ImageSet(torch.randn(6, 3, 8, 8), torch.tensor([0, 1] * 3))]
+    with make_executor(Execution("local", 1), strategy, data) as executor:
+        executor.submit(FitJob(0, 1, 0, strategy.to_client(1, 0), {})).result()
+        (pid,) = executor.pool._processes  # the one worker
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while not executor.pool._broken and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with pytest.raises(WorkerLost, match=rf"local pool worker \(pid {pid}\) was killed "
+                                             r"by SIGKILL"):
+            executor.submit(FitJob(1, 2, 0, strategy.to_client(2, 0), {})).result()
