@@ -2,7 +2,9 @@
 
 import os
 import reprlib
+import sys
 from pathlib import Path
+from typing import Callable
 
 from orbitfl.limits import ECHO_CHARS, MAX_ELEMENT_FILE_BYTES
 
@@ -59,3 +61,15 @@ def read_user_file(path: Path, what: str, max_bytes: int = MAX_ELEMENT_FILE_BYTE
 class WorkerLost(RuntimeError):
     """A pool worker or Ray actor died under a run (the out-of-memory killer, a signal):
     the message says which and how, on one line; the CLI adds how to resume."""
+
+
+def exit_status(work: Callable[[], object]) -> int:
+    """A module's command-line entry point around ``work``: 0 when it returns, and 2 with
+    one ``error:`` line on stderr per problem when it raises ``InputError``."""
+    try:
+        work()
+    except InputError as err:
+        for line in str(err).splitlines():
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    return 0

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from orbitfl.analysis.rundir_check import read_table
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, exit_status
 from orbitfl.overrides import parse_override
 from orbitfl.user_json import read_json_file
 
@@ -373,36 +373,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="PATH=VALUE", help="change the base scenario of every sweep")
     args = parser.parse_args(argv)
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    """The study as the command line asks for it."""
+    methods = [m for m in args.only.split(",") if m] or list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"--only: unknown method {unknown[0]!r}; known: "
+                         f"{', '.join(METHODS)}")
+    networks = [n for n in args.networks.split(",") if n]
+    if any(n not in LINKS for n in networks):
+        raise InputError(f"--networks: expected ideal and/or links, got {args.networks}")
     try:
-        methods = [m for m in args.only.split(",") if m] or list(METHODS)
-        unknown = [m for m in methods if m not in METHODS]
-        if unknown:
-            raise InputError(f"--only: unknown method {unknown[0]!r}; known: "
-                             f"{', '.join(METHODS)}")
-        networks = [n for n in args.networks.split(",") if n]
-        if any(n not in LINKS for n in networks):
-            raise InputError(f"--networks: expected ideal and/or links, got {args.networks}")
-        try:
-            factors = tuple(float(f) for f in args.factors.split(",") if f)
-        except ValueError:
-            raise InputError(f"--factors: expected numbers, got {args.factors}") from None
-        if args.max_seeds < Protocol.min_seeds:
-            raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
-                             f"{args.max_seeds}")
-        protocol = Protocol(factors=factors, max_seeds=args.max_seeds,
-                            networks=tuple(networks))
-        ray_started = _start_ray(args.backend, args.workers)
-        try:
-            Study(args.out, protocol, args.backend, args.workers,
-                  [parse_override(s) for s in args.overrides]).run(methods, networks)
-        finally:
-            if ray_started:
-                import ray
-                ray.shutdown()
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+        factors = tuple(float(f) for f in args.factors.split(",") if f)
+    except ValueError:
+        raise InputError(f"--factors: expected numbers, got {args.factors}") from None
+    if args.max_seeds < Protocol.min_seeds:
+        raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
+                         f"{args.max_seeds}")
+    protocol = Protocol(factors=factors, max_seeds=args.max_seeds,
+                        networks=tuple(networks))
+    ray_started = _start_ray(args.backend, args.workers)
+    try:
+        Study(args.out, protocol, args.backend, args.workers,
+              [parse_override(s) for s in args.overrides]).run(methods, networks)
+    finally:
+        if ray_started:
+            import ray
+            ray.shutdown()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ import pandas as pd
 
 from orbitfl.analysis.rundir_check import read_table
 from orbitfl.atomic import atomic_write, atomic_write_text
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, exit_status
 from orbitfl.study import SELECTION, load_record, selection_score
 
 KEYS = ["network", "factor", "method", "seed"]
@@ -109,26 +109,22 @@ def export(study: Path, out: Path) -> list[Path]:
     return written
 
 
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    """What ``atomic_write`` calls to write ``frame`` into its partial file."""
+    def write(partial: Path) -> None:
+        frame.to_parquet(partial, index=False, compression="zstd")
+    return write
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", type=Path, help="study folder (python -m orbitfl.study --out)")
     parser.add_argument("--out", type=Path, required=True, help="folder of the compact tables")
     args = parser.parse_args(argv)
-    try:
-        export(args.study, args.out)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: export(args.study, args.out))
 
 
 if __name__ == "__main__":
     sys.exit(main())
 
-
-def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
-    """What ``atomic_write`` calls to write ``frame`` into its partial file."""
-    def write(partial: Path) -> None:
-        frame.to_parquet(partial, index=False, compression="zstd")
-    return write

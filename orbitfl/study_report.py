@@ -38,7 +38,7 @@ from orbitfl.analysis.sweep_data import Sweep, sweep_from_table
 from orbitfl.analysis.sweep_markdown import differences_table, groups_table
 from orbitfl.analysis.time_to_target import choose_target
 from orbitfl.atomic import atomic_write_text
-from orbitfl.errors import InputError
+from orbitfl.errors import InputError, exit_status
 from orbitfl.study import BASELINE, HEADLINE, METHODS, load_record
 from orbitfl.study_bytes import markdown as bytes_markdown
 from orbitfl.study_bytes import table as bytes_table
@@ -570,12 +570,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--notes", type=Path, default=None,
                         help="the plan and a hand-written reading, placed after the verdict")
     args = parser.parse_args(argv)
-    try:
-        write_report(args.data, args.out, args.figures, args.notes)
-    except InputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return exit_status(lambda: write_report(args.data, args.out, args.figures, args.notes))
 
 
 if __name__ == "__main__":
