@@ -245,6 +245,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("value", "float", "", "the quantity's value (NaN: divergence of fixed mu)"))),
     Table("manifest.json", "The run's record (JSON; keys sorted when written).", (
         _c("class_names", "list of str", "", "the data set's class names, by class index"),
+        _c("code_sha256", "str", "", "SHA-256 of orbitfl's Python sources that computed the "
+           "run (`orbitfl.code_identity`): a sweep reuses a finished point, and a run resumes "
+           "from a checkpoint, only when it and `scenario_sha256` both match"),
         _c("final_val_accuracy", "float or null", "fraction",
            "last round's validation accuracy (null: no validation set)"),
         _c("final_val_balanced_accuracy", "float or null", "fraction",

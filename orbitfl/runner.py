@@ -20,6 +20,7 @@ from orbitfl import __version__, tables
 from orbitfl.analysis.report import write_report
 from orbitfl.assemble import Assembly, assemble
 from orbitfl.checkpoint_check import check_checkpoint, retry_advice
+from orbitfl.code_identity import code_sha256
 from orbitfl.errors import InputError
 from orbitfl.fl.executors import torch_threads
 from orbitfl.fl.federation import FederatedData
@@ -210,7 +211,8 @@ def _no_round_reason(contacts: int) -> str:
 
 
 def _save_checkpoint(checkpoint: dict, path: Path, scenario: Scenario) -> None:
-    document = _plain({"scenario_sha256": scenario.content_hash(), **checkpoint})
+    document = _plain({"scenario_sha256": scenario.content_hash(),
+                       "code_sha256": code_sha256(), **checkpoint})
     atomic_save(document, path, torch.save)
 
 
@@ -228,7 +230,7 @@ def _plain(value):
     return value
 
 
-CHECKPOINT_FIELDS = {"scenario_sha256": str, "round": int, "strategy": dict, "rounds": list,
+CHECKPOINT_FIELDS = {"scenario_sha256": str, "code_sha256": str, "round": int, "strategy": dict, "rounds": list,
                      "clients": dict, "received": dict, "undelivered": dict}
 
 
@@ -249,6 +251,10 @@ def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
     if saved["scenario_sha256"] != scenario.content_hash():
         raise InputError(f"{path}: the checkpoint belongs to a different scenario (or a "
                          "changed copy of it); resume with the scenario file that started it")
+    if saved["code_sha256"] != code_sha256():
+        raise InputError(f"{path}: the checkpoint was written by other orbitfl code (code "
+                         f"{saved['code_sha256'][:12]}, this is {code_sha256()[:12]}); its "
+                         f"rounds would mix two programs' results); {retry}")
     return saved
 
 
@@ -293,6 +299,7 @@ def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:
     return {
         "status": "complete",
         "orbitfl_version": __version__,
+        "code_sha256": code_sha256(),
         "python": platform.python_version(),
         "packages": packages,
         "scenario_file": None if prepared.path == IN_MEMORY else str(prepared.path.resolve()),

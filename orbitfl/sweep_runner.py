@@ -48,6 +48,7 @@ import pandas as pd
 
 from orbitfl.analysis.rundir_check import check_manifest, read_table
 from orbitfl.atomic import atomic_write_text
+from orbitfl.code_identity import code_sha256
 from orbitfl.columns import expand as expand_columns
 from orbitfl.errors import InputError, read_user_file, short
 from orbitfl.fl.lifeline import die_with_parent, exit_status, kept_signal_handlers
@@ -236,7 +237,8 @@ def point_scenario(scenario_file: Path) -> Scenario:
 
 
 def is_complete(point: Point) -> bool:
-    """A run directory counts when its manifest is complete and matches the scenario."""
+    """A run directory counts when its manifest is complete and matches the scenario and
+    the code (``code_identity``): a result of other code is never reused as this one's."""
     if not (point.run_dir / "manifest.json").is_file():
         return False
     try:  # a damaged run directory is not complete: it is reported, never read as a result
@@ -245,7 +247,8 @@ def is_complete(point: Point) -> bool:
     except ValueError:  # InputError, RunDirectoryError
         return False
     return recorded.get("status") == "complete" and point.scenario is not None and \
-        recorded.get("scenario_sha256") == point.scenario.content_hash()
+        recorded.get("scenario_sha256") == point.scenario.content_hash() and \
+        recorded.get("code_sha256") == code_sha256()
 
 
 def _manifest(run_dir: Path) -> dict:
@@ -261,10 +264,22 @@ def _not_runnable(point: Point) -> dict | None:
         return {"status": "invalid", "error": point.error, "wall_s": 0.0}
     if point.run_dir.is_dir() and any(point.run_dir.iterdir()) and not is_complete(point):
         return {"status": "failed", "wall_s": 0.0, "error": (
-            f"{point.run_dir} holds a run of another scenario or a damaged one (was the "
-            "sweep file changed?); "
-            "delete it, or sweep into another --out")}
+            f"{point.run_dir} holds {_foreign(point.run_dir)}; delete it to compute it "
+            "again, or sweep into another --out")}
     return None
+
+
+def _foreign(run_dir: Path) -> str:
+    """What an unusable run directory holds, for the point's one-line error."""
+    try:
+        recorded = _manifest(run_dir)
+    except ValueError:
+        recorded = {}
+    if recorded.get("status") == "complete" and recorded.get("code_sha256") != code_sha256():
+        code = str(recorded.get("code_sha256") or "unrecorded")[:12]
+        return (f"a run computed by other orbitfl code (code {code}, this is "
+                f"{code_sha256()[:12]}: a result of other code is not reused)")
+    return "a run of another scenario or a damaged one (was the sweep file changed?)"
 
 
 def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> dict:
@@ -328,8 +343,9 @@ def _resumable(scenario: Scenario, run_dir: Path) -> bool:
     except Exception as err:  # torch raises many kinds for truncated or foreign bytes
         saved, why = {}, f"it is damaged ({type(err).__name__})"
     else:
-        why = "it belongs to an earlier version of this point"
-    if isinstance(saved, dict) and saved.get("scenario_sha256") == scenario.content_hash():
+        why = "it belongs to an earlier version of this point or of orbitfl's code"
+    if isinstance(saved, dict) and saved.get("scenario_sha256") == scenario.content_hash() \
+            and saved.get("code_sha256") == code_sha256():
         return True  # its contents are checked when the run resumes from it
     logger.info(f"discarded {checkpoint}: {why}")
     shutil.rmtree(checkpoint.parent)

@@ -181,6 +181,25 @@ def test_damaged_checkpoint_is_one_line_before_simulating(tmp_path, capsys, no_s
     assert checkpoint.is_file()  # left for the user to inspect or delete
 
 
+def test_a_checkpoint_of_other_code_is_one_line_before_simulating(tmp_path, capsys,
+                                                                 no_simulation):
+    """Rounds computed by other orbitfl code are not continued by this code."""
+    from orbitfl.prepare import prepare
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(BASE))
+    checkpoint = tmp_path / ".cut.partial" / "checkpoint.pt"
+    checkpoint.parent.mkdir(parents=True)
+    torch.save({"scenario_sha256": prepare(scenario).scenario.content_hash(),
+                "code_sha256": "0" * 64, "round": 1, "strategy": {}, "rounds": [],
+                "clients": {}, "received": {}, "undelivered": {}}, checkpoint)
+    assert main(["run", str(scenario), "--resume", str(tmp_path / "cut")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert err.startswith(f"error: {checkpoint}: the checkpoint was written by other orbitfl "
+                          "code (code 000000000000")
+
+
 def test_second_process_on_a_live_run_is_refused(tmp_path, capsys, no_simulation):
     from orbitfl.rundir import StagedRunDirectory
 

@@ -292,6 +292,28 @@ def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, m
     assert (point.run_dir / "manifest.json").is_file()
 
 
+def test_a_point_computed_by_other_code_is_reported_not_reused(tmp_path, monkeypatch):
+    """The same scenario computed by other orbitfl code is another result: a rerun of the
+    sweep after the code changed neither reuses nor overwrites it (code_identity)."""
+    import orbitfl.sweep_runner as sweep_runner
+
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "micro.yaml", "parameters": {"seed": [1]}}))
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 0
+    manifest = (out / "runs" / "sweep-000" / "manifest.json").read_bytes()
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 0  # same code: reused
+    assert pd.read_parquet(out / "sweep.parquet").reused.tolist() == [True]
+
+    monkeypatch.setattr(sweep_runner, "code_sha256", lambda: "f" * 64)
+    assert main(["sweep", str(sweep), "--out", str(out)]) == 1
+    table = pd.read_parquet(out / "sweep.parquet")
+    assert table.status.tolist() == ["failed"]
+    assert "other orbitfl code" in table.error.iloc[0] and "ffffffffffff" in table.error.iloc[0]
+    assert (out / "runs" / "sweep-000" / "manifest.json").read_bytes() == manifest
+
+
 @pytest.mark.parametrize("options, message", [
     (["--workers", "-1"], "--workers: expected at least 1"),
     (["--address", "localhost:6379"], "--address applies to --backend ray"),
