@@ -230,8 +230,9 @@ def _plain(value):
     return value
 
 
-CHECKPOINT_FIELDS = {"scenario_sha256": str, "code_sha256": str, "round": int, "strategy": dict, "rounds": list,
-                     "clients": dict, "received": dict, "undelivered": dict}
+CHECKPOINT_FIELDS = {"scenario_sha256": str, "code_sha256": str, "round": int,
+                     "strategy": dict, "rounds": list, "clients": dict, "received": dict,
+                     "undelivered": dict}
 
 
 def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
