@@ -70,6 +70,7 @@ BUILT_INS: dict[str, dict[str, Entry]] = {
     )},
     "model": {name: Entry("model", name, None, BUILT_IN, meaning) for name, meaning in (
         ("small-cnn", "three conv blocks (~95 k parameters), sized for CPU training"),
+        ("tiny-cnn", "the small CNN at width 16 (~24 k parameters): many runs on few cores"),
         ("resnet18", "ResNet-18 (He et al., 2016) with a 3x3 stem for small tiles (~11 M "
                      "parameters)"),
         ("seg-unet", "U-Net style segmentation model (data.task: segmentation)"),
