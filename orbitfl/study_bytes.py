@@ -73,8 +73,9 @@ def extra_bytes(model: str, image_size: int, classes: int = 10, ses_per_class: i
 
 
 def table(sizes: tuple[int, ...] = (32, 64, 256), classes: tuple[int, ...] = (10, 45),
-          models: tuple[str, ...] = ("small-cnn", "resnet18")) -> list[ExtraBytes]:
-    """Every model x image size x number of classes (10: this study; 45: NWPU-RESISC45)."""
+          models: tuple[str, ...] = ("tiny-cnn", "small-cnn", "resnet18")) -> list[ExtraBytes]:
+    """Every model (tiny-cnn: this study's) x image size x number of classes (10: this study;
+    45: NWPU-RESISC45)."""
     return [extra_bytes(m, s, c) for m in models for c in classes for s in sizes]
 
 

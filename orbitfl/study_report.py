@@ -332,6 +332,7 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
              *differences_table(sweep, numbers), ""]
     found = {"numbers": numbers, "sweep": sweep}
     lines += _personal_lines(record, mine, curves, folder, caption, found)
+    lines += _ablation_lines(record, mine, curves, folder, caption, found)
     lines += _equal_bytes_lines(record, sweep, caption, found)
     lines += _target_section(sweep, network, caption)
     stem = f"safe-study-if{factor:g}-{network}"
@@ -366,6 +367,21 @@ def _personal_lines(record: dict, mine: pd.DataFrame, curves: pd.DataFrame, fold
             f"| {label(record, m)} | {g.n} | {g.mean:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] |"
             for m, g in gains.items()] + [""]
     return []
+
+
+def _ablation_lines(record: dict, mine: pd.DataFrame, curves: pd.DataFrame, folder: Path,
+                    caption: str, found: dict) -> list[str]:
+    """Each SAFE variant (a part left out, mu fixed, DMR off) minus full SAFE, paired by
+    seed: what each part adds is the negative of its row (``found`` gets the numbers)."""
+    variants = [m for m in ABLATIONS if m in set(mine["method"])]
+    if HEADLINE not in set(mine["method"]) or not variants:
+        return []
+    asweep = as_sweep(record, mine, curves.iloc[:0], folder, [HEADLINE, *variants])
+    found["ablations"] = anumbers = family(asweep, label(record, HEADLINE))
+    return [caption, "", "### SAFE's parts: each variant minus full SAFE, paired by seed", "",
+            "A part helps where removing it loses accuracy (a negative difference whose "
+            f"interval excludes zero); simultaneous 95 % over the {len(variants)} variants.",
+            "", *differences_table(asweep, anumbers), ""]
 
 
 def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[str]:
@@ -462,10 +478,21 @@ def verdict(record: dict, found: dict) -> list[str]:
                                     f"{where}: SAFE - FedAvg, balanced test accuracy"))
         lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
                                     f"{where}: SAFE - FedAvg, few-shot accuracy"))
+        for method in ("fedprox", "fedla"):
+            d = difference(numbers, label(record, method), "final_accuracy")
+            if d is not None:
+                lines.append("- " + reading(d, f"{where}: {label(record, method)} - FedAvg, "
+                                               "balanced test accuracy"))
         if "personal" in f:
             lines.append("- " + reading(difference(
                 f["personal"], safe, "personalised_own_mix_accuracy"),
                 f"{where}: SAFE's personalised models - FedAvg + fine-tuning's, own mix"))
+        for method in ABLATIONS:
+            if "ablations" in f:
+                d = difference(f["ablations"], label(record, method), "final_accuracy")
+                if d is not None:
+                    lines.append("- " + reading(d, f"{where}: {label(record, method)} - SAFE, "
+                                                   "balanced test accuracy"))
         for method, g in f.get("personal_gain", {}).items():
             shown = "not shown (the interval includes zero)" if g.lo <= 0 <= g.hi else \
                 ("a gain is shown" if g.lo > 0 else "a loss is shown")
