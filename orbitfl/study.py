@@ -5,9 +5,9 @@ its edges cannot move:
   (``Protocol.tuning_seeds``) that no measured run uses, per imbalance factor, by the
   balanced validation accuracy (mean of the last ``selection_rounds`` evaluations, so one
   noisy round decides nothing); the test set is never read.
-- **Interior choices.** A learning rate chosen at an end of its grid extends the grid by
-  a factor of 3 in that direction, and again, until the choice is interior (or
-  ``max_extensions`` is spent, which the record and the report say).
+- **Interior choices.** A learning rate (or FedProx's mu) chosen at an end of its grid
+  extends the grid by a factor of 3 in that direction, and again, until the choice is
+  interior (or ``max_extensions`` is spent, which the record and the report say).
 - **Seeds from a power target.** Every method runs ``min_seeds`` seeds (never fewer than
   5); the paired SAFE - FedAvg differences of those seeds (an internal pilot) give the sd
   from which the number of seeds for a simultaneous (Bonferroni over the comparisons with
@@ -216,8 +216,9 @@ class Study:
         return float(np.mean(values)) if values else math.nan
 
     def tune(self, method: str, factor: float) -> dict[str, Any]:
-        """The method's setting at this imbalance factor: the learning rate (grid extended
-        until interior), then any extra key at that rate; the history is recorded."""
+        """The method's setting at this imbalance factor: the learning rate, then any extra
+        key at that rate, each grid extended until its choice is interior; the history is
+        recorded."""
         spec = METHODS[method]
         key = factor_name(factor)
         if (method, key) in self._chosen:
@@ -228,29 +229,38 @@ class Study:
             return self.tune(spec["same_as"], factor)
         base = {**spec["set"], "data.imbalance_ratio": factor}
         history: list[dict] = []
-        grid = sorted(self.protocol.lr_grid)
-        tried = self._scores(method, key, base, "fl.lr", grid, {}, history)
+        chosen: dict[str, Any] = {}
+        interior: dict[str, bool] = {}
         extensions = 0
-        while True:
-            lr = best(tried)
-            more = extension(grid, lr, self.protocol.lr_step)
-            if more is None or extensions >= self.protocol.max_extensions:
-                break
-            more = float(f"{more:.6g}")
-            grid = sorted([*grid, more])
-            tried.update(self._scores(method, key, base, "fl.lr", [more], {}, history))
-            extensions += 1
-        chosen: dict[str, Any] = {"fl.lr": lr}
-        interior = {"fl.lr": extension(grid, lr, self.protocol.lr_step) is None}
-        for extra, values in spec.get("extra", {}).items():
-            scores = self._scores(method, key, base, extra, values, {"fl.lr": lr}, history)
-            chosen[extra] = best(scores)
-            interior[extra] = min(values) < chosen[extra] < max(values)
+        for name, grid in {"fl.lr": self.protocol.lr_grid, **spec.get("extra", {})}.items():
+            value, inside, more = self._tune_key(method, key, base, name, grid, dict(chosen),
+                                                 history)
+            chosen[name], interior[name] = value, inside
+            extensions += more
         tuning[method] = {"history": history, "chosen": chosen, "interior": interior,
                           "extensions": extensions}
         self._chosen[method, key] = chosen
         self.save()
         return chosen
+
+    def _tune_key(self, method: str, key: str, base: dict, swept: str, grid: Sequence[float],
+                  fixed: dict, history: list) -> tuple[float, bool, int]:
+        """One tuned key at the ``fixed`` values of those tuned before it: its grid, then
+        a value x ``lr_step`` beyond an end choice, until the choice is interior or
+        ``max_extensions`` are spent. Returns the choice, whether it is interior and the
+        number of extensions."""
+        values = sorted(grid)
+        tried = self._scores(method, key, base, swept, values, fixed, history)
+        extensions = 0
+        while True:
+            choice = best(tried)
+            more = extension(values, choice, self.protocol.lr_step)
+            if more is None or extensions >= self.protocol.max_extensions:
+                return choice, more is None, extensions
+            more = float(f"{more:.6g}")
+            values = sorted([*values, more])
+            tried.update(self._scores(method, key, base, swept, [more], fixed, history))
+            extensions += 1
 
     def _scores(self, method: str, key: str, base: dict, swept: str, values: list,
                 fixed: dict, history: list) -> dict[float, float]:

@@ -73,6 +73,30 @@ def test_tuning_extends_until_the_choice_is_interior(tmp_path, monkeypatch):
     assert len(tried) == 5
 
 
+def test_fedprox_mu_is_extended_until_interior_too(tmp_path, monkeypatch):
+    # lr peaks inside its grid (0.03); mu at the bottom of [0.01, 0.1, 1], so 0.01 / 3 and
+    # 0.01 / 9 are tried and 0.01 / 3 is interior
+    lr = {0.01: 0.3, 0.03: 0.5, 0.1: 0.4}
+    mu = {0.01: 0.5, 0.1: 0.4, 1.0: 0.3, 0.00333333: 0.55, 0.00111111: 0.52}
+    tried = []
+
+    def scores(self, method, key, base, swept, values, fixed, history):
+        tried.append((swept, [round(v, 8) for v in values], dict(fixed)))
+        return {v: (lr if swept == "fl.lr" else mu)[round(v, 8)] for v in values}
+
+    monkeypatch.setattr(Study, "_scores", scores)
+    study = Study(tmp_path, Protocol())
+    assert study.tune("fedprox", 100.0) == {"fl.lr": 0.03,
+                                            "fl.fedprox.mu": pytest.approx(0.01 / 3, 1e-5)}
+    assert tried == [("fl.lr", [0.01, 0.03, 0.1], {}),
+                     ("fl.fedprox.mu", [0.01, 0.1, 1.0], {"fl.lr": 0.03}),
+                     ("fl.fedprox.mu", [0.00333333], {"fl.lr": 0.03}),
+                     ("fl.fedprox.mu", [0.00111111], {"fl.lr": 0.03})]
+    entry = study.record["tuning"]["if100"]["fedprox"]
+    assert entry["interior"] == {"fl.lr": True, "fl.fedprox.mu": True}
+    assert entry["extensions"] == 2
+
+
 def test_tuning_seeds_are_never_measured():
     with pytest.raises(InputError):
         Protocol(tuning_seeds=(3,)).measured_seeds(5)
