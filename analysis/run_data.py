@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from orbitfl.errors import InputError
-from orbitfl.user_json import read_json_file
+from orbitfl.core.errors import InputError
+from orbitfl.core.user_json import read_json_file
 
 from .rundir_check import RunDirectoryError, check_manifest, read_table
 from .style import Cue, cue

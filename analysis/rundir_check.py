@@ -1,5 +1,5 @@
 """What a report reads back from a run directory, checked against the run directory's one
-declaration (``orbitfl/columns.py``): every declared column a table holds has its declared
+declaration (``orbitfl/rundir/columns.py``): every declared column a table holds has its declared
 type, and the manifest is an object whose declared keys have theirs. A directory damaged by
 a disk, a tool or a hand edit is then one line naming the file and what is wrong, before
 any figure is drawn, instead of a traceback deep in the plotting (or a wrong figure)."""
@@ -15,8 +15,8 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api import types
 
-from orbitfl.columns import TABLES, declared_column
-from orbitfl.errors import short
+from orbitfl.core.errors import short
+from orbitfl.rundir.columns import TABLES, declared_column
 
 
 class RunDirectoryError(ValueError):
@@ -62,7 +62,7 @@ def _list(column: pd.Series) -> bool:
     return types.is_object_dtype(column) and _values_are(column, (list, np.ndarray))
 
 
-# A declared column type (``orbitfl/columns.py``), without its " or null", as a check of
+# A declared column type (``orbitfl/rundir/columns.py``), without its " or null", as a check of
 # the column pandas read; "as swept" (a sweep's parameters) and "object" are anything.
 _COLUMN_CHECKS: dict[str, Callable[[pd.Series], bool]] = {
     "float": _number, "int": _integer, "bool": _boolean, "str": _text,
