@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from orbitfl.core.errors import InputError
+from orbitfl.rundir.reader import RunDirectory, RunDirectoryError
 from orbitfl.scenario import Scenario, scenario_from_mapping
 from orbitfl.scenario import load_scenario as _load_file
 
@@ -80,19 +82,27 @@ def run(scenario: Scenario | str | Path, out: str | Path | None = None,
 
 @dataclass
 class Run:
-    """A complete run directory: its manifest, and its tables as DataFrames (read once,
-    when first used)."""
+    """A complete run directory: its manifest, and its tables as DataFrames, each read and
+    checked against its declared columns when first used (``orbitfl.rundir.reader``), as
+    ``orbitfl report`` checks its own; a damaged table is an ``InputError`` naming it."""
 
-    path: Path
-    manifest: dict
-    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    directory: RunDirectory = field(repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.directory.path
+
+    @property
+    def manifest(self) -> dict:
+        return self.directory.manifest
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in TABLES:
             raise KeyError(f"no table {name!r}; tables: {', '.join(TABLES)}")
-        if name not in self._tables:
-            self._tables[name] = _read_table(self.path, name)
-        return self._tables[name]
+        try:
+            return self.directory.table(name)
+        except RunDirectoryError as err:
+            raise InputError(str(err)) from None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name in TABLES:
@@ -110,29 +120,19 @@ class Run:
 
 
 def open_run(path: str | Path) -> Run:
-    """An existing run directory, checked as ``orbitfl report`` checks it."""
-    from orbitfl.analysis.run_data import RunDirectoryError, load_run
-    from orbitfl.core.errors import InputError
+    """An existing run directory, checked as ``orbitfl report`` checks it: the manifest and
+    the tables every report reads now (each read once), the others when first used."""
+    from orbitfl.analysis.run_data import COLUMNS
 
     try:
-        checked = load_run(Path(path))
+        directory = RunDirectory(Path(path), COLUMNS)
+        for name in ("rounds", "transfers", "contacts"):
+            directory.table(name)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
-    tables = {"rounds": checked.rounds, "contacts": checked.contacts,
-              "transfers": checked.transfers}
-    return Run(Path(path), checked.manifest, tables)
+    return Run(directory)
 
 
-def _read_table(path: Path, name: str) -> pd.DataFrame:
-    """A table of the run directory at ``path``, read and checked against its declared
-    columns as ``orbitfl report`` checks its own (an ``InputError`` naming the file)."""
-    from orbitfl.analysis.rundir_check import RunDirectoryError, read_table
-    from orbitfl.core.errors import InputError
-
-    try:
-        return read_table(path, f"{name}.parquet")
-    except RunDirectoryError as err:
-        raise InputError(str(err)) from None
 def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[str, Any],
           replicates: int | None = None, seeds: list[int] | None = None, mode: str = "grid",
           backend: str = "local", workers: int | None = None, out: str | Path | None = None,
@@ -189,9 +189,7 @@ class Sweep:
         function the command uses; the files written. A folder that is not empty and holds
         no earlier report is refused unless ``force``."""
         from orbitfl.analysis.report_folder import is_report
-        from orbitfl.analysis.run_data import RunDirectoryError
         from orbitfl.analysis.sweep_report import write_sweep_report
-        from orbitfl.core.errors import InputError
         from orbitfl.rundir.writer import check_report_dir
 
         out = Path(out)
@@ -211,8 +209,6 @@ class Sweep:
 
 def open_sweep(path: str | Path) -> Sweep:
     """An existing sweep directory (its ``sweep.parquet`` and ``sweep_summary.parquet``)."""
-    from orbitfl.core.errors import InputError
-
     path = Path(path)
     missing = [f for f in ("sweep.parquet", "sweep_summary.parquet")
                if not (path / f).is_file()]

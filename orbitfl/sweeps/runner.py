@@ -46,7 +46,6 @@ from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
-from orbitfl.analysis.rundir_check import check_manifest, read_table
 from orbitfl.core.atomic import atomic_write_text
 from orbitfl.core.errors import InputError, read_user_file, short
 from orbitfl.core.limits import MAX_SCENARIO_BYTES, workers_problem
@@ -56,6 +55,7 @@ from orbitfl.engine.ray_address import check_address
 from orbitfl.engine.targets import THRESHOLDS, flat_columns
 from orbitfl.fl.lifeline import die_with_parent, exit_status, kept_signal_handlers
 from orbitfl.rundir.columns import expand as expand_columns
+from orbitfl.rundir.reader import check_manifest, read_table
 from orbitfl.rundir.writer import (
     StagedRunDirectory,
     check_output_dir,

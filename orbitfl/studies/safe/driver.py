@@ -41,9 +41,9 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.analysis.rundir_check import read_table
 from orbitfl.core.errors import InputError, exit_status
 from orbitfl.core.user_json import read_json_file
+from orbitfl.rundir.reader import read_table
 from orbitfl.scenario.overrides import parse_override
 
 BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"

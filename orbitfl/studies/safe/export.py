@@ -24,9 +24,9 @@ from typing import Callable
 
 import pandas as pd
 
-from orbitfl.analysis.rundir_check import read_table
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
+from orbitfl.rundir.reader import read_table
 from orbitfl.studies.safe.driver import SELECTION, load_record, selection_score
 
 KEYS = ["network", "factor", "method", "seed"]

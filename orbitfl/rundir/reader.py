@@ -1,21 +1,24 @@
-"""What a report reads back from a run directory, checked against the run directory's one
-declaration (``orbitfl/rundir/columns.py``): every declared column a table holds has its declared
-type, and the manifest is an object whose declared keys have theirs. A directory damaged by
-a disk, a tool or a hand edit is then one line naming the file and what is wrong, before
-any figure is drawn, instead of a traceback deep in the plotting (or a wrong figure)."""
+"""The run directory read back, checked against its one declaration (``columns.py``): every
+declared column a table holds has its declared type, and the manifest is an object whose
+declared keys have theirs. A directory damaged by a disk, a tool or a hand edit is then one
+line naming the file and what is wrong, before any figure is drawn, instead of a traceback
+deep in the plotting (or a wrong figure). ``RunDirectory`` is the one reader the API,
+``analysis`` and sweeps share: the manifest checked on opening, each table read and checked
+when first used, then kept. Pandas only: a report can be made without torch or simpy."""
 
 from __future__ import annotations
 
 from numbers import Real
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from pandas.api import types
 
-from orbitfl.core.errors import short
+from orbitfl.core.errors import InputError, short
+from orbitfl.core.user_json import read_json_file
 from orbitfl.rundir.columns import TABLES, declared_column
 
 
@@ -146,3 +149,48 @@ def check_manifest(path: Path, manifest: Any) -> dict:
             raise RunDirectoryError(f"{path}: manifest.json: {key} is {short(value)}, "
                                     f"declared {declared}")
     return manifest
+
+
+# The files without which a folder is not a run directory.
+REQUIRED_FILES = ("manifest.json", "rounds.parquet", "transfers.parquet", "contacts.parquet")
+
+
+def read_manifest(path: Path) -> dict:
+    """``path/manifest.json``, read with a bounded depth and size and checked
+    (``check_manifest``): any reader error is one ``RunDirectoryError`` line."""
+    try:
+        manifest = read_json_file(path / "manifest.json", "run manifest")
+    except InputError as err:
+        problem = str(err).removeprefix(str(path / "manifest.json"))
+        raise RunDirectoryError(f"{path}: manifest.json{problem[:120]}") from None
+    return check_manifest(path, manifest)
+
+
+class RunDirectory:
+    """A complete run directory: its manifest, checked on opening, and its tables, each read
+    and checked when first asked for and then kept (never read twice). ``required`` names
+    the columns a table must have when it has rows (the reader's own use of it)."""
+
+    def __init__(self, path: Path, required: Mapping[str, tuple[str, ...]] | None = None):
+        if not path.is_dir():
+            raise RunDirectoryError(f"{path}: not a run directory (" +
+                                    ("not a folder)" if path.exists() else "no such folder)"))
+        missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+        if missing:
+            raise RunDirectoryError(f"{path}: not a complete run directory (missing "
+                                    f"{', '.join(missing)})")
+        self.path = path
+        self.manifest = read_manifest(path)
+        self._required = dict(required or {})
+        self._tables: dict[str, pd.DataFrame] = {}
+
+    def has(self, name: str) -> bool:
+        """Whether the table ``name`` (``rounds``, ``power``...) was written."""
+        return (self.path / f"{name}.parquet").is_file()
+
+    def table(self, name: str) -> pd.DataFrame:
+        """The table ``name``, read and checked on first use."""
+        if name not in self._tables:
+            self._tables[name] = read_table(self.path, f"{name}.parquet",
+                                            self._required.get(name, ()))
+        return self._tables[name]
