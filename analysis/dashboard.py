@@ -32,8 +32,8 @@ from matplotlib.colors import ListedColormap, to_hex
 from PIL import Image
 from plotly.subplots import make_subplots
 
-from orbitfl.atomic import atomic_write_text
-from orbitfl.landmask import MISSING
+from orbitfl.core.atomic import atomic_write_text
+from orbitfl.core.landmask import MISSING
 
 from .downloads import SCRIPT as DOWNLOADS
 from .downloads import Downloads

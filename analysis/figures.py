@@ -14,8 +14,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.collections import LineCollection  # noqa: E402
 
-from orbitfl.atomic import atomic_write  # noqa: E402
-from orbitfl.landmask import MISSING, land_mask  # noqa: E402
+from orbitfl.core.atomic import atomic_write  # noqa: E402
+from orbitfl.core.landmask import MISSING, land_mask  # noqa: E402
 
 from .labels import LabelPlacer  # noqa: E402
 from .run_data import FACTORS  # noqa: E402

@@ -18,7 +18,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from orbitfl.gc_freeze import older_objects_frozen  # noqa: E402
+from orbitfl.core.gc_freeze import older_objects_frozen  # noqa: E402
 
 from .dashboard import write_dashboard  # noqa: E402
 from .figures import (  # noqa: E402
@@ -82,7 +82,7 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     written: list[Path] = []
     steps, started = len(VIEWS) + 1, time.perf_counter()
     logger.info(f"report: drawing {len(VIEWS)} figures ({', '.join(formats)})")
-    # the mission's objects (orbitfl/gc_freeze.py)
+    # the mission's objects (orbitfl/core/gc_freeze.py)
     with older_objects_frozen(), figure_style(style):
         for done, (name, view) in enumerate(VIEWS.items()):
             logger.debug(f"report: {name}")

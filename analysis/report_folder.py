@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from orbitfl.atomic import atomic_write_text
+from orbitfl.core.atomic import atomic_write_text
 
 MARKER = "orbitfl-report.json"
 

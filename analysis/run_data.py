@@ -14,16 +14,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from orbitfl.errors import InputError
-from orbitfl.user_json import read_json_file
+from orbitfl.rundir.reader import RunDirectory, RunDirectoryError
 
-from .rundir_check import RunDirectoryError, check_manifest, read_table
 from .style import Cue, cue
 
 __all__ = ["RunDirectoryError"]  # re-exported: the error a bad run directory raises
 
 MB = 1e6
-REQUIRED = ("manifest.json", "rounds.parquet", "transfers.parquet", "contacts.parquet")
 
 
 @dataclass
@@ -89,36 +86,16 @@ COLUMNS = {
 def load_run(path: Path) -> Run:
     """A run directory's tables, or a one-line ``RunDirectoryError`` naming what is wrong
     (missing, damaged or foreign files), before any figure is drawn."""
-    path = Path(path)
-    if not path.is_dir():
-        raise RunDirectoryError(f"{path}: not a run directory (" +
-                                ("not a folder)" if path.exists() else "no such folder)"))
-    missing = [name for name in REQUIRED if not (path / name).is_file()]
-    if missing:
-        raise RunDirectoryError(f"{path}: not a complete run directory (missing "
-                                f"{', '.join(missing)})")
-    manifest = _manifest(path)
-    tables = {name: _table(path, name) for name in COLUMNS
-              if name in ("rounds", "transfers", "contacts") or
-              (path / f"{name}.parquet").is_file()}
+    directory = RunDirectory(Path(path), COLUMNS)
+    tables = {name: directory.table(name) for name in COLUMNS
+              if name in ("rounds", "transfers", "contacts") or directory.has(name)}
+    manifest = directory.manifest
     scenario = manifest.get("scenario")
     name = scenario.get("name") if isinstance(scenario, dict) else None
-    return Run(name if isinstance(name, str) and name else path.name, path, manifest,
+    return Run(name if isinstance(name, str) and name else directory.path.name,
+               directory.path, manifest,
                **{"power": None, "tracks": None, "stations": None, "clients": None,
                   **tables})
-
-
-def _manifest(path: Path) -> dict:
-    try:  # bounded depth, UTF-8, a size cap: one line for any reader error
-        manifest = read_json_file(path / "manifest.json", "run manifest")
-    except InputError as err:
-        problem = str(err).removeprefix(str(path / "manifest.json"))
-        raise RunDirectoryError(f"{path}: manifest.json{problem[:120]}") from None
-    return check_manifest(path, manifest)
-
-
-def _table(path: Path, name: str) -> pd.DataFrame:
-    return read_table(path, f"{name}.parquet", COLUMNS[name])
 
 
 def unique_names(runs: list[Run]) -> None:

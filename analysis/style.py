@@ -22,7 +22,7 @@ from typing import Iterator
 import matplotlib.pyplot as plt
 from cycler import cycler
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 # Okabe & Ito (2008), "Color Universal Design": the eight colours, in the order series use
 # them (yellow and black last: yellow is faint on white, black reads as an axis).

@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import yaml
 
-from orbitfl.errors import InputError, short
+from orbitfl.core.errors import InputError, short
 
 from .run_data import Run, RunDirectoryError, load_run
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from orbitfl.docgen import table_cell
+from orbitfl.core.docgen import table_cell
 
 from .comparisons import METRICS, SCALE, ttt_metric
 from .run_data import FACTORS

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from orbitfl.atomic import atomic_write, atomic_write_text
-from orbitfl.columns import check_columns
+from orbitfl.core.atomic import atomic_write, atomic_write_text
+from orbitfl.rundir.columns import check_columns
 
 from .comparisons import ACCURACY_METRICS, COST_METRICS, summary
 from .figures import save_formats
@@ -82,7 +82,7 @@ def _with_parameters(sweep: Sweep, frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _csv(path: Path, frame: pd.DataFrame) -> Path:
-    """A table whose columns ``orbitfl.columns`` declares (and documents), whole or not."""
+    """A table whose columns ``orbitfl.rundir.columns`` declares (and documents), whole or not."""
     check_columns(path.name, list(frame.columns))
     return atomic_write(path, lambda partial: frame.to_csv(partial, index=False))
 

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from .stats import KaplanMeier, kaplan_meier
 from .sweep_data import Sweep

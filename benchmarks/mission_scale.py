@@ -155,8 +155,8 @@ class TreeSampler(threading.Thread):
 def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool,
           batched: bool = False) -> dict:
     import orbitfl.api as api
-    from orbitfl import runner
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
+    from orbitfl.engine import runner
     from orbitfl.fl import federation, training
 
     overrides = {} if backend == "serial" else {"execution.backend": backend,
@@ -171,7 +171,7 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool,
 
     homes = [runner]   # the runner's stages, wherever this version of orbitfl keeps them
     try:
-        homes.insert(0, importlib.import_module("orbitfl.assemble"))
+        homes.insert(0, importlib.import_module("orbitfl.engine.assemble"))
     except ImportError:
         pass
     stages = Stages()
@@ -193,7 +193,7 @@ def child(satellites: int, rounds: int, backend: str, workers: int, eager: bool,
                             "get" if waiting == "_Sent" else "result", "training")
     except (ImportError, AttributeError):
         pass
-    from orbitfl import mission
+    from orbitfl.engine import mission
     stages.wrap(mission, "predict", "evaluation")
     stages.wrap(training, "predict", "evaluation")
     startup = {"s": 0.0}

@@ -95,9 +95,9 @@ def mission_share(scenario: Path = QUICKSTART, out: Path | None = None) -> None:
     """Time the learning work of the strategy the scenario actually runs (its class, read
     from the scenario, not a fixed one) and the checkpoints; the engine is what is left of
     ``Mission.run``."""
-    import orbitfl.runner as runner
+    import orbitfl.engine.runner as runner
+    from orbitfl.engine.mission import Mission
     from orbitfl.fl.extensions import strategy_class
-    from orbitfl.mission import Mission
     from orbitfl.scenario import load_scenario
 
     entry = load_scenario(scenario).fl.strategy_entry

@@ -23,8 +23,8 @@ from typing import Sequence
 
 import numpy as np
 
-from orbitfl.errors import InputError
-from orbitfl.options import STRICT, option
+from orbitfl.core.errors import InputError
+from orbitfl.core.options import STRICT, option
 
 from .links import atmospheric_loss_db
 from .stations import GroundStation

@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from orbitfl.options import STRICT, Duration, option
+from orbitfl.core.options import STRICT, Duration, option
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class StationOutage:
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """The scenario's ``faults`` section is this class (``orbitfl/options.py``)."""
+    """The scenario's ``faults`` section is this class (``orbitfl/core/options.py``)."""
 
     __pydantic_config__ = STRICT
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Sequence
 
-from orbitfl.errors import InputError, read_user_file
+from orbitfl.core.errors import InputError, read_user_file
 
 from .omm import parse_omm_csv, parse_omm_json
 from .tle import ElementSet, parse_tle_text

@@ -23,7 +23,7 @@ import pandas as pd
 import simpy
 from simpy.resources.base import BaseResource, Get, Put
 
-from orbitfl.options import STRICT, option
+from orbitfl.core.options import STRICT, option
 
 from .airtime import Airtime, TransferRecord
 from .links import RateProfiles
@@ -36,7 +36,7 @@ POLICIES = ("fifo", "elevation", "priority")
 @dataclass(frozen=True)
 class Backhaul:
     """Terrestrial link between every station and the ground server: the scenario's
-    ``network.backhaul`` section, in its units (``orbitfl/options.py``)."""
+    ``network.backhaul`` section, in its units (``orbitfl/core/options.py``)."""
 
     __pydantic_config__ = STRICT
 

@@ -20,7 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from skyfield.earthlib import refraction
 
-from orbitfl.errors import InputError, read_user_file
+from orbitfl.core.errors import InputError, read_user_file
 
 MASK_LOWEST_DEG, MASK_HIGHEST_DEG = -5.0, 90.0
 REFRACTION_TEMPERATURE_C = 10.0

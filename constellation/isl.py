@@ -16,7 +16,7 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from orbitfl.options import STRICT, option
+from orbitfl.core.options import STRICT, option
 
 from .constants import EARTH_RADIUS_KM
 from .contacts import ContactPlan, _pair_events
@@ -30,7 +30,7 @@ _PAIR_POINTS = 4_000_000  # satellite pairs x grid points examined at once
 @dataclass(frozen=True)
 class IslModel:
     """Who may link and at what rate: the scenario's ``links.isl`` section
-    (``orbitfl/options.py``)."""
+    (``orbitfl/core/options.py``)."""
 
     __pydantic_config__ = STRICT
 

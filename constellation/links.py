@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from orbitfl.errors import short
-from orbitfl.options import STRICT, option
+from orbitfl.core.errors import short
+from orbitfl.core.options import STRICT, option
 
 from .constants import SPEED_OF_LIGHT_M_S
 from .contacts import ContactPlan

@@ -17,8 +17,8 @@ from sgp4 import omm
 from sgp4.api import Satrec
 from sgp4.exporter import export_tle
 
-from orbitfl.errors import InputError, short
-from orbitfl.user_json import load_json
+from orbitfl.core.errors import InputError, short
+from orbitfl.core.user_json import load_json
 
 from .tle import ElementSet, check_sgp4
 

@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.cache_dir import default_cache_dir, entry_path, read_entry, write_entry
+from orbitfl.core.cache_dir import default_cache_dir, entry_path, read_entry, write_entry
 
 from .contacts import WINDOW_COLUMNS, ContactPlan, compute_contacts
 from .propagation import Propagator
@@ -56,7 +56,7 @@ def cached_contacts(propagator: Propagator, stations: Sequence[GroundStation],
                     **kwargs) -> tuple[ContactPlan, bool]:
     """The plan, and whether it came from the cache. ``cache_dir=None`` uses the default.
     An entry is used only when its checksum matches and it is a plan of these satellites
-    and stations (``orbitfl/cache_dir.py``); otherwise it is rebuilt."""
+    and stations (``orbitfl/core/cache_dir.py``); otherwise it is rebuilt."""
     directory = cache_dir if cache_dir is not None else default_cache_dir()
     path = entry_path(directory, "contacts", plan_key(propagator, stations, horizon_s,
                                                       grid_step_s, tolerance_s, refraction))

@@ -20,7 +20,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from orbitfl.options import STRICT, option
+from orbitfl.core.options import STRICT, option
 
 from .eclipse import is_sunlit, sun_ecef_km
 from .propagation import Propagator
@@ -31,7 +31,7 @@ WH = 3600.0  # joules per watt-hour
 @dataclass(frozen=True)
 class PowerSpec:
     """Defaults describe a 3U Earth-observation cubesat (estimates, not a datasheet). The
-    scenario's ``onboard.power`` section is this class (``orbitfl/options.py``)."""
+    scenario's ``onboard.power`` section is this class (``orbitfl/core/options.py``)."""
 
     __pydantic_config__ = STRICT
 

@@ -11,7 +11,7 @@ from importlib.resources import files
 import numpy as np
 from skyfield.api import wgs84
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from .horizon import HorizonMask
 from .rate_model import RateModel

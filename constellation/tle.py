@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 from sgp4 import omm
 from sgp4.api import SGP4_ERRORS, Satrec
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 TLE_LINE_LENGTH = 69
 

@@ -15,9 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-from orbitfl.errors import short
-from orbitfl.limits import MAX_SATELLITES
-from orbitfl.options import STRICT, option
+from orbitfl.core.errors import short
+from orbitfl.core.limits import MAX_SATELLITES
+from orbitfl.core.options import STRICT, option
 
 from .constants import EARTH_RADIUS_KM, MU_EARTH_KM3_S2
 from .tle import _ALPHA5_LETTERS, ElementSet, parse_tle_text, tle_checksum

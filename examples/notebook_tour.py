@@ -6,7 +6,7 @@
 import sys
 
 import orbitfl
-from orbitfl.overrides import parse_override
+from orbitfl.scenario.overrides import parse_override
 
 path = sys.argv[1] if len(sys.argv) > 1 else "scenarios/quickstart.yaml"
 changes = dict(parse_override(a) for a in sys.argv[2:] if a != "--set")

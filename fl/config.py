@@ -2,7 +2,7 @@
 dataclasses as its sections (``data`` is ``DataSpec``, ``fl.safe`` is ``SafeConfig``,
 ``fl.fedprox``, ``fl.fedbuff`` and ``fl.compression`` the classes of those names,
 ``execution`` is ``Execution``), so each option's type, bounds, description and unit live
-here (``orbitfl/options.py``). Plain dataclasses, no torch: a scenario validates without
+here (``orbitfl/core/options.py``). Plain dataclasses, no torch: a scenario validates without
 importing it."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
-from orbitfl.cache_dir import default_cache_dir
-from orbitfl.limits import (
+from orbitfl.core.cache_dir import default_cache_dir
+from orbitfl.core.limits import (
     MAX_IMAGE_BYTES,
     MAX_SATELLITES,
     MAX_TRACK_IMAGES,
     image_bytes,
 )
-from orbitfl.options import SCENARIO_FOLDER, STRICT, Duration, option
+from orbitfl.core.options import SCENARIO_FOLDER, STRICT, Duration, option
 
 from . import registry
 
@@ -29,7 +29,7 @@ BUILT_IN_DATASETS = tuple(registry.BUILT_INS["dataset"])
 @dataclass(frozen=True)
 class SafeConfig:
     """SAFE's switches and their modes (docs/safe-method.md); every orbitfl choice is a field.
-    The scenario's ``fl.safe`` section is this class (``orbitfl/options.py``)."""
+    The scenario's ``fl.safe`` section is this class (``orbitfl/core/options.py``)."""
 
     __pydantic_config__ = STRICT
 

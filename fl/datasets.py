@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from orbitfl.errors import InputError
-from orbitfl.limits import MAX_IMAGE_BYTES, image_bytes
+from orbitfl.core.errors import InputError
+from orbitfl.core.limits import MAX_IMAGE_BYTES, image_bytes
 
 GRATINGS_PER_CLASS = 2
 

@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from orbitfl.errors import WorkerLost
+from orbitfl.core.errors import WorkerLost
 
 from . import lifeline, wire
 from .config import Execution

@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
-from orbitfl.cache_dir import entry_path, read_entry, write_entry
-from orbitfl.errors import InputError, short
-from orbitfl.random_streams import RandomStreams
+from orbitfl.core.cache_dir import entry_path, read_entry, write_entry
+from orbitfl.core.errors import InputError, short
+from orbitfl.core.random_streams import RandomStreams
 
 from .config import BUILT_IN_DATASETS, DataSpec
 from .datasets import (
@@ -396,7 +396,7 @@ def cached_render(labels: np.ndarray, sun_elevation_deg: np.ndarray, size: int,
                   stream: tuple, cache_dir: Path | None) -> np.ndarray:
     """Rendered tiles, cached on disk by a hash of everything that decides them; an entry
     is used only when its checksum matches and it holds these tiles' shape and type
-    (``orbitfl/cache_dir.py``), otherwise rendered again."""
+    (``orbitfl/core/cache_dir.py``), otherwise rendered again."""
     key = tile_key(labels, sun_elevation_deg, size, stream)
     path = None if cache_dir is None else entry_path(Path(cache_dir), "tiles", key.hexdigest())
     shape = (len(labels), 3, size, size)

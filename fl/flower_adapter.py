@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from .datasets import ImageSet
 from .flower_clients import check_client, fit_client
@@ -291,7 +291,7 @@ def _array_attributes(strategy: Any) -> dict[str, Any]:
     """A strategy's array state as tensors: the attributes that are arrays, lists or
     name-keyed dicts of arrays (FedAdam's moments in either API), and those still None
     (before the first round), so that a checkpoint has the keys of a freshly built
-    strategy (``orbitfl/checkpoint_check.py``)."""
+    strategy (``orbitfl/engine/checkpoint_check.py``)."""
     saved: dict[str, Any] = {}
     for name, value in vars(strategy).items():
         if value is None or _is_arrays(value):

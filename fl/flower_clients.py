@@ -21,7 +21,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 Fit = tuple[list[np.ndarray], int, dict[str, Any]]  # arrays, num_examples, metrics
 

@@ -25,7 +25,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import torch
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 State = dict[str, torch.Tensor]
 

@@ -14,7 +14,7 @@ from typing import cast
 
 import numpy as np
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from .datasets import require_image_memory
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from .config import SafeConfig
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 
 def long_tail_counts(n_max: int, classes: int, imbalance_factor: float,

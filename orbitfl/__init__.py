@@ -1,8 +1,12 @@
 """orbitfl: a satellite-constellation network simulator with federated-learning workloads.
 
-Subpackages: ``orbitfl.constellation`` (physics and the network engine), ``orbitfl.fl``
-(learning), ``orbitfl.analysis`` (reading run directories, figures). The modules directly
-in ``orbitfl`` read scenarios and wire the two worlds together.
+Subpackages, from the top layer down (docs/architecture.md): ``orbitfl.studies``
+(applications), ``orbitfl.cli`` and ``orbitfl.api`` (front doors), ``orbitfl.commands`` and
+``orbitfl.sweeps``, ``orbitfl.engine`` (one run: the two worlds wired together),
+``orbitfl.scenario`` and ``orbitfl.analysis`` (reading run directories, figures),
+``orbitfl.constellation`` (physics and the network engine), ``orbitfl.fl`` (learning) and
+``orbitfl.rundir`` (the run directory's declaration and writer), ``orbitfl.core`` (the
+kernel).
 """
 
 from pathlib import Path

@@ -11,7 +11,7 @@
     study.report("report/")
 
 Scenarios built from a mapping need no file (give absolute element-file paths, or
-``base_dir`` for relative ones). Bad input raises ``orbitfl.errors.InputError`` with the
+``base_dir`` for relative ones). Bad input raises ``orbitfl.core.errors.InputError`` with the
 same one-line messages as the command.
 """
 
@@ -23,6 +23,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from orbitfl.core.errors import InputError
+from orbitfl.rundir.reader import RunDirectory, RunDirectoryError
 from orbitfl.scenario import Scenario, scenario_from_mapping
 from orbitfl.scenario import load_scenario as _load_file
 
@@ -44,8 +46,8 @@ def load_scenario(source: str | Path | Mapping[str, Any],
 def contacts(scenario: Scenario | str | Path) -> pd.DataFrame:
     """The scenario's contact plan (one row per window), as ``orbitfl contacts`` writes it
     (a scenario without ``fl`` will do: a contact plan needs no learning or imagery)."""
-    from orbitfl.prepare import prepare
-    from orbitfl.world import build_world
+    from orbitfl.engine.prepare import prepare
+    from orbitfl.engine.world import build_world
 
     return build_world(prepare(scenario, purpose="contacts")).contacts_table()
 
@@ -54,9 +56,9 @@ def contact_report(scenario: Scenario | str | Path, out: str | Path) -> Path:
     """Write the contact-plan report (``orbitfl contacts --report``) into the folder
     ``out``: pass durations, revisit gaps, passes against antennas, data volume per station
     and day, rate and MODCOD over a pass; tables, figures and ``contact-report.md``."""
-    from orbitfl.plan_report import check_contact_report_dir, write_report
-    from orbitfl.prepare import prepare
-    from orbitfl.world import build_world
+    from orbitfl.engine.plan_report import check_contact_report_dir, write_report
+    from orbitfl.engine.prepare import prepare
+    from orbitfl.engine.world import build_world
 
     check_contact_report_dir(Path(out))
     write_report(build_world(prepare(scenario, purpose="contacts")), Path(out))
@@ -69,8 +71,8 @@ def run(scenario: Scenario | str | Path, out: str | Path | None = None,
     ``progress``, progress bars (on a terminal or in a notebook) and, unless the caller has
     configured ``logging``, the status lines on stderr; the lines are always logged to the
     ``orbitfl`` logger."""
-    from orbitfl.progress import Bars, status_lines
-    from orbitfl.runner import run as run_scenario
+    from orbitfl.core.progress import Bars, status_lines
+    from orbitfl.engine.runner import run as run_scenario
 
     with status_lines(progress):
         summary = run_scenario(scenario, Path(out) if out is not None else None,
@@ -80,19 +82,27 @@ def run(scenario: Scenario | str | Path, out: str | Path | None = None,
 
 @dataclass
 class Run:
-    """A complete run directory: its manifest, and its tables as DataFrames (read once,
-    when first used)."""
+    """A complete run directory: its manifest, and its tables as DataFrames, each read and
+    checked against its declared columns when first used (``orbitfl.rundir.reader``), as
+    ``orbitfl report`` checks its own; a damaged table is an ``InputError`` naming it."""
 
-    path: Path
-    manifest: dict
-    _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
+    directory: RunDirectory = field(repr=False)
+
+    @property
+    def path(self) -> Path:
+        return self.directory.path
+
+    @property
+    def manifest(self) -> dict:
+        return self.directory.manifest
 
     def table(self, name: str) -> pd.DataFrame:
         if name not in TABLES:
             raise KeyError(f"no table {name!r}; tables: {', '.join(TABLES)}")
-        if name not in self._tables:
-            self._tables[name] = _read_table(self.path, name)
-        return self._tables[name]
+        try:
+            return self.directory.table(name)
+        except RunDirectoryError as err:
+            raise InputError(str(err)) from None
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         if name in TABLES:
@@ -110,29 +120,19 @@ class Run:
 
 
 def open_run(path: str | Path) -> Run:
-    """An existing run directory, checked as ``orbitfl report`` checks it."""
-    from orbitfl.analysis.run_data import RunDirectoryError, load_run
-    from orbitfl.errors import InputError
+    """An existing run directory, checked as ``orbitfl report`` checks it: the manifest and
+    the tables every report reads now (each read once), the others when first used."""
+    from orbitfl.analysis.run_data import COLUMNS
 
     try:
-        checked = load_run(Path(path))
+        directory = RunDirectory(Path(path), COLUMNS)
+        for name in ("rounds", "transfers", "contacts"):
+            directory.table(name)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
-    tables = {"rounds": checked.rounds, "contacts": checked.contacts,
-              "transfers": checked.transfers}
-    return Run(Path(path), checked.manifest, tables)
+    return Run(directory)
 
 
-def _read_table(path: Path, name: str) -> pd.DataFrame:
-    """A table of the run directory at ``path``, read and checked against its declared
-    columns as ``orbitfl report`` checks its own (an ``InputError`` naming the file)."""
-    from orbitfl.analysis.rundir_check import RunDirectoryError, read_table
-    from orbitfl.errors import InputError
-
-    try:
-        return read_table(path, f"{name}.parquet")
-    except RunDirectoryError as err:
-        raise InputError(str(err)) from None
 def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[str, Any],
           replicates: int | None = None, seeds: list[int] | None = None, mode: str = "grid",
           backend: str = "local", workers: int | None = None, out: str | Path | None = None,
@@ -143,8 +143,8 @@ def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[s
     seed of ``seeds``; into ``out`` (``runs/sweeps/<name>`` unless given; ``name``: the
     base's). Points already complete there are reused, interrupted ones resume. Relative
     paths in swept values are relative to the current folder."""
-    from orbitfl.progress import Bars, status_lines
-    from orbitfl.sweep_runner import default_out, run_spec, sweep_spec
+    from orbitfl.core.progress import Bars, status_lines
+    from orbitfl.sweeps.runner import default_out, run_spec, sweep_spec
 
     scenario = base if isinstance(base, Scenario) else load_scenario(base)
     document: dict[str, Any] = {"mode": mode, "parameters": {
@@ -189,10 +189,8 @@ class Sweep:
         function the command uses; the files written. A folder that is not empty and holds
         no earlier report is refused unless ``force``."""
         from orbitfl.analysis.report_folder import is_report
-        from orbitfl.analysis.run_data import RunDirectoryError
         from orbitfl.analysis.sweep_report import write_sweep_report
-        from orbitfl.errors import InputError
-        from orbitfl.rundir import check_report_dir
+        from orbitfl.rundir.writer import check_report_dir
 
         out = Path(out)
         check_report_dir(out, "report folder", is_report, force, "force=True")
@@ -211,8 +209,6 @@ class Sweep:
 
 def open_sweep(path: str | Path) -> Sweep:
     """An existing sweep directory (its ``sweep.parquet`` and ``sweep_summary.parquet``)."""
-    from orbitfl.errors import InputError
-
     path = Path(path)
     missing = [f for f in ("sweep.parquet", "sweep_summary.parquet")
                if not (path / f).is_file()]

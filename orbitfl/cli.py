@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TypeAlias
 
 from orbitfl import __version__
-from orbitfl.catalogs import CATALOGS, format_table
-from orbitfl.errors import InputError, WorkerLost
-from orbitfl.overrides import Override, parse_override
-from orbitfl.progress import Bars, configure_logging
+from orbitfl.core.errors import InputError, WorkerLost
+from orbitfl.core.progress import Bars, configure_logging
+from orbitfl.scenario.catalogs import CATALOGS, format_table
+from orbitfl.scenario.overrides import Override, parse_override
 
 if TYPE_CHECKING:
-    from orbitfl.runner import RunSummary
+    from orbitfl.engine.runner import RunSummary
 
 EXIT_INPUT_ERROR = 2
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # subcommands
@@ -240,7 +240,7 @@ def _resume_advice(args: argparse.Namespace, stopped: BaseException) -> str:
     """How to go on after a run stopped early: the exact command that resumes it when it
     left a checkpoint (absolute paths, the same --set changes and execution options: it
     works from any folder), else to run it again."""
-    from orbitfl.rundir import resume_dir_of
+    from orbitfl.rundir.writer import resume_dir_of
 
     run_dir = resume_dir_of(stopped)
     if args.command != "run" or run_dir is None:
@@ -256,7 +256,7 @@ def _resume_advice(args: argparse.Namespace, stopped: BaseException) -> str:
 
 
 def _validate(path: Path, overrides: list[Override]) -> int:
-    from orbitfl.prepare import prepare
+    from orbitfl.engine.prepare import prepare
 
     prepared = prepare(path, overrides, purpose="validate")
     prepared.log_warnings()
@@ -268,8 +268,8 @@ def _validate(path: Path, overrides: list[Override]) -> int:
 
 
 def _contacts(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
-    from orbitfl.contacts_report import write_contacts
-    from orbitfl.rundir import check_output_file
+    from orbitfl.commands.contacts_report import write_contacts
+    from orbitfl.rundir.writer import check_output_file
 
     if args.out is None and args.report is None:
         raise InputError("orbitfl contacts: give --out TABLE, --report DIR, or both")
@@ -314,7 +314,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
     from orbitfl.analysis.report_folder import is_report
     from orbitfl.analysis.run_data import RunDirectoryError
     from orbitfl.analysis.sweep_report import write_sweep_report
-    from orbitfl.rundir import check_report_dir
+    from orbitfl.rundir.writer import check_report_dir
 
     check_report_dir(out, "report folder", is_report, force, "--force")
     try:
@@ -334,7 +334,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
 
 
 def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> int:
-    from orbitfl.sweep_runner import run_sweep
+    from orbitfl.sweeps.runner import run_sweep
 
     table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
                       overrides=overrides, progress=bars)
@@ -347,9 +347,9 @@ def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> i
 def _schema(out: Path | None) -> int:
     import json
 
-    from orbitfl.atomic import atomic_write_text
-    from orbitfl.json_schema import scenario_json_schema
-    from orbitfl.rundir import check_output_file
+    from orbitfl.core.atomic import atomic_write_text
+    from orbitfl.rundir.writer import check_output_file
+    from orbitfl.scenario.json_schema import scenario_json_schema
 
     if out is not None:
         check_output_file(out, "schema file")
@@ -363,7 +363,7 @@ def _schema(out: Path | None) -> int:
 
 
 def _init(folder: Path, force: bool) -> int:
-    from orbitfl.init_cmd import init, next_steps
+    from orbitfl.commands.init_cmd import init, next_steps
 
     print(next_steps(folder, init(folder, force)))
     return 0
@@ -372,13 +372,13 @@ def _init(folder: Path, force: bool) -> int:
 def _run(path: Path, out: Path | None, resume: bool = False,
          overrides: Sequence[Override] = (), bars: Bars | None = None,
          started: float | None = None) -> int:
-    from orbitfl.ray_address import check_address
-    from orbitfl.rundir import check_output_dir
+    from orbitfl.engine.ray_address import check_address
+    from orbitfl.rundir.writer import check_output_dir
 
     if out is not None:
         check_output_dir(out, "run directory")  # at once, before the heavy imports
     check_address(dict(overrides).get("execution.address"), "--address")
-    from orbitfl.runner import run
+    from orbitfl.engine.runner import run
 
     s = run(path, out, resume=resume, overrides=overrides, progress=bars)
     rows = [

@@ -27,7 +27,7 @@ def pytest_configure(config) -> None:
 def interrupt_and_resume(scenario, out: Path, monkeypatch, after_round: int) -> None:
     """Run ``scenario`` into ``out``, stop it as Ctrl-C would right after round
     ``after_round``'s checkpoint is saved, then resume it to the end."""
-    from orbitfl import runner
+    from orbitfl.engine import runner
 
     save = runner._save_checkpoint
 

@@ -11,7 +11,7 @@ import yaml
 from test_end_to_end import TINY
 
 import orbitfl
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from conftest import SCENARIOS
 
@@ -71,7 +71,7 @@ def test_a_sweep_with_replicates_from_python(tmp_path):
     the per-run table, the per-group summary, reuse on a second call, the report, reprs."""
     from test_sweep import MICRO
 
-    from orbitfl.replicates import derived_seeds
+    from orbitfl.sweeps.replicates import derived_seeds
 
     out = tmp_path / "sweep"
     micro = {**copy.deepcopy(MICRO), "report": {"figures": False}}  # runs only: seconds
@@ -106,7 +106,7 @@ def test_a_sweep_with_replicates_from_python(tmp_path):
 def test_the_package_lists_the_api_and_imports_without_torch():
     assert {"load_scenario", "contacts", "run", "open_run", "sweep", "open_sweep"} <= \
         set(dir(orbitfl))
-    importlib.import_module("orbitfl.sweep_runner")  # (a submodule once shadowed the name)
+    importlib.import_module("orbitfl.sweeps.runner")  # (a submodule once shadowed the name)
     assert orbitfl.sweep is orbitfl.api.sweep
     code = "import sys, orbitfl; dir(orbitfl); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import simpy
 
-from orbitfl import tables
 from orbitfl.constellation.atmosphere import (
     DRAW_PERCENTS,
     NODE_ELEVATIONS_DEG,
@@ -31,7 +30,8 @@ from orbitfl.constellation.network import GROUND, Network
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import GroundStation, from_catalog
 from orbitfl.constellation.tle import select
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
+from orbitfl.engine import tables
 from orbitfl.scenario import load_scenario
 
 from conftest import SCENARIOS, TLE_DIR
@@ -205,9 +205,9 @@ def test_scenario_weather_section_hash_and_errors():
 def test_world_draws_one_sky_per_pass_from_the_scenario_seed():
     """``build_world`` with ``per_pass_draw``: the percentages come from the scenario seed's
     weather sub-stream, and uplink and downlink of a pass see the same sky."""
-    from orbitfl.prepare import prepare
-    from orbitfl.random_streams import WEATHER_STREAM
-    from orbitfl.world import build_world
+    from orbitfl.core.random_streams import WEATHER_STREAM
+    from orbitfl.engine.prepare import prepare
+    from orbitfl.engine.world import build_world
 
     overrides = [("duration", "3h"), ("contacts.cache", False), ("fl", None),
                  ("links.weather", {"per_pass_draw": True}),
@@ -234,7 +234,7 @@ def test_world_draws_one_sky_per_pass_from_the_scenario_seed():
 
 
 def test_weather_over_fixed_rate_links_only_warns_that_it_does_nothing():
-    from orbitfl.prepare import prepare
+    from orbitfl.engine.prepare import prepare
 
     weather = [("links.weather", {"availability": 99.0})]
     fixed = prepare(SCENARIOS / "quickstart.yaml", weather + [

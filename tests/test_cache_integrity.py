@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbitfl.cache_dir import read_entry, write_entry
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.plan_cache import cached_contacts
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import from_catalog
 from orbitfl.constellation.tle import select
+from orbitfl.core.cache_dir import read_entry, write_entry
 from orbitfl.fl.federation import cached_render
 
 from conftest import TLE_DIR

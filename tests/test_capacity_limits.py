@@ -50,8 +50,8 @@ def test_a_contact_search_too_large_is_one_line_before_any_propagation(tmp_path,
 
 
 def test_every_shipped_scenario_and_the_starlink_benchmark_fit_the_contact_search():
-    from orbitfl.limits import MAX_CONTACT_PAIR_DAYS, contact_pair_days
-    from orbitfl.prepare import prepare
+    from orbitfl.core.limits import MAX_CONTACT_PAIR_DAYS, contact_pair_days
+    from orbitfl.engine.prepare import prepare
 
     assert contact_pair_days(10_000, 20, 86400.0) == 200_000 <= MAX_CONTACT_PAIR_DAYS
     shipped = sorted([*SCENARIOS.glob("*.yaml"), *SCENARIOS.glob("study/*.yaml")])
@@ -63,7 +63,7 @@ def test_every_shipped_scenario_and_the_starlink_benchmark_fit_the_contact_searc
 
 
 def test_max_workers_follows_cores_and_available_memory(monkeypatch):
-    import orbitfl.limits as limits
+    import orbitfl.core.limits as limits
 
     monkeypatch.setattr(limits.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(limits, "available_memory", lambda: 64 << 30)
@@ -79,14 +79,14 @@ def test_max_workers_follows_cores_and_available_memory(monkeypatch):
 
 
 def test_available_memory_is_a_plausible_amount():
-    from orbitfl.limits import available_memory
+    from orbitfl.core.limits import available_memory
 
     memory = available_memory()
     assert memory is None or (1 << 20) < memory < (1 << 50)
 
 
 def test_too_many_workers_is_one_line_for_run_and_sweep(tmp_path, capsys, monkeypatch):
-    import orbitfl.assemble as assemble
+    import orbitfl.engine.assemble as assemble
 
     def never(*args, **kwargs):  # reaching the world means no check refused
         raise AssertionError("the run began")

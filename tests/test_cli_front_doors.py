@@ -292,7 +292,7 @@ def test_set_path_on_the_command_line_is_relative_to_the_current_folder(tiny, tm
 
 
 def test_sweep_set_overrides_the_base(tiny, tmp_path):
-    from orbitfl.sweep_runner import plan_points
+    from orbitfl.sweeps.runner import plan_points
 
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text("base: tiny.yaml\nparameters:\n  seed: [1, 2]\n")
@@ -349,7 +349,7 @@ def test_copy_of_tiny_is_untouched(tiny):
 
 def test_sec_unit_is_read_as_the_schema_says(schema):
     """'sec' is a listed unit, but the regex tried 's' first and then refused the 'ec'."""
-    from orbitfl.scenario import parse_duration
+    from orbitfl.core.options import parse_duration
 
     assert schema_errors(schema, changed("duration", "90sec")) == []
     assert parse_duration("90sec") == 90 and parse_duration("1min30sec") == 90

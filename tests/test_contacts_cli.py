@@ -72,9 +72,9 @@ def test_contacts_prints_the_stale_epoch_warning_as_run_does(tmp_path, capsys):
 def test_report_into_an_empty_folder_then_again_over_it(tmp_path, capsys, monkeypatch):
     """The report folder may exist empty; a second report replaces the first whole. (The
     figures are drawn in tests/test_contact_report.py; here they are left out.)"""
-    import orbitfl.plan_report
+    import orbitfl.engine.plan_report
 
-    monkeypatch.setattr(orbitfl.plan_report.views, "draw_all", lambda *args: [])
+    monkeypatch.setattr(orbitfl.engine.plan_report.views, "draw_all", lambda *args: [])
     scenario = tmp_path / "s.yaml"
     plan_only = {k: v for k, v in SCENARIO.items() if k != "fl"}
     plan_only["ground_stations"] = {**plan_only["ground_stations"], "antennas": 1}

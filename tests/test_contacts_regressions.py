@@ -17,7 +17,7 @@ from orbitfl.constellation.propagation import Clock, Propagator, geodetic, times
 from orbitfl.constellation.stations import GroundStation, from_catalog
 from orbitfl.constellation.tle import ElementSet, parse_tle_text, tle_checksum
 from orbitfl.constellation.walker import mean_motion_rev_per_day
-from orbitfl.world import _before_decay
+from orbitfl.engine.world import _before_decay
 
 EPOCH = datetime(2024, 7, 16, 6, tzinfo=timezone.utc)
 DAY = 86400.0

@@ -12,7 +12,7 @@ from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.groundtrack import ground_tracks
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.tle import select
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 from orbitfl.fl.federation import DataSpec, build_federation, cached_render
 from orbitfl.fl.folders import load_class_folders, load_loveda
 from orbitfl.fl.geo.acquisition import GroundTrack, acquire

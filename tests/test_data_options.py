@@ -4,7 +4,7 @@ must get one (geo-synthetic's class mix comes from what the orbits image)."""
 import pytest
 import yaml
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 from orbitfl.scenario import load_scenario
 
 from conftest import SCENARIOS

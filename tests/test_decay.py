@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from orbitfl.constellation.tle import parse_tle_text, tle_checksum
-from orbitfl.prepare import prepare
-from orbitfl.world import build_world
+from orbitfl.engine.prepare import prepare
+from orbitfl.engine.world import build_world
 
 TERRA = ("TERRA\n1 25994U 99068A   24198.14820428  .00000807  00000+0  17813-3 0  9991\n"
          "2 25994  98.0467 260.7842 0000577 270.3016 142.2938 14.59863277307395\n")

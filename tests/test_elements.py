@@ -17,7 +17,7 @@ from orbitfl.constellation.walker import (
     encode_catalog_number,
     walker_elements,
 )
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from conftest import TLE_DIR
 

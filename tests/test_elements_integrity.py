@@ -11,8 +11,8 @@ from orbitfl.cli import main
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.tle import parse_tle_text, tle_checksum
 from orbitfl.constellation.walker import WalkerShell
-from orbitfl.errors import InputError
-from orbitfl.prepare import prepare
+from orbitfl.core.errors import InputError
+from orbitfl.engine.prepare import prepare
 
 DATA = Path(__file__).parent / "data"
 

@@ -111,8 +111,8 @@ def test_existing_run_directory_is_refused(tiny_runs, capsys):
 
 
 def test_failed_run_leaves_nothing_behind(tmp_path, monkeypatch):
-    import orbitfl.assemble as assemble
-    import orbitfl.runner as runner
+    import orbitfl.engine.assemble as assemble
+    import orbitfl.engine.runner as runner
 
     def explode(*args, **kwargs):
         raise RuntimeError("simulated crash")
@@ -199,7 +199,7 @@ def _cut(name: str, keep: int) -> Callable[[Path], None]:
 
 
 # Issue 22: each of these gave a traceback, or a report drawn from wrong values, before the
-# run directory was checked against its declaration (orbitfl/columns.py).
+# run directory was checked against its declaration (orbitfl/rundir/columns.py).
 DAMAGE: dict[str, Callable[[Path], None]] = {
     "empty-parquet": _cut("rounds.parquet", 0),
     "truncated-parquet": _cut("contacts.parquet", 300),
@@ -244,7 +244,7 @@ def test_report_on_a_damaged_or_foreign_directory_is_one_line(tiny_runs, tmp_pat
                                   "truncated-parquet", "manifest-not-utf8"])
 def test_open_run_on_a_damaged_directory_is_one_input_error(tiny_runs, tmp_path, case):
     from orbitfl.api import open_run
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
 
     bad = _damage(_copy_run(tiny_runs[0], tmp_path / "run"), case)
     with pytest.raises(InputError) as err:
@@ -254,7 +254,7 @@ def test_open_run_on_a_damaged_directory_is_one_input_error(tiny_runs, tmp_path,
 
 def test_open_run_checks_each_table_it_reads_later(tiny_runs, tmp_path):
     from orbitfl.api import open_run
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
 
     run_dir = _copy_run(tiny_runs[0], tmp_path / "run")
     _retype("events", "t_s", "soon")(run_dir)

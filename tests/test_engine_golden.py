@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-import orbitfl.runner as runner
+import orbitfl.engine.runner as runner
 
 GOLDEN = Path(__file__).parent / "data" / "engine-golden"
 SCENARIO = {

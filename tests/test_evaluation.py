@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from orbitfl.evaluation import Evaluator
+from orbitfl.engine.evaluation import Evaluator
+from orbitfl.engine.mission import RoundRecord
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.extensions import strategy_named
 from orbitfl.fl.models import build_model
 from orbitfl.fl.strategy import FLConfig
 from orbitfl.fl.training import TrainConfig
-from orbitfl.mission import RoundRecord
 
 
 def _images(label: int, n: int) -> ImageSet:

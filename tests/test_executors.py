@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 import torch
 
-import orbitfl.learning as learning
-import orbitfl.runner as runner
+import orbitfl.engine.learning as learning
+import orbitfl.engine.runner as runner
 from orbitfl.api import load_scenario
 from orbitfl.fl.executors import FitJob, _BatchingExecutor
 
@@ -281,7 +281,7 @@ def test_a_worker_killed_between_batches_is_worker_lost_not_a_broken_pool():
     import signal
     import time
 
-    from orbitfl.errors import WorkerLost
+    from orbitfl.core.errors import WorkerLost
     from orbitfl.fl.config import Execution
     from orbitfl.fl.datasets import ImageSet
     from orbitfl.fl.executors import make_executor

@@ -23,7 +23,7 @@ from orbitfl.analysis.style import (
     current_style,
     figure_style,
 )
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 OKABE_ITO = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
              "#000000"}  # Okabe & Ito (2008), as published
@@ -239,7 +239,7 @@ def test_contacts_draws_in_the_chosen_style_and_refuses_an_unknown_one(tmp_path,
     from test_contacts_cli import SCENARIO
 
     from orbitfl.cli import main
-    from orbitfl.contacts_report import write_contacts
+    from orbitfl.commands.contacts_report import write_contacts
 
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(SCENARIO))

@@ -15,10 +15,10 @@ from matplotlib.colors import to_hex
 from PIL import Image
 from test_end_to_end import TINY
 
-from orbitfl import runner
 from orbitfl.analysis import report, report_folder, run_data
 from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
+from orbitfl.engine import runner
 
 NAMES = ["cropland", "forest $x$", "water", "urban"]  # '$': drawn literally, not as math
 UNITS = {"GB": 1e9, "MB": 1e6, "kB": 1e3, "bytes": 1}

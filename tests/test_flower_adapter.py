@@ -12,8 +12,8 @@ import pytest
 import torch
 from torch import nn
 
-from orbitfl.checkpoint_check import _like
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
+from orbitfl.engine.checkpoint_check import _like
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.strategy import FLConfig
 

@@ -14,7 +14,7 @@ import yaml
 from test_resume import TABLES
 from torch import nn
 
-import orbitfl.runner as runner
+import orbitfl.engine.runner as runner
 
 from conftest import TLE_DIR, interrupt_and_resume
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 from orbitfl.fl.strategy import FLConfig
 
 

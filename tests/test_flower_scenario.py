@@ -12,8 +12,8 @@ import yaml
 
 import orbitfl
 from orbitfl.cli import main
-from orbitfl.errors import InputError
-from orbitfl.plugin_check import check_plugins
+from orbitfl.core.errors import InputError
+from orbitfl.engine.plugin_check import check_plugins
 
 from conftest import REPO, TLE_DIR
 

@@ -17,10 +17,15 @@ from hypothesis import strategies as st
 
 from orbitfl.cli import main
 from orbitfl.constellation.tle import parse_tle_text
-from orbitfl.errors import InputError
-from orbitfl.limits import MAX_ELEMENT_FILE_BYTES, MAX_SCENARIO_BYTES
+from orbitfl.core.errors import InputError
+from orbitfl.core.limits import MAX_ELEMENT_FILE_BYTES, MAX_SCENARIO_BYTES
 from orbitfl.scenario import Scenario
-from orbitfl.schema_fields import annotation_options, is_list, section_fields, section_model
+from orbitfl.scenario.schema_fields import (
+    annotation_options,
+    is_list,
+    section_fields,
+    section_model,
+)
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -377,7 +382,7 @@ SWEEP_VALUES = st.one_of(WEIRD_VALUES, st.integers(-2**70, 2**70),
 @fuzz(60)
 @given(st.sampled_from(["replicates", "seeds"]), SWEEP_VALUES)
 def test_mutated_replicates_and_seeds_are_one_line_errors(tmp_path_factory, key, value):
-    from orbitfl.sweep_runner import load_sweep
+    from orbitfl.sweeps.runner import load_sweep
 
     folder = tmp_path_factory.mktemp("replicates")
     _write(folder, FULL)
@@ -495,7 +500,7 @@ def test_control_characters_in_a_sweep_file_are_one_line(tmp_path_factory, case)
 @given(st.integers(0, len(SWEEP_TEXT.encode()) - 1))
 def test_a_sweep_file_cut_at_any_byte_is_read_or_one_line(tmp_path_factory, length):
     """The sweep command's reading step (a complete file would run its points)."""
-    from orbitfl.sweep_runner import load_sweep
+    from orbitfl.sweeps.runner import load_sweep
 
     sweep = _sweep_folder(tmp_path_factory, "sweep_truncated") / "sweep.yaml"
     sweep.write_bytes(SWEEP_TEXT.encode()[:length])  # may end inside the two-byte letter

@@ -9,7 +9,7 @@ import pytest
 import yaml
 from test_data import _folder_dataset
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 from orbitfl.fl.config import DataSpec
 from orbitfl.fl.federation import build_federation
 from orbitfl.fl.geo.acquisition import GroundTrack

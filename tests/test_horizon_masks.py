@@ -18,8 +18,8 @@ from orbitfl.constellation.plan_cache import ALGORITHM_VERSION, plan_key
 from orbitfl.constellation.propagation import Clock, Propagator, timescale
 from orbitfl.constellation.stations import from_catalog
 from orbitfl.constellation.tle import select
-from orbitfl.errors import InputError
-from orbitfl.prepare import prepare
+from orbitfl.core.errors import InputError
+from orbitfl.engine.prepare import prepare
 from orbitfl.scenario import load_scenario
 
 from conftest import TLE_DIR

@@ -9,7 +9,7 @@ import yaml
 
 from orbitfl.cli import main
 from orbitfl.scenario import load_scenario
-from orbitfl.sweep_runner import load_sweep
+from orbitfl.sweeps.runner import load_sweep
 
 from conftest import REPO, SCENARIOS, TLE_DIR
 
@@ -98,7 +98,7 @@ def test_init_into_a_file_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("damage", [b"name: a\x07b\n", b"name: [unclosed\n", b"\xff\xfe"])
 def test_a_damaged_library_is_one_line_and_copies_nothing(tmp_path, capsys, monkeypatch, damage):
-    import orbitfl.init_cmd as init_cmd
+    import orbitfl.commands.init_cmd as init_cmd
 
     library = tmp_path / "library"
     (library / "sweeps").mkdir(parents=True)

@@ -145,7 +145,7 @@ import sys
 from pathlib import Path
 import yaml
 from orbitfl.cli import main
-from orbitfl.sweep_runner import load_sweep
+from orbitfl.sweeps.runner import load_sweep
 for path in sorted(Path(sys.argv[1]).rglob("*.yaml")):
     if "parameters" in yaml.safe_load(path.read_text()):
         load_sweep(path)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from orbitfl.cache_dir import read_entry, write_entry
+from orbitfl.core.cache_dir import read_entry, write_entry
 from orbitfl.fl import lazy_data
 from orbitfl.fl.datasets import ImageSet
 from orbitfl.fl.federation import DataSpec, build_federation

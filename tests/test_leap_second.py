@@ -8,8 +8,8 @@ import yaml
 from skyfield.api import EarthSatellite, wgs84
 
 from orbitfl.constellation.propagation import timescale
-from orbitfl.prepare import prepare
-from orbitfl.world import build_world
+from orbitfl.engine.prepare import prepare
+from orbitfl.engine.world import build_world
 
 HORIZON_S = 16 * 3600.0
 MIDNIGHT_S = 12 * 3600.0  # 2017-01-01T00:00:00 UTC is 43201 SI seconds after the epoch

@@ -15,12 +15,12 @@ import yaml
 from PIL import Image
 from test_contacts_cli import SCENARIO
 
-from orbitfl import landmask
 from orbitfl.analysis import dashboard, figures
 from orbitfl.analysis.labels import place_labels
 from orbitfl.analysis.style import PALETTE
 from orbitfl.cli import main
 from orbitfl.constellation.stations import catalog
+from orbitfl.core import landmask
 
 # (lat, lon, land?) from an atlas, each well inside its land mass or ocean.
 PLACES = [

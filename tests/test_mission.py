@@ -16,8 +16,8 @@ import yaml
 from test_end_to_end import TINY
 
 from orbitfl.cli import main
-from orbitfl.prepare import prepare
-from orbitfl.sweep_runner import plan_points
+from orbitfl.engine.prepare import prepare
+from orbitfl.sweeps.runner import plan_points
 
 from conftest import SCENARIOS
 
@@ -250,12 +250,12 @@ def _analytic_mission(executor=None, min_clients=2):
     from orbitfl.constellation.events import EventLog
     from orbitfl.constellation.onboard import Onboard
     from orbitfl.constellation.power import Battery, PowerSpec
+    from orbitfl.core.random_streams import RandomStreams
+    from orbitfl.engine.learning import Learning
+    from orbitfl.engine.mission import Evaluator, Mission, Schedule
     from orbitfl.fl.datasets import ImageSet
     from orbitfl.fl.fedavg import FedAvg
     from orbitfl.fl.strategy import FLConfig
-    from orbitfl.learning import Learning
-    from orbitfl.mission import Evaluator, Mission, Schedule
-    from orbitfl.random_streams import RandomStreams
 
     horizon = 20_000.0
     windows = [(0, "a", 100.0, 1000.0), (1, "b", 5000.0, 6000.0), (0, "a", 4000.0, 4015.0)]

@@ -13,9 +13,9 @@ import pytest
 import yaml
 from test_end_to_end import TINY
 
-from orbitfl import tables
 from orbitfl.analysis.report import write_report
 from orbitfl.cli import main
+from orbitfl.engine import tables
 
 FIGURES = ("accuracy_vs_bytes", "accuracy_vs_time", "few_shot_accuracy", "bytes_by_kind",
            "per_class_accuracy", "battery", "contact_gantt", "ground_tracks")

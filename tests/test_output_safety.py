@@ -13,8 +13,8 @@ import pytest
 import yaml
 from test_end_to_end import TINY as END_TO_END_TINY
 
-import orbitfl.assemble as assemble
-import orbitfl.runner as runner
+import orbitfl.engine.assemble as assemble
+import orbitfl.engine.runner as runner
 from orbitfl.cli import main
 
 # the end-to-end tests' tiny FedAvg mission, without figures: what matters here is where

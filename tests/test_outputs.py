@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from orbitfl.rundir import safe_path_component, write_json, write_table
-from orbitfl.runner import default_run_dir
+from orbitfl.engine.runner import default_run_dir
+from orbitfl.rundir.writer import safe_path_component, write_json, write_table
 
 HOSTILE_NAMES = ["../../escape", "a/b/c", "/etc/passwd", "nul\0byte", "x" * 5000, "..", ".",
                  "", "$\\alpha$ and $", "back\\slash", " spaced out ", "-rf", "名前"]
@@ -56,7 +56,7 @@ def test_run_directory_writers_are_atomic(tmp_path, monkeypatch):
 
 
 def test_failed_table_write_keeps_the_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "partition.parquet"  # a declared table (orbitfl/columns.py)
+    path = tmp_path / "partition.parquet"  # a declared table (orbitfl/rundir/columns.py)
     write_table(path, pd.DataFrame({"satellite": ["a"]}))
 
     def half_then_fail(self, target, **kwargs):
@@ -92,14 +92,14 @@ class Simulated(Exception):
 def scenario(tmp_path, monkeypatch) -> Path:
     import yaml
 
-    import orbitfl.assemble
-    import orbitfl.contacts_report
+    import orbitfl.commands.contacts_report
+    import orbitfl.engine.assemble
 
     def expensive(*args, **kwargs):
         raise Simulated
 
-    monkeypatch.setattr(orbitfl.assemble, "build_world", expensive)
-    monkeypatch.setattr(orbitfl.contacts_report, "build_world", expensive)
+    monkeypatch.setattr(orbitfl.engine.assemble, "build_world", expensive)
+    monkeypatch.setattr(orbitfl.commands.contacts_report, "build_world", expensive)
     path = tmp_path / "s.yaml"
     path.write_text(yaml.safe_dump(SCENARIO))
     return path

@@ -17,8 +17,8 @@ import pytest
 import torch
 import yaml
 
-import orbitfl.assemble as assemble
-import orbitfl.runner as runner
+import orbitfl.engine.assemble as assemble
+import orbitfl.engine.runner as runner
 from orbitfl.api import load_scenario
 from orbitfl.cli import main
 from orbitfl.fl import registry

@@ -13,8 +13,8 @@ from orbitfl.constellation.links import LINK_PRESETS, FixedRate, rate_profiles
 from orbitfl.constellation.propagation import Clock, Propagator
 from orbitfl.constellation.stations import from_catalog
 from orbitfl.constellation.tle import select
+from orbitfl.engine.prepare import prepare
 from orbitfl.fl.models import build_model, parameter_count
-from orbitfl.prepare import prepare
 
 from conftest import SCENARIOS, TLE_DIR
 

@@ -11,10 +11,10 @@ import yaml
 from rich.console import Console
 from test_end_to_end import TINY
 
-from orbitfl import progress
 from orbitfl.cli import main
-from orbitfl.prepare import prepare
-from orbitfl.world import build_world
+from orbitfl.core import progress
+from orbitfl.engine.prepare import prepare
+from orbitfl.engine.world import build_world
 
 from conftest import REPO
 
@@ -37,7 +37,7 @@ def scenario(tmp_path):
 def test_command_logging_levels(scenario, tmp_path, capsys, monkeypatch, flags, shown, hidden):
     """The contacts command's status lines, and a warning and a debug line logged by a
     module of the package while it runs."""
-    import orbitfl.contacts_report as report
+    import orbitfl.commands.contacts_report as report
 
     original = report.build_world
 
@@ -101,7 +101,7 @@ def test_physics_and_learning_layers_import_neither_rich_nor_the_progress_module
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 for name in names:
-                    assert not name.startswith(("rich", "tqdm", "orbitfl.progress")), \
+                    assert not name.startswith(("rich", "tqdm", "orbitfl.core.progress")), \
                         f"{path}: imports {name}"
 
 
@@ -128,12 +128,12 @@ def test_api_shows_status_lines_only_when_the_caller_configured_no_logging(monke
     monkeypatch.setattr(package, "propagate", True)
     for enabled in (True, False):
         with progress.status_lines(enabled):
-            logging.getLogger("orbitfl.runner").info("round  1/3")
+            logging.getLogger("orbitfl.engine.runner").info("round  1/3")
     assert capsys.readouterr().err == "round  1/3\n"
     assert package.handlers == []
     monkeypatch.setattr(logging.getLogger(), "handlers", [logging.NullHandler()])
     with progress.status_lines(True):
-        logging.getLogger("orbitfl.runner").info("round  2/3")
+        logging.getLogger("orbitfl.engine.runner").info("round  2/3")
     assert capsys.readouterr().err == ""
 
 

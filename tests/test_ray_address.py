@@ -10,10 +10,10 @@ import socket
 import pytest
 import yaml
 
-import orbitfl.assemble as assemble
+import orbitfl.engine.assemble as assemble
 from orbitfl.cli import main
-from orbitfl.errors import InputError
-from orbitfl.ray_address import check_address, parse_address
+from orbitfl.core.errors import InputError
+from orbitfl.engine.ray_address import check_address, parse_address
 
 from conftest import SCENARIOS
 

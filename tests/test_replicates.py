@@ -12,8 +12,8 @@ import yaml
 from test_sweep import MICRO
 
 from orbitfl.analysis.sweep_summary import METRICS, STATISTICS, summarise
-from orbitfl.replicates import derived_seeds, group_key
-from orbitfl.sweep_runner import plan_points
+from orbitfl.sweeps.replicates import derived_seeds, group_key
+from orbitfl.sweeps.runner import plan_points
 
 T975_2 = 4.302653  # Student t, 97.5 %, 2 degrees of freedom (a printed table)
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from orbitfl.analysis import run_data
-from orbitfl.gc_freeze import older_objects_frozen
+from orbitfl.core.gc_freeze import older_objects_frozen
 
 
 def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> run_data.Run:
@@ -142,7 +142,7 @@ def test_pass_utilisation_is_worked_out_once_per_tables():
 
 
 def test_older_objects_are_frozen_only_meanwhile():
-    """What the mission and the report's drawing do (orbitfl/gc_freeze.py)."""
+    """What the mission and the report's drawing do (orbitfl/core/gc_freeze.py)."""
     assert gc.get_freeze_count() == 0
     with older_objects_frozen():
         assert gc.get_freeze_count() > 0

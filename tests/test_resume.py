@@ -15,8 +15,8 @@ import pytest
 import torch
 import yaml
 
-import orbitfl.assemble as assemble
-import orbitfl.runner as runner
+import orbitfl.engine.assemble as assemble
+import orbitfl.engine.runner as runner
 from orbitfl.cli import main
 
 from conftest import TLE_DIR
@@ -151,7 +151,7 @@ def no_simulation(monkeypatch):
 def _write_checkpoint(path: Path, kind: str, scenario: Path) -> None:
     import torch
 
-    from orbitfl.prepare import prepare
+    from orbitfl.engine.prepare import prepare
 
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "garbage":
@@ -184,7 +184,7 @@ def test_damaged_checkpoint_is_one_line_before_simulating(tmp_path, capsys, no_s
 def test_a_checkpoint_of_other_code_is_one_line_before_simulating(tmp_path, capsys,
                                                                  no_simulation):
     """Rounds computed by other orbitfl code are not continued by this code."""
-    from orbitfl.prepare import prepare
+    from orbitfl.engine.prepare import prepare
 
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(BASE))
@@ -201,7 +201,7 @@ def test_a_checkpoint_of_other_code_is_one_line_before_simulating(tmp_path, caps
 
 
 def test_second_process_on_a_live_run_is_refused(tmp_path, capsys, no_simulation):
-    from orbitfl.rundir import StagedRunDirectory
+    from orbitfl.rundir.writer import StagedRunDirectory
 
     scenario = tmp_path / "s.yaml"
     scenario.write_text(yaml.safe_dump(BASE))
@@ -317,7 +317,7 @@ def real_checkpoint(tmp_path_factory) -> tuple[Path, dict]:
 
 
 def test_an_intact_checkpoint_passes_the_checks(real_checkpoint):
-    from orbitfl.checkpoint_check import check_checkpoint
+    from orbitfl.engine.checkpoint_check import check_checkpoint
 
     _, saved = real_checkpoint
     check_checkpoint(saved, copy.deepcopy(saved["strategy"]), 4, Path("c.pt"))
@@ -327,8 +327,8 @@ def test_an_intact_checkpoint_passes_the_checks(real_checkpoint):
 def test_each_damaged_checkpoint_class_is_named_on_one_line(real_checkpoint, case):
     """The reference is the intact checkpoint's own strategy state: the structure a
     freshly built strategy of this scenario has (the CLI cases below use the real one)."""
-    from orbitfl.checkpoint_check import check_checkpoint
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
+    from orbitfl.engine.checkpoint_check import check_checkpoint
 
     _, saved = real_checkpoint
     damage, message = CHECKPOINT_DAMAGE[case]

@@ -1,4 +1,4 @@
-"""The run directory matches its one declaration (orbitfl/columns.py), the writer enforces
+"""The run directory matches its one declaration (orbitfl/rundir/columns.py), the writer enforces
 it, and docs/run-directory.md is what the declaration generates."""
 
 import json
@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 
 from orbitfl.cli import main
-from orbitfl.columns import (
+from orbitfl.engine.targets import THRESHOLDS, flat_columns
+from orbitfl.rundir.columns import (
     CONTACT_REPORT,
     REGENERATE,
     TABLES,
@@ -19,9 +20,8 @@ from orbitfl.columns import (
     expand,
     markdown,
 )
-from orbitfl.rundir import write_table
-from orbitfl.sweep_runner import Point, _write_results, headline
-from orbitfl.targets import THRESHOLDS, flat_columns
+from orbitfl.rundir.writer import write_table
+from orbitfl.sweeps.runner import Point, _write_results, headline
 
 ROOT = Path(__file__).resolve().parents[1]
 SWEEP_TABLES = ("sweep.parquet", "sweep_summary.parquet")

@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from orbitfl.errors import InputError
-from orbitfl.rundir import StagedRunDirectory, _held
+from orbitfl.core.errors import InputError
+from orbitfl.rundir.writer import StagedRunDirectory, _held
 
 ATTEMPTS = 8   # at the same instant
 TRIALS = 40

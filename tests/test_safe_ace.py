@@ -10,7 +10,6 @@ import pytest
 import torch
 import yaml
 
-from orbitfl import columns
 from orbitfl.cli import main
 from orbitfl.fl import dmr
 from orbitfl.fl.datasets import ImageSet
@@ -19,6 +18,7 @@ from orbitfl.fl.models import ACE, AceMask, build_model, gated
 from orbitfl.fl.safe import Safe
 from orbitfl.fl.strategy import FLConfig, SafeConfig
 from orbitfl.fl.training import TrainConfig
+from orbitfl.rundir import columns
 from orbitfl.scenario import load_scenario
 
 from conftest import SCENARIOS, TLE_DIR

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import yaml
 
-from orbitfl.scenario import parse_duration
+from orbitfl.core.options import parse_duration
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -334,7 +334,7 @@ def test_oversized_element_file_is_refused_unread(tmp_path: Path):
 
 def test_read_user_file_caps_streams_without_a_size(tmp_path: Path):
     """A FIFO or a device reports no size: the cap holds on what is read."""
-    from orbitfl.errors import InputError, read_user_file
+    from orbitfl.core.errors import InputError, read_user_file
 
     with pytest.raises(InputError, match=r"^/dev/zero: element file is larger than the "
                                          r"1 MiB limit$"):
@@ -350,7 +350,7 @@ def _write_images(folder: Path, count: int, colour=(90, 40, 90), size: int = 8) 
 
 
 def test_real_dataset_too_small_for_test_and_ses_is_input_error(tmp_path: Path):
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.federation import DataSpec, build_federation
 
     for c in range(10):
@@ -364,7 +364,7 @@ def test_real_dataset_too_small_for_test_and_ses_is_input_error(tmp_path: Path):
 
 
 def test_loveda_too_small_for_its_clients_is_input_error(tmp_path: Path):
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.federation import DataSpec, build_federation
 
     root = tmp_path / "loveda"
@@ -378,7 +378,7 @@ def test_loveda_too_small_for_its_clients_is_input_error(tmp_path: Path):
 
 def test_clients_without_training_images_are_input_error():
     """Two images cannot feed four clients: two of them would train on nothing."""
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.federation import DataSpec, build_federation
 
     spec = DataSpec(dataset="synthetic", partition="iid", classes=2, samples_per_class_max=1,
@@ -389,7 +389,7 @@ def test_clients_without_training_images_are_input_error():
 
 
 def test_a_satellite_that_images_nothing_is_input_error():
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.federation import DataSpec, build_federation
     from orbitfl.fl.geo.acquisition import GroundTrack
 
@@ -405,7 +405,7 @@ def test_a_satellite_that_images_nothing_is_input_error():
 def test_a_fleet_whose_images_exceed_memory_is_input_error(monkeypatch):
     """The schema bounds one satellite's images; the fleet's total is checked before any
     tile is rendered (the limit is lowered here so that two tiny tracks exceed it)."""
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl import datasets, federation
     from orbitfl.fl.geo.acquisition import GroundTrack
 
@@ -423,7 +423,7 @@ def test_an_image_too_large_to_decode_is_input_error(tmp_path: Path, monkeypatch
     not an OSError (the limit is lowered so that an 8 x 8 image exceeds it)."""
     from PIL import Image
 
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.folders import load_class_folders
 
     for c in range(10):
@@ -435,7 +435,7 @@ def test_an_image_too_large_to_decode_is_input_error(tmp_path: Path, monkeypatch
 
 
 def test_a_corrupt_loveda_mask_is_input_error(tmp_path: Path):
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl.folders import load_loveda
 
     root = tmp_path / "loveda"
@@ -450,7 +450,7 @@ def test_a_corrupt_loveda_mask_is_input_error(tmp_path: Path):
 def test_a_dataset_folder_too_big_for_memory_is_refused_before_decoding(tmp_path: Path,
                                                                          monkeypatch, dataset):
     """Counted before any image is decoded: the files here are not even images."""
-    from orbitfl.errors import InputError
+    from orbitfl.core.errors import InputError
     from orbitfl.fl import datasets
     from orbitfl.fl.folders import load_class_folders, load_loveda
 

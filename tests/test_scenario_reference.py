@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from orbitfl.reference import REGENERATE, markdown, options
 from orbitfl.scenario import Scenario
+from orbitfl.scenario.reference import REGENERATE, markdown, options
 
 ROOT = Path(__file__).resolve().parents[1]
 # A name ending so has a unit, and the description must state it.

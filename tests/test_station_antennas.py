@@ -23,9 +23,9 @@ from orbitfl.constellation.links import (
 )
 from orbitfl.constellation.network import GROUND, Network
 from orbitfl.constellation.stations import GroundStation, antenna_catalog, catalog
-from orbitfl.prepare import prepare
+from orbitfl.engine.prepare import prepare
+from orbitfl.engine.tables import transfers
 from orbitfl.scenario import scenario_from_mapping
-from orbitfl.tables import transfers
 
 from conftest import SCENARIOS, TLE_DIR
 
@@ -105,7 +105,7 @@ def test_the_station_catalog_enters_the_hash_of_scenarios_that_name_it(monkeypat
     """An edited catalog (say a site's antenna count) changes what a scenario naming its
     sites computes, so a run, checkpoint or sweep point of the old catalog must not be
     reused; a scenario whose sites are all given in full does not depend on it."""
-    import orbitfl.scenario as scenario_module
+    import orbitfl.scenario.model as scenario_module
 
     named = _scenario()
     own = _scenario(network=[], sites=[{"id": "mine", "lat_deg": 10.0, "lon_deg": 20.0}])
@@ -163,7 +163,7 @@ def test_each_pass_gets_the_link_of_its_station():
 def test_a_mixed_network_computes_each_pass_with_its_stations_link():
     """SvalSat on the scenario's Dove X-band budget, Kiruna on its own 3 Mbit/s link: Kiruna's
     passes carry 3 Mbit/s x duration, SvalSat's exactly what they carry without Kiruna."""
-    from orbitfl.world import build_world
+    from orbitfl.engine.world import build_world
 
     def world(*sites):
         return build_world(prepare(scenario_from_mapping({
@@ -226,7 +226,7 @@ PAYLOAD = 5_000_000_000  # 5 GB per Dove: about 4 min of a high pass
 
 
 def _dove_world(antennas: int | None):
-    from orbitfl.world import build_world
+    from orbitfl.engine.world import build_world
 
     sites = {"sites": ["svalsat"]} if antennas is None else \
         {"sites": [{"id": "svalsat", "antennas": antennas}]}
@@ -235,7 +235,7 @@ def _dove_world(antennas: int | None):
 
 def _downlink_all(world):
     """Every Dove queues PAYLOAD for the ground at t = 0; the network runs 3 h."""
-    from orbitfl.assemble import build_network
+    from orbitfl.engine.assemble import build_network
 
     env = simpy.Environment()
     network = build_network(env, world)
@@ -251,7 +251,7 @@ def doves():
 
 
 def test_real_count_serves_every_pass_single_antenna_queues(doves, caplog):
-    from orbitfl.plan_report import antenna_load, warn_over_antennas
+    from orbitfl.engine.plan_report import antenna_load, warn_over_antennas
 
     real, single = _dove_world(None), _dove_world(1)
     peak = int(antenna_load(real)[1]["peak_passes"].iloc[0])
@@ -280,10 +280,10 @@ def test_real_count_serves_every_pass_single_antenna_queues(doves, caplog):
         LINK_PRESETS["dove-x"].symbol_rate
     assert single_table["air_bytes"].sum() <= (b - a).sum() * peak_bps / 8 + 1.0
     # the warning fires for one antenna, not for the real count
-    caplog.set_level(logging.WARNING, logger="orbitfl.plan_report")
+    caplog.set_level(logging.WARNING, logger="orbitfl.engine.plan_report")
 
     def warned() -> list[logging.LogRecord]:  # (another test may leave orbitfl at INFO)
-        return [r for r in caplog.records if r.name == "orbitfl.plan_report"]
+        return [r for r in caplog.records if r.name == "orbitfl.engine.plan_report"]
 
     caplog.clear()
     warn_over_antennas(antenna_load(real)[1], "here")
@@ -302,7 +302,7 @@ def test_kiruna_sees_10_to_12_of_14_daily_orbits_as_esa_publishes():
     """ESA, 'Kiruna station': the site 'provides visibility for 10 to 12 out of 14 daily
     orbits' of the low Earth orbiters it serves. Sentinel-1A, -2A/B, -3A/B and -5P (693-824
     km sun-synchronous, all served from Kiruna) over a day, with the catalog's 5 deg mask."""
-    from orbitfl.world import build_world
+    from orbitfl.engine.world import build_world
 
     scenario = scenario_from_mapping({
         **BASE, "duration": "1d",

@@ -4,8 +4,8 @@ listed, so that a sweep over it asks how many stations a mission needs."""
 import pytest
 
 from orbitfl.constellation.stations import NETWORKS
-from orbitfl.errors import InputError
-from orbitfl.prepare import prepare
+from orbitfl.core.errors import InputError
+from orbitfl.engine.prepare import prepare
 from orbitfl.scenario import load_scenario
 
 from conftest import SCENARIOS

@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 from orbitfl.fl.metrics import mean_own_mix_accuracy
-from orbitfl.study import (
+from orbitfl.studies.safe.bytes import extra_bytes
+from orbitfl.studies.safe.driver import (
     METHODS,
     Protocol,
     Study,
@@ -24,7 +25,6 @@ from orbitfl.study import (
     seeds_needed,
     selection_score,
 )
-from orbitfl.study_bytes import extra_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "docs" / "safe-study-data"
@@ -161,7 +161,7 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
 
 @pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
 def test_the_page_is_what_the_shipped_data_give(tmp_path):
-    from orbitfl.study_report import write_report
+    from orbitfl.studies.safe.report import write_report
 
     page = write_report(SHIPPED, tmp_path / "safe-study.md", tmp_path / "figures",
                         ROOT / "docs" / "safe-study-notes.md")

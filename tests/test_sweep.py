@@ -17,7 +17,7 @@ import yaml
 
 from orbitfl.analysis.pareto import pareto_front
 from orbitfl.cli import main
-from orbitfl.sweep_runner import (
+from orbitfl.sweeps.runner import (
     Point,
     expand,
     parameter_table,
@@ -263,7 +263,7 @@ def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, m
     """After the sweep file changes, a point's checkpoint of the old scenario is discarded
     (the point starts afresh) and a complete run of the old scenario is reported, not
     overwritten."""
-    import orbitfl.runner as runner
+    import orbitfl.engine.runner as runner
 
     sweep = tmp_path / "sweep.yaml"
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump({**MICRO, "duration": "1d",
@@ -295,7 +295,7 @@ def test_an_edited_sweep_neither_resumes_nor_reuses_another_scenario(tmp_path, m
 def test_a_point_computed_by_other_code_is_reported_not_reused(tmp_path, monkeypatch):
     """The same scenario computed by other orbitfl code is another result: a rerun of the
     sweep after the code changed neither reuses nor overwrites it (code_identity)."""
-    import orbitfl.sweep_runner as sweep_runner
+    import orbitfl.sweeps.runner as sweep_runner
 
     (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
     sweep = tmp_path / "sweep.yaml"
@@ -379,7 +379,7 @@ class _StubRay:
 
 
 def test_ray_backend_fails_a_dead_task_and_cancels_on_ctrl_c(tmp_path, monkeypatch):
-    from orbitfl.sweep_runner import _ray
+    from orbitfl.sweeps.runner import _ray
 
     stub = _StubRay()
     monkeypatch.setitem(sys.modules, "ray", stub)

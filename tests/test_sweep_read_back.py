@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from orbitfl.errors import InputError
-from orbitfl.sweep_runner import Point, _resumable, is_complete
+from orbitfl.core.errors import InputError
+from orbitfl.sweeps.runner import Point, _resumable, is_complete
 
 
 def _point(tmp_path: Path) -> Point:
@@ -42,8 +42,8 @@ def test_an_unreadable_point_checkpoint_is_discarded(tmp_path, caplog):
 def test_a_damaged_study_record_is_one_line(tmp_path, record):
     """The driver (resuming a study) and the report (from shipped data) read the record
     back: a damaged one is one line naming it, never a traceback later."""
-    from orbitfl.study import load_record
-    from orbitfl.study_report import load_data
+    from orbitfl.studies.safe.driver import load_record
+    from orbitfl.studies.safe.report import load_data
 
     (tmp_path / "study.json").write_text(record)
     for load in (load_record, load_data):

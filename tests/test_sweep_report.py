@@ -24,7 +24,7 @@ from orbitfl.analysis.sweep_report import markdown
 from orbitfl.analysis.time_split import time_split
 from orbitfl.analysis.time_to_target import choose_target
 from orbitfl.cli import main
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 T975_2 = 4.302653  # Student's t, 97.5 % quantile, 2 degrees of freedom (tables)
 T9875_2 = 6.205347  # 98.75 %: two comparisons, Bonferroni

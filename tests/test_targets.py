@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from orbitfl.targets import flat_columns, time_to_target
+from orbitfl.engine.targets import flat_columns, time_to_target
 
 
 def _rounds(accuracies):

@@ -11,7 +11,7 @@ import yaml
 from test_end_to_end import TINY
 
 from orbitfl.cli import main
-from orbitfl.targets import time_to_target
+from orbitfl.engine.targets import time_to_target
 
 
 def _run(tmp_path, name, document):

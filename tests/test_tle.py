@@ -4,7 +4,7 @@ import pytest
 
 from orbitfl.constellation.fleet import load_element_file
 from orbitfl.constellation.tle import decode_catalog_number, parse_tle_text, select, tle_checksum
-from orbitfl.errors import InputError
+from orbitfl.core.errors import InputError
 
 from conftest import TLE_DIR
 

@@ -158,7 +158,7 @@ def test_sigterm_stops_a_local_pool_and_its_workers(start):
 
 
 def test_killed_mission_takes_its_workers_and_its_lock_with_it(start):
-    from orbitfl.rundir import _held
+    from orbitfl.rundir.writer import _held
 
     run = start("--backend", "local", "--workers", "2")
     run.wait_for_checkpoint()

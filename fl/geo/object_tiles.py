@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orbitfl.cache_dir import entry_path, read_entry, write_entry
+from orbitfl.core.cache_dir import entry_path, read_entry, write_entry
 
 from .objects import paint_objects
 from .segmentation import label_maps

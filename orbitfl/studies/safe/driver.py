@@ -1,0 +1,419 @@
+"""The SAFE study (docs/safe-study.md) as a driver of ``orbitfl sweep``, with a protocol that
+its edges cannot move:
+
+- **Tuning never measures.** Each method's setting is chosen on tuning seeds
+  (``Protocol.tuning_seeds``) that no measured run uses, per imbalance factor, by the
+  balanced validation accuracy (mean of the last ``selection_rounds`` evaluations, so one
+  noisy round decides nothing); the test set is never read.
+- **Interior choices.** A learning rate (or FedProx's mu) chosen at an end of its grid
+  extends the grid by a factor of 3 in that direction, and again, until the choice is
+  interior (or ``max_extensions`` is spent, which the record and the report say).
+- **Seeds from a power target.** Every method runs ``min_seeds`` seeds (never fewer than
+  5); the paired SAFE - FedAvg differences of those seeds (an internal pilot) give the sd
+  from which the number of seeds for a simultaneous (Bonferroni over the comparisons with
+  FedAvg) interval half-width of ``half_width`` follows. Up to ``max_seeds`` (the budget)
+  are run; where that is too few, the minimal detectable effect at 80 % power is recorded.
+- **Two networks.** Every method on ideal links (the learning alone) and on the Dove
+  scenario's real contact plan and links (``network.mode: links``).
+
+Every run is an ordinary scenario run; this module only decides which sweeps to run with
+which ``--set``. The study folder holds ``tune/if<F>/<method>/<setting>/`` and
+``measure/<network>/if<F>/<method>/`` (sweep folders) and ``study.json`` (protocol, methods,
+tuning history and choices, the power computation, wall times). Running the same command
+again reuses every complete point, so a study spans as many sittings as its budget needs.
+
+    .venv/bin/python -m orbitfl.studies.safe.driver --out runs/safe-study --workers 2
+    .venv/bin/python -m orbitfl.studies.safe.export runs/safe-study --out docs/safe-study-data
+    .venv/bin/python -m orbitfl.studies.safe.report docs/safe-study-data --out docs/safe-study.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from orbitfl.core.errors import InputError, exit_status
+from orbitfl.core.user_json import read_json_file
+from orbitfl.rundir.reader import read_table
+from orbitfl.scenario.overrides import parse_override
+
+BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"
+LINKS = {"ideal": {"network.mode": "ideal"}, "links": {"network.mode": "links"}}
+BASELINE, HEADLINE = "fedavg", "safe"
+HEADLINE_METRIC = "final_accuracy"   # the balanced test set's top-1 accuracy
+SELECTION = "val_balanced_accuracy"  # on the balanced validation set, never the test set
+
+
+@dataclasses.dataclass(frozen=True)
+class Protocol:
+    """The study's rules, recorded in ``study.json`` with its results."""
+
+    factors: tuple[float, ...] = (100.0,)          # IF 100 is the question
+    tuning_seeds: tuple[int, ...] = (1001,)        # never among the measured seeds
+    first_seed: int = 1
+    min_seeds: int = 5
+    max_seeds: int = 5                             # the budget's cap
+    half_width: float = 0.05                       # of the headline simultaneous interval
+    level: float = 0.95
+    power: float = 0.8
+    lr_grid: tuple[float, ...] = (0.01, 0.03, 0.1)
+    lr_step: float = 3.0
+    max_extensions: int = 3
+    selection_rounds: int = 3
+    networks: tuple[str, ...] = ("ideal", "links")
+
+    def measured_seeds(self, n: int) -> list[int]:
+        seeds = list(range(self.first_seed, self.first_seed + n))
+        overlap = set(seeds) & set(self.tuning_seeds)
+        if overlap:
+            raise InputError(f"tuning seed {min(overlap)} is also a measured seed")
+        return seeds
+
+
+SAFE = {"fl.strategy": "safe"}
+# name -> label, --set overrides of scenarios/study/base.yaml, extra tuning grid (tuned at
+# the chosen learning rate) and the networks it is measured on; in the order they run (the
+# question first: FedAvg, SAFE, the personalised baseline, then the rest).
+METHODS: dict[str, dict] = {
+    "fedavg": {"label": "FedAvg", "set": {"fl.strategy": "fedavg"}},
+    "safe": {"label": "SAFE", "set": SAFE},
+    "fedavg-ft": {"label": "FedAvg + local fine-tuning",
+                  "set": {"fl.strategy": "fedavg", "fl.schedule.fine_tune": True},
+                  "same_as": "fedavg"},  # the same training: FedAvg's tuning is its tuning
+    "central": {"label": "Centralised (ceiling on optimisation steps)",
+                "set": {"constellation.select.limit": 1, "data.partition": "iid",
+                        "fl.schedule.min_clients": 1}},
+    "fedprox": {"label": "FedProx", "set": {"fl.strategy": "fedprox"},
+                "extra": {"fl.fedprox.mu": [0.01, 0.1, 1.0]}},
+    "fedla": {"label": "FedLA (logit adjustment)", "set": {"fl.strategy": "fedla"}},
+    "safe-cro": {"label": "SAFE - CRO", "set": {**SAFE, "fl.safe.cro": False}},
+    "safe-fau": {"label": "SAFE - FAU", "set": {**SAFE, "fl.safe.fau": False}},
+    "safe-ace": {"label": "SAFE - ACE", "set": {**SAFE, "fl.safe.ace": False}},
+    "safe-fixed-mu": {"label": "SAFE, fixed mu", "set": {**SAFE, "fl.safe.fau_cka": False}},
+    "safe-dmr-off": {"label": "SAFE, DMR off", "set": {**SAFE, "fl.safe.dmr": False}},
+}
+TUNED = ("fl.lr", "fl.fedprox.mu")
+
+
+def setting_name(setting: dict[str, Any]) -> str:
+    """A tuning setting as a folder name: ``lr-0.1``, ``lr-0.1_mu-0.01`` or
+    ``lr-grid-0.01-0.03-0.1``."""
+    return "_".join(f"{k.split('.')[-1]}-{v if isinstance(v, str) else f'{v:g}'}"
+                    for k, v in setting.items())
+
+
+def factor_name(factor: float) -> str:
+    return f"if{factor:g}"
+
+
+# -- choosing ------------------------------------------------------------------------------
+def selection_score(rounds: pd.DataFrame, last: int) -> float:
+    """Mean balanced validation accuracy over a run's last ``last`` evaluated rounds."""
+    values = pd.to_numeric(rounds.get(SELECTION, pd.Series(dtype=float)), errors="coerce")
+    values = values[np.isfinite(values)]
+    return float(values.iloc[-last:].mean()) if len(values) else math.nan
+
+
+def best(scores: dict[float, float]) -> float:
+    """The value with the highest score (NaN scores never win; the smaller value wins a
+    tie); an ``InputError`` when none has a score."""
+    finite = {v: s for v, s in scores.items() if np.isfinite(s)}
+    if not finite:
+        raise InputError("no tuning point completed with a validation accuracy (does the "
+                         "data section hold a validation set?)")
+    top = max(finite.values())
+    return min(v for v, s in finite.items() if s == top)
+
+
+def extension(grid: Sequence[float], chosen: float, step: float) -> float | None:
+    """The next value to try when ``chosen`` is an end of ``grid`` (x step above the top,
+    / step below the bottom); None when it is interior."""
+    if chosen >= max(grid):
+        return max(grid) * step
+    if chosen <= min(grid):
+        return min(grid) / step
+    return None
+
+
+def seeds_needed(sd: float, protocol: Protocol, comparisons: int) -> int:
+    """The fewest seeds n >= ``min_seeds`` whose simultaneous (Bonferroni over
+    ``comparisons``) t-interval of a paired mean difference with this ``sd`` has a
+    half-width <= ``half_width``; capped at 1000 (returned as such)."""
+    alpha = (1 - protocol.level) / max(comparisons, 1)
+    from scipy import stats
+
+    for n in range(protocol.min_seeds, 1001):
+        if stats.t.ppf(1 - alpha / 2, n - 1) * sd / math.sqrt(n) <= protocol.half_width:
+            return n
+    return 1000
+
+
+def minimal_detectable_effect(sd: float, n: int, protocol: Protocol,
+                              comparisons: int) -> float:
+    """The smallest true paired difference that a two-sided simultaneous test at this n
+    detects with ``power``: (t_{1 - alpha/2m} + t_{power}) sd / sqrt(n), df = n - 1."""
+    from scipy import stats
+
+    alpha = (1 - protocol.level) / max(comparisons, 1)
+    t = stats.t.ppf(1 - alpha / 2, n - 1) + stats.t.ppf(protocol.power, n - 1)
+    return float(t * sd / math.sqrt(n))
+
+
+# -- running -------------------------------------------------------------------------------
+class Study:
+    """One study folder: runs sweeps into it and keeps ``study.json`` up to date."""
+
+    def __init__(self, out: Path, protocol: Protocol, backend: str = "local",
+                 workers: int | None = 1, overrides: Sequence[tuple[str, Any]] = ()):
+        self.out, self.protocol = Path(out), protocol
+        self.backend, self.workers, self.overrides = backend, workers, list(overrides)
+        self.record = load_record(self.out)
+        self.record["protocol"] = dataclasses.asdict(protocol)
+        self.record["overrides"] = [[k, v] for k, v in overrides]
+        self.record["methods"] = {m: {"label": s["label"], "set": s["set"]}
+                                  for m, s in METHODS.items()}
+        self._chosen: dict[tuple[str, str], dict[str, Any]] = {}
+        from orbitfl.scenario import load_scenario
+
+        scenario = load_scenario(BASE, self.overrides).model_dump(mode="json")
+        self.record["data"] = scenario["data"]
+
+    def sweep(self, folder: Path, setting: dict[str, Any], seeds: list[int],
+              swept: dict[str, list] | None = None) -> pd.DataFrame:
+        """Seeded runs of the base with ``setting``, one group per value of ``swept``
+        (resumed if begun)."""
+        from orbitfl.scenario import load_scenario
+        from orbitfl.sweeps.runner import run_spec, sweep_spec
+
+        base = load_scenario(BASE, self.overrides + list(setting.items()))
+        document = {"parameters": swept or {"data.imbalance_ratio": [setting.get(
+            "data.imbalance_ratio", base.data.imbalance_ratio)]}, "seeds": seeds}
+        spec = sweep_spec(base, document, str(folder), BASE.parent, "run")
+        started = time.perf_counter()
+        table = run_spec(spec, folder, self.backend, self.workers)
+        walls = self.record.setdefault("run_wall_s", {})
+        walls[str(folder.relative_to(self.out))] = float(table["wall_s"].sum())
+        self.record["elapsed_s"] = self.record.get("elapsed_s", 0.0) + \
+            time.perf_counter() - started
+        self.save()
+        return table
+
+    def scores(self, folder: Path, table: pd.DataFrame) -> float:
+        """A tuning group's selection score: the mean over its tuning seeds."""
+        values = []
+        for point in table.loc[table["status"] == "complete", "point"]:
+            rounds = read_table(folder / "runs" / str(point), "rounds.parquet", ("round",))
+            values.append(selection_score(rounds, self.protocol.selection_rounds))
+        return float(np.mean(values)) if values else math.nan
+
+    def tune(self, method: str, factor: float) -> dict[str, Any]:
+        """The method's setting at this imbalance factor: the learning rate, then any extra
+        key at that rate, each grid extended until its choice is interior; the history is
+        recorded."""
+        spec = METHODS[method]
+        key = factor_name(factor)
+        if (method, key) in self._chosen:
+            return self._chosen[method, key]
+        tuning = self.record.setdefault("tuning", {}).setdefault(key, {})
+        if "same_as" in spec:
+            tuning[method] = {"same_as": spec["same_as"]}
+            return self.tune(spec["same_as"], factor)
+        base = {**spec["set"], "data.imbalance_ratio": factor}
+        history: list[dict] = []
+        chosen: dict[str, Any] = {}
+        interior: dict[str, bool] = {}
+        extensions = 0
+        for name, grid in {"fl.lr": self.protocol.lr_grid, **spec.get("extra", {})}.items():
+            value, inside, more = self._tune_key(method, key, base, name, grid, dict(chosen),
+                                                 history)
+            chosen[name], interior[name] = value, inside
+            extensions += more
+        tuning[method] = {"history": history, "chosen": chosen, "interior": interior,
+                          "extensions": extensions}
+        self._chosen[method, key] = chosen
+        self.save()
+        return chosen
+
+    def _tune_key(self, method: str, key: str, base: dict, swept: str, grid: Sequence[float],
+                  fixed: dict, history: list) -> tuple[float, bool, int]:
+        """One tuned key at the ``fixed`` values of those tuned before it: its grid, then
+        a value x ``lr_step`` beyond an end choice, until the choice is interior or
+        ``max_extensions`` are spent. Returns the choice, whether it is interior and the
+        number of extensions."""
+        values = sorted(grid)
+        tried = self._scores(method, key, base, swept, values, fixed, history)
+        extensions = 0
+        while True:
+            choice = best(tried)
+            more = extension(values, choice, self.protocol.lr_step)
+            if more is None or extensions >= self.protocol.max_extensions:
+                return choice, more is None, extensions
+            more = float(f"{more:.6g}")
+            values = sorted([*values, more])
+            tried.update(self._scores(method, key, base, swept, [more], fixed, history))
+            extensions += 1
+
+    def _scores(self, method: str, key: str, base: dict, swept: str, values: list,
+                fixed: dict, history: list) -> dict[float, float]:
+        """One tuning sweep over ``swept`` (its points run side by side on the workers),
+        each value scored by the mean over the tuning seeds; appended to ``history``."""
+        setting = {**fixed, swept: values[0]} if len(values) == 1 else {
+            **fixed, swept: "grid-" + "-".join(f"{v:g}" for v in values)}
+        folder = self.out / "tune" / key / method / setting_name(setting)
+        table = self.sweep(folder, {**base, **fixed}, list(self.protocol.tuning_seeds),
+                           {swept: list(values)})
+        scores = {}
+        for value in values:
+            rows = table[np.isclose(table[swept].astype(float), value)]
+            scores[value] = self.scores(folder, rows)
+            history.append({**fixed, swept: value, "score": scores[value], "runs": int(
+                (rows["status"] == "complete").sum())})
+        return scores
+
+    def measure(self, method: str, factor: float, network: str, seeds: int) -> pd.DataFrame:
+        setting = self.tune(method, factor)
+        spec = METHODS[method]
+        folder = self.out / "measure" / network / factor_name(factor) / method
+        return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
+                                   **LINKS[network], **setting},
+                          self.protocol.measured_seeds(seeds))
+
+    def power(self, factor: float) -> int:
+        """Seeds for every method from the internal pilot (the first ``min_seeds`` paired
+        SAFE - FedAvg differences on ideal links); recorded with the minimal detectable
+        effect where the budget's cap binds."""
+        p = self.protocol
+        tables = [self.measure(m, factor, "ideal", p.min_seeds) for m in (BASELINE, HEADLINE)]
+        joined = tables[0].merge(tables[1], on="seed", suffixes=("_base", ""))
+        d = (joined[HEADLINE_METRIC] - joined[f"{HEADLINE_METRIC}_base"]).dropna()
+        comparisons = len(METHODS) - 1
+        sd = float(d.std(ddof=1)) if len(d) >= 2 else math.nan
+        needed = seeds_needed(sd, p, comparisons) if np.isfinite(sd) else p.min_seeds
+        run = max(p.min_seeds, min(needed, p.max_seeds))
+        self.record.setdefault("power", {})[factor_name(factor)] = {
+            "pilot_seeds": int(len(d)), "pilot_sd": sd, "comparisons": comparisons,
+            "half_width": p.half_width, "seeds_needed": needed, "seeds_run": run,
+            "mde": minimal_detectable_effect(sd, run, p, comparisons)
+            if np.isfinite(sd) else math.nan}
+        self.save()
+        return run
+
+    def run(self, methods: Sequence[str], networks: Sequence[str]) -> dict:
+        for factor in self.protocol.factors:
+            for method in methods:          # every tuning first: it decides the rest
+                self.tune(method, factor)
+            seeds = self.power(factor)
+            for network in networks:
+                for method in methods:
+                    self.measure(method, factor, network, seeds)
+        return self.record
+
+    def save(self) -> None:
+        from orbitfl.core.atomic import atomic_write_text
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.out / "study.json",
+                          json.dumps(self.record, indent=1, sort_keys=True, default=_plain))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else str(value)
+
+
+# The study record's sections and the JSON type each must have (read back, never trusted).
+RECORD_SECTIONS: dict[str, type | tuple[type, ...]] = {
+    "data": dict, "elapsed_s": (int, float), "methods": dict, "overrides": list, "power": dict,
+    "protocol": dict, "run_wall_s": dict, "tuning": dict}
+
+
+def load_record(out: Path) -> dict:
+    """``study.json`` in ``out`` ({} when there is none), or a one-line ``InputError`` when it
+    is not a study record: not a mapping, or a section of the wrong kind."""
+    path = Path(out) / "study.json"
+    if not path.is_file():
+        return {}
+    record = read_json_file(path, "study record")
+    wrong = ("not a mapping" if not isinstance(record, dict) else next(
+        (f"'{key}' is not a {getattr(kind, '__name__', 'number')}"
+         for key, kind in RECORD_SECTIONS.items()
+         if key in record and (not isinstance(record[key], kind)
+                               or isinstance(record[key], bool))), None))
+    if wrong:
+        raise InputError(f"{path}: not a study record ({wrong}); delete it to start the "
+                         "study afresh")
+    return record
+
+
+def _start_ray(backend: str, workers: int | None) -> bool:
+    """One Ray instance for every sweep of the study, so its workers are reused."""
+    if backend != "ray":
+        return False
+    import os
+
+    import ray
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_worker_niceness", "0")  # the driver's own priority
+    ray.init(num_cpus=workers or 1, include_dashboard=False, log_to_driver=False)
+    return True
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True, help="study folder")
+    parser.add_argument("--only", default="", help="comma-separated method names (default: "
+                        "all, in the study's order)")
+    parser.add_argument("--networks", default="ideal,links",
+                        help="comma-separated: ideal, links (default: both)")
+    parser.add_argument("--factors", default="100", help="imbalance factors (default: 100)")
+    parser.add_argument("--max-seeds", type=int, default=Protocol.max_seeds,
+                        help="the budget's cap on measured seeds (at least 5)")
+    parser.add_argument("--backend", choices=("local", "ray"), default="local")
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="PATH=VALUE", help="change the base scenario of every sweep")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> None:
+    """The study as the command line asks for it."""
+    methods = [m for m in args.only.split(",") if m] or list(METHODS)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise InputError(f"--only: unknown method {unknown[0]!r}; known: "
+                         f"{', '.join(METHODS)}")
+    networks = [n for n in args.networks.split(",") if n]
+    if any(n not in LINKS for n in networks):
+        raise InputError(f"--networks: expected ideal and/or links, got {args.networks}")
+    try:
+        factors = tuple(float(f) for f in args.factors.split(",") if f)
+    except ValueError:
+        raise InputError(f"--factors: expected numbers, got {args.factors}") from None
+    if args.max_seeds < Protocol.min_seeds:
+        raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
+                         f"{args.max_seeds}")
+    protocol = Protocol(factors=factors, max_seeds=args.max_seeds,
+                        networks=tuple(networks))
+    ray_started = _start_ray(args.backend, args.workers)
+    try:
+        Study(args.out, protocol, args.backend, args.workers,
+              [parse_override(s) for s in args.overrides]).run(methods, networks)
+    finally:
+        if ray_started:
+            import ray
+            ray.shutdown()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

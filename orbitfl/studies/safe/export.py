@@ -1,0 +1,132 @@
+"""The SAFE study's per-run tables in compact form (``docs/safe-study-data/``), so that every
+number of docs/safe-study.md can be checked without rerunning anything:
+
+- ``study.json``: the driver's record (protocol, methods, tuning history and choices, the
+  power computation, wall times);
+- ``runs.parquet``: one row per measured run (network, imbalance factor, method, seed and
+  its sweep row's headline results and times to target);
+- ``curves.parquet``: one row per evaluated round of every measured run (accuracies,
+  simulated time, cumulative bytes);
+- ``tuning.parquet``: one row per tuning run (setting, seed, selection score);
+- ``diagnostics.parquet``: SAFE's ``safe_diagnostics.parquet`` rows of every measured run
+  (ACE's mask foreground share, FAU's divergence and mu per client, CRO's class weights).
+
+    .venv/bin/python -m orbitfl.studies.safe.export runs/safe-study --out docs/safe-study-data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from orbitfl.core.atomic import atomic_write, atomic_write_text
+from orbitfl.core.errors import InputError, exit_status
+from orbitfl.rundir.reader import read_table
+from orbitfl.studies.safe.driver import SELECTION, load_record, selection_score
+
+KEYS = ["network", "factor", "method", "seed"]
+CURVE_COLUMNS = ["round", "sim_time_s", "bytes_up", "bytes_down", "accuracy",
+                 "balanced_accuracy", "few_shot_accuracy", "global_own_mix_accuracy",
+                 "personalised_accuracy", "personalised_own_mix_accuracy", "val_accuracy",
+                 SELECTION]
+RUN_COLUMNS = ["status", "wall_s", "final_accuracy", "balanced_accuracy",
+               "few_shot_accuracy", "global_own_mix_accuracy", "personalised_accuracy",
+               "personalised_own_mix_accuracy", "val_balanced_accuracy", "rounds",
+               "sim_time_h", "bytes_up", "bytes_down", "train_imbalance_factor"]
+
+
+def _groups(study: Path, kind: str):
+    """(relative parts, sweep table, folder) of every sweep folder under ``kind``."""
+    for table in sorted((study / kind).glob("**/sweep.parquet")):
+        yield table.parent.relative_to(study / kind).parts, pd.read_parquet(table), table.parent
+
+
+def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """runs, curves and diagnostics from ``measure/<network>/if<F>/<method>/``."""
+    runs, curves, diagnostics = [], [], []
+    for (network, factor, method), table, folder in _groups(study, "measure"):
+        keys = {"network": network, "factor": float(factor[2:]), "method": method}
+        ttt = [c for c in table.columns if c.startswith("to_")]
+        rows = table[["seed", *[c for c in RUN_COLUMNS if c in table], *ttt]].assign(**keys)
+        runs.append(rows)
+        for _, row in table[table["status"] == "complete"].iterrows():
+            rounds = read_table(folder / "runs" / str(row["point"]), "rounds.parquet",
+                                ("round",))
+            rounds = rounds[rounds["accuracy"].notna()]
+            curves.append(rounds.reindex(columns=CURVE_COLUMNS).assign(
+                **keys, seed=int(row["seed"])))
+            safe = folder / "runs" / str(row["point"]) / "safe_diagnostics.parquet"
+            if safe.is_file():
+                diagnostics.append(pd.read_parquet(safe).assign(**keys,
+                                                                seed=int(row["seed"])))
+    if not runs:
+        raise InputError(f"{study}: no measured runs (measure/*/*/*/sweep.parquet)")
+    return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))
+
+
+def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """The frames as one, the run's keys first."""
+    if not frames:
+        return pd.DataFrame(columns=KEYS)
+    frame = pd.concat(frames, ignore_index=True)
+    return frame[KEYS + [c for c in frame.columns if c not in KEYS]]
+
+
+def tuning(study: Path, last: int) -> pd.DataFrame:
+    """One row per tuning run: factor, method, the tuned keys, seed and selection score."""
+    rows = []
+    for (factor, method, _), table, folder in _groups(study, "tune"):
+        for _, row in table[table["status"] == "complete"].iterrows():
+            rounds = read_table(folder / "runs" / str(row["point"]), "rounds.parquet",
+                                ("round",))
+            point = json.loads((folder / "points" / f"{row['point']}.json").read_text())
+            rows.append({"factor": float(factor[2:]), "method": method,
+                         "lr": point["fl"]["lr"],
+                         "mu": point["fl"]["fedprox"]["mu"]
+                         if point["fl"]["strategy"] == "fedprox" else float("nan"),
+                         "seed": int(row["seed"]), "score": selection_score(rounds, last),
+                         "wall_s": float(row["wall_s"])})
+    return pd.DataFrame(rows)
+
+
+def export(study: Path, out: Path) -> list[Path]:
+    record = load_record(study)
+    if not record:
+        raise InputError(f"{study}: no study.json "
+                         "(run python -m orbitfl.studies.safe.driver first)")
+    runs, curves, diagnostics = measured(study)
+    tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
+    out.mkdir(parents=True, exist_ok=True)
+    written = [atomic_write_text(out / "study.json", json.dumps(record, indent=1,
+                                                                sort_keys=True))]
+    for name, frame in (("runs", runs), ("curves", curves), ("tuning", tunes),
+                        ("diagnostics", diagnostics)):
+        written.append(atomic_write(out / f"{name}.parquet", _parquet_writer(frame)))
+    return written
+
+
+def _parquet_writer(frame: pd.DataFrame) -> Callable[[Path], None]:
+    """What ``atomic_write`` calls to write ``frame`` into its partial file."""
+    def write(partial: Path) -> None:
+        frame.to_parquet(partial, index=False, compression="zstd")
+    return write
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", type=Path,
+                        help="study folder (python -m orbitfl.studies.safe.driver --out)")
+    parser.add_argument("--out", type=Path, required=True, help="folder of the compact tables")
+    args = parser.parse_args(argv)
+    return exit_status(lambda: export(args.study, args.out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+

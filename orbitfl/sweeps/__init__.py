@@ -1,0 +1,2 @@
+"""Sweeps: many runs of one scenario's variants (``runner``) and their replicates' seeds
+(``replicates``)."""
