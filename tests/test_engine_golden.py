@@ -71,8 +71,10 @@ def test_the_recorded_run_exercises_the_battery_and_the_faults(run_dir):
 def test_the_timeline_is_the_recorded_one(run_dir, table):
     recorded = pd.read_parquet(GOLDEN / f"{table}.parquet")
     now = _timeline(run_dir, table)
-    pd.testing.assert_frame_equal(now, recorded, check_exact=True)
-    assert now.equals(recorded)
+    # every decision (order, counts, kinds, clients) exactly; a float to 1e-12 of itself:
+    # a pass's peak elevation differs by 1 ulp (7e-15 degrees) between numpy releases,
+    # while any change of behaviour moves it by far more
+    pd.testing.assert_frame_equal(now, recorded, check_exact=False, rtol=1e-12, atol=0.0)
 
 
 if __name__ == "__main__":  # record the tables again (a deliberate change of behaviour)
