@@ -336,9 +336,18 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     lines += _equal_bytes_lines(record, sweep, caption, found)
     lines += _target_section(sweep, network, caption)
     stem = f"safe-study-if{factor:g}-{network}"
-    for axis in ("bytes", "time") if network == "links" else ("bytes",):
-        written = save_formats(bands_figure(sweep, axis), figures / f"{stem}-{axis}")
-        lines += [f"![{stem}-{axis}]({_relative(written[0], doc)})", ""]
+    present = set(mine["method"])
+    # two figures, so that no two curves share a colour: the methods, then SAFE's variants
+    for part, methods in (("methods", [m for m in METHODS if m not in ABLATIONS]),
+                          ("parts", [HEADLINE, *ABLATIONS])):
+        if not present & set(methods):
+            continue
+        shown = as_sweep(record, mine, curves[(curves["network"] == network) &
+                                              (curves["factor"] == factor)], folder, methods)
+        for axis in ("bytes", "time") if network == "links" else ("bytes",):
+            name = f"{stem}-{part}-{axis}"
+            written = save_formats(bands_figure(shown, axis), figures / name)
+            lines += [f"![{name}]({_relative(written[0], doc)})", ""]
     return lines, found
 
 
