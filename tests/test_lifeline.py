@@ -71,12 +71,16 @@ def test_signal_handlers_survive_what_replaces_them():
         raise KeyboardInterrupt
 
     before = signal.signal(signal.SIGTERM, mine)
+    # Python's default_int_handler, or SIG_IGN where a shell started the tests in the
+    # background ('make test &' ignores SIGINT): whatever it was, it must come back.
+    interrupt = signal.getsignal(signal.SIGINT)
+    changed = signal.SIG_DFL if interrupt is signal.SIG_IGN else signal.SIG_IGN
     try:
         with lifeline.kept_signal_handlers():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # what ray.init does
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGINT, changed)
         assert signal.getsignal(signal.SIGTERM) is mine
-        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGINT) is interrupt
     finally:
         signal.signal(signal.SIGTERM, before)
 
