@@ -9,10 +9,12 @@ import pandas as pd
 from .curves import AXES, KINDS, Band, band, common_grid, curve
 from .figures import FACTOR_COLOURS, empty_note, literal, plt, run_colours
 from .run_data import FACTORS
+from .stats import MeanInterval, mean_interval
 from .sweep_data import Sweep
 from .time_split import network_hours
 from .time_to_target import group_time_to_target
 
+POINT_DODGE = 0.012  # of the x range, between end points drawn at one cost
 DODGE = 0.08  # horizontal offset between series at one x, in units of the x spacing
 
 
@@ -29,11 +31,31 @@ def group_bands(sweep: Sweep, axis: str, kind: str) -> dict[str, Band]:
         return sweep.derived[key]
     out = sweep.derived[key] = {}
     for group in sweep.groups:
-        runs = [sweep.run(p) for p in sweep.complete(group)["point"]]
-        curves = [curve(r.rounds, axis, kind) for r in runs if r is not None]
+        curves = group_curves(sweep, group, axis, kind)
         grid = common_grid(curves)
-        if len(grid):
+        if len(grid) and any(len(x) > 1 for x, _ in curves):
             out[group] = band(curves, grid)
+    return out
+
+
+def group_curves(sweep: Sweep, group: str, axis: str,
+                 kind: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(x, y) of ``kind`` against ``axis`` of each complete replicate of ``group``."""
+    runs = [sweep.run(p) for p in sweep.complete(group)["point"]]
+    return [curve(r.rounds, axis, kind) for r in runs if r is not None]
+
+
+def group_end_points(sweep: Sweep, axis: str,
+                     kind: str) -> dict[str, tuple[MeanInterval, MeanInterval]]:
+    """Per group whose replicates scored ``kind`` once each (personalised models scored at
+    the last round only): the mean x and the mean y with its 95 % interval. Such a score is
+    a point, not a curve: as a band it would be an empty panel."""
+    out = {}
+    for group in sweep.groups:
+        curves = [(x, y) for x, y in group_curves(sweep, group, axis, kind) if len(x)]
+        if curves and all(len(x) == 1 for x, _ in curves):
+            out[group] = (mean_interval(x[0] for x, _ in curves),
+                          mean_interval(y[0] for _, y in curves))
     return out
 
 
@@ -43,13 +65,17 @@ def bands_figure(sweep: Sweep, axis: str):
     go on as thin lines of their own (the others had stopped: nothing is extrapolated)."""
     xlabel = AXES[axis][0]
     drawn = {k: group_bands(sweep, axis, k) for k in KINDS}
-    kinds = {k: v for k, v in KINDS.items() if drawn[k]} or {"accuracy": KINDS["accuracy"]}
+    points = {k: group_end_points(sweep, axis, k) for k in KINDS}
+    kinds = {k: v for k, v in KINDS.items() if drawn[k] or points[k]} or \
+        {"accuracy": KINDS["accuracy"]}
     cols = 2 if len(kinds) > 1 else 1
     rows = -(-len(kinds) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows + 0.4),
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.4 * rows + 0.4), sharex=True,
                              layout="constrained", squeeze=False)
     for ax in axes.flat[len(kinds):]:
         ax.set_visible(False)
+    for ax in axes.flat:  # one x scale for every panel, labelled on each
+        ax.tick_params(labelbottom=True)
     colours = group_colours(sweep)
     for ax, (kind, name) in zip(axes.flat, kinds.items()):
         same = coinciding_bands(drawn[kind])
@@ -57,6 +83,16 @@ def bands_figure(sweep: Sweep, axis: str):
             note = f", on {sweep.label(same[group])}'s curve" if group in same else ""
             _draw_band(ax, b, colours[group], f"{sweep.label(group)} (n={b.replicates}"
                        f"{note})", dashed=group in same)
+        spread = POINT_DODGE * max([b.grid[-1] for b in drawn[kind].values()] +
+                                   [x.mean for x, _ in points[kind].values()] + [1e-12])
+        for i, (group, (x, y)) in enumerate(points[kind].items()):
+            # side by side, so that runs ending at the same cost do not hide each other
+            ax.errorbar([x.mean + spread * (i - (len(points[kind]) - 1) / 2)],
+                        [100 * y.mean], yerr=[[100 * (y.mean - y.lo)],
+                                                        [100 * (y.hi - y.mean)]],
+                        color=colours[group], marker="o",
+                        capsize=3, ls="none", label=literal(
+                            f"{sweep.label(group)} (n={y.n}, last round only)", 90))
         ax.set(xlabel=xlabel, ylabel=f"{name} accuracy (%)", ylim=(0, 100))
         ax.grid(alpha=0.3)
         if ax.has_data():

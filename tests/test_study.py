@@ -170,3 +170,34 @@ def test_the_page_is_what_the_shipped_data_give(tmp_path):
     assert tables and tables == [line for line in shipped.splitlines()
                                  if line.startswith(("|", "- "))]
     assert "not shown" in page or "is shown" in page
+
+
+@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
+def test_scores_of_the_last_round_only_are_drawn_as_points_with_intervals():
+    """Personalised models are scored once, at the last round: their panel shows each
+    method's mean and 95 % interval over seeds as a point (a band would be empty), at
+    the mean cost of its runs."""
+    from orbitfl.analysis.sweep_figures import bands_figure, plt
+    from orbitfl.studies.safe.report import as_sweep, load_data
+
+    record, runs, curves, _, _ = load_data(SHIPPED)
+    mine = runs[(runs["network"] == "ideal") & runs["method"].isin(["fedavg-ft", "safe"])]
+    figure = bands_figure(as_sweep(record, mine, curves[curves["network"] == "ideal"],
+                                   SHIPPED), "bytes")
+    panel = next(ax for ax in figure.axes if "personalised" in ax.get_ylabel())
+    drawn = {c.get_label().split(" (")[0]: c for c in panel.containers}
+    for method, name in (("fedavg-ft", "FedAvg + local fine-tuning"), ("safe", "SAFE")):
+        scores = mine.loc[mine["method"] == method, "personalised_own_mix_accuracy"]
+        low, high = sorted(cap.get_ydata()[0] for cap in drawn[name].lines[1])  # caps
+        y = drawn[name].lines[0].get_ydata()[0]
+        assert y == pytest.approx(100 * scores.mean())
+        half = 100 * stats_half_width(scores.to_numpy())
+        assert (low, high) == pytest.approx((y - half, y + half))
+    plt.close(figure)
+
+
+def stats_half_width(values: np.ndarray) -> float:
+    from scipy import stats
+
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
+                 / math.sqrt(len(values)))
