@@ -438,3 +438,15 @@ def test_bad_replicates_are_one_line_errors_before_any_point(tmp_path, capsys, d
     assert message in err and len(err.splitlines()) == 1, err
     assert str(tmp_path / "sweep.yaml") in err
     assert not out.exists()
+
+
+def test_the_code_identity_covers_what_a_run_executes_and_not_the_studies():
+    """A study's driver or report may change without making its finished runs another
+    code's results; the engine, physics, learning and analysis may not."""
+    from orbitfl.core.code_identity import code_modules
+
+    names = set(code_modules())
+    assert {"orbitfl.engine.runner", "orbitfl.cli", "orbitfl.constellation.network",
+            "orbitfl.fl.strategy", "orbitfl.analysis.report", "orbitfl.core.errors"} <= names
+    assert not [n for n in names if n.startswith("orbitfl.studies")]
+    assert not [n for n in names if n.startswith(("orbitfl.tle", "orbitfl.scenarios"))]

@@ -168,6 +168,20 @@ def minimal_detectable_effect(sd: float, n: int, protocol: Protocol,
     return float(t * sd / math.sqrt(n))
 
 
+def pilot_power(differences: pd.Series, protocol: Protocol, comparisons: int) -> dict:
+    """The power computation from the pilot's paired headline differences: their sd, the
+    seeds the half-width target needs over ``comparisons`` simultaneous intervals, the
+    seeds the budget runs, and the minimal detectable effect at that number."""
+    d = pd.to_numeric(differences, errors="coerce").dropna()
+    sd = float(d.std(ddof=1)) if len(d) >= 2 else math.nan
+    needed = seeds_needed(sd, protocol, comparisons) if np.isfinite(sd) else protocol.min_seeds
+    run = max(protocol.min_seeds, min(needed, protocol.max_seeds))
+    return {"pilot_seeds": int(len(d)), "pilot_sd": sd, "comparisons": comparisons,
+            "half_width": protocol.half_width, "seeds_needed": needed, "seeds_run": run,
+            "mde": minimal_detectable_effect(sd, run, protocol, comparisons)
+            if np.isfinite(sd) else math.nan}
+
+
 # -- running -------------------------------------------------------------------------------
 class Study:
     """One study folder: runs sweeps into it and keeps ``study.json`` up to date."""
@@ -287,31 +301,25 @@ class Study:
                                    **LINKS[network], **setting},
                           self.protocol.measured_seeds(seeds))
 
-    def power(self, factor: float) -> int:
+    def power(self, factor: float, methods: Sequence[str]) -> int:
         """Seeds for every method from the internal pilot (the first ``min_seeds`` paired
-        SAFE - FedAvg differences on ideal links); recorded with the minimal detectable
-        effect where the budget's cap binds."""
+        SAFE - FedAvg differences on ideal links), with one comparison with FedAvg per
+        other measured method; recorded with the minimal detectable effect where the
+        budget's cap binds."""
         p = self.protocol
         tables = [self.measure(m, factor, "ideal", p.min_seeds) for m in (BASELINE, HEADLINE)]
         joined = tables[0].merge(tables[1], on="seed", suffixes=("_base", ""))
-        d = (joined[HEADLINE_METRIC] - joined[f"{HEADLINE_METRIC}_base"]).dropna()
-        comparisons = len(METHODS) - 1
-        sd = float(d.std(ddof=1)) if len(d) >= 2 else math.nan
-        needed = seeds_needed(sd, p, comparisons) if np.isfinite(sd) else p.min_seeds
-        run = max(p.min_seeds, min(needed, p.max_seeds))
-        self.record.setdefault("power", {})[factor_name(factor)] = {
-            "pilot_seeds": int(len(d)), "pilot_sd": sd, "comparisons": comparisons,
-            "half_width": p.half_width, "seeds_needed": needed, "seeds_run": run,
-            "mde": minimal_detectable_effect(sd, run, p, comparisons)
-            if np.isfinite(sd) else math.nan}
+        d = joined[HEADLINE_METRIC] - joined[f"{HEADLINE_METRIC}_base"]
+        power = pilot_power(d, p, max(len(set(methods) - {BASELINE}), 1))
+        self.record.setdefault("power", {})[factor_name(factor)] = power
         self.save()
-        return run
+        return int(power["seeds_run"])
 
     def run(self, methods: Sequence[str], networks: Sequence[str]) -> dict:
         for factor in self.protocol.factors:
             for method in methods:          # every tuning first: it decides the rest
                 self.tune(method, factor)
-            seeds = self.power(factor)
+            seeds = self.power(factor, methods)
             for network in networks:
                 for method in methods:
                     self.measure(method, factor, network, seeds)

@@ -18,6 +18,7 @@ lives here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -41,7 +42,16 @@ from orbitfl.core.atomic import atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
 from orbitfl.studies.safe.bytes import markdown as bytes_markdown
 from orbitfl.studies.safe.bytes import table as bytes_table
-from orbitfl.studies.safe.driver import BASELINE, HEADLINE, METHODS, load_record
+from orbitfl.studies.safe.driver import (
+    BASELINE,
+    HEADLINE,
+    HEADLINE_METRIC,
+    METHODS,
+    Protocol,
+    factor_name,
+    load_record,
+    pilot_power,
+)
 
 FT = "fedavg-ft"
 CEILING = "central"
@@ -291,19 +301,45 @@ def edge_note(record: dict) -> str:
             "lie beyond; read these rows with care): " + "; ".join(at_edge) + ".")
 
 
-def power_lines(record: dict) -> list[str]:
+def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
+    """The power computation per factor, recomputed from the shipped runs (the pilot: the
+    first ``min_seeds`` measured seeds' paired SAFE - FedAvg differences on ideal links;
+    one comparison with FedAvg per other method on the page), so that it can be checked
+    like every other number."""
+    protocol = protocol_of(record)
     lines = []
-    for factor, p in record.get("power", {}).items():
+    pilot_seeds = protocol.measured_seeds(protocol.min_seeds)
+    for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
+        mine = runs[(runs["network"] == "ideal") & (runs["factor"] == factor) &
+                    runs["seed"].isin(pilot_seeds)]
+        accuracy = mine.pivot_table(index="seed", columns="method", values=HEADLINE_METRIC)
+        if not {BASELINE, HEADLINE} <= set(accuracy.columns):
+            continue
+        others = set(runs.loc[runs["factor"] == factor, "method"]) - {BASELINE}
+        p = pilot_power(accuracy[HEADLINE] - accuracy[BASELINE], protocol,
+                        max(len(others), 1))
         reached = p["seeds_needed"] <= p["seeds_run"]
         lines.append(
-            f"- {factor}: the internal pilot's {p['pilot_seeds']} paired SAFE - FedAvg "
-            f"accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % interval "
-            f"over {p['comparisons']} comparisons with half-width <= {p['half_width']:g} "
-            f"needs {p['seeds_needed']} seeds; {p['seeds_run']} were run. " +
-            ("The target is reached." if reached else
-             f"The budget does not reach it: the minimal detectable effect at 80 % power "
-             f"with {p['seeds_run']} seeds is {p['mde']:.3f}."))
+            f"- {factor_name(factor)}: the internal pilot's {p['pilot_seeds']} paired SAFE - "
+            f"FedAvg accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % "
+            f"interval over {p['comparisons']} comparisons with half-width <= "
+            f"{p['half_width']:g} needs {p['seeds_needed']} seeds; {p['seeds_run']} were "
+            "run. " + ("The target is reached." if reached else
+                       f"The budget does not reach it: the minimal detectable effect at 80 % "
+                       f"power with {p['seeds_run']} seeds is {p['mde']:.3f}."))
     return lines
+
+
+def protocol_of(record: dict) -> Protocol:
+    """The study's protocol as its record states it (the driver's defaults where a field is
+    missing or not one of the protocol's)."""
+    fields = {f.name for f in dataclasses.fields(Protocol)}
+    given = {k: tuple(v) if isinstance(v, list) else v
+             for k, v in record.get("protocol", {}).items() if k in fields}
+    try:
+        return Protocol(**given)
+    except TypeError as error:
+        raise InputError(f"study record: protocol is not the driver's ({error})") from None
 
 
 def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Path,
@@ -532,7 +568,7 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
             "edit by hand. Every run is an ordinary `orbitfl` scenario run of "
             f"`scenarios/study/base.yaml`{overrides_note(record)}; the data are synthetic, "
             "with known ground truth, and every table says so.", "",
-            *protocol_lines(record), "", "## Verdict", "", *verdict(record, found), ""]
+            *protocol_lines(record, runs), "", "## Verdict", "", *verdict(record, found), ""]
     if notes is not None and notes.is_file():
         text += [notes.read_text().strip(), ""]
     text += sections + appendix_lines(record, runs, curves, tuning, diagnostics)
@@ -555,7 +591,7 @@ def overrides_note(record: dict) -> str:
     return f" with {', '.join(changes)} in every run" if changes else ""
 
 
-def protocol_lines(record: dict) -> list[str]:
+def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     """The rules every number of the page was made under, from the record."""
     protocol = record.get("protocol", {})
     return [
@@ -573,7 +609,7 @@ def protocol_lines(record: dict) -> list[str]:
         f"interval (SAFE - FedAvg, balanced test accuracy), with the sd of the first "
         f"{protocol.get('min_seeds')} seeds' paired differences (an internal pilot), capped "
         f"at {protocol.get('max_seeds')} by the budget:",
-        *power_lines(record),
+        *power_lines(record, runs),
         "- Intervals on differences are simultaneous over each family of comparisons "
         "(Bonferroni), with Holm-adjusted p-values; \"not shown\" wherever an interval "
         "includes zero.",
