@@ -22,28 +22,30 @@ What keeps it exact:
 - each client's flip and quarter turn are applied to its own slice (the eight dihedral
   transforms are exact pixel permutations).
 
-Supported: classifiers (``ClassifierNet`` without ACE) whose only cross-sample layer is
-``BatchNorm2d`` with a momentum; strategies that implement ``Strategy.fit_many`` (FedAvg's
-client half: FedAvg, FedProx, FedBuff, and FedLA's per-client logit adjustment), with or
-without augmentation;
-``train_many`` also takes class weights. Anything else raises ``ValueError``: it needs
-per-client code.
+Supported: models that opt in (``fl/batchable.py``: the built-in classifiers without ACE;
+a model of one's own that declares ``batched_obstacle``) and whose only cross-sample layer
+is ``BatchNorm2d`` with a momentum; strategies that implement ``Strategy.fit_many``
+(FedAvg's client half: FedAvg, FedProx, FedBuff, and FedLA's per-client logit adjustment),
+which hand it each client's start, data, generator and loss options (``strategy.TrainMany``),
+with or without augmentation; ``train_many`` also takes class weights. Anything else raises
+``ValueError``: it needs per-client code.
 """
 
 from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from typing import TYPE_CHECKING, Mapping, Sequence, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence, cast
 
 import torch
 from torch import nn
 from torch.func import functional_call, vmap
 from torch.nn import functional as F
 
+from .batchable import batching_obstacle
 from .config import TrainConfig
 from .datasets import ImageSet
-from .models import ClassifierNet
 
 if TYPE_CHECKING:
     from .strategy import ClientState, ClientUpdate, Strategy
@@ -86,23 +88,17 @@ class _MaskedBatchNorm2d(nn.BatchNorm2d):
 
 
 def check_model(model: nn.Module) -> None:
-    """Raise ``ValueError`` unless ``model`` is one that batched training reproduces."""
-    if getattr(model, "ace", None) is not None:
-        raise ValueError(f"{SUPPORTED}; a model with ACE (Gumbel noise, a mask prior) needs "
-                         "per-client code")
-    if not isinstance(model, ClassifierNet):  # per-pixel labels, other heads
-        raise ValueError(f"{SUPPORTED}; {type(model).__name__} needs per-client code")
-    for name, module in model.named_modules():
-        if isinstance(module, nn.modules.dropout._DropoutNd):
-            raise ValueError(f"{SUPPORTED}; dropout ({name}) needs per-client code")
-        if isinstance(module, nn.modules.batchnorm._NormBase):
-            if type(module) is not nn.BatchNorm2d or module.momentum is None \
-                    or not module.track_running_stats or not module.affine:
-                raise ValueError(f"{SUPPORTED}; {name} ({module!r}) needs per-client code")
+    """Raise ``ValueError`` unless ``model`` is one that batched training reproduces: it
+    opts in and its layers allow it (``batchable.batching_obstacle``)."""
+    obstacle = batching_obstacle(model)
+    if obstacle is not None:
+        raise ValueError(f"{SUPPORTED}; {obstacle}")
 
 
-def masked_copy(model: nn.Module, device: torch.device
-                ) -> tuple[nn.Module, dict[str, _MaskedBatchNorm2d]]:
+MaskedNet = tuple[nn.Module, dict[str, _MaskedBatchNorm2d]]
+
+
+def masked_copy(model: nn.Module, device: torch.device) -> MaskedNet:
     """A copy of ``model`` whose BatchNorm layers are ``_MaskedBatchNorm2d`` (same names)."""
     check_model(model)
     net = copy.deepcopy(model).to(device).train()
@@ -114,8 +110,10 @@ def masked_copy(model: nn.Module, device: torch.device
     return net, norms
 
 
-def _schedule(n: int, generator: torch.Generator, config: TrainConfig
-              ) -> list[tuple[torch.Tensor, int, int]]:
+Step = tuple[torch.Tensor, int, int]  # a client's step: sample indices, flip, quarter turns
+
+
+def _schedule(n: int, generator: torch.Generator, config: TrainConfig) -> list[Step]:
     """A client's steps (sample indices, flip, quarter turns), drawn from ``generator`` in
     ``LocalTrainer.train``'s order."""
     steps = []
@@ -133,6 +131,17 @@ def _schedule(n: int, generator: torch.Generator, config: TrainConfig
     return steps
 
 
+@dataclass(frozen=True)
+class _Loss:
+    """A chunk's loss options: FedProx's weight with each client's reference weights (None
+    without FedProx), the class weights, each client's logit shift (or None)."""
+
+    prox_mu: float
+    references: Sequence[Mapping[str, torch.Tensor]] | None
+    class_weights: torch.Tensor | None
+    shifts: Sequence[torch.Tensor] | None
+
+
 def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
                datasets: Sequence[ImageSet], generators: Sequence[torch.Generator],
                config: TrainConfig, prox_mu: float = 0.0,
@@ -140,7 +149,7 @@ def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
                class_weights: torch.Tensor | None = None,
                logit_adjustment: torch.Tensor | Sequence[torch.Tensor] | None = None,
                chunk: int | None = None,
-               net: tuple[nn.Module, dict] | None = None) -> tuple[list[State], list[float]]:
+               net: MaskedNet | None = None) -> tuple[list[State], list[float]]:
     """Client i's ``LocalTrainer.train`` from ``states[i]`` on ``datasets[i]`` with
     ``generators[i]`` (consumed), for every i at once, ``chunk`` clients per vmapped pass
     (default: 16 on a CPU, where larger passes leave the cache; 1024 on a GPU).
@@ -161,136 +170,240 @@ def train_many(model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
     out_losses: list[float] = []
     for lo in range(0, len(states), chunk):
         hi = min(lo + chunk, len(states))
-        trained, losses = _train_chunk(
-            net, model, states[lo:hi], datasets[lo:hi], schedules[lo:hi], config, prox_mu,
+        loss = _Loss(
+            prox_mu,
             prox_references[lo:hi] if prox_mu > 0 and prox_references is not None else None,
-            class_weights,
-            logit_adjustment[lo:hi] if logit_adjustment is not None else None, device)
+            class_weights, logit_adjustment[lo:hi] if logit_adjustment is not None else None)
+        trained, losses = _train_chunk(net, model, states[lo:hi], datasets[lo:hi],
+                                       schedules[lo:hi], config, loss, device)
         out_states += trained
         out_losses += losses
     return out_states, out_losses
 
 
-def _train_chunk(net, model, states, datasets, schedules, config, prox_mu, references,
-                 class_weights, logit_adjustment, device):
+def _train_chunk(net: MaskedNet, model: nn.Module, states: Sequence[Mapping[str, torch.Tensor]],
+                 datasets: Sequence[ImageSet], schedules: Sequence[Sequence[Step]],
+                 config: TrainConfig, loss: _Loss, device: torch.device
+                 ) -> tuple[list[State], list[float]]:
+    """``train_many`` on one chunk of clients: at every step, the clients that have it train
+    as one vmapped forward and backward and one SGD update of their stacked weights."""
     module, norms = net
-    reference_state = model.state_dict()
-    param_names = [n for n, _ in model.named_parameters()]
-    k = len(states)
+    like = model.state_dict()
+    names = [n for n, _ in model.named_parameters()]
+    weights = _Stacked.of(states, loss.references, like, names, list(norms), device)
+    pool = _Pool.of(datasets, device)
+    weight = loss.class_weights.to(device) if loss.class_weights is not None else None
+    shifts = torch.stack([s.to(device=device, dtype=pool.images.dtype) for s in loss.shifts]) \
+        if loss.shifts is not None else None
+    objective = _ClientObjective(module, norms, names, loss.prox_mu, weight)
+    vmapped = vmap(objective.__call__, in_dims=(0, 0, 0 if weights.refs is not None else None,
+                                                0 if shifts is not None else None, 0, 0, 0))
+    total = torch.zeros(len(states), device=device)
+    count = torch.zeros(len(states), device=device)
+    for step in range(max((len(s) for s in schedules), default=0)):
+        batch = _batch(schedules, step, pool, device)
+        objective.padded = batch.padded
+        step_loss = _sgd_step(vmapped, weights, batch, shifts, config, names)
+        with torch.no_grad():
+            sizes = batch.mask.sum(dim=1)
+            total.index_add_(0, batch.rows, (step_loss.detach() * sizes).to(total.dtype))
+            count.index_add_(0, batch.rows, sizes.to(count.dtype))
+    losses = [float(t) / max(float(c), 1.0) for t, c in zip(total.cpu(), count.cpu())]
+    return _unstack(weights, states, like, device), losses
 
-    def stack(key, source):
-        like = reference_state[key]
-        return torch.stack([s[key].to(device=device, dtype=like.dtype) for s in source])
 
-    params = {n: stack(n, states) for n in param_names}
-    stats = {f"{n}.{b}": stack(f"{n}.{b}", states)
-             for n in norms for b in ("running_mean", "running_var")}
-    counters = {f"{n}.num_batches_tracked": stack(f"{n}.num_batches_tracked", states)
-                for n in norms}
-    refs = {n: stack(n, references) for n in param_names} if references is not None else None
-    momentum_buffers = {n: torch.zeros_like(p) for n, p in params.items()}
+@dataclass
+class _Stacked:
+    """A chunk's clients' weights, row i client i's: the parameters SGD updates and their
+    momentum buffers, BatchNorm's running statistics and batch counters, and FedProx's
+    reference weights (None without FedProx)."""
 
-    images = torch.cat([d.images for d in datasets]).to(device)
-    labels = torch.cat([d.labels for d in datasets]).to(device)
-    offsets = [0]
-    for d in datasets[:-1]:
-        offsets.append(offsets[-1] + len(d))
-    weight = class_weights.to(device) if class_weights is not None else None
-    shifts = torch.stack([s.to(device=device, dtype=images.dtype) for s in logit_adjustment]) \
-        if logit_adjustment is not None else None
+    params: State
+    momentum: State
+    stats: State
+    counters: State
+    refs: State | None
 
-    padded = [False]
+    @classmethod
+    def of(cls, states: Sequence[Mapping[str, torch.Tensor]],
+           references: Sequence[Mapping[str, torch.Tensor]] | None, like: State,
+           names: list[str], norms: list[str], device: torch.device) -> "_Stacked":
+        """The clients' ``states`` (and ``references``) stacked, each key in ``like``'s
+        dtype, on ``device``; the momentum buffers start at zero."""
+        def stack(key: str, source: Sequence[Mapping[str, torch.Tensor]]) -> torch.Tensor:
+            return torch.stack([s[key].to(device=device, dtype=like[key].dtype) for s in source])
 
-    def client_loss(p, buffers, ref, shift, x, y, mask):
-        for bn in norms.values():
-            bn.mask = mask if padded[0] else None
-        logits = functional_call(module, (p, buffers), (x,))
+        params = {n: stack(n, states) for n in names}
+        stats = {f"{n}.{b}": stack(f"{n}.{b}", states)
+                 for n in norms for b in ("running_mean", "running_var")}
+        counters = {f"{n}.num_batches_tracked": stack(f"{n}.num_batches_tracked", states)
+                    for n in norms}
+        refs = {n: stack(n, references) for n in names} if references is not None else None
+        momentum = {n: torch.zeros_like(p) for n, p in params.items()}
+        return cls(params, momentum, stats, counters, refs)
+
+
+def _unstack(weights: _Stacked, states: Sequence[Mapping[str, torch.Tensor]], like: State,
+             device: torch.device) -> list[State]:
+    """Each client's trained state dict, with ``like``'s keys in its order; an entry that
+    training does not change is the client's own, copied."""
+    tables = (weights.params, weights.stats, weights.counters)
+    out = []
+    for i, start in enumerate(states):
+        state = {}
+        for key in like:
+            source = next((table for table in tables if key in table), None)
+            state[key] = source[key][i].clone() if source is not None else \
+                start[key].to(device).clone()
+        out.append(state)
+    return out
+
+
+@dataclass(frozen=True)
+class _Pool:
+    """A chunk's images and labels, client after client; client i's begin at
+    ``offsets[i]``."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    offsets: list[int]
+
+    @classmethod
+    def of(cls, datasets: Sequence[ImageSet], device: torch.device) -> "_Pool":
+        offsets = [0]
+        for d in datasets[:-1]:
+            offsets.append(offsets[-1] + len(d))
+        return cls(torch.cat([d.images for d in datasets]).to(device),
+                   torch.cat([d.labels for d in datasets]).to(device), offsets)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """One step's samples of the clients that have that step (``rows`` of the chunk; ``every``
+    when that is all of them), each client's padded to one width: ``mask`` is 1 on its real
+    samples, ``padded`` whether any sample is not."""
+
+    rows: torch.Tensor
+    every: bool
+    x: torch.Tensor
+    y: torch.Tensor
+    mask: torch.Tensor
+    padded: bool
+
+    def pick(self, stacked: torch.Tensor) -> torch.Tensor:
+        """The step's clients' rows of a tensor stacked over the chunk."""
+        return stacked if self.every else stacked[self.rows]
+
+    def put(self, stacked: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``stacked`` with the step's clients' rows replaced by ``rows``."""
+        return rows if self.every else stacked.index_copy(0, self.rows, rows)
+
+
+def _batch(schedules: Sequence[Sequence[Step]], step: int, pool: _Pool,
+           device: torch.device) -> _Batch:
+    """Step ``step`` of every client whose schedule has one, a short batch padded with its
+    first sample (masked out)."""
+    active = [i for i in range(len(schedules)) if len(schedules[i]) > step]
+    width = max(len(schedules[i][step][0]) for i in active)
+    index = torch.zeros(len(active), width, dtype=torch.long)
+    mask = torch.zeros(len(active), width, dtype=pool.images.dtype)
+    transforms: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for row, i in enumerate(active):
+        batch, flip, quarter = schedules[i][step]
+        index[row, :len(batch)] = batch + pool.offsets[i]
+        index[row, len(batch):] = batch[0] + pool.offsets[i]
+        mask[row, :len(batch)] = 1.0
+        if flip or quarter:
+            transforms[(flip, quarter)].append(row)
+    padded = bool((mask == 0).any())
+    index, mask = index.to(device), mask.to(device)
+    x = _augment(pool.images[index], transforms, device)
+    return _Batch(torch.tensor(active, device=device), len(active) == len(schedules), x,
+                  pool.labels[index], mask, padded)
+
+
+def _augment(x: torch.Tensor, transforms: Mapping[tuple[int, int], list[int]],
+             device: torch.device) -> torch.Tensor:
+    """``x`` (clients x samples x C x H x W) with each client's rows flipped and turned as
+    its step drew: ``transforms`` maps (flip, quarter turns) to rows. The eight dihedral
+    transforms are exact pixel permutations."""
+    for (flip, quarter), rows in transforms.items():
+        rows_t = torch.tensor(rows, device=device)
+        part = x[rows_t]
+        part = torch.flip(part, dims=(4,)) if flip else part
+        x[rows_t] = torch.rot90(part, k=quarter, dims=(3, 4))
+    return x
+
+
+class _ClientObjective:
+    """One client's objective and loss on its step's batch, the function ``vmap`` maps over
+    clients. Its BatchNorm layers count only its real samples (masked while the step is
+    ``padded``) and hand back their updated running statistics; padded samples weigh zero
+    in the loss."""
+
+    def __init__(self, module: nn.Module, norms: dict[str, _MaskedBatchNorm2d],
+                 names: list[str], prox_mu: float, weight: torch.Tensor | None):
+        self.module, self.norms, self.names = module, norms, names
+        self.prox_mu, self.weight = prox_mu, weight
+        self.padded = False  # whether the current step has padded samples
+
+    def __call__(self, p: State, buffers: State, ref: State | None,
+                 shift: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor,
+                 mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, State]:
+        for bn in self.norms.values():
+            bn.mask = mask if self.padded else None
+        logits = functional_call(self.module, (p, buffers), (x,))
         updated = {}
-        for name, bn in norms.items():
+        for name, bn in self.norms.items():
+            assert bn.updated is not None  # its forward pass has just set it
             updated[f"{name}.running_mean"], updated[f"{name}.running_var"] = bn.updated
             bn.mask = bn.updated = None
         if shift is not None:
             logits = logits + shift.view(1, -1)
+        weight = self.weight
         per_sample = F.cross_entropy(logits, y, weight=weight, reduction="none")
         denominator = (mask * weight[y]).sum() if weight is not None else mask.sum()
         loss = (per_sample * mask).sum() / denominator
         objective = loss
         if ref is not None:
-            objective = objective + 0.5 * prox_mu * sum(((p[n] - ref[n]) ** 2).sum()
-                                                       for n in param_names)
+            objective = objective + 0.5 * self.prox_mu * sum(((p[n] - ref[n]) ** 2).sum()
+                                                            for n in self.names)
         return objective, loss, updated
 
-    batched = vmap(client_loss, in_dims=(0, 0, 0 if refs is not None else None,
-                                         0 if shifts is not None else None, 0, 0, 0))
-    total = torch.zeros(k, device=device)
-    count = torch.zeros(k, device=device)
-    steps = max((len(s) for s in schedules), default=0)
-    for step in range(steps):
-        active = [i for i in range(k) if len(schedules[i]) > step]
-        width = max(len(schedules[i][step][0]) for i in active)
-        index = torch.zeros(len(active), width, dtype=torch.long)
-        mask = torch.zeros(len(active), width, dtype=images.dtype)
-        transforms = defaultdict(list)
-        for row, i in enumerate(active):
-            batch, flip, quarter = schedules[i][step]
-            index[row, :len(batch)] = batch + offsets[i]
-            index[row, len(batch):] = batch[0] + offsets[i]
-            mask[row, :len(batch)] = 1.0
-            if flip or quarter:
-                transforms[(flip, quarter)].append(row)
-        padded[0] = bool((mask == 0).any())
-        index, mask = index.to(device), mask.to(device)
-        x, y = images[index], labels[index]
-        for (flip, quarter), rows in transforms.items():
-            rows_t = torch.tensor(rows, device=device)
-            part = x[rows_t]
-            part = torch.flip(part, dims=(4,)) if flip else part
-            x[rows_t] = torch.rot90(part, k=quarter, dims=(3, 4))
-        every = len(active) == k
-        rows_all = torch.tensor(active, device=device)
-        pick = (lambda t: t) if every else (lambda t: t[rows_all])
-        p = {n: pick(v).detach().requires_grad_(True) for n, v in params.items()}
-        b = {n: pick(v) for n, v in stats.items()}
-        r = {n: pick(v) for n, v in refs.items()} if refs is not None else None
-        shift = pick(shifts) if shifts is not None else None
-        objective, loss, updated = batched(p, b, r, shift, x, y, mask)
-        grads = torch.autograd.grad(objective.sum(), [p[n] for n in param_names])
-        with torch.no_grad():
-            for name, g in zip(param_names, grads):
-                w = p[name].detach()
-                if config.weight_decay:
-                    g = g.add(w, alpha=config.weight_decay)
-                if config.momentum:
-                    buf = pick(momentum_buffers[name]).mul(config.momentum).add(g)
-                    g = buf
-                new = w.add(g, alpha=-config.lr)
-                if every:
-                    params[name] = new
-                    if config.momentum:
-                        momentum_buffers[name] = buf
-                else:
-                    params[name] = params[name].index_copy(0, rows_all, new)
-                    if config.momentum:
-                        momentum_buffers[name] = momentum_buffers[name].index_copy(0, rows_all, buf)
-            for name, v in updated.items():
-                stats[name] = v if every else stats[name].index_copy(0, rows_all, v)
-            for name in counters:
-                counters[name] = counters[name].index_add(
-                    0, rows_all, torch.ones_like(counters[name][rows_all]))
-            sizes = mask.sum(dim=1)
-            total.index_add_(0, rows_all, (loss.detach() * sizes).to(total.dtype))
-            count.index_add_(0, rows_all, sizes.to(count.dtype))
-    out = []
-    for i in range(k):
-        state = {}
-        for key in reference_state:
-            source = params if key in params else stats if key in stats else \
-                counters if key in counters else None
-            state[key] = source[key][i].clone() if source is not None else \
-                states[i][key].to(device).clone()
-        out.append(state)
-    losses = [float(t) / max(float(c), 1.0) for t, c in zip(total.cpu(), count.cpu())]
-    return out, losses
+
+def _sgd_step(vmapped: Callable[..., Any], weights: _Stacked, batch: _Batch,
+              shifts: torch.Tensor | None, config: TrainConfig, names: list[str]
+              ) -> torch.Tensor:
+    """One step of the batch's clients: the gradients of their objectives from one vmapped
+    forward and backward, then their rows of ``weights`` updated (parameters by SGD,
+    BatchNorm's statistics and counters). Returns each of those clients' loss."""
+    p = {n: batch.pick(v).detach().requires_grad_(True) for n, v in weights.params.items()}
+    buffers = {n: batch.pick(v) for n, v in weights.stats.items()}
+    refs = {n: batch.pick(v) for n, v in weights.refs.items()} \
+        if weights.refs is not None else None
+    shift = batch.pick(shifts) if shifts is not None else None
+    objective, loss, updated = vmapped(p, buffers, refs, shift, batch.x, batch.y, batch.mask)
+    grads = torch.autograd.grad(objective.sum(), [p[n] for n in names])
+    with torch.no_grad():
+        for name, g in zip(names, grads):
+            _sgd(weights, name, p[name].detach(), g, batch, config)
+        for name, v in updated.items():
+            weights.stats[name] = batch.put(weights.stats[name], v)
+        for name, c in list(weights.counters.items()):
+            weights.counters[name] = c.index_add(0, batch.rows, torch.ones_like(c[batch.rows]))
+    return loss
+
+
+def _sgd(weights: _Stacked, name: str, w: torch.Tensor, g: torch.Tensor, batch: _Batch,
+         config: TrainConfig) -> None:
+    """``torch.optim.SGD``'s update of parameter ``name`` for the batch's clients (weight
+    decay, then momentum), from their weights ``w`` and gradients ``g``."""
+    if config.weight_decay:
+        g = g.add(w, alpha=config.weight_decay)
+    if config.momentum:
+        g = batch.pick(weights.momentum[name]).mul(config.momentum).add(g)
+        weights.momentum[name] = batch.put(weights.momentum[name], g)
+    weights.params[name] = batch.put(weights.params[name], w.add(g, alpha=-config.lr))
 
 
 class BatchedFits:
@@ -309,11 +422,18 @@ class BatchedFits:
         self.net = masked_copy(model, next(model.parameters()).device)
 
     def train_many(self, states: Sequence[Mapping[str, torch.Tensor]],
-                   datasets: Sequence[ImageSet], generators: Sequence[torch.Generator],
-                   **loss) -> tuple[list[State], list[float]]:
-        """``train_many`` on the strategy's worker model and training settings."""
+                   datasets: Sequence[ImageSet], generators: Sequence[torch.Generator], *,
+                   prox_mu: float = 0.0,
+                   prox_references: Sequence[Mapping[str, torch.Tensor]] | None = None,
+                   class_weights: torch.Tensor | None = None,
+                   logit_adjustment: torch.Tensor | Sequence[torch.Tensor] | None = None
+                   ) -> tuple[list[State], list[float]]:
+        """``train_many`` on the strategy's worker model and training settings: the
+        ``strategy.TrainMany`` that ``fit_many`` is handed."""
         return train_many(self.strategy.worker, states, datasets, generators,
-                          self.strategy.config.train, chunk=self.chunk, net=self.net, **loss)
+                          self.strategy.config.train, prox_mu, prox_references, class_weights,
+                          logit_adjustment, chunk=self.chunk, net=self.net)
 
-    def run(self, jobs: Sequence) -> list[tuple["ClientUpdate", "ClientState"]]:
+    def run(self, jobs: Sequence[Any]) -> list[tuple["ClientUpdate", "ClientState"]]:
+        """The jobs' (``executors.FitJob``) fits, through the strategy's ``fit_many``."""
         return self.strategy.fit_many(jobs, self.client_data, self.train_many)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
 from .datasets import ImageSet
 from .payloads import Payload
-from .strategy import ClientState, ClientUpdate, State, Strategy, weighted_average
+from .strategy import ClientState, ClientUpdate, Strategy, TrainMany, weighted_average
 
 
 class FedAvg(Strategy):
@@ -34,8 +34,7 @@ class FedAvg(Strategy):
         return ClientUpdate(client_id, round_index, len(data), payloads, loss, version), state
 
     def fit_many(self, jobs: Sequence[Any], client_data: Sequence[ImageSet],
-                 train_many: Callable[..., tuple[list[State], list[float]]]
-                 ) -> list[tuple[ClientUpdate, ClientState]]:
+                 train_many: TrainMany) -> list[tuple[ClientUpdate, ClientState]]:
         """``fit`` for every job at once; a subclass that changes ``fit`` itself (not only
         ``local_loss``) must bring its own."""
         if type(self).fit is not FedAvg.fit:

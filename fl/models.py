@@ -174,6 +174,11 @@ class ClassifierNet(nn.Module):
         """Regularisers of the last training forward pass (ACE's mask prior)."""
         return self.ace.auxiliary_loss() if self.ace is not None else torch.zeros(())
 
+    def batched_obstacle(self) -> str | None:
+        """Batched training (``fl/batchable.py``) reproduces a classifier's training, but
+        not ACE's (its Gumbel noise and mask prior)."""
+        return "a model with ACE (Gumbel noise, a mask prior)" if self.ace is not None else None
+
 
 def _block(cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False),
@@ -219,7 +224,8 @@ class SegmentationNet(nn.Module):
     """A small encoder-decoder (U-Net style, two skip connections) for per-pixel classes.
 
     ``features``: the pooled bottleneck (FAU); ``classifier``: the final 1x1 convolution
-    (CRO); ACE, when present, refines the bottleneck.
+    (CRO); ACE, when present, refines the bottleneck. It declares no ``batched_obstacle``:
+    batched training's loss has one label per image, not per pixel (``fl/batchable.py``).
     """
 
     def __init__(self, classes: int, in_channels: int = 3, width: int = 32,

@@ -20,7 +20,7 @@ import copy
 import itertools
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -76,6 +76,23 @@ class ClientUpdate:
     train_loss: float
     base_version: int = 0   # the global model version the client started from
     diagnostics: dict = field(default_factory=dict)  # plain values the server may record
+
+
+class TrainMany(Protocol):
+    """Batched training as ``fit_many`` is handed it (``fl/batched.py``'s ``train_many``
+    bound to the worker model and the training settings): client i trains from
+    ``states[i]`` on ``datasets[i]`` with ``generators[i]``; the strategy passes its loss
+    options (FedProx's ``prox_mu`` with each client's reference weights, class weights, one
+    logit adjustment or one per client). Returns each client's trained state and mean
+    training loss."""
+
+    def __call__(self, states: Sequence[Mapping[str, torch.Tensor]],
+                 datasets: Sequence[ImageSet], generators: Sequence[torch.Generator], *,
+                 prox_mu: float = 0.0,
+                 prox_references: Sequence[Mapping[str, torch.Tensor]] | None = None,
+                 class_weights: torch.Tensor | None = None,
+                 logit_adjustment: torch.Tensor | Sequence[torch.Tensor] | None = None
+                 ) -> tuple[list[State], list[float]]: ...
 
 
 @dataclass(frozen=True)
@@ -185,11 +202,11 @@ class Strategy(ABC):
         """Server half: fold the updates that arrived in time into the global model."""
 
     def fit_many(self, jobs: Sequence[Any], client_data: Sequence[ImageSet],
-                 train_many: Callable[..., tuple[list[State], list[float]]]
-                 ) -> list[tuple[ClientUpdate, ClientState]]:
+                 train_many: TrainMany) -> list[tuple[ClientUpdate, ClientState]]:
         """Many clients' ``fit`` at once (``execution.batched``): ``jobs`` are
-        ``executors.FitJob``s, ``train_many`` is ``batched.train_many`` bound to the model
-        (states, datasets, generators, then its loss options). The results must be
+        ``executors.FitJob``s, ``train_many`` trains them together (``TrainMany``: the
+        strategy hands it each client's start, data, generator and its loss options; it
+        knows nothing of strategies). The results must be
         ``run_fit``'s, job by job, within ``train_many``'s tolerance. A strategy that cannot
         raises ``NotImplementedError`` (the default) and trains one client at a time."""
         raise NotImplementedError(f"strategy {self.name!r} trains one client at a time")
