@@ -20,7 +20,7 @@ import yaml
 
 from orbitfl.core.errors import InputError, short
 
-from .run_data import Run, RunDirectoryError, load_run
+from .run_model import Run, RunDirectoryError, load_run
 
 # Columns of sweep.parquet that describe a replicate, not a swept YAML path.
 REPLICATE_COLUMNS = ("group", "replicate", "seed")
