@@ -26,7 +26,7 @@ import pandas as pd
 from orbitfl.analysis.run_model import ALWAYS
 from orbitfl.analysis.run_model import Run as _Run
 from orbitfl.core.errors import InputError
-from orbitfl.rundir.reader import RunDirectoryError
+from orbitfl.rundir.reader import RunDirectoryError, read_table
 from orbitfl.scenario import Scenario, scenario_from_mapping
 from orbitfl.scenario import load_scenario as _load_file
 
@@ -142,14 +142,19 @@ def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[s
 @dataclass
 class Sweep:
     """A sweep directory: ``table`` (``sweep.parquet``, one row per run) and ``summary``
-    (``sweep_summary.parquet``, per group and metric), read when first used."""
+    (``sweep_summary.parquet``, per group and metric), read when first used and checked
+    against their declared columns by the run-directory reader (a damaged table is an
+    ``InputError`` naming it)."""
 
     path: Path
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def _read(self, file: str) -> pd.DataFrame:
         if file not in self._tables:
-            self._tables[file] = pd.read_parquet(self.path / file)
+            try:
+                self._tables[file] = read_table(self.path, file)
+            except RunDirectoryError as err:
+                raise InputError(str(err)) from None
         return self._tables[file]
 
     @property
