@@ -49,15 +49,15 @@ from .figures import (
 from .labels import place_labels
 from .run_data import (
     FACTORS,
-    MB,
-    Run,
     bytes_by_kind,
     energy_per_satellite,
     pass_utilisation,
     round_breakdown,
     worst_satellites,
 )
+from .run_model import MB
 from .style import PALETTE
+from .styled import StyledRun
 
 HEIGHT = 380
 PAYLOAD_COLOURS = ListedColormap(PALETTE)  # the payload kinds' colours (Okabe-Ito)
@@ -81,7 +81,7 @@ def _layout(fig: go.Figure, title: str, xlabel: str = "", ylabel: str = "",
     return fig
 
 
-def _colour(run: Run) -> str:
+def _colour(run: StyledRun) -> str:
     return to_hex(run.colour)
 
 
@@ -92,29 +92,29 @@ def _text(value: object) -> str:
     return html.escape(str(value))
 
 
-def _label(run: Run) -> str:
+def _label(run: StyledRun) -> str:
     """A run's name as it appears (and groups traces) in the views."""
     return _text(run.name)
 
 
-def _accuracy(runs: list[Run], x_of, target: str, title: str, xlabel: str) -> go.Figure:
+def _accuracy(runs: list[StyledRun], x_of, target: str, title: str, xlabel: str) -> go.Figure:
     """Every accuracy metric a run measured against ``x_of(run)`` (overall solid, the
     others dashed or dotted), stars where the overall accuracy reached a target."""
     fig = go.Figure()
     dashes = ("solid", "dash", "dot", "dashdot")
     for run in runs:
-        x = np.asarray(x_of(run), dtype=float)
+        x, rounds = np.asarray(x_of(run), dtype=float), run.data.rounds
         for (column, label), dash in zip(ACCURACIES, dashes):
-            if column not in run.rounds:
+            if column not in rounds:
                 continue
-            rows = (run.rounds["accuracy"].notna() & run.rounds[column].notna()).to_numpy()
+            rows = (rounds["accuracy"].notna() & rounds[column].notna()).to_numpy()
             if rows.any():
                 fig.add_trace(go.Scatter(
-                    x=x[rows], y=100 * run.rounds.loc[rows, column].to_numpy(dtype=float),
+                    x=x[rows], y=100 * rounds.loc[rows, column].to_numpy(dtype=float),
                     mode="lines+markers", name=f"{_label(run)}: {label}", legendgroup=_label(run),
                     line={"color": _colour(run), "dash": dash}))
         stars = [(TARGETS[target](hit), 100 * float(threshold))
-                 for threshold, hit in (run.manifest.get("time_to_target") or {}).items()
+                 for threshold, hit in (run.data.manifest.get("time_to_target") or {}).items()
                  if isinstance(hit, dict) and _has(hit, target)]
         if stars:
             fig.add_trace(go.Scatter(
@@ -135,12 +135,12 @@ def _has(hit: dict, target: str) -> bool:
         return False
 
 
-def _bytes_by_kind(runs: list[Run]) -> go.Figure:
+def _bytes_by_kind(runs: list[StyledRun]) -> go.Figure:
     """Delivered bytes stacked by payload kind, one bar per run, uplink and downlink in
     panels of their own (a linear axis each, so a small payload is a visible segment)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("ground to satellites (up)",
                                                          "satellites to ground (down)"))
-    tables = {run.name: bytes_by_kind(run) for run in runs}
+    tables = {run.name: bytes_by_kind(run.data) for run in runs}
     kinds = sorted({k for table in tables.values() for k in table.index})
     palette = {k: to_hex(PAYLOAD_COLOURS(i % 8)) for i, k in enumerate(kinds)}
     for col, direction in ((1, "up"), (2, "down")):
@@ -161,14 +161,15 @@ def _bytes_by_kind(runs: list[Run]) -> go.Figure:
                    barmode="stack", margin=dict(l=60, r=20, t=80, b=50))
 
 
-def _cumulative_bytes(runs: list[Run]) -> go.Figure:
+def _cumulative_bytes(runs: list[StyledRun]) -> go.Figure:
     fig = go.Figure()
     for run in runs:
+        rounds = run.data.rounds
         for direction, dash in (("up", "dash"), ("down", "solid")):
             prefix = f"bytes_{direction}_"
-            for column in sorted(c for c in run.rounds.columns if c.startswith(prefix)):
+            for column in sorted(c for c in rounds.columns if c.startswith(prefix)):
                 fig.add_trace(go.Scatter(
-                    x=run.rounds["sim_time_s"] / 3600, y=run.rounds[column] / MB,
+                    x=rounds["sim_time_s"] / 3600, y=rounds[column] / MB,
                     mode="lines", line={"shape": "hv", "color": _colour(run), "dash": dash},
                     name=f"{_label(run)}: {_text(column[len(prefix):])} {direction}",
                     legendgroup=_label(run)))
@@ -176,13 +177,13 @@ def _cumulative_bytes(runs: list[Run]) -> go.Figure:
                    "MB")
 
 
-def _link_utilisation(runs: list[Run]) -> go.Figure:
+def _link_utilisation(runs: list[StyledRun]) -> go.Figure:
     """Per pass, capacity against bytes moved (circles down, triangles up), and the
     distribution of the share of each pass's contact time used."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.15, subplot_titles=(
         "per pass: capacity vs moved", "contact time used"))
     for run in runs:
-        table = pass_utilisation(run)
+        table = pass_utilisation(run.data)
         for direction, symbol in (("down", "circle"), ("up", "triangle-up")):
             mine = table[table["direction"] == direction]
             if len(mine):
@@ -207,12 +208,12 @@ def _link_utilisation(runs: list[Run]) -> go.Figure:
     return _layout(fig, "link utilisation", margin=dict(l=60, r=20, t=80, b=50))
 
 
-def _breakdown(runs: list[Run]) -> go.Figure:
+def _breakdown(runs: list[StyledRun]) -> go.Figure:
     """Each round's time split by what it waited for (``report.round_breakdown``): one
     stacked bar per run and round."""
     fig = go.Figure()
     for run in runs:
-        table = round_breakdown(run) / 3600
+        table = round_breakdown(run.data) / 3600
         for factor in FACTORS:
             if len(table) and table[factor].any():
                 fig.add_trace(go.Bar(
@@ -223,10 +224,10 @@ def _breakdown(runs: list[Run]) -> go.Figure:
     return _layout(fig, "what each round waited for", "", "hours", barmode="stack")
 
 
-def _gantt(runs: list[Run]) -> go.Figure:
+def _gantt(runs: list[StyledRun]) -> go.Figure:
     fig = go.Figure()
     for run in runs:
-        c = run.contacts
+        c = run.data.contacts
         if len(c):
             fig.add_trace(go.Bar(
                 base=c["start_s"] / 3600, x=c["duration_s"] / 3600,
@@ -292,7 +293,7 @@ def _station_labels(stations: pd.DataFrame) -> list[dict]:
                                        place_labels(points, sizes, bounds=bounds))]
 
 
-def _tracks(runs: list[Run]) -> go.Figure:
+def _tracks(runs: list[StyledRun]) -> go.Figure:
     """Ground tracks on the land background (longitude/latitude, equal scale), stations of
     every run marked once and labelled without overlap."""
     fig = go.Figure()
@@ -300,9 +301,10 @@ def _tracks(runs: list[Run]) -> go.Figure:
     if land is not None:
         fig.add_trace(land[1])
     for run in runs:
-        if run.tracks is not None and len(run.tracks):
+        tracks = run.data.tracks
+        if tracks is not None and len(tracks):
             parts = []
-            for _, track in run.tracks.groupby("satellite", sort=False):
+            for _, track in tracks.groupby("satellite", sort=False):
                 lon = track["lon_deg"].to_numpy(dtype=float)
                 lat = track["lat_deg"].to_numpy(dtype=float)
                 wrap = np.flatnonzero(np.abs(np.diff(lon)) > 180) + 1  # antimeridian
@@ -314,7 +316,7 @@ def _tracks(runs: list[Run]) -> go.Figure:
                                      mode="lines",
                                      line={"color": _colour(run), "width": 1},
                                      name=_label(run), legendgroup=_label(run)))
-    tables = [r.stations for r in runs if r.stations is not None and len(r.stations)]
+    tables = [t for t in (r.data.stations for r in runs) if t is not None and len(t)]
     stations = pd.concat(tables).drop_duplicates("id") if tables else None
     if stations is not None:
         fig.add_trace(go.Scatter(
@@ -334,10 +336,10 @@ def _tracks(runs: list[Run]) -> go.Figure:
                    plot_bgcolor="white", **extra)
 
 
-def _battery(runs: list[Run]) -> go.Figure:
+def _battery(runs: list[StyledRun]) -> go.Figure:
     """State of charge as small multiples, one panel per satellite, the worst-off (lowest
     charge in any run) first, every run overlaid in its colour."""
-    satellites = worst_satellites(runs, MAX_PANELS)
+    satellites = worst_satellites([r.data for r in runs], MAX_PANELS)
     cols = 4
     rows = max(1, -(-len(satellites) // cols))
     fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
@@ -345,8 +347,9 @@ def _battery(runs: list[Run]) -> go.Figure:
                         subplot_titles=[html.escape(str(s)) for s in satellites] or None)
     for i, satellite in enumerate(satellites):
         for run in runs:
-            if run.power is not None and len(run.power):
-                trace = run.power[run.power["satellite"] == satellite]
+            power = run.data.power
+            if power is not None and len(power):
+                trace = power[power["satellite"] == satellite]
                 fig.add_trace(go.Scatter(
                     x=trace["t_s"] / 3600, y=100 * trace["soc"], mode="lines",
                     line={"color": _colour(run), "width": 1}, name=_label(run),
@@ -360,11 +363,11 @@ def _battery(runs: list[Run]) -> go.Figure:
                    height=max(HEIGHT, 70 + 190 * rows), margin=dict(l=60, r=20, t=80, b=50))
 
 
-def _energy(runs: list[Run]) -> go.Figure:
+def _energy(runs: list[StyledRun]) -> go.Figure:
     fig = go.Figure()
-    satellites = worst_satellites(runs, MAX_PANELS)
+    satellites = worst_satellites([r.data for r in runs], MAX_PANELS)
     for run in runs:
-        table = energy_per_satellite(run).reindex(satellites).dropna(how="all")
+        table = energy_per_satellite(run.data).reindex(satellites).dropna(how="all")
         if len(table):
             fig.add_trace(go.Bar(x=[_text(s) for s in table.index], y=table["mission"],
                                  name=_label(run), legendgroup=_label(run),
@@ -377,12 +380,13 @@ def _energy(runs: list[Run]) -> go.Figure:
                    barmode="group")
 
 
-def _per_class(runs: list[Run]) -> go.Figure:
+def _per_class(runs: list[StyledRun]) -> go.Figure:
     fig = go.Figure()
     for run in runs:
-        if len(run.evaluated):
-            values = np.asarray(run.evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
-            fig.add_trace(go.Bar(x=[_text(c) for c in class_names(run.manifest, len(values))],
+        evaluated = run.data.evaluated
+        if len(evaluated):
+            values = np.asarray(evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
+            fig.add_trace(go.Bar(x=[_text(c) for c in class_names(run.data.manifest, len(values))],
                                  y=100 * values,
                                  name=_label(run), legendgroup=_label(run),
                                  marker={"color": _colour(run)}))
@@ -390,14 +394,14 @@ def _per_class(runs: list[Run]) -> go.Figure:
                    yaxis_range=[0, 100])
 
 
-def figures(runs: list[Run]) -> dict[str, go.Figure]:
+def figures(runs: list[StyledRun]) -> dict[str, go.Figure]:
     """Every view of the dashboard, by anchor name."""
     return {
-        "accuracy_vs_bytes": _accuracy(runs, lambda r: r.total_bytes, "bytes",
+        "accuracy_vs_bytes": _accuracy(runs, lambda r: r.data.total_bytes, "bytes",
                                        "accuracy vs bytes", "cumulative MB, up + down"),
-        "accuracy_vs_time": _accuracy(runs, lambda r: r.rounds["sim_time_s"] / 3600, "time",
+        "accuracy_vs_time": _accuracy(runs, lambda r: r.data.rounds["sim_time_s"] / 3600, "time",
                                       "accuracy vs simulated time", "hours"),
-        "accuracy_vs_energy": _accuracy(runs, lambda r: r.energy_kj, "energy",
+        "accuracy_vs_energy": _accuracy(runs, lambda r: r.data.energy_kj, "energy",
                                         "accuracy vs energy", "training + radio energy (kJ)"),
         "per_class_accuracy": _per_class(runs),
         "bytes_by_kind": _bytes_by_kind(runs),
@@ -421,10 +425,10 @@ def flatten(tree: object, prefix: str = "") -> dict[str, object]:
     return {prefix: tree}
 
 
-def scenario_differences(runs: list[Run]) -> dict[str, list[object]]:
+def scenario_differences(runs: list[StyledRun]) -> dict[str, list[object]]:
     """The scenario keys (dotted paths) whose values are not the same in every run, with
     each run's value (None where a run lacks the key)."""
-    flat = [flatten(r.manifest.get("scenario") or {}) for r in runs]
+    flat = [flatten(r.data.manifest.get("scenario") or {}) for r in runs]
     keys = sorted(set().union(*flat)) if flat else []
     rows = {key: [f.get(key) for f in flat] for key in keys}
     return {key: values for key, values in rows.items()
@@ -432,7 +436,7 @@ def scenario_differences(runs: list[Run]) -> dict[str, list[object]]:
                    json.dumps(values[0], sort_keys=True, default=str) for v in values)}
 
 
-def _differences_table(runs: list[Run]) -> str:
+def _differences_table(runs: list[StyledRun]) -> str:
     diff = scenario_differences(runs)
     head = "".join(f'<th data-run="{i}">{html.escape(r.name)}</th>' for i, r in enumerate(runs))
     body = "".join(
@@ -444,17 +448,18 @@ def _differences_table(runs: list[Run]) -> str:
     return f'<table id="differences"><tr><th>scenario key</th>{head}</tr>{body}</table>'
 
 
-def _summary_cells(run: Run) -> list[str]:
+def _summary_cells(run: StyledRun) -> list[str]:
     """One run's line of the summary table, as text (not yet escaped): a run without rounds
     shows dashes, not a crash (and a run that never evaluated shows no accuracy rather than
     "nan %"); a value of the wrong type in a damaged or hostile manifest is shown as it is,
     never formatted as a number nor written into the page as markup (issue 22)."""
-    summary = run.manifest["summary"]
+    data = run.data
+    summary = data.manifest["summary"]
     cells = [run.name, _shown(summary["rounds_completed"], "{:d}"),
              _shown(summary["final_accuracy"], "{:.1f} %", 100)]
-    if len(run.rounds):
-        cells += [f"{run.total_bytes.iloc[-1]:.1f} MB",
-                  f"{run.rounds['sim_time_s'].iloc[-1] / 3600:.2f} h"]
+    if len(data.rounds):
+        cells += [f"{data.total_bytes.iloc[-1]:.1f} MB",
+                  f"{data.rounds['sim_time_s'].iloc[-1] / 3600:.2f} h"]
     else:
         cells += ["–", "–"]
     return cells
@@ -560,7 +565,7 @@ loadPlotly().then(async () => {
 </script>"""
 
 
-def write_dashboard(runs: list[Run], out: Path) -> Path:
+def write_dashboard(runs: list[StyledRun], out: Path) -> Path:
     """The runs' page. Every value from a run directory is escaped where it is written
     (html.escape in the page, ``_text`` in the views, ``_script_json`` in scripts):
     a shared run directory is data, never markup or script (issue 22)."""
@@ -574,7 +579,7 @@ def write_dashboard(runs: list[Run], out: Path) -> Path:
     csv = Downloads()
     summary_csv = csv.link("summary table", pd.DataFrame(rows, columns=SUMMARY_COLUMNS),
                            "summary.csv")
-    tables = "".join(csv.run_links(r) for r in runs)
+    tables = "".join(csv.run_links(r.name, r.data) for r in runs)
     heads = "".join(f"<th>{c}</th>" for c in SUMMARY_COLUMNS)
     header = f"""<h1>orbitfl runs</h1>
 <table><tr>{heads}</tr>{summary}</table>

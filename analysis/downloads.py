@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from .run_data import Run
+from .run_model import Run
 
 TABLES = ("rounds", "clients", "transfers", "contacts", "power", "tracks", "stations")
 MAX_ROWS = 200_000  # beyond this a table would swell the page: read its parquet file
@@ -75,10 +75,10 @@ class Downloads:
         return (f'<a href="#" data-csv="{key}" download="{html.escape(name)}">'
                 f"{html.escape(label)}</a>")
 
-    def run_links(self, run: Run) -> str:
-        """One line of links: each of ``run``'s tables that it has."""
-        links = [self.link(table, frame, file_name(run.name, table), f"{table}.parquet")
-                 for table in TABLES
-                 if isinstance(frame := getattr(run, table, None), pd.DataFrame)]
-        return (f"<li>{html.escape(run.name)}: " + " · ".join(links) + "</li>") if links \
+    def run_links(self, label: str, run: Run) -> str:
+        """One line of links: each of ``run``'s tables that it has, named by ``label``
+        (the run's name on the page)."""
+        links = [self.link(table, run.table(table), file_name(label, table),
+                           f"{table}.parquet") for table in TABLES if run.has(table)]
+        return (f"<li>{html.escape(label)}: " + " · ".join(links) + "</li>") if links \
             else ""

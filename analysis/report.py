@@ -32,28 +32,25 @@ from .figures import (  # noqa: E402
     empty_note,
     gantt_rows,
     literal,
-    run_cues,
     save_formats,
 )
 from .report_folder import marked  # noqa: E402
 from .run_data import (  # noqa: E402
     FACTORS,
-    MB,
-    Run,
     bytes_by_kind,
     energy_per_satellite,
-    load_run,
     pass_utilisation,
     round_breakdown,
-    unique_names,
     worst_satellites,
 )
+from .run_model import MB, load_run  # noqa: E402
 from .style import (  # noqa: E402
     cue,
     current_style,
     figure_style,
     resolve,
 )
+from .styled import StyledRun, styled  # noqa: E402
 
 SHOTS = (("many_shot_accuracy", "many-shot"), ("medium_shot_accuracy", "medium-shot"),
          ("few_shot_accuracy", "few-shot"))
@@ -72,12 +69,7 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
     per view and once for the dashboard."""
     resolve(style)  # an unknown style is refused before anything is written
     advance = progress or (lambda done, total: None)
-    runs = [load_run(p) for p in run_dirs]
-    unique_names(runs)
-    looks = run_cues([r.name for r in runs])
-    for run in runs:
-        run.cue = looks[run.name]
-        run.colour = run.cue.colour
+    runs = styled([load_run(p) for p in run_dirs])
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     steps, started = len(VIEWS) + 1, time.perf_counter()
@@ -94,7 +86,7 @@ def write_report(run_dirs: list[Path], out: Path, dashboard: Path | None = None,
         written.append(write_dashboard(runs, page))
         advance(steps, steps)
     logger.info(f"report: done in {time.perf_counter() - started:.1f} s")
-    return marked(out, [r.path for r in runs], written)
+    return marked(out, [r.data.path for r in runs], written)
 
 
 def _panels(count: int, cols: int = 3, aspect: float | None = None, wide: bool = False,
@@ -114,15 +106,16 @@ def _panels(count: int, cols: int = 3, aspect: float | None = None, wide: bool =
 def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
     """Accuracy panels (one per metric) against ``x_of(run)``, runs in their colours; on
     the overall panel a star at each time-to-target threshold the run reached."""
-    def draw(runs: list[Run]):
+    def draw(runs: list[StyledRun]):
         fig, axes = _panels(len(columns), cols=2 if len(columns) == 4 else 3)
         for ax, (column, label) in zip(axes, columns):
             for run in runs:
-                rows = run.rounds["accuracy"].notna() & run.rounds.get(column, pd.Series(
-                    dtype=float)).reindex(run.rounds.index).notna()
+                rounds = run.data.rounds
+                rows = rounds["accuracy"].notna() & rounds.get(column, pd.Series(
+                    dtype=float)).reindex(rounds.index).notna()
                 if not rows.any():  # a metric this run did not measure: no empty trace
                     continue
-                ax.plot(np.asarray(x_of(run))[rows], 100 * run.rounds.loc[rows, column],
+                ax.plot(np.asarray(x_of(run))[rows], 100 * rounds.loc[rows, column],
                         marker=run.cue.marker, ms=3, color=run.colour,
                         label=literal(run.name))
                 if column == "accuracy":
@@ -135,9 +128,9 @@ def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
     return draw
 
 
-def _targets(ax, run: Run, target_x) -> None:
+def _targets(ax, run: StyledRun, target_x) -> None:
     """Time-to-target markers from the manifest (thresholds never reached are absent)."""
-    reached = run.manifest.get("time_to_target") or {}
+    reached = run.data.manifest.get("time_to_target") or {}
     for threshold, hit in reached.items():
         if isinstance(hit, dict):
             x = target_x(hit)
@@ -165,12 +158,12 @@ def _unit(largest: float) -> tuple[float, str]:
     return 1.0, "bytes"
 
 
-def _bytes_by_kind(runs: list[Run]):
+def _bytes_by_kind(runs: list[StyledRun]):
     """Delivered bytes per payload kind as horizontal bars, one per run (kinds named on the
     axis: long names never collide), uplink and downlink apart, each run's total on top.
     A kind that moved nothing in a direction is not listed there; the axis is logarithmic
     when the bars span more than two decades (control messages beside model weights)."""
-    tables = [bytes_by_kind(run) for run in runs]
+    tables = [bytes_by_kind(run.data) for run in runs]
     panels = {d: _drawn_kinds(tables, d) for d in ("up", "down")}
     rows = max(len(frame) for frame in panels.values())
     style = current_style()
@@ -234,12 +227,12 @@ def _value_axis(ax, values: np.ndarray) -> None:
         ax.set_xlim(0, positive.max() * 1.3)
 
 
-def _cumulative_bytes(runs: list[Run]):
+def _cumulative_bytes(runs: list[StyledRun]):
     """Cumulative delivered bytes by kind against simulated time, uplink and downlink
     apart (rounds.parquet's ``bytes_<up|down>_<kind>`` columns): runs by colour and marker,
     kinds by line style (each kind its own, the same in both panels); kinds that moved
     nothing are left out; a log axis when the curves span more than two decades."""
-    kinds = sorted({c.split("_", 2)[2] for run in runs for c in run.rounds.columns
+    kinds = sorted({c.split("_", 2)[2] for run in runs for c in run.data.rounds.columns
                     if c.startswith(("bytes_up_", "bytes_down_"))})
     dashes = {kind: cue(i).linestyle for i, kind in enumerate(kinds)}
     fig, axes = _panels(2, cols=2)
@@ -247,11 +240,12 @@ def _cumulative_bytes(runs: list[Run]):
     for ax, direction in zip(axes, ("up", "down")):
         prefix, peaks = f"bytes_{direction}_", []
         for run in runs:
+            rounds = run.data.rounds
             for kind in kinds:
-                values = run.rounds.get(prefix + kind)
+                values = rounds.get(prefix + kind)
                 if values is None or not (values > 0).any():
                     continue
-                ax.step(run.rounds["sim_time_s"] / 3600, values.where(values > 0) / MB,
+                ax.step(rounds["sim_time_s"] / 3600, values.where(values > 0) / MB,
                         where="post", ls=dashes[kind], color=run.colour, marker=run.cue.marker,
                         ms=3)
                 drawn[kind] = dashes[kind]
@@ -269,7 +263,7 @@ def _cumulative_bytes(runs: list[Run]):
     return fig
 
 
-def _runs_and_kinds_legend(fig, runs: list[Run], dashes: dict) -> None:
+def _runs_and_kinds_legend(fig, runs: list[StyledRun], dashes: dict) -> None:
     """One legend below the panels: the runs (colour and marker), then the payload kinds
     (line style, in grey), rather than an entry per run and kind."""
     from matplotlib.lines import Line2D
@@ -282,12 +276,12 @@ def _runs_and_kinds_legend(fig, runs: list[Run], dashes: dict) -> None:
                ncols=min(4, len(handles)))
 
 
-def _link_utilisation(runs: list[Run]):
+def _link_utilisation(runs: list[StyledRun]):
     """Per pass, capacity against bytes moved (each direction) on log axes (capacities span
     decades, and most passes of a downlink move little); passes that moved nothing are
     ticks along the bottom. Then the distribution of the share of contact time used."""
     fig, axes = _panels(3, cols=3)
-    tables = {run.name: pass_utilisation(run) for run in runs}
+    tables = {run.name: pass_utilisation(run.data) for run in runs}
     for ax, direction in zip(axes, ("down", "up")):
         idle_drawn = False
         for run in runs:
@@ -343,14 +337,15 @@ def _log_log(ax, idle_drawn: bool) -> None:
                 label="moved nothing (ticks)")
 
 
-def _battery(runs: list[Run]):
+def _battery(runs: list[StyledRun]):
     """State of charge, one panel per satellite (worst-off first), every run overlaid."""
-    satellites = worst_satellites(runs, MAX_PANELS)
+    satellites = worst_satellites([r.data for r in runs], MAX_PANELS)
     fig, axes = _panels(max(1, len(satellites)), cols=4, aspect=0.66)
     for ax, satellite in zip(axes, satellites):
         for run in runs:
-            if run.power is not None and len(run.power):
-                trace = run.power[run.power["satellite"] == satellite]
+            power = run.data.power
+            if power is not None and len(power):
+                trace = power[power["satellite"] == satellite]
                 ax.plot(trace["t_s"] / 3600, 100 * trace["soc"], lw=0.8, color=run.colour,
                         ls=run.cue.linestyle,
                         label=literal(run.name))
@@ -366,12 +361,12 @@ def _battery(runs: list[Run]):
     return fig
 
 
-def _energy(runs: list[Run]):
+def _energy(runs: list[StyledRun]):
     """Energy per satellite, runs side by side (worst-off satellites first)."""
-    satellites = worst_satellites(runs, MAX_PANELS)
+    satellites = worst_satellites([r.data for r in runs], MAX_PANELS)
     fig, axes = _panels(4, cols=2)
     width = 0.8 / len(runs)
-    tables = [energy_per_satellite(run).reindex(satellites).fillna(0.0) for run in runs]
+    tables = [energy_per_satellite(run.data).reindex(satellites).fillna(0.0) for run in runs]
     for ax, (column, ylabel) in zip(axes, ENERGY_BOOKS):
         for i, (run, table) in enumerate(zip(runs, tables)):
             ax.bar(np.arange(len(satellites)) + i * width, table[column], width,
@@ -390,9 +385,9 @@ def _energy(runs: list[Run]):
 
 
 
-def _breakdown_panel(ax, run: Run) -> None:
+def _breakdown_panel(ax, run: StyledRun) -> None:
     """One run's rounds as horizontal stacked bars of the factors, in hours."""
-    table = round_breakdown(run) / 3600
+    table = round_breakdown(run.data) / 3600
     left = np.zeros(len(table))
     for factor in FACTORS:
         if len(table) and table[factor].any():
@@ -417,13 +412,13 @@ ENERGY_BOOKS = (("mission", "training + radios (kJ)"), ("bus", "rest of the bus 
                 ("unserved", "demand unserved, battery empty (kJ)"))
 
 
-def _per_class(runs: list[Run]):
+def _per_class(runs: list[StyledRun]):
     """Final per-class accuracy as grouped bars, one colour per run, classes named."""
-    finals = {run.name: np.asarray(run.evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
-              for run in runs if len(run.evaluated)}
+    finals = {run.name: np.asarray(evaluated.iloc[-1]["per_class_accuracy"], dtype=float)
+              for run in runs if len(evaluated := run.data.evaluated)}
     classes = max((len(v) for v in finals.values()), default=0)
     named = next((run for run in runs if len(finals.get(run.name, ())) == classes), runs[0])
-    names = class_names(named.manifest, classes)
+    names = class_names(named.data.manifest, classes)
     wide = classes * len(finals) > 8
     fig, ax = plt.subplots(figsize=current_style().size(wide=wide, aspect=0.4 if wide else None),
                            layout="constrained")
@@ -445,7 +440,7 @@ def _per_run(draw, aspect: float, rows=lambda run: 0):
     """One panel per run (small multiples, the wide width) for views that cannot overlay
     runs: ``aspect`` a panel's height / width, ``rows(run)`` its labelled rows (each needs
     room for a line of text)."""
-    def view(runs: list[Run]):
+    def view(runs: list[StyledRun]):
         style = current_style()
         need = sum(style.rows_height(rows(run), extra=0.6) for run in runs)
         fig, axes = _panels(len(runs), cols=1, aspect=aspect, wide=True, min_height=need)
@@ -455,35 +450,36 @@ def _per_run(draw, aspect: float, rows=lambda run: 0):
     return view
 
 
-def _gantt_panel(ax, run: Run) -> None:
-    draw_gantt(ax, run.contacts, title=f"contact windows: {literal(run.name)}")
+def _gantt_panel(ax, run: StyledRun) -> None:
+    draw_gantt(ax, run.data.contacts, title=f"contact windows: {literal(run.name)}")
     ax.title.set_color(run.colour)
 
 
-def _tracks_panel(ax, run: Run) -> None:
-    if run.tracks is None or run.stations is None:
+def _tracks_panel(ax, run: StyledRun) -> None:
+    tracks, stations = run.data.tracks, run.data.stations
+    if tracks is None or stations is None:
         empty_note(ax, f"no ground tracks recorded in {literal(run.name)}")
         ax.set_title(literal(run.name), color=run.colour)
         return
-    scenario = run.manifest.get("scenario")
+    scenario = run.data.manifest.get("scenario")
     epoch = scenario.get("epoch") if isinstance(scenario, dict) else None
-    draw_tracks(ax, run.tracks, run.stations, title=f"ground tracks: {literal(run.name)}",
+    draw_tracks(ax, tracks, stations, title=f"ground tracks: {literal(run.name)}",
                 epoch=epoch if isinstance(epoch, str) else None)
     ax.title.set_color(run.colour)
 
 
 VIEWS = {
     "accuracy_vs_bytes": _accuracy_view(
-        lambda r: r.total_bytes, "cumulative bytes moved, up + down (MB)",
+        lambda r: r.data.total_bytes, "cumulative bytes moved, up + down (MB)",
         lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB),
     "accuracy_vs_time": _accuracy_view(
-        lambda r: r.rounds["sim_time_s"] / 3600, "simulated time (h)",
+        lambda r: r.data.rounds["sim_time_s"] / 3600, "simulated time (h)",
         lambda hit: hit["sim_time_s"] / 3600),
     "accuracy_vs_energy": _accuracy_view(
-        lambda r: r.energy_kj, "cumulative training + radio energy (kJ)",
+        lambda r: r.data.energy_kj, "cumulative training + radio energy (kJ)",
         lambda hit: hit["energy_j"] / 1e3),
     "few_shot_accuracy": _accuracy_view(
-        lambda r: r.total_bytes, "cumulative bytes moved, up + down (MB)",
+        lambda r: r.data.total_bytes, "cumulative bytes moved, up + down (MB)",
         lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB, SHOTS),
     "bytes_by_kind": _bytes_by_kind,
     "bytes_vs_time": _cumulative_bytes,
@@ -491,8 +487,8 @@ VIEWS = {
     "per_class_accuracy": _per_class,
     "battery": _battery,
     "energy_per_satellite": _energy,
-    "round_breakdown": _per_run(_breakdown_panel, 0.3, lambda run: len(run.rounds)),
+    "round_breakdown": _per_run(_breakdown_panel, 0.3, lambda run: len(run.data.rounds)),
     "contact_gantt": _per_run(_gantt_panel, 0.26, lambda run: gantt_rows(
-        run.contacts, current_style().width(wide=True))),
+        run.data.contacts, current_style().width(wide=True))),
     "ground_tracks": _per_run(_tracks_panel, 0.52),
 }

@@ -1,57 +1,17 @@
-"""A run directory as analysis reads it (``Run``: the manifest and the tables, checked
-against the columns the views read) and the metrics derived from it: bytes by kind, pass
-utilisation, energy per satellite, where each round's time went. The matplotlib figures
-(``report.py``) and the plotly dashboard (``dashboard.py``) are views of these numbers, and
-each is worked out once per run (``derived``).
+"""The metrics derived from a run (``run_model.Run``): bytes by kind, pass utilisation,
+energy per satellite, where each round's time went. The matplotlib figures (``report.py``)
+and the plotly dashboard (``dashboard.py``) are views of these numbers, and each is worked
+out once per run (``derived``).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from orbitfl.rundir.reader import RunDirectory, RunDirectoryError
-
-from .style import Cue, cue
-
-__all__ = ["RunDirectoryError"]  # re-exported: the error a bad run directory raises
-
-MB = 1e6
-
-
-@dataclass
-class Run:
-    name: str
-    path: Path
-    manifest: dict
-    rounds: pd.DataFrame
-    transfers: pd.DataFrame
-    contacts: pd.DataFrame
-    power: pd.DataFrame | None
-    tracks: pd.DataFrame | None
-    stations: pd.DataFrame | None
-    colour: tuple | str = (0.0, 0.0, 0.0)
-    clients: pd.DataFrame | None = None
-    cue: Cue = field(default_factory=lambda: cue(0))  # marker, line style, hatch beside colour
-    _derived: dict = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def evaluated(self) -> pd.DataFrame:
-        return self.rounds[self.rounds["accuracy"].notna()]
-
-    @property
-    def total_bytes(self) -> pd.Series:
-        return (self.rounds["bytes_up"] + self.rounds["bytes_down"]) / MB
-
-    @property
-    def energy_kj(self) -> pd.Series:
-        """Cumulative training and radio energy (older runs without it: NaN)."""
-        energy = self.rounds["energy_j"] if "energy_j" in self.rounds else np.nan
-        return pd.Series(energy, index=self.rounds.index, dtype=float) / 1e3
+from .run_model import Run
 
 
 def derived(run: Run, name: str, tables: tuple[str, ...], compute):
@@ -63,47 +23,6 @@ def derived(run: Run, name: str, tables: tuple[str, ...], compute):
     if known is None or any(a is not b for a, b in zip(known[0], inputs)):
         known = run._derived[name] = (inputs, compute(run))
     return known[1]
-
-
-# The columns the report reads; a table with rows but without them is not orbitfl's.
-
-
-COLUMNS = {
-    "rounds": ("sim_time_s", "accuracy", "few_shot_accuracy", "per_class_accuracy",
-               "bytes_up", "bytes_down"),
-    "transfers": ("kind", "bytes", "src", "dst", "status"),
-    "contacts": ("satellite", "station", "start_s", "duration_s"),
-    "power": ("satellite", "t_s", "soc"),
-    "tracks": ("satellite", "lat_deg", "lon_deg"),
-    "stations": ("id", "lat_deg", "lon_deg"),
-    "clients": ("job", "selected_s", "payload_received_s", "training_s",
-                "update_delivered_s", "aggregated"),
-}
-
-
-
-
-def load_run(path: Path) -> Run:
-    """A run directory's tables, or a one-line ``RunDirectoryError`` naming what is wrong
-    (missing, damaged or foreign files), before any figure is drawn."""
-    directory = RunDirectory(Path(path), COLUMNS)
-    tables = {name: directory.table(name) for name in COLUMNS
-              if name in ("rounds", "transfers", "contacts") or directory.has(name)}
-    manifest = directory.manifest
-    scenario = manifest.get("scenario")
-    name = scenario.get("name") if isinstance(scenario, dict) else None
-    return Run(name if isinstance(name, str) and name else directory.path.name,
-               directory.path, manifest,
-               **{"power": None, "tracks": None, "stations": None, "clients": None,
-                  **tables})
-
-
-def unique_names(runs: list[Run]) -> None:
-    """Runs of the same scenario get their folder name appended, so traces stay apart."""
-    counts = pd.Series([r.name for r in runs]).value_counts()
-    for run in runs:
-        if counts[run.name] > 1:
-            run.name = f"{run.name} ({run.path.name})"
 
 
 def bytes_by_kind(run: Run) -> pd.DataFrame:

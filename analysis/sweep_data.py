@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import yaml
 
 from orbitfl.core.errors import InputError, short
+from orbitfl.rundir.reader import read_table
 
-from .run_data import Run, RunDirectoryError, load_run
+from .run_model import Run, RunDirectoryError, load_run
 
 # Columns of sweep.parquet that describe a replicate, not a swept YAML path.
 REPLICATE_COLUMNS = ("group", "replicate", "seed")
@@ -85,13 +85,13 @@ def swept_columns(table: pd.DataFrame) -> list[str]:
 
 
 def load_sweep(sweep_dir: Path) -> Sweep:
-    """The sweep folder's table, normalised; a one-line ``SweepTableError`` otherwise."""
+    """The sweep folder's table, read and checked by the reader (``read_table``) and
+    normalised; a one-line ``SweepTableError`` otherwise."""
     sweep_dir = Path(sweep_dir)
-    try:
-        table = pd.read_parquet(sweep_dir / "sweep.parquet")
-    except (OSError, ValueError, pa.ArrowException) as err:
-        raise SweepTableError(f"{sweep_dir}: sweep.parquet cannot be read as a sweep table "
-                              f"({type(err).__name__})") from None
+    try:  # by the run-directory reader: its declared columns' types checked
+        table = read_table(sweep_dir, "sweep.parquet")
+    except RunDirectoryError as err:
+        raise SweepTableError(str(err)) from None
     missing = [c for c in ("point", "status", "final_accuracy") if c not in table.columns]
     if missing:
         raise SweepTableError(f"{sweep_dir}: sweep.parquet is not an orbitfl sweep table "

@@ -18,7 +18,7 @@ from .comparisons import ttt_metric
 from .curves import AXES
 from .dashboard import _layout, _write_page
 from .pareto import coinciding, pareto_front
-from .run_data import MB
+from .run_model import MB
 from .sweep_data import Sweep
 from .sweep_figures import coinciding_bands, group_bands, group_colours
 from .sweep_markdown import estimate, time_to_target

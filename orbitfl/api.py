@@ -23,13 +23,12 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from orbitfl.analysis.run_model import ALWAYS
+from orbitfl.analysis.run_model import Run as _Run
 from orbitfl.core.errors import InputError
-from orbitfl.rundir.reader import RunDirectory, RunDirectoryError
+from orbitfl.rundir.reader import RunDirectoryError, read_table
 from orbitfl.scenario import Scenario, scenario_from_mapping
 from orbitfl.scenario import load_scenario as _load_file
-
-TABLES = ("rounds", "contacts", "transfers", "clients", "partition", "power", "events",
-          "tracks", "stations")
 
 
 def load_scenario(source: str | Path | Mapping[str, Any],
@@ -80,34 +79,17 @@ def run(scenario: Scenario | str | Path, out: str | Path | None = None,
     return open_run(summary.run_dir)
 
 
-@dataclass
-class Run:
-    """A complete run directory: its manifest, and its tables as DataFrames, each read and
-    checked against its declared columns when first used (``orbitfl.rundir.reader``), as
-    ``orbitfl report`` checks its own; a damaged table is an ``InputError`` naming it."""
-
-    directory: RunDirectory = field(repr=False)
-
-    @property
-    def path(self) -> Path:
-        return self.directory.path
-
-    @property
-    def manifest(self) -> dict:
-        return self.directory.manifest
+class Run(_Run):
+    """A complete run directory: ``orbitfl.analysis``'s one run model (``run_model.Run``:
+    its manifest, and its tables as DataFrames, each read and checked against its declared
+    columns when first used, as ``orbitfl report`` checks its own), with the API's
+    conveniences: a damaged table is an ``InputError`` naming it, ``summary``, ``repr``."""
 
     def table(self, name: str) -> pd.DataFrame:
-        if name not in TABLES:
-            raise KeyError(f"no table {name!r}; tables: {', '.join(TABLES)}")
         try:
-            return self.directory.table(name)
+            return super().table(name)
         except RunDirectoryError as err:
             raise InputError(str(err)) from None
-
-    def __getattr__(self, name: str) -> pd.DataFrame:
-        if name in TABLES:
-            return self.table(name)
-        raise AttributeError(name)
 
     @property
     def summary(self) -> dict:
@@ -122,15 +104,10 @@ class Run:
 def open_run(path: str | Path) -> Run:
     """An existing run directory, checked as ``orbitfl report`` checks it: the manifest and
     the tables every report reads now (each read once), the others when first used."""
-    from orbitfl.analysis.run_data import COLUMNS
-
     try:
-        directory = RunDirectory(Path(path), COLUMNS)
-        for name in ("rounds", "transfers", "contacts"):
-            directory.table(name)
+        return Run.open(path).read(ALWAYS)
     except RunDirectoryError as err:
         raise InputError(str(err)) from None
-    return Run(directory)
 
 
 def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[str, Any],
@@ -165,14 +142,19 @@ def sweep(base: Scenario | str | Path | Mapping[str, Any], parameters: Mapping[s
 @dataclass
 class Sweep:
     """A sweep directory: ``table`` (``sweep.parquet``, one row per run) and ``summary``
-    (``sweep_summary.parquet``, per group and metric), read when first used."""
+    (``sweep_summary.parquet``, per group and metric), read when first used and checked
+    against their declared columns by the run-directory reader (a damaged table is an
+    ``InputError`` naming it)."""
 
     path: Path
     _tables: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
 
     def _read(self, file: str) -> pd.DataFrame:
         if file not in self._tables:
-            self._tables[file] = pd.read_parquet(self.path / file)
+            try:
+                self._tables[file] = read_table(self.path, file)
+            except RunDirectoryError as err:
+                raise InputError(str(err)) from None
         return self._tables[file]
 
     @property

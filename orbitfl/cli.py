@@ -312,7 +312,7 @@ def _report(runs: list[Path], out: Path, formats: tuple[str, ...] = ("png",),
             baseline: list[str] | None = None) -> int:
     from orbitfl.analysis.report import write_report
     from orbitfl.analysis.report_folder import is_report
-    from orbitfl.analysis.run_data import RunDirectoryError
+    from orbitfl.analysis.run_model import RunDirectoryError
     from orbitfl.analysis.sweep_report import write_sweep_report
     from orbitfl.rundir.writer import check_report_dir
 

@@ -121,3 +121,17 @@ def test_bad_sweep_arguments_are_one_line_errors(tmp_path):
     with pytest.raises(InputError, match="not a sweep directory"):
         orbitfl.open_sweep(tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_damaged_sweep_table_is_one_input_error(tmp_path):
+    """``open_sweep``'s tables are read by the run-directory reader, their declared
+    columns' types checked (issue 24)."""
+    import pandas as pd
+
+    (tmp_path / "sweep.parquet").write_text("not parquet")
+    pd.DataFrame({"group": ["g"], "metric": [3]}).to_parquet(tmp_path / "sweep_summary.parquet")
+    study = orbitfl.open_sweep(tmp_path)
+    with pytest.raises(InputError, match=r"sweep.parquet is not a readable parquet table"):
+        study.table
+    with pytest.raises(InputError, match=r"column 'metric' holds int64 values, declared str"):
+        study.summary

@@ -11,14 +11,15 @@ import pandas as pd
 import plotly
 
 from orbitfl.analysis.dashboard import unpack, write_dashboard
-from orbitfl.analysis.run_data import Run
+from orbitfl.analysis.run_model import Run
+from orbitfl.analysis.styled import StyledRun, styled
 
 BUNDLE = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SCENARIO = {"name": "a", "seed": 1, "duration": "6h",
             "fl": {"strategy": "safe", "rounds": 3, "schedule": {"mode": "sync"}}}
 
 
-def _run(name: str, scenario: dict, colour: tuple) -> Run:
+def _run(name: str, scenario: dict) -> Run:
     rounds = pd.DataFrame({"sim_time_s": [0.0, 3600.0, 7200.0], "accuracy": [0.1, 0.5, 0.7],
                            "few_shot_accuracy": [0.0, 0.2, 0.4],
                            "per_class_accuracy": [[0.1, 0.1], [0.4, 0.6], [0.6, 0.8]],
@@ -32,8 +33,8 @@ def _run(name: str, scenario: dict, colour: tuple) -> Run:
                 "summary": {"rounds_completed": 2, "final_accuracy": 0.7},
                 "time_to_target": {"0.5": {"sim_time_s": 3600.0, "bytes_up": 2e6,
                                            "bytes_down": 1e6, "energy_j": 10.0}}}
-    return Run(name, Path(name), manifest, rounds, transfers, pd.DataFrame(), None, None,
-               None, colour)
+    return Run(Path(name), manifest, name=name, tables={
+        "rounds": rounds, "transfers": transfers, "contacts": pd.DataFrame()})
 
 
 def _views(page: str) -> dict:
@@ -42,11 +43,10 @@ def _views(page: str) -> dict:
     return json.loads(unpack(packed))
 
 
-def _two_runs() -> list[Run]:
+def _two_runs() -> list[StyledRun]:
     other = copy.deepcopy(SCENARIO)
     other["fl"]["strategy"] = "fedavg"
-    return [_run("safe-run", SCENARIO, (0.1, 0.2, 0.7)),
-            _run("fedavg-run", other, (0.8, 0.3, 0.1))]
+    return styled([_run("safe-run", SCENARIO), _run("fedavg-run", other)])
 
 
 def test_two_run_dashboard_is_at_most_half_its_former_size(tmp_path):

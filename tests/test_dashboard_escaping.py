@@ -18,8 +18,8 @@ from test_end_to_end import TINY
 from test_mission import _chromium
 
 from orbitfl.analysis.dashboard import unpack, write_dashboard
-from orbitfl.analysis.figures import run_colours
-from orbitfl.analysis.run_data import Run, RunDirectoryError, load_run
+from orbitfl.analysis.run_model import Run, RunDirectoryError, load_run
+from orbitfl.analysis.styled import styled
 from orbitfl.cli import main
 
 MARK = '<script>document.body.dataset.pwned'  # in the page only if a payload went in raw
@@ -75,10 +75,7 @@ def planted(tmp_path_factory):
 def _page(planted, tmp_path) -> tuple[str, dict, dict]:
     """The two runs' dashboard, its views' specs and its CSV texts (as the page unpacks
     them)."""
-    runs = [load_run(planted[0]), unchecked_run(planted[1])]
-    colours = run_colours([r.name for r in runs])
-    for run in runs:
-        run.colour = colours[run.name]
+    runs = styled([load_run(planted[0]), unchecked_run(planted[1])])
     page = write_dashboard(runs, tmp_path / "dashboard.html").read_text(encoding="utf-8")
 
     def blob(element: str) -> str:
@@ -96,8 +93,8 @@ def unchecked_run(path) -> Run:
     tables = {name: pd.read_parquet(path / f"{name}.parquet")
               for name in ("rounds", "transfers", "contacts", "power", "tracks", "stations",
                            "clients") if (path / f"{name}.parquet").is_file()}
-    return Run(manifest["scenario"]["name"], path, manifest,
-               **{"power": None, "tracks": None, "stations": None, "clients": None, **tables})
+    return Run(path, manifest, name=manifest["scenario"]["name"], tables={
+        "power": None, "tracks": None, "stations": None, "clients": None, **tables})
 
 
 def test_the_run_reader_refuses_the_hostile_run_in_one_line(planted):

@@ -267,6 +267,30 @@ def test_open_run_checks_each_table_it_reads_later(tiny_runs, tmp_path):
         run.partition
 
 
+def test_one_lazy_run_model_for_the_api_and_the_report(tiny_runs, monkeypatch):
+    """Issue 24: ``orbitfl.open_run`` gives the analysis ``Run`` (a thin subclass), which
+    reads each table through the reader when first used and never twice; the report's
+    ``load_run`` checks every table it draws at once."""
+    from orbitfl.analysis import run_model
+    from orbitfl.api import open_run
+    from orbitfl.rundir import reader
+
+    read, real = [], reader.read_table
+    monkeypatch.setattr(reader, "read_table", lambda path, file, required=(): (
+        read.append(file), real(path, file, required))[1])
+    run = open_run(tiny_runs[0])
+    assert isinstance(run, run_model.Run) and run.name == "tiny"
+    assert sorted(read) == ["contacts.parquet", "rounds.parquet", "transfers.parquet"]
+    assert run.events is run.table("events") and read.count("events.parquet") == 1
+    assert run.safe_diagnostics is None and not run.has("safe_diagnostics")  # FedAvg's run
+    with pytest.raises(KeyError, match="no table 'accuracy'"):
+        run.table("accuracy")
+    read.clear()
+    report = run_model.load_run(tiny_runs[0])
+    assert sorted(read) == sorted(f"{name}.parquet" for name in run_model.COLUMNS)
+    assert report.rounds.equals(run.rounds) and type(report) is run_model.Run
+
+
 NAMES = {"scenario": "cost $5 vs $x_2$ and $", "satellite": "$SAT_1", "station": "st$"}
 
 

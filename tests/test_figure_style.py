@@ -12,8 +12,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from orbitfl.analysis import figures, report, run_data
-from orbitfl.analysis.figures import run_cues
+from orbitfl.analysis import figures, report, run_model
 from orbitfl.analysis.style import (
     HATCHES,
     PALETTE,
@@ -23,6 +22,7 @@ from orbitfl.analysis.style import (
     current_style,
     figure_style,
 )
+from orbitfl.analysis.styled import StyledRun, styled
 from orbitfl.core.errors import InputError
 
 OKABE_ITO = {"#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
@@ -36,7 +36,7 @@ def _hex(colour) -> str:
     return matplotlib.colors.to_hex(colour).upper()
 
 
-def _run(name: str, scale: float) -> run_data.Run:
+def _run(name: str, scale: float) -> run_model.Run:
     """A run with 12 payload kinds whose bytes span six decades (each in both directions)
     and one kind that moved nothing, in its transfers and its rounds."""
     rows = []
@@ -53,15 +53,12 @@ def _run(name: str, scale: float) -> run_data.Run:
             rounds[f"bytes_{direction}_{kind}"] = [0.0, scale * 10 ** (i / 2), 2e6]
     for direction in ("up", "down"):
         rounds[f"bytes_{direction}_{ZERO}"] = 0.0
-    return run_data.Run(name, Path(name), {}, rounds, transfers, pd.DataFrame(), None, None,
-                      None)
+    return run_model.Run(Path(name), {}, name=name, tables={
+        "rounds": rounds, "transfers": transfers, "contacts": pd.DataFrame()})
 
 
-def _runs() -> list[run_data.Run]:
-    runs = [_run("first-run-with-a-long-name", 1.0), _run("second-run", 3.0)]
-    for run, look in zip(runs, run_cues([r.name for r in runs]).values()):
-        run.cue, run.colour = look, look.colour
-    return runs
+def _runs() -> list[StyledRun]:
+    return styled([_run("first-run-with-a-long-name", 1.0), _run("second-run", 3.0)])
 
 
 def _gantt_contacts() -> pd.DataFrame:
@@ -101,6 +98,20 @@ def _assert_no_overlap(fig) -> None:
         overlap = (min(box_a.x1, box_b.x1) - max(box_a.x0, box_b.x0),
                    min(box_a.y1, box_b.y1) - max(box_a.y0, box_b.y0))
         assert min(overlap) <= 0.5, (a, b)  # half a pixel: shared edges of adjacent rows
+
+
+def test_a_reports_looks_are_apart_from_the_runs_data():
+    """Issue 24: a run is data (``run_model.Run``); the label and cue a report gives it are
+    the report's (``styled``): runs of one scenario are told apart by their folders, each
+    run in order gets the next look, and the runs themselves are left as they were."""
+    runs = [run_model.Run(Path(folder), {}, name=name, tables={})
+            for folder, name in (("runs/a", "same"), ("runs/b", "same"), ("runs/c", "other"))]
+    looks = styled(runs)
+    assert [s.name for s in looks] == ["same (a)", "same (b)", "other"]
+    assert [s.cue for s in looks] == [cue(0), cue(1), cue(2)]
+    assert looks[1].colour == cue(1).colour and looks[1].data is runs[1]
+    assert [r.name for r in runs] == ["same", "same", "other"]
+    assert not hasattr(runs[0], "colour") and not hasattr(runs[0], "cue")
 
 
 def test_the_palette_is_okabe_ito_with_a_second_cue():

@@ -4,6 +4,7 @@ colour per run, byte bars per kind and direction, per-pass link use against the 
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -15,8 +16,9 @@ from matplotlib.colors import to_hex
 from PIL import Image
 from test_end_to_end import TINY
 
-from orbitfl.analysis import report, report_folder, run_data
+from orbitfl.analysis import report, report_folder, run_data, run_model
 from orbitfl.analysis.style import PALETTE
+from orbitfl.analysis.styled import StyledRun, styled
 from orbitfl.cli import main
 from orbitfl.engine import runner
 
@@ -123,11 +125,8 @@ def test_multi_run_views_show_every_run(full_report):
         assert "alpha" in svg and "beta" in svg, view
 
 
-def _runs(two_runs):
-    runs = [run_data.load_run(p) for p in two_runs]
-    for run, colour in zip(runs, ("C0", "C1")):
-        run.colour = colour
-    return runs
+def _runs(two_runs) -> list[StyledRun]:
+    return styled([run_model.load_run(p) for p in two_runs])
 
 
 def test_bytes_by_kind_bars_add_up_with_directions_apart(two_runs):
@@ -144,7 +143,7 @@ def test_bytes_by_kind_bars_add_up_with_directions_apart(two_runs):
             assert [t.get_text() for t in ax.get_yticklabels()][0] == "total"
             assert len(ax.containers) == len(runs)  # one set of bars per run
             for bars, run in zip(ax.containers, runs):
-                delivered = run.rounds[column].iloc[-1]
+                delivered = run.data.rounds[column].iloc[-1]
                 widths = [bar.get_width() * unit for bar in bars]
                 assert widths[0] == pytest.approx(delivered) and delivered > 0, column
                 assert sum(widths[1:]) == pytest.approx(delivered), column
@@ -164,7 +163,7 @@ def test_per_class_accuracy_is_named_bars(two_runs):
         assert not ax.get_lines() and len(ax.patches) == 8
         assert [t.get_text() for t in ax.get_xticklabels()] == [
             "cropland", r"forest \$x\$", "water", "urban"]  # '$' escaped: no mathtext
-        last = runs[1].evaluated.iloc[-1]["per_class_accuracy"]
+        last = runs[1].data.evaluated.iloc[-1]["per_class_accuracy"]
         beta = [p.get_height() for p in ax.containers[1]]
         assert np.allclose(beta, 100 * np.asarray(last))
     finally:
@@ -172,7 +171,7 @@ def test_per_class_accuracy_is_named_bars(two_runs):
 
 
 def test_pass_utilisation_accounts_for_every_ground_byte(two_runs):
-    run = run_data.load_run(two_runs[0])
+    run = run_model.load_run(two_runs[0])
     table = run_data.pass_utilisation(run)
     t = run.transfers
     ground = t[(t["src"] == "ground") | (t["dst"] == "ground")]
@@ -215,7 +214,7 @@ def test_every_view_lays_out_with_a_long_mathy_run_name(two_runs):
     """A 60-character run name in an empty panel's note squeezed the panels to nothing
     (constrained layout gave up, with a warning, and the figure was unreadable)."""
     runs = _runs(two_runs)
-    runs[0].name = "fuel $x^$ " + "y" * 150
+    runs[0] = replace(runs[0], name="fuel $x^$ " + "y" * 150)
     for name, view in report.VIEWS.items():
         fig = view(runs)
         try:
@@ -246,8 +245,8 @@ def _breakdown_run() -> run_data.Run:
                              "start_s": [90.0, 480.0, 950.0, 600.0],
                              "duration_s": [110.0, 40.0, 60.0, 100.0],
                              "end_s": [200.0, 520.0, 1010.0, 700.0]})
-    return run_data.Run("hand", Path("hand"), {}, rounds, transfers, contacts, None, None, None,
-                      clients=clients)
+    return run_model.Run(Path("hand"), {}, name="hand", tables={
+        "rounds": rounds, "transfers": transfers, "contacts": contacts, "clients": clients})
 
 
 def test_round_breakdown_by_hand():
@@ -268,7 +267,7 @@ def test_a_round_no_update_closed_is_said_so():
 
 def test_round_breakdown_of_real_runs_adds_up_to_each_round(two_runs):
     for path in two_runs:
-        run = run_data.load_run(path)
+        run = run_model.load_run(path)
         table = run_data.round_breakdown(run)
         rounds = run.rounds.set_index("round").loc[table.index]
         assert len(table) == len(run.rounds) - 1 and (table >= 0).all().all()

@@ -97,7 +97,7 @@ def test_the_layers_keep_their_contract(tree):
     ("analysis", "import torch", "analysis reads"),
     ("analysis", "from orbitfl.engine.runner import run", "orbitfl's layers"),
     ("core", "from orbitfl.scenario import Scenario", "orbitfl's layers"),
-    ("rundir", "from orbitfl.analysis.run_data import load_run", "orbitfl's layers"),
+    ("rundir", "from orbitfl.analysis.run_model import load_run", "orbitfl's layers"),
     ("scenario", "from orbitfl.engine.prepare import prepare", "orbitfl's layers"),
     ("engine", "from orbitfl.sweeps.runner import run_sweep", "orbitfl's layers"),
     ("sweeps", "from orbitfl.cli import main", "orbitfl's layers"),

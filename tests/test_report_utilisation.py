@@ -14,12 +14,13 @@ import pandas as pd
 import pytest
 
 from orbitfl.analysis import run_data
+from orbitfl.analysis.run_model import Run
 from orbitfl.core.gc_freeze import older_objects_frozen
 
 
-def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> run_data.Run:
-    return run_data.Run("hand", Path("hand"), {}, pd.DataFrame(), transfers, contacts, None,
-                      None, None)
+def _run(contacts: pd.DataFrame, transfers: pd.DataFrame) -> Run:
+    return Run(Path("hand"), {}, name="hand", tables={
+        "rounds": pd.DataFrame(), "transfers": transfers, "contacts": contacts})
 
 
 def _contacts(rows) -> pd.DataFrame:

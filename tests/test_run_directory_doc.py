@@ -20,7 +20,8 @@ from orbitfl.rundir.columns import (
     expand,
     markdown,
 )
-from orbitfl.rundir.writer import write_table
+from orbitfl.rundir.reader import read_manifest, read_table
+from orbitfl.rundir.writer import StagedRunDirectory, write_manifest, write_table
 from orbitfl.sweeps.runner import Point, _write_results, headline
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,6 +73,56 @@ def test_an_undeclared_column_is_refused_by_the_writer(tmp_path):
     assert not (tmp_path / "partition.parquet").exists()
     with pytest.raises(RuntimeError, match="not declared"):
         write_table(tmp_path / "mystery.parquet", frame)
+
+
+def test_a_value_of_the_wrong_type_is_refused_by_the_writer(tmp_path):
+    """The writer checks the frame in memory with the reader's own check (issue 24): a run
+    never publishes a table its reader refuses, and nothing half written is left."""
+    frame = pd.DataFrame({"satellite": ["a", "b"], "class_0": ["many", "few"]})
+    with pytest.raises(RuntimeError) as refused:
+        write_table(tmp_path / "partition.parquet", frame)
+    message = str(refused.value)
+    assert "\n" not in message and "partition.parquet: column 'class_0'" in message
+    assert "declared int" in message
+    assert not any(tmp_path.iterdir())
+
+
+def test_nullable_numbers_in_memory_pass_as_the_file_will(tmp_path):
+    """Python numbers with None (how a frame holds a nullable column before parquet makes
+    it numeric) are what the reader accepts once written: no refusal the file would not
+    earn."""
+    frame = pd.DataFrame({"satellite": ["a", "b"], "class_0": [3, None]}, dtype=object)
+    write_table(tmp_path / "partition.parquet", frame)
+    assert read_table(tmp_path, "partition.parquet")["class_0"].iloc[0] == 3
+    with pytest.raises(RuntimeError, match="class_0"):  # but not a fraction of an image
+        write_table(tmp_path / "partition.parquet",
+                    pd.DataFrame({"satellite": ["a"], "class_0": [0.5]}, dtype=object))
+
+
+def test_a_manifest_the_reader_refuses_is_never_written(tmp_path):
+    good = {"status": "complete", "summary": {"rounds_completed": 1, "final_accuracy": 0.5},
+            "scenario_file": tmp_path / "s.yaml"}  # a path: text once written
+    write_manifest(tmp_path / "manifest.json", good)
+    assert read_manifest(tmp_path)["scenario_file"] == str(tmp_path / "s.yaml")
+    for bad in ({**good, "summary": {"rounds_completed": "3", "final_accuracy": 0.5}},
+                {**good, "class_names": "abc"}, {"status": "complete"}):
+        with pytest.raises(RuntimeError) as refused:
+            write_manifest(tmp_path / "other" / "manifest.json", bad)
+        assert "\n" not in str(refused.value) and "manifest.json" in str(refused.value)
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_refused_table_leaves_no_run_directory(tmp_path):
+    """Inside a staged run directory (as the runner writes), the refusal removes the
+    staging folder: the run directory never appears, half written or whole."""
+    target = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="declared int"):
+        with StagedRunDirectory(target) as staging:
+            write_table(staging / "partition.parquet",
+                        pd.DataFrame({"satellite": ["a"], "class_0": [4]}))
+            write_table(staging / "partition.parquet",
+                        pd.DataFrame({"satellite": ["a"], "class_0": ["many"]}))
+    assert not target.exists() and not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("columns, ok", [

@@ -38,7 +38,7 @@ from orbitfl.rundir.writer import (
     StagedRunDirectory,
     atomic_save,
     safe_path_component,
-    write_json,
+    write_manifest,
     write_table,
 )
 from orbitfl.scenario import IN_MEMORY, Scenario
@@ -114,7 +114,7 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                              mission.network.air_bytes, time.perf_counter() - started,
                              prepared_at - started, mission_s)
         learned = _learned(parts.data, round_table, clock.times, final)
-        write_json(staging / "manifest.json", manifest(prepared, summary, learned))
+        write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
             summary = _report(staging, bars, prepared, summary, learned, started)
     return summary
@@ -191,7 +191,7 @@ def _report(staging: Path, bars: Bars, prepared: Prepared, summary: RunSummary,
                  progress=bars.task("report"))
     summary = replace(summary, report_s=time.perf_counter() - drawn,
                       wall_time_s=time.perf_counter() - started)
-    write_json(staging / "manifest.json", manifest(prepared, summary, learned))
+    write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
     return summary
 
 

@@ -2,8 +2,9 @@
 meaning) and the manifest's keys.
 
 The writer checks each table against it (``check_columns``, called by
-``rundir.write_table``), so a column added without documentation fails loudly, and
-``docs/run-directory.md`` is generated from it::
+``rundir.write_table``, and the reader's type checks, ``reader.check_table``), so a column
+added without documentation fails loudly, and ``docs/run-directory.md`` is generated from
+it::
 
     python -m orbitfl.rundir.columns --write docs/run-directory.md
 
@@ -599,7 +600,8 @@ def markdown() -> str:
         "",
         f"Generated from `orbitfl/rundir/columns.py` by `{REGENERATE}`; do not edit by hand (a "
         "test fails when this file and the declaration differ, and the writer refuses a "
-        "table whose columns differ from it). [README](../README.md#what-a-run-produces) "
+        "table whose columns or their types differ from it). "
+        "[README](../README.md#what-a-run-produces) "
         "says what each file is for.",
         "",
         "A name with `<placeholders>` stands for a family of columns, written in the "

@@ -8,7 +8,7 @@ when first used, then kept. Pandas only: a report can be made without torch or s
 
 from __future__ import annotations
 
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -17,8 +17,8 @@ import pandas as pd
 import pyarrow as pa
 from pandas.api import types
 
-from orbitfl.core.errors import InputError, short
-from orbitfl.core.user_json import read_json_file
+from orbitfl.core.errors import InputError, read_user_file, short
+from orbitfl.core.user_json import load_json
 from orbitfl.rundir.columns import TABLES, declared_column
 
 
@@ -34,9 +34,18 @@ def _values_are(column: pd.Series, kinds: tuple[type, ...]) -> bool:
     return all(isinstance(v, kinds) for v in column.dropna())
 
 
+def _python_numbers(column: pd.Series, whole: bool = False) -> bool:
+    """Python numbers with ``None`` for nulls: how a frame in memory holds a nullable number
+    column before it is written (parquet gives it back as a numeric dtype), so that the
+    writer's check of a frame agrees with the reader's check of the file."""
+    return types.is_object_dtype(column) and all(
+        isinstance(v, Real) and not isinstance(v, (bool, np.bool_)) and
+        (not whole or isinstance(v, Integral) or float(v).is_integer()) for v in column.dropna())
+
+
 def _number(column: pd.Series) -> bool:
     return (types.is_numeric_dtype(column) and not types.is_bool_dtype(column)) or \
-        _all_null(column)
+        _all_null(column) or _python_numbers(column)
 
 
 def _integer(column: pd.Series) -> bool:
@@ -44,8 +53,9 @@ def _integer(column: pd.Series) -> bool:
     NaN for its nulls)."""
     if types.is_integer_dtype(column) or _all_null(column):
         return True
-    return types.is_float_dtype(column) and bool(
-        np.all(np.isnan(column) | (np.floor(column) == column)))
+    if types.is_float_dtype(column):
+        return bool(np.all(np.isnan(column) | (np.floor(column) == column)))
+    return _python_numbers(column, whole=True)
 
 
 def _boolean(column: pd.Series) -> bool:
@@ -89,7 +99,8 @@ def read_table(path: Path, file: str, required: tuple[str, ...] = ()) -> pd.Data
 def check_table(path: Path, file: str, table: pd.DataFrame,
                 required: tuple[str, ...]) -> None:
     """``table`` (read from ``path/file``) has the ``required`` columns when it has rows,
-    and each declared column it holds has the declared type."""
+    and each declared column it holds has the declared type (a column without a value, as
+    parquet gives back a text column that is null in every row, holds no wrong one)."""
     absent = [c for c in required if c not in table.columns]
     if len(table) and absent:
         raise RunDirectoryError(f"{path}: {file} is not an orbitfl table (no "
@@ -100,7 +111,7 @@ def check_table(path: Path, file: str, table: pd.DataFrame,
         except KeyError:
             continue  # a column of a newer or older orbitfl: the report does not read it
         check = _COLUMN_CHECKS.get(declared)
-        if check is not None and len(table) and not check(table[name]):
+        if check is not None and not _all_null(table[name]) and not check(table[name]):
             raise RunDirectoryError(f"{path}: {file}: column {short(str(name))} holds "
                                     f"{table[name].dtype} values, declared {declared}")
 
@@ -159,11 +170,26 @@ def read_manifest(path: Path) -> dict:
     """``path/manifest.json``, read with a bounded depth and size and checked
     (``check_manifest``): any reader error is one ``RunDirectoryError`` line."""
     try:
-        manifest = read_json_file(path / "manifest.json", "run manifest")
+        text = read_user_file(path / "manifest.json", "run manifest")
     except InputError as err:
-        problem = str(err).removeprefix(str(path / "manifest.json"))
-        raise RunDirectoryError(f"{path}: manifest.json{problem[:120]}") from None
+        raise _manifest_error(path, err) from None
+    return parse_manifest(path, text)
+
+
+def parse_manifest(path: Path, text: str) -> dict:
+    """The manifest ``text`` of the run directory ``path``, parsed with a bounded depth and
+    checked, as ``read_manifest`` reads the file (the writer checks its text with this
+    before writing it)."""
+    try:
+        manifest = load_json(text, str(path / "manifest.json"))
+    except InputError as err:
+        raise _manifest_error(path, err) from None
     return check_manifest(path, manifest)
+
+
+def _manifest_error(path: Path, err: InputError) -> RunDirectoryError:
+    problem = str(err).removeprefix(str(path / "manifest.json"))
+    return RunDirectoryError(f"{path}: manifest.json{problem[:120]}")
 
 
 class RunDirectory:

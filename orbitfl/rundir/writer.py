@@ -22,6 +22,7 @@ import pandas as pd
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError
 from orbitfl.rundir.columns import check_columns
+from orbitfl.rundir.reader import RunDirectoryError, check_table, parse_manifest
 
 MAX_COMPONENT = 80
 _UNSAFE = re.compile(r"[^\w.-]+")  # letters and digits of any script, '_', '.', '-'
@@ -286,12 +287,41 @@ def atomic_save(obj: Any, path: Path, save) -> None:
     atomic_write(path, lambda partial: save(obj, partial))
 
 
+def _json_text(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(path: Path, document: Any) -> None:
-    atomic_write_text(path, json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    atomic_write_text(path, _json_text(document))
+
+
+def write_manifest(path: Path, document: dict) -> None:
+    """A run's ``manifest.json``, its text checked first as the reader will read it back
+    (``reader.parse_manifest``: the declared keys' types, after ``default=str`` has made
+    paths and the like text): a manifest the reader refuses is a programming error, raised
+    before a byte is written."""
+    text = _json_text(document)
+    _as_declared(lambda: parse_manifest(Path(path).parent, text))
+    atomic_write_text(path, text)
 
 
 def write_table(path: Path, frame: pd.DataFrame) -> None:
-    """Only tables whose columns are declared (and so documented) in ``orbitfl.rundir.columns``:
-    anything else is a programming error, raised before a byte is written."""
-    check_columns(Path(path).name, list(frame.columns))
+    """Only tables whose columns are declared (and so documented) in ``orbitfl.rundir.columns``
+    and hold the declared types, by the reader's own check (``reader.check_table``) of the
+    frame in memory (cheaper than reading the file back): anything else is a programming
+    error, raised before a byte is written, so a run never publishes a table its reader
+    refuses."""
+    path = Path(path)
+    check_columns(path.name, list(frame.columns))
+    _as_declared(lambda: check_table(path.parent, path.name, frame, ()))
     atomic_write(path, lambda partial: frame.to_parquet(partial, index=False))
+
+
+def _as_declared(check: Callable[[], object]) -> None:
+    """``check()``, its ``RunDirectoryError`` (the reader's refusal) as the one-line
+    ``RuntimeError`` of a writer that broke the declaration."""
+    try:
+        check()
+    except RunDirectoryError as err:
+        raise RuntimeError(f"{err} (refused before writing: orbitfl's writer broke the "
+                           "declaration in orbitfl/rundir/columns.py)") from None

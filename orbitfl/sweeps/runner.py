@@ -56,7 +56,7 @@ from orbitfl.engine.ray_address import check_address
 from orbitfl.engine.targets import THRESHOLDS, flat_columns
 from orbitfl.fl.lifeline import die_with_parent, exit_status, kept_signal_handlers
 from orbitfl.rundir.columns import expand as expand_columns
-from orbitfl.rundir.reader import check_manifest, read_table
+from orbitfl.rundir.reader import read_manifest, read_table
 from orbitfl.rundir.writer import (
     StagedRunDirectory,
     check_output_dir,
@@ -252,8 +252,9 @@ def is_complete(point: Point) -> bool:
 
 
 def _manifest(run_dir: Path) -> dict:
-    """A run directory's manifest, checked against its declaration (one-line errors)."""
-    return check_manifest(run_dir, read_json_file(run_dir / "manifest.json", "run manifest"))
+    """A run directory's manifest, by the reader: checked against its declaration
+    (one-line errors)."""
+    return read_manifest(run_dir)
 
 
 def _not_runnable(point: Point) -> dict | None:

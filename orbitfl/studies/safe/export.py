@@ -41,9 +41,11 @@ RUN_COLUMNS = ["status", "wall_s", "final_accuracy", "balanced_accuracy",
 
 
 def _groups(study: Path, kind: str):
-    """(relative parts, sweep table, folder) of every sweep folder under ``kind``."""
+    """(relative parts, sweep table, folder) of every sweep folder under ``kind``; every
+    table of the study is read by the run-directory reader (declared columns checked)."""
     for table in sorted((study / kind).glob("**/sweep.parquet")):
-        yield table.parent.relative_to(study / kind).parts, pd.read_parquet(table), table.parent
+        yield (table.parent.relative_to(study / kind).parts,
+               read_table(table.parent, "sweep.parquet"), table.parent)
 
 
 def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -55,15 +57,14 @@ def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         rows = table[["seed", *[c for c in RUN_COLUMNS if c in table], *ttt]].assign(**keys)
         runs.append(rows)
         for _, row in table[table["status"] == "complete"].iterrows():
-            rounds = read_table(folder / "runs" / str(row["point"]), "rounds.parquet",
-                                ("round",))
+            run_dir = folder / "runs" / str(row["point"])
+            rounds = read_table(run_dir, "rounds.parquet", ("round",))
             rounds = rounds[rounds["accuracy"].notna()]
             curves.append(rounds.reindex(columns=CURVE_COLUMNS).assign(
                 **keys, seed=int(row["seed"])))
-            safe = folder / "runs" / str(row["point"]) / "safe_diagnostics.parquet"
-            if safe.is_file():
-                diagnostics.append(pd.read_parquet(safe).assign(**keys,
-                                                                seed=int(row["seed"])))
+            if (run_dir / "safe_diagnostics.parquet").is_file():
+                diagnostics.append(read_table(run_dir, "safe_diagnostics.parquet").assign(
+                    **keys, seed=int(row["seed"])))
     if not runs:
         raise InputError(f"{study}: no measured runs (measure/*/*/*/sweep.parquet)")
     return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))

@@ -27,7 +27,7 @@ import pandas as pd
 
 from orbitfl.analysis.comparisons import summary
 from orbitfl.analysis.curves import curve, on_grid
-from orbitfl.analysis.report import Run
+from orbitfl.analysis.run_model import Run
 from orbitfl.analysis.stats import (
     KaplanMeier,
     MeanInterval,
@@ -110,8 +110,9 @@ def as_sweep(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Pat
     for (method, seed), rounds in curves.groupby(["method", "seed"]):
         if method in order:
             sweep._runs[f"{method}-s{seed}"] = Run(
-                f"{method}-s{seed}", folder, {}, rounds.reset_index(drop=True),
-                pd.DataFrame(), pd.DataFrame(), None, None, None)
+                folder, {}, name=f"{method}-s{seed}", tables={
+                    "rounds": rounds.reset_index(drop=True), "transfers": pd.DataFrame(),
+                    "contacts": pd.DataFrame()})
     return sweep
 
 
