@@ -21,6 +21,7 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -335,8 +336,8 @@ def protocol_of(record: dict) -> Protocol:
     """The study's protocol as its record states it (the driver's defaults where a field is
     missing or not one of the protocol's)."""
     fields = {f.name for f in dataclasses.fields(Protocol)}
-    given = {k: tuple(v) if isinstance(v, list) else v
-             for k, v in record.get("protocol", {}).items() if k in fields}
+    given: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                             for k, v in record.get("protocol", {}).items() if k in fields}
     try:
         return Protocol(**given)
     except TypeError as error:
@@ -553,6 +554,8 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     """The page ``out`` from the compact tables in ``data``: the protocol, the verdict, the
     hand-written ``notes``, one section a network and factor, then the appendices."""
     record, runs, curves, tuning, diagnostics = load_data(data)
+    # the protocol's rows only: a sensitivity run shipped beside them is the notes' to read
+    runs, curves = runs[runs["method"].isin(METHODS)], curves[curves["method"].isin(METHODS)]
     figures = figures or out.parent / "figures"
     sections, found = [], {}
     for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
