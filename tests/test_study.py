@@ -159,13 +159,16 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
     assert fedavg.notna().all() and json.loads((SHIPPED / "study.json").read_text())
 
 
-@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
-def test_the_page_is_what_the_shipped_data_give(tmp_path):
+@pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds"])
+def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import write_report
 
-    page = write_report(SHIPPED, tmp_path / "safe-study.md", tmp_path / "figures",
-                        ROOT / "docs" / "safe-study-notes.md")
-    shipped = (ROOT / "docs" / "safe-study.md").read_text()
+    data = ROOT / "docs" / f"{name}-data"
+    if not (data / "runs.parquet").is_file():
+        pytest.skip(f"no shipped {name}")
+    page = write_report(data, tmp_path / f"{name}.md", tmp_path / "figures",
+                        ROOT / "docs" / f"{name}-notes.md")
+    shipped = (ROOT / "docs" / f"{name}.md").read_text()
     tables = [line for line in page.splitlines() if line.startswith(("|", "- "))]
     assert tables and tables == [line for line in shipped.splitlines()
                                  if line.startswith(("|", "- "))]
@@ -201,3 +204,23 @@ def stats_half_width(values: np.ndarray) -> float:
 
     return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1)
                  / math.sqrt(len(values)))
+
+
+LONGER = ROOT / "docs" / "safe-study-100-rounds-data"
+
+
+@pytest.mark.skipif(not (LONGER / "curves.parquet").is_file(), reason="no 100-round study")
+def test_the_two_sittings_computed_the_same_runs():
+    """FedAvg at lr 0.1 run for 100 rounds by the later sitting passes, round for round, the
+    30-round study's FedAvg (FedAvg's rounds do not depend on the budget): the shipped pages
+    may be compared."""
+    short = pd.read_parquet(SHIPPED / "curves.parquet")
+    long = pd.read_parquet(LONGER / "curves.parquet")
+    a = short[(short["network"] == "ideal") & (short["method"] == "fedavg")]
+    b = long[(long["network"] == "ideal") & (long["method"] == "fedavg-lr0.1") &
+             (long["round"] <= a["round"].max())]
+    keys = ["seed", "round"]
+    a, b = a.set_index(keys).sort_index(), b.set_index(keys).sort_index()
+    assert len(a) == len(b) == 5 * 31
+    for column in ("accuracy", "val_balanced_accuracy", "bytes_up", "bytes_down"):
+        assert a[column].tolist() == b[column].tolist()
