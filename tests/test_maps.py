@@ -5,6 +5,7 @@ overlap where sites cluster (Svalbard, Tromsø, Kiruna; two Fairbanks antennas).
 
 import io
 import itertools
+from types import SimpleNamespace
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -17,7 +18,8 @@ from test_contacts_cli import SCENARIO
 
 from orbitfl.analysis import dashboard, figures
 from orbitfl.analysis.labels import place_labels
-from orbitfl.analysis.style import PALETTE
+from orbitfl.analysis.style import PALETTE, cue
+from orbitfl.analysis.styled import StyledRun
 from orbitfl.cli import main
 from orbitfl.constellation.stations import catalog
 from orbitfl.core import landmask
@@ -123,8 +125,7 @@ def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, capsys, c
         assert landmask.MISSING in texts
         assert "land" not in {artist.get_gid() for artist in ax.get_children()}
         plt.close(fig)
-        run = type("R", (), {"tracks": _tracks(), "stations": _stations(), "colour": "C0",
-                             "name": "r"})()
+        run = _styled_run()
         view = dashboard._tracks([run])
         assert "images" not in view.layout or not view.layout.images
         assert landmask.MISSING in view.layout.title.text
@@ -136,6 +137,12 @@ def test_without_the_land_cover_the_map_says_so(monkeypatch, tmp_path, capsys, c
                  "--ground-track", str(tmp_path / "gt.png")]) == 0
     assert landmask.MISSING in capsys.readouterr().err + caplog.text  # the command's log
     assert (tmp_path / "gt.png").stat().st_size > 10_000
+
+
+def _styled_run() -> StyledRun:
+    """A run as the dashboard draws it, its data only the two tables the map reads."""
+    data = SimpleNamespace(tracks=_tracks(), stations=_stations())
+    return StyledRun(data, "r", cue(0))  # type: ignore[arg-type]
 
 
 def _intersect(a, b) -> bool:
@@ -180,8 +187,7 @@ def test_placement_separates_labels_of_one_point_deterministically():
 
 def test_the_dashboard_map_has_land_coastline_and_every_station_labelled():
     dashboard._land.cache_clear()
-    run = type("R", (), {"tracks": _tracks(), "stations": _stations(), "colour": "C0",
-                         "name": "r"})()
+    run = _styled_run()
     view = dashboard._tracks([run, run])
     image = view.layout.images[0]
     assert image.source.startswith("data:image/png;base64,") and image.sizex == 360
