@@ -21,6 +21,7 @@ from orbitfl.studies.safe.driver import (
     Study,
     best,
     extension,
+    main,
     minimal_detectable_effect,
     seeds_needed,
     selection_score,
@@ -101,6 +102,17 @@ def test_tuning_seeds_are_never_measured():
     with pytest.raises(InputError):
         Protocol(tuning_seeds=(3,)).measured_seeds(5)
     assert Protocol().measured_seeds(5) == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("seeds, says", [("1002,3", "tuning seed 3 is also a measured seed"),
+                                         ("1002,x", "--tuning-seeds: expected whole numbers"),
+                                         ("7,7", "--tuning-seeds: expected distinct seeds")])
+def test_the_command_line_refuses_tuning_seeds_it_would_measure_or_cannot_read(
+        tmp_path, capsys, seeds, says):
+    assert main(["--out", str(tmp_path / "s"), "--tuning-seeds", seeds]) != 0
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()  # refused before any run
 
 
 def test_seeds_from_the_half_width_target_by_hand():

@@ -386,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", default="100", help="imbalance factors (default: 100)")
     parser.add_argument("--max-seeds", type=int, default=Protocol.max_seeds,
                         help="the budget's cap on measured seeds (at least 5)")
+    parser.add_argument("--tuning-seeds", default=",".join(map(str, Protocol.tuning_seeds)),
+                        help="comma-separated seeds that tune and are never measured "
+                        "(default: %(default)s); a setting's score is their mean")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -408,11 +411,19 @@ def _run(args: argparse.Namespace) -> None:
         factors = tuple(float(f) for f in args.factors.split(",") if f)
     except ValueError:
         raise InputError(f"--factors: expected numbers, got {args.factors}") from None
+    try:
+        tuning_seeds = tuple(int(s) for s in args.tuning_seeds.split(",") if s)
+    except ValueError:
+        raise InputError(f"--tuning-seeds: expected whole numbers, got "
+                         f"{args.tuning_seeds}") from None
+    if not tuning_seeds or len(set(tuning_seeds)) < len(tuning_seeds):
+        raise InputError(f"--tuning-seeds: expected distinct seeds, got {args.tuning_seeds}")
     if args.max_seeds < Protocol.min_seeds:
         raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
                          f"{args.max_seeds}")
-    protocol = Protocol(factors=factors, max_seeds=args.max_seeds,
-                        networks=tuple(networks))
+    protocol = Protocol(factors=factors, max_seeds=args.max_seeds, networks=tuple(networks),
+                        tuning_seeds=tuning_seeds)
+    protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
     ray_started = _start_ray(args.backend, args.workers)
     try:
         Study(args.out, protocol, args.backend, args.workers,
