@@ -324,7 +324,8 @@ def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         lines.append(
             f"- {factor_name(factor)}: the internal pilot's {p['pilot_seeds']} paired SAFE - "
             f"FedAvg accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % "
-            f"interval over {p['comparisons']} comparisons with half-width <= "
+            f"interval over {p['comparisons']} comparison"
+            f"{'s' if p['comparisons'] != 1 else ''} with half-width <= "
             f"{p['half_width']:g} needs {p['seeds_needed']} seeds; {p['seeds_run']} were "
             "run. " + ("The target is reached." if reached else
                        f"The budget does not reach it: the minimal detectable effect at 80 % "
@@ -598,13 +599,16 @@ def overrides_note(record: dict) -> str:
 def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     """The rules every number of the page was made under, from the record."""
     protocol = record.get("protocol", {})
+    measured = set(runs["method"])
     return [
         "## Protocol",
         "",
         f"- Tuning seeds {protocol.get('tuning_seeds')} are never measured; measured seeds "
         f"start at {protocol.get('first_seed')}. Tuning is per imbalance factor, by the "
         f"mean balanced validation accuracy of the last {protocol.get('selection_rounds')} "
-        "evaluations; the test set chooses nothing.",
+        "evaluations" + (", averaged over the tuning seeds" if len(
+            protocol.get("tuning_seeds") or ()) > 1 else "") +
+        "; the test set chooses nothing.",
         f"- Learning-rate grid {protocol.get('lr_grid')}, extended by x"
         f"{protocol.get('lr_step')} in the direction of an end choice until the choice is "
         f"interior (at most {protocol.get('max_extensions')} extensions). " + edge_note(record),
@@ -617,13 +621,14 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         "- Intervals on differences are simultaneous over each family of comparisons "
         "(Bonferroni), with Holm-adjusted p-values; \"not shown\" wherever an interval "
         "includes zero.",
-        "- Every round is evaluated (global model); personalised models (SAFE's, and "
-        "FedAvg's fine-tuned copies: one local job on each client's data from the final "
-        "global model) at the last round, on the balanced test set and on each client's own "
-        "class mix, beside the global model's own-mix score.",
-        "- The centralised row is one client holding every training image, through the "
-        "same engine and round budget: a ceiling on what the optimisation steps can reach, "
-        "not a federated method.",
+        "- Every round is evaluated (global model); personalised models (SAFE's" + (
+            ", and FedAvg's fine-tuned copies: one local job on each client's data from the "
+            "final global model" if FT in measured else "") + ") at the last round, on the "
+        "balanced test set and on each client's own class mix, beside the global model's "
+        "own-mix score.",
+        *(["- The centralised row is one client holding every training image, through the "
+           "same engine and round budget: a ceiling on what the optimisation steps can "
+           "reach, not a federated method."] if CEILING in measured else []),
     ]
 
 
@@ -657,6 +662,12 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
     networks = [n for n in NETWORKS if n in set(runs["network"])]
     flags = "" if methods == list(METHODS) else f" --only {','.join(methods)}"
     flags += "" if networks == list(NETWORKS) else f" --networks {','.join(networks)}"
+    protocol, default = record.get("protocol", {}), dataclasses.asdict(Protocol())
+    if protocol.get("max_seeds", default["max_seeds"]) != default["max_seeds"]:
+        flags += f" --max-seeds {protocol['max_seeds']}"
+    if list(protocol.get("tuning_seeds", default["tuning_seeds"])) != \
+            list(default["tuning_seeds"]):
+        flags += f" --tuning-seeds {','.join(map(str, protocol['tuning_seeds']))}"
     flags += "".join(f" --set {k}={v}" for k, v in record.get("overrides", []))
     return ["## Regenerate", "", "```",
             f"python -m orbitfl.studies.safe.driver --out {study} --workers 2{flags}"
