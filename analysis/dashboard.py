@@ -263,8 +263,9 @@ def _land() -> tuple[dict, go.Scatter] | None:
                   "sizex": 360, "sizey": 180, "sizing": "stretch", "layer": "below"}
     xs, ys = [], []
     for line in contourpy.contour_generator(lon, lat, land).lines(0.5):
-        xs += [*line[:, 0].round(2), None]
-        ys += [*line[:, 1].round(2), None]
+        vertices = np.asarray(line)  # (n, 2) lon, lat
+        xs += [*vertices[:, 0].round(2), None]
+        ys += [*vertices[:, 1].round(2), None]
     coast = go.Scatter(x=xs, y=ys, mode="lines", name="coastline", hoverinfo="skip",
                        line={"color": to_hex(COAST), "width": 0.6}, showlegend=False)
     return background, coast
@@ -282,7 +283,7 @@ def _station_labels(stations: pd.DataFrame) -> list[dict]:
     nominal scale (``analysis/labels.py``; text size estimated from its length)."""
     points = np.column_stack([stations["lon_deg"], stations["lat_deg"]]) * MAP_PX_PER_DEG
     names = [str(n) for n in stations["id"]]
-    sizes = [(6.5 * len(n) + 4, 14) for n in names]  # 11 px sans-serif
+    sizes = np.array([(6.5 * len(n) + 4, 14) for n in names])  # 11 px sans-serif
     bounds = (-180 * MAP_PX_PER_DEG, -90 * MAP_PX_PER_DEG, 180 * MAP_PX_PER_DEG,
               90 * MAP_PX_PER_DEG)
     return [{"x": float(x), "y": float(y), "text": html.escape(name), "ax": p.dx,

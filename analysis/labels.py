@@ -103,14 +103,16 @@ class LabelPlacer(Artist):
     def draw(self, renderer) -> None:
         if not self.labels:
             return
+        axes = self.axes
+        assert axes is not None  # drawn only once added to an axes
         scale = renderer.points_to_pixels(1.0)
-        points = self.axes.transData.transform([label.xy for label in self.labels])
+        points = axes.transData.transform([label.xy for label in self.labels])
         for label in self.labels:  # size measured from a neutral anchor
             label.set(ha="left", va="bottom")
             label.xyann = (0.0, 0.0)
-        sizes = [(e.width, e.height) for e in
-                 (label.get_window_extent(renderer) for label in self.labels)]
-        bbox = self.axes.bbox
+        sizes = np.array([(e.width, e.height) for e in
+                          (label.get_window_extent(renderer) for label in self.labels)])
+        bbox = axes.bbox
         placements = place_labels(points, sizes, scale, (bbox.x0, bbox.y0, bbox.x1, bbox.y1))
         for label, placement in zip(self.labels, placements):
             label.set(ha=placement.ha, va=placement.va)

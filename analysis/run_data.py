@@ -122,7 +122,10 @@ def worst_satellites(runs: list[Run], limit: int) -> list[str]:
 
 def _lowest_soc(run: Run) -> pd.Series:
     """Each satellite's lowest state of charge in the run (by satellite name)."""
-    return run.power.groupby("satellite")["soc"].min()
+    power = run.power
+    if power is None:  # derived() asks only for runs that have the table
+        return pd.Series(dtype=float)
+    return power.groupby("satellite")["soc"].min()
 
 
 def energy_per_satellite(run: Run) -> pd.DataFrame:

@@ -170,7 +170,7 @@ class KaplanMeier:
     hi: float
 
 
-def kaplan_meier(times: Sequence[float], reached: Sequence[bool],
+def kaplan_meier(times: Sequence[float] | np.ndarray, reached: Sequence[bool] | np.ndarray,
                  level: float = 0.95) -> KaplanMeier:
     """Kaplan-Meier estimate of the time to a target (see ``KaplanMeier``). ``times[i]`` is
     when run i reached the target, or its last time (simulated time, bytes...) if it never

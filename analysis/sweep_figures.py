@@ -18,7 +18,7 @@ POINT_DODGE = 0.012  # of the x range, between end points drawn at one cost
 DODGE = 0.08  # horizontal offset between series at one x, in units of the x spacing
 
 
-def group_colours(sweep: Sweep) -> dict[str, tuple]:
+def group_colours(sweep: Sweep) -> dict[str, str]:
     labels = run_colours([sweep.label(g) for g in sweep.groups])
     return {g: labels[sweep.label(g)] for g in sweep.groups}
 

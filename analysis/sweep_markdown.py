@@ -74,15 +74,15 @@ def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
                  metrics: tuple[str, ...]) -> list[str]:
     """One row per group: n and the estimate of each of ``metrics`` it measured, then the
     time to ``threshold`` (None: no such column)."""
-    metrics = [m for m in metrics if m in set(summary["metric"])]
+    measured = [m for m in metrics if m in set(summary["metric"])]
     ttt = ttt_metric(threshold) if threshold is not None else None
-    head = ["group", "n"] + [METRICS[m] for m in metrics] + \
-        ([f"time to {100 * threshold:g} %"] if ttt else [])
+    head = ["group", "n"] + [METRICS[m] for m in measured] + \
+        ([f"time to {100 * threshold:g} %"] if threshold is not None else [])
     rows = []
     for group in sweep.groups:
         mine = summary[summary["group"] == group].set_index("metric", drop=False)
         n = int(mine["n"].max()) if len(mine) else 0
-        cells = [sweep.label(group), str(n)] + [estimate(mine.loc[m]) for m in metrics]
+        cells = [sweep.label(group), str(n)] + [estimate(mine.loc[m]) for m in measured]
         if ttt:
             cells.append(time_to_target(mine.loc[ttt]))
         rows.append(cells)

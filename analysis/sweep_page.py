@@ -149,7 +149,7 @@ def _group_table(sweep: Sweep, numbers: pd.DataFrame, threshold: float | None) -
     """The groups' accuracy and time to target as an HTML table (every cell escaped)."""
     ttt = ttt_metric(threshold) if threshold is not None else None
     head = "<tr><th>group</th><th>accuracy</th>" + \
-        (f"<th>time to {100 * threshold:g} %</th>" if ttt else "") + "</tr>"
+        (f"<th>time to {100 * threshold:g} %</th>" if threshold is not None else "") + "</tr>"
     rows = []
     for group in sweep.groups:
         mine = numbers[numbers["group"] == group].set_index("metric", drop=False)

@@ -38,7 +38,8 @@ def load_scenario(source: str | Path | Mapping[str, Any],
     overrides applied before validation."""
     changes = list((overrides or {}).items())
     if isinstance(source, Mapping):
-        return scenario_from_mapping(dict(source), base_dir=base_dir, overrides=changes)
+        return scenario_from_mapping(dict(source), overrides=changes,
+                                     base_dir=None if base_dir is None else Path(base_dir))
     return _load_file(source, changes)
 
 

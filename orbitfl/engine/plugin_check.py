@@ -27,6 +27,7 @@ def check_plugins(scenario: Scenario) -> None:
     try:
         if "fl.strategy" in plugins:
             fl = scenario.fl
+            assert fl is not None  # a strategy extension is named only in an fl: section
             cls = strategy_class(plugins["fl.strategy"])
             strategy_options(cls, plugins["fl.strategy"], fl.strategy_options)
             if cls.asynchronous != (fl.schedule.mode == "async"):

@@ -75,14 +75,15 @@ def prepare(source: str | Path | Scenario,
     if purpose == "run" and not scenario.learns:
         raise InputError(f"{path}: the scenario has no fl: section; a run needs one; use "
                          "orbitfl contacts for its contact plan")
-    learning = purpose != "contacts" and scenario.learns
+    fl = scenario.fl if purpose != "contacts" else None  # the learning, when it is checked
+    learning = fl is not None
     _check_ephemeris_span(scenario, path)
     _check_workers(scenario, path)
     skipped: list[str] = []
     warnings: list[str] = []
     fleet = _fleet(scenario, path, skipped, warnings)
-    if learning and scenario.fl.schedule.min_clients > len(fleet):
-        raise InputError(f"{path}: fl.schedule.min_clients: {scenario.fl.schedule.min_clients} "
+    if fl is not None and fl.schedule.min_clients > len(fleet):
+        raise InputError(f"{path}: fl.schedule.min_clients: {fl.schedule.min_clients} "
                          f"exceeds the {len(fleet)} selected satellites")
     stations = _stations(scenario, path)
     warnings.extend(band_mismatches(scenario, path, stations))

@@ -296,12 +296,12 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
 
     torch.set_num_threads(threads)
     start = time.perf_counter()
-    run_dir = Path(run_dir)
+    folder = Path(run_dir)
     with point_log(Path(log_file)):
         try:
             scenario = point_scenario(Path(scenario_file))
-            resume = _resumable(scenario, run_dir)
-            run(scenario, run_dir, resume=resume)
+            resume = _resumable(scenario, folder)
+            run(scenario, folder, resume=resume)
         except KeyboardInterrupt:
             return _outcome("interrupted", "interrupted; run the sweep again to resume", start)
         except InputError as err:
@@ -309,7 +309,7 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
         except Exception as err:  # noqa: BLE001 - a failing point must not stop the sweep
             logger.exception("the point failed")  # the traceback, into the point's log
             return _outcome("failed", f"{type(err).__name__}: {err} (see {log_file})", start)
-    return headline(run_dir)
+    return headline(folder)
 
 
 @contextmanager
