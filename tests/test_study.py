@@ -171,7 +171,8 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
     assert fedavg.notna().all() and json.loads((SHIPPED / "study.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds"])
+@pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds",
+                                  "safe-study-replication"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import write_report
 
@@ -236,3 +237,21 @@ def test_the_two_sittings_computed_the_same_runs():
     assert len(a) == len(b) == 5 * 31
     for column in ("accuracy", "val_balanced_accuracy", "bytes_up", "bytes_down"):
         assert a[column].tolist() == b[column].tolist()
+
+
+REPLICATION = ROOT / "docs" / "safe-study-replication-data"
+
+
+@pytest.mark.skipif(not (REPLICATION / "tuning.parquet").is_file() or
+                    not (LONGER / "tuning.parquet").is_file(), reason="no replication")
+def test_the_replication_tuned_seed_1001_as_the_100_round_sitting_did():
+    """The replication (three tuning seeds, a later commit) ran tuning seed 1001 at every
+    rate the 100-round sitting tried: the same scores, to the last digit, so the two pages
+    differ by their protocol, not by their code."""
+    keys = ["method", "lr", "seed"]
+    earlier = pd.read_parquet(LONGER / "tuning.parquet").set_index(keys)["score"]
+    later = pd.read_parquet(REPLICATION / "tuning.parquet").set_index(keys)["score"]
+    shared = earlier.index.intersection(later.index)
+    assert len(shared) == len(earlier) == 7  # FedAvg at 3 rates, SAFE at 4
+    assert later.loc[shared].tolist() == earlier.loc[shared].tolist()
+    assert set(later.index.get_level_values("seed")) == {1001, 1002, 1003}
