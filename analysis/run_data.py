@@ -123,8 +123,7 @@ def worst_satellites(runs: list[Run], limit: int) -> list[str]:
 def _lowest_soc(run: Run) -> pd.Series:
     """Each satellite's lowest state of charge in the run (by satellite name)."""
     power = run.power
-    if power is None:  # derived() asks only for runs that have the table
-        return pd.Series(dtype=float)
+    assert power is not None  # worst_satellites asks only for runs that have the table
     return power.groupby("satellite")["soc"].min()
 
 

@@ -83,7 +83,7 @@ def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
         mine = summary[summary["group"] == group].set_index("metric", drop=False)
         n = int(mine["n"].max()) if len(mine) else 0
         cells = [sweep.label(group), str(n)] + [estimate(mine.loc[m]) for m in measured]
-        if ttt:
+        if ttt is not None:
             cells.append(time_to_target(mine.loc[ttt]))
         rows.append(cells)
     return _table(head, rows)

@@ -154,7 +154,7 @@ def _group_table(sweep: Sweep, numbers: pd.DataFrame, threshold: float | None) -
     for group in sweep.groups:
         mine = numbers[numbers["group"] == group].set_index("metric", drop=False)
         cells = [sweep.label(group), estimate(mine.loc["final_accuracy"])]
-        if ttt:
+        if ttt is not None:
             cells.append(time_to_target(mine.loc[ttt]))
         rows.append("<tr>" + "".join(f"<td>{_text(c)}</td>" for c in cells) + "</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
