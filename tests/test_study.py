@@ -18,6 +18,7 @@ from orbitfl.studies.safe.bytes import extra_bytes
 from orbitfl.studies.safe.driver import (
     METHODS,
     Protocol,
+    Source,
     Study,
     best,
     extension,
@@ -113,6 +114,73 @@ def test_the_command_line_refuses_tuning_seeds_it_would_measure_or_cannot_read(
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1
     assert not (tmp_path / "s").exists()  # refused before any run
+
+
+def _tuned_study(folder: Path, monkeypatch) -> None:
+    """A study folder whose record chose lr 0.3 for FedAvg and SAFE (no runs)."""
+    monkeypatch.setattr(Study, "_scores", lambda self, m, k, b, swept, values, fixed, history:
+                        {v: -abs(v - 0.3) for v in values})
+    study = Study(folder, Protocol(tuning_seeds=(1001, 1002)))
+    study.tune("fedavg", 100.0)
+    study.tune("safe", 100.0)
+    monkeypatch.undo()
+
+
+def test_settings_taken_from_another_study_are_its_choices_and_tune_nothing(
+        tmp_path, monkeypatch):
+    _tuned_study(tmp_path / "source", monkeypatch)
+    source = Source.read(tmp_path / "source")
+    assert source.tuning_seeds == (1001, 1002)
+
+    def no_tuning(*args, **kwargs):
+        raise AssertionError("a study with taken settings tuned")
+
+    monkeypatch.setattr(Study, "_scores", no_tuning)
+    study = Study(tmp_path / "check", Protocol(tuning_seeds=source.tuning_seeds),
+                  overrides=[("fl.rounds", 200)], source=source)
+    assert study.tune("safe", 100.0) == {"fl.lr": pytest.approx(0.3)}
+    assert study.tune("fedavg-ft", 100.0) == {"fl.lr": pytest.approx(0.3)}   # via FedAvg
+    entry = json.loads((tmp_path / "check" / "study.json").read_text())["tuning"]["if100"]
+    assert entry["safe"]["taken_from"] == str(tmp_path / "source")
+    assert entry["safe"]["interior"] == {"fl.lr": True}
+    with pytest.raises(InputError, match="no tuned setting for fedprox at if100"):
+        study.tune("fedprox", 100.0)
+    with pytest.raises(InputError, match="no tuned setting for safe at if10$"):
+        study.tune("safe", 10.0)
+
+
+@pytest.mark.parametrize("extra, says", [
+    ([], "--settings-from {missing}: no tuned settings there"),
+    (["--tuning-seeds", "1002"], "--tuning-seeds: the settings come from {source}")])
+def test_the_command_line_refuses_settings_it_cannot_take(tmp_path, monkeypatch, capsys,
+                                                         extra, says):
+    _tuned_study(tmp_path / "source", monkeypatch)
+    where = tmp_path / ("missing" if not extra else "source")
+    assert main(["--out", str(tmp_path / "s"), "--settings-from", str(where), *extra]) != 0
+    err = capsys.readouterr().err.strip()
+    assert says.format(missing=where, source=where) in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def _curves(gains: dict[int, float]) -> pd.DataFrame:
+    """Rounds 0..8 of one method per seed: flat at 0.5 until round 6, then + its gain (so
+    the last quarter, rounds 7-8, minus the third, rounds 5-6, is exactly that gain)."""
+    return pd.DataFrame([{"method": "fedavg", "seed": seed, "round": r,
+                          "accuracy": 0.5 + (gain if r > 6 else 0.0)}
+                         for seed, gain in gains.items() for r in range(9)])
+
+
+@pytest.mark.parametrize("gains, mean, reading", [
+    ({1: 0.2, 2: 0.2, 3: 0.2}, "+0.200 [+0.200, +0.200]", "still rising"),
+    ({1: 0.001, 2: -0.001, 3: 0.0}, "+0.000 [-0.002, +0.002]", "flat (within +-0.02)"),
+    ({1: 0.1, 2: -0.1, 3: 0.0}, "+0.000 [-0.248, +0.248]", "undecided")])
+def test_the_plateau_reading_pairs_each_seeds_quarters(gains, mean, reading):
+    from orbitfl.studies.safe.report import plateau
+
+    row = plateau(_curves(gains), {})[2]
+    # t(0.975, 2) = 4.303: 4.303 * 0.1 / sqrt(3) = 0.248; 4.303 * 0.001 / sqrt(3) = 0.0025
+    assert row.startswith("| fedavg | 8 | 3 | 0.500 |")
+    assert f"| {mean} | {reading} |" in row
 
 
 def test_seeds_from_the_half_width_target_by_hand():

@@ -15,6 +15,9 @@ its edges cannot move:
   are run; where that is too few, the minimal detectable effect at 80 % power is recorded.
 - **Two networks.** Every method on ideal links (the learning alone) and on the Dove
   scenario's real contact plan and links (``network.mode: links``).
+- **Settings taken, not tuned** (``--settings-from STUDY``): each method runs at the setting
+  another study folder chose, e.g. to measure a study's choices at a longer round budget
+  (``--set fl.rounds=200``) without tuning again; its tuning seeds stay unmeasured here.
 
 Every run is an ordinary scenario run; this module only decides which sweeps to run with
 which ``--set``. The study folder holds ``tune/if<F>/<method>/<setting>/`` and
@@ -187,10 +190,13 @@ class Study:
     """One study folder: runs sweeps into it and keeps ``study.json`` up to date."""
 
     def __init__(self, out: Path, protocol: Protocol, backend: str = "local",
-                 workers: int | None = 1, overrides: Sequence[tuple[str, Any]] = ()):
-        self.out, self.protocol = Path(out), protocol
+                 workers: int | None = 1, overrides: Sequence[tuple[str, Any]] = (),
+                 source: Source | None = None):
+        self.out, self.protocol, self.source = Path(out), protocol, source
         self.backend, self.workers, self.overrides = backend, workers, list(overrides)
         self.record = load_record(self.out)
+        if source is not None:
+            self.record["settings_from"] = source.summary()
         self.record["protocol"] = dataclasses.asdict(protocol)
         self.record["overrides"] = [[k, v] for k, v in overrides]
         self.record["methods"] = {m: {"label": s["label"], "set": s["set"]}
@@ -241,6 +247,11 @@ class Study:
         if "same_as" in spec:
             tuning[method] = {"same_as": spec["same_as"]}
             return self.tune(spec["same_as"], factor)
+        if self.source is not None:
+            tuning[method] = self.source.entry(method, key)
+            self._chosen[method, key] = dict(tuning[method]["chosen"])
+            self.save()
+            return self._chosen[method, key]
         base = {**spec["set"], "data.imbalance_ratio": factor}
         history: list[dict] = []
         chosen: dict[str, Any] = {}
@@ -333,6 +344,42 @@ class Study:
                           json.dumps(self.record, indent=1, sort_keys=True, default=_plain))
 
 
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Another study folder whose tuned settings a study runs at, untuned (``--settings-from``):
+    its path as given, and its record, read back and checked before any run."""
+
+    path: Path
+    record: dict
+
+    @classmethod
+    def read(cls, path: Path) -> Source:
+        record = load_record(path)
+        if not record.get("tuning"):
+            raise InputError(f"--settings-from {path}: no tuned settings there (no study.json "
+                             "with a tuning section)")
+        return cls(Path(path), record)
+
+    @property
+    def tuning_seeds(self) -> tuple[int, ...]:
+        return tuple(int(s) for s in self.record.get("protocol", {}).get("tuning_seeds", ()))
+
+    def summary(self) -> dict:
+        """What the record keeps of its source: where, and how its settings were tuned."""
+        return {"study": str(self.path), "overrides": self.record.get("overrides", []),
+                "tuning_seeds": list(self.tuning_seeds)}
+
+    def entry(self, method: str, key: str) -> dict:
+        """The source's choice for ``method`` at factor ``key``, as this study records it;
+        a one-line ``InputError`` when the source never tuned it."""
+        entry = self.record["tuning"].get(key, {}).get(method)
+        if not isinstance(entry, dict) or not isinstance(entry.get("chosen"), dict):
+            raise InputError(f"--settings-from {self.path}: no tuned setting for {method} at "
+                             f"{key}")
+        return {"taken_from": str(self.path), "chosen": entry["chosen"],
+                "interior": entry.get("interior", {}), "history": [], "extensions": 0}
+
+
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
@@ -340,7 +387,7 @@ def _plain(value: Any) -> Any:
 # The study record's sections and the JSON type each must have (read back, never trusted).
 RECORD_SECTIONS: dict[str, type | tuple[type, ...]] = {
     "data": dict, "elapsed_s": (int, float), "methods": dict, "overrides": list, "power": dict,
-    "protocol": dict, "run_wall_s": dict, "tuning": dict}
+    "protocol": dict, "run_wall_s": dict, "settings_from": dict, "tuning": dict}
 
 
 def load_record(out: Path) -> dict:
@@ -386,9 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--factors", default="100", help="imbalance factors (default: 100)")
     parser.add_argument("--max-seeds", type=int, default=Protocol.max_seeds,
                         help="the budget's cap on measured seeds (at least 5)")
-    parser.add_argument("--tuning-seeds", default=",".join(map(str, Protocol.tuning_seeds)),
+    parser.add_argument("--tuning-seeds", default=None,
                         help="comma-separated seeds that tune and are never measured "
-                        "(default: %(default)s); a setting's score is their mean")
+                        f"(default: {','.join(map(str, Protocol.tuning_seeds))}); a "
+                        "setting's score is their mean")
+    parser.add_argument("--settings-from", type=Path, default=None, metavar="STUDY",
+                        help="run each method at the setting this study folder chose, "
+                        "without tuning (e.g. at another --set fl.rounds)")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -411,13 +462,12 @@ def _run(args: argparse.Namespace) -> None:
         factors = tuple(float(f) for f in args.factors.split(",") if f)
     except ValueError:
         raise InputError(f"--factors: expected numbers, got {args.factors}") from None
-    try:
-        tuning_seeds = tuple(int(s) for s in args.tuning_seeds.split(",") if s)
-    except ValueError:
-        raise InputError(f"--tuning-seeds: expected whole numbers, got "
-                         f"{args.tuning_seeds}") from None
-    if not tuning_seeds or len(set(tuning_seeds)) < len(tuning_seeds):
-        raise InputError(f"--tuning-seeds: expected distinct seeds, got {args.tuning_seeds}")
+    source = Source.read(args.settings_from) if args.settings_from is not None else None
+    if source is not None and args.tuning_seeds is not None:
+        raise InputError(f"--tuning-seeds: the settings come from {args.settings_from}, "
+                         "whose tuning seeds these are; give one or the other")
+    tuning_seeds = source.tuning_seeds if source is not None else \
+        _tuning_seeds(args.tuning_seeds)
     if args.max_seeds < Protocol.min_seeds:
         raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
                          f"{args.max_seeds}")
@@ -427,11 +477,24 @@ def _run(args: argparse.Namespace) -> None:
     ray_started = _start_ray(args.backend, args.workers)
     try:
         Study(args.out, protocol, args.backend, args.workers,
-              [parse_override(s) for s in args.overrides]).run(methods, networks)
+              [parse_override(s) for s in args.overrides], source).run(methods, networks)
     finally:
         if ray_started:
             import ray
             ray.shutdown()
+
+
+def _tuning_seeds(text: str | None) -> tuple[int, ...]:
+    """``--tuning-seeds`` as distinct whole numbers (the protocol's default when absent)."""
+    if text is None:
+        return Protocol.tuning_seeds
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s)
+    except ValueError:
+        raise InputError(f"--tuning-seeds: expected whole numbers, got {text}") from None
+    if not seeds or len(set(seeds)) < len(seeds):
+        raise InputError(f"--tuning-seeds: expected distinct seeds, got {text}")
+    return seeds
 
 
 if __name__ == "__main__":

@@ -242,20 +242,37 @@ def target_lines(sweep: Sweep, threshold: float, quantities: tuple[str, ...]) ->
     return lines
 
 
+PLATEAU_TOLERANCE = 0.02  # a quarter-to-quarter gain this small is flat for the question
+
+
 def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
-    """Per method: the mean accuracy over the third and over the last quarter of the rounds
-    (seeds and rounds pooled), and the gain between them: the curves' slope at the end of
-    the budget, smoothed over the round-to-round noise."""
-    lines = ["| method | rounds | mean accuracy, 3rd quarter | last quarter | gain |",
-             "|---|---|---|---|---|"]
+    """Per method: the mean accuracy over the third and over the last quarter of the rounds,
+    and the gain between them run by run (each seed's own curve, so the seeds pair), with a
+    95 % interval over the seeds: the curves' slope at the end of the budget, smoothed over
+    the round-to-round noise. Read as rising (the interval above zero), flat (inside
+    +-``PLATEAU_TOLERANCE``) or undecided."""
+    lines = ["| method | rounds | seeds | mean accuracy, 3rd quarter | last quarter | "
+             "gain [95 % interval] | reading |", "|---|---|---|---|---|---|---|"]
     for method in [m for m in METHODS if m in set(curves["method"])]:
         mine = curves[curves["method"] == method]
         last = int(mine["round"].max())
-        third = mine[(mine["round"] > last // 2) & (mine["round"] <= 3 * last // 4)]
-        fourth = mine[mine["round"] > 3 * last // 4]
-        a, b = third["accuracy"].mean(), fourth["accuracy"].mean()
-        lines.append(f"| {label(record, method)} | {last} | {a:.3f} | {b:.3f} | {b - a:+.3f} |")
+        quarter = np.where(mine["round"] > 3 * last // 4, 4,
+                           np.where(mine["round"] > last // 2, 3, 0))
+        means = mine.assign(quarter=quarter)[quarter > 0].groupby(
+            ["seed", "quarter"])["accuracy"].mean().unstack("quarter")
+        gain = mean_interval(means[4] - means[3])
+        lines.append(f"| {label(record, method)} | {last} | {gain.n} | {means[3].mean():.3f} "
+                     f"| {means[4].mean():.3f} | {gain.mean:+.3f} [{gain.lo:+.3f}, "
+                     f"{gain.hi:+.3f}] | {plateau_reading(gain)} |")
     return lines
+
+
+def plateau_reading(gain: MeanInterval) -> str:
+    if gain.lo > 0:
+        return "still rising"
+    if -PLATEAU_TOLERANCE <= gain.lo and gain.hi <= PLATEAU_TOLERANCE:
+        return f"flat (within +-{PLATEAU_TOLERANCE:g})"
+    return "undecided"
 
 
 # -- the page ------------------------------------------------------------------------------
@@ -276,6 +293,13 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
         for method, entry in methods.items():
             if "same_as" in entry:
                 lines.append(f"| {label(record, method)} | FedAvg's ({factor}) | - | - | - |")
+                continue
+            if "taken_from" in entry:
+                setting = ", ".join(f"{k.split('.')[-1]} {v:g}"
+                                    for k, v in entry["chosen"].items())
+                lines.append(f"| {label(record, method)} | {setting} | not tuned here: "
+                             f"`{entry['taken_from']}`'s choice | **yes** | "
+                             f"{'yes' if all(entry['interior'].values()) else ''} |")
                 continue
             chosen = entry["chosen"]
             for step in sorted(entry["history"], key=lambda h: (
@@ -603,6 +627,7 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     return [
         "## Protocol",
         "",
+        *settings_lines(record),
         f"- Tuning seeds {protocol.get('tuning_seeds')} are never measured; measured seeds "
         f"start at {protocol.get('first_seed')}. Tuning is per imbalance factor, by the "
         f"mean balanced validation accuracy of the last {protocol.get('selection_rounds')} "
@@ -632,12 +657,28 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     ]
 
 
+def settings_lines(record: dict) -> list[str]:
+    """Where the settings came from when this study did not tune them (``--settings-from``)."""
+    source = record.get("settings_from")
+    if not source:
+        return []
+    changes = ", ".join(f"`{k}={v}`" for k, v in source.get("overrides", [])) or "none"
+    return [f"- **Settings taken, not tuned here.** Every method runs at the setting that the "
+            f"study `{source.get('study')}` chose by the rules below (its changes of the base "
+            f"scenario: {changes}); this page measures those choices under its own changes, "
+            "on seeds that study's tuning never used."]
+
+
 def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
                    tuning: pd.DataFrame, diagnostics: pd.DataFrame) -> list[str]:
     """Plateau, SAFE's parts, tuning, wall time and the analytic bytes table."""
     ideal = curves[curves["network"] == "ideal"] if "ideal" in set(curves["network"]) \
         else curves
     return ["## Rounds: are the curves flat?", "", data_line(record), "",
+            "Each seed's mean test accuracy over the last quarter of the rounds minus its "
+            "mean over the third quarter (global model, ideal links), with a 95 % interval "
+            "over the seeds: *still rising* when the interval lies above zero, *flat* when "
+            f"it lies within +-{PLATEAU_TOLERANCE:g}, *undecided* otherwise.", "",
             *plateau(ideal, record), "",
             "## SAFE's parts at work", "", data_line(record), "",
             *parts_lines(diagnostics, record),
@@ -665,7 +706,9 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
     protocol, default = record.get("protocol", {}), dataclasses.asdict(Protocol())
     if protocol.get("max_seeds", default["max_seeds"]) != default["max_seeds"]:
         flags += f" --max-seeds {protocol['max_seeds']}"
-    if list(protocol.get("tuning_seeds", default["tuning_seeds"])) != \
+    if record.get("settings_from"):   # its tuning seeds come with it
+        flags += f" --settings-from {record['settings_from']['study']}"
+    elif list(protocol.get("tuning_seeds", default["tuning_seeds"])) != \
             list(default["tuning_seeds"]):
         flags += f" --tuning-seeds {','.join(map(str, protocol['tuning_seeds']))}"
     flags += "".join(f" --set {k}={v}" for k, v in record.get("overrides", []))
