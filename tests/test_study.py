@@ -193,6 +193,20 @@ def test_seeds_from_the_half_width_target_by_hand():
         (2.7764 + 0.9410) * 0.05 / math.sqrt(5), abs=1e-4)
 
 
+def test_the_realised_half_width_is_stated_beside_the_pilots_by_hand():
+    from orbitfl.studies.safe.report import realised_half_width
+
+    # sd 0.1 over 3 seeds: t(0.975, 2) 0.1 / sqrt(3) = 4.303 * 0.0577 = 0.248; over two
+    # comparisons t(0.9875, 2) = 6.205: 0.358
+    d = pd.Series([0.1, 0.2, 0.3])
+    assert realised_half_width(d, Protocol(), 1) == (
+        " Over all 3 paired seeds the sd is 0.1000 and the interval's half-width 0.248 "
+        "(above the target).")
+    assert "half-width 0.358" in realised_half_width(d, Protocol(), 2)
+    assert "(within the target)" in realised_half_width(d / 10, Protocol(), 1)
+    assert realised_half_width(pd.Series([0.1, np.nan]), Protocol(), 1) == ""
+
+
 def test_the_study_has_every_row_the_issue_asks_for():
     labels = {m["label"] for m in METHODS.values()}
     assert {"FedAvg", "FedProx", "FedLA (logit adjustment)", "FedAvg + local fine-tuning",
@@ -240,7 +254,7 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
 
 
 @pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds",
-                                  "safe-study-replication"])
+                                  "safe-study-replication", "safe-study-200-rounds"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import write_report
 
@@ -323,3 +337,29 @@ def test_the_replication_tuned_seed_1001_as_the_100_round_sitting_did():
     assert len(shared) == len(earlier) == 7  # FedAvg at 3 rates, SAFE at 4
     assert later.loc[shared].tolist() == earlier.loc[shared].tolist()
     assert set(later.index.get_level_values("seed")) == {1001, 1002, 1003}
+
+
+LONGEST = ROOT / "docs" / "safe-study-200-rounds-data"
+
+
+@pytest.mark.skipif(not (LONGEST / "curves.parquet").is_file() or
+                    not (REPLICATION / "curves.parquet").is_file(), reason="no 200-round check")
+def test_the_200_round_fedavg_runs_begin_as_the_replications_100_round_runs():
+    """The 200-round check runs the replication's chosen settings untuned: FedAvg's rounds
+    do not depend on the budget, so its first 100 rounds are the replication's, seed for
+    seed (SAFE's are not: DMR's schedule spans the whole budget)."""
+    record = json.loads((LONGEST / "study.json").read_text())
+    assert record["tuning"]["if100"]["fedavg"]["chosen"] == \
+        json.loads((REPLICATION / "study.json").read_text())["tuning"]["if100"]["fedavg"][
+            "chosen"]
+    long = pd.read_parquet(LONGEST / "curves.parquet")
+    short = pd.read_parquet(REPLICATION / "curves.parquet")
+    keys = ["seed", "round"]
+    a = long[(long["method"] == "fedavg") & (long["round"] <= 100)].set_index(keys)
+    b = short[(short["method"] == "fedavg") &
+              short["seed"].isin(set(a.index.get_level_values("seed")))].set_index(keys)
+    a, b = a.sort_index(), b.sort_index()
+    assert len(a) == len(b) == 5 * 101
+    for column in ("accuracy", "val_balanced_accuracy", "bytes_up", "bytes_down"):
+        assert a[column].tolist() == b[column].tolist()
+    assert long["round"].max() == 200

@@ -336,25 +336,39 @@ def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     lines = []
     pilot_seeds = protocol.measured_seeds(protocol.min_seeds)
     for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
-        mine = runs[(runs["network"] == "ideal") & (runs["factor"] == factor) &
-                    runs["seed"].isin(pilot_seeds)]
+        mine = runs[(runs["network"] == "ideal") & (runs["factor"] == factor)]
         accuracy = mine.pivot_table(index="seed", columns="method", values=HEADLINE_METRIC)
         if not {BASELINE, HEADLINE} <= set(accuracy.columns):
             continue
         others = set(runs.loc[runs["factor"] == factor, "method"]) - {BASELINE}
-        p = pilot_power(accuracy[HEADLINE] - accuracy[BASELINE], protocol,
-                        max(len(others), 1))
+        comparisons = max(len(others), 1)
+        d = accuracy[HEADLINE] - accuracy[BASELINE]
+        p = pilot_power(d[d.index.isin(pilot_seeds)], protocol, comparisons)
         reached = p["seeds_needed"] <= p["seeds_run"]
         lines.append(
             f"- {factor_name(factor)}: the internal pilot's {p['pilot_seeds']} paired SAFE - "
             f"FedAvg accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % "
-            f"interval over {p['comparisons']} comparison"
-            f"{'s' if p['comparisons'] != 1 else ''} with half-width <= "
-            f"{p['half_width']:g} needs {p['seeds_needed']} seeds; {p['seeds_run']} were "
-            "run. " + ("The target is reached." if reached else
+            f"interval over {comparisons} comparison{'s' if comparisons != 1 else ''} with "
+            f"half-width <= {p['half_width']:g} needs {p['seeds_needed']} seeds; "
+            f"{p['seeds_run']} were run. " + ("The target is reached." if reached else
                        f"The budget does not reach it: the minimal detectable effect at 80 % "
-                       f"power with {p['seeds_run']} seeds is {p['mde']:.3f}."))
+                       f"power with {p['seeds_run']} seeds is {p['mde']:.3f}.") +
+            realised_half_width(d, protocol, comparisons))
     return lines
+
+
+def realised_half_width(d: pd.Series, protocol: Protocol, comparisons: int) -> str:
+    """The half-width the headline interval has over every measured seed, beside the
+    pilot's prediction (the pilot's sd is five seeds' and may be far from the whole's)."""
+    d = d.dropna()
+    if len(d) < 2:
+        return ""
+    level = 1 - (1 - protocol.level) / comparisons
+    half = mean_interval(d, level)
+    return (f" Over all {len(d)} paired seeds the sd is {half.sd:.4f} and the interval's "
+            f"half-width {(half.hi - half.lo) / 2:.3f}" +
+            (" (within the target)." if (half.hi - half.lo) / 2 <= protocol.half_width
+             else " (above the target)."))
 
 
 def protocol_of(record: dict) -> Protocol:
