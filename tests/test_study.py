@@ -207,6 +207,22 @@ def test_the_realised_half_width_is_stated_beside_the_pilots_by_hand():
     assert realised_half_width(pd.Series([0.1, np.nan]), Protocol(), 1) == ""
 
 
+def test_the_headline_on_late_round_means_by_hand():
+    from orbitfl.studies.safe.report import late_mean_lines
+
+    # rounds 0..9; FedAvg flat at 0.5; SAFE 0.5 but 0.8 at the last round, and seed 3 a
+    # further 0.1 over its last two: k = 1 gives (0.3, 0.3, 0.4), k = 5 (0.06, 0.06, 0.1)
+    rows = [{"method": m, "seed": seed, "round": r,
+             "accuracy": 0.5 + (0.3 if m == "safe" and r == 9 else 0.0)
+             + (0.1 if m == "safe" and seed == 3 and r >= 8 else 0.0)}
+            for m in ("fedavg", "safe") for seed in (1, 2, 3) for r in range(10)]
+    lines = late_mean_lines(pd.DataFrame(rows), (1, 5))
+    # sd of (0.3, 0.3, 0.4) = 0.0577, t(0.975, 2) 0.0577 / sqrt(3) = 0.143
+    assert lines[2] == "| 1 | 3 | +0.333 [+0.190, +0.477] | 0.058 |"
+    assert lines[3].startswith("| 5 | 3 | +0.073 [")
+    assert late_mean_lines(pd.DataFrame(rows).query("method == 'safe'")) == []
+
+
 def test_the_study_has_every_row_the_issue_asks_for():
     labels = {m["label"] for m in METHODS.values()}
     assert {"FedAvg", "FedProx", "FedLA (logit adjustment)", "FedAvg + local fine-tuning",

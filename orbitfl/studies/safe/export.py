@@ -92,7 +92,9 @@ def tuning(study: Path, last: int) -> pd.DataFrame:
                          if point["fl"]["strategy"] == "fedprox" else float("nan"),
                          "seed": int(row["seed"]), "score": selection_score(rounds, last),
                          "wall_s": float(row["wall_s"])})
-    return pd.DataFrame(rows)
+    # a study whose settings were taken (--settings-from) has no rows, but the same columns
+    return pd.DataFrame(rows, columns=["factor", "method", "lr", "mu", "seed", "score",
+                                       "wall_s"])
 
 
 def export(study: Path, out: Path) -> list[Path]:

@@ -267,6 +267,24 @@ def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
     return lines
 
 
+def late_mean_lines(curves: pd.DataFrame, windows: tuple[int, ...] = (1, 5, 10)) -> list[str]:
+    """SAFE - FedAvg on each seed's mean test accuracy over its last k evaluated rounds,
+    paired by seed, with a 95 % interval (one comparison): how much the headline, a single
+    round's score, owes to that round's noise."""
+    if not {BASELINE, HEADLINE} <= set(curves["method"]):
+        return []
+    lines = ["| last rounds averaged | seeds | SAFE - FedAvg [95 % interval] | sd of the "
+             "paired differences |", "|---|---|---|---|"]
+    last = curves.groupby(["method", "seed"])["round"].transform("max")
+    for k in windows:
+        late = curves[curves["round"] > last - k].groupby(["method", "seed"])[
+            "accuracy"].mean().unstack("method")
+        d = mean_interval(late[HEADLINE] - late[BASELINE])
+        lines.append(f"| {k} | {d.n} | {d.mean:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] | "
+                     f"{d.sd:.3f} |")
+    return lines
+
+
 def plateau_reading(gain: MeanInterval) -> str:
     if gain.lo > 0:
         return "still rising"
@@ -694,6 +712,9 @@ def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
             "over the seeds: *still rising* when the interval lies above zero, *flat* when "
             f"it lies within +-{PLATEAU_TOLERANCE:g}, *undecided* otherwise.", "",
             *plateau(ideal, record), "",
+            "The headline scores one round, the last. The same paired difference on each "
+            "seed's mean over its last rounds (ideal links) shows how much of it that "
+            "round's noise carries:", "", *late_mean_lines(ideal), "",
             "## SAFE's parts at work", "", data_line(record), "",
             *parts_lines(diagnostics, record),
             "## Tuning", "", data_line(record), "", *tuning_lines(record, tuning), "",
