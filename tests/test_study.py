@@ -249,7 +249,6 @@ def test_the_ses_bytes_by_hand():
     assert sizes.class_weights == 64 + 20 + 10 * 4
 
 
-@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
 def test_one_row_of_the_shipped_study_recomputed_from_its_data():
     from scipy import stats
 
@@ -272,11 +271,11 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
 @pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds",
                                   "safe-study-replication", "safe-study-200-rounds"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
-    from orbitfl.studies.safe.report import write_report
+    from orbitfl.studies.safe.report import TABLES, write_report
 
     data = ROOT / "docs" / f"{name}-data"
-    if not (data / "runs.parquet").is_file():
-        pytest.skip(f"no shipped {name}")
+    # a shipped page ships its data (.gitignore un-ignores each data folder's parquet)
+    assert all((data / f"{t}.parquet").is_file() for t in TABLES), f"{data}: tables missing"
     page = write_report(data, tmp_path / f"{name}.md", tmp_path / "figures",
                         ROOT / "docs" / f"{name}-notes.md")
     shipped = (ROOT / "docs" / f"{name}.md").read_text()
@@ -286,7 +285,6 @@ def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     assert "not shown" in page or "is shown" in page
 
 
-@pytest.mark.skipif(not (SHIPPED / "runs.parquet").is_file(), reason="no shipped study")
 def test_scores_of_the_last_round_only_are_drawn_as_points_with_intervals():
     """Personalised models are scored once, at the last round: their panel shows each
     method's mean and 95 % interval over seeds as a point (a band would be empty), at
@@ -320,7 +318,6 @@ def stats_half_width(values: np.ndarray) -> float:
 LONGER = ROOT / "docs" / "safe-study-100-rounds-data"
 
 
-@pytest.mark.skipif(not (LONGER / "curves.parquet").is_file(), reason="no 100-round study")
 def test_the_two_sittings_computed_the_same_runs():
     """FedAvg at lr 0.1 run for 100 rounds by the later sitting passes, round for round, the
     30-round study's FedAvg (FedAvg's rounds do not depend on the budget): the shipped pages
@@ -340,8 +337,6 @@ def test_the_two_sittings_computed_the_same_runs():
 REPLICATION = ROOT / "docs" / "safe-study-replication-data"
 
 
-@pytest.mark.skipif(not (REPLICATION / "tuning.parquet").is_file() or
-                    not (LONGER / "tuning.parquet").is_file(), reason="no replication")
 def test_the_replication_tuned_seed_1001_as_the_100_round_sitting_did():
     """The replication (three tuning seeds, a later commit) ran tuning seed 1001 at every
     rate the 100-round sitting tried: the same scores, to the last digit, so the two pages
@@ -358,8 +353,6 @@ def test_the_replication_tuned_seed_1001_as_the_100_round_sitting_did():
 LONGEST = ROOT / "docs" / "safe-study-200-rounds-data"
 
 
-@pytest.mark.skipif(not (LONGEST / "curves.parquet").is_file() or
-                    not (REPLICATION / "curves.parquet").is_file(), reason="no 200-round check")
 def test_the_200_round_fedavg_runs_begin_as_the_replications_100_round_runs():
     """The 200-round check runs the replication's chosen settings untuned: FedAvg's rounds
     do not depend on the budget, so its first 100 rounds are the replication's, seed for
