@@ -195,6 +195,7 @@ class Study:
         self.out, self.protocol, self.source = Path(out), protocol, source
         self.backend, self.workers, self.overrides = backend, workers, list(overrides)
         self.record = load_record(self.out)
+        self.record.pop("settings_from", None)   # this invocation's source, or none
         if source is not None:
             self.record["settings_from"] = source.summary()
         self.record["protocol"] = dataclasses.asdict(protocol)

@@ -260,6 +260,8 @@ def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
                            np.where(mine["round"] > last // 2, 3, 0))
         means = mine.assign(quarter=quarter)[quarter > 0].groupby(
             ["seed", "quarter"])["accuracy"].mean().unstack("quarter")
+        if not {3, 4} <= set(means.columns):   # too few rounds to have quarters
+            continue
         gain = mean_interval(means[4] - means[3])
         lines.append(f"| {label(record, method)} | {last} | {gain.n} | {means[3].mean():.3f} "
                      f"| {means[4].mean():.3f} | {gain.mean:+.3f} [{gain.lo:+.3f}, "
