@@ -147,6 +147,9 @@ def test_settings_taken_from_another_study_are_its_choices_and_tune_nothing(
         study.tune("fedprox", 100.0)
     with pytest.raises(InputError, match="no tuned setting for safe at if10$"):
         study.tune("safe", 10.0)
+    del source.record["tuning"]["if100"]["safe"]["interior"]   # never read as interior
+    with pytest.raises(InputError, match="no tuned setting for safe at if100"):
+        Study(tmp_path / "again", Protocol(), source=source).tune("safe", 100.0)
 
 
 @pytest.mark.parametrize("extra, says", [

@@ -374,11 +374,12 @@ class Source:
         """The source's choice for ``method`` at factor ``key``, as this study records it;
         a one-line ``InputError`` when the source never tuned it."""
         entry = self.record["tuning"].get(key, {}).get(method)
-        if not isinstance(entry, dict) or not isinstance(entry.get("chosen"), dict):
+        if not isinstance(entry, dict) or not isinstance(entry.get("chosen"), dict) or \
+                not isinstance(entry.get("interior"), dict):   # no silent "interior"
             raise InputError(f"--settings-from {self.path}: no tuned setting for {method} at "
                              f"{key}")
         return {"taken_from": str(self.path), "chosen": entry["chosen"],
-                "interior": entry.get("interior", {}), "history": [], "extensions": 0}
+                "interior": entry["interior"], "history": [], "extensions": 0}
 
 
 def _plain(value: Any) -> Any:

@@ -315,8 +315,7 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
                 lines.append(f"| {label(record, method)} | FedAvg's ({factor}) | - | - | - |")
                 continue
             if "taken_from" in entry:
-                setting = ", ".join(f"{k.split('.')[-1]} {v:g}"
-                                    for k, v in entry["chosen"].items())
+                setting = setting_text(entry["chosen"])
                 lines.append(f"| {label(record, method)} | {setting} | not tuned here: "
                              f"`{entry['taken_from']}`'s choice | **yes** | "
                              f"{'yes' if all(entry['interior'].values()) else ''} |")
@@ -324,8 +323,7 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
             chosen = entry["chosen"]
             for step in sorted(entry["history"], key=lambda h: (
                     h.get("fl.lr", 0), h.get("fl.fedprox.mu", 0))):
-                setting = ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in step.items()
-                                    if k.startswith("fl."))
+                setting = setting_text(step)
                 is_chosen = all(np.isclose(step.get(k, np.nan), v) for k, v in chosen.items()
                                 if k in step) and set(chosen) <= set(step) | {"fl.fedprox.mu"}
                 lines.append(f"| {label(record, method)} | {setting} | {step['score']:.3f} | "
@@ -333,6 +331,12 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
                              f"{'yes' if is_chosen and all(entry['interior'].values()) else ''}"
                              " |")
     return lines
+
+
+def setting_text(setting: dict) -> str:
+    """A tuned setting's ``fl.*`` keys as a table cell: ``lr 0.3, mu 0.01``."""
+    return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in setting.items()
+                     if k.startswith("fl."))
 
 
 def edge_note(record: dict) -> str:
