@@ -5,6 +5,11 @@ its edges cannot move:
   (``Protocol.tuning_seeds``) that no measured run uses, per imbalance factor, by the
   balanced validation accuracy (mean of the last ``selection_rounds`` evaluations, so one
   noisy round decides nothing); the test set is never read.
+- **A headline that one round cannot carry.** The headline is the balanced test accuracy
+  of the last evaluated round (``headline_rounds`` 1) or, as a study declares before it
+  runs, its mean over the last ``headline_rounds`` evaluated rounds: at a large learning
+  rate a run's accuracy swings by +-0.1 from round to round, and that noise, not the
+  methods, would otherwise set the number of seeds.
 - **Interior choices.** A learning rate (or FedProx's mu) chosen at an end of its grid
   extends the grid by a factor of 3 in that direction, and again, until the choice is
   interior (or ``max_extensions`` is spent, which the record and the report say).
@@ -52,7 +57,8 @@ from orbitfl.scenario.overrides import parse_override
 BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"
 LINKS = {"ideal": {"network.mode": "ideal"}, "links": {"network.mode": "links"}}
 BASELINE, HEADLINE = "fedavg", "safe"
-HEADLINE_METRIC = "final_accuracy"   # the balanced test set's top-1 accuracy
+HEADLINE_METRIC = "final_accuracy"   # the balanced test set's top-1 accuracy, last round
+LATE_METRIC = "late_accuracy"        # its mean over the last ``headline_rounds`` rounds
 SELECTION = "val_balanced_accuracy"  # on the balanced validation set, never the test set
 
 
@@ -72,7 +78,13 @@ class Protocol:
     lr_step: float = 3.0
     max_extensions: int = 3
     selection_rounds: int = 3
+    headline_rounds: int = 1                       # 1: the last round's accuracy
     networks: tuple[str, ...] = ("ideal", "links")
+
+    @property
+    def headline_metric(self) -> str:
+        """The runs' column that the headline reads."""
+        return HEADLINE_METRIC if self.headline_rounds == 1 else LATE_METRIC
 
     def measured_seeds(self, n: int) -> list[int]:
         seeds = list(range(self.first_seed, self.first_seed + n))
@@ -122,6 +134,13 @@ def factor_name(factor: float) -> str:
 def selection_score(rounds: pd.DataFrame, last: int) -> float:
     """Mean balanced validation accuracy over a run's last ``last`` evaluated rounds."""
     values = pd.to_numeric(rounds.get(SELECTION, pd.Series(dtype=float)), errors="coerce")
+    values = values[np.isfinite(values)]
+    return float(values.iloc[-last:].mean()) if len(values) else math.nan
+
+
+def late_accuracy(rounds: pd.DataFrame, last: int) -> float:
+    """Mean balanced test accuracy over a run's last ``last`` evaluated rounds."""
+    values = pd.to_numeric(rounds.get("accuracy", pd.Series(dtype=float)), errors="coerce")
     values = values[np.isfinite(values)]
     return float(values.iloc[-last:].mean()) if len(values) else math.nan
 
@@ -313,15 +332,29 @@ class Study:
                                    **LINKS[network], **setting},
                           self.protocol.measured_seeds(seeds))
 
+    def headline(self, method: str, factor: float, seeds: int) -> pd.DataFrame:
+        """The method's measured runs on ideal links with the headline column (the late
+        mean read from each complete run's rounds where the protocol asks for it)."""
+        table = self.measure(method, factor, "ideal", seeds)
+        last = self.protocol.headline_rounds
+        if last == 1:
+            return table
+        folder = self.out / "measure" / "ideal" / factor_name(factor) / method
+        late = [late_accuracy(read_table(folder / "runs" / str(point), "rounds.parquet",
+                                         ("round",)), last)
+                if status == "complete" else math.nan
+                for point, status in zip(table["point"], table["status"])]
+        return table.assign(**{LATE_METRIC: late})
+
     def power(self, factor: float, methods: Sequence[str]) -> int:
         """Seeds for every method from the internal pilot (the first ``min_seeds`` paired
         SAFE - FedAvg differences on ideal links), with one comparison with FedAvg per
         other measured method; recorded with the minimal detectable effect where the
         budget's cap binds."""
         p = self.protocol
-        tables = [self.measure(m, factor, "ideal", p.min_seeds) for m in (BASELINE, HEADLINE)]
+        tables = [self.headline(m, factor, p.min_seeds) for m in (BASELINE, HEADLINE)]
         joined = tables[0].merge(tables[1], on="seed", suffixes=("_base", ""))
-        d = joined[HEADLINE_METRIC] - joined[f"{HEADLINE_METRIC}_base"]
+        d = joined[p.headline_metric] - joined[f"{p.headline_metric}_base"]
         power = pilot_power(d, p, max(len(set(methods) - {BASELINE}), 1))
         self.record.setdefault("power", {})[factor_name(factor)] = power
         self.save()
@@ -439,6 +472,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated seeds that tune and are never measured "
                         f"(default: {','.join(map(str, Protocol.tuning_seeds))}); a "
                         "setting's score is their mean")
+    parser.add_argument("--lr-grid", default=None, help="comma-separated learning rates "
+                        "tuning starts from (default: "
+                        f"{','.join(f'{v:g}' for v in Protocol.lr_grid)}); extended until "
+                        "the choice is interior")
+    parser.add_argument("--selection-rounds", type=int, default=Protocol.selection_rounds,
+                        help="tuning scores the mean validation accuracy of this many last "
+                        "rounds")
+    parser.add_argument("--headline-rounds", type=int, default=Protocol.headline_rounds,
+                        help="the headline is the mean test accuracy of this many last "
+                        "rounds (default 1: the last round's)")
     parser.add_argument("--settings-from", type=Path, default=None, metavar="STUDY",
                         help="run each method at the setting this study folder chose, "
                         "without tuning (e.g. at another --set fl.rounds)")
@@ -473,8 +516,14 @@ def _run(args: argparse.Namespace) -> None:
     if args.max_seeds < Protocol.min_seeds:
         raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
                          f"{args.max_seeds}")
+    for flag, value in (("--selection-rounds", args.selection_rounds),
+                        ("--headline-rounds", args.headline_rounds)):
+        if value < 1:
+            raise InputError(f"{flag}: at least 1, got {value}")
     protocol = Protocol(factors=factors, max_seeds=args.max_seeds, networks=tuple(networks),
-                        tuning_seeds=tuning_seeds)
+                        tuning_seeds=tuning_seeds, lr_grid=_lr_grid(args.lr_grid),
+                        selection_rounds=args.selection_rounds,
+                        headline_rounds=args.headline_rounds)
     protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
     ray_started = _start_ray(args.backend, args.workers)
     try:
@@ -484,6 +533,21 @@ def _run(args: argparse.Namespace) -> None:
         if ray_started:
             import ray
             ray.shutdown()
+
+
+def _lr_grid(text: str | None) -> tuple[float, ...]:
+    """``--lr-grid`` as distinct positive finite numbers (the protocol's default when
+    absent)."""
+    if text is None:
+        return Protocol.lr_grid
+    try:
+        grid = tuple(float(v) for v in text.split(",") if v)
+    except ValueError:
+        raise InputError(f"--lr-grid: expected numbers, got {text}") from None
+    if not grid or len(set(grid)) < len(grid) or not all(
+            math.isfinite(v) and v > 0 for v in grid):
+        raise InputError(f"--lr-grid: expected distinct positive finite numbers, got {text}")
+    return tuple(sorted(grid))
 
 
 def _tuning_seeds(text: str | None) -> tuple[int, ...]:
