@@ -16,7 +16,9 @@ from .sweep_data import Sweep, baseline_of
 from .sweep_summary import summarise
 
 # metric column of sweep.parquet -> its name in the report
-METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
+METRICS = {"final_accuracy": "accuracy",
+           "late_accuracy": "accuracy, late mean",   # a study's mean over its last rounds
+           "balanced_accuracy": "balanced",
            "few_shot_accuracy": "few-shot",
            "personalised_own_mix_accuracy": "personalised own-mix",
            "personalised_accuracy": "personalised balanced",
@@ -26,8 +28,8 @@ METRICS = {"final_accuracy": "accuracy", "balanced_accuracy": "balanced",
            "energy_j": "energy (kJ)"}
 # a metric's values in the report's tables are in its name's unit: the table's times this
 SCALE = {"bytes_up": 1e-6, "bytes_down": 1e-6, "energy_j": 1e-3}
-ACCURACY_METRICS = tuple(list(METRICS)[:6])
-COST_METRICS = tuple(list(METRICS)[6:])
+COST_METRICS = ("rounds", "sim_time_h", "bytes_up", "bytes_down", "energy_j")
+ACCURACY_METRICS = tuple(m for m in METRICS if m not in COST_METRICS)
 # paired_differences' columns -> the summary's
 PAIRED_NAMES = {"n": "pairs", "mean": "difference", "lo_holm": "difference_lo",
                 "hi_holm": "difference_hi", "p_holm": "p_holm"}

@@ -20,6 +20,9 @@ METRICS = ("final_accuracy", "balanced_accuracy", "few_shot_accuracy",
            "personalised_own_mix_accuracy", "personalised_accuracy",
            "global_own_mix_accuracy", "val_accuracy", "val_balanced_accuracy",
            "rounds", "sim_time_h", "bytes_up", "bytes_down", "energy_j", "wall_s")
+# summarised only where a table has them: a study's own columns (the SAFE study's mean
+# accuracy over its last rounds, docs/safe-study.md), never an orbitfl sweep's
+OPTIONAL_METRICS = ("late_accuracy",)
 # time-to-target quantity -> (the sweep column holding a run's last value, its scale to the
 # quantity's unit). ``rounds`` counts completed rounds, never more than the last round's
 # number: a run censored there is censored no later than it was observed.
@@ -41,7 +44,7 @@ def summarise(table: pd.DataFrame, parameters: list[str], level: float = LEVEL
     for group, runs in table.groupby("group", sort=False, dropna=False):
         values = {"group": group, **{p: runs[p].iloc[0] for p in parameters}}
         complete = runs[runs["status"] == "complete"]
-        for metric in METRICS:
+        for metric in METRICS + tuple(m for m in OPTIONAL_METRICS if m in table.columns):
             interval = mean_interval(_numbers(complete, metric), level)
             rows.append({**values, "metric": metric, "n": interval.n, "mean": interval.mean,
                          "sd": interval.sd, "lo": interval.lo, "hi": interval.hi})

@@ -22,6 +22,7 @@ from orbitfl.studies.safe.driver import (
     Study,
     best,
     extension,
+    late_accuracy,
     main,
     minimal_detectable_effect,
     seeds_needed,
@@ -224,6 +225,65 @@ def test_the_headline_on_late_round_means_by_hand():
     assert lines[2] == "| 1 | 3 | +0.333 [+0.190, +0.477] | 0.058 |"
     assert lines[3].startswith("| 5 | 3 | +0.073 [")
     assert late_mean_lines(pd.DataFrame(rows).query("method == 'safe'")) == []
+
+
+def test_the_late_headline_is_the_mean_of_the_last_evaluated_rounds_by_hand():
+    rounds = pd.DataFrame({"accuracy": [0.1, np.nan, 0.2, 0.4, 0.9]})
+    assert late_accuracy(rounds, 3) == pytest.approx(0.5)     # (0.2 + 0.4 + 0.9) / 3
+    assert late_accuracy(rounds, 1) == pytest.approx(0.9)
+    assert math.isnan(late_accuracy(pd.DataFrame({"accuracy": [np.nan]}), 2))
+    assert Protocol().headline_metric == "final_accuracy"
+    assert Protocol(headline_rounds=10).headline_metric == "late_accuracy"
+
+
+def test_the_report_reads_the_headline_its_protocol_declares():
+    from orbitfl.studies.safe.report import headline_lines, power_lines, with_headline
+
+    # seeds 1..5, rounds 0..3: FedAvg flat at 0.5; SAFE at 0.5 + 0.01 * seed in rounds 2-3
+    # and 0.9 in its last round 3 only for seed 1 (one round's swing)
+    keys = {"network": "ideal", "factor": 100.0}
+    curves = pd.DataFrame([{**keys, "method": m, "seed": seed, "round": r, "accuracy": (
+        0.5 if m == "fedavg" else 0.9 if (seed, r) == (1, 3) else
+        0.5 + (0.01 * seed if r >= 2 else 0.0))}
+        for m in ("fedavg", "safe") for seed in range(1, 6) for r in range(4)])
+    last = curves.sort_values("round").groupby(["method", "seed"]).tail(1)
+    runs = last.rename(columns={"accuracy": "final_accuracy"}).drop(columns="round")
+    record = {"protocol": {"headline_rounds": 2}}
+    late = with_headline(record, runs, curves).set_index(["method", "seed"])["late_accuracy"]
+    # SAFE seed 1: (0.51 + 0.9) / 2 = 0.705; seed 4: 0.54; FedAvg 0.5
+    assert late["safe", 1] == pytest.approx(0.705) and late["safe", 4] == pytest.approx(0.54)
+    assert late["fedavg", 3] == pytest.approx(0.5)
+    assert with_headline({}, runs, curves) is runs      # the last round: nothing added
+    assert "last 2 evaluated rounds" in headline_lines(record)[0] and not headline_lines({})
+    # the power line reads the late means: differences 0.205, 0.02, 0.03, 0.04, 0.05
+    line = power_lines(record, with_headline(record, runs, curves))[0]
+    sd = float(np.std([0.205, 0.02, 0.03, 0.04, 0.05], ddof=1))
+    assert f"have sd {sd:.4f}" in line
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--lr-grid", "0.1,x"], "--lr-grid: expected numbers, got 0.1,x"),
+    (["--lr-grid", "0.1,0.1"], "--lr-grid: expected distinct positive finite numbers"),
+    (["--lr-grid", "0.1,nan"], "--lr-grid: expected distinct positive finite numbers"),
+    (["--lr-grid", "-1"], "--lr-grid: expected distinct positive finite numbers"),
+    (["--headline-rounds", "0"], "--headline-rounds: at least 1, got 0"),
+    (["--selection-rounds", "-2"], "--selection-rounds: at least 1, got -2")])
+def test_the_command_line_refuses_a_protocol_it_cannot_use(tmp_path, capsys, flags, says):
+    assert main(["--out", str(tmp_path / "s"), *flags]) != 0
+    err = capsys.readouterr().err.strip()
+    assert says in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_regenerate_line_repeats_the_protocol_flags():
+    from orbitfl.studies.safe.report import regenerate_lines
+
+    record = {"protocol": {**Protocol().__dict__, "lr_grid": [0.1, 0.3, 0.9],
+                           "headline_rounds": 10, "selection_rounds": 10}}
+    runs = pd.DataFrame({"method": ["fedavg", "safe"], "network": ["ideal", "ideal"]})
+    line = regenerate_lines(record, runs, Path("d"), Path("docs/x.md"), None)[3]
+    assert ("--only fedavg,safe --networks ideal --lr-grid 0.1,0.3,0.9 "
+            "--selection-rounds 10 --headline-rounds 10") in line
 
 
 def test_the_study_has_every_row_the_issue_asks_for():

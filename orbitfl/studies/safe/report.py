@@ -46,7 +46,7 @@ from orbitfl.studies.safe.bytes import table as bytes_table
 from orbitfl.studies.safe.driver import (
     BASELINE,
     HEADLINE,
-    HEADLINE_METRIC,
+    LATE_METRIC,
     METHODS,
     Protocol,
     factor_name,
@@ -79,6 +79,27 @@ def load_data(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFr
                          f"{', '.join(f'{n}.parquet' for n in TABLES)} "
                          "(python -m orbitfl.studies.safe.export)")
     return (record, *(pd.read_parquet(f) for f in files.values()))
+
+
+def with_headline(record: dict, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """The runs with the headline column the protocol declares: where it is the mean test
+    accuracy over each run's last ``headline_rounds`` evaluated rounds, that mean from the
+    shipped curves (a run without a curve gets none)."""
+    last = protocol_of(record).headline_rounds
+    if last == 1:
+        return runs
+    keys = ["network", "factor", "method", "seed"]
+    ordered = curves.dropna(subset=["accuracy"]).sort_values([*keys, "round"])
+    late = ordered.groupby(keys)["accuracy"].apply(lambda a: a.iloc[-last:].mean())
+    return runs.drop(columns=[LATE_METRIC], errors="ignore").merge(
+        late.rename(LATE_METRIC).reset_index(), on=keys, how="left")
+
+
+def headline_text(record: dict) -> str:
+    """What the headline measures, in words."""
+    last = protocol_of(record).headline_rounds
+    return "balanced test accuracy" + (
+        "" if last == 1 else f", mean of the last {last} rounds")
 
 
 def label(record: dict, method: str) -> str:
@@ -361,7 +382,8 @@ def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     pilot_seeds = protocol.measured_seeds(protocol.min_seeds)
     for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
         mine = runs[(runs["network"] == "ideal") & (runs["factor"] == factor)]
-        accuracy = mine.pivot_table(index="seed", columns="method", values=HEADLINE_METRIC)
+        accuracy = mine.pivot_table(index="seed", columns="method",
+                                    values=protocol.headline_metric)
         if not {BASELINE, HEADLINE} <= set(accuracy.columns):
             continue
         others = set(runs.loc[runs["factor"] == factor, "method"]) - {BASELINE}
@@ -423,7 +445,7 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     title = f"IF {factor:g}, {NETWORKS[network]}"
     lines = [f"## {title}", "", caption, "", "### Accuracy (mean ± sd [95 % t-interval]) and "
              "time to target", "", *groups_table(sweep, numbers, threshold, (
-                 "final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy",
+                 "final_accuracy", LATE_METRIC, "few_shot_accuracy", "global_own_mix_accuracy",
                  "personalised_accuracy", "personalised_own_mix_accuracy")), "",
              caption, "", "### Costs", "", *groups_table(sweep, numbers, None, (
                  "rounds", "sim_time_h", "bytes_up", "bytes_down")), "",
@@ -581,28 +603,29 @@ def verdict(record: dict, found: dict) -> list[str]:
     """Plain sentences that read only the tables: "shown" only where an interval excludes
     zero."""
     lines = []
+    metric, what = protocol_of(record).headline_metric, headline_text(record)
     for (network, factor), f in sorted(found.items()):
         where = f"IF {factor:g}, {network}"
         numbers, safe = f["numbers"], label(record, HEADLINE)
-        lines.append("- " + reading(difference(numbers, safe, "final_accuracy"),
-                                    f"{where}: SAFE - FedAvg, balanced test accuracy"))
+        lines.append("- " + reading(difference(numbers, safe, metric),
+                                    f"{where}: SAFE - FedAvg, {what}"))
         lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
                                     f"{where}: SAFE - FedAvg, few-shot accuracy"))
         for method in ("fedprox", "fedla"):
-            d = difference(numbers, label(record, method), "final_accuracy")
+            d = difference(numbers, label(record, method), metric)
             if d is not None:
                 lines.append("- " + reading(d, f"{where}: {label(record, method)} - FedAvg, "
-                                               "balanced test accuracy"))
+                                               f"{what}"))
         if "personal" in f:
             lines.append("- " + reading(difference(
                 f["personal"], safe, "personalised_own_mix_accuracy"),
                 f"{where}: SAFE's personalised models - FedAvg + fine-tuning's, own mix"))
         for method in ABLATIONS:
             if "ablations" in f:
-                d = difference(f["ablations"], label(record, method), "final_accuracy")
+                d = difference(f["ablations"], label(record, method), metric)
                 if d is not None:
                     lines.append("- " + reading(d, f"{where}: {label(record, method)} - SAFE, "
-                                                   "balanced test accuracy"))
+                                                   f"{what}"))
         for method, g in f.get("personal_gain", {}).items():
             shown = "not shown (the interval includes zero)" if g.lo <= 0 <= g.hi else \
                 ("a gain is shown" if g.lo > 0 else "a loss is shown")
@@ -619,6 +642,7 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     record, runs, curves, tuning, diagnostics = load_data(data)
     # the protocol's rows only: a sensitivity run shipped beside them is the notes' to read
     runs, curves = runs[runs["method"].isin(METHODS)], curves[curves["method"].isin(METHODS)]
+    runs = with_headline(record, runs, curves)
     figures = figures or out.parent / "figures"
     sections, found = [], {}
     for factor in sorted(runs["factor"].unique(), key=lambda f: -f):
@@ -666,6 +690,7 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         "## Protocol",
         "",
         *settings_lines(record),
+        *headline_lines(record),
         f"- Tuning seeds {protocol.get('tuning_seeds')} are never measured; measured seeds "
         f"start at {protocol.get('first_seed')}. Tuning is per imbalance factor, by the "
         f"mean balanced validation accuracy of the last {protocol.get('selection_rounds')} "
@@ -677,7 +702,7 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         f"interior (at most {protocol.get('max_extensions')} extensions). " + edge_note(record),
         f"- Seeds: at least {protocol.get('min_seeds')}; the number follows from a "
         f"half-width target of {protocol.get('half_width')} for the headline simultaneous "
-        f"interval (SAFE - FedAvg, balanced test accuracy), with the sd of the first "
+        f"interval (SAFE - FedAvg, {headline_text(record)}), with the sd of the first "
         f"{protocol.get('min_seeds')} seeds' paired differences (an internal pilot), capped "
         f"at {protocol.get('max_seeds')} by the budget:",
         *power_lines(record, runs),
@@ -693,6 +718,17 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
            "same engine and round budget: a ceiling on what the optimisation steps can "
            "reach, not a federated method."] if CEILING in measured else []),
     ]
+
+
+def headline_lines(record: dict) -> list[str]:
+    """The headline's definition where it is not the last round's accuracy."""
+    last = protocol_of(record).headline_rounds
+    if last == 1:
+        return []
+    return [f"- **The headline is a late mean**, declared before any run: each run's balanced "
+            f"test accuracy averaged over its last {last} evaluated rounds (\"accuracy, late "
+            "mean\" in the tables), so that no one round's swing decides it; the last "
+            "round's accuracy is shown beside it."]
 
 
 def settings_lines(record: dict) -> list[str]:
@@ -718,9 +754,10 @@ def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
             "over the seeds: *still rising* when the interval lies above zero, *flat* when "
             f"it lies within +-{PLATEAU_TOLERANCE:g}, *undecided* otherwise.", "",
             *plateau(ideal, record), "",
-            "The headline scores one round, the last. The same paired difference on each "
-            "seed's mean over its last rounds (ideal links) shows how much of it that "
-            "round's noise carries:", "", *late_mean_lines(ideal), "",
+            "SAFE - FedAvg on each seed's mean over its last rounds (ideal links): how much "
+            "of a difference one round's noise carries (1: the last round alone):", "",
+            *late_mean_lines(ideal, tuple(sorted(
+                {1, 5, 10, protocol_of(record).headline_rounds}))), "",
             "## SAFE's parts at work", "", data_line(record), "",
             *parts_lines(diagnostics, record),
             "## Tuning", "", data_line(record), "", *tuning_lines(record, tuning), "",
@@ -747,6 +784,12 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
     protocol, default = record.get("protocol", {}), dataclasses.asdict(Protocol())
     if protocol.get("max_seeds", default["max_seeds"]) != default["max_seeds"]:
         flags += f" --max-seeds {protocol['max_seeds']}"
+    if not record.get("settings_from") and \
+            list(protocol.get("lr_grid", default["lr_grid"])) != list(default["lr_grid"]):
+        flags += f" --lr-grid {','.join(f'{v:g}' for v in protocol['lr_grid'])}"
+    for key in ("selection_rounds", "headline_rounds"):
+        if protocol.get(key, default[key]) != default[key]:
+            flags += f" --{key.replace('_', '-')} {protocol[key]}"
     if record.get("settings_from"):   # its tuning seeds come with it
         flags += f" --settings-from {record['settings_from']['study']}"
     elif list(protocol.get("tuning_seeds", default["tuning_seeds"])) != \
