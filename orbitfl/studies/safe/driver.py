@@ -131,18 +131,21 @@ def factor_name(factor: float) -> str:
 
 
 # -- choosing ------------------------------------------------------------------------------
-def selection_score(rounds: pd.DataFrame, last: int) -> float:
-    """Mean balanced validation accuracy over a run's last ``last`` evaluated rounds."""
-    values = pd.to_numeric(rounds.get(SELECTION, pd.Series(dtype=float)), errors="coerce")
+def last_mean(rounds: pd.DataFrame, column: str, last: int) -> float:
+    """Mean of ``column`` over a run's last ``last`` evaluated (finite) rounds."""
+    values = pd.to_numeric(rounds.get(column, pd.Series(dtype=float)), errors="coerce")
     values = values[np.isfinite(values)]
     return float(values.iloc[-last:].mean()) if len(values) else math.nan
+
+
+def selection_score(rounds: pd.DataFrame, last: int) -> float:
+    """Mean balanced validation accuracy over a run's last ``last`` evaluated rounds."""
+    return last_mean(rounds, SELECTION, last)
 
 
 def late_accuracy(rounds: pd.DataFrame, last: int) -> float:
     """Mean balanced test accuracy over a run's last ``last`` evaluated rounds."""
-    values = pd.to_numeric(rounds.get("accuracy", pd.Series(dtype=float)), errors="coerce")
-    values = values[np.isfinite(values)]
-    return float(values.iloc[-last:].mean()) if len(values) else math.nan
+    return last_mean(rounds, "accuracy", last)
 
 
 def best(scores: dict[float, float]) -> float:

@@ -50,6 +50,7 @@ from orbitfl.studies.safe.driver import (
     METHODS,
     Protocol,
     factor_name,
+    late_accuracy,
     load_record,
     pilot_power,
 )
@@ -89,8 +90,8 @@ def with_headline(record: dict, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.
     if last == 1:
         return runs
     keys = ["network", "factor", "method", "seed"]
-    ordered = curves.dropna(subset=["accuracy"]).sort_values([*keys, "round"])
-    late = ordered.groupby(keys)["accuracy"].apply(lambda a: a.iloc[-last:].mean())
+    late = curves.sort_values([*keys, "round"]).groupby(keys)[["accuracy"]].apply(
+        late_accuracy, last)
     return runs.drop(columns=[LATE_METRIC], errors="ignore").merge(
         late.rename(LATE_METRIC).reset_index(), on=keys, how="left")
 
