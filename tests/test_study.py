@@ -108,7 +108,7 @@ def test_tuning_seeds_are_never_measured():
 
 @pytest.mark.parametrize("seeds, says", [("1002,3", "tuning seed 3 is also a measured seed"),
                                          ("1002,x", "--tuning-seeds: expected whole numbers"),
-                                         ("7,7", "--tuning-seeds: expected distinct seeds")])
+                                         ("7,7", "--tuning-seeds: expected distinct values")])
 def test_the_command_line_refuses_tuning_seeds_it_would_measure_or_cannot_read(
         tmp_path, capsys, seeds, says):
     assert main(["--out", str(tmp_path / "s"), "--tuning-seeds", seeds]) != 0
@@ -263,9 +263,9 @@ def test_the_report_reads_the_headline_its_protocol_declares():
 
 @pytest.mark.parametrize("flags, says", [
     (["--lr-grid", "0.1,x"], "--lr-grid: expected numbers, got 0.1,x"),
-    (["--lr-grid", "0.1,0.1"], "--lr-grid: expected distinct positive finite numbers"),
-    (["--lr-grid", "0.1,nan"], "--lr-grid: expected distinct positive finite numbers"),
-    (["--lr-grid", "-1"], "--lr-grid: expected distinct positive finite numbers"),
+    (["--lr-grid", "0.1,0.1"], "--lr-grid: expected distinct values"),
+    (["--lr-grid", "0.1,nan"], "--lr-grid: expected positive finite numbers"),
+    (["--lr-grid", "-1"], "--lr-grid: expected positive finite numbers"),
     (["--headline-rounds", "0"], "--headline-rounds: at least 1, got 0"),
     (["--selection-rounds", "-2"], "--selection-rounds: at least 1, got -2")])
 def test_the_command_line_refuses_a_protocol_it_cannot_use(tmp_path, capsys, flags, says):

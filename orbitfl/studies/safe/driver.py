@@ -538,18 +538,25 @@ def _run(args: argparse.Namespace) -> None:
             ray.shutdown()
 
 
+def _numbers(text: str, flag: str, kind: type, expected: str) -> tuple:
+    """A comma-separated option as distinct ``kind`` values (one-line errors naming it)."""
+    try:
+        values = tuple(kind(v) for v in text.split(",") if v)
+    except ValueError:
+        raise InputError(f"{flag}: expected {expected}, got {text}") from None
+    if not values or len(set(values)) < len(values):
+        raise InputError(f"{flag}: expected distinct values, got {text}")
+    return values
+
+
 def _lr_grid(text: str | None) -> tuple[float, ...]:
-    """``--lr-grid`` as distinct positive finite numbers (the protocol's default when
-    absent)."""
+    """``--lr-grid`` as distinct positive finite numbers, sorted (the protocol's default
+    when absent)."""
     if text is None:
         return Protocol.lr_grid
-    try:
-        grid = tuple(float(v) for v in text.split(",") if v)
-    except ValueError:
-        raise InputError(f"--lr-grid: expected numbers, got {text}") from None
-    if not grid or len(set(grid)) < len(grid) or not all(
-            math.isfinite(v) and v > 0 for v in grid):
-        raise InputError(f"--lr-grid: expected distinct positive finite numbers, got {text}")
+    grid = _numbers(text, "--lr-grid", float, "numbers")
+    if not all(math.isfinite(v) and v > 0 for v in grid):
+        raise InputError(f"--lr-grid: expected positive finite numbers, got {text}")
     return tuple(sorted(grid))
 
 
@@ -557,13 +564,7 @@ def _tuning_seeds(text: str | None) -> tuple[int, ...]:
     """``--tuning-seeds`` as distinct whole numbers (the protocol's default when absent)."""
     if text is None:
         return Protocol.tuning_seeds
-    try:
-        seeds = tuple(int(s) for s in text.split(",") if s)
-    except ValueError:
-        raise InputError(f"--tuning-seeds: expected whole numbers, got {text}") from None
-    if not seeds or len(set(seeds)) < len(seeds):
-        raise InputError(f"--tuning-seeds: expected distinct seeds, got {text}")
-    return seeds
+    return _numbers(text, "--tuning-seeds", int, "whole numbers")
 
 
 if __name__ == "__main__":
