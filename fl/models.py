@@ -36,6 +36,22 @@ class AceMask:
 MASK_OPTIONS = tuple(f.name for f in fields(AceMask))
 
 
+def fast_layout(x: torch.Tensor) -> torch.Tensor:
+    """``x`` (N, C, H, W) in the channels-last layout on a CPU. oneDNN's pooling and batch
+    norm are several times faster on it than on the default layout (max pooling 10x), so a
+    small CNN trains about 1.5x and evaluates about 2x faster (``benchmarks/layout.py``).
+    The input's layout carries through every convolution; the parameters keep theirs. The
+    values are those of the default layout to float32 rounding, not bit for bit. GPUs keep
+    the default layout (not measured here), and so does a pass under ``vmap``
+    (``fl/batched.py``), where torch cannot query a layout yet."""
+    if x.dim() != 4 or x.device.type != "cpu":
+        return x
+    try:
+        return x.contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # "NYI: querying is_contiguous inside of vmap"
+        return x
+
+
 class FLModel(Protocol):
     """What strategies and training reach for on a model of this module beyond nn.Module.
 
@@ -157,7 +173,7 @@ class ClassifierNet(nn.Module):
         self.classifier = nn.Linear(channels, classes)
 
     def spatial(self, x: torch.Tensor) -> torch.Tensor:
-        features = self.backbone(x)
+        features = self.backbone(fast_layout(x))
         return self.ace(features) if self.ace is not None else features
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -241,7 +257,7 @@ class SegmentationNet(nn.Module):
 
     def _encode(self, x: torch.Tensor):
         b = self.backbone
-        e1 = b["enc1"](x)
+        e1 = b["enc1"](fast_layout(x))
         e2 = b["enc2"](F.max_pool2d(e1, 2))
         e3 = b["enc3"](F.max_pool2d(e2, 2))
         return e1, e2, self.ace(e3) if self.ace is not None else e3

@@ -177,3 +177,30 @@ def test_evaluation_batches_do_not_change_the_logits():
         assert np.array_equal(predict(model, data, batch_size=512), predict(model, data))
     finally:
         torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name, ace", [("tiny-cnn", None), ("small-cnn", {"dim": 8}),
+                                       ("seg-unet", {"dim": 8})])
+def test_models_compute_on_channels_last_activations_as_on_the_default_layout(name, ace):
+    """``fast_layout`` (fl/models.py): the convolutions see channels-last activations, the
+    parameters (what travels and is averaged) keep the default layout, and the logits are
+    the default layout's to float32 rounding."""
+    from unittest import mock
+
+    from orbitfl.fl import models
+
+    torch.manual_seed(0)
+    model = build_model(name, 5, ace).eval()
+    seen = []
+    first_convolution = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    first_convolution.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    images = torch.randn(6, 3, 16, 16)
+    with torch.no_grad():
+        fast = model(images)
+        with mock.patch.object(models, "fast_layout", lambda x: x):
+            default = model(images)
+    assert seen[0].is_contiguous(memory_format=torch.channels_last)
+    assert seen[1].is_contiguous() and not seen[1].is_contiguous(
+        memory_format=torch.channels_last)
+    assert all(p.is_contiguous() for p in model.parameters())
+    torch.testing.assert_close(fast, default, rtol=0, atol=1e-5)
