@@ -34,17 +34,21 @@ def require_image_memory(images: int, size: int, where: str, remedy: str,
 
 @dataclass(frozen=True)
 class ImageSet:
-    """Images (N, 3, S, S) float32 and integer labels (N,)."""
+    """Images (N, 3, S, S) float32 and integer labels (N,). ``foreground`` (N, S, S) bool,
+    where a generator knows it (``geo-synthetic-objects``): the pixels of each image's
+    object, ground truth for diagnostics (ACE's mask against it); no model ever reads it."""
 
     images: torch.Tensor
     labels: torch.Tensor
+    foreground: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def subset(self, index: np.ndarray) -> "ImageSet":
         index_t = torch.as_tensor(index, dtype=torch.long)
-        return ImageSet(self.images[index_t], self.labels[index_t])
+        foreground = None if self.foreground is None else self.foreground[index_t]
+        return ImageSet(self.images[index_t], self.labels[index_t], foreground)
 
     def class_counts(self, classes: int) -> np.ndarray:
         """Samples per class (pixels per class for segmentation masks; -1 is ignored)."""

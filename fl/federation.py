@@ -207,7 +207,8 @@ def _geo_objects(spec, clients, seed, tracks, rng, steps) -> FederatedData:
         steps()
         target = masks if segmentation else classes
         return ImageSet(torch.as_tensor(normalise(images)),
-                        torch.as_tensor(target, dtype=torch.long))
+                        torch.as_tensor(target, dtype=torch.long),
+                        foreground=torch.as_tensor(masks > 0))
 
     def client(i, part):
         shot = shots[i]

@@ -73,6 +73,8 @@ class LazyImageSet:
     picklable callable returning the (N, 3, S, S) float32 tensor) when first used. ``key``
     names the content: two sets with the same key have the same images."""
 
+    foreground: torch.Tensor | None = None  # no generator's ground truth (ImageSet's)
+
     def __init__(self, labels: torch.Tensor, recipe: Callable[[], torch.Tensor], key: str,
                  cache: ImageCache | None = None):
         self.labels, self.recipe, self.key = labels, recipe, key

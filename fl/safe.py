@@ -294,9 +294,12 @@ class Safe(Strategy):
             return {}
         soft = torch.cat([_mask_of(self.global_model, self.ses.images[i:i + 256])
                           for i in range(0, len(self.ses), 256)])
-        return {"ace_foreground": float(soft.mean()),
-                "ace_foreground_hard": float((soft > 0.5).float().mean()),
-                "ace_foreground_sd": float(soft.std()) if soft.numel() > 1 else 0.0}
+        statistics = {"ace_foreground": float(soft.mean()),
+                      "ace_foreground_hard": float((soft > 0.5).float().mean()),
+                      "ace_foreground_sd": float(soft.std()) if soft.numel() > 1 else 0.0}
+        if self.ses.foreground is not None:
+            statistics.update(mask_against_objects(soft, self.ses.foreground))
+        return statistics
 
     def note_evaluation(self, round_index: int) -> None:
         """Append this evaluation's rows to ``evaluation_log`` (safe_diagnostics.parquet):
@@ -331,6 +334,29 @@ def fau_mu(divergence: float, history: Sequence[float], tau: float, mu_max: floa
     return min(tau * divergence / reference, mu_max)
 
 
+def mask_against_objects(soft: torch.Tensor, foreground: torch.Tensor) -> dict[str, float]:
+    """ACE's evaluation mask ``soft`` (N, h, w) against the images' true object pixels
+    ``foreground`` (N, S, S), on the mask's grid: a cell is an object cell when at least
+    half its pixels are object, a background cell when none is (cells in between count as
+    neither). ``ace_foreground_objects`` and ``..._background``: the mean foreground
+    probability on each; ``ace_object_auc``: the probability that an object cell scores
+    above a background cell (ties count half; 0.5: the mask cannot tell objects from
+    background, 1: it always can). NaN where either kind of cell is missing."""
+    from scipy import stats  # here, not at the top: a worker that never evaluates skips it
+
+    grid = (int(soft.shape[-2]), int(soft.shape[-1]))
+    share = F.adaptive_avg_pool2d(foreground[:, None].float(), grid)[:, 0]
+    on, off = soft[share >= 0.5].double().numpy(), soft[share == 0].double().numpy()
+    if not len(on) or not len(off):
+        nan = float("nan")
+        return {"ace_foreground_objects": nan, "ace_foreground_background": nan,
+                "ace_object_auc": nan}
+    u = stats.mannwhitneyu(on, off, alternative="two-sided", method="asymptotic").statistic
+    return {"ace_foreground_objects": float(on.mean()),
+            "ace_foreground_background": float(off.mean()),
+            "ace_object_auc": float(u) / (len(on) * len(off))}
+
+
 def _row(round_index: int, client: int | None, quantity: str, index: int | None,
          value: float) -> dict:
     return {"round": int(round_index), "client": client, "quantity": quantity,
@@ -339,14 +365,14 @@ def _row(round_index: int, client: int | None, quantity: str, index: int | None,
 
 @torch.no_grad()
 def _mask_of(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """ACE's evaluation mask (soft foreground probability) for ``images``, flattened."""
+    """ACE's evaluation mask (soft foreground probability) for ``images``: (N, h, w)."""
     model.eval()
     device = next(model.parameters()).device
     ace = parts(model).ace
     assert ace is not None  # only ACE models have an evaluation mask
     parts(model).features(images.to(device))
     assert ace.last_soft is not None  # set by the forward pass just run
-    return ace.last_soft.flatten().cpu()
+    return ace.last_soft[:, 0].cpu()
 
 
 def encode_ses(images: torch.Tensor) -> dict[str, torch.Tensor]:

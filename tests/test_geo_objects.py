@@ -6,6 +6,7 @@ import hashlib
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from test_data import _folder_dataset
 
@@ -147,6 +148,23 @@ def test_segmentation_masks_mark_background_and_object_class():
     pixels = data.train_class_counts()
     assert pixels[1:].sum() == round(0.05 * 32 * 32) * 4 * C   # every tile its object
     assert pixels[0] == (32 * 32 - round(0.05 * 32 * 32)) * 4 * C
+
+
+@pytest.mark.parametrize("task", ["classification", "segmentation"])
+def test_every_set_carries_its_objects_as_ground_truth(task):
+    """``ImageSet.foreground``: the object pixels the generator drew, for diagnostics (ACE's
+    mask against them), at the set share of every tile, and on segmentation tiles exactly
+    the labelled pixels; a subset keeps its rows' truth."""
+    data = build_federation(spec(task=task, validation_per_class=None, imbalance_ratio=1,
+                                 samples_per_class_max=4), 2, 1, tracks(2))
+    for images in (data.test, data.ses, *data.clients):
+        assert images.foreground.shape == (len(images), 32, 32)
+        assert images.foreground.dtype == torch.bool
+        assert (images.foreground.sum(dim=(1, 2)) == round(0.05 * 32 * 32)).all()
+        if task == "segmentation":
+            assert torch.equal(images.foreground, images.labels > 0)
+    rows = np.array([2, 0])
+    assert torch.equal(data.test.subset(rows).foreground, data.test.foreground[rows])
 
 
 def test_one_seed_decides_everything():

@@ -147,6 +147,27 @@ def test_evaluation_mask_is_the_expectation_not_the_argmax():
     assert stats["ace_foreground_hard"] == 0.0 and stats["ace_foreground_sd"] < 1e-6
 
 
+def test_the_mask_is_scored_against_the_true_objects_on_its_grid():
+    """``mask_against_objects`` by hand: 4 x 4 pixels on a 2 x 2 mask. The object fills the
+    top-left cell and a quarter of the bottom-right one (neither object nor background)."""
+    from orbitfl.fl.safe import mask_against_objects
+
+    objects = torch.zeros(1, 4, 4, dtype=torch.bool)
+    objects[0, :2, :2] = True
+    objects[0, 2, 2] = True
+    found = mask_against_objects(torch.tensor([[[0.9, 0.2], [0.4, 0.1]]]), objects)
+    assert found == pytest.approx({"ace_foreground_objects": 0.9,
+                                   "ace_foreground_background": 0.3, "ace_object_auc": 1.0})
+    # one object cell (0.3) against background 0.2 (above) and 0.4 (below): 1/2
+    blind = mask_against_objects(torch.tensor([[[0.3, 0.2], [0.4, 0.9]]]), objects)
+    assert blind["ace_object_auc"] == pytest.approx(0.5)
+    # ties count half: 0.3 against 0.3 and 0.1 -> (0.5 + 1) / 2
+    tied = mask_against_objects(torch.tensor([[[0.3, 0.3], [0.1, 0.9]]]), objects)
+    assert tied["ace_object_auc"] == pytest.approx(0.75)
+    empty = mask_against_objects(torch.rand(1, 2, 2), torch.zeros(1, 4, 4, dtype=torch.bool))
+    assert all(math.isnan(v) for v in empty.values())
+
+
 # -- FAU's switches ----------------------------------------------------------------------
 PLANNED = 5  # rounds DMR plans for; three are run, so its schedule is still mid-way
 
@@ -226,6 +247,24 @@ def test_safe_diagnostics_are_written_at_every_evaluation(tmp_path):
         assert sorted(zip(rows["round"], rows["client"])) == \
             [(r, c) for r in (2, 3) for c in range(3)]
         assert rows["value"].between(0, 1).all()
+    assert not table.quantity.str.startswith("ace_object").any()  # textures: no objects
+
+
+def test_on_object_tiles_the_mask_is_scored_against_the_objects_at_every_evaluation(
+        tmp_path):
+    objects = {**TINY_SAFE, "data": {
+        "dataset": "geo-synthetic-objects", "image_size": 32, "samples_per_class_max": 6,
+        "imbalance_ratio": 2, "test_per_class": 2, "ses_per_class": 2,
+        "partition": "dirichlet", "dirichlet_alpha": 1.0, "object_fraction": 0.2}}
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(yaml.safe_dump(objects))
+    assert main(["run", str(scenario), "--out", str(tmp_path / "run"), "-q",
+                 "--set", "fl.rounds=1"]) == 0
+    table = pd.read_parquet(tmp_path / "run" / "safe_diagnostics.parquet")
+    for quantity in ("ace_foreground_objects", "ace_foreground_background",
+                     "ace_object_auc"):
+        rows = table[table.quantity == quantity]
+        assert sorted(rows["round"]) == [0, 1] and rows["value"].between(0, 1).all()
 
 
 @pytest.mark.parametrize("key, default, other", [

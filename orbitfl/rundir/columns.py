@@ -239,7 +239,11 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("client", "int or null", "", "client index (FAU); null: the server's"),
               _c("quantity", "str", "", "`ace_foreground` (mean evaluation mask of the global "
                  "model on the SES), `ace_foreground_hard` (share of positions with foreground "
-                 "probability > 1/2), `ace_foreground_sd` (its spread over positions), "
+                 "probability > 1/2), `ace_foreground_sd` (its spread over positions); on data "
+                 "whose generator knows the objects (`geo-synthetic-objects`): "
+                 "`ace_foreground_objects` and `ace_foreground_background` (mean mask on the "
+                 "cells of the objects and on cells without object pixels), `ace_object_auc` "
+                 "(probability an object cell scores above a background cell; 0.5: blind), "
                  "`cro_weight` (class weight clients train with next), `fau_divergence` "
                  "(1 - CKA), `fau_mu` (the EMA weight of the client's own model)"),
               _c("index", "int or null", "", "class index (`cro_weight`); null otherwise"),

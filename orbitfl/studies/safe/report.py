@@ -64,6 +64,10 @@ ACCURACY = ("final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy")
 TABLES = ("runs", "curves", "tuning", "diagnostics")
 PARTS = {"ace_foreground": "ACE: mean foreground probability of the mask (SES, evaluation)",
          "ace_foreground_hard": "ACE: share of positions the mask calls foreground",
+         "ace_foreground_objects": "ACE: mean foreground probability on the objects' cells",
+         "ace_foreground_background": "ACE: mean foreground probability on object-free cells",
+         "ace_object_auc": "ACE: chance an object cell scores above a background cell (0.5: "
+                           "blind)",
          "fau_divergence": "FAU: CKA divergence of a client's model (mean over clients)",
          "fau_mu": "FAU: mu, the share of its own model a client keeps (mean over clients)",
          "cro_weight": "CRO: class weight (mean over classes; the spread is below)"}
