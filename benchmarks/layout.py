@@ -4,7 +4,7 @@ setting of a study's worker.
 
     .venv/bin/python benchmarks/layout.py
 
-One SGD step on a batch of 32 and one evaluation pass over 500 tiles at 32 px, best of
+Five SGD steps on a batch of 32 and one evaluation pass over 500 tiles at 32 px, best of
 three, both layouts measured in this run; the largest difference of their logits on the
 same weights shows that only float32 rounding separates them. Printed figures, not a test.
 """
