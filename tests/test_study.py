@@ -17,6 +17,7 @@ from orbitfl.fl.metrics import mean_own_mix_accuracy
 from orbitfl.studies.safe.bytes import extra_bytes
 from orbitfl.studies.safe.driver import (
     METHODS,
+    VARIANTS,
     Protocol,
     Source,
     Study,
@@ -74,6 +75,31 @@ def test_tuning_extends_until_the_choice_is_interior(tmp_path, monkeypatch):
     # the personalised baseline trains as FedAvg: FedAvg's choice, no runs of its own
     assert study.tune("fedavg-ft", 100.0) == {"fl.lr": pytest.approx(0.3)}
     assert len(tried) == 5
+
+
+def test_variants_at_safes_setting_take_its_choice_and_tune_nothing(tmp_path, monkeypatch):
+    # SAFE peaks at lr 0.1; a variant, left untuned, runs there; FedAvg is still tuned
+    tuned = []
+
+    def scores(self, method, key, base, swept, values, fixed, history):
+        tuned.append(method)
+        found = {v: -abs(v - 0.1) for v in values}
+        history.extend({**fixed, swept: v, "score": s} for v, s in found.items())
+        return found
+
+    monkeypatch.setattr(Study, "_scores", scores)
+    study = Study(tmp_path, Protocol(variants_at_headline=True))
+    for variant in VARIANTS:
+        assert study.tune(variant, 100.0) == {"fl.lr": pytest.approx(0.1)}
+    assert study.tune("fedavg", 100.0) == {"fl.lr": pytest.approx(0.1)}
+    assert set(tuned) == {"safe", "fedavg"}
+    record = json.loads((tmp_path / "study.json").read_text())
+    assert record["protocol"]["variants_at_headline"] is True
+    assert {record["tuning"]["if100"][v]["same_as"] for v in VARIANTS} == {"safe"}
+    # the default still tunes every variant on its own grid
+    tuned.clear()
+    Study(tmp_path / "tuned", Protocol()).tune("safe-cro", 100.0)
+    assert set(tuned) == {"safe-cro"}
 
 
 def test_fedprox_mu_is_extended_until_interior_too(tmp_path, monkeypatch):
@@ -279,11 +305,12 @@ def test_the_regenerate_line_repeats_the_protocol_flags():
     from orbitfl.studies.safe.report import regenerate_lines
 
     record = {"protocol": {**Protocol().__dict__, "lr_grid": [0.1, 0.3, 0.9],
-                           "headline_rounds": 10, "selection_rounds": 10}}
+                           "headline_rounds": 10, "selection_rounds": 10,
+                           "variants_at_headline": True}}
     runs = pd.DataFrame({"method": ["fedavg", "safe"], "network": ["ideal", "ideal"]})
     line = regenerate_lines(record, runs, Path("d"), Path("docs/x.md"), None)[3]
     assert ("--only fedavg,safe --networks ideal --lr-grid 0.1,0.3,0.9 "
-            "--selection-rounds 10 --headline-rounds 10") in line
+            "--selection-rounds 10 --headline-rounds 10 --variants-at-safe") in line
 
 
 def test_the_study_has_every_row_the_issue_asks_for():

@@ -23,6 +23,10 @@ its edges cannot move:
 - **Settings taken, not tuned** (``--settings-from STUDY``): each method runs at the setting
   another study folder chose, e.g. to measure a study's choices at a longer round budget
   (``--set fl.rounds=200``) without tuning again; its tuning seeds stay unmeasured here.
+- **Ablations at SAFE's setting** (``--variants-at-safe``): each SAFE variant runs at the
+  setting chosen for full SAFE, so that a row differs from SAFE by one switch; tuning each
+  variant again would mix the part's effect with a change of learning rate (and costs a
+  grid of runs a variant).
 
 Every run is an ordinary scenario run; this module only decides which sweeps to run with
 which ``--set``. The study folder holds ``tune/if<F>/<method>/<setting>/`` and
@@ -80,6 +84,7 @@ class Protocol:
     selection_rounds: int = 3
     headline_rounds: int = 1                       # 1: the last round's accuracy
     networks: tuple[str, ...] = ("ideal", "links")
+    variants_at_headline: bool = False             # SAFE's variants take SAFE's setting
 
     @property
     def headline_metric(self) -> str:
@@ -117,6 +122,8 @@ METHODS: dict[str, dict] = {
     "safe-dmr-off": {"label": "SAFE, DMR off", "set": {**SAFE, "fl.safe.dmr": False}},
 }
 TUNED = ("fl.lr", "fl.fedprox.mu")
+# SAFE with one part changed: an ablation row each, read against full SAFE
+VARIANTS = ("safe-cro", "safe-fau", "safe-ace", "safe-fixed-mu", "safe-dmr-off")
 
 
 def setting_name(setting: dict[str, Any]) -> str:
@@ -267,9 +274,11 @@ class Study:
         if (method, key) in self._chosen:
             return self._chosen[method, key]
         tuning = self.record.setdefault("tuning", {}).setdefault(key, {})
-        if "same_as" in spec:
-            tuning[method] = {"same_as": spec["same_as"]}
-            return self.tune(spec["same_as"], factor)
+        same_as = spec.get("same_as") or (
+            HEADLINE if self.protocol.variants_at_headline and method in VARIANTS else None)
+        if same_as is not None:
+            tuning[method] = {"same_as": same_as}
+            return self.tune(same_as, factor)
         if self.source is not None:
             tuning[method] = self.source.entry(method, key)
             self._chosen[method, key] = dict(tuning[method]["chosen"])
@@ -488,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings-from", type=Path, default=None, metavar="STUDY",
                         help="run each method at the setting this study folder chose, "
                         "without tuning (e.g. at another --set fl.rounds)")
+    parser.add_argument("--variants-at-safe", action="store_true",
+                        help="run SAFE's variants (a part left out, mu fixed, DMR off) at "
+                        "SAFE's chosen setting instead of tuning each: the ablation then "
+                        "changes one switch of SAFE as tuned")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -526,7 +539,8 @@ def _run(args: argparse.Namespace) -> None:
     protocol = Protocol(factors=factors, max_seeds=args.max_seeds, networks=tuple(networks),
                         tuning_seeds=tuning_seeds, lr_grid=_lr_grid(args.lr_grid),
                         selection_rounds=args.selection_rounds,
-                        headline_rounds=args.headline_rounds)
+                        headline_rounds=args.headline_rounds,
+                        variants_at_headline=args.variants_at_safe)
     protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
     ray_started = _start_ray(args.backend, args.workers)
     try:

@@ -48,6 +48,7 @@ from orbitfl.studies.safe.driver import (
     HEADLINE,
     LATE_METRIC,
     METHODS,
+    VARIANTS,
     Protocol,
     factor_name,
     late_accuracy,
@@ -57,7 +58,7 @@ from orbitfl.studies.safe.driver import (
 
 FT = "fedavg-ft"
 CEILING = "central"
-ABLATIONS = ("safe-cro", "safe-fau", "safe-ace", "safe-fixed-mu", "safe-dmr-off")
+ABLATIONS = VARIANTS
 NETWORKS = {"ideal": "ideal links", "links": "real links (Dove contact plan, S-band uplink, "
                                                "X-band downlink)"}
 ACCURACY = ("final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy")
@@ -338,7 +339,8 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
     for factor, methods in sorted(record.get("tuning", {}).items()):
         for method, entry in methods.items():
             if "same_as" in entry:
-                lines.append(f"| {label(record, method)} | FedAvg's ({factor}) | - | - | - |")
+                lines.append(f"| {label(record, method)} | "
+                             f"{label(record, entry['same_as'])}'s ({factor}) | - | - | - |")
                 continue
             if "taken_from" in entry:
                 setting = setting_text(entry["chosen"])
@@ -702,6 +704,9 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         "evaluations" + (", averaged over the tuning seeds" if len(
             protocol.get("tuning_seeds") or ()) > 1 else "") +
         "; the test set chooses nothing.",
+        *(["- **SAFE's variants are not tuned:** each runs at full SAFE's chosen setting, so "
+           "that a variant differs from SAFE by one switch (declared before the runs)."]
+          if protocol.get("variants_at_headline") else []),
         f"- Learning-rate grid {protocol.get('lr_grid')}, extended by x"
         f"{protocol.get('lr_step')} in the direction of an end choice until the choice is "
         f"interior (at most {protocol.get('max_extensions')} extensions). " + edge_note(record),
@@ -800,6 +805,8 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
     elif list(protocol.get("tuning_seeds", default["tuning_seeds"])) != \
             list(default["tuning_seeds"]):
         flags += f" --tuning-seeds {','.join(map(str, protocol['tuning_seeds']))}"
+    if protocol.get("variants_at_headline"):
+        flags += " --variants-at-safe"
     flags += "".join(f" --set {k}={v}" for k, v in record.get("overrides", []))
     return ["## Regenerate", "", "```",
             f"python -m orbitfl.studies.safe.driver --out {study} --workers 2{flags}"
