@@ -287,6 +287,42 @@ def test_the_report_reads_the_headline_its_protocol_declares():
     assert f"have sd {sd:.4f}" in line
 
 
+def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp_path):
+    from orbitfl.studies.safe.report import (
+        as_sweep,
+        common_target,
+        paired_to_target,
+        reaches,
+        study_target,
+        target_verdict,
+    )
+
+    # FedAvg's seed s climbs 0.1 a round from round 0 to 0.1 * r, capped at 0.5 + 0.05 s;
+    # SAFE's twice as fast, capped at 0.6. Every run reaches 0.55 (FedAvg seed 1 does not
+    # reach 0.6): FedAvg at round 6, SAFE at round 3; bytes 1 MB a round for FedAvg and
+    # 1.5 MB for SAFE
+    keys = {"network": "ideal", "factor": 100.0}
+    curves = pd.DataFrame([{**keys, "method": m, "seed": s, "round": r, "accuracy": min(
+        (0.1 if m == "fedavg" else 0.2) * r, 0.5 + 0.05 * s if m == "fedavg" else 0.6),
+        "bytes_up": r * (0.5e6 if m == "fedavg" else 1e6), "bytes_down": r * 0.5e6,
+        "sim_time_s": 60.0 * r} for m in ("fedavg", "safe") for s in (1, 2, 3)
+        for r in range(9)])
+    runs = curves[curves["round"] == 8].drop(columns="round").assign(status="complete")
+    sweep = as_sweep({}, runs, curves, tmp_path)
+    assert common_target(sweep) == pytest.approx(0.55)
+    assert study_target(sweep) == pytest.approx(0.6)   # half of FedAvg's runs reach 0.6
+    found = reaches(sweep, 0.6, "round").set_index("point")
+    assert not found.loc["fedavg-s1", "reached"] and found.loc["fedavg-s1", "round"] == 8
+    rounds = paired_to_target(sweep, reaches(sweep, 0.55, "round"), "round").iloc[0]
+    assert rounds["mean"] == pytest.approx(-3) and rounds["n"] == 3  # 3 - 6, every seed
+    mb = paired_to_target(sweep, reaches(sweep, 0.55, "bytes"), "bytes").iloc[0]
+    assert mb["mean"] == pytest.approx(3 * 1.5 - 6 * 1.0)           # 4.5 MB - 6 MB
+    text = target_verdict("here", "safe", {"target": 0.55, "paired": {
+        "round": paired_to_target(sweep, reaches(sweep, 0.55, "round"), "round")}})
+    assert len(text) == 1 and "rounds to 55 % (reached by every run): -3 [-3, -3]" in \
+        text[0] and text[0].endswith("SAFE needs fewer.")
+
+
 @pytest.mark.parametrize("flags, says", [
     (["--lr-grid", "0.1,x"], "--lr-grid: expected numbers, got 0.1,x"),
     (["--lr-grid", "0.1,0.1"], "--lr-grid: expected distinct values"),

@@ -38,7 +38,6 @@ from orbitfl.analysis.stats import (
 )
 from orbitfl.analysis.sweep_data import Sweep, sweep_from_table
 from orbitfl.analysis.sweep_markdown import differences_table, groups_table
-from orbitfl.analysis.time_to_target import choose_target
 from orbitfl.core.atomic import atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
 from orbitfl.studies.safe.bytes import markdown as bytes_markdown
@@ -176,9 +175,8 @@ def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
     reaches (MB, up + down; the centralised ceiling moves one client's bytes and is left
     out), and per method its mean and paired difference to FedAvg (simultaneous intervals
     over the methods compared)."""
-    federated = sweep.table[(sweep.table["status"] == "complete") &
-                            ~sweep.table["point"].str.startswith(f"{CEILING}-s")]
-    found = {p: sweep.run(p) for p in federated["point"]}
+    found = {p: sweep.run(p) for p in federated(
+        sweep.table[sweep.table["status"] == "complete"])["point"]}
     curves = {p: curve(run.rounds, "bytes", "accuracy") for p, run in found.items()
               if run is not None}
     budget = min(x[-1] for x, _ in curves.values() if len(x))
@@ -223,34 +221,69 @@ TO_TARGET = {"round": ("rounds", lambda r: r["round"]),
              "time": ("simulated hours", lambda r: r["sim_time_s"] / 3600)}
 
 
+def first_reach(run: Run, threshold: float, quantity: str) -> tuple[float, bool]:
+    """The ``quantity`` (rounds, bytes, simulated time) at which a run's balanced test
+    accuracy first reaches ``threshold``, and whether it did; a run that never does gives its
+    last value (censored there, never dropped)."""
+    rounds = run.rounds.sort_values("round")
+    x = TO_TARGET[quantity][1](rounds).to_numpy(dtype=float)
+    hit = np.flatnonzero(rounds["accuracy"].to_numpy(dtype=float) >= threshold)
+    return (float(x[hit[0]]), True) if len(hit) else (float(x[-1]), False)
+
+
+def reaches(sweep: Sweep, threshold: float, quantity: str) -> pd.DataFrame:
+    """One row per complete run with a curve: its point, group, replicate, the ``quantity``
+    at which it first reached ``threshold`` and whether it did."""
+    rows = []
+    for _, row in sweep.table[sweep.table["status"] == "complete"].iterrows():
+        run = sweep.run(row["point"])
+        if run is None or run.rounds.empty:
+            continue
+        value, reached = first_reach(run, threshold, quantity)
+        rows.append({"point": row["point"], "group": row["group"],
+                     "replicate": row["replicate"], quantity: value, "reached": reached})
+    return pd.DataFrame(rows, columns=["point", "group", "replicate", quantity, "reached"])
+
+
 def to_target(sweep: Sweep, threshold: float, quantity: str) -> dict[str, KaplanMeier]:
-    """Per group, the Kaplan-Meier median of ``quantity`` (rounds, bytes, simulated time) at
-    which a run's balanced test accuracy first reaches ``threshold``, from its curve; a run
-    that never does is censored at its last value, never dropped."""
-    out = {}
-    for group in sweep.groups:
-        times, reached = [], []
-        for point in sweep.complete(group)["point"]:
-            run = sweep.run(point)
-            if run is None or run.rounds.empty:
-                continue
-            rounds = run.rounds.sort_values("round")
-            x = TO_TARGET[quantity][1](rounds).to_numpy(dtype=float)
-            hit = np.flatnonzero(rounds["accuracy"].to_numpy(dtype=float) >= threshold)
-            reached.append(len(hit) > 0)
-            times.append(x[hit[0]] if len(hit) else x[-1])
-        out[group] = kaplan_meier(times, reached)
-    return out
+    """Per group, the Kaplan-Meier median of ``quantity`` at which a run first reaches
+    ``threshold`` (``reaches``): runs that never do are censored, never dropped."""
+    found = reaches(sweep, threshold, quantity)
+    return {group: kaplan_meier(found.loc[found["group"] == group, quantity].to_numpy(),
+                                found.loc[found["group"] == group, "reached"].to_numpy())
+            for group in sweep.groups}
+
+
+def federated(found: pd.DataFrame) -> pd.DataFrame:
+    """The rows of federated runs: the centralised ceiling moves one client's data and
+    would set every target beyond the federated methods."""
+    return found[~found["point"].str.startswith(f"{CEILING}-s")]
 
 
 def study_target(sweep: Sweep) -> float | None:
-    """The report's target, by the general report's rule: the highest of ``TARGETS`` whose
-    Kaplan-Meier median some federated method reaches (half of its runs or more; the
-    centralised ceiling would set it beyond every federated method)."""
+    """The highest of ``TARGETS`` whose Kaplan-Meier median some federated method reaches
+    (half of its runs or more)."""
     ceiling = label_of(sweep, CEILING)
     return next((t for t in reversed(TARGETS) if any(
         np.isfinite(km.median) for group, km in to_target(sweep, t, "round").items()
         if group != ceiling)), None)
+
+
+def common_target(sweep: Sweep) -> float | None:
+    """The highest of ``TARGETS`` that every complete run of every federated method reaches:
+    there no run is censored, so rounds and bytes to it pair by seed like any measurement."""
+    for target in reversed(TARGETS):
+        found = federated(reaches(sweep, target, "round"))
+        if len(found) and found["reached"].all():
+            return target
+    return None
+
+
+def paired_to_target(sweep: Sweep, found: pd.DataFrame, quantity: str) -> pd.DataFrame:
+    """Each federated method's ``quantity`` to a target every run reaches (``found``, from
+    ``reaches``), minus FedAvg's, paired by seed, with simultaneous (Bonferroni) intervals
+    and Holm p-values over the methods (``stats.paired_differences``)."""
+    return paired_differences(federated(found), quantity, label_of(sweep, BASELINE))
 
 
 def target_lines(sweep: Sweep, threshold: float, quantities: tuple[str, ...]) -> list[str]:
@@ -446,12 +479,13 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     mine = runs[(runs["network"] == network) & (runs["factor"] == factor)]
     sweep = as_sweep(record, mine, curves[(curves["network"] == network) &
                                           (curves["factor"] == factor)], folder)
-    threshold = choose_target(sweep, None)  # of the sweep table's 0.5 to 0.9, if reached
-    numbers = family(sweep, label(record, BASELINE), threshold)
+    # time to target has its own section, at one target (the sweep table's 0.5 to 0.9 would
+    # set another)
+    numbers = family(sweep, label(record, BASELINE))
     caption = data_line(record)
     title = f"IF {factor:g}, {NETWORKS[network]}"
-    lines = [f"## {title}", "", caption, "", "### Accuracy (mean ± sd [95 % t-interval]) and "
-             "time to target", "", *groups_table(sweep, numbers, threshold, (
+    lines = [f"## {title}", "", caption, "", "### Accuracy (mean ± sd [95 % t-interval])",
+             "", *groups_table(sweep, numbers, None, (
                  "final_accuracy", LATE_METRIC, "few_shot_accuracy", "global_own_mix_accuracy",
                  "personalised_accuracy", "personalised_own_mix_accuracy")), "",
              caption, "", "### Costs", "", *groups_table(sweep, numbers, None, (
@@ -464,7 +498,7 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     lines += _personal_lines(record, mine, curves, folder, caption, found)
     lines += _ablation_lines(record, mine, curves, folder, caption, found)
     lines += _equal_bytes_lines(record, sweep, caption, found)
-    lines += _target_section(sweep, network, caption)
+    lines += _target_section(record, sweep, network, caption, found)
     stem = f"{doc.stem}-if{factor:g}-{network}"
     present = set(mine["method"])
     # two figures, so that no two curves share a colour: the methods, then SAFE's variants
@@ -540,18 +574,45 @@ def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[s
     return lines
 
 
-def _target_section(sweep, network: str, caption: str) -> list[str]:
-    """Rounds, bytes (and, on real links, time) to the study's target, censored."""
+def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
+                    found: dict) -> list[str]:
+    """Rounds, bytes (and, on real links, time) to two targets: the hardest that half of
+    some method's runs reach (Kaplan-Meier, censored), and the hardest that every run
+    reaches, where the methods pair by seed (``found`` gets those differences)."""
     target = study_target(sweep)
-    if target is not None:
-        quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
-        return [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
-                  "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
-                  "curve; a run that never reached it is censored at its last round, never "
-                  "dropped. The target is the highest multiple of 5 % that some federated "
-                  "method's median reaches (the general sweep report's rule).", "",
-                  *target_lines(sweep, target, quantities), ""]
-    return []
+    if target is None:
+        return []
+    quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
+    lines = [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
+             "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
+             "curve; a run that never reached it is censored at its last round, never "
+             "dropped. The target is the highest multiple of 5 % that half the runs of some "
+             "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
+    common = common_target(sweep)
+    if common is None or label(record, BASELINE) not in sweep.groups:
+        return lines
+    runs = {q: federated(reaches(sweep, common, q)) for q in quantities}
+    paired = {q: paired_to_target(sweep, runs[q], q) for q in quantities}
+    found["to_target"] = {"target": common, "paired": paired}
+    head = " | ".join(f"{TO_TARGET[q][0]} (mean ± sd) | Δ vs FedAvg [simultaneous 95 %]"
+                      for q in quantities)
+    lines += [caption, "", f"### Rounds and bytes to {100 * common:g} %, paired by seed", "",
+              f"Every run of every federated method reaches {100 * common:g} % (the highest "
+              "multiple of 5 % they all reach), so no run is censored and the methods pair "
+              "by seed: each method minus FedAvg, simultaneous 95 % intervals over the "
+              "methods (Bonferroni), Holm-adjusted p-values.", "",
+              f"| method | runs | {head} |", "|---|---|" + "---|---|" * len(quantities)]
+    for group in [g for g in sweep.groups if g in set(runs[quantities[0]]["group"])]:
+        cells = []
+        for q in quantities:
+            values = runs[q].loc[runs[q]["group"] == group, q]
+            rows = paired[q][paired[q]["group"] == group]
+            r = rows.iloc[0] if len(rows) else None
+            cells += [f"{values.mean():.3g} ± {values.std(ddof=1):.2g}", "(baseline)" if
+                      r is None else f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
+                      f"{r['hi_holm']:+.3g}] (Holm p {r['p_holm']:.2g})"]
+        lines.append(f"| {group} | {len(values)} | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:
@@ -628,17 +689,40 @@ def verdict(record: dict, found: dict) -> list[str]:
                 f["personal"], safe, "personalised_own_mix_accuracy"),
                 f"{where}: SAFE's personalised models - FedAvg + fine-tuning's, own mix"))
         for method in ABLATIONS:
-            if "ablations" in f:
-                d = difference(f["ablations"], label(record, method), metric)
+            for column, name in ((metric, what), ("few_shot_accuracy", "few-shot accuracy")):
+                d = difference(f["ablations"], label(record, method), column) \
+                    if "ablations" in f else None
                 if d is not None:
                     lines.append("- " + reading(d, f"{where}: {label(record, method)} - SAFE, "
-                                                   f"{what}"))
+                                                   f"{name}"))
+        lines += target_verdict(where, safe, f.get("to_target"))
         for method, g in f.get("personal_gain", {}).items():
             shown = "not shown (the interval includes zero)" if g.lo <= 0 <= g.hi else \
                 ("a gain is shown" if g.lo > 0 else "a loss is shown")
             lines.append(f"- {where}: {label(record, method)}'s personalised models - its "
                          f"own global model, own mix: {g.mean:+.3f} [{g.lo:+.3f}, "
                          f"{g.hi:+.3f}] ({g.n} seeds): {shown}.")
+    return lines
+
+
+def target_verdict(where: str, safe: str, to_target: dict | None) -> list[str]:
+    """SAFE - FedAvg in rounds and bytes to the target every run reaches: "fewer" or "more"
+    only where the simultaneous interval excludes zero."""
+    if not to_target:
+        return []
+    lines = []
+    for quantity, paired in to_target["paired"].items():
+        rows = paired[paired["group"] == safe]
+        if rows.empty or not np.isfinite(rows.iloc[0]["lo_holm"]):
+            continue
+        r, unit = rows.iloc[0], TO_TARGET[quantity][0]
+        shown = ("SAFE needs fewer" if r["hi_holm"] < 0 else "SAFE needs more"
+                 if r["lo_holm"] > 0 else "not shown (the interval includes zero)")
+        lines.append(f"- {where}: SAFE - FedAvg, {unit} to {100 * to_target['target']:g} % "
+                     f"(reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
+                     f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
+                     f"comparison{'s' if len(paired) > 1 else ''}, {int(r['n'])} seeds, Holm p "
+                     f"{r['p_holm']:.2g}): {shown}.")
     return lines
 
 
