@@ -641,9 +641,9 @@ def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:
         weights = rows[(rows["quantity"] == "cro_weight") & (rows["round"] == rounds[-1])]
         if len(weights):
             by_class = weights.groupby("index")["value"].mean()
-            lines.append(f"| CRO: smallest and largest class weight at round "
-                         f"{int(rounds[-1])} | {by_class.min():.2f} to {by_class.max():.2f} |"
-                         + " |" * (len(picks) - 1))
+            lines.append("| CRO: smallest and largest class weight (mean over seeds) |"
+                         + " |" * (len(picks) - 1) +
+                         f" {by_class.min():.2f} to {by_class.max():.2f} |")
         lines.append("")
     return lines
 
