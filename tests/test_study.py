@@ -323,6 +323,26 @@ def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp
         text[0] and text[0].endswith("SAFE needs fewer.")
 
 
+def test_each_variants_detectable_effect_from_its_own_paired_sd_by_hand():
+    from scipy import stats
+
+    from orbitfl.studies.safe.report import variant_power_lines
+
+    # SAFE at 0.6 on seeds 1..4; SAFE - CRO 0.01, 0.03, 0.02, 0.06 lower (sd of those
+    # differences by hand); SAFE - ACE equal to SAFE on few-shot accuracy
+    loss = {1: 0.01, 2: 0.03, 3: 0.02, 4: 0.06}
+    runs = pd.DataFrame([{"method": m, "seed": s, "status": "complete",
+                          "final_accuracy": 0.6 - (loss[s] if m == "safe-cro" else 0.0),
+                          "few_shot_accuracy": 0.2} for m in ("safe", "safe-cro", "safe-ace")
+                         for s in loss])
+    lines = variant_power_lines({}, runs, ["safe-cro", "safe-ace"])
+    d = -np.array(list(loss.values()))
+    sd = d.std(ddof=1)
+    mde = (stats.t.ppf(1 - 0.05 / 4, 3) + stats.t.ppf(0.8, 3)) * sd / 2   # 2 variants, n 4
+    assert lines[2] == f"| safe-cro | 4 | {sd:.3f} | {mde:.3f} | 0.000 | 0.000 |"
+    assert lines[3].startswith("| safe-ace | 4 | 0.000 | 0.000 |")   # labels: the record's
+
+
 @pytest.mark.parametrize("flags, says", [
     (["--lr-grid", "0.1,x"], "--lr-grid: expected numbers, got 0.1,x"),
     (["--lr-grid", "0.1,0.1"], "--lr-grid: expected distinct values"),
