@@ -289,6 +289,7 @@ def test_the_report_reads_the_headline_its_protocol_declares():
 
 def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp_path):
     from orbitfl.studies.safe.report import (
+        all_reached,
         as_sweep,
         common_target,
         paired_to_target,
@@ -309,10 +310,13 @@ def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp
         for r in range(9)])
     runs = curves[curves["round"] == 8].drop(columns="round").assign(status="complete")
     sweep = as_sweep({}, runs, curves, tmp_path)
-    assert common_target(sweep) == pytest.approx(0.55)
+    assert common_target(sweep, {"fedavg", "safe"}) == pytest.approx(0.55)
+    assert common_target(sweep, {"safe"}) == pytest.approx(0.6)
     assert study_target(sweep) == pytest.approx(0.6)   # half of FedAvg's runs reach 0.6
     found = reaches(sweep, 0.6, "round").set_index("point")
     assert not found.loc["fedavg-s1", "reached"] and found.loc["fedavg-s1", "round"] == 8
+    # FedAvg has a censored run at 0.6: it has no mean to pair there, SAFE keeps its rows
+    assert set(all_reached(reaches(sweep, 0.6, "round"))["group"]) == {"safe"}
     rounds = paired_to_target(sweep, reaches(sweep, 0.55, "round"), "round").iloc[0]
     assert rounds["mean"] == pytest.approx(-3) and rounds["n"] == 3  # 3 - 6, every seed
     mb = paired_to_target(sweep, reaches(sweep, 0.55, "bytes"), "bytes").iloc[0]

@@ -271,14 +271,21 @@ def study_target(sweep: Sweep) -> float | None:
         if group != ceiling)), None)
 
 
-def common_target(sweep: Sweep) -> float | None:
-    """The highest of ``TARGETS`` that every complete run of every federated method reaches:
-    there no run is censored, so rounds and bytes to it pair by seed like any measurement."""
+def common_target(sweep: Sweep, groups: set[str]) -> float | None:
+    """The highest of ``TARGETS`` that every complete run of the ``groups`` reaches: there
+    no run is censored, so rounds and bytes to it pair by seed like any measurement."""
     for target in reversed(TARGETS):
-        found = federated(reaches(sweep, target, "round"))
+        found = reaches(sweep, target, "round")
+        found = found[found["group"].isin(groups)]
         if len(found) and found["reached"].all():
             return target
     return None
+
+
+def all_reached(found: pd.DataFrame) -> pd.DataFrame:
+    """The rows (of ``reaches``) of the groups whose every run reached the target: a group
+    with a censored run has no mean to pair, and is read from the Kaplan-Meier table."""
+    return found[found.groupby("group")["reached"].transform("all")]
 
 
 def paired_to_target(sweep: Sweep, found: pd.DataFrame, quantity: str) -> pd.DataFrame:
@@ -620,19 +627,24 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
              "curve; a run that never reached it is censored at its last round, never "
              "dropped. The target is the highest multiple of 5 % that half the runs of some "
              "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
-    common = common_target(sweep)
-    if common is None or label(record, BASELINE) not in sweep.groups:
+    question = {label(record, BASELINE), label(record, HEADLINE)}
+    common = common_target(sweep, question) if question <= set(sweep.groups) else None
+    if common is None:
         return lines
-    runs = {q: federated(reaches(sweep, common, q)) for q in quantities}
+    runs = {q: all_reached(federated(reaches(sweep, common, q))) for q in quantities}
     paired = {q: paired_to_target(sweep, runs[q], q) for q in quantities}
     found["to_target"] = {"target": common, "paired": paired}
+    left = [g for g in sweep.groups if g not in set(runs[quantities[0]]["group"]) and
+            g != label(record, CEILING)]
     head = " | ".join(f"{TO_TARGET[q][0]} (mean ± sd) | Δ vs FedAvg [simultaneous 95 %]"
                       for q in quantities)
     lines += [caption, "", f"### Rounds and bytes to {100 * common:g} %, paired by seed", "",
-              f"Every run of every federated method reaches {100 * common:g} % (the highest "
-              "multiple of 5 % they all reach), so no run is censored and the methods pair "
-              "by seed: each method minus FedAvg, simultaneous 95 % intervals over the "
-              "methods (Bonferroni), Holm-adjusted p-values.", "",
+              f"Every run of FedAvg and SAFE reaches {100 * common:g} % (the highest "
+              "multiple of 5 % they all reach), so none is censored and the methods pair by "
+              "seed: each method whose runs all reach it, minus FedAvg, simultaneous 95 % "
+              "intervals over those methods (Bonferroni), Holm-adjusted p-values." + (
+                  f" Not every run of {', '.join(left)} reaches it (censored: see the "
+                  "Kaplan-Meier medians above)." if left else ""), "",
               f"| method | runs | {head} |", "|---|---|" + "---|---|" * len(quantities)]
     for group in [g for g in sweep.groups if g in set(runs[quantities[0]]["group"])]:
         cells = []
