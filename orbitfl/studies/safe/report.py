@@ -59,7 +59,6 @@ from orbitfl.studies.safe.driver import (
 
 FT = "fedavg-ft"
 CEILING = "central"
-ABLATIONS = VARIANTS
 NETWORKS = {"ideal": "ideal links", "links": "real links (Dove contact plan, S-band uplink, "
                                                "X-band downlink)"}
 ACCURACY = ("final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy")
@@ -511,8 +510,8 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     stem = f"{doc.stem}-if{factor:g}-{network}"
     present = set(mine["method"])
     # two figures, so that no two curves share a colour: the methods, then SAFE's variants
-    for part, methods in (("methods", [m for m in METHODS if m not in ABLATIONS]),
-                          ("parts", [HEADLINE, *ABLATIONS])):
+    for part, methods in (("methods", [m for m in METHODS if m not in VARIANTS]),
+                          ("parts", [HEADLINE, *VARIANTS])):
         if not present & set(methods):
             continue
         shown = as_sweep(record, mine, curves[(curves["network"] == network) &
@@ -555,7 +554,7 @@ def _ablation_lines(record: dict, mine: pd.DataFrame, curves: pd.DataFrame, fold
                     caption: str, found: dict) -> list[str]:
     """Each SAFE variant (a part left out, mu fixed, DMR off) minus full SAFE, paired by
     seed: what each part adds is the negative of its row (``found`` gets the numbers)."""
-    variants = [m for m in ABLATIONS if m in set(mine["method"])]
+    variants = [m for m in VARIANTS if m in set(mine["method"])]
     if HEADLINE not in set(mine["method"]) or not variants:
         return []
     asweep = as_sweep(record, mine, curves.iloc[:0], folder, [HEADLINE, *variants])
@@ -638,7 +637,8 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
             g != label(record, CEILING)]
     head = " | ".join(f"{TO_TARGET[q][0]} (mean ± sd) | Δ vs FedAvg [simultaneous 95 %]"
                       for q in quantities)
-    lines += [caption, "", f"### Rounds and bytes to {100 * common:g} %, paired by seed", "",
+    what = "Rounds, bytes and time" if "time" in quantities else "Rounds and bytes"
+    lines += [caption, "", f"### {what} to {100 * common:g} %, paired by seed", "",
               f"Every run of FedAvg and SAFE reaches {100 * common:g} % (the highest "
               "multiple of 5 % they all reach), so none is censored and the methods pair by "
               "seed: each method whose runs all reach it, minus FedAvg, simultaneous 95 % "
@@ -732,7 +732,7 @@ def verdict(record: dict, found: dict) -> list[str]:
             lines.append("- " + reading(difference(
                 f["personal"], safe, "personalised_own_mix_accuracy"),
                 f"{where}: SAFE's personalised models - FedAvg + fine-tuning's, own mix"))
-        for method in ABLATIONS:
+        for method in VARIANTS:
             for column, name in ((metric, what), ("few_shot_accuracy", "few-shot accuracy")):
                 d = difference(f["ablations"], label(record, method), column) \
                     if "ablations" in f else None
