@@ -288,7 +288,10 @@ def test_the_report_reads_the_headline_its_protocol_declares():
 
 
 def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp_path):
+    from scipy import stats
+
     from orbitfl.studies.safe.report import (
+        _variant_target_lines,
         all_reached,
         as_sweep,
         common_target,
@@ -325,6 +328,15 @@ def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp
         "round": paired_to_target(sweep, reaches(sweep, 0.55, "round"), "round")}})
     assert len(text) == 1 and "rounds to 55 % (reached by every run): -3 [-3, -3]" in \
         text[0] and text[0].endswith("SAFE needs fewer.")
+    # a variant against full SAFE: SAFE - ACE 2, 4, 6 rounds slower on seeds 1, 2, 3
+    safe = pd.DataFrame({"point": [f"safe-s{s}" for s in (1, 2, 3)], "group": "safe",
+                         "replicate": [1, 2, 3], "round": [3.0, 3.0, 3.0], "reached": True})
+    ace = safe.assign(point=[f"safe-ace-s{s}" for s in (1, 2, 3)], group="safe-ace",
+                      round=[5.0, 7.0, 9.0])
+    lines = _variant_target_lines({}, {"round": pd.concat([safe, ace])}, ("round",), 0.55)
+    half = stats.t.ppf(0.975, 2) * 2 / np.sqrt(3)           # differences 2, 4, 6: sd 2
+    assert lines[-2] == (f"| safe-ace | 3 | +4 [{4 - half:+.3g}, {4 + half:+.3g}] "
+                         f"(Holm p {stats.ttest_1samp([2, 4, 6], 0).pvalue:.2g}) |")
 
 
 def test_each_variants_detectable_effect_from_its_own_paired_sd_by_hand():

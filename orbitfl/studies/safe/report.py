@@ -656,6 +656,31 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
                       r is None else f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
                       f"{r['hi_holm']:+.3g}] (Holm p {r['p_holm']:.2g})"]
         lines.append(f"| {group} | {len(values)} | " + " | ".join(cells) + " |")
+    return lines + [""] + _variant_target_lines(record, runs, quantities, common)
+
+
+def _variant_target_lines(record: dict, runs: dict[str, pd.DataFrame],
+                          quantities: tuple[str, ...], target: float) -> list[str]:
+    """Each SAFE variant whose runs all reach ``target`` minus full SAFE, paired by seed
+    (``runs``: per quantity, the rows of ``reaches`` of the methods that all reach it):
+    which part SAFE's speed to the target rests on."""
+    safe = label(record, HEADLINE)
+    variants = {label(record, m) for m in VARIANTS}
+    mine = {q: r[r["group"].isin(variants | {safe})] for q, r in runs.items()}
+    if safe not in set(mine[quantities[0]]["group"]) or \
+            not variants & set(mine[quantities[0]]["group"]):
+        return []
+    paired = {q: paired_differences(mine[q], q, safe) for q in quantities}
+    head = " | ".join(f"Δ {TO_TARGET[q][0]} vs SAFE [simultaneous 95 %]" for q in quantities)
+    lines = [f"Each SAFE variant minus full SAFE to {100 * target:g} %, paired by seed, "
+             "simultaneous over the variants (a part SAFE's speed rests on is one whose "
+             "removal costs rounds):", "", f"| variant | pairs | {head} |",
+             "|---|---|" + "---|" * len(quantities)]
+    for i, group in enumerate(paired[quantities[0]]["group"]):
+        cells = [f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, {r['hi_holm']:+.3g}] "
+                 f"(Holm p {r['p_holm']:.2g})" for r in (paired[q].iloc[i] for q in quantities)]
+        lines.append(f"| {group} | {paired[quantities[0]].iloc[i]['n']} | "
+                     + " | ".join(cells) + " |")
     return lines + [""]
 
 
