@@ -652,11 +652,16 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
             values = runs[q].loc[runs[q]["group"] == group, q]
             rows = paired[q][paired[q]["group"] == group]
             r = rows.iloc[0] if len(rows) else None
-            cells += [f"{values.mean():.3g} ± {values.std(ddof=1):.2g}", "(baseline)" if
-                      r is None else f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
-                      f"{r['hi_holm']:+.3g}] (Holm p {r['p_holm']:.2g})"]
+            cells += [f"{values.mean():.3g} ± {values.std(ddof=1):.2g}",
+                      "(baseline)" if r is None else paired_cell(r)]
         lines.append(f"| {group} | {len(values)} | " + " | ".join(cells) + " |")
     return lines + [""] + _variant_target_lines(record, runs, quantities, common)
+
+
+def paired_cell(r: pd.Series) -> str:
+    """One row of ``stats.paired_differences`` as a table cell: mean [simultaneous], Holm p."""
+    return (f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, {r['hi_holm']:+.3g}] "
+            f"(Holm p {r['p_holm']:.2g})")
 
 
 def _variant_target_lines(record: dict, runs: dict[str, pd.DataFrame],
@@ -677,8 +682,7 @@ def _variant_target_lines(record: dict, runs: dict[str, pd.DataFrame],
              "removal costs rounds):", "", f"| variant | pairs | {head} |",
              "|---|---|" + "---|" * len(quantities)]
     for i, group in enumerate(paired[quantities[0]]["group"]):
-        cells = [f"{r['mean']:+.3g} [{r['lo_holm']:+.3g}, {r['hi_holm']:+.3g}] "
-                 f"(Holm p {r['p_holm']:.2g})" for r in (paired[q].iloc[i] for q in quantities)]
+        cells = [paired_cell(paired[q].iloc[i]) for q in quantities]
         lines.append(f"| {group} | {paired[quantities[0]].iloc[i]['n']} | "
                      + " | ".join(cells) + " |")
     return lines + [""]
