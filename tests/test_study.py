@@ -447,6 +447,9 @@ def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     assert tables and tables == [line for line in shipped.splitlines()
                                  if line.startswith(("|", "- "))]
     assert "not shown" in page or "is shown" in page
+    # one target a page section: the accuracy table carries no second, sim-time target
+    assert not [line for line in tables if line.startswith("| group | n | accuracy") and
+                "time to" in line]
 
 
 def test_scores_of_the_last_round_only_are_drawn_as_points_with_intervals():
