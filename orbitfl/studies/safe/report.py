@@ -766,7 +766,7 @@ def verdict(record: dict, found: dict) -> list[str]:
                 d = difference(f["ablations"], label(record, method), column) \
                     if "ablations" in f else None
                 if d is not None:
-                    lines.append("- " + reading(d, f"{where}: {label(record, method)} - SAFE, "
+                    lines.append("- " + reading(d, f"{where}: ({label(record, method)}) - SAFE, "
                                                    f"{name}"))
         lines += target_verdict(where, safe, f.get("to_target"))
         for method, g in f.get("personal_gain", {}).items():
