@@ -365,7 +365,10 @@ def test_each_variants_detectable_effect_from_its_own_paired_sd_by_hand():
     (["--lr-grid", "0.1,nan"], "--lr-grid: expected positive finite numbers"),
     (["--lr-grid", "-1"], "--lr-grid: expected positive finite numbers"),
     (["--headline-rounds", "0"], "--headline-rounds: at least 1, got 0"),
-    (["--selection-rounds", "-2"], "--selection-rounds: at least 1, got -2")])
+    (["--selection-rounds", "-2"], "--selection-rounds: at least 1, got -2"),
+    (["--links-duration", "abc"], "--links-duration: expected a duration like"),
+    (["--links-duration", "0s"], "--links-duration: a duration must be positive"),
+    (["--links-duration=-3d"], "--links-duration: expected a duration like")])
 def test_the_command_line_refuses_a_protocol_it_cannot_use(tmp_path, capsys, flags, says):
     assert main(["--out", str(tmp_path / "s"), *flags]) != 0
     err = capsys.readouterr().err.strip()
@@ -373,16 +376,33 @@ def test_the_command_line_refuses_a_protocol_it_cannot_use(tmp_path, capsys, fla
     assert not (tmp_path / "s").exists()
 
 
+def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
+    # 400 real-link rounds need ~12 days of contacts; the ideal runs keep the base's span,
+    # so their scenarios (and hashes) stay those of a study without the flag
+    swept = []
+    monkeypatch.setattr(Study, "tune", lambda self, method, factor: {"fl.lr": 0.1})
+    monkeypatch.setattr(Study, "sweep", lambda self, folder, setting, seeds, s=None:
+                        swept.append((folder.parts[-3], setting)))
+    study = Study(tmp_path, Protocol(links_duration="13d"))
+    study.measure("fedavg", 100.0, "ideal", 5)
+    study.measure("fedavg", 100.0, "links", 5)
+    (_, ideal), (_, links) = swept
+    assert "duration" not in ideal and ideal["network.mode"] == "ideal"
+    assert links["duration"] == "13d" and links["network.mode"] == "links"
+    assert Protocol().network_set("links") == {"network.mode": "links"}
+
+
 def test_the_regenerate_line_repeats_the_protocol_flags():
     from orbitfl.studies.safe.report import regenerate_lines
 
     record = {"protocol": {**Protocol().__dict__, "lr_grid": [0.1, 0.3, 0.9],
                            "headline_rounds": 10, "selection_rounds": 10,
-                           "variants_at_headline": True}}
+                           "variants_at_headline": True, "links_duration": "13d"}}
     runs = pd.DataFrame({"method": ["fedavg", "safe"], "network": ["ideal", "ideal"]})
     line = regenerate_lines(record, runs, Path("d"), Path("docs/x.md"), None)[3]
     assert ("--only fedavg,safe --networks ideal --lr-grid 0.1,0.3,0.9 "
-            "--selection-rounds 10 --headline-rounds 10 --variants-at-safe") in line
+            "--selection-rounds 10 --headline-rounds 10 --variants-at-safe "
+            "--links-duration 13d") in line
 
 
 def test_the_study_has_every_row_the_issue_asks_for():

@@ -23,6 +23,9 @@ its edges cannot move:
 - **Settings taken, not tuned** (``--settings-from STUDY``): each method runs at the setting
   another study folder chose, e.g. to measure a study's choices at a longer round budget
   (``--set fl.rounds=200``) without tuning again; its tuning seeds stay unmeasured here.
+- **A span for real links** (``--links-duration 13d``): a real-link round takes simulated
+  time, so 400 rounds need about 12 days of contact plan; only the links runs get it, and
+  the ideal runs stay the same scenarios (and are reused).
 - **Ablations at SAFE's setting** (``--variants-at-safe``): each SAFE variant runs at the
   setting chosen for full SAFE, so that a row differs from SAFE by one switch; tuning each
   variant again would mix the part's effect with a change of learning rate (and costs a
@@ -85,6 +88,15 @@ class Protocol:
     headline_rounds: int = 1                       # 1: the last round's accuracy
     networks: tuple[str, ...] = ("ideal", "links")
     variants_at_headline: bool = False             # SAFE's variants take SAFE's setting
+    links_duration: str | None = None              # real-link runs' span; None: the base's
+
+    def network_set(self, network: str) -> dict[str, Any]:
+        """The ``--set`` changes that make a run one of ``network``'s: real-link rounds take
+        simulated time (about 40 min each on the Dove plan), so a long budget needs a longer
+        span there, while ideal runs keep the base's and stay reusable."""
+        span = {"duration": self.links_duration} if network == "links" and \
+            self.links_duration else {}
+        return {**LINKS[network], **span}
 
     @property
     def headline_metric(self) -> str:
@@ -341,7 +353,7 @@ class Study:
         spec = METHODS[method]
         folder = self.out / "measure" / network / factor_name(factor) / method
         return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
-                                   **LINKS[network], **setting},
+                                   **self.protocol.network_set(network), **setting},
                           self.protocol.measured_seeds(seeds))
 
     def headline(self, method: str, factor: float, seeds: int) -> pd.DataFrame:
@@ -501,6 +513,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="run SAFE's variants (a part left out, mu fixed, DMR off) at "
                         "SAFE's chosen setting instead of tuning each: the ablation then "
                         "changes one switch of SAFE as tuned")
+    parser.add_argument("--links-duration", default=None, metavar="SPAN",
+                        help="simulated span of the real-link runs only, e.g. 13d (default: "
+                        "the base scenario's): enough for their rounds' contacts")
     parser.add_argument("--backend", choices=("local", "ray"), default="local")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--set", dest="overrides", action="append", default=[],
@@ -540,8 +555,17 @@ def _run(args: argparse.Namespace) -> None:
                         tuning_seeds=tuning_seeds, lr_grid=_lr_grid(args.lr_grid),
                         selection_rounds=args.selection_rounds,
                         headline_rounds=args.headline_rounds,
-                        variants_at_headline=args.variants_at_safe)
+                        variants_at_headline=args.variants_at_safe,
+                        links_duration=args.links_duration)
     protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
+    if args.links_duration is not None:          # a bad span fails now, not after tuning
+        from orbitfl.scenario import load_scenario
+
+        try:
+            load_scenario(BASE, [("duration", args.links_duration)])
+        except InputError as error:
+            raise InputError(f"--links-duration: {str(error).split('duration: ', 1)[-1]}") \
+                from None
     ray_started = _start_ray(args.backend, args.workers)
     try:
         Study(args.out, protocol, args.backend, args.workers,

@@ -864,6 +864,10 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         *(["- **SAFE's variants are not tuned:** each runs at full SAFE's chosen setting, so "
            "that a variant differs from SAFE by one switch (declared before the runs)."]
           if protocol.get("variants_at_headline") else []),
+        *([f"- **Real-link runs simulate {protocol['links_duration']}** of contact plan "
+           "(the base scenario's span elsewhere): a real-link round takes simulated time, and "
+           "a run whose span ends before its rounds stops there (its rounds column says so)."]
+          if protocol.get("links_duration") and "links" in set(runs["network"]) else []),
         f"- Learning-rate grid {protocol.get('lr_grid')}, extended by x"
         f"{protocol.get('lr_step')} in the direction of an end choice until the choice is "
         f"interior (at most {protocol.get('max_extensions')} extensions). " + edge_note(record),
@@ -964,6 +968,8 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
         flags += f" --tuning-seeds {','.join(map(str, protocol['tuning_seeds']))}"
     if protocol.get("variants_at_headline"):
         flags += " --variants-at-safe"
+    if protocol.get("links_duration"):
+        flags += f" --links-duration {protocol['links_duration']}"
     flags += "".join(f" --set {k}={v}" for k, v in record.get("overrides", []))
     return ["## Regenerate", "", "```",
             f"python -m orbitfl.studies.safe.driver --out {study} --workers 2{flags}"
