@@ -559,3 +559,18 @@ def test_the_200_round_fedavg_runs_begin_as_the_replications_100_round_runs():
     for column in ("accuracy", "val_balanced_accuracy", "bytes_up", "bytes_down"):
         assert a[column].tolist() == b[column].tolist()
     assert long["round"].max() == 200
+
+
+def test_a_small_holm_p_beside_an_interval_spanning_zero_is_explained_not_read_as_shown():
+    # Holm steps down, Bonferroni does not: with 6 comparisons a difference may have Holm p
+    # 0.042 and a simultaneous interval [-0.000, +0.242]; the interval decides
+    from orbitfl.studies.safe.report import reading
+
+    d = pd.Series({"pairs": 10, "comparisons": 6, "difference": 0.121,
+                   "difference_lo": -0.0002, "difference_hi": 0.242, "p_holm": 0.042})
+    text = reading(d, "SAFE - FedAvg")
+    assert text.endswith("not shown (the interval includes zero; Holm's step-down p is below "
+                         "0.05, but the declared reading is the simultaneous interval).")
+    assert reading(pd.Series({**d, "p_holm": 0.3}),
+                   "x").endswith("not shown (the interval includes zero).")
+    assert reading(pd.Series({**d, "difference_lo": 0.01}), "x").endswith("a gain is shown.")

@@ -168,7 +168,17 @@ def reading(d: pd.Series | None, what: str) -> str:
         return f"{what}: {span}: a gain is shown."
     if d["difference_hi"] < 0:
         return f"{what}: {span}: a loss is shown."
-    return f"{what}: {span}: not shown (the interval includes zero)."
+    return f"{what}: {span}: {not_shown(d['p_holm'])}."
+
+
+def not_shown(p_holm: float) -> str:
+    """The reading of an interval that includes zero. Holm steps down, so its p can fall
+    below 0.05 while the Bonferroni interval still spans zero; the page says so rather than
+    print a small p beside "not shown" unexplained (the interval decides, as declared)."""
+    if np.isfinite(p_holm) and p_holm < 0.05:
+        return ("not shown (the interval includes zero; Holm's step-down p is below 0.05, "
+                "but the declared reading is the simultaneous interval)")
+    return "not shown (the interval includes zero)"
 
 
 def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
@@ -500,7 +510,8 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
                  "rounds", "sim_time_h", "bytes_up", "bytes_down")), "",
              caption, "", "### Every method minus FedAvg, paired by seed", "",
              "Simultaneous 95 % (Bonferroni) intervals over the comparisons of each metric, "
-             "agreeing with Holm's adjusted p-values.", "",
+             "with Holm's adjusted p-values (Holm steps down, so its p can be below 0.05 "
+             "where the interval still includes zero; the interval decides).", "",
              *differences_table(sweep, numbers), ""]
     found = {"numbers": numbers, "sweep": sweep}
     lines += _personal_lines(record, mine, curves, folder, caption, found)
@@ -790,7 +801,7 @@ def target_verdict(where: str, safe: str, to_target: dict | None) -> list[str]:
             continue
         r, unit = rows.iloc[0], TO_TARGET[quantity][0]
         shown = ("SAFE needs fewer" if r["hi_holm"] < 0 else "SAFE needs more"
-                 if r["lo_holm"] > 0 else "not shown (the interval includes zero)")
+                 if r["lo_holm"] > 0 else not_shown(r["p_holm"]))
         lines.append(f"- {where}: SAFE - FedAvg, {unit} to {100 * to_target['target']:g} % "
                      f"(reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
                      f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
@@ -879,7 +890,8 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         *power_lines(record, runs),
         "- Intervals on differences are simultaneous over each family of comparisons "
         "(Bonferroni), with Holm-adjusted p-values; \"not shown\" wherever an interval "
-        "includes zero.",
+        "includes zero (Holm steps down, so a Holm p below 0.05 beside an interval that "
+        "includes zero can occur; the interval decides).",
         "- Every round is evaluated (global model); personalised models (SAFE's" + (
             ", and FedAvg's fine-tuned copies: one local job on each client's data from the "
             "final global model" if FT in measured else "") + ") at the last round, on the "
