@@ -574,3 +574,18 @@ def test_a_small_holm_p_beside_an_interval_spanning_zero_is_explained_not_read_a
     assert reading(pd.Series({**d, "p_holm": 0.3}),
                    "x").endswith("not shown (the interval includes zero).")
     assert reading(pd.Series({**d, "difference_lo": 0.01}), "x").endswith("a gain is shown.")
+
+
+def test_a_diagnostic_a_variant_does_not_measure_is_left_out_not_printed_as_nan():
+    # SAFE with fixed mu computes no CKA divergence (its rows are NaN) but logs mu, which
+    # DMR's ramp scales: 0.25 and 0.5 at the two rounds, means over two clients by hand
+    from orbitfl.studies.safe.report import parts_lines
+
+    rows = [{"network": "ideal", "factor": 100.0, "method": "safe-fixed-mu", "seed": 1,
+             "round": r, "quantity": q, "index": c, "value": v}
+            for r, mu in ((200, 0.25), (400, 0.5)) for c in (0, 1)
+            for q, v in (("fau_divergence", np.nan), ("fau_mu", mu + (0.1 if c else -0.1)))]
+    lines = parts_lines(pd.DataFrame(rows), {})
+    assert not [line for line in lines if "nan" in line or "CKA divergence" in line]
+    assert "| FAU: mu, the share of its own model a client keeps (mean over clients) | 0.250 " \
+           "| 0.500 |" in lines

@@ -714,8 +714,8 @@ def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:
                   "| quantity | " + " | ".join(f"round {int(r)}" for r in picks) + " |",
                   "|---|" + "---|" * len(picks)]
         for quantity, name in PARTS.items():
-            mine = rows[rows["quantity"] == quantity]
-            if mine.empty:
+            mine = rows[(rows["quantity"] == quantity) & np.isfinite(rows["value"])]
+            if mine.empty:   # not measured by this variant (fixed mu computes no CKA)
                 continue
             cells = []
             for r in picks:
