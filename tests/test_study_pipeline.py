@@ -1,0 +1,56 @@
+"""The SAFE study's three commands end to end, as a user runs them: the driver (at settings
+taken from another study, so nothing is tuned), the export of the compact tables and the
+report, on two-round runs. The shipped pages are checked against their shipped data in
+test_study.py; this checks that what the export ships is what the runs wrote."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from orbitfl.rundir.reader import read_table
+from orbitfl.studies.safe.driver import main as driver
+from orbitfl.studies.safe.export import export
+from orbitfl.studies.safe.report import write_report
+
+
+def test_driver_export_and_report_ship_what_the_runs_wrote(tmp_path):
+    source = tmp_path / "tuned"
+    source.mkdir()
+    chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
+    (source / "study.json").write_text(json.dumps({
+        "protocol": {"tuning_seeds": [1001]},
+        "tuning": {"if100": {"fedavg": chosen, "safe": chosen}}}))
+    study, data = tmp_path / "study", tmp_path / "data"
+    assert driver(["--out", str(study), "--settings-from", str(source), "--only",
+                   "fedavg,safe", "--networks", "ideal", "--max-seeds", "5", "--workers", "2",
+                   "--set", "fl.rounds=2"]) == 0
+    export(study, data)
+
+    runs = pd.read_parquet(data / "runs.parquet")
+    assert sorted(runs["method"].unique()) == ["fedavg", "safe"]
+    assert (runs["status"] == "complete").all() and len(runs) == 10   # 5 seeds each
+    assert set(runs["seed"]) == {1, 2, 3, 4, 5}
+    curves = pd.read_parquet(data / "curves.parquet")
+    for _, run in runs.iterrows():
+        mine = curves[(curves["method"] == run["method"]) & (curves["seed"] == run["seed"])]
+        assert list(mine["round"]) == [0, 1, 2]          # every round evaluated, in order
+        # the run table's final accuracy is the last evaluated round's balanced accuracy
+        assert mine["balanced_accuracy"].iloc[-1] == pytest.approx(run["final_accuracy"],
+                                                                   rel=1e-12)
+    diagnostics = pd.read_parquet(data / "diagnostics.parquet")
+    assert set(diagnostics["method"]) == {"safe"} and diagnostics["value"].dtype == np.float32
+    # the shipped diagnostics of one run are that run's own, rounded to float32 only
+    folder = study / "measure" / "ideal" / "if100" / "safe"
+    table = read_table(folder, "sweep.parquet")
+    first = table[table["seed"] == 1].iloc[0]
+    own = read_table(folder / "runs" / str(first["point"]), "safe_diagnostics.parquet")
+    shipped = diagnostics[diagnostics["seed"] == 1]
+    assert len(shipped) == len(own)
+    np.testing.assert_array_equal(shipped["value"].to_numpy(),
+                                  own["value"].to_numpy().astype(np.float32))
+
+    page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
+    assert "## Verdict" in page and "SAFE - FedAvg" in page
+    assert f"--settings-from {source}" in page and "--set fl.rounds=2" in page
