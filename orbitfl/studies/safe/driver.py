@@ -559,13 +559,12 @@ def _run(args: argparse.Namespace) -> None:
                         links_duration=args.links_duration)
     protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
     if args.links_duration is not None:          # a bad span fails now, not after tuning
-        from orbitfl.scenario import load_scenario
+        from orbitfl.core.options import parse_duration
 
         try:
-            load_scenario(BASE, [("duration", args.links_duration)])
-        except InputError as error:
-            raise InputError(f"--links-duration: {str(error).split('duration: ', 1)[-1]}") \
-                from None
+            parse_duration(args.links_duration)
+        except ValueError as error:
+            raise InputError(f"--links-duration: {error}") from None
     ray_started = _start_ray(args.backend, args.workers)
     try:
         Study(args.out, protocol, args.backend, args.workers,
