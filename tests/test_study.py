@@ -392,6 +392,19 @@ def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
     assert Protocol().network_set("links") == {"network.mode": "links"}
 
 
+def test_a_links_only_call_still_measures_ideal_links_at_every_seed(tmp_path, monkeypatch):
+    # the pilot's sweep holds 5 seeds; were ideal left there, a real-link page would show
+    # its ideal runs at 5 seeds beside 10 real-link ones (and a shared folder would shrink)
+    measured = []
+    monkeypatch.setattr(Study, "tune", lambda self, method, factor: {"fl.lr": 0.1})
+    monkeypatch.setattr(Study, "power", lambda self, factor, methods: 10)
+    monkeypatch.setattr(Study, "measure", lambda self, method, factor, network, seeds:
+                        measured.append((network, method, seeds)))
+    Study(tmp_path, Protocol(networks=("links",))).run(["fedavg", "safe"], ["links"])
+    assert measured == [("ideal", "fedavg", 10), ("ideal", "safe", 10),
+                        ("links", "fedavg", 10), ("links", "safe", 10)]
+
+
 def test_the_regenerate_line_repeats_the_protocol_flags():
     from orbitfl.studies.safe.report import regenerate_lines
 

@@ -19,7 +19,9 @@ its edges cannot move:
   FedAvg) interval half-width of ``half_width`` follows. Up to ``max_seeds`` (the budget)
   are run; where that is too few, the minimal detectable effect at 80 % power is recorded.
 - **Two networks.** Every method on ideal links (the learning alone) and on the Dove
-  scenario's real contact plan and links (``network.mode: links``).
+  scenario's real contact plan and links (``network.mode: links``). Ideal links are always
+  measured at the full seed count: the pilot and the headline are read there, and a
+  real-link page pairs its runs with them by seed.
 - **Settings taken, not tuned** (``--settings-from STUDY``): each method runs at the setting
   another study folder chose, e.g. to measure a study's choices at a longer round budget
   (``--set fl.rounds=200``) without tuning again; its tuning seeds stay unmeasured here.
@@ -389,7 +391,10 @@ class Study:
             for method in methods:          # every tuning first: it decides the rest
                 self.tune(method, factor)
             seeds = self.power(factor, methods)
-            for network in networks:
+            # ideal links carry the pilot and the headline, and every page reads real links
+            # beside them by seed: measured at the full count always, so that a links-only
+            # call never leaves the ideal sweep at the pilot's seeds
+            for network in dict.fromkeys(("ideal", *networks)):
                 for method in methods:
                     self.measure(method, factor, network, seeds)
         return self.record
@@ -488,7 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated method names (default: "
                         "all, in the study's order)")
     parser.add_argument("--networks", default="ideal,links",
-                        help="comma-separated: ideal, links (default: both)")
+                        help="comma-separated: ideal, links (default: both); ideal "
+                        "links are measured in any case, at the same seeds: they carry "
+                        "the pilot and the headline")
     parser.add_argument("--factors", default="100", help="imbalance factors (default: 100)")
     parser.add_argument("--max-seeds", type=int, default=Protocol.max_seeds,
                         help="the budget's cap on measured seeds (at least 5)")
