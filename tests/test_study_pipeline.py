@@ -54,3 +54,27 @@ def test_driver_export_and_report_ship_what_the_runs_wrote(tmp_path):
     page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
     assert "## Verdict" in page and "SAFE - FedAvg" in page
     assert f"--settings-from {source}" in page and "--set fl.rounds=2" in page
+
+
+def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp_path):
+    # a finding is confirmed on seeds no earlier page measured, as many as the plan's own
+    # power computation fixed: no pilot, so FedAvg does not run and the page reads SAFE's
+    # variant against SAFE only
+    source = tmp_path / "tuned"
+    source.mkdir()
+    chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
+    (source / "study.json").write_text(json.dumps({
+        "protocol": {"tuning_seeds": [1001]}, "tuning": {"if100": {"safe": chosen}}}))
+    study, data = tmp_path / "study", tmp_path / "data"
+    assert driver(["--out", str(study), "--settings-from", str(source), "--only",
+                   "safe,safe-ace", "--networks", "ideal", "--variants-at-safe",
+                   "--first-seed", "11", "--seeds", "5", "--workers", "2",
+                   "--set", "fl.rounds=2"]) == 0
+    export(study, data)
+    runs = pd.read_parquet(data / "runs.parquet")
+    assert sorted(runs["method"].unique()) == ["safe", "safe-ace"]
+    assert set(runs["seed"]) == {11, 12, 13, 14, 15}
+    page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
+    assert "- Seeds: 5, seeds 11-15, a count fixed before the runs" in page
+    assert "internal pilot's" not in page
+    assert "--first-seed 11 --seeds 5" in page

@@ -18,6 +18,8 @@ its edges cannot move:
   from which the number of seeds for a simultaneous (Bonferroni over the comparisons with
   FedAvg) interval half-width of ``half_width`` follows. Up to ``max_seeds`` (the budget)
   are run; where that is too few, the minimal detectable effect at 80 % power is recorded.
+  A confirmation instead measures the count its written plan fixed (``--seeds N``), from a
+  seed no earlier page measured (``--first-seed``).
 - **Two networks.** Every method on ideal links (the learning alone) and on the Dove
   scenario's real contact plan and links (``network.mode: links``). Ideal links are always
   measured at the full seed count: the pilot and the headline are read there, and a
@@ -91,6 +93,7 @@ class Protocol:
     networks: tuple[str, ...] = ("ideal", "links")
     variants_at_headline: bool = False             # SAFE's variants take SAFE's setting
     links_duration: str | None = None              # real-link runs' span; None: the base's
+    fixed_seeds: int | None = None                 # a written plan's count; None: the pilot's
 
     def network_set(self, network: str) -> dict[str, Any]:
         """The ``--set`` changes that make a run one of ``network``'s: real-link rounds take
@@ -390,7 +393,7 @@ class Study:
         for factor in self.protocol.factors:
             for method in methods:          # every tuning first: it decides the rest
                 self.tune(method, factor)
-            seeds = self.power(factor, methods)
+            seeds = self.protocol.fixed_seeds or self.power(factor, methods)
             # ideal links carry the pilot and the headline, and every page reads real links
             # beside them by seed: measured at the full count always, so that a links-only
             # call never leaves the ideal sweep at the pilot's seeds
@@ -520,6 +523,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="run SAFE's variants (a part left out, mu fixed, DMR off) at "
                         "SAFE's chosen setting instead of tuning each: the ablation then "
                         "changes one switch of SAFE as tuned")
+    parser.add_argument("--first-seed", type=int, default=Protocol.first_seed,
+                        metavar="N", help="the first measured seed (default: 1); e.g. to "
+                        "confirm a finding on seeds no earlier page measured")
+    parser.add_argument("--seeds", type=int, default=None, metavar="N",
+                        help="measure exactly N seeds from --first-seed, a count a plan "
+                        "fixed before the runs by its own power computation (no pilot, so "
+                        "FedAvg need not run)")
     parser.add_argument("--links-duration", default=None, metavar="SPAN",
                         help="simulated span of the real-link runs only, e.g. 13d (default: "
                         "the base scenario's): enough for their rounds' contacts")
@@ -554,17 +564,20 @@ def _run(args: argparse.Namespace) -> None:
     if args.max_seeds < Protocol.min_seeds:
         raise InputError(f"--max-seeds: at least {Protocol.min_seeds}, got "
                          f"{args.max_seeds}")
-    for flag, value in (("--selection-rounds", args.selection_rounds),
-                        ("--headline-rounds", args.headline_rounds)):
-        if value < 1:
-            raise InputError(f"{flag}: at least 1, got {value}")
+    for flag, value, least in (("--selection-rounds", args.selection_rounds, 1),
+                               ("--headline-rounds", args.headline_rounds, 1),
+                               ("--first-seed", args.first_seed, 0),
+                               ("--seeds", args.seeds, Protocol.min_seeds)):
+        if value is not None and value < least:
+            raise InputError(f"{flag}: at least {least}, got {value}")
     protocol = Protocol(factors=factors, max_seeds=args.max_seeds, networks=tuple(networks),
                         tuning_seeds=tuning_seeds, lr_grid=_lr_grid(args.lr_grid),
                         selection_rounds=args.selection_rounds,
                         headline_rounds=args.headline_rounds,
                         variants_at_headline=args.variants_at_safe,
-                        links_duration=args.links_duration)
-    protocol.measured_seeds(protocol.max_seeds)  # no tuning seed among them
+                        links_duration=args.links_duration, first_seed=args.first_seed,
+                        fixed_seeds=args.seeds)
+    protocol.measured_seeds(args.seeds or protocol.max_seeds)  # no tuning seed among them
     if args.links_duration is not None:          # a bad span fails now, not after tuning
         from orbitfl.core.options import parse_duration
 

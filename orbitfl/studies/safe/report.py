@@ -430,6 +430,23 @@ def edge_note(record: dict) -> str:
             "lie beyond; read these rows with care): " + "; ".join(at_edge) + ".")
 
 
+def seed_lines(record: dict, runs: pd.DataFrame) -> list[str]:
+    """How many seeds were measured and why: the pilot's power rule, or a count a written
+    plan fixed (a confirmation on new seeds)."""
+    protocol = record.get("protocol", {})
+    fixed, first = protocol.get("fixed_seeds"), protocol.get("first_seed")
+    if fixed:
+        return [f"- Seeds: {fixed}, seeds {first}-{first + fixed - 1}, a count fixed before "
+                "the runs by the written plan's own power computation (in the notes below); "
+                "no internal pilot."]
+    return [f"- Seeds: at least {protocol.get('min_seeds')}; the number follows from a "
+            f"half-width target of {protocol.get('half_width')} for the headline "
+            f"simultaneous interval (SAFE - FedAvg, {headline_text(record)}), with the sd of "
+            f"the first {protocol.get('min_seeds')} seeds' paired differences (an internal "
+            f"pilot), capped at {protocol.get('max_seeds')} by the budget:",
+            *power_lines(record, runs)]
+
+
 def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
     """The power computation per factor, recomputed from the shipped runs (the pilot: the
     first ``min_seeds`` measured seeds' paired SAFE - FedAvg differences on ideal links;
@@ -882,12 +899,7 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         f"- Learning-rate grid {protocol.get('lr_grid')}, extended by x"
         f"{protocol.get('lr_step')} in the direction of an end choice until the choice is "
         f"interior (at most {protocol.get('max_extensions')} extensions). " + edge_note(record),
-        f"- Seeds: at least {protocol.get('min_seeds')}; the number follows from a "
-        f"half-width target of {protocol.get('half_width')} for the headline simultaneous "
-        f"interval (SAFE - FedAvg, {headline_text(record)}), with the sd of the first "
-        f"{protocol.get('min_seeds')} seeds' paired differences (an internal pilot), capped "
-        f"at {protocol.get('max_seeds')} by the budget:",
-        *power_lines(record, runs),
+        *seed_lines(record, runs),
         "- Intervals on differences are simultaneous over each family of comparisons "
         "(Bonferroni), with Holm-adjusted p-values; \"not shown\" wherever an interval "
         "includes zero (Holm steps down, so a Holm p below 0.05 beside an interval that "
@@ -982,6 +994,10 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
         flags += " --variants-at-safe"
     if protocol.get("links_duration"):
         flags += f" --links-duration {protocol['links_duration']}"
+    if protocol.get("first_seed", default["first_seed"]) != default["first_seed"]:
+        flags += f" --first-seed {protocol['first_seed']}"
+    if protocol.get("fixed_seeds"):
+        flags += f" --seeds {protocol['fixed_seeds']}"
     flags += "".join(f" --set {k}={v}" for k, v in record.get("overrides", []))
     return ["## Regenerate", "", "```",
             f"python -m orbitfl.studies.safe.driver --out {study} --workers 2{flags}"
