@@ -466,7 +466,7 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
 @pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds",
                                   "safe-study-replication", "safe-study-200-rounds",
                                   "safe-study-plateau", "safe-study-400",
-                                  "safe-study-400-parts"])
+                                  "safe-study-400-parts", "safe-study-400-links"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import TABLES, write_report
 
