@@ -230,10 +230,10 @@ def test_the_realised_half_width_is_stated_beside_the_pilots_by_hand():
     # comparisons t(0.9875, 2) = 6.205: 0.358
     d = pd.Series([0.1, 0.2, 0.3])
     assert realised_half_width(d, Protocol(), 1) == (
-        " Over all 3 paired seeds the sd is 0.1000 and the interval's half-width 0.248 "
-        "(above the target).")
-    assert "half-width 0.358" in realised_half_width(d, Protocol(), 2)
-    assert "(within the target)" in realised_half_width(d / 10, Protocol(), 1)
+        " Over all 3 paired seeds the sd is 0.1000, so the interval's realised half-width "
+        "is 0.248: above the target.")
+    assert "half-width is 0.358" in realised_half_width(d, Protocol(), 2)
+    assert ": within the target." in realised_half_width(d / 10, Protocol(), 1)
     assert realised_half_width(pd.Series([0.1, np.nan]), Protocol(), 1) == ""
 
 

@@ -471,7 +471,7 @@ def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
             f"FedAvg accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % "
             f"interval over {comparisons} comparison{'s' if comparisons != 1 else ''} with "
             f"half-width <= {p['half_width']:g} needs {p['seeds_needed']} seeds; "
-            f"{p['seeds_run']} were run. " + ("The target is reached." if reached else
+            f"{p['seeds_run']} were run. " + ("The budget allows the pilot's count." if reached else
                        f"The budget does not reach it: the minimal detectable effect at 80 % "
                        f"power with {p['seeds_run']} seeds is {p['mde']:.3f}.") +
             realised_half_width(d, protocol, comparisons))
@@ -486,10 +486,10 @@ def realised_half_width(d: pd.Series, protocol: Protocol, comparisons: int) -> s
         return ""
     level = 1 - (1 - protocol.level) / comparisons
     half = mean_interval(d, level)
-    return (f" Over all {len(d)} paired seeds the sd is {half.sd:.4f} and the interval's "
-            f"half-width {(half.hi - half.lo) / 2:.3f}" +
-            (" (within the target)." if (half.hi - half.lo) / 2 <= protocol.half_width
-             else " (above the target)."))
+    width = (half.hi - half.lo) / 2
+    return (f" Over all {len(d)} paired seeds the sd is {half.sd:.4f}, so the interval's "
+            f"realised half-width is {width:.3f}: " +
+            ("within the target." if width <= protocol.half_width else "above the target."))
 
 
 def protocol_of(record: dict) -> Protocol:
