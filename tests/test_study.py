@@ -339,6 +339,43 @@ def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp
                          f"(Holm p {stats.ttest_1samp([2, 4, 6], 0).pvalue:.2g}) |")
 
 
+def test_a_declared_target_is_read_for_safes_variants_without_fedavg_by_hand(tmp_path):
+    from scipy import stats
+
+    from orbitfl.studies.safe.report import _target_section, as_sweep, verdict
+
+    # SAFE's seed s climbs 0.2 a round (0.6 at round 3); SAFE - ACE's 0.6 / (5 + s) a
+    # round, so it reaches 0.6 at rounds 6, 7, 8: +3, +4, +5 rounds, and both go on to 0.7
+    # (so that the highest target every run reaches, 0.7, is not the one declared)
+    keys = {"network": "ideal", "factor": 100.0}
+    pace = {("safe", s): 0.2 for s in (1, 2, 3)} | {
+        ("safe-ace", s): 0.6 / (5 + s) for s in (1, 2, 3)}
+    curves = pd.DataFrame([{**keys, "method": m, "seed": s, "round": r, "accuracy": min(
+        pace[m, s] * r + 1e-9, 0.7), "bytes_up": r * 1e6, "bytes_down": r * 1e6,
+        "sim_time_s": 60.0 * r} for (m, s) in pace for r in range(16)])
+    runs = curves[curves["round"] == 15].drop(columns="round").assign(status="complete")
+    sweep = as_sweep({}, runs, curves, tmp_path)
+    found = {"numbers": pd.DataFrame(columns=["group", "metric", "pairs"]), "sweep": sweep}
+    lines = _target_section({}, sweep, "ideal", "cap", found, declared=0.6)
+    assert "to 60 % (the target the plan declared)" in "\n".join(lines)
+    text = verdict({}, {("ideal", 100.0): found})
+    half = stats.t.ppf(0.975, 2) / np.sqrt(3)               # differences 3, 4, 5: sd 1
+    rounds = next(line for line in text if "rounds to 60 %" in line)
+    assert rounds == (f"- IF 100, ideal: (safe-ace) - SAFE, rounds to 60 % (declared; "
+                      f"reached by every run): +4 [{4 - half:+.3g}, {4 + half:+.3g}] "
+                      f"(simultaneous 95 % over 1 variant, 3 seeds, Holm p "
+                      f"{stats.ttest_1samp([3, 4, 5], 0).pvalue:.2g}): safe-ace needs more.")
+    assert not any("FedAvg" in line for line in text)       # FedAvg did not run
+    # a declared target one SAFE run never reaches is not read as if it were reached
+    late = curves.assign(accuracy=np.where((curves["method"] == "safe") & (
+        curves["seed"] == 1), curves["accuracy"].clip(upper=0.55), curves["accuracy"]))
+    sweep = as_sweep({}, runs, late, tmp_path)
+    found = {"numbers": found["numbers"], "sweep": sweep}
+    lines = _target_section({}, sweep, "ideal", "cap", found, declared=0.6)
+    assert "Not every run of safe reaches the declared 60 %" in "\n".join(lines)
+    assert "declared_target" not in found
+
+
 def test_each_variants_detectable_effect_from_its_own_paired_sd_by_hand():
     from scipy import stats
 
@@ -368,12 +405,28 @@ def test_each_variants_detectable_effect_from_its_own_paired_sd_by_hand():
     (["--selection-rounds", "-2"], "--selection-rounds: at least 1, got -2"),
     (["--links-duration", "abc"], "--links-duration: expected a duration like"),
     (["--links-duration", "0s"], "--links-duration: a duration must be positive"),
-    (["--links-duration=-3d"], "--links-duration: expected a duration like")])
+    (["--links-duration=-3d"], "--links-duration: expected a duration like"),
+    (["--seeds", "3"], "--seeds: at least 5, got 3"),
+    (["--first-seed", "-1"], "--first-seed: at least 0, got -1"),
+    (["--first-seed", "1000", "--seeds", "5", "--tuning-seeds", "1001"],
+     "tuning seed 1001 is also a measured seed")])
 def test_the_command_line_refuses_a_protocol_it_cannot_use(tmp_path, capsys, flags, says):
     assert main(["--out", str(tmp_path / "s"), *flags]) != 0
     err = capsys.readouterr().err.strip()
     assert says in err and len(err.splitlines()) == 1
     assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("target", ["0", "1", "nan", "-0.5", "60"])
+def test_the_report_refuses_a_declared_target_that_is_no_accuracy(tmp_path, capsys, target):
+    from orbitfl.studies.safe.report import main as report
+
+    out = tmp_path / "page.md"
+    assert report([str(ROOT / "docs" / "safe-study-400-links-data"), "--out", str(out),
+                   "--target", target]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "--target: expected an accuracy between 0 and 1" in err
+    assert len(err.splitlines()) == 1 and not out.exists()
 
 
 def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):

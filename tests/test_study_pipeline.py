@@ -74,7 +74,11 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     runs = pd.read_parquet(data / "runs.parquet")
     assert sorted(runs["method"].unique()) == ["safe", "safe-ace"]
     assert set(runs["seed"]) == {11, 12, 13, 14, 15}
-    page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
+    page = write_report(data, tmp_path / "page.md", tmp_path / "figures", declared=0.6)
     assert "- Seeds: 5, seeds 11-15, a count fixed before the runs" in page
     assert "internal pilot's" not in page
-    assert "--first-seed 11 --seeds 5" in page
+    assert "--first-seed 11 --seeds 5" in page and "--target 0.6" in page
+    # two rounds reach no 60 %: the declared reading is not made, and FedAvg is not named
+    assert "Not every run of SAFE reaches the declared 60 %" in page
+    verdict = page.split("## Verdict")[1].split("\n## ")[0]
+    assert "FedAvg" not in verdict and "Every method minus FedAvg" not in page

@@ -505,9 +505,11 @@ def protocol_of(record: dict) -> Protocol:
 
 
 def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Path,
-                    network: str, factor: float, figures: Path, doc: Path) -> tuple[
-                        list[str], dict]:
-    """Tables and figures of one network at one factor; the numbers the verdict reads."""
+                    network: str, factor: float, figures: Path, doc: Path,
+                    declared: float | None = None) -> tuple[list[str], dict]:
+    """Tables and figures of one network at one factor; the numbers the verdict reads
+    (``declared``: the accuracy a written plan fixed for the paired time-to-target
+    reading)."""
     from orbitfl.analysis.figures import save_formats
     from orbitfl.analysis.sweep_figures import bands_figure
 
@@ -524,17 +526,19 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
                  "final_accuracy", LATE_METRIC, "few_shot_accuracy", "global_own_mix_accuracy",
                  "personalised_accuracy", "personalised_own_mix_accuracy")), "",
              caption, "", "### Costs", "", *groups_table(sweep, numbers, None, (
-                 "rounds", "sim_time_h", "bytes_up", "bytes_down")), "",
-             caption, "", "### Every method minus FedAvg, paired by seed", "",
-             "Simultaneous 95 % (Bonferroni) intervals over the comparisons of each metric, "
-             "with Holm's adjusted p-values (Holm steps down, so its p can be below 0.05 "
-             "where the interval still includes zero; the interval decides).", "",
-             *differences_table(sweep, numbers), ""]
+                 "rounds", "sim_time_h", "bytes_up", "bytes_down")), ""]
     found = {"numbers": numbers, "sweep": sweep}
+    if with_baseline(record, sweep):   # a confirmation of SAFE's parts runs no FedAvg
+        lines += [caption, "", "### Every method minus FedAvg, paired by seed", "",
+                  "Simultaneous 95 % (Bonferroni) intervals over the comparisons of each "
+                  "metric, with Holm's adjusted p-values (Holm steps down, so its p can be "
+                  "below 0.05 where the interval still includes zero; the interval "
+                  "decides).", "", *differences_table(sweep, numbers), ""]
     lines += _personal_lines(record, mine, curves, folder, caption, found)
     lines += _ablation_lines(record, mine, curves, folder, caption, found)
-    lines += _equal_bytes_lines(record, sweep, caption, found)
-    lines += _target_section(record, sweep, network, caption, found)
+    if with_baseline(record, sweep):
+        lines += _equal_bytes_lines(record, sweep, caption, found)
+    lines += _target_section(record, sweep, network, caption, found, declared)
     stem = f"{doc.stem}-if{factor:g}-{network}"
     present = set(mine["method"])
     # two figures, so that no two curves share a colour: the methods, then SAFE's variants
@@ -640,25 +644,41 @@ def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[s
     return lines
 
 
+def with_baseline(record: dict, sweep: Sweep) -> bool:
+    """Whether FedAvg ran on this page (a confirmation of SAFE's parts need not run it)."""
+    return label(record, BASELINE) in sweep.groups
+
+
 def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
-                    found: dict) -> list[str]:
+                    found: dict, declared: float | None = None) -> list[str]:
     """Rounds, bytes (and, on real links, time) to two targets: the hardest that half of
     some method's runs reach (Kaplan-Meier, censored), and the hardest that every run
-    reaches, where the methods pair by seed (``found`` gets those differences)."""
+    reaches (or the one a written plan ``declared``), where the methods pair by seed
+    (``found`` gets those differences)."""
     target = study_target(sweep)
-    if target is None:
-        return []
     quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
-    lines = [caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
-             "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
-             "curve; a run that never reached it is censored at its last round, never "
-             "dropped. The target is the highest multiple of 5 % that half the runs of some "
-             "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
-    question = {label(record, BASELINE), label(record, HEADLINE)}
-    common = common_target(sweep, question) if question <= set(sweep.groups) else None
+    lines = [] if target is None else [
+        caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
+        "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
+        "curve; a run that never reached it is censored at its last round, never "
+        "dropped. The target is the highest multiple of 5 % that half the runs of some "
+        "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
+    question = {label(record, HEADLINE)} | (
+        {label(record, BASELINE)} if with_baseline(record, sweep) else set())
+    if not question <= set(sweep.groups):
+        return lines
+    common = declared if declared is not None else common_target(sweep, question)
     if common is None:
         return lines
+    if declared is not None and not federated(reaches(sweep, common, "round")).loc[
+            lambda f: f["group"].isin(question), "reached"].all():
+        return lines + [caption, "", f"Not every run of {' and '.join(sorted(question))} "
+                        f"reaches the declared {100 * common:g} %, so the paired reading is "
+                        "not made there; the Kaplan-Meier medians above are read instead.", ""]
     runs = {q: all_reached(federated(reaches(sweep, common, q))) for q in quantities}
+    if not with_baseline(record, sweep):
+        return lines + [caption, ""] + _variant_target_lines(record, runs, quantities, common,
+                                                             found, declared is not None)
     paired = {q: paired_to_target(sweep, runs[q], q) for q in quantities}
     found["to_target"] = {"target": common, "paired": paired}
     left = [g for g in sweep.groups if g not in set(runs[quantities[0]]["group"]) and
@@ -683,7 +703,8 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
             cells += [f"{values.mean():.3g} ± {values.std(ddof=1):.2g}",
                       "(baseline)" if r is None else paired_cell(r)]
         lines.append(f"| {group} | {len(values)} | " + " | ".join(cells) + " |")
-    return lines + [""] + _variant_target_lines(record, runs, quantities, common)
+    return lines + [""] + _variant_target_lines(record, runs, quantities, common, found,
+                                                declared is not None)
 
 
 def paired_cell(r: pd.Series) -> str:
@@ -693,10 +714,12 @@ def paired_cell(r: pd.Series) -> str:
 
 
 def _variant_target_lines(record: dict, runs: dict[str, pd.DataFrame],
-                          quantities: tuple[str, ...], target: float) -> list[str]:
+                          quantities: tuple[str, ...], target: float,
+                          found: dict | None = None, declared: bool = False) -> list[str]:
     """Each SAFE variant whose runs all reach ``target`` minus full SAFE, paired by seed
     (``runs``: per quantity, the rows of ``reaches`` of the methods that all reach it):
-    which part SAFE's speed to the target rests on."""
+    which part SAFE's speed to the target rests on. A target a plan ``declared`` is a
+    reading the verdict makes (``found`` gets it)."""
     safe = label(record, HEADLINE)
     variants = {label(record, m) for m in VARIANTS}
     mine = {q: r[r["group"].isin(variants | {safe})] for q, r in runs.items()}
@@ -704,8 +727,11 @@ def _variant_target_lines(record: dict, runs: dict[str, pd.DataFrame],
             not variants & set(mine[quantities[0]]["group"]):
         return []
     paired = {q: paired_differences(mine[q], q, safe) for q in quantities}
+    if declared and found is not None:
+        found["declared_target"] = {"target": target, "paired": paired}
     head = " | ".join(f"Δ {TO_TARGET[q][0]} vs SAFE [simultaneous 95 %]" for q in quantities)
-    lines = [f"Each SAFE variant minus full SAFE to {100 * target:g} %, paired by seed, "
+    lines = [f"Each SAFE variant minus full SAFE to {100 * target:g} %" + (
+             " (the target the plan declared)" if declared else "") + ", paired by seed, "
              "simultaneous over the variants (a part SAFE's speed rests on is one whose "
              "removal costs rounds):", "", f"| variant | pairs | {head} |",
              "|---|---|" + "---|" * len(quantities)]
@@ -776,10 +802,11 @@ def verdict(record: dict, found: dict) -> list[str]:
     for (network, factor), f in sorted(found.items()):
         where = f"IF {factor:g}, {network}"
         numbers, safe = f["numbers"], label(record, HEADLINE)
-        lines.append("- " + reading(difference(numbers, safe, metric),
-                                    f"{where}: SAFE - FedAvg, {what}"))
-        lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
-                                    f"{where}: SAFE - FedAvg, few-shot accuracy"))
+        if with_baseline(record, f["sweep"]):
+            lines.append("- " + reading(difference(numbers, safe, metric),
+                                        f"{where}: SAFE - FedAvg, {what}"))
+            lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
+                                        f"{where}: SAFE - FedAvg, few-shot accuracy"))
         for method in ("fedprox", "fedla"):
             d = difference(numbers, label(record, method), metric)
             if d is not None:
@@ -797,6 +824,7 @@ def verdict(record: dict, found: dict) -> list[str]:
                     lines.append("- " + reading(d, f"{where}: ({label(record, method)}) - SAFE, "
                                                    f"{name}"))
         lines += target_verdict(where, safe, f.get("to_target"))
+        lines += declared_target_verdict(where, f.get("declared_target"))
         for method, g in f.get("personal_gain", {}).items():
             shown = "not shown (the interval includes zero)" if g.lo <= 0 <= g.hi else \
                 ("a gain is shown" if g.lo > 0 else "a loss is shown")
@@ -827,8 +855,29 @@ def target_verdict(where: str, safe: str, to_target: dict | None) -> list[str]:
     return lines
 
 
+def declared_target_verdict(where: str, declared: dict | None) -> list[str]:
+    """Each SAFE variant minus SAFE in each quantity to the target a plan declared: "more"
+    or "fewer" only where the simultaneous interval excludes zero."""
+    if not declared:
+        return []
+    lines = []
+    for quantity, paired in declared["paired"].items():
+        unit = TO_TARGET[quantity][0]
+        for _, r in paired[np.isfinite(paired["lo_holm"])].iterrows():
+            shown = (f"{r['group']} needs more" if r["lo_holm"] > 0 else
+                     f"{r['group']} needs fewer" if r["hi_holm"] < 0 else
+                     not_shown(r["p_holm"]))
+            lines.append(
+                f"- {where}: ({r['group']}) - SAFE, {unit} to {100 * declared['target']:g} % "
+                f"(declared; reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
+                f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
+                f"variant{'s' if len(paired) > 1 else ''}, {int(r['n'])} seeds, Holm p "
+                f"{r['p_holm']:.2g}): {shown}.")
+    return lines
+
+
 def write_report(data: Path, out: Path, figures: Path | None = None,
-                 notes: Path | None = None) -> str:
+                 notes: Path | None = None, declared: float | None = None) -> str:
     """The page ``out`` from the compact tables in ``data``: the protocol, the verdict, the
     hand-written ``notes``, one section a network and factor, then the appendices."""
     record, runs, curves, tuning, diagnostics = load_data(data)
@@ -842,7 +891,7 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
             if runs[(runs["network"] == network) & (runs["factor"] == factor)].empty:
                 continue
             lines, numbers = network_section(record, runs, curves, data, network, factor,
-                                             figures, out)
+                                             figures, out, declared)
             sections += lines
             found[network, factor] = numbers
     text = [f"# The SAFE study: a protocol its edges cannot move{budget_title(runs)}", "",
@@ -855,7 +904,7 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     if notes is not None and notes.is_file():
         text += [notes.read_text().strip(), ""]
     text += sections + appendix_lines(record, runs, curves, tuning, diagnostics)
-    text += regenerate_lines(record, runs, data, out, notes)
+    text += regenerate_lines(record, runs, data, out, notes, declared)
     page = "\n".join(text)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
@@ -968,7 +1017,7 @@ def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
 
 
 def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
-                     notes: Path | None) -> list[str]:
+                     notes: Path | None, declared: float | None = None) -> list[str]:
     """The three commands that rebuild the page: the driver as this study ran it (its
     methods, networks and base changes), the export, the report."""
     study = f"runs/{out.stem}"
@@ -1004,7 +1053,8 @@ def regenerate_lines(record: dict, runs: pd.DataFrame, data: Path, out: Path,
             "   # resumes",
             f"python -m orbitfl.studies.safe.export {study} --out {data}",
             f"python -m orbitfl.studies.safe.report {data} --out {out}" +
-            (f" --notes {notes}" if notes is not None else ""), "```", ""]
+            (f" --notes {notes}" if notes is not None else "") +
+            (f" --target {declared:g}" if declared is not None else ""), "```", ""]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1017,8 +1067,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="figure folder (default: figures/ beside --out)")
     parser.add_argument("--notes", type=Path, default=None,
                         help="the plan and a hand-written reading, placed after the verdict")
+    parser.add_argument("--target", type=float, default=None, metavar="FRACTION",
+                        help="the balanced accuracy a written plan declared for the paired "
+                        "time-to-target reading of SAFE's variants (e.g. 0.6; default: the "
+                        "highest multiple of 5 %% every run reaches, not read in the verdict)")
     args = parser.parse_args(argv)
-    return exit_status(lambda: write_report(args.data, args.out, args.figures, args.notes))
+    return exit_status(lambda: write_report(args.data, args.out, args.figures, args.notes,
+                                            _target(args.target)))
+
+
+def _target(value: float | None) -> float | None:
+    """``--target`` as an accuracy strictly between 0 and 1 (one-line error otherwise)."""
+    if value is not None and not 0 < value < 1:
+        raise InputError(f"--target: expected an accuracy between 0 and 1, got {value:g}")
+    return value
 
 
 if __name__ == "__main__":
