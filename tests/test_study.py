@@ -459,6 +459,27 @@ def test_a_links_only_call_still_measures_ideal_links_at_every_seed(tmp_path, mo
                         ("links", "fedavg", 10), ("links", "safe", 10)]
 
 
+def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp_path):
+    from orbitfl.studies.safe.export import check_seeds
+
+    # the defect a links-only call left: the record says 10 seeds, the ideal FedAvg sweep
+    # lists the pilot's 5
+    record = {"protocol": {"first_seed": 1}, "power": {"if100": {"seeds_run": 10}}}
+    runs = pd.DataFrame([{"network": n, "factor": 100.0, "method": m, "seed": s}
+                         for n, m, seeds in (("links", "fedavg", range(1, 11)),
+                                             ("ideal", "fedavg", range(1, 6)))
+                         for s in seeds])
+    with pytest.raises(InputError, match=r"measure/ideal/if100/fedavg: its sweep lists "
+                                         r"seeds 1-5, but the study's record measured 1-10"):
+        check_seeds(tmp_path, record, runs)
+    check_seeds(tmp_path, record, runs[runs["network"] == "links"])      # consistent
+    # a confirmation's fixed count from its first seed
+    fixed = {"protocol": {"first_seed": 11, "fixed_seeds": 3}}
+    check_seeds(tmp_path, fixed, runs.iloc[:3].assign(seed=[11, 12, 13]))
+    with pytest.raises(InputError, match="lists seeds 11, 13, 14, but .* measured 11-13"):
+        check_seeds(tmp_path, fixed, runs.iloc[:3].assign(seed=[11, 13, 14]))
+
+
 def test_the_regenerate_line_repeats_the_protocol_flags():
     from orbitfl.studies.safe.report import regenerate_lines
 

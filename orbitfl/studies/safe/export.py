@@ -28,7 +28,7 @@ import pandas as pd
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
 from orbitfl.rundir.reader import read_table
-from orbitfl.studies.safe.driver import SELECTION, load_record, selection_score
+from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
 
 KEYS = ["network", "factor", "method", "seed"]
 CURVE_COLUMNS = ["round", "sim_time_s", "bytes_up", "bytes_down", "accuracy",
@@ -71,6 +71,34 @@ def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))
 
 
+def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
+    """Refuse a study whose sweep tables list other seeds than its record says it measured.
+    A later driver call on the same folder (another ``--only``, ``--networks`` or seed
+    count) rewrites the tables it touches and the record, so a page built from the mix would
+    read one method over other seeds than the protocol it states."""
+    protocol = record.get("protocol", {})
+    first = int(protocol.get("first_seed", 1))
+    for (network, factor, method), rows in runs.groupby(["network", "factor", "method"]):
+        count = protocol.get("fixed_seeds") or \
+            record.get("power", {}).get(factor_name(factor), {}).get("seeds_run")
+        if count is None:            # the record states no count: nothing to check against
+            continue
+        seeds = sorted(int(s) for s in rows["seed"])
+        if seeds != list(range(first, first + int(count))):
+            raise InputError(
+                f"{study / 'measure' / network / factor_name(factor) / method}: its sweep "
+                f"lists seeds {_span(seeds)}, but the study's record measured "
+                f"{_span(list(range(first, first + int(count))))}; rerun the driver with "
+                "the study's own flags before exporting")
+
+
+def _span(seeds: list[int]) -> str:
+    """Seeds as 'a-b' when consecutive, else a list."""
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds)) or "none"
+
+
 def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """The frames as one, the run's keys first."""
     if not frames:
@@ -104,6 +132,7 @@ def export(study: Path, out: Path) -> list[Path]:
         raise InputError(f"{study}: no study.json "
                          "(run python -m orbitfl.studies.safe.driver first)")
     runs, curves, diagnostics = measured(study)
+    check_seeds(study, record, runs)
     tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
     out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write_text(out / "study.json", json.dumps(record, indent=1,
