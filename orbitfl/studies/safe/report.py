@@ -670,12 +670,13 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
     common = declared if declared is not None else common_target(sweep, question)
     if common is None:
         return lines
-    if declared is not None and not federated(reaches(sweep, common, "round")).loc[
-            lambda f: f["group"].isin(question), "reached"].all():
+    reached = {q: federated(reaches(sweep, common, q)) for q in quantities}
+    first = reached[quantities[0]]
+    if declared is not None and not first.loc[first["group"].isin(question), "reached"].all():
         return lines + [caption, "", f"Not every run of {' and '.join(sorted(question))} "
                         f"reaches the declared {100 * common:g} %, so the paired reading is "
                         "not made there; the Kaplan-Meier medians above are read instead.", ""]
-    runs = {q: all_reached(federated(reaches(sweep, common, q))) for q in quantities}
+    runs = {q: all_reached(found_q) for q, found_q in reached.items()}
     if not with_baseline(record, sweep):
         return lines + [caption, ""] + _variant_target_lines(record, runs, quantities, common,
                                                              found, declared is not None)
