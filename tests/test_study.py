@@ -249,8 +249,10 @@ def test_the_headline_on_late_round_means_by_hand():
             for m in ("fedavg", "safe") for seed in (1, 2, 3) for r in range(10)]
     lines = late_mean_lines(pd.DataFrame(rows), (1, 5))
     # sd of (0.3, 0.3, 0.4) = 0.0577, t(0.975, 2) 0.0577 / sqrt(3) = 0.143
-    assert lines[2] == "| 1 | 3 | +0.333 [+0.190, +0.477] | 0.058 |"
-    assert lines[3].startswith("| 5 | 3 | +0.073 [")
+    assert lines[0].startswith("SAFE - FedAvg on each seed's mean")
+    assert lines[4] == "| 1 | 3 | +0.333 [+0.190, +0.477] | 0.058 |"
+    assert lines[5].startswith("| 5 | 3 | +0.073 [")
+    # without FedAvg neither the table nor the sentence that announces it
     assert late_mean_lines(pd.DataFrame(rows).query("method == 'safe'")) == []
 
 
@@ -541,7 +543,8 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
 @pytest.mark.parametrize("name", ["safe-study", "safe-study-100-rounds",
                                   "safe-study-replication", "safe-study-200-rounds",
                                   "safe-study-plateau", "safe-study-400",
-                                  "safe-study-400-parts", "safe-study-400-links"])
+                                  "safe-study-400-parts", "safe-study-400-links",
+                                  "safe-study-400-ace"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import TABLES, write_report
 

@@ -352,8 +352,10 @@ def late_mean_lines(curves: pd.DataFrame, windows: tuple[int, ...] = (1, 5, 10))
     paired by seed, with a 95 % interval (one comparison): how much the headline, a single
     round's score, owes to that round's noise."""
     if not {BASELINE, HEADLINE} <= set(curves["method"]):
-        return []
-    lines = ["| last rounds averaged | seeds | SAFE - FedAvg [95 % interval] | sd of the "
+        return []   # no sentence either: a page without FedAvg has no such table
+    lines = ["SAFE - FedAvg on each seed's mean over its last rounds (ideal links): how much "
+             "of a difference one round's noise carries (1: the last round alone):", "",
+             "| last rounds averaged | seeds | SAFE - FedAvg [95 % interval] | sd of the "
              "paired differences |", "|---|---|---|---|"]
     last = curves.groupby(["method", "seed"])["round"].transform("max")
     for k in windows:
@@ -999,8 +1001,6 @@ def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
             "over the seeds: *still rising* when the interval lies above zero, *flat* when "
             f"it lies within +-{PLATEAU_TOLERANCE:g}, *undecided* otherwise.", "",
             *plateau(ideal, record), "",
-            "SAFE - FedAvg on each seed's mean over its last rounds (ideal links): how much "
-            "of a difference one round's noise carries (1: the last round alone):", "",
             *late_mean_lines(ideal, tuple(sorted(
                 {1, 5, 10, protocol_of(record).headline_rounds}))), "",
             "## SAFE's parts at work", "", data_line(record), "",
