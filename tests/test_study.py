@@ -364,8 +364,8 @@ def test_a_declared_target_is_read_for_safes_variants_without_fedavg_by_hand(tmp
     text = verdict({}, {("ideal", 100.0): found})
     half = stats.t.ppf(0.975, 2) / np.sqrt(3)               # differences 3, 4, 5: sd 1
     rounds = next(line for line in text if "rounds to 60 %" in line)
-    assert rounds == (f"- IF 100, ideal: (safe-ace) - SAFE, rounds to 60 % (declared; "
-                      f"reached by every run): +4 [{4 - half:+.3g}, {4 + half:+.3g}] "
+    assert rounds == (f"- IF 100, ideal: (safe-ace) - SAFE, rounds to 60 % (the declared "
+                      f"target; reached by every run): +4 [{4 - half:+.3g}, {4 + half:+.3g}] "
                       f"(simultaneous 95 % over 1 variant, 3 seeds, Holm p "
                       f"{stats.ttest_1samp([3, 4, 5], 0).pvalue:.2g}): safe-ace needs more.")
     assert not any("FedAvg" in line for line in text)       # FedAvg did not run

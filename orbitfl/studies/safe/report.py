@@ -872,8 +872,8 @@ def declared_target_verdict(where: str, declared: dict | None) -> list[str]:
                      not_shown(r["p_holm"]))
             lines.append(
                 f"- {where}: ({r['group']}) - SAFE, {unit} to {100 * declared['target']:g} % "
-                f"(declared; reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
-                f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
+                f"(the declared target; reached by every run): {r['mean']:+.3g} "
+                f"[{r['lo_holm']:+.3g}, {r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
                 f"variant{'s' if len(paired) > 1 else ''}, {int(r['n'])} seeds, Holm p "
                 f"{r['p_holm']:.2g}): {shown}.")
     return lines
