@@ -683,3 +683,18 @@ def test_a_diagnostic_a_variant_does_not_measure_is_left_out_not_printed_as_nan(
     assert not [line for line in lines if "nan" in line or "CKA divergence" in line]
     assert "| FAU: mu, the share of its own model a client keeps (mean over clients) | 0.250 " \
            "| 0.500 |" in lines
+
+
+def test_a_run_resumed_from_a_checkpoint_is_left_out_of_the_wall_times_by_hand():
+    from orbitfl.studies.safe.report import wall_lines
+
+    # seed 3 reached 60 % at 300 s of its round clock but its last process ran 120 s: it
+    # resumed, so its 120 s is not a run's wall time; seeds 1 and 2 give mean 450 (no
+    # record, so the method keeps its key as label)
+    runs = pd.DataFrame({"method": ["safe"] * 3, "network": ["ideal"] * 3,
+                         "status": ["complete"] * 3, "wall_s": [400.0, 500.0, 120.0],
+                         "to_0.5_wall_time_s": [100.0, 200.0, 150.0],
+                         "to_0.6_wall_time_s": [300.0, np.nan, 300.0]})
+    assert wall_lines(runs, {})[2] == \
+        "| safe | ideal | 2 (1 more resumed from a checkpoint, left out) | 450 (400 to 500) |"
+    assert wall_lines(runs.iloc[:2], {})[2] == "| safe | ideal | 2 | 450 (400 to 500) |"

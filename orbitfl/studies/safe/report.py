@@ -778,15 +778,31 @@ def parts_lines(diagnostics: pd.DataFrame, record: dict) -> list[str]:
     return lines
 
 
+def resumed_runs(runs: pd.DataFrame) -> pd.Series:
+    """Runs that resumed from a checkpoint. A run's ``wall_s`` is its last process's time
+    alone, while its times to target count every process (the checkpoint keeps the round
+    clock), so a run that reached a target later than its own wall time had an earlier
+    process. A run resumed before its first target cannot be told apart this way."""
+    clocks = [c for c in runs.columns if c.startswith("to_") and c.endswith("_wall_time_s")]
+    if not clocks:
+        return pd.Series(False, index=runs.index)
+    return runs[clocks].max(axis=1).fillna(0.0) > runs["wall_s"]
+
+
 def wall_lines(runs: pd.DataFrame, record: dict) -> list[str]:
-    """Each method's wall time a run, where and how it was measured."""
+    """Each method's wall time a run, where and how it was measured; runs resumed from a
+    checkpoint are counted apart, since their wall time is only the last process's."""
     lines = ["| method | network | runs | wall s a run (mean, min to max) |",
              "|---|---|---|---|"]
     complete = runs[runs["status"] == "complete"]
+    resumed = resumed_runs(complete)
     for (method, network), rows in complete.groupby(["method", "network"], sort=False):
-        w = rows["wall_s"]
-        lines.append(f"| {label(record, method)} | {network} | {len(w)} | {w.mean():.0f} "
-                     f"({w.min():.0f} to {w.max():.0f}) |")
+        w = rows.loc[~resumed[rows.index], "wall_s"]
+        apart = int(resumed[rows.index].sum())
+        count = f"{len(w)}" + (f" ({apart} more resumed from a checkpoint, left out)"
+                               if apart else "")
+        times = f"{w.mean():.0f} ({w.min():.0f} to {w.max():.0f})" if len(w) else "-"
+        lines.append(f"| {label(record, method)} | {network} | {count} | {times} |")
     return lines
 
 
