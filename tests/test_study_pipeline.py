@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import read_table
 from orbitfl.studies.safe.driver import main as driver
 from orbitfl.studies.safe.export import export
@@ -82,3 +83,22 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     assert "Not every run of SAFE reaches the declared 60 %" in page
     verdict = page.split("## Verdict")[1].split("\n## ")[0]
     assert "FedAvg" not in verdict and "Every method minus FedAvg" not in page
+    # every run read back is checked: the page names the one code that computed them all
+    code = json.loads((data / "study.json").read_text())["code_sha256"]
+    assert f"one orbitfl code, `{code[:12]}`" in page
+
+    # a run folder from other code, copied in, is refused, naming both codes
+    folder = study / "measure" / "ideal" / "if100" / "safe-ace" / "runs"
+    manifest = sorted(folder.glob("*/manifest.json"))[0]
+    original = manifest.read_text()
+    manifest.write_text(original.replace(code, "0" * 64))
+    with pytest.raises(InputError, match=rf"2 versions of orbitfl's code \(.*{code[:12]}.*"
+                                         r"000000000000"):
+        export(study, tmp_path / "refused")
+    # a run of another scenario under the point's name is refused, naming the run
+    recorded = json.loads(original)["scenario_sha256"]
+    manifest.write_text(original.replace(recorded, "f" * 64))
+    with pytest.raises(InputError, match=rf"{manifest.parent.name}: not a complete run of "
+                                         "its point's scenario"):
+        export(study, tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()          # nothing half-written

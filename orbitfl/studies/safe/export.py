@@ -2,7 +2,7 @@
 number of docs/safe-study.md can be checked without rerunning anything:
 
 - ``study.json``: the driver's record (protocol, methods, tuning history and choices, the
-  power computation, wall times);
+  power computation, wall times) and the code every run was computed by, checked here;
 - ``runs.parquet``: one row per measured run (network, imbalance factor, method, seed and
   its sweep row's headline results and times to target);
 - ``curves.parquet``: one row per evaluated round of every measured run (accuracies,
@@ -27,8 +27,9 @@ import pandas as pd
 
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
-from orbitfl.rundir.reader import read_table
+from orbitfl.rundir.reader import read_manifest, read_table
 from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
+from orbitfl.sweeps.runner import point_scenario
 
 KEYS = ["network", "factor", "method", "seed"]
 CURVE_COLUMNS = ["round", "sim_time_s", "bytes_up", "bytes_down", "accuracy",
@@ -92,6 +93,34 @@ def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
                 "the study's own flags before exporting")
 
 
+def check_runs(study: Path) -> str:
+    """Every run a sweep table of the study lists as complete is a complete run directory
+    of that point's own scenario, and every one, tuning included, was computed by the
+    same orbitfl code; returns that code's hash. A run folder copied in from another study
+    (tuning runs are, to be reused) or from other code would otherwise be read as this
+    study's without anyone asking."""
+    codes: dict[str, Path] = {}
+    for kind in ("measure", "tune"):
+        for _, table, folder in _groups(study, kind):
+            for point in table.loc[table["status"] == "complete", "point"]:
+                run_dir, scenario = folder / "runs" / str(point), \
+                    folder / "points" / f"{point}.json"
+                manifest = read_manifest(run_dir)
+                if manifest.get("status") != "complete" or manifest.get(
+                        "scenario_sha256") != point_scenario(scenario).content_hash():
+                    raise InputError(
+                        f"{run_dir}: not a complete run of its point's scenario ({scenario}); "
+                        "rerun the driver with the study's own flags before exporting")
+                codes.setdefault(str(manifest.get("code_sha256")), run_dir)
+    if len(codes) > 1:
+        (first, one), (second, other) = list(codes.items())[:2]
+        raise InputError(
+            f"{study}: its runs were computed by {len(codes)} versions of orbitfl's code "
+            f"({first[:12]} in {one}, {second[:12]} in {other}); a page compares like with "
+            "like: rerun the driver from one checkout")
+    return next(iter(codes), "")
+
+
 def _span(seeds: list[int]) -> str:
     """Seeds as 'a-b' when consecutive, else a list."""
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
@@ -133,6 +162,7 @@ def export(study: Path, out: Path) -> list[Path]:
                          "(run python -m orbitfl.studies.safe.driver first)")
     runs, curves, diagnostics = measured(study)
     check_seeds(study, record, runs)
+    record = {**record, "code_sha256": check_runs(study)}
     tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
     out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write_text(out / "study.json", json.dumps(record, indent=1,

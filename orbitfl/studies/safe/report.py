@@ -980,6 +980,10 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         *(["- The centralised row is one client holding every training image, through the "
            "same engine and round budget: a ceiling on what the optimisation steps can "
            "reach, not a federated method."] if CEILING in measured else []),
+        *([f"- Every run, tuning included, was computed by one orbitfl code, "
+           f"`{record['code_sha256'][:12]}` (the SHA-256 of its sources), each run directory "
+           "checked by the export against its point's scenario."]
+          if record.get("code_sha256") else []),
     ]
 
 
