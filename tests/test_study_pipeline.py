@@ -83,6 +83,8 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     assert "Not every run of SAFE reaches the declared 60 %" in page
     verdict = page.split("## Verdict")[1].split("\n## ")[0]
     assert "FedAvg" not in verdict and "Every method minus FedAvg" not in page
+    # SAFE is drawn once, beside its variant: no figure of SAFE alone
+    assert "-parts-bytes.png" in page and "-methods-bytes.png" not in page
     # every run read back is checked: the page names the one code that computed them all
     code = json.loads((data / "study.json").read_text())["code_sha256"]
     assert f"one orbitfl code, `{code[:12]}`" in page

@@ -546,8 +546,9 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     # two figures, so that no two curves share a colour: the methods, then SAFE's variants
     for part, methods in (("methods", [m for m in METHODS if m not in VARIANTS]),
                           ("parts", [HEADLINE, *VARIANTS])):
-        if not present & set(methods):
-            continue
+        if not present & set(methods) or (part == "methods" and present & set(methods) ==
+                                          {HEADLINE} and present & set(VARIANTS)):
+            continue   # nothing to draw, or SAFE alone, which the parts figure draws
         shown = as_sweep(record, mine, curves[(curves["network"] == network) &
                                               (curves["factor"] == factor)], folder, methods)
         for axis in ("bytes", "time") if network == "links" else ("bytes",):
