@@ -432,6 +432,37 @@ def test_the_report_refuses_a_declared_target_that_is_no_accuracy(tmp_path, caps
     assert len(err.splitlines()) == 1 and not out.exists()
 
 
+def _truncated(table: Path) -> None:
+    table.write_bytes(table.read_bytes()[:100])
+
+
+def _without_seed(table: Path) -> None:
+    pd.read_parquet(table).drop(columns=["seed"]).to_parquet(table)
+
+
+def _without_runs(table: Path) -> None:
+    pd.read_parquet(table).iloc[:0].to_parquet(table)
+
+
+@pytest.mark.parametrize("name, damage, says", [
+    ("curves", _truncated, "curves.parquet is not a readable parquet table"),
+    ("runs", _without_seed, "runs.parquet is not an orbitfl table (no seed column)"),
+    ("runs", _without_runs, "runs.parquet holds no run")])
+def test_the_report_refuses_damaged_shipped_tables_in_one_line(tmp_path, capsys, name,
+                                                                damage, says):
+    import shutil
+
+    from orbitfl.studies.safe.report import main as report
+
+    data, out = tmp_path / "data", tmp_path / "page.md"
+    shutil.copytree(ROOT / "docs" / "safe-study-400-ace-data", data)
+    damage(data / f"{name}.parquet")
+    assert report([str(data), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert says in err and err.endswith("export the study again")
+    assert len(err.splitlines()) == 1 and not out.exists()
+
+
 def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
     # 400 real-link rounds need ~12 days of contacts; the ideal runs keep the base's span,
     # so their scenarios (and hashes) stay those of a study without the flag

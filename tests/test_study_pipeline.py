@@ -103,4 +103,10 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     with pytest.raises(InputError, match=rf"{manifest.parent.name}: not a complete run of "
                                          "its point's scenario"):
         export(study, tmp_path / "refused")
+    # a damaged run folder is one line too, with what to do about it
+    manifest.write_text(original)
+    (manifest.parent / "rounds.parquet").write_bytes(b"PAR1")
+    with pytest.raises(InputError, match=r"rounds.parquet is not a readable parquet table .*"
+                                         "delete that run's folder and rerun the driver"):
+        export(study, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()          # nothing half-written

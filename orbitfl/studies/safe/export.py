@@ -27,7 +27,7 @@ import pandas as pd
 
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
-from orbitfl.rundir.reader import read_manifest, read_table
+from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
 from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
 from orbitfl.sweeps.runner import point_scenario
 
@@ -160,10 +160,14 @@ def export(study: Path, out: Path) -> list[Path]:
     if not record:
         raise InputError(f"{study}: no study.json "
                          "(run python -m orbitfl.studies.safe.driver first)")
-    runs, curves, diagnostics = measured(study)
-    check_seeds(study, record, runs)
-    record = {**record, "code_sha256": check_runs(study)}
-    tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
+    try:    # everything is read and checked before anything is written
+        runs, curves, diagnostics = measured(study)
+        check_seeds(study, record, runs)
+        record = {**record, "code_sha256": check_runs(study)}
+        tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
+    except RunDirectoryError as err:     # a damaged run folder: one line, no traceback
+        raise InputError(f"{err}; delete that run's folder and rerun the driver with the "
+                         "study's own flags, which computes it again") from None
     out.mkdir(parents=True, exist_ok=True)
     written = [atomic_write_text(out / "study.json", json.dumps(record, indent=1,
                                                                 sort_keys=True))]

@@ -41,6 +41,7 @@ from orbitfl.analysis.sweep_data import Sweep, sweep_from_table
 from orbitfl.analysis.sweep_markdown import differences_table, groups_table
 from orbitfl.core.atomic import atomic_write_text
 from orbitfl.core.errors import InputError, exit_status
+from orbitfl.rundir.reader import RunDirectoryError, read_table
 from orbitfl.studies.safe.bytes import markdown as bytes_markdown
 from orbitfl.studies.safe.bytes import table as bytes_table
 from orbitfl.studies.safe.driver import (
@@ -56,6 +57,7 @@ from orbitfl.studies.safe.driver import (
     minimal_detectable_effect,
     pilot_power,
 )
+from orbitfl.studies.safe.export import KEYS
 
 FT = "fedavg-ft"
 CEILING = "central"
@@ -63,6 +65,11 @@ NETWORKS = {"ideal": "ideal links", "links": "real links (Dove contact plan, S-b
                                                "X-band downlink)"}
 ACCURACY = ("final_accuracy", "few_shot_accuracy", "global_own_mix_accuracy")
 TABLES = ("runs", "curves", "tuning", "diagnostics")
+# the columns every page reads from each shipped table (when the table has rows)
+REQUIRED = {"runs": (*KEYS, "status", "wall_s", "final_accuracy", "few_shot_accuracy"),
+            "curves": (*KEYS, "round", "accuracy", "bytes_up", "bytes_down"),
+            "tuning": ("factor", "method", "lr", "seed", "score"),
+            "diagnostics": (*KEYS, "round", "quantity", "value")}
 PARTS = {"ace_foreground": "ACE: mean foreground probability of the mask (SES, evaluation)",
          "ace_foreground_hard": "ACE: share of positions the mask calls foreground",
          "ace_foreground_objects": "ACE: mean foreground probability on the objects' cells",
@@ -84,7 +91,13 @@ def load_data(folder: Path) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFr
         raise InputError(f"{folder}: expected study.json and "
                          f"{', '.join(f'{n}.parquet' for n in TABLES)} "
                          "(python -m orbitfl.studies.safe.export)")
-    return (record, *(pd.read_parquet(f) for f in files.values()))
+    try:    # each table read and its columns checked: a damaged file is one line
+        tables = [read_table(folder, f"{n}.parquet", REQUIRED[n]) for n in TABLES]
+    except RunDirectoryError as err:
+        raise InputError(f"{err}; export the study again") from None
+    if tables[0].empty:
+        raise InputError(f"{folder}: runs.parquet holds no run; export the study again")
+    return (record, *tables)
 
 
 def with_headline(record: dict, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
