@@ -463,6 +463,27 @@ def test_the_report_refuses_damaged_shipped_tables_in_one_line(tmp_path, capsys,
     assert len(err.splitlines()) == 1 and not out.exists()
 
 
+def test_the_report_refuses_notes_it_cannot_read_and_a_folder_it_cannot_make(tmp_path,
+                                                                             capsys):
+    from orbitfl.studies.safe.report import main as report
+
+    data, out = ROOT / "docs" / "safe-study-400-ace-data", tmp_path / "page.md"
+    # a notes file named but absent was silently left out of the page
+    assert report([str(data), "--out", str(out), "--notes", str(tmp_path / "no.md")]) == 2
+    (tmp_path / "latin1.md").write_bytes("caf\xe9".encode("latin-1"))
+    assert report([str(data), "--out", str(out), "--notes", str(tmp_path / "latin1.md")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {tmp_path / 'no.md'}: notes file not found",
+                   f"error: {tmp_path / 'latin1.md'}: cannot read notes file (not UTF-8 "
+                   "text: byte 3)"]
+    assert not out.exists() and not (tmp_path / "figures").exists()
+    # a folder under a file cannot be made: one line, exit 1, as the orbitfl command does
+    (tmp_path / "a-file").write_text("")
+    assert report([str(data), "--out", str(tmp_path / "a-file" / "page.md")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'a-file'}")
+
+
 def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
     # 400 real-link rounds need ~12 days of contacts; the ideal runs keep the base's span,
     # so their scenarios (and hashes) stay those of a study without the flag

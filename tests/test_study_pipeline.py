@@ -13,6 +13,7 @@ from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import read_table
 from orbitfl.studies.safe.driver import main as driver
 from orbitfl.studies.safe.export import export
+from orbitfl.studies.safe.export import main as export_main
 from orbitfl.studies.safe.report import write_report
 
 
@@ -105,8 +106,14 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
         export(study, tmp_path / "refused")
     # a damaged run folder is one line too, with what to do about it
     manifest.write_text(original)
-    (manifest.parent / "rounds.parquet").write_bytes(b"PAR1")
+    rounds = manifest.parent / "rounds.parquet"
+    intact = rounds.read_bytes()
+    rounds.write_bytes(b"PAR1")
     with pytest.raises(InputError, match=r"rounds.parquet is not a readable parquet table .*"
                                          "delete that run's folder and rerun the driver"):
         export(study, tmp_path / "refused")
     assert not (tmp_path / "refused").exists()          # nothing half-written
+    # a folder it cannot make: one line, exit 1
+    rounds.write_bytes(intact)
+    (tmp_path / "a-file").write_text("")
+    assert export_main([str(study), "--out", str(tmp_path / "a-file" / "d")]) == 1

@@ -60,10 +60,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from orbitfl.core.errors import InputError, exit_status
+from orbitfl.core.errors import InputError
 from orbitfl.core.user_json import read_json_file
 from orbitfl.rundir.reader import read_table
 from orbitfl.scenario.overrides import parse_override
+from orbitfl.studies.safe.command import command_status
 
 BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"
 LINKS = {"ideal": {"network.mode": "ideal"}, "links": {"network.mode": "links"}}
@@ -538,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="PATH=VALUE", help="change the base scenario of every sweep")
     args = parser.parse_args(argv)
-    return exit_status(lambda: _run(args))
+    return command_status(lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> None:

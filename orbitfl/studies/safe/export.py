@@ -26,8 +26,9 @@ from typing import Callable
 import pandas as pd
 
 from orbitfl.core.atomic import atomic_write, atomic_write_text
-from orbitfl.core.errors import InputError, exit_status
+from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
+from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
 from orbitfl.sweeps.runner import point_scenario
 
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="study folder (python -m orbitfl.studies.safe.driver --out)")
     parser.add_argument("--out", type=Path, required=True, help="folder of the compact tables")
     args = parser.parse_args(argv)
-    return exit_status(lambda: export(args.study, args.out))
+    return command_status(lambda: export(args.study, args.out))
 
 
 if __name__ == "__main__":

@@ -40,10 +40,11 @@ from orbitfl.analysis.stats import (
 from orbitfl.analysis.sweep_data import Sweep, sweep_from_table
 from orbitfl.analysis.sweep_markdown import differences_table, groups_table
 from orbitfl.core.atomic import atomic_write_text
-from orbitfl.core.errors import InputError, exit_status
+from orbitfl.core.errors import InputError, read_user_file
 from orbitfl.rundir.reader import RunDirectoryError, read_table
 from orbitfl.studies.safe.bytes import markdown as bytes_markdown
 from orbitfl.studies.safe.bytes import table as bytes_table
+from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import (
     BASELINE,
     HEADLINE,
@@ -914,6 +915,9 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     """The page ``out`` from the compact tables in ``data``: the protocol, the verdict, the
     hand-written ``notes``, one section a network and factor, then the appendices."""
     record, runs, curves, tuning, diagnostics = load_data(data)
+    # read before anything is written; a notes file named but absent is a mistake, not
+    # a page without notes
+    written = read_user_file(notes, "notes file").strip() if notes is not None else ""
     # the protocol's rows only: a sensitivity run shipped beside them is the notes' to read
     runs, curves = runs[runs["method"].isin(METHODS)], curves[curves["method"].isin(METHODS)]
     runs = with_headline(record, runs, curves)
@@ -934,8 +938,8 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
             f"`scenarios/study/base.yaml`{overrides_note(record)}; the data are synthetic, "
             "with known ground truth, and every table says so.", "",
             *protocol_lines(record, runs), "", "## Verdict", "", *verdict(record, found), ""]
-    if notes is not None and notes.is_file():
-        text += [notes.read_text().strip(), ""]
+    if written:
+        text += [written, ""]
     text += sections + appendix_lines(record, runs, curves, tuning, diagnostics)
     text += regenerate_lines(record, runs, data, out, notes, declared)
     page = "\n".join(text)
@@ -1107,7 +1111,7 @@ def main(argv: list[str] | None = None) -> int:
                         "time-to-target reading of SAFE's variants (e.g. 0.6; default: the "
                         "highest multiple of 5 %% every run reaches, not read in the verdict)")
     args = parser.parse_args(argv)
-    return exit_status(lambda: write_report(args.data, args.out, args.figures, args.notes,
+    return command_status(lambda: write_report(args.data, args.out, args.figures, args.notes,
                                             _target(args.target)))
 
 
