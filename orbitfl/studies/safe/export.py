@@ -28,6 +28,7 @@ import pandas as pd
 from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
+from orbitfl.scenario.model import Scenario
 from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
 from orbitfl.sweeps.runner import point_scenario
@@ -51,8 +52,10 @@ def _groups(study: Path, kind: str):
                read_table(table.parent, "sweep.parquet"), table.parent)
 
 
-def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """runs, curves and diagnostics from ``measure/<network>/if<F>/<method>/``."""
+def measured(study: Path, codes: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                           pd.DataFrame]:
+    """runs, curves and diagnostics from ``measure/<network>/if<F>/<method>/``, each run
+    verified (``verified_run``)."""
     runs, curves, diagnostics = [], [], []
     for (network, factor, method), table, folder in _groups(study, "measure"):
         keys = {"network": network, "factor": float(factor[2:]), "method": method}
@@ -61,6 +64,7 @@ def measured(study: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         runs.append(rows)
         for _, row in table[table["status"] == "complete"].iterrows():
             run_dir = folder / "runs" / str(row["point"])
+            verified_run(folder, str(row["point"]), codes)
             rounds = read_table(run_dir, "rounds.parquet", ("round",))
             rounds = rounds[rounds["accuracy"].notna()]
             curves.append(rounds.reindex(columns=CURVE_COLUMNS).assign(
@@ -94,25 +98,24 @@ def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
                 "the study's own flags before exporting")
 
 
-def check_runs(study: Path) -> str:
-    """Every run a sweep table of the study lists as complete is a complete run directory
-    of that point's own scenario, and every one, tuning included, was computed by the
-    same orbitfl code; returns that code's hash. A run folder copied in from another study
-    (tuning runs are, to be reused) or from other code would otherwise be read as this
-    study's without anyone asking."""
-    codes: dict[str, Path] = {}
-    for kind in ("measure", "tune"):
-        for _, table, folder in _groups(study, kind):
-            for point in table.loc[table["status"] == "complete", "point"]:
-                run_dir, scenario = folder / "runs" / str(point), \
-                    folder / "points" / f"{point}.json"
-                manifest = read_manifest(run_dir)
-                if manifest.get("status") != "complete" or manifest.get(
-                        "scenario_sha256") != point_scenario(scenario).content_hash():
-                    raise InputError(
-                        f"{run_dir}: not a complete run of its point's scenario ({scenario}); "
-                        "rerun the driver with the study's own flags before exporting")
-                codes.setdefault(str(manifest.get("code_sha256")), run_dir)
+def verified_run(folder: Path, point: str, codes: dict[str, Path]) -> Scenario:
+    """The scenario of a run a sweep lists as complete, once its run directory is checked
+    to be a complete run of that point's own scenario; its code is added to ``codes`` (code
+    -> a run of it). A run folder copied in from another study (tuning runs are, to be
+    reused) or from other code would otherwise be read as this study's unasked."""
+    run_dir, file = folder / "runs" / point, folder / "points" / f"{point}.json"
+    manifest, scenario = read_manifest(run_dir), point_scenario(file)
+    if manifest.get("status") != "complete" or \
+            manifest.get("scenario_sha256") != scenario.content_hash():
+        raise InputError(f"{run_dir}: not a complete run of its point's scenario ({file}); "
+                         "rerun the driver with the study's own flags before exporting")
+    codes.setdefault(str(manifest.get("code_sha256")), run_dir)
+    return scenario
+
+
+def one_code(study: Path, codes: dict[str, Path]) -> str:
+    """The one code every run of the study was computed by, or a one-line refusal: a page
+    compares like with like."""
     if len(codes) > 1:
         (first, one), (second, other) = list(codes.items())[:2]
         raise InputError(
@@ -137,18 +140,20 @@ def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frame[KEYS + [c for c in frame.columns if c not in KEYS]]
 
 
-def tuning(study: Path, last: int) -> pd.DataFrame:
-    """One row per tuning run: factor, method, the tuned keys, seed and selection score."""
+def tuning(study: Path, last: int, codes: dict[str, Path]) -> pd.DataFrame:
+    """One row per tuning run, verified (``verified_run``): factor, method, the tuned keys,
+    seed and selection score."""
     rows = []
     for (factor, method, _), table, folder in _groups(study, "tune"):
         for _, row in table[table["status"] == "complete"].iterrows():
+            fl = verified_run(folder, str(row["point"]), codes).fl
+            if fl is None:     # a scenario without learning cannot have been a tuning run
+                raise InputError(f"{folder / 'points' / str(row['point'])}.json: a tuning "
+                                 "point without an fl section")
             rounds = read_table(folder / "runs" / str(row["point"]), "rounds.parquet",
                                 ("round",))
-            point = json.loads((folder / "points" / f"{row['point']}.json").read_text())
-            rows.append({"factor": float(factor[2:]), "method": method,
-                         "lr": point["fl"]["lr"],
-                         "mu": point["fl"]["fedprox"]["mu"]
-                         if point["fl"]["strategy"] == "fedprox" else float("nan"),
+            rows.append({"factor": float(factor[2:]), "method": method, "lr": fl.lr,
+                         "mu": fl.fedprox.mu if fl.strategy == "fedprox" else float("nan"),
                          "seed": int(row["seed"]), "score": selection_score(rounds, last),
                          "wall_s": float(row["wall_s"])})
     # a study whose settings were taken (--settings-from) has no rows, but the same columns
@@ -162,10 +167,11 @@ def export(study: Path, out: Path) -> list[Path]:
         raise InputError(f"{study}: no study.json "
                          "(run python -m orbitfl.studies.safe.driver first)")
     try:    # everything is read and checked before anything is written
-        runs, curves, diagnostics = measured(study)
+        codes: dict[str, Path] = {}
+        runs, curves, diagnostics = measured(study, codes)
         check_seeds(study, record, runs)
-        record = {**record, "code_sha256": check_runs(study)}
-        tunes = tuning(study, int(record["protocol"]["selection_rounds"]))
+        tunes = tuning(study, int(record["protocol"]["selection_rounds"]), codes)
+        record = {**record, "code_sha256": one_code(study, codes)}
     except RunDirectoryError as err:     # a damaged run folder: one line, no traceback
         raise InputError(f"{err}; delete that run's folder and rerun the driver with the "
                          "study's own flags, which computes it again") from None
