@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TypeAlias
 
 from orbitfl import __version__
-from orbitfl.core.errors import InputError, WorkerLost
+from orbitfl.core.errors import InputError, WorkerLost, os_error_line
 from orbitfl.core.progress import Bars, configure_logging
 from orbitfl.scenario.catalogs import CATALOGS, format_table
 from orbitfl.scenario.overrides import Override, parse_override
@@ -87,10 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as err:  # a full disk, a quota, a folder removed under the run
-        where = f"{err.filename}: " if err.filename else ""
-        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
         advice = f"; {_resume_advice(args, err)}" if args.command == "run" else ""
-        print(f"error: {where}{why}{advice}", file=sys.stderr)
+        print(f"error: {os_error_line(err)}{advice}", file=sys.stderr)
         return 1
 
 
@@ -339,8 +337,10 @@ def _sweep(args: argparse.Namespace, overrides: list[Override], bars: Bars) -> i
     table = run_sweep(args.sweep, args.out, args.backend, args.workers, args.address,
                       overrides=overrides, progress=bars)
     failed = int((table["status"] != "complete").sum())
+    reused = int(table["reused"].fillna(False).astype(bool).sum())
     print(f"{len(table)} points, {failed} failed; wall time "
-          f"{table['wall_time_total_s'].iloc[0]:.1f} s")
+          f"{table['wall_time_total_s'].iloc[0]:.1f} s"
+          f"{f' ({reused} reused from an earlier call, not counted)' if reused else ''}")
     return 0 if failed == 0 else 1
 
 
@@ -392,6 +392,9 @@ def _run(path: Path, out: Path | None, resume: bool = False,
                                      else time.perf_counter() - started)),
         ("run directory", f"{s.run_dir}"),
     ]
+    if s.resumed_after_round is not None:  # the command's time above is this process's
+        rows.insert(-1, (f"whole run (resumed after round {s.resumed_after_round})",
+                         f"{s.wall_time_s:.1f} s"))
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
     return 0

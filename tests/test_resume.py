@@ -2,6 +2,7 @@
 tables of an uninterrupted run; a run killed by a signal resumes the same way."""
 
 import copy
+import json
 import os
 import shlex
 import signal
@@ -53,10 +54,12 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, document, s
     scenario.write_text(yaml.safe_dump(document))
     runner.run(scenario, tmp_path / "full")
     save = runner._save_checkpoint
+    clock_at_stop = []
 
     def save_then_stop(checkpoint, path, sc):
         save(checkpoint, path, sc)
         if checkpoint["round"] == stop_after:
+            clock_at_stop.append(checkpoint["wall_time_s"][-1])
             raise KeyboardInterrupt
 
     monkeypatch.setattr(runner, "_save_checkpoint", save_then_stop)
@@ -69,6 +72,21 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch, document, s
     _same_tables(tmp_path / "full", tmp_path / "cut")
     assert not (tmp_path / ".cut.partial").exists()
     assert not (tmp_path / "cut" / "checkpoint.pt").exists()
+    _wall_time_counts_every_process(tmp_path / "full", tmp_path / "cut", stop_after,
+                                    clock_at_stop[0])
+
+
+def _wall_time_counts_every_process(full: Path, cut: Path, stop_after: int,
+                                    clock_at_stop: float) -> None:
+    """The resumed run's wall time holds the first process's time up to its checkpoint
+    and all of the second's, so it is never shorter than its own times to target."""
+    whole, resumed = (json.loads((d / "manifest.json").read_text()) for d in (full, cut))
+    assert whole["summary"]["resumed_after_round"] is None
+    summary = resumed["summary"]
+    assert summary["resumed_after_round"] == stop_after
+    assert summary["wall_time_s"] >= clock_at_stop + summary["prepare_s"] + summary["mission_s"]
+    reached = [hit["wall_time_s"] for hit in resumed["time_to_target"].values() if hit]
+    assert all(t <= summary["wall_time_s"] for t in reached)
 
 
 def test_killed_run_resumes_from_the_command_line(tmp_path):
@@ -105,6 +123,7 @@ def test_killed_run_resumes_from_the_command_line(tmp_path):
                             timeout=300)
     assert result.returncode == 0, result.stderr
     assert "resuming after round" in result.stderr
+    assert "whole run (resumed after round" in result.stdout
     _same_tables(tmp_path / "full", tmp_path / "cut")
 
 

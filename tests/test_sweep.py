@@ -103,8 +103,9 @@ def test_grid_sweep_local_then_ray_then_resume(sweep_file, capsys):
 
     capsys.readouterr()
     assert main(["sweep", str(sweep_file), "--out", str(out_local)]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "8 already done, 0 to run" in err
+    assert "(8 reused from an earlier call, not counted)" in out  # not a 0 s sweep
     again = pd.read_parquet(out_local / "sweep.parquet")
     assert again.get("reused").all()
     assert not local.reused.any()

@@ -57,10 +57,12 @@ class RunSummary:
     bytes_up: int
     bytes_down: int
     air_bytes: float
-    wall_time_s: float  # the whole run: preparation, mission, tables and report
-    prepare_s: float = 0.0  # validation, contact plan, data and models
-    mission_s: float = 0.0  # the simulated mission: rounds, training, evaluation
+    wall_time_s: float  # the whole run, every process of a resumed one: preparation,
+    # mission, tables and report
+    prepare_s: float = 0.0  # this process: validation, contact plan, data and models
+    mission_s: float = 0.0  # this process: the mission's rounds, training, evaluation
     report_s: float = 0.0  # figures and dashboard.html (0 without report.figures)
+    resumed_after_round: int | None = None  # the checkpoint's round; None: one process
 
 
 def default_run_dir(scenario: Scenario) -> Path:
@@ -111,12 +113,13 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
         summary = RunSummary(target, len(prepared.fleet), len(parts.world.plan.windows),
                              completed, mission.schedule.rounds, final.closed_s, final.accuracy,
                              first.accuracy, final.bytes_up, final.bytes_down,
-                             mission.network.air_bytes, time.perf_counter() - started,
-                             prepared_at - started, mission_s)
+                             mission.network.air_bytes, clock.elapsed(),
+                             prepared_at - started, mission_s,
+                             resumed_after_round=checkpoint["round"] if checkpoint else None)
         learned = _learned(parts.data, round_table, clock.times, final)
         write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
-            summary = _report(staging, bars, prepared, summary, learned, started)
+            summary = _report(staging, bars, prepared, summary, learned, clock)
     return summary
 
 
@@ -183,14 +186,14 @@ def _learned(data: FederatedData, round_table: pd.DataFrame, times: list[float],
 
 
 def _report(staging: Path, bars: Bars, prepared: Prepared, summary: RunSummary,
-            learned: dict, started: float) -> RunSummary:
+            learned: dict, clock: RoundClock) -> RunSummary:
     """Figures and the dashboard; the manifest is written again with the drawing's time
     counted (the report read the first one)."""
     drawn = time.perf_counter()
     write_report([staging], staging / "figures", dashboard=staging / "dashboard.html",
                  progress=bars.task("report"))
     summary = replace(summary, report_s=time.perf_counter() - drawn,
-                      wall_time_s=time.perf_counter() - started)
+                      wall_time_s=clock.elapsed())
     write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
     return summary
 
@@ -286,8 +289,13 @@ class RoundClock:
         if len(self.times) < len(self.saved):
             self.times.append(self.saved[len(self.times)])
             return
-        offset = self.saved[-1] if self.saved else 0.0
-        self.times.append(offset + time.perf_counter() - self.started)
+        self.times.append(self.elapsed())
+
+    def elapsed(self) -> float:
+        """The run's wall time so far: the earlier processes' up to the checkpoint, then
+        this one's (a resumed run's manifest would otherwise hold its last process only,
+        shorter than its own times to target)."""
+        return (self.saved[-1] if self.saved else 0.0) + time.perf_counter() - self.started
 
 
 def manifest(prepared: Prepared, summary: RunSummary, learned: dict) -> dict:

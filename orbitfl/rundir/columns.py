@@ -276,8 +276,11 @@ TABLES: dict[str, Table] = {t.file: t for t in (
         _c("summary", "object", "", "headline results: run_dir, satellites, contacts, "
            "rounds_completed, rounds_planned, sim_time_s, final_accuracy, "
            "initial_accuracy, bytes_up, bytes_down, air_bytes; wall_time_s (s: the whole "
-           "run, report included) and its parts prepare_s (scenario, contacts, data), "
-           "mission_s (rounds, training, evaluation) and report_s (figures, dashboard)"),
+           "run, report included, every process of a resumed run up to its checkpoint "
+           "counted) and the last process's parts prepare_s (scenario, contacts, data), "
+           "mission_s (rounds, training, evaluation) and report_s (figures, dashboard); "
+           "resumed_after_round (the checkpoint's round; null: the run ran in one process "
+           "or was written before the key existed)"),
         _c("time_to_target", "object", "", "per threshold `<acc>`: the first round reaching "
            "it (round, sim_time_s, wall_time_s, bytes_up, bytes_down, energy_j), or null"),
         _c("tle_sha256", "str or null", "", "SHA-256 of the element file (null: Walker)"),
@@ -336,7 +339,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("to_<acc>_bytes_up", "float", "bytes", "wire bytes up by then"),
               _c("to_<acc>_bytes_down", "float", "bytes", "wire bytes down by then"),
               _c("reused", "bool", "", "the point was complete from an earlier sweep"),
-              _c("wall_time_total_s", "float", "s", "wall time of the whole sweep"))),
+              _c("wall_time_total_s", "float", "s", "wall time of the sweep call that "
+                 "wrote this table: a point `reused` from an earlier call adds nothing "
+                 "here (its `wall_s` is its own run's)"))),
     Table("sweep_summary.parquet", "In the sweep directory, beside `sweep.parquet` (written "
           "with it, also after Ctrl-C): one row per group and metric over the group's "
           "complete runs (`orbitfl/analysis/sweep_summary.py`). A headline metric has a "
