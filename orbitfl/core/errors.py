@@ -73,3 +73,11 @@ def exit_status(work: Callable[[], object]) -> int:
             print(f"error: {line}", file=sys.stderr)
         return 2
     return 0
+
+
+def os_error_line(err: OSError) -> str:
+    """A refused write or read as one line, ``<file>: <why>``, for a command's ``error:``
+    (a full disk, a folder that cannot be made): what the user can act on, not a
+    traceback."""
+    where = f"{err.filename}: " if err.filename else ""
+    return where + (err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0])

@@ -8,14 +8,12 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from orbitfl.core.errors import exit_status
+from orbitfl.core.errors import exit_status, os_error_line
 
 
 def command_status(work: Callable[[], object]) -> int:
     try:
         return exit_status(work)
     except OSError as err:
-        where = f"{err.filename}: " if err.filename else ""
-        why = err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0]
-        print(f"error: {where}{why}", file=sys.stderr)
+        print(f"error: {os_error_line(err)}", file=sys.stderr)
         return 1
