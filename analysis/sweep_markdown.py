@@ -25,6 +25,17 @@ def number(value: float, signed: bool = False) -> str:
     return sign + (f"{value:,.0f}" if abs(value) >= 1e4 else f"{value:.4g}")
 
 
+def spread(sd: float, mean: float) -> str:
+    """An sd at the resolution ``number`` gives its mean: one below half the mean's last
+    shown digit is summation noise across equal runs (``1.4e-06`` beside ``69.64``), and
+    reads as 0, as the mean's own digits would."""
+    if np.isfinite(sd) and np.isfinite(mean) and mean != 0:
+        digit = 1.0 if abs(mean) >= 1e4 else 10.0 ** (np.floor(np.log10(abs(mean))) - 3)
+        if abs(sd) < digit / 2:
+            return "0"
+    return number(sd)
+
+
 def estimate(row: pd.Series) -> str:
     """``mean ± sd [lo, hi]`` over the group's replicates (n = 1: the value alone), in the
     unit of the metric's name."""
@@ -34,7 +45,7 @@ def estimate(row: pd.Series) -> str:
                         for c in ("mean", "sd", "lo", "hi"))
     if row["n"] == 1:
         return f"{number(mean)} (n=1, no interval)"
-    return f"{number(mean)} ± {number(sd)} [{number(lo)}, {number(hi)}]"
+    return f"{number(mean)} ± {spread(sd, mean)} [{number(lo)}, {number(hi)}]"
 
 
 def time_to_target(row: pd.Series) -> str:

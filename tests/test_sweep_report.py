@@ -440,3 +440,18 @@ def test_only_the_replicates_that_go_on_are_drawn_beyond_the_common_part():
     beyond = band([short, long], grid).beyond()
     assert len(beyond) == 1  # the long run, from the last common point on
     np.testing.assert_allclose(beyond[0], [np.nan, np.nan, 0.4, 0.6])
+
+
+def test_an_sd_below_the_means_last_digit_reads_0_not_float_noise():
+    """Equal simulated hours summed in another order differ by 1e-6: the Costs table
+    printed '69.64 ± 1.392e-06'. A real spread keeps its digits."""
+    from orbitfl.analysis.sweep_markdown import estimate
+
+    row = pd.Series({"metric": "sim_time_h", "n": 5, "mean": 69.64, "sd": 1.392e-6,
+                     "lo": 69.64, "hi": 69.64})
+    assert estimate(row) == "69.64 ± 0 [69.64, 69.64]"
+    assert estimate(row.copy().replace({1.392e-6: 0.004})) == "69.64 ± 0 [69.64, 69.64]"
+    assert estimate(row.copy().replace({1.392e-6: 0.006})) == "69.64 ± 0.006 [69.64, 69.64]"
+    small = pd.Series({"metric": "sim_time_h", "n": 5, "mean": 0.5, "sd": 0.0003,
+                       "lo": 0.4997, "hi": 0.5003})
+    assert estimate(small) == "0.5 ± 0.0003 [0.4997, 0.5003]"
