@@ -20,9 +20,10 @@ METRICS = ("final_accuracy", "balanced_accuracy", "few_shot_accuracy",
            "personalised_own_mix_accuracy", "personalised_accuracy",
            "global_own_mix_accuracy", "val_accuracy", "val_balanced_accuracy",
            "rounds", "sim_time_h", "bytes_up", "bytes_down", "energy_j", "wall_s")
-# summarised only where a table has them: a study's own columns (the SAFE study's mean
-# accuracy over its last rounds, docs/safe-study.md), never an orbitfl sweep's
-OPTIONAL_METRICS = ("late_accuracy",)
+# summarised only where a table has a value in them: a study's own columns (the SAFE
+# study's mean accuracy over its last rounds, docs/safe-study.md), and a segmentation
+# sweep's mIoU (its final_accuracy counts pixels, mostly background)
+OPTIONAL_METRICS = ("late_accuracy", "miou", "val_miou")
 # time-to-target quantity -> (the sweep column holding a run's last value, its scale to the
 # quantity's unit). ``rounds`` counts completed rounds, never more than the last round's
 # number: a run censored there is censored no later than it was observed.
@@ -44,7 +45,7 @@ def summarise(table: pd.DataFrame, parameters: list[str], level: float = LEVEL
     for group, runs in table.groupby("group", sort=False, dropna=False):
         values = {"group": group, **{p: runs[p].iloc[0] for p in parameters}}
         complete = runs[runs["status"] == "complete"]
-        for metric in METRICS + tuple(m for m in OPTIONAL_METRICS if m in table.columns):
+        for metric in METRICS + tuple(m for m in OPTIONAL_METRICS if _has_values(table, m)):
             interval = mean_interval(_numbers(complete, metric), level)
             rows.append({**values, "metric": metric, "n": interval.n, "mean": interval.mean,
                          "sd": interval.sd, "lo": interval.lo, "hi": interval.hi})
@@ -89,3 +90,8 @@ def _numbers(runs: pd.DataFrame, column: str) -> list[float]:
     if column not in runs.columns:
         return [math.nan] * len(runs)
     return pd.to_numeric(runs[column], errors="coerce").astype(float).tolist()
+
+
+def _has_values(table: pd.DataFrame, column: str) -> bool:
+    return column in table.columns and \
+        bool(pd.to_numeric(table[column], errors="coerce").notna().any())

@@ -44,7 +44,7 @@ TABLES = ("transfers", "clients", "power", "events", "contacts", "partition", "r
 
 def _timeline(run_dir: Path, table: str) -> pd.DataFrame:
     frame = pd.read_parquet(run_dir / f"{table}.parquet")
-    learned = [c for c in frame.columns if c.endswith("accuracy") or c == "miou"]
+    learned = [c for c in frame.columns if c.endswith(("accuracy", "miou"))]
     return frame.drop(columns=learned)
 
 

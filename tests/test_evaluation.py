@@ -59,3 +59,28 @@ def test_without_fine_tuning_or_at_an_unscored_round_there_is_no_personalised_sc
     _evaluator(fine_tune=True).evaluate(skipped, None)
     assert np.isnan(skipped.personalised_own_mix_accuracy)
     assert np.isfinite(skipped.global_own_mix_accuracy)
+
+
+def test_a_segmentation_validation_set_gets_its_own_miou_by_hand():
+    """A model that calls every pixel background, on masks half background and half
+    class 1: pixel accuracy 1/2; IoU 1/2 for background and 0 for class 1, so mIoU 1/4
+    (the column a segmentation study tunes on). A classification run has none."""
+    torch.manual_seed(0)
+    model = build_model("seg-unet", 2, {"dim": 8})
+    with torch.no_grad():
+        model.classifier.weight.zero_()
+        model.classifier.bias.copy_(torch.tensor([1.0, 0.0]))
+    masks = torch.zeros((4, 8, 8), dtype=torch.long)
+    masks[:, :, 4:] = 1
+    tiles = ImageSet(torch.randn((4, 3, 8, 8)), masks)
+    config = FLConfig(rounds=1, seed=3, train=TrainConfig(epochs=1, batch_size=4, lr=0.1))
+    evaluator = Evaluator(tiles, tiles, [tiles], 2, np.array([128, 128]),
+                          strategy_named("fedavg", model, config))
+    record = RoundRecord(1, 0.0, 0.0, 1, 1)
+    evaluator.evaluate(record, None)
+    assert (record.val_accuracy, record.val_miou, record.miou) == (0.5, 0.25, 0.25)
+    classifying = _evaluator(fine_tune=False)
+    classifying.validation_data = classifying.test_data
+    plain = RoundRecord(1, 0.0, 0.0, 2, 2)
+    classifying.evaluate(plain, None)
+    assert np.isfinite(plain.val_accuracy) and np.isnan(plain.val_miou)

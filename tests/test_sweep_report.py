@@ -455,3 +455,24 @@ def test_an_sd_below_the_means_last_digit_reads_0_not_float_noise():
     small = pd.Series({"metric": "sim_time_h", "n": 5, "mean": 0.5, "sd": 0.0003,
                        "lo": 0.4997, "hi": 0.5003})
     assert estimate(small) == "0.5 ± 0.0003 [0.4997, 0.5003]"
+
+
+def test_a_segmentation_sweep_summarises_its_miou_and_a_classification_one_does_not():
+    """Segmentation's final_accuracy counts pixels (an all-background map scores 0.95 at a
+    5 % object share): its mIoU is summarised beside it, with the hand-computed mean."""
+    from orbitfl.analysis.sweep_summary import summarise
+
+    base = {"group": "base", "status": "complete", "final_accuracy": 0.95}
+    segmentation = pd.DataFrame([{**base, "miou": 0.2, "val_miou": 0.25},
+                                 {**base, "miou": 0.4, "val_miou": 0.35}])
+    found = summarise(segmentation, []).set_index("metric")
+    assert found.loc["miou", "mean"] == pytest.approx(0.3)
+    assert found.loc["val_miou", "mean"] == pytest.approx(0.3)
+    classification = segmentation.assign(miou=np.nan, val_miou=np.nan)
+    assert "miou" not in set(summarise(classification, [])["metric"])
+    from orbitfl.analysis.comparisons import ACCURACY_METRICS
+    from orbitfl.analysis.sweep_markdown import groups_table
+
+    sweep = sweep_from_table(Path("."), segmentation.assign(seed=[1, 2], replicate=[0, 1]))
+    head, _, row = groups_table(sweep, summary(sweep, {}, None), None, ACCURACY_METRICS)
+    assert head == "| group | n | accuracy | mIoU |" and "| 0.3 ± 0.1414 " in row

@@ -63,6 +63,7 @@ class Evaluator:
                           self.validation_data.labels.numpy(), self.classes)
             record.val_accuracy = val["accuracy"]
             record.val_balanced_accuracy = val["balanced_accuracy"]
+            record.val_miou = val.get("miou", float("nan"))  # tuning a segmentation study
         self.strategy.note_evaluation(record.round)
 
     def fine_tuned(self, round_index: int) -> dict[int, dict]:

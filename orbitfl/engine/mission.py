@@ -68,6 +68,7 @@ class RoundRecord:
     val_accuracy: float = float("nan")           # on the held-out validation set (tuning)
     val_balanced_accuracy: float = float("nan")
     miou: float = float("nan")               # segmentation
+    val_miou: float = float("nan")           # segmentation, on the validation set
     per_class_accuracy: list[float] = field(default_factory=list)
     clients: list[int] = field(default_factory=list)
     mean_staleness_s: float = float("nan")   # async: simulated seconds, base to arrival

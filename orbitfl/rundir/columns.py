@@ -160,6 +160,8 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("val_balanced_accuracy", "float", "fraction",
                  "mean of the per-class accuracies on that validation set"),
               _c("miou", "float", "fraction", "mean intersection over union (segmentation)"),
+              _c("val_miou", "float", "fraction", "mIoU on the validation set "
+                 "(segmentation; NaN otherwise): what a segmentation study tunes on"),
               _c("per_class_accuracy", "list of float", "fraction",
                  "accuracy of each class, by class index"),
               _c("clients", "list of int", "", "clients whose updates were aggregated"),
@@ -325,6 +327,11 @@ TABLES: dict[str, Table] = {t.file: t for t in (
                  "last round's validation accuracy (NaN: no validation set)"),
               _c("val_balanced_accuracy", "float or null", "fraction",
                  "last round's balanced validation accuracy"),
+              _c("miou", "float or null", "fraction", "last round's mIoU on the test set "
+                 "(segmentation, where `final_accuracy` counts pixels and the background "
+                 "dominates; NaN: classification)"),
+              _c("val_miou", "float or null", "fraction",
+                 "last round's mIoU on the validation set (segmentation; NaN otherwise)"),
               _c("rounds", "int or null", "", "rounds completed"),
               _c("sim_time_h", "float or null", "h", "simulated time of the last round"),
               _c("bytes_up", "int or null", "bytes", "wire bytes delivered to satellites"),
@@ -354,7 +361,8 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("metric", "str", "", "a column of `sweep.parquet`: `final_accuracy`, "
                  "`balanced_accuracy`, `few_shot_accuracy`, `personalised_own_mix_accuracy`, "
                  "`val_accuracy`, `val_balanced_accuracy`, `rounds`, `sim_time_h`, "
-                 "`bytes_up`, `bytes_down`, `energy_j`, `wall_s`, then "
+                 "`bytes_up`, `bytes_down`, `energy_j`, `wall_s`, `miou` and `val_miou` "
+                 "where a run has them (segmentation), then "
                  "`to_<acc>_round|sim_time_s|wall_time_s|bytes_up|bytes_down`"),
               _c("n", "int", "runs", "complete runs with a value (time to target: complete "
                  "runs, reached or censored)"),

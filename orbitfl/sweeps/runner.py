@@ -378,6 +378,7 @@ def headline(run_dir: Path) -> dict:
             "global_own_mix_accuracy": _last(last, "global_own_mix_accuracy"),
             "val_accuracy": _last(last, "val_accuracy"),
             "val_balanced_accuracy": _last(last, "val_balanced_accuracy"),
+            "miou": _last(last, "miou"), "val_miou": _last(last, "val_miou"),
             "rounds": summary["rounds_completed"], "sim_time_h": summary["sim_time_s"] / 3600,
             "bytes_up": summary["bytes_up"], "bytes_down": summary["bytes_down"],
             "energy_j": float(last["energy_j"]),
