@@ -387,6 +387,8 @@ def _run(path: Path, out: Path | None, resume: bool = False,
         ("rounds completed", f"{s.rounds_completed} / {s.rounds_planned}"),
         ("simulated time", f"{s.sim_time_s / 3600:.2f} h"),
         ("accuracy (initial -> final)", f"{s.initial_accuracy:.3f} -> {s.final_accuracy:.3f}"),
+        *([("mIoU (initial -> final)", f"{s.initial_miou:.3f} -> {s.final_miou:.3f}")]
+          if s.initial_miou is not None and s.final_miou is not None else []),
         ("bytes up / down", f"{s.bytes_up / 1e6:.2f} MB / {s.bytes_down / 1e6:.2f} MB"),
         ("wall time", wall_time_line(s, s.wall_time_s if started is None
                                      else time.perf_counter() - started)),

@@ -323,3 +323,16 @@ def test_the_timeline_does_not_wait_for_training_and_pools_agree():
     for key, value in a.global_model.state_dict().items():
         assert torch.equal(value, b.global_model.state_dict()[key]), key
     assert a.version == b.version == 2   # the third round took nothing in
+
+
+def test_a_segmentation_run_prints_and_records_its_miou(tmp_path, capsys):
+    """Segmentation's accuracy counts pixels, most of them background: the command's
+    summary and the manifest carry the mIoU of the first and last round beside it."""
+    out = tmp_path / "run"
+    assert main(["run", str(SCENARIOS / "segmentation-flock.yaml"), "--set", "fl.rounds=1",
+                 "--out", str(out)]) == 0
+    rounds = pd.read_parquet(out / "rounds.parquet")
+    first, last = rounds["miou"].iloc[0], rounds["miou"].iloc[-1]
+    assert f"mIoU (initial -> final)      {first:.3f} -> {last:.3f}" in capsys.readouterr().out
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    assert (summary["initial_miou"], summary["final_miou"]) == (first, last)

@@ -63,6 +63,8 @@ class RunSummary:
     mission_s: float = 0.0  # this process: the mission's rounds, training, evaluation
     report_s: float = 0.0  # figures and dashboard.html (0 without report.figures)
     resumed_after_round: int | None = None  # the checkpoint's round; None: one process
+    initial_miou: float | None = None  # segmentation (its accuracy counts pixels); else None
+    final_miou: float | None = None
 
 
 def default_run_dir(scenario: Scenario) -> Path:
@@ -115,7 +117,9 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                              first.accuracy, final.bytes_up, final.bytes_down,
                              mission.network.air_bytes, clock.elapsed(),
                              prepared_at - started, mission_s,
-                             resumed_after_round=checkpoint["round"] if checkpoint else None)
+                             resumed_after_round=checkpoint["round"] if checkpoint else None,
+                             initial_miou=_finite_or_none(first.miou),
+                             final_miou=_finite_or_none(final.miou))
         learned = _learned(parts.data, round_table, clock.times, final)
         write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
@@ -265,11 +269,18 @@ def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
 
 def _print_round(record: RoundRecord, schedule: Schedule) -> None:
     if record.round == 0:
-        logger.info(f"round  0/{schedule.rounds}  initial model  acc {record.accuracy:.3f}")
+        logger.info(f"round  0/{schedule.rounds}  initial model  {_score(record)}")
         return
     logger.info(f"round {record.round:2d}/{schedule.rounds}  t=+{record.closed_s / 3600:6.2f} h  "
-                f"updates {record.received}/{record.selected}  acc {record.accuracy:.3f}  "
+                f"updates {record.received}/{record.selected}  {_score(record)}  "
                 f"up {record.bytes_up / 1e6:7.2f} MB  down {record.bytes_down / 1e6:7.2f} MB")
+
+
+def _score(record: RoundRecord) -> str:
+    """Accuracy, and mIoU beside it for segmentation (whose accuracy counts pixels, most
+    of them background)."""
+    miou = f"  mIoU {record.miou:.3f}" if np.isfinite(record.miou) else ""
+    return f"acc {record.accuracy:.3f}{miou}"
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -282,7 +282,8 @@ TABLES: dict[str, Table] = {t.file: t for t in (
            "counted) and the last process's parts prepare_s (scenario, contacts, data), "
            "mission_s (rounds, training, evaluation) and report_s (figures, dashboard); "
            "resumed_after_round (the checkpoint's round; null: the run ran in one process "
-           "or was written before the key existed)"),
+           "or was written before the key existed); initial_miou and final_miou "
+           "(segmentation, whose accuracy counts pixels; null otherwise)"),
         _c("time_to_target", "object", "", "per threshold `<acc>`: the first round reaching "
            "it (round, sim_time_s, wall_time_s, bytes_up, bytes_down, energy_j), or null"),
         _c("tle_sha256", "str or null", "", "SHA-256 of the element file (null: Walker)"),
