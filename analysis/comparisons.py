@@ -20,6 +20,7 @@ METRICS = {"final_accuracy": "accuracy",
            "late_accuracy": "accuracy, late mean",   # a study's mean over its last rounds
            "balanced_accuracy": "balanced",
            "miou": "mIoU",   # segmentation only: its "accuracy" counts pixels
+           "late_miou": "mIoU, late mean",
            "few_shot_accuracy": "few-shot",
            "personalised_own_mix_accuracy": "personalised own-mix",
            "personalised_accuracy": "personalised balanced",

@@ -27,7 +27,8 @@ AXES = {
 # accuracy columns of rounds.parquet -> their names in the report
 KINDS = {"accuracy": "overall", "balanced_accuracy": "balanced",
          "few_shot_accuracy": "few-shot", "personalised_own_mix_accuracy": "personalised own-mix",
-         "global_own_mix_accuracy": "global own-mix"}
+         "global_own_mix_accuracy": "global own-mix",
+         "miou": "mIoU"}   # segmentation only (its accuracy counts pixels)
 
 
 def curve(rounds: pd.DataFrame, axis: str, kind: str) -> tuple[np.ndarray, np.ndarray]:

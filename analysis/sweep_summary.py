@@ -23,7 +23,7 @@ METRICS = ("final_accuracy", "balanced_accuracy", "few_shot_accuracy",
 # summarised only where a table has a value in them: a study's own columns (the SAFE
 # study's mean accuracy over its last rounds, docs/safe-study.md), and a segmentation
 # sweep's mIoU (its final_accuracy counts pixels, mostly background)
-OPTIONAL_METRICS = ("late_accuracy", "miou", "val_miou")
+OPTIONAL_METRICS = ("late_accuracy", "late_miou", "miou", "val_miou")
 # time-to-target quantity -> (the sweep column holding a run's last value, its scale to the
 # quantity's unit). ``rounds`` counts completed rounds, never more than the last round's
 # number: a run censored there is censored no later than it was observed.

@@ -117,3 +117,45 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     rounds.write_bytes(intact)
     (tmp_path / "a-file").write_text("")
     assert export_main([str(study), "--out", str(tmp_path / "a-file" / "d")]) == 1
+
+
+def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path):
+    """Segmentation's accuracy counts pixels (an all-background map scores 0.95 at a 5 %
+    object share), so a segmentation study tunes on validation mIoU, heads on test mIoU
+    (here a late mean over 2 rounds) and says so in every table it reads."""
+    from orbitfl.analysis.sweep_markdown import number
+    from orbitfl.studies.safe.driver import selection_score
+
+    source = tmp_path / "tuned"
+    source.mkdir()
+    chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
+    (source / "study.json").write_text(json.dumps({
+        "protocol": {"tuning_seeds": [1001]},
+        "tuning": {"if100": {"fedavg": chosen, "safe": chosen}}}))
+    study, data = tmp_path / "study", tmp_path / "data"
+    small = ["data.task=segmentation", "model.name=seg-unet", "fl.rounds=2",
+             "data.samples_per_class_max=60", "data.test_per_class=20",
+             "data.validation_per_class=5", "data.ses_per_class=2", "data.min_per_client=1"]
+    assert driver(["--out", str(study), "--settings-from", str(source), "--only",
+                   "fedavg,safe", "--networks", "ideal", "--seeds", "5", "--workers", "2",
+                   "--headline-rounds", "2", *[a for s in small for a in ("--set", s)]]) == 0
+    export(study, data)
+    assert json.loads((data / "study.json").read_text())["protocol"]["task"] == "segmentation"
+    runs, curves = (pd.read_parquet(data / f"{n}.parquet") for n in ("runs", "curves"))
+    late = {}
+    for _, run in runs.iterrows():
+        mine = curves[(curves["method"] == run["method"]) & (curves["seed"] == run["seed"])]
+        assert mine["miou"].iloc[-1] == pytest.approx(run["miou"], rel=1e-12)
+        assert np.isfinite(mine["val_miou"]).all()
+        assert selection_score(mine, 2, "val_miou") == pytest.approx(
+            mine["val_miou"].iloc[-2:].mean())
+        late.setdefault(run["method"], []).append(mine["miou"].iloc[-2:].mean())
+
+    page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
+    assert "### mIoU and pixel accuracy (mean ± sd [95 % t-interval])" in page
+    assert "| group | n | mIoU | mIoU, late mean | accuracy |" in page
+    fedavg = next(line for line in page.splitlines() if line.startswith("| FedAvg | 5 |"))
+    assert f"| {number(np.mean(late['fedavg']))} ± " in fedavg   # the late mean, by hand
+    assert "SAFE - FedAvg, test mIoU, mean of the last 2 rounds" in page
+    assert "by the mean validation mIoU of the last" in page
+    assert "balanced test accuracy" not in page and "validation accuracy" not in page

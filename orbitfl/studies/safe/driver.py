@@ -9,7 +9,9 @@ its edges cannot move:
   of the last evaluated round (``headline_rounds`` 1) or, as a study declares before it
   runs, its mean over the last ``headline_rounds`` evaluated rounds: at a large learning
   rate a run's accuracy swings by +-0.1 from round to round, and that noise, not the
-  methods, would otherwise set the number of seeds.
+  methods, would otherwise set the number of seeds. A segmentation study (``data.task``)
+  reads mIoU instead, on both sets (``Score``): its accuracy counts pixels, mostly
+  background.
 - **Interior choices.** A learning rate (or FedProx's mu) chosen at an end of its grid
   extends the grid by a factor of 3 in that direction, and again, until the choice is
   interior (or ``max_extensions`` is spent, which the record and the report say).
@@ -75,6 +77,29 @@ SELECTION = "val_balanced_accuracy"  # on the balanced validation set, never the
 
 
 @dataclasses.dataclass(frozen=True)
+class Score:
+    """What a study scores a model by. Classification: top-1 accuracy on the balanced sets.
+    Segmentation: mIoU, since its accuracy counts pixels and the background (95 % of each
+    tile at a 5 % object share) would set it (``data.task``)."""
+
+    curve: str       # the rounds column of the test set
+    selection: str   # the rounds column of the validation set that tuning reads
+    final: str       # the sweep column of the last round
+    late: str        # the runs column of the mean over the last ``headline_rounds``
+    name: str        # in the page's words: the headline's
+    short: str       # in a table's head
+    validation: str  # what tuning reads
+    title: str       # the section of the scores
+
+
+SCORES = {"classification": Score("accuracy", SELECTION, HEADLINE_METRIC, LATE_METRIC,
+                                  "balanced test accuracy", "accuracy",
+                                  "balanced validation accuracy", "Accuracy"),
+          "segmentation": Score("miou", "val_miou", "miou", "late_miou", "test mIoU", "mIoU",
+                                "validation mIoU", "mIoU and pixel accuracy")}
+
+
+@dataclasses.dataclass(frozen=True)
 class Protocol:
     """The study's rules, recorded in ``study.json`` with its results."""
 
@@ -95,6 +120,7 @@ class Protocol:
     variants_at_headline: bool = False             # SAFE's variants take SAFE's setting
     links_duration: str | None = None              # real-link runs' span; None: the base's
     fixed_seeds: int | None = None                 # a written plan's count; None: the pilot's
+    task: str = "classification"                   # the base's data.task: what is scored
 
     def network_set(self, network: str) -> dict[str, Any]:
         """The ``--set`` changes that make a run one of ``network``'s: real-link rounds take
@@ -104,10 +130,19 @@ class Protocol:
             self.links_duration else {}
         return {**LINKS[network], **span}
 
+    def __post_init__(self) -> None:
+        if self.task not in SCORES:
+            raise InputError(f"protocol task {self.task!r}: expected one of "
+                             f"{', '.join(SCORES)}")
+
+    @property
+    def score(self) -> Score:
+        return SCORES[self.task]
+
     @property
     def headline_metric(self) -> str:
         """The runs' column that the headline reads."""
-        return HEADLINE_METRIC if self.headline_rounds == 1 else LATE_METRIC
+        return self.score.final if self.headline_rounds == 1 else self.score.late
 
     def measured_seeds(self, n: int) -> list[int]:
         seeds = list(range(self.first_seed, self.first_seed + n))
@@ -163,14 +198,16 @@ def last_mean(rounds: pd.DataFrame, column: str, last: int) -> float:
     return float(values.iloc[-last:].mean()) if len(values) else math.nan
 
 
-def selection_score(rounds: pd.DataFrame, last: int) -> float:
-    """Mean balanced validation accuracy over a run's last ``last`` evaluated rounds."""
-    return last_mean(rounds, SELECTION, last)
+def selection_score(rounds: pd.DataFrame, last: int, column: str = SELECTION) -> float:
+    """Mean validation score (balanced accuracy, or mIoU) over a run's last ``last``
+    evaluated rounds."""
+    return last_mean(rounds, column, last)
 
 
-def late_accuracy(rounds: pd.DataFrame, last: int) -> float:
-    """Mean balanced test accuracy over a run's last ``last`` evaluated rounds."""
-    return last_mean(rounds, "accuracy", last)
+def late_accuracy(rounds: pd.DataFrame, last: int, column: str = "accuracy") -> float:
+    """Mean test score (balanced accuracy, or mIoU) over a run's last ``last`` evaluated
+    rounds."""
+    return last_mean(rounds, column, last)
 
 
 def best(scores: dict[float, float]) -> float:
@@ -280,7 +317,8 @@ class Study:
         values = []
         for point in table.loc[table["status"] == "complete", "point"]:
             rounds = read_table(folder / "runs" / str(point), "rounds.parquet", ("round",))
-            values.append(selection_score(rounds, self.protocol.selection_rounds))
+            values.append(selection_score(rounds, self.protocol.selection_rounds,
+                                          self.protocol.score.selection))
         return float(np.mean(values)) if values else math.nan
 
     def tune(self, method: str, factor: float) -> dict[str, Any]:
@@ -366,15 +404,15 @@ class Study:
         """The method's measured runs on ideal links with the headline column (the late
         mean read from each complete run's rounds where the protocol asks for it)."""
         table = self.measure(method, factor, "ideal", seeds)
-        last = self.protocol.headline_rounds
+        last, score = self.protocol.headline_rounds, self.protocol.score
         if last == 1:
             return table
         folder = self.out / "measure" / "ideal" / factor_name(factor) / method
         late = [late_accuracy(read_table(folder / "runs" / str(point), "rounds.parquet",
-                                         ("round",)), last)
+                                         ("round",)), last, score.curve)
                 if status == "complete" else math.nan
                 for point, status in zip(table["point"], table["status"])]
-        return table.assign(**{LATE_METRIC: late})
+        return table.assign(**{score.late: late})
 
     def power(self, factor: float, methods: Sequence[str]) -> int:
         """Seeds for every method from the internal pilot (the first ``min_seeds`` paired
@@ -571,13 +609,14 @@ def _run(args: argparse.Namespace) -> None:
                                ("--seeds", args.seeds, Protocol.min_seeds)):
         if value is not None and value < least:
             raise InputError(f"{flag}: at least {least}, got {value}")
+    overrides = [parse_override(s) for s in args.overrides]
     protocol = Protocol(factors=factors, max_seeds=args.max_seeds, networks=tuple(networks),
                         tuning_seeds=tuning_seeds, lr_grid=_lr_grid(args.lr_grid),
                         selection_rounds=args.selection_rounds,
                         headline_rounds=args.headline_rounds,
                         variants_at_headline=args.variants_at_safe,
                         links_duration=args.links_duration, first_seed=args.first_seed,
-                        fixed_seeds=args.seeds)
+                        fixed_seeds=args.seeds, task=_task(overrides))
     protocol.measured_seeds(args.seeds or protocol.max_seeds)  # no tuning seed among them
     if args.links_duration is not None:          # a bad span fails now, not after tuning
         from orbitfl.core.options import parse_duration
@@ -588,12 +627,22 @@ def _run(args: argparse.Namespace) -> None:
             raise InputError(f"--links-duration: {error}") from None
     ray_started = _start_ray(args.backend, args.workers)
     try:
-        Study(args.out, protocol, args.backend, args.workers,
-              [parse_override(s) for s in args.overrides], source).run(methods, networks)
+        Study(args.out, protocol, args.backend, args.workers, overrides,
+              source).run(methods, networks)
     finally:
         if ray_started:
             import ray
             ray.shutdown()
+
+
+def _task(overrides: list[tuple[str, Any]]) -> str:
+    """The study's ``data.task`` (the base's with the ``--set`` changes; a bad change is
+    one line, before any run): classification, or segmentation (scored by mIoU, with
+    ``--set model.name=seg-unet``)."""
+    from orbitfl.scenario import load_scenario
+
+    data = load_scenario(BASE, overrides).data
+    return "classification" if data is None else data.task
 
 
 def _numbers(text: str, flag: str, kind: type, expected: str) -> tuple:

@@ -30,7 +30,13 @@ from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
 from orbitfl.scenario.model import Scenario
 from orbitfl.studies.safe.command import command_status
-from orbitfl.studies.safe.driver import SELECTION, factor_name, load_record, selection_score
+from orbitfl.studies.safe.driver import (
+    SELECTION,
+    Protocol,
+    factor_name,
+    load_record,
+    selection_score,
+)
 from orbitfl.sweeps.runner import point_scenario
 
 KEYS = ["network", "factor", "method", "seed"]
@@ -42,6 +48,8 @@ RUN_COLUMNS = ["status", "wall_s", "final_accuracy", "balanced_accuracy",
                "few_shot_accuracy", "global_own_mix_accuracy", "personalised_accuracy",
                "personalised_own_mix_accuracy", "val_balanced_accuracy", "rounds",
                "sim_time_h", "bytes_up", "bytes_down", "train_imbalance_factor"]
+# a segmentation study's score (its accuracy counts pixels): shipped where a run has it
+SEGMENTATION_COLUMNS = ["miou", "val_miou"]
 
 
 def _groups(study: Path, kind: str):
@@ -60,14 +68,16 @@ def measured(study: Path, codes: dict[str, Path]) -> tuple[pd.DataFrame, pd.Data
     for (network, factor, method), table, folder in _groups(study, "measure"):
         keys = {"network": network, "factor": float(factor[2:]), "method": method}
         ttt = [c for c in table.columns if c.startswith("to_")]
-        rows = table[["seed", *[c for c in RUN_COLUMNS if c in table], *ttt]].assign(**keys)
+        rows = table[["seed", *[c for c in RUN_COLUMNS if c in table],
+                      *_measured(table, SEGMENTATION_COLUMNS), *ttt]].assign(**keys)
         runs.append(rows)
         for _, row in table[table["status"] == "complete"].iterrows():
             run_dir = folder / "runs" / str(row["point"])
             verified_run(folder, str(row["point"]), codes)
             rounds = read_table(run_dir, "rounds.parquet", ("round",))
             rounds = rounds[rounds["accuracy"].notna()]
-            curves.append(rounds.reindex(columns=CURVE_COLUMNS).assign(
+            curves.append(rounds.reindex(columns=[
+                *CURVE_COLUMNS, *_measured(rounds, SEGMENTATION_COLUMNS)]).assign(
                 **keys, seed=int(row["seed"])))
             if (run_dir / "safe_diagnostics.parquet").is_file():
                 diagnostics.append(read_table(run_dir, "safe_diagnostics.parquet").assign(
@@ -75,6 +85,11 @@ def measured(study: Path, codes: dict[str, Path]) -> tuple[pd.DataFrame, pd.Data
     if not runs:
         raise InputError(f"{study}: no measured runs (measure/*/*/*/sweep.parquet)")
     return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))
+
+
+def _measured(table: pd.DataFrame, columns: list[str]) -> list[str]:
+    """Those of ``columns`` the table holds a value in."""
+    return [c for c in columns if c in table and table[c].notna().any()]
 
 
 def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
@@ -140,9 +155,10 @@ def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frame[KEYS + [c for c in frame.columns if c not in KEYS]]
 
 
-def tuning(study: Path, last: int, codes: dict[str, Path]) -> pd.DataFrame:
+def tuning(study: Path, last: int, codes: dict[str, Path],
+           column: str = SELECTION) -> pd.DataFrame:
     """One row per tuning run, verified (``verified_run``): factor, method, the tuned keys,
-    seed and selection score."""
+    seed and selection score (the mean of ``column`` over the ``last`` rounds)."""
     rows = []
     for (factor, method, _), table, folder in _groups(study, "tune"):
         for _, row in table[table["status"] == "complete"].iterrows():
@@ -154,7 +170,7 @@ def tuning(study: Path, last: int, codes: dict[str, Path]) -> pd.DataFrame:
                                 ("round",))
             rows.append({"factor": float(factor[2:]), "method": method, "lr": fl.lr,
                          "mu": fl.fedprox.mu if fl.strategy == "fedprox" else float("nan"),
-                         "seed": int(row["seed"]), "score": selection_score(rounds, last),
+                         "seed": int(row["seed"]), "score": selection_score(rounds, last, column),
                          "wall_s": float(row["wall_s"])})
     # a study whose settings were taken (--settings-from) has no rows, but the same columns
     return pd.DataFrame(rows, columns=["factor", "method", "lr", "mu", "seed", "score",
@@ -170,7 +186,9 @@ def export(study: Path, out: Path) -> list[Path]:
         codes: dict[str, Path] = {}
         runs, curves, diagnostics = measured(study, codes)
         check_seeds(study, record, runs)
-        tunes = tuning(study, int(record["protocol"]["selection_rounds"]), codes)
+        protocol = Protocol(task=record["protocol"].get("task", "classification"))
+        tunes = tuning(study, int(record["protocol"]["selection_rounds"]), codes,
+                       protocol.score.selection)
         record = {**record, "code_sha256": one_code(study, codes)}
     except RunDirectoryError as err:     # a damaged run folder: one line, no traceback
         raise InputError(f"{err}; delete that run's folder and rerun the driver with the "

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from orbitfl.analysis.comparisons import METRICS as METRIC_NAMES
 from orbitfl.analysis.comparisons import summary
 from orbitfl.analysis.curves import curve, on_grid
 from orbitfl.analysis.run_model import Run
@@ -48,7 +49,6 @@ from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import (
     BASELINE,
     HEADLINE,
-    LATE_METRIC,
     METHODS,
     VARIANTS,
     Protocol,
@@ -105,21 +105,22 @@ def with_headline(record: dict, runs: pd.DataFrame, curves: pd.DataFrame) -> pd.
     """The runs with the headline column the protocol declares: where it is the mean test
     accuracy over each run's last ``headline_rounds`` evaluated rounds, that mean from the
     shipped curves (a run without a curve gets none)."""
-    last = protocol_of(record).headline_rounds
+    protocol = protocol_of(record)
+    last, score = protocol.headline_rounds, protocol.score
     if last == 1:
         return runs
     keys = ["network", "factor", "method", "seed"]
-    late = curves.sort_values([*keys, "round"]).groupby(keys)[["accuracy"]].apply(
-        late_accuracy, last)
-    return runs.drop(columns=[LATE_METRIC], errors="ignore").merge(
-        late.rename(LATE_METRIC).reset_index(), on=keys, how="left")
+    late = curves.sort_values([*keys, "round"]).groupby(keys)[[score.curve]].apply(
+        late_accuracy, last, score.curve)
+    return runs.drop(columns=[score.late], errors="ignore").merge(
+        late.rename(score.late).reset_index(), on=keys, how="left")
 
 
 def headline_text(record: dict) -> str:
     """What the headline measures, in words."""
-    last = protocol_of(record).headline_rounds
-    return "balanced test accuracy" + (
-        "" if last == 1 else f", mean of the last {last} rounds")
+    protocol = protocol_of(record)
+    last = protocol.headline_rounds
+    return protocol.score.name + ("" if last == 1 else f", mean of the last {last} rounds")
 
 
 def label(record: dict, method: str) -> str:
@@ -127,14 +128,17 @@ def label(record: dict, method: str) -> str:
 
 
 class MethodSweep(Sweep):
-    """A sweep whose groups are the study's methods, named by their labels alone."""
+    """A sweep whose groups are the study's methods, named by their labels alone, and whose
+    runs' curves are read in the study's score (``score``: accuracy, or mIoU)."""
+
+    score = "accuracy"
 
     def label(self, group: str) -> str:
         return str(self.values[group].get("method", group))
 
 
 def as_sweep(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Path,
-             methods: list[str] | None = None) -> Sweep:
+             methods: list[str] | None = None) -> MethodSweep:
     """One network's and factor's runs as a sweep: a group per method (in the study's
     order), a replicate per seed, and each run's curve as its run directory's rounds."""
     order = [m for m in METHODS if m in set(runs["method"])]
@@ -149,6 +153,7 @@ def as_sweep(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, folder: Pat
     rest = rows.drop(columns=["network", "factor", "method", "seed", "status"])
     read = sweep_from_table(folder, pd.concat([table, rest], axis=1))
     sweep = MethodSweep(read.path, read.table, read.parameters, read.groups, read.values)
+    sweep.score = protocol_of(record).score.curve
     for (method, seed), rounds in curves.groupby(["method", "seed"]):
         if method in order:
             sweep._runs[f"{method}-s{seed}"] = Run(
@@ -195,14 +200,14 @@ def not_shown(p_holm: float) -> str:
     return "not shown (the interval includes zero)"
 
 
-def equal_bytes(sweep: Sweep) -> tuple[float, pd.DataFrame]:
+def equal_bytes(sweep: MethodSweep) -> tuple[float, pd.DataFrame]:
     """Each federated run's accuracy interpolated at the largest byte budget every such run
     reaches (MB, up + down; the centralised ceiling moves one client's bytes and is left
     out), and per method its mean and paired difference to FedAvg (simultaneous intervals
     over the methods compared)."""
     found = {p: sweep.run(p) for p in federated(
         sweep.table[sweep.table["status"] == "complete"])["point"]}
-    curves = {p: curve(run.rounds, "bytes", "accuracy") for p, run in found.items()
+    curves = {p: curve(run.rounds, "bytes", sweep.score) for p, run in found.items()
               if run is not None}
     budget = min(x[-1] for x, _ in curves.values() if len(x))
     rows = sweep.table[sweep.table["point"].isin(curves)].copy()
@@ -246,17 +251,18 @@ TO_TARGET = {"round": ("rounds", lambda r: r["round"]),
              "time": ("simulated hours", lambda r: r["sim_time_s"] / 3600)}
 
 
-def first_reach(run: Run, threshold: float, quantity: str) -> tuple[float, bool]:
-    """The ``quantity`` (rounds, bytes, simulated time) at which a run's balanced test
-    accuracy first reaches ``threshold``, and whether it did; a run that never does gives its
-    last value (censored there, never dropped)."""
+def first_reach(run: Run, threshold: float, quantity: str,
+                score: str = "accuracy") -> tuple[float, bool]:
+    """The ``quantity`` (rounds, bytes, simulated time) at which a run's ``score`` (balanced
+    test accuracy, or mIoU) first reaches ``threshold``, and whether it did; a run that
+    never does gives its last value (censored there, never dropped)."""
     rounds = run.rounds.sort_values("round")
     x = TO_TARGET[quantity][1](rounds).to_numpy(dtype=float)
-    hit = np.flatnonzero(rounds["accuracy"].to_numpy(dtype=float) >= threshold)
+    hit = np.flatnonzero(rounds[score].to_numpy(dtype=float) >= threshold)
     return (float(x[hit[0]]), True) if len(hit) else (float(x[-1]), False)
 
 
-def reaches(sweep: Sweep, threshold: float, quantity: str) -> pd.DataFrame:
+def reaches(sweep: MethodSweep, threshold: float, quantity: str) -> pd.DataFrame:
     """One row per complete run with a curve: its point, group, replicate, the ``quantity``
     at which it first reached ``threshold`` and whether it did."""
     rows = []
@@ -264,13 +270,13 @@ def reaches(sweep: Sweep, threshold: float, quantity: str) -> pd.DataFrame:
         run = sweep.run(row["point"])
         if run is None or run.rounds.empty:
             continue
-        value, reached = first_reach(run, threshold, quantity)
+        value, reached = first_reach(run, threshold, quantity, sweep.score)
         rows.append({"point": row["point"], "group": row["group"],
                      "replicate": row["replicate"], quantity: value, "reached": reached})
     return pd.DataFrame(rows, columns=["point", "group", "replicate", quantity, "reached"])
 
 
-def to_target(sweep: Sweep, threshold: float, quantity: str) -> dict[str, KaplanMeier]:
+def to_target(sweep: MethodSweep, threshold: float, quantity: str) -> dict[str, KaplanMeier]:
     """Per group, the Kaplan-Meier median of ``quantity`` at which a run first reaches
     ``threshold`` (``reaches``): runs that never do are censored, never dropped."""
     found = reaches(sweep, threshold, quantity)
@@ -285,7 +291,7 @@ def federated(found: pd.DataFrame) -> pd.DataFrame:
     return found[~found["point"].str.startswith(f"{CEILING}-s")]
 
 
-def study_target(sweep: Sweep) -> float | None:
+def study_target(sweep: MethodSweep) -> float | None:
     """The highest of ``TARGETS`` whose Kaplan-Meier median some federated method reaches
     (half of its runs or more)."""
     ceiling = label_of(sweep, CEILING)
@@ -294,7 +300,7 @@ def study_target(sweep: Sweep) -> float | None:
         if group != ceiling)), None)
 
 
-def common_target(sweep: Sweep, groups: set[str]) -> float | None:
+def common_target(sweep: MethodSweep, groups: set[str]) -> float | None:
     """The highest of ``TARGETS`` that every complete run of the ``groups`` reaches: there
     no run is censored, so rounds and bytes to it pair by seed like any measurement."""
     for target in reversed(TARGETS):
@@ -311,14 +317,14 @@ def all_reached(found: pd.DataFrame) -> pd.DataFrame:
     return found[found.groupby("group")["reached"].transform("all")]
 
 
-def paired_to_target(sweep: Sweep, found: pd.DataFrame, quantity: str) -> pd.DataFrame:
+def paired_to_target(sweep: MethodSweep, found: pd.DataFrame, quantity: str) -> pd.DataFrame:
     """Each federated method's ``quantity`` to a target every run reaches (``found``, from
     ``reaches``), minus FedAvg's, paired by seed, with simultaneous (Bonferroni) intervals
     and Holm p-values over the methods (``stats.paired_differences``)."""
     return paired_differences(federated(found), quantity, label_of(sweep, BASELINE))
 
 
-def target_lines(sweep: Sweep, threshold: float, quantities: tuple[str, ...]) -> list[str]:
+def target_lines(sweep: MethodSweep, threshold: float, quantities: tuple[str, ...]) -> list[str]:
     head = " | ".join(TO_TARGET[q][0] for q in quantities)
     lines = [f"| method | reached | {head} |", "|---|---|" + "---|" * len(quantities)]
     found = {q: to_target(sweep, threshold, q) for q in quantities}
@@ -343,7 +349,8 @@ def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
     95 % interval over the seeds: the curves' slope at the end of the budget, smoothed over
     the round-to-round noise. Read as rising (the interval above zero), flat (inside
     +-``PLATEAU_TOLERANCE``) or undecided."""
-    lines = ["| method | rounds | seeds | mean accuracy, 3rd quarter | last quarter | "
+    score = protocol_of(record).score
+    lines = [f"| method | rounds | seeds | mean {score.short}, 3rd quarter | last quarter | "
              "gain [95 % interval] | reading |", "|---|---|---|---|---|---|---|"]
     for method in [m for m in METHODS if m in set(curves["method"])]:
         mine = curves[curves["method"] == method]
@@ -351,7 +358,7 @@ def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
         quarter = np.where(mine["round"] > 3 * last // 4, 4,
                            np.where(mine["round"] > last // 2, 3, 0))
         means = mine.assign(quarter=quarter)[quarter > 0].groupby(
-            ["seed", "quarter"])["accuracy"].mean().unstack("quarter")
+            ["seed", "quarter"])[score.curve].mean().unstack("quarter")
         if not {3, 4} <= set(means.columns):   # too few rounds to have quarters
             continue
         gain = mean_interval(means[4] - means[3])
@@ -361,8 +368,9 @@ def plateau(curves: pd.DataFrame, record: dict) -> list[str]:
     return lines
 
 
-def late_mean_lines(curves: pd.DataFrame, windows: tuple[int, ...] = (1, 5, 10)) -> list[str]:
-    """SAFE - FedAvg on each seed's mean test accuracy over its last k evaluated rounds,
+def late_mean_lines(curves: pd.DataFrame, windows: tuple[int, ...] = (1, 5, 10),
+                    score: str = "accuracy") -> list[str]:
+    """SAFE - FedAvg on each seed's mean test ``score`` over its last k evaluated rounds,
     paired by seed, with a 95 % interval (one comparison): how much the headline, a single
     round's score, owes to that round's noise."""
     if not {BASELINE, HEADLINE} <= set(curves["method"]):
@@ -374,7 +382,7 @@ def late_mean_lines(curves: pd.DataFrame, windows: tuple[int, ...] = (1, 5, 10))
     last = curves.groupby(["method", "seed"])["round"].transform("max")
     for k in windows:
         late = curves[curves["round"] > last - k].groupby(["method", "seed"])[
-            "accuracy"].mean().unstack("method")
+            score].mean().unstack("method")
         d = mean_interval(late[HEADLINE] - late[BASELINE])
         lines.append(f"| {k} | {d.n} | {d.mean:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] | "
                      f"{d.sd:.3f} |")
@@ -401,8 +409,9 @@ def data_line(record: dict) -> str:
 
 
 def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
-    lines = ["| method | setting | selection score (mean balanced validation accuracy, "
-             "last rounds) | chosen | interior |", "|---|---|---|---|---|"]
+    lines = [f"| method | setting | selection score (mean "
+             f"{protocol_of(record).score.validation}, last rounds) | chosen | interior |",
+             "|---|---|---|---|---|"]
     for factor, methods in sorted(record.get("tuning", {}).items()):
         for method, entry in methods.items():
             if "same_as" in entry:
@@ -484,7 +493,8 @@ def power_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         reached = p["seeds_needed"] <= p["seeds_run"]
         lines.append(
             f"- {factor_name(factor)}: the internal pilot's {p['pilot_seeds']} paired SAFE - "
-            f"FedAvg accuracy differences have sd {p['pilot_sd']:.4f}; a simultaneous 95 % "
+            f"FedAvg {protocol.score.short} differences have sd {p['pilot_sd']:.4f}; a "
+            "simultaneous 95 % "
             f"interval over {comparisons} comparison{'s' if comparisons != 1 else ''} with "
             f"half-width <= {p['half_width']:g} needs {p['seeds_needed']} seeds; "
             f"{p['seeds_run']} were run. " + ("The budget allows the pilot's count." if reached else
@@ -537,10 +547,12 @@ def network_section(record: dict, runs: pd.DataFrame, curves: pd.DataFrame, fold
     numbers = family(sweep, label(record, BASELINE))
     caption = data_line(record)
     title = f"IF {factor:g}, {NETWORKS[network]}"
-    lines = [f"## {title}", "", caption, "", "### Accuracy (mean ± sd [95 % t-interval])",
-             "", *groups_table(sweep, numbers, None, (
-                 "final_accuracy", LATE_METRIC, "few_shot_accuracy", "global_own_mix_accuracy",
-                 "personalised_accuracy", "personalised_own_mix_accuracy")), "",
+    score = protocol_of(record).score
+    lines = [f"## {title}", "", caption, "", f"### {score.title} (mean ± sd [95 % t-interval])",
+             "", *groups_table(sweep, numbers, None, tuple(dict.fromkeys((
+                 score.final, score.late, "final_accuracy", "few_shot_accuracy",
+                 "global_own_mix_accuracy", "personalised_accuracy",
+                 "personalised_own_mix_accuracy")))), "",
              caption, "", "### Costs", "", *groups_table(sweep, numbers, None, (
                  "rounds", "sim_time_h", "bytes_up", "bytes_down")), ""]
     found = {"numbers": numbers, "sweep": sweep}
@@ -644,13 +656,16 @@ def variant_power_lines(record: dict, mine: pd.DataFrame, variants: list[str]) -
     return lines
 
 
-def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[str]:
-    """Accuracy at the largest byte budget every federated run reaches."""
+def _equal_bytes_lines(record: dict, sweep: MethodSweep, caption: str,
+                       found: dict) -> list[str]:
+    """The score at the largest byte budget every federated run reaches."""
     budget, at_bytes = equal_bytes(sweep)
     found["equal_bytes"] = at_bytes
-    lines = [caption, "", f"### Accuracy at equal bytes ({budget:.1f} MB up + down, the "
-              "largest budget every federated run reaches)", "",
-              "| method | n | accuracy | Δ vs FedAvg [simultaneous 95 %] |", "|---|---|---|---|"]
+    short = protocol_of(record).score.short
+    lines = [caption, "", f"### {short[0].upper() + short[1:]} at equal bytes ({budget:.1f} MB "
+              "up + down, the largest budget every federated run reaches)", "",
+              f"| method | n | {short} | Δ vs FedAvg [simultaneous 95 %] |",
+              "|---|---|---|---|"]
     for _, r in at_bytes.iterrows():
         delta = "(baseline)" if r["group"] == label(record, BASELINE) else (
             f"{r['difference']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
@@ -661,12 +676,18 @@ def _equal_bytes_lines(record: dict, sweep, caption: str, found: dict) -> list[s
     return lines
 
 
+def reached_words(record: dict) -> str:
+    """What a time-to-target table's target is a share of."""
+    score = protocol_of(record).score
+    return "balanced accuracy" if score.curve == "accuracy" else score.name
+
+
 def with_baseline(record: dict, sweep: Sweep) -> bool:
     """Whether FedAvg ran on this page (a confirmation of SAFE's parts need not run it)."""
     return label(record, BASELINE) in sweep.groups
 
 
-def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
+def _target_section(record: dict, sweep: MethodSweep, network: str, caption: str,
                     found: dict, declared: float | None = None) -> list[str]:
     """Rounds, bytes (and, on real links, time) to two targets: the hardest that half of
     some method's runs reach (Kaplan-Meier, censored), and the hardest that every run
@@ -675,8 +696,8 @@ def _target_section(record: dict, sweep: Sweep, network: str, caption: str,
     target = study_target(sweep)
     quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
     lines = [] if target is None else [
-        caption, "", f"### Rounds, bytes and time to {100 * target:g} % balanced "
-        "accuracy", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
+        caption, "", f"### Rounds, bytes and time to {100 * target:g} % "
+        f"{reached_words(record)}", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
         "curve; a run that never reached it is censored at its last round, never "
         "dropped. The target is the highest multiple of 5 % that half the runs of some "
         "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
@@ -971,7 +992,8 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
         *headline_lines(record),
         f"- Tuning seeds {protocol.get('tuning_seeds')} are never measured; measured seeds "
         f"start at {protocol.get('first_seed')}. Tuning is per imbalance factor, by the "
-        f"mean balanced validation accuracy of the last {protocol.get('selection_rounds')} "
+        f"mean {protocol_of(record).score.validation} of the last "
+        f"{protocol.get('selection_rounds')} "
         "evaluations" + (", averaged over the tuning seeds" if len(
             protocol.get("tuning_seeds") or ()) > 1 else "") +
         "; the test set chooses nothing.",
@@ -1007,13 +1029,14 @@ def protocol_lines(record: dict, runs: pd.DataFrame) -> list[str]:
 
 def headline_lines(record: dict) -> list[str]:
     """The headline's definition where it is not the last round's accuracy."""
-    last = protocol_of(record).headline_rounds
+    protocol = protocol_of(record)
+    last, score = protocol.headline_rounds, protocol.score
     if last == 1:
         return []
-    return [f"- **The headline is a late mean**, declared before any run: each run's balanced "
-            f"test accuracy averaged over its last {last} evaluated rounds (\"accuracy, late "
-            "mean\" in the tables), so that no one round's swing decides it; the last "
-            "round's accuracy is shown beside it."]
+    return [f"- **The headline is a late mean**, declared before any run: each run's "
+            f"{score.name} averaged over its last {last} evaluated rounds (\""
+            f"{METRIC_NAMES[score.late]}\" in the tables), so that no one round's swing "
+            f"decides it; the last round's {score.short} is shown beside it."]
 
 
 def settings_lines(record: dict) -> list[str]:
@@ -1034,13 +1057,15 @@ def appendix_lines(record: dict, runs: pd.DataFrame, curves: pd.DataFrame,
     ideal = curves[curves["network"] == "ideal"] if "ideal" in set(curves["network"]) \
         else curves
     return ["## Rounds: are the curves flat?", "", data_line(record), "",
-            "Each seed's mean test accuracy over the last quarter of the rounds minus its "
+            f"Each seed's mean test {protocol_of(record).score.short} over the last quarter "
+            "of the rounds minus its "
             "mean over the third quarter (global model, ideal links), with a 95 % interval "
             "over the seeds: *still rising* when the interval lies above zero, *flat* when "
             f"it lies within +-{PLATEAU_TOLERANCE:g}, *undecided* otherwise.", "",
             *plateau(ideal, record), "",
             *late_mean_lines(ideal, tuple(sorted(
-                {1, 5, 10, protocol_of(record).headline_rounds}))), "",
+                {1, 5, 10, protocol_of(record).headline_rounds})),
+                protocol_of(record).score.curve), "",
             "## SAFE's parts at work", "", data_line(record), "",
             *parts_lines(diagnostics, record),
             "## Tuning", "", data_line(record), "", *tuning_lines(record, tuning), "",
