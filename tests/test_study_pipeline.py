@@ -157,5 +157,6 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path):
     fedavg = next(line for line in page.splitlines() if line.startswith("| FedAvg | 5 |"))
     assert f"| {number(np.mean(late['fedavg']))} ± " in fedavg   # the late mean, by hand
     assert "SAFE - FedAvg, test mIoU, mean of the last 2 rounds" in page
+    assert "### mIoU at equal bytes (" in page and "| method | n | mIoU | Δ vs FedAvg" in page
     assert "by the mean validation mIoU of the last" in page
     assert "balanced test accuracy" not in page and "validation accuracy" not in page

@@ -88,15 +88,19 @@ class Score:
     late: str        # the runs column of the mean over the last ``headline_rounds``
     name: str        # in the page's words: the headline's
     short: str       # in a table's head
+    heading: str     # at the start of a heading
     validation: str  # what tuning reads
+    target: str      # what a time-to-target's target is a share of
     title: str       # the section of the scores
 
 
 SCORES = {"classification": Score("accuracy", SELECTION, HEADLINE_METRIC, LATE_METRIC,
-                                  "balanced test accuracy", "accuracy",
-                                  "balanced validation accuracy", "Accuracy"),
+                                  "balanced test accuracy", "accuracy", "Accuracy",
+                                  "balanced validation accuracy", "balanced accuracy",
+                                  "Accuracy"),
           "segmentation": Score("miou", "val_miou", "miou", "late_miou", "test mIoU", "mIoU",
-                                "validation mIoU", "mIoU and pixel accuracy")}
+                                "mIoU", "validation mIoU", "test mIoU",
+                                "mIoU and pixel accuracy")}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -661,10 +661,10 @@ def _equal_bytes_lines(record: dict, sweep: MethodSweep, caption: str,
     """The score at the largest byte budget every federated run reaches."""
     budget, at_bytes = equal_bytes(sweep)
     found["equal_bytes"] = at_bytes
-    short = protocol_of(record).score.short
-    lines = [caption, "", f"### {short[0].upper() + short[1:]} at equal bytes ({budget:.1f} MB "
-              "up + down, the largest budget every federated run reaches)", "",
-              f"| method | n | {short} | Δ vs FedAvg [simultaneous 95 %] |",
+    score = protocol_of(record).score
+    lines = [caption, "", f"### {score.heading} at equal bytes ({budget:.1f} MB up + down, "
+              "the largest budget every federated run reaches)", "",
+              f"| method | n | {score.short} | Δ vs FedAvg [simultaneous 95 %] |",
               "|---|---|---|---|"]
     for _, r in at_bytes.iterrows():
         delta = "(baseline)" if r["group"] == label(record, BASELINE) else (
@@ -674,12 +674,6 @@ def _equal_bytes_lines(record: dict, sweep: MethodSweep, caption: str,
                      f"{delta} |")
     lines.append("")
     return lines
-
-
-def reached_words(record: dict) -> str:
-    """What a time-to-target table's target is a share of."""
-    score = protocol_of(record).score
-    return "balanced accuracy" if score.curve == "accuracy" else score.name
 
 
 def with_baseline(record: dict, sweep: Sweep) -> bool:
@@ -697,7 +691,8 @@ def _target_section(record: dict, sweep: MethodSweep, network: str, caption: str
     quantities = ("round", "bytes", "time") if network == "links" else ("round", "bytes")
     lines = [] if target is None else [
         caption, "", f"### Rounds, bytes and time to {100 * target:g} % "
-        f"{reached_words(record)}", "", "Kaplan-Meier median [95 %] over seeds, from each run's "
+        f"{protocol_of(record).score.target}", "",
+        "Kaplan-Meier median [95 %] over seeds, from each run's "
         "curve; a run that never reached it is censored at its last round, never "
         "dropped. The target is the highest multiple of 5 % that half the runs of some "
         "federated method reach.", "", *target_lines(sweep, target, quantities), ""]
