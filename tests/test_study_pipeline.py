@@ -17,13 +17,20 @@ from orbitfl.studies.safe.export import main as export_main
 from orbitfl.studies.safe.report import write_report
 
 
-def test_driver_export_and_report_ship_what_the_runs_wrote(tmp_path):
+def _tuned(tmp_path, methods: list[str]):
+    """A study folder whose record chose lr 0.1 for ``methods`` (--settings-from), so
+    that nothing is tuned."""
     source = tmp_path / "tuned"
     source.mkdir()
     chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
     (source / "study.json").write_text(json.dumps({
         "protocol": {"tuning_seeds": [1001]},
-        "tuning": {"if100": {"fedavg": chosen, "safe": chosen}}}))
+        "tuning": {"if100": {m: chosen for m in methods}}}))
+    return source
+
+
+def test_driver_export_and_report_ship_what_the_runs_wrote(tmp_path):
+    source = _tuned(tmp_path, ["fedavg", "safe"])
     study, data = tmp_path / "study", tmp_path / "data"
     assert driver(["--out", str(study), "--settings-from", str(source), "--only",
                    "fedavg,safe", "--networks", "ideal", "--max-seeds", "5", "--workers", "2",
@@ -62,11 +69,7 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     # a finding is confirmed on seeds no earlier page measured, as many as the plan's own
     # power computation fixed: no pilot, so FedAvg does not run and the page reads SAFE's
     # variant against SAFE only
-    source = tmp_path / "tuned"
-    source.mkdir()
-    chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
-    (source / "study.json").write_text(json.dumps({
-        "protocol": {"tuning_seeds": [1001]}, "tuning": {"if100": {"safe": chosen}}}))
+    source = _tuned(tmp_path, ["safe"])
     study, data = tmp_path / "study", tmp_path / "data"
     assert driver(["--out", str(study), "--settings-from", str(source), "--only",
                    "safe,safe-ace", "--networks", "ideal", "--variants-at-safe",
@@ -126,12 +129,7 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path):
     from orbitfl.analysis.sweep_markdown import number
     from orbitfl.studies.safe.driver import selection_score
 
-    source = tmp_path / "tuned"
-    source.mkdir()
-    chosen = {"chosen": {"fl.lr": 0.1}, "interior": {"fl.lr": True}}
-    (source / "study.json").write_text(json.dumps({
-        "protocol": {"tuning_seeds": [1001]},
-        "tuning": {"if100": {"fedavg": chosen, "safe": chosen}}}))
+    source = _tuned(tmp_path, ["fedavg", "safe"])
     study, data = tmp_path / "study", tmp_path / "data"
     small = ["data.task=segmentation", "model.name=seg-unet", "fl.rounds=2",
              "data.samples_per_class_max=60", "data.test_per_class=20",
