@@ -99,12 +99,13 @@ def _label(run: StyledRun) -> str:
 
 def _accuracy(runs: list[StyledRun], x_of, target: str, title: str, xlabel: str) -> go.Figure:
     """Every accuracy metric a run measured against ``x_of(run)`` (overall solid, the
-    others dashed or dotted), stars where the overall accuracy reached a target."""
+    others dashed or dotted; a segmentation run's mIoU long-dashed), stars where the metric
+    its targets read (accuracy, or mIoU) reached a target."""
     fig = go.Figure()
-    dashes = ("solid", "dash", "dot", "dashdot")
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")
     for run in runs:
         x, rounds = np.asarray(x_of(run), dtype=float), run.data.rounds
-        for (column, label), dash in zip(ACCURACIES, dashes):
+        for (column, label), dash in zip((*ACCURACIES, ("miou", "mIoU")), dashes):
             if column not in rounds:
                 continue
             rows = (rounds["accuracy"].notna() & rounds[column].notna()).to_numpy()
@@ -123,7 +124,9 @@ def _accuracy(runs: list[StyledRun], x_of, target: str, title: str, xlabel: str)
                 name=f"{_label(run)}: time to target", legendgroup=_label(run),
                 marker={"symbol": "star", "size": 13, "color": _colour(run),
                         "line": {"color": "black", "width": 0.5}}))
-    return _layout(fig, title, xlabel, "accuracy (%)", yaxis_range=[0, 100])
+    return _layout(fig, title, xlabel, "accuracy or mIoU (%)" if any(
+        run.data.manifest.get("time_to_target_metric") == "miou" for run in runs)
+        else "accuracy (%)", yaxis_range=[0, 100])
 
 
 def _has(hit: dict, target: str) -> bool:

@@ -103,12 +103,16 @@ def _panels(count: int, cols: int = 3, aspect: float | None = None, wide: bool =
     return fig, list(axes.flat[:count])
 
 
-def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
-    """Accuracy panels (one per metric) against ``x_of(run)``, runs in their colours; on
-    the overall panel a star at each time-to-target threshold the run reached."""
+def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES, miou: bool = True):
+    """Accuracy panels (one per metric, and with ``miou`` a panel of mIoU where a
+    segmentation run measured it) against ``x_of(run)``, runs in their colours; a star at
+    each time-to-target threshold the run reached, on the panel of the metric its targets
+    read."""
     def draw(runs: list[StyledRun]):
-        fig, axes = _panels(len(columns), cols=2 if len(columns) == 4 else 3)
-        for ax, (column, label) in zip(axes, columns):
+        shown = [*columns, *([MIOU] if miou and any(_measured(run, MIOU[0]) for run in runs)
+                             else [])]
+        fig, axes = _panels(len(shown), cols=2 if len(shown) in (4, 5) else 3)
+        for ax, (column, label) in zip(axes, shown):
             for run in runs:
                 rounds = run.data.rounds
                 rows = rounds["accuracy"].notna() & rounds.get(column, pd.Series(
@@ -118,14 +122,23 @@ def _accuracy_view(x_of, xlabel: str, target_x, columns=ACCURACIES):
                 ax.plot(np.asarray(x_of(run))[rows], 100 * rounds.loc[rows, column],
                         marker=run.cue.marker, ms=3, color=run.colour,
                         label=literal(run.name))
-                if column == "accuracy":
+                if column == run.data.manifest.get("time_to_target_metric", "accuracy"):
                     _targets(ax, run, target_x)
-            ax.set(xlabel=xlabel, ylabel=f"{label} accuracy (%)", ylim=(0, 100))
+            what = label if column == MIOU[0] else f"{label} accuracy"
+            ax.set(xlabel=xlabel, ylabel=f"{what} (%)", ylim=(0, 100))
             ax.grid(alpha=0.3)
-            _legend_or_note(ax, runs, f"no {label} accuracy evaluated", legend=False)
+            _legend_or_note(ax, runs, f"no {what} evaluated", legend=False)
         _figure_legend(fig, axes)  # one legend: the runs' looks are shared
         return fig
     return draw
+
+
+MIOU = ("miou", "test mIoU")  # segmentation's score (its accuracy counts pixels)
+
+
+def _measured(run: StyledRun, column: str) -> bool:
+    rounds = run.data.rounds
+    return column in rounds and bool(rounds[column].notna().any())
 
 
 def _targets(ax, run: StyledRun, target_x) -> None:
@@ -480,7 +493,7 @@ VIEWS = {
         lambda hit: hit["energy_j"] / 1e3),
     "few_shot_accuracy": _accuracy_view(
         lambda r: r.data.total_bytes, "cumulative bytes moved, up + down (MB)",
-        lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB, SHOTS),
+        lambda hit: (hit["bytes_up"] + hit["bytes_down"]) / MB, SHOTS, miou=False),
     "bytes_by_kind": _bytes_by_kind,
     "bytes_vs_time": _cumulative_bytes,
     "link_utilisation": _link_utilisation,

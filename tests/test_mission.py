@@ -325,14 +325,28 @@ def test_the_timeline_does_not_wait_for_training_and_pools_agree():
     assert a.version == b.version == 2   # the third round took nothing in
 
 
-def test_a_segmentation_run_prints_and_records_its_miou(tmp_path, capsys):
+def test_a_segmentation_run_is_scored_and_stopped_by_its_miou(tmp_path, capsys):
     """Segmentation's accuracy counts pixels, most of them background: the command's
-    summary and the manifest carry the mIoU of the first and last round beside it."""
+    summary and the manifest carry the mIoU of the first and last round beside it, the
+    target reads mIoU (pixel accuracy passed 0.5 at round 1 and stopped the run there),
+    and the report draws a mIoU panel with the targets on it."""
+    from orbitfl.analysis.report import VIEWS
+    from orbitfl.analysis.run_model import load_run
+    from orbitfl.analysis.styled import styled
+
     out = tmp_path / "run"
-    assert main(["run", str(SCENARIOS / "segmentation-flock.yaml"), "--set", "fl.rounds=1",
-                 "--out", str(out)]) == 0
+    assert main(["run", str(SCENARIOS / "segmentation-flock.yaml"), "--set", "fl.rounds=2",
+                 "--set", "fl.schedule.target_accuracy=0.5", "--out", str(out)]) == 0
     rounds = pd.read_parquet(out / "rounds.parquet")
+    assert rounds["accuracy"].iloc[1] >= 0.5 > rounds["miou"].max()   # the old trap
     first, last = rounds["miou"].iloc[0], rounds["miou"].iloc[-1]
     assert f"mIoU (initial -> final)      {first:.3f} -> {last:.3f}" in capsys.readouterr().out
-    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    summary = manifest["summary"]
     assert (summary["initial_miou"], summary["final_miou"]) == (first, last)
+    assert summary["rounds_completed"] == 2 and manifest["time_to_target_metric"] == "miou"
+    assert all(hit is None for hit in manifest["time_to_target"].values())
+    figure = VIEWS["accuracy_vs_bytes"](styled([load_run(out)]))
+    assert [ax.get_ylabel() for ax in figure.axes if ax.get_visible()][-1] == "test mIoU (%)"
+    few_shot = VIEWS["few_shot_accuracy"](styled([load_run(out)]))
+    assert "test mIoU (%)" not in [ax.get_ylabel() for ax in few_shot.axes]

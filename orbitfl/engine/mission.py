@@ -46,6 +46,7 @@ class Schedule:
     evaluate_every: int = 1
     buffer_size: int = 5        # async
     target_accuracy: float | None = None   # stop at the first evaluation reaching it
+    target_metric: str = "accuracy"  # what the target reads: mIoU for segmentation
     personalised: str = "every"   # score personalised models at every evaluation, or "last"
     fine_tune: bool = False       # personalise by fine-tuning the global model per client
 
@@ -315,6 +316,8 @@ class Mission:
         return self.learning.personal_models()
 
     def target_reached(self) -> bool:
-        """The last evaluation reached the scenario's target accuracy (a run may stop)."""
+        """The last evaluation reached the scenario's target (a run may stop): its accuracy,
+        or its mIoU for segmentation, whose pixel accuracy the background sets."""
         target = self.schedule.target_accuracy
-        return target is not None and bool(self.rounds[-1].accuracy >= target)
+        return target is not None and bool(
+            getattr(self.rounds[-1], self.schedule.target_metric) >= target)

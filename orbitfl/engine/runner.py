@@ -120,7 +120,8 @@ def run(path: str | Path | Scenario, out: Path | None = None, resume: bool = Fal
                              resumed_after_round=checkpoint["round"] if checkpoint else None,
                              initial_miou=_finite_or_none(first.miou),
                              final_miou=_finite_or_none(final.miou))
-        learned = _learned(parts.data, round_table, clock.times, final)
+        learned = _learned(parts.data, round_table, clock.times, final,
+                           parts.schedule.target_metric)
         write_manifest(staging / "manifest.json", manifest(prepared, summary, learned))
         if scenario.report.figures:
             summary = _report(staging, bars, prepared, summary, learned, clock)
@@ -175,11 +176,13 @@ def _write_tables(staging: Path, parts: Assembly,
 
 
 def _learned(data: FederatedData, round_table: pd.DataFrame, times: list[float],
-             final: RoundRecord) -> dict:
-    """The manifest's account of the learning: time to target, the training set's class
-    counts and imbalance, the validation set and its final accuracies."""
+             final: RoundRecord, metric: str) -> dict:
+    """The manifest's account of the learning: time to target (in ``metric``), the
+    training set's class counts and imbalance, the validation set and its final
+    accuracies."""
     counts = data.train_class_counts()
-    return {"time_to_target": time_to_target(round_table, times),
+    return {"time_to_target": time_to_target(round_table, times, metric=metric),
+            "time_to_target_metric": metric,
             "train_class_counts": counts.tolist(),
             "class_names": list(data.class_names),
             # null when a class has no training sample at all

@@ -284,8 +284,13 @@ TABLES: dict[str, Table] = {t.file: t for t in (
            "resumed_after_round (the checkpoint's round; null: the run ran in one process "
            "or was written before the key existed); initial_miou and final_miou "
            "(segmentation, whose accuracy counts pixels; null otherwise)"),
-        _c("time_to_target", "object", "", "per threshold `<acc>`: the first round reaching "
-           "it (round, sim_time_s, wall_time_s, bytes_up, bytes_down, energy_j), or null"),
+        _c("time_to_target", "object", "", "per threshold `<acc>`: the first round whose "
+           "`time_to_target_metric` reaches it (round, sim_time_s, wall_time_s, bytes_up, "
+           "bytes_down, energy_j), or null"),
+        _c("time_to_target_metric", "str", "", "the rounds column the targets (and "
+           "fl.schedule.target_accuracy) read: `accuracy`, or `miou` for segmentation, "
+           "whose pixel accuracy the background sets (absent: written before the key, "
+           "`accuracy`)"),
         _c("tle_sha256", "str or null", "", "SHA-256 of the element file (null: Walker)"),
         _c("train_class_counts", "list of int", "images", "training images per class"),
         _c("train_imbalance_factor", "float or null", "",
@@ -340,8 +345,9 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("energy_j", "float or null", "J", "training and radio energy"),
               _c("train_imbalance_factor", "float or null", "",
                  "true imbalance factor of the training set"),
-              _c("to_<acc>_round", "float", "", "first round reaching the threshold "
-                 "(NaN: never)"),
+              _c("to_<acc>_round", "float", "", "first round reaching the threshold, in the "
+                 "run's `time_to_target_metric` (accuracy, or mIoU for segmentation; NaN: "
+                 "never)"),
               _c("to_<acc>_sim_time_s", "float", "s", "its simulated time"),
               _c("to_<acc>_wall_time_s", "float", "s", "its wall time since the run started"),
               _c("to_<acc>_bytes_up", "float", "bytes", "wire bytes up by then"),

@@ -411,9 +411,9 @@ class ScheduleConfig(_Strict):
         1, gt=0, le=MAX_ROUNDS, description="evaluate the global model every this many rounds (and "
                                             "at the last)")
     target_accuracy: float | None = Field(
-        None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (pixel "
-                                      "accuracy for segmentation) reaches this; the run records "
-                                      "when it did")
+        None, gt=0, le=1, description="stop at the first evaluated round whose accuracy (mIoU "
+                                      "for segmentation: its pixel accuracy counts the "
+                                      "background) reaches this; the run records when it did")
     personalised: Literal["every", "last"] = Field(
         "every", description="score the clients' personalised models at every evaluation, or "
                              "at the last round only (each costs one test pass per client)")
