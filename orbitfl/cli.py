@@ -12,15 +12,13 @@ import argparse
 import logging
 import os
 import shlex
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence, TypeAlias
 
 from orbitfl import __version__
-from orbitfl.core.errors import InputError, WorkerLost, os_error_line
+from orbitfl.core.errors import InputError, WorkerLost, os_error_line, stop_on_sigterm
 from orbitfl.core.progress import Bars, configure_logging
 from orbitfl.scenario.catalogs import CATALOGS, format_table
 from orbitfl.scenario.overrides import Override, parse_override
@@ -58,14 +56,9 @@ def _level(args: argparse.Namespace) -> int:
     return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
 
 
-def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM stops a run as cleanly as Ctrl-C does
-
-
 def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()  # the command's wall time counts its imports too
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)
+    stop_on_sigterm()  # SIGTERM stops a run as cleanly as Ctrl-C does
     args = _parser().parse_args(argv)
     configure_logging(_level(args))
     logging.getLogger(__name__).debug(f"orbitfl {__version__} on Python {sys.version.split()[0]}"

@@ -484,6 +484,26 @@ def test_the_report_refuses_notes_it_cannot_read_and_a_folder_it_cannot_make(tmp
     assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / 'a-file'}")
 
 
+def test_an_interrupted_or_terminated_driver_says_how_to_resume(tmp_path, monkeypatch,
+                                                                 capsys):
+    """Ctrl-C, or the SIGTERM that ends a sitting, was a traceback: now one line, exit 130
+    (the sweeps write what finished before the interrupt reaches here)."""
+    import os
+    import signal
+
+    from orbitfl.studies.safe import driver
+
+    def stopped(self, methods, networks):
+        os.kill(os.getpid(), signal.SIGTERM)   # the handler turns it into an interrupt
+
+    monkeypatch.setattr(driver.Study, "run", stopped)
+    assert driver.main(["--out", str(tmp_path / "study"), "--only", "fedavg"]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == ("interrupted: the runs that finished are kept; run the same command "
+                       "again to resume the rest")
+    assert "Traceback" not in "\n".join(err)
+
+
 def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
     # 400 real-link rounds need ~12 days of contacts; the ideal runs keep the base's span,
     # so their scenarios (and hashes) stay those of a study without the flag

@@ -122,7 +122,7 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
     assert export_main([str(study), "--out", str(tmp_path / "a-file" / "d")]) == 1
 
 
-def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path):
+def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path, capsys):
     """Segmentation's accuracy counts pixels (an all-background map scores 0.95 at a 5 %
     object share), so a segmentation study tunes on validation mIoU, heads on test mIoU
     (here a late mean over 2 rounds) and says so in every table it reads."""
@@ -137,6 +137,9 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path):
     assert driver(["--out", str(study), "--settings-from", str(source), "--only",
                    "fedavg,safe", "--networks", "ideal", "--seeds", "5", "--workers", "2",
                    "--headline-rounds", "2", *[a for s in small for a in ("--set", s)]]) == 0
+    progress = capsys.readouterr().err      # hours of sweeps say where they stand
+    assert "measure fedavg at if100 on ideal links: seeds 1-5" in progress
+    assert "sweep run: 5 points, 0 already done, 5 to run" in progress
     export(study, data)
     assert json.loads((data / "study.json").read_text())["protocol"]["task"] == "segmentation"
     runs, curves = (pd.read_parquet(data / f"{n}.parquet") for n in ("runs", "curves"))

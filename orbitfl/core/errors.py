@@ -2,7 +2,9 @@
 
 import os
 import reprlib
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -81,3 +83,15 @@ def os_error_line(err: OSError) -> str:
     traceback."""
     where = f"{err.filename}: " if err.filename else ""
     return where + (err.strerror or (str(err).strip().splitlines() or [type(err).__name__])[0])
+
+
+def stop_on_sigterm() -> None:
+    """Let SIGTERM (a closing terminal, a job scheduler, the end of a session) stop a
+    command as cleanly as Ctrl-C: a ``KeyboardInterrupt`` in the main thread, where the
+    command writes what finished and says how to resume."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt

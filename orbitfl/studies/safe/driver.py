@@ -53,6 +53,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import sys
 import time
@@ -63,11 +64,13 @@ import numpy as np
 import pandas as pd
 
 from orbitfl.core.errors import InputError
+from orbitfl.core.progress import configure_logging
 from orbitfl.core.user_json import read_json_file
 from orbitfl.rundir.reader import read_table
 from orbitfl.scenario.overrides import parse_override
 from orbitfl.studies.safe.command import command_status
 
+logger = logging.getLogger(__name__)
 BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"
 LINKS = {"ideal": {"network.mode": "ideal"}, "links": {"network.mode": "links"}}
 BASELINE, HEADLINE = "fedavg", "safe"
@@ -356,6 +359,9 @@ class Study:
             extensions += more
         tuning[method] = {"history": history, "chosen": chosen, "interior": interior,
                           "extensions": extensions}
+        logger.info(f"tuned {method} at {key}: {setting_name(chosen)}" + (
+            "" if all(interior.values()) else " (at an end of its grid after the extensions "
+                                              "allowed)"))
         self._chosen[method, key] = chosen
         self.save()
         return chosen
@@ -386,6 +392,8 @@ class Study:
         setting = {**fixed, swept: values[0]} if len(values) == 1 else {
             **fixed, swept: "grid-" + "-".join(f"{v:g}" for v in values)}
         folder = self.out / "tune" / key / method / setting_name(setting)
+        logger.info(f"tune {method} at {key}: {setting_name(setting)} on tuning seeds "
+                    f"{', '.join(map(str, self.protocol.tuning_seeds))}")
         table = self.sweep(folder, {**base, **fixed}, list(self.protocol.tuning_seeds),
                            {swept: list(values)})
         scores = {}
@@ -400,6 +408,9 @@ class Study:
         setting = self.tune(method, factor)
         spec = METHODS[method]
         folder = self.out / "measure" / network / factor_name(factor) / method
+        measured = self.protocol.measured_seeds(seeds)
+        logger.info(f"measure {method} at {factor_name(factor)} on {network} links: seeds "
+                    f"{measured[0]}-{measured[-1]}")
         return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
                                    **self.protocol.network_set(network), **setting},
                           self.protocol.measured_seeds(seeds))
@@ -430,6 +441,8 @@ class Study:
         power = pilot_power(d, p, max(len(set(methods) - {BASELINE}), 1))
         self.record.setdefault("power", {})[factor_name(factor)] = power
         self.save()
+        logger.info(f"seeds at {factor_name(factor)}: {power['seeds_run']} (the pilot asks for "
+                    f"{power['seeds_needed']}, the budget allows {p.max_seeds})")
         return int(power["seeds_run"])
 
     def run(self, methods: Sequence[str], networks: Sequence[str]) -> dict:
@@ -581,6 +594,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[],
                         metavar="PATH=VALUE", help="change the base scenario of every sweep")
     args = parser.parse_args(argv)
+    configure_logging()   # hours of sweeps: each phase and run says where it stands
     return command_status(lambda: _run(args))
 
 
@@ -680,3 +694,4 @@ def _tuning_seeds(text: str | None) -> tuple[int, ...]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
