@@ -97,13 +97,16 @@ class Score:
     title: str       # the section of the scores
 
 
-SCORES = {"classification": Score("accuracy", SELECTION, HEADLINE_METRIC, LATE_METRIC,
-                                  "balanced test accuracy", "accuracy", "Accuracy",
-                                  "balanced validation accuracy", "balanced accuracy",
-                                  "Accuracy"),
-          "segmentation": Score("miou", "val_miou", "miou", "late_miou", "test mIoU", "mIoU",
-                                "mIoU", "validation mIoU", "test mIoU",
-                                "mIoU and pixel accuracy")}
+SCORES = {
+    "classification": Score(
+        curve="accuracy", selection=SELECTION, final=HEADLINE_METRIC, late=LATE_METRIC,
+        name="balanced test accuracy", short="accuracy", heading="Accuracy",
+        validation="balanced validation accuracy", target="balanced accuracy",
+        title="Accuracy"),
+    "segmentation": Score(
+        curve="miou", selection="val_miou", final="miou", late="late_miou",
+        name="test mIoU", short="mIoU", heading="mIoU", validation="validation mIoU",
+        target="test mIoU", title="mIoU and pixel accuracy")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -413,7 +416,7 @@ class Study:
                     f"{measured[0]}-{measured[-1]}")
         return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
                                    **self.protocol.network_set(network), **setting},
-                          self.protocol.measured_seeds(seeds))
+                          measured)
 
     def headline(self, method: str, factor: float, seeds: int) -> pd.DataFrame:
         """The method's measured runs on ideal links with the headline column (the late
@@ -694,4 +697,3 @@ def _tuning_seeds(text: str | None) -> tuple[int, ...]:
 
 if __name__ == "__main__":
     sys.exit(main())
-
