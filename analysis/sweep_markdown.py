@@ -81,6 +81,12 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
         ["| " + " | ".join(table_cell(c) for c in row) + " |" for row in rows]
 
 
+def target_unit(summary: pd.DataFrame) -> str:
+    """What a sweep's targets are shares of, where it is not accuracy: a segmentation
+    sweep's runs time their targets in mIoU (its pixel accuracy counts the background)."""
+    return " mIoU" if "miou" in set(summary["metric"]) else ""
+
+
 def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
                  metrics: tuple[str, ...]) -> list[str]:
     """One row per group: n and the estimate of each of ``metrics`` it measured, then the
@@ -88,7 +94,8 @@ def groups_table(sweep: Sweep, summary: pd.DataFrame, threshold: float | None,
     measured = [m for m in metrics if m in set(summary["metric"])]
     ttt = ttt_metric(threshold) if threshold is not None else None
     head = ["group", "n"] + [METRICS[m] for m in measured] + \
-        ([f"time to {100 * threshold:g} %"] if threshold is not None else [])
+        ([f"time to {100 * threshold:g} %{target_unit(summary)}"]
+         if threshold is not None else [])
     rows = []
     for group in sweep.groups:
         mine = summary[summary["group"] == group].set_index("metric", drop=False)

@@ -25,7 +25,7 @@ from .report_folder import marked
 from .style import figure_style, resolve
 from .sweep_data import Sweep, SweepTableError, load_sweep, parse_baseline
 from .sweep_figures import bands_figure, time_split_figure, ttt_figure
-from .sweep_markdown import differences_table, groups_table, split_table
+from .sweep_markdown import differences_table, groups_table, split_table, target_unit
 from .time_split import time_split
 from .time_to_target import choose_target
 
@@ -115,7 +115,7 @@ def markdown(sweep: Sweep, numbers: pd.DataFrame, split: pd.DataFrame,
                               if comparisons > 1 else "95 % t-intervals."), "",
              *differences_table(sweep, numbers), ""]
     if threshold is not None:
-        lines += [f"## Where the time to {100 * threshold:g} % goes", "",
+        lines += [f"## Where the time to {100 * threshold:g} %{target_unit(numbers)} goes", "",
                   "Time to target = rounds needed (learning: a better algorithm needs "
                   "fewer) x simulated hours per round (network: more stations or faster "
                   "links shorten them), the round's time split by what the rounds waited "

@@ -476,3 +476,8 @@ def test_a_segmentation_sweep_summarises_its_miou_and_a_classification_one_does_
     sweep = sweep_from_table(Path("."), segmentation.assign(seed=[1, 2], replicate=[0, 1]))
     head, _, row = groups_table(sweep, summary(sweep, {}, None), None, ACCURACY_METRICS)
     assert head == "| group | n | accuracy | mIoU |" and "| 0.3 ± 0.1414 " in row
+    timed = sweep_from_table(Path("."), segmentation.assign(
+        seed=[1, 2], replicate=[0, 1], rounds=[5, 5], sim_time_h=[1.0, 1.0],
+        **{"to_0.3_round": [3.0, np.nan], "to_0.3_sim_time_s": [1800.0, np.nan]}))
+    head = groups_table(timed, summary(timed, {}, 0.3), 0.3, ACCURACY_METRICS)[0]
+    assert head.endswith("| time to 30 % mIoU |")    # its runs' targets read mIoU
