@@ -771,3 +771,24 @@ def test_a_run_resumed_from_a_checkpoint_is_left_out_of_the_wall_times_by_hand()
     assert wall_lines(runs, {})[2] == \
         "| safe | ideal | 2 (1 more resumed from a checkpoint, left out) | 450 (400 to 500) |"
     assert wall_lines(runs.iloc[:2], {})[2] == "| safe | ideal | 2 | 450 (400 to 500) |"
+
+
+def test_fedprox_rate_grid_rows_say_their_mu_and_only_the_chosen_setting_is_marked():
+    """FedProx's rate grid runs at the default mu before mu is tuned: its lr 0.1 row was
+    marked chosen beside the chosen 'mu 0.1, lr 0.1', two settings for one choice."""
+    from orbitfl.studies.safe.report import tuning_lines
+
+    history = [{"fl.lr": 0.033, "score": 0.61}, {"fl.lr": 0.1, "score": 0.646},
+               {"fl.lr": 0.3, "score": 0.59},
+               *({"fl.lr": 0.1, "fl.fedprox.mu": mu, "score": s}
+                 for mu, s in ((0.01, 0.646), (0.1, 0.691), (1.0, 0.665)))]
+    record = {"methods": {"fedprox": {"label": "FedProx"}}, "tuning": {"if100": {"fedprox": {
+        "history": history, "chosen": {"fl.lr": 0.1, "fl.fedprox.mu": 0.1},
+        "interior": {"fl.lr": True, "fl.fedprox.mu": True}}}}}
+    rows = tuning_lines(record, pd.DataFrame())[2:]
+    assert [r for r in rows if "**yes**" in r] == [
+        "| FedProx | mu 0.1, lr 0.1 | 0.691 | **yes** | yes |"]
+    assert "| FedProx | mu 0.01, lr 0.033 | 0.610 |  |  |" in rows
+    given = {**record, "overrides": [["fl.fedprox.mu", 0.1]]}     # the rate grid ran at 0.1
+    assert "| FedProx | mu 0.1, lr 0.1 | 0.646 | **yes** | yes |" in tuning_lines(
+        given, pd.DataFrame())

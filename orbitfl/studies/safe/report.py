@@ -427,9 +427,11 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
             chosen = entry["chosen"]
             for step in sorted(entry["history"], key=lambda h: (
                     h.get("fl.lr", 0), h.get("fl.fedprox.mu", 0))):
+                # a step tuned before a key ran at that key's value in the base
+                step = {**{k: v for k, v in base_values(record).items()
+                           if k in chosen and k not in step}, **step}
                 setting = setting_text(step)
-                is_chosen = all(np.isclose(step.get(k, np.nan), v) for k, v in chosen.items()
-                                if k in step) and set(chosen) <= set(step) | {"fl.fedprox.mu"}
+                is_chosen = all(np.isclose(step.get(k, np.nan), v) for k, v in chosen.items())
                 lines.append(f"| {label(record, method)} | {setting} | {step['score']:.3f} | "
                              f"{'**yes**' if is_chosen else ''} | "
                              f"{'yes' if is_chosen and all(entry['interior'].values()) else ''}"
@@ -437,9 +439,20 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
     return lines
 
 
+def base_values(record: dict) -> dict[str, float]:
+    """The values a tuned key other than the rate has before it is tuned: the base
+    scenario's, or the study's ``--set``. FedProx's rate grid runs at the default mu, so
+    its rows say so and are not its chosen setting unless mu 0.01 wins."""
+    from orbitfl.fl.config import FedProxConfig
+
+    given = dict(record.get("overrides", []))
+    return {"fl.fedprox.mu": float(given.get("fl.fedprox.mu", FedProxConfig().mu))}
+
+
 def setting_text(setting: dict) -> str:
-    """A tuned setting's ``fl.*`` keys as a table cell: ``lr 0.3, mu 0.01``."""
-    return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in setting.items()
+    """A tuned setting's ``fl.*`` keys as a table cell, in the order of their paths:
+    ``mu 0.01, lr 0.3``."""
+    return ", ".join(f"{k.split('.')[-1]} {v:g}" for k, v in sorted(setting.items())
                      if k.startswith("fl."))
 
 
