@@ -382,6 +382,9 @@ def _run(path: Path, out: Path | None, resume: bool = False,
         ("accuracy (initial -> final)", f"{s.initial_accuracy:.3f} -> {s.final_accuracy:.3f}"),
         *([("mIoU (initial -> final)", f"{s.initial_miou:.3f} -> {s.final_miou:.3f}")]
           if s.initial_miou is not None and s.final_miou is not None else []),
+        # one seed's numbers carry no interval: say so where they are read
+        ("uncertainty", "one seed, no interval: replicates in `orbitfl sweep` give one "
+                        "(docs/planner-guide.md)"),
         ("bytes up / down", f"{s.bytes_up / 1e6:.2f} MB / {s.bytes_down / 1e6:.2f} MB"),
         ("wall time", wall_time_line(s, s.wall_time_s if started is None
                                      else time.perf_counter() - started)),

@@ -340,7 +340,10 @@ def test_a_segmentation_run_is_scored_and_stopped_by_its_miou(tmp_path, capsys):
     rounds = pd.read_parquet(out / "rounds.parquet")
     assert rounds["accuracy"].iloc[1] >= 0.5 > rounds["miou"].max()   # the old trap
     first, last = rounds["miou"].iloc[0], rounds["miou"].iloc[-1]
-    assert f"mIoU (initial -> final)      {first:.3f} -> {last:.3f}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"mIoU (initial -> final)      {first:.3f} -> {last:.3f}" in printed
+    assert "uncertainty                  one seed, no interval: replicates in `orbitfl " \
+        "sweep` give one" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     summary = manifest["summary"]
     assert (summary["initial_miou"], summary["final_miou"]) == (first, last)
