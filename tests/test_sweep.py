@@ -315,6 +315,29 @@ def test_a_point_computed_by_other_code_is_reported_not_reused(tmp_path, monkeyp
     assert (out / "runs" / "sweep-000" / "manifest.json").read_bytes() == manifest
 
 
+def test_a_carried_row_stands_for_its_own_scenario_and_code_only(tmp_path):
+    """A point finished on another machine (its row carried by content hash) is not run
+    again; a row of another scenario, or of other code, is ignored and the point runs."""
+    from orbitfl.core.code_identity import code_sha256
+    from orbitfl.sweeps.runner import load_sweep, plan, run_spec
+
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({"base": "micro.yaml", "parameters": {"seed": [1, 2, 3]}}))
+    spec = load_sweep(sweep)
+    hashes = [p.scenario.content_hash() for p in plan(spec, tmp_path / "plan")]
+    row = {"wall_s": 12.5, "final_accuracy": 0.75, "code_sha256": code_sha256()}
+    carried = {hashes[0]: row, hashes[1]: {**row, "code_sha256": "f" * 64},
+               "0" * 64: row}                  # another scenario's row: never matched
+    table = run_spec(spec, tmp_path / "out", carried=carried)
+    assert table.status.tolist() == ["complete"] * 3
+    assert table.reused.tolist() == [True, False, False]
+    assert table.final_accuracy.iloc[0] == 0.75 and table.wall_s.iloc[0] == 12.5
+    assert not (tmp_path / "out" / "runs" / "sweep-000").exists()
+    assert (tmp_path / "out" / "runs" / "sweep-001" / "manifest.json").is_file()
+    assert "code_sha256" not in table
+
+
 @pytest.mark.parametrize("options, message", [
     (["--workers", "-1"], "--workers: expected at least 1"),
     (["--address", "localhost:6379"], "--address applies to --backend ray"),

@@ -42,7 +42,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -415,17 +415,32 @@ def default_out(name: str) -> Path:
 
 
 def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | None = None,
-             address: str | None = None, progress: Bars | None = None) -> pd.DataFrame:
-    """``run_sweep`` for a sweep already read (``load_sweep`` or ``sweep_spec``)."""
+             address: str | None = None, progress: Bars | None = None,
+             carried: Mapping[str, dict] | None = None) -> pd.DataFrame:
+    """``run_sweep`` for a sweep already read (``load_sweep`` or ``sweep_spec``).
+
+    ``carried``: sweep rows of points finished on another machine, by the content hash of
+    the point's scenario (a study's shipped tables, whose run folders that machine kept). A
+    point without a complete run folder whose scenario has a carried row computed by this
+    code (the row's ``code_sha256``) is not run again: its row is the carried one."""
     bars = progress or NO_BARS
     _check_options(backend, workers, address)
     check_output_dir(out, "sweep directory")
     points, name = plan(spec, out), spec.name
     skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
-    todo = [p for p in points if p.index not in skipped and not is_complete(p)]
-    results = {p.index: {**headline(p.run_dir), "reused": True}
-               for p in points if p.index not in skipped and p not in todo}
-    logger.info(f"sweep {name}: {len(points)} points, {len(results)} already done, "
+    results: dict[int, dict] = {}
+    todo: list[Point] = []
+    for point in (p for p in points if p.index not in skipped):
+        row = _carried_row(point, carried or {})
+        if is_complete(point):
+            results[point.index] = {**headline(point.run_dir), "reused": True}
+        elif row is not None:
+            results[point.index] = {**row, "status": "complete", "reused": True}
+        else:
+            todo.append(point)
+    brought = sum(1 for p in points if p.index in results and not p.run_dir.is_dir())
+    logger.info(f"sweep {name}: {len(points)} points, {len(results)} already done"
+                f"{f' ({brought} carried)' if brought else ''}, "
                 f"{len(todo)} to run on {backend}"
                 f"{f', {len(skipped)} skipped' if skipped else ''}")
     started = time.perf_counter()
@@ -458,6 +473,18 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
                     "run the same command again to resume the others")
         raise
     return _write_results(points, results, out, time.perf_counter() - started)
+
+
+def _carried_row(point: Point, carried: Mapping[str, dict]) -> dict | None:
+    """The carried sweep row of the point's own scenario computed by this code (without
+    its ``code_sha256``), else None: a result of another scenario or other code is never
+    taken for this one's."""
+    if point.scenario is None:
+        return None
+    row = carried.get(point.scenario.content_hash())
+    if row is None or row.get("code_sha256") != code_sha256():
+        return None
+    return {k: v for k, v in row.items() if k != "code_sha256"}
 
 
 def _check_options(backend: str, workers: int | None, address: str | None) -> None:
