@@ -4,6 +4,7 @@ report, on two-round runs. The shipped pages are checked against their shipped d
 test_study.py; this checks that what the export ships is what the runs wrote."""
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -161,3 +162,83 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path, ca
     assert "### mIoU at equal bytes (" in page and "| method | n | mIoU | Δ vs FedAvg" in page
     assert "by the mean validation mIoU of the last" in page
     assert "balanced test accuracy" not in page and "validation accuracy" not in page
+
+
+def test_a_study_resumes_from_its_shipped_tables_on_a_machine_without_its_runs(tmp_path,
+                                                                              capsys):
+    """A sitting's machine may not keep the run folders of the last: the next resumes from
+    the shipped tables (--carry), runs only what they lack, and ships the same tables."""
+    from orbitfl.studies.safe.carry import HASH, Carry
+
+    flags = ["--only", "fedavg,safe", "--networks", "ideal", "--max-seeds", "5",
+             "--workers", "2", "--lr-grid", "0.03,0.1,0.3", "--tuning-seeds", "1001",
+             "--selection-rounds", "1", "--set", "fl.rounds=2"]
+    study, data = tmp_path / "study", tmp_path / "data"
+    assert driver(["--out", str(study), *flags]) == 0
+    export(study, data)
+    tables = {n: pd.read_parquet(data / f"{n}.parquet")
+              for n in ("runs", "curves", "tuning", "diagnostics")}
+    assert tables["runs"][HASH].str.fullmatch("[0-9a-f]{64}").all()
+    assert len(tables["tuning"]) >= 6 and tables["tuning"][HASH].is_unique
+
+    # the next machine has the tables only: nothing runs again, the same tables ship
+    fresh, again = tmp_path / "fresh", tmp_path / "again"
+    assert driver(["--out", str(fresh), "--carry", str(data), *flags]) == 0
+    assert not list(fresh.glob("**/manifest.json"))
+    export(fresh, again, Carry.read(data))
+    for name, table in tables.items():
+        pd.testing.assert_frame_equal(pd.read_parquet(again / f"{name}.parquet"), table)
+    first, second = (json.loads((d / "study.json").read_text()) for d in (data, again))
+    assert first["tuning"] == second["tuning"] and first["power"] == second["power"]
+    assert second["carried_from"]["measured_runs"] == 10
+
+    # tables of a sitting that stopped during one run (listed as interrupted, no curve):
+    # that run alone is computed, and ships as before
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "study.json").write_text((data / "study.json").read_text())
+    lacking = {n: t[~((t["method"] == "safe") & (t["seed"] == 3))] if n != "tuning" else t
+               for n, t in tables.items()}
+    stopped = (tables["runs"]["method"] == "safe") & (tables["runs"]["seed"] == 3)
+    lacking["runs"] = tables["runs"].assign(
+        status=np.where(stopped, "interrupted", tables["runs"]["status"]),
+        **{HASH: tables["runs"][HASH].where(~stopped, None)})
+    for name, table in lacking.items():
+        table.to_parquet(partial / f"{name}.parquet")
+    third = tmp_path / "third"
+    assert driver(["--out", str(third), "--carry", str(partial), *flags]) == 0
+    ran = list(third.glob("**/manifest.json"))
+    assert [p.parent.parent.parent.name for p in ran] == ["safe"] and len(ran) == 1
+    export(third, tmp_path / "third-data", Carry.read(partial))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "third-data" / "runs.parquet")
+                                  .drop(columns="wall_s"),
+                                  tables["runs"].drop(columns="wall_s"))
+
+    # tables of other code, or with a damaged hash, are refused in one line, before any run
+    def refused(edit, says: str) -> None:
+        bad = tmp_path / "bad"
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(data, bad)
+        edit(bad)
+        assert driver(["--out", str(tmp_path / "never"), "--carry", str(bad), *flags]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert says in err[-1] and not (tmp_path / "never").exists(), err
+
+    def other_code(folder):
+        record = json.loads((folder / "study.json").read_text())
+        (folder / "study.json").write_text(json.dumps({**record, "code_sha256": "0" * 64}))
+
+    def rewrite_runs(change):
+        return lambda folder: change(tables["runs"].copy()).to_parquet(folder / "runs.parquet")
+
+    def other_protocol(folder):
+        record = json.loads((folder / "study.json").read_text())
+        record["protocol"]["selection_rounds"] = 3
+        (folder / "study.json").write_text(json.dumps(record))
+
+    refused(other_code, "computed by orbitfl code 000000000000")
+    refused(other_protocol, "scores over the last 3 rounds, this study's classification "
+                            "scores over the last 1")
+    refused(rewrite_runs(lambda t: t.assign(**{HASH: "not-a-hash"})), "is not a SHA-256")
+    refused(rewrite_runs(lambda t: t.assign(**{HASH: t[HASH].iloc[0]})), "shipped twice")
+    refused(rewrite_runs(lambda t: t.drop(columns=HASH)), f"no {HASH} column")

@@ -42,7 +42,7 @@ def test_an_unreadable_point_checkpoint_is_discarded(tmp_path, caplog):
 def test_a_damaged_study_record_is_one_line(tmp_path, record):
     """The driver (resuming a study) and the report (from shipped data) read the record
     back: a damaged one is one line naming it, never a traceback later."""
-    from orbitfl.studies.safe.driver import load_record
+    from orbitfl.studies.safe.record import load_record
     from orbitfl.studies.safe.report import load_data
 
     (tmp_path / "study.json").write_text(record)

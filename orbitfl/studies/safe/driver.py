@@ -41,7 +41,10 @@ Every run is an ordinary scenario run; this module only decides which sweeps to 
 which ``--set``. The study folder holds ``tune/if<F>/<method>/<setting>/`` and
 ``measure/<network>/if<F>/<method>/`` (sweep folders) and ``study.json`` (protocol, methods,
 tuning history and choices, the power computation, wall times). Running the same command
-again reuses every complete point, so a study spans as many sittings as its budget needs.
+again reuses every complete point, so a study spans as many sittings as its budget needs. A
+sitting on a machine that lacks the folder (a fresh clone) resumes from the study's shipped
+tables instead (``--carry DATA``, ``carry.py``): a point of the same scenario and code found
+there is not run again, and the export ships it beside the new runs.
 
     .venv/bin/python -m orbitfl.studies.safe.driver --out runs/safe-study --workers 2
     .venv/bin/python -m orbitfl.studies.safe.export runs/safe-study --out docs/safe-study-data
@@ -65,12 +68,14 @@ import pandas as pd
 
 from orbitfl.core.errors import InputError
 from orbitfl.core.progress import configure_logging
-from orbitfl.core.user_json import read_json_file
 from orbitfl.rundir.reader import read_table
 from orbitfl.scenario.overrides import parse_override
+from orbitfl.studies.safe.carry import NO_CARRY, Carry
 from orbitfl.studies.safe.command import command_status
+from orbitfl.studies.safe.record import load_record
 
-logger = logging.getLogger(__name__)
+# by name: run as ``python -m``, this module's __name__ is __main__, outside orbitfl's logger
+logger = logging.getLogger("orbitfl.studies.safe.driver")
 BASE = Path(__file__).resolve().parents[3] / "scenarios" / "study" / "base.yaml"
 LINKS = {"ideal": {"network.mode": "ideal"}, "links": {"network.mode": "links"}}
 BASELINE, HEADLINE = "fedavg", "safe"
@@ -200,6 +205,25 @@ def factor_name(factor: float) -> str:
     return f"if{factor:g}"
 
 
+def point_hash(folder: Path, point: str) -> str:
+    """The content hash of a sweep point's scenario (as its sweep wrote it): what a carried
+    run is matched by."""
+    from orbitfl.sweeps.runner import point_scenario
+
+    return point_scenario(folder / "points" / f"{point}.json").content_hash()
+
+
+def carried_value(table: dict[str, Any], folder: Path, point: str) -> Any:
+    """``table``'s entry (a carried score, curve or diagnostics) for a point its sweep lists
+    complete without a run folder; a one-line ``InputError`` when it has none."""
+    scenario = point_hash(folder, point)
+    if scenario not in table:
+        raise InputError(f"{folder / 'runs' / point}: listed complete, but neither its run "
+                         "folder nor a carried run of its scenario is here; rerun the driver "
+                         "(with --carry DATA where the study's runs are shipped)")
+    return table[scenario]
+
+
 # -- choosing ------------------------------------------------------------------------------
 def last_mean(rounds: pd.DataFrame, column: str, last: int) -> float:
     """Mean of ``column`` over a run's last ``last`` evaluated (finite) rounds."""
@@ -285,13 +309,16 @@ class Study:
 
     def __init__(self, out: Path, protocol: Protocol, backend: str = "local",
                  workers: int | None = 1, overrides: Sequence[tuple[str, Any]] = (),
-                 source: Source | None = None):
-        self.out, self.protocol, self.source = Path(out), protocol, source
+                 source: Source | None = None, carry: Carry = NO_CARRY):
+        self.out, self.protocol, self.source, self.carry = Path(out), protocol, source, carry
         self.backend, self.workers, self.overrides = backend, workers, list(overrides)
         self.record = load_record(self.out)
         self.record.pop("settings_from", None)   # this invocation's source, or none
         if source is not None:
             self.record["settings_from"] = source.summary()
+        self.record.pop("carried_from", None)    # likewise this invocation's
+        if carry.path is not None:
+            self.record["carried_from"] = carry.summary()
         self.record["protocol"] = dataclasses.asdict(protocol)
         self.record["overrides"] = [[k, v] for k, v in overrides]
         self.record["methods"] = {m: {"label": s["label"], "set": s["set"]}
@@ -314,7 +341,7 @@ class Study:
             "data.imbalance_ratio", base.data.imbalance_ratio)]}, "seeds": seeds}
         spec = sweep_spec(base, document, str(folder), BASE.parent, "run")
         started = time.perf_counter()
-        table = run_spec(spec, folder, self.backend, self.workers)
+        table = run_spec(spec, folder, self.backend, self.workers, carried=self.carry.rows)
         walls = self.record.setdefault("run_wall_s", {})
         walls[str(folder.relative_to(self.out))] = float(table["wall_s"].sum())
         self.record["elapsed_s"] = self.record.get("elapsed_s", 0.0) + \
@@ -326,10 +353,19 @@ class Study:
         """A tuning group's selection score: the mean over its tuning seeds."""
         values = []
         for point in table.loc[table["status"] == "complete", "point"]:
-            rounds = read_table(folder / "runs" / str(point), "rounds.parquet", ("round",))
-            values.append(selection_score(rounds, self.protocol.selection_rounds,
-                                          self.protocol.score.selection))
+            run_dir = folder / "runs" / str(point)
+            values.append(carried_value(self.carry.scores, folder, str(point))
+                          if not run_dir.is_dir() else selection_score(
+                              read_table(run_dir, "rounds.parquet", ("round",)),
+                              self.protocol.selection_rounds, self.protocol.score.selection))
         return float(np.mean(values)) if values else math.nan
+
+    def rounds(self, folder: Path, point: str) -> pd.DataFrame:
+        """A measured point's evaluated rounds: its run folder's, or its carried curve."""
+        run_dir = folder / "runs" / point
+        if run_dir.is_dir():
+            return read_table(run_dir, "rounds.parquet", ("round",))
+        return carried_value(self.carry.curves, folder, point)
 
     def tune(self, method: str, factor: float) -> dict[str, Any]:
         """The method's setting at this imbalance factor: the learning rate, then any extra
@@ -426,8 +462,7 @@ class Study:
         if last == 1:
             return table
         folder = self.out / "measure" / "ideal" / factor_name(factor) / method
-        late = [late_accuracy(read_table(folder / "runs" / str(point), "rounds.parquet",
-                                         ("round",)), last, score.curve)
+        late = [late_accuracy(self.rounds(folder, str(point)), last, score.curve)
                 if status == "complete" else math.nan
                 for point, status in zip(table["point"], table["status"])]
         return table.assign(**{score.late: late})
@@ -510,30 +545,6 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else str(value)
 
 
-# The study record's sections and the JSON type each must have (read back, never trusted).
-RECORD_SECTIONS: dict[str, type | tuple[type, ...]] = {
-    "data": dict, "elapsed_s": (int, float), "methods": dict, "overrides": list, "power": dict,
-    "protocol": dict, "run_wall_s": dict, "settings_from": dict, "tuning": dict}
-
-
-def load_record(out: Path) -> dict:
-    """``study.json`` in ``out`` ({} when there is none), or a one-line ``InputError`` when it
-    is not a study record: not a mapping, or a section of the wrong kind."""
-    path = Path(out) / "study.json"
-    if not path.is_file():
-        return {}
-    record = read_json_file(path, "study record")
-    wrong = ("not a mapping" if not isinstance(record, dict) else next(
-        (f"'{key}' is not a {getattr(kind, '__name__', 'number')}"
-         for key, kind in RECORD_SECTIONS.items()
-         if key in record and (not isinstance(record[key], kind)
-                               or isinstance(record[key], bool))), None))
-    if wrong:
-        raise InputError(f"{path}: not a study record ({wrong}); delete it to start the "
-                         "study afresh")
-    return record
-
-
 def _start_ray(backend: str, workers: int | None) -> bool:
     """One Ray instance for every sweep of the study, so its workers are reused."""
     if backend != "ray":
@@ -578,6 +589,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings-from", type=Path, default=None, metavar="STUDY",
                         help="run each method at the setting this study folder chose, "
                         "without tuning (e.g. at another --set fl.rounds)")
+    parser.add_argument("--carry", type=Path, default=None, metavar="DATA",
+                        help="the study's shipped tables (its export) from an earlier sitting "
+                        "whose run folders this machine lacks: a run of the same scenario "
+                        "and code found there is not run again")
     parser.add_argument("--variants-at-safe", action="store_true",
                         help="run SAFE's variants (a part left out, mu fixed, DMR off) at "
                         "SAFE's chosen setting instead of tuning each: the ablation then "
@@ -646,10 +661,12 @@ def _run(args: argparse.Namespace) -> None:
             parse_duration(args.links_duration)
         except ValueError as error:
             raise InputError(f"--links-duration: {error}") from None
+    carry = Carry.read(args.carry) if args.carry is not None else NO_CARRY
+    carry.check_scores(protocol.selection_rounds, protocol.task)
     ray_started = _start_ray(args.backend, args.workers)
     try:
-        Study(args.out, protocol, args.backend, args.workers, overrides,
-              source).run(methods, networks)
+        Study(args.out, protocol, args.backend, args.workers, overrides, source,
+              carry).run(methods, networks)
     finally:
         if ray_started:
             import ray

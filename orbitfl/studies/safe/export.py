@@ -3,16 +3,23 @@ number of docs/safe-study.md can be checked without rerunning anything:
 
 - ``study.json``: the driver's record (protocol, methods, tuning history and choices, the
   power computation, wall times) and the code every run was computed by, checked here;
-- ``runs.parquet``: one row per measured run (network, imbalance factor, method, seed and
-  its sweep row's headline results and times to target);
+- ``runs.parquet``: one row per measured run (network, imbalance factor, method, seed, its
+  scenario's content hash and its sweep row's headline results and times to target);
 - ``curves.parquet``: one row per evaluated round of every measured run (accuracies,
   simulated time, cumulative bytes);
-- ``tuning.parquet``: one row per tuning run (setting, seed, selection score);
+- ``tuning.parquet``: one row per tuning run (setting, seed, scenario hash, selection
+  score);
 - ``diagnostics.parquet``: SAFE's ``safe_diagnostics.parquet`` rows of every measured run
   (ACE's mask foreground share, FAU's divergence and mu per client, CRO's class weights),
   as float32, the precision they were computed in.
 
     .venv/bin/python -m orbitfl.studies.safe.export runs/safe-study --out docs/safe-study-data
+
+A study that spans sittings on machines that do not keep its run folders ships its tables
+after each sitting; the next one runs the driver and this export with ``--carry`` those
+tables (``carry.py``): each run is then shipped again from them, matched by its scenario
+hash, beside the runs the sitting added. A study may be exported before any run is measured
+(its tuning alone).
 """
 
 from __future__ import annotations
@@ -29,14 +36,17 @@ from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
 from orbitfl.scenario.model import Scenario
+from orbitfl.studies.safe.carry import HASH, NO_CARRY, Carry
 from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import (
     SELECTION,
     Protocol,
+    carried_value,
     factor_name,
-    load_record,
+    point_hash,
     selection_score,
 )
+from orbitfl.studies.safe.record import load_record
 from orbitfl.sweeps.runner import point_scenario
 
 KEYS = ["network", "factor", "method", "seed"]
@@ -60,31 +70,47 @@ def _groups(study: Path, kind: str):
                read_table(table.parent, "sweep.parquet"), table.parent)
 
 
-def measured(study: Path, codes: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame,
-                                                           pd.DataFrame]:
+def measured(study: Path, codes: dict[str, Path], carry: Carry = NO_CARRY
+             ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """runs, curves and diagnostics from ``measure/<network>/if<F>/<method>/``, each run
-    verified (``verified_run``)."""
+    verified (``verified_run``), or carried (``carry``) where the folder lacks its run."""
     runs, curves, diagnostics = [], [], []
     for (network, factor, method), table, folder in _groups(study, "measure"):
         keys = {"network": network, "factor": float(factor[2:]), "method": method}
         ttt = [c for c in table.columns if c.startswith("to_")]
         rows = table[["seed", *[c for c in RUN_COLUMNS if c in table],
                       *_measured(table, SEGMENTATION_COLUMNS), *ttt]].assign(**keys)
-        runs.append(rows)
-        for _, row in table[table["status"] == "complete"].iterrows():
-            run_dir = folder / "runs" / str(row["point"])
-            verified_run(folder, str(row["point"]), codes)
-            rounds = read_table(run_dir, "rounds.parquet", ("round",))
-            rounds = rounds[rounds["accuracy"].notna()]
+        hashes: list[str | None] = []
+        for _, row in rows.assign(point=table["point"]).iterrows():
+            if row["status"] != "complete":
+                hashes.append(None)
+                continue
+            point, seed = str(row["point"]), int(row["seed"])
+            scenario, rounds, diagnosed = _measured_run(folder, point, codes, carry)
+            hashes.append(scenario)
             curves.append(rounds.reindex(columns=[
                 *CURVE_COLUMNS, *_measured(rounds, SEGMENTATION_COLUMNS)]).assign(
-                **keys, seed=int(row["seed"])))
-            if (run_dir / "safe_diagnostics.parquet").is_file():
-                diagnostics.append(read_table(run_dir, "safe_diagnostics.parquet").assign(
-                    **keys, seed=int(row["seed"])))
-    if not runs:
-        raise InputError(f"{study}: no measured runs (measure/*/*/*/sweep.parquet)")
+                **keys, seed=seed))
+            if diagnosed is not None:
+                diagnostics.append(diagnosed.assign(**keys, seed=seed))
+        runs.append(rows.assign(**{HASH: hashes}))
     return tuple(_keyed(frames) for frames in (runs, curves, diagnostics))
+
+
+def _measured_run(folder: Path, point: str, codes: dict[str, Path], carry: Carry
+                  ) -> tuple[str, pd.DataFrame, pd.DataFrame | None]:
+    """A complete measured point's scenario hash, evaluated rounds and SAFE diagnostics
+    (None for another method): from its verified run folder, else carried."""
+    run_dir = folder / "runs" / point
+    if not run_dir.is_dir():
+        codes.setdefault(carry.code, Path(str(carry.path)))
+        return (point_hash(folder, point), carried_value(carry.curves, folder, point),
+                carry.diagnostics.get(point_hash(folder, point)))
+    scenario = verified_run(folder, point, codes).content_hash()
+    rounds = read_table(run_dir, "rounds.parquet", ("round",))
+    diagnosed = read_table(run_dir, "safe_diagnostics.parquet") if \
+        (run_dir / "safe_diagnostics.parquet").is_file() else None
+    return scenario, rounds[rounds["accuracy"].notna()], diagnosed
 
 
 def _measured(table: pd.DataFrame, columns: list[str]) -> list[str]:
@@ -155,40 +181,50 @@ def _keyed(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return frame[KEYS + [c for c in frame.columns if c not in KEYS]]
 
 
-def tuning(study: Path, last: int, codes: dict[str, Path],
-           column: str = SELECTION) -> pd.DataFrame:
-    """One row per tuning run, verified (``verified_run``): factor, method, the tuned keys,
-    seed and selection score (the mean of ``column`` over the ``last`` rounds)."""
+def tuning(study: Path, last: int, codes: dict[str, Path], column: str = SELECTION,
+           carry: Carry = NO_CARRY) -> pd.DataFrame:
+    """One row per tuning run, verified (``verified_run``) or carried (``carry``): factor,
+    method, the tuned keys, seed, scenario hash and selection score (the mean of ``column``
+    over the ``last`` rounds)."""
     rows = []
     for (factor, method, _), table, folder in _groups(study, "tune"):
         for _, row in table[table["status"] == "complete"].iterrows():
-            fl = verified_run(folder, str(row["point"]), codes).fl
+            point, run_dir = str(row["point"]), folder / "runs" / str(row["point"])
+            if run_dir.is_dir():
+                scenario = verified_run(folder, point, codes)
+                score = selection_score(read_table(run_dir, "rounds.parquet", ("round",)),
+                                        last, column)
+            else:
+                scenario = point_scenario(folder / "points" / f"{point}.json")
+                score = carried_value(carry.scores, folder, point)
+                codes.setdefault(carry.code, Path(str(carry.path)))
+            fl = scenario.fl
             if fl is None:     # a scenario without learning cannot have been a tuning run
-                raise InputError(f"{folder / 'points' / str(row['point'])}.json: a tuning "
-                                 "point without an fl section")
-            rounds = read_table(folder / "runs" / str(row["point"]), "rounds.parquet",
-                                ("round",))
+                raise InputError(f"{folder / 'points' / point}.json: a tuning point without "
+                                 "an fl section")
             rows.append({"factor": float(factor[2:]), "method": method, "lr": fl.lr,
                          "mu": fl.fedprox.mu if fl.strategy == "fedprox" else float("nan"),
-                         "seed": int(row["seed"]), "score": selection_score(rounds, last, column),
-                         "wall_s": float(row["wall_s"])})
+                         "seed": int(row["seed"]), HASH: scenario.content_hash(),
+                         "score": score, "wall_s": float(row["wall_s"])})
     # a study whose settings were taken (--settings-from) has no rows, but the same columns
-    return pd.DataFrame(rows, columns=["factor", "method", "lr", "mu", "seed", "score",
+    return pd.DataFrame(rows, columns=["factor", "method", "lr", "mu", "seed", HASH, "score",
                                        "wall_s"])
 
 
-def export(study: Path, out: Path) -> list[Path]:
+def export(study: Path, out: Path, carry: Carry = NO_CARRY) -> list[Path]:
     record = load_record(study)
     if not record:
         raise InputError(f"{study}: no study.json "
                          "(run python -m orbitfl.studies.safe.driver first)")
     try:    # everything is read and checked before anything is written
         codes: dict[str, Path] = {}
-        runs, curves, diagnostics = measured(study, codes)
+        runs, curves, diagnostics = measured(study, codes, carry)
         check_seeds(study, record, runs)
         protocol = Protocol(task=record["protocol"].get("task", "classification"))
         tunes = tuning(study, int(record["protocol"]["selection_rounds"]), codes,
-                       protocol.score.selection)
+                       protocol.score.selection, carry)
+        if runs.empty and tunes.empty:
+            raise InputError(f"{study}: no finished run (tune/ or measure/ sweep.parquet)")
         record = {**record, "code_sha256": one_code(study, codes)}
     except RunDirectoryError as err:     # a damaged run folder: one line, no traceback
         raise InputError(f"{err}; delete that run's folder and rerun the driver with the "
@@ -219,8 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("study", type=Path,
                         help="study folder (python -m orbitfl.studies.safe.driver --out)")
     parser.add_argument("--out", type=Path, required=True, help="folder of the compact tables")
+    parser.add_argument("--carry", type=Path, default=None, metavar="DATA",
+                        help="the tables of an earlier sitting (the driver's --carry): runs "
+                        "the study folder lists without their run folders are read there")
     args = parser.parse_args(argv)
-    return command_status(lambda: export(args.study, args.out))
+    return command_status(lambda: export(
+        args.study, args.out, Carry.read(args.carry) if args.carry else NO_CARRY))
 
 
 if __name__ == "__main__":

@@ -54,11 +54,11 @@ from orbitfl.studies.safe.driver import (
     Protocol,
     factor_name,
     late_accuracy,
-    load_record,
     minimal_detectable_effect,
     pilot_power,
 )
 from orbitfl.studies.safe.export import KEYS
+from orbitfl.studies.safe.record import load_record
 
 FT = "fedavg-ft"
 CEILING = "central"
