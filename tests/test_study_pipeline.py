@@ -168,7 +168,7 @@ def test_a_study_resumes_from_its_shipped_tables_on_a_machine_without_its_runs(t
                                                                               capsys):
     """A sitting's machine may not keep the run folders of the last: the next resumes from
     the shipped tables (--carry), runs only what they lack, and ships the same tables."""
-    from orbitfl.studies.safe.carry import HASH, Carry
+    from orbitfl.studies.safe.carry import HASH, KEYS, Carry
 
     flags = ["--only", "fedavg,safe", "--networks", "ideal", "--max-seeds", "5",
              "--workers", "2", "--lr-grid", "0.03,0.1,0.3", "--tuning-seeds", "1001",
@@ -235,6 +235,15 @@ def test_a_study_resumes_from_its_shipped_tables_on_a_machine_without_its_runs(t
         record = json.loads((folder / "study.json").read_text())
         record["protocol"]["selection_rounds"] = 3
         (folder / "study.json").write_text(json.dumps(record))
+
+    # a sitting that measured nothing yet ships its tuning alone (tables of keys only)
+    tuning_only = tmp_path / "tuning-only"
+    shutil.copytree(data, tuning_only)
+    for name in ("runs", "curves", "diagnostics"):
+        pd.DataFrame(columns=KEYS).to_parquet(tuning_only / f"{name}.parquet")
+    carried = Carry.read(tuning_only)
+    assert len(carried.scores) == len(tables["tuning"]) == len(carried.rows)
+    assert not carried.curves and not carried.diagnostics
 
     refused(other_code, "computed by orbitfl code 000000000000")
     refused(other_protocol, "scores over the last 3 rounds, this study's classification "

@@ -25,7 +25,7 @@ from orbitfl.rundir.reader import RunDirectoryError, read_table
 from orbitfl.studies.safe.record import load_record
 
 HASH = "scenario_sha256"   # the content hash of a run's scenario, in runs and tuning
-KEYS = ("network", "factor", "method", "seed")
+KEYS = ["network", "factor", "method", "seed"]   # a measured run, in every table
 # what a sweep row of a carried run may not hold: the runner gives a point its own
 NOT_RESULTS = {*KEYS, "status", HASH}
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -58,13 +58,13 @@ class Carry:
                 f"--carry {path}: its runs were computed by orbitfl code "
                 f"{code[:12] or '(none recorded)'}, this is {this[:12]}; run the driver from "
                 "a checkout of the commit that computed them (the study's notes name it)")
-        try:
+        try:   # an empty table (a sitting that measured nothing) has only its keys
             runs, tuning, curves, diagnostics = (
-                read_table(path, f"{name}.parquet", required)
+                _with(read_table(path, f"{name}.parquet", required), required)
                 for name, required in (("runs", (*KEYS, "status", HASH, "wall_s")),
                                        ("tuning", ("seed", HASH, "score", "wall_s")),
                                        ("curves", (*KEYS, "round")),
-                                       ("diagnostics", KEYS)))
+                                       ("diagnostics", tuple(KEYS))))
         except RunDirectoryError as err:
             raise InputError(f"--carry {path}: {err}") from None
         runs = runs[runs["status"] == "complete"]   # a sitting's interrupted runs carry nothing
@@ -102,6 +102,12 @@ class Carry:
 NO_CARRY = Carry()
 
 
+def _with(table: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``table`` with ``columns`` (the reader requires them of a table with rows, so only
+    an empty one gains them)."""
+    return table.reindex(columns=[*table.columns, *(c for c in columns if c not in table)])
+
+
 def _check_hashes(file: Path, table: pd.DataFrame) -> None:
     """Each run's scenario hash is a SHA-256 in hex, and no run is shipped twice."""
     bad = [h for h in table[HASH] if not isinstance(h, str) or not _HEX.fullmatch(h)]
@@ -119,10 +125,10 @@ def _by_run(table: pd.DataFrame, of_key: dict[tuple, str]) -> dict[str, pd.DataF
     parts: dict[str, pd.DataFrame] = {}
     if table.empty:
         return parts
-    for key, rows in table.groupby(list(KEYS), sort=False):
+    for key, rows in table.groupby(KEYS, sort=False):
         scenario = of_key.get(tuple(key))
         if scenario is None:
             raise InputError(f"--carry: rows of {dict(zip(KEYS, key))} belong to no run of "
                              "runs.parquet")
-        parts[scenario] = rows.drop(columns=list(KEYS)).reset_index(drop=True)
+        parts[scenario] = rows.drop(columns=KEYS).reset_index(drop=True)
     return parts

@@ -36,7 +36,7 @@ from orbitfl.core.atomic import atomic_write, atomic_write_text
 from orbitfl.core.errors import InputError
 from orbitfl.rundir.reader import RunDirectoryError, read_manifest, read_table
 from orbitfl.scenario.model import Scenario
-from orbitfl.studies.safe.carry import HASH, NO_CARRY, Carry
+from orbitfl.studies.safe.carry import HASH, KEYS, NO_CARRY, Carry
 from orbitfl.studies.safe.command import command_status
 from orbitfl.studies.safe.driver import (
     SELECTION,
@@ -49,7 +49,6 @@ from orbitfl.studies.safe.driver import (
 from orbitfl.studies.safe.record import load_record
 from orbitfl.sweeps.runner import point_scenario
 
-KEYS = ["network", "factor", "method", "seed"]
 CURVE_COLUMNS = ["round", "sim_time_s", "bytes_up", "bytes_down", "accuracy",
                  "balanced_accuracy", "few_shot_accuracy", "global_own_mix_accuracy",
                  "personalised_accuracy", "personalised_own_mix_accuracy", "val_accuracy",
@@ -104,8 +103,9 @@ def _measured_run(folder: Path, point: str, codes: dict[str, Path], carry: Carry
     run_dir = folder / "runs" / point
     if not run_dir.is_dir():
         codes.setdefault(carry.code, Path(str(carry.path)))
-        return (point_hash(folder, point), carried_value(carry.curves, folder, point),
-                carry.diagnostics.get(point_hash(folder, point)))
+        scenario = point_hash(folder, point)
+        return (scenario, carried_value(carry.curves, folder, point),
+                carry.diagnostics.get(scenario))
     scenario = verified_run(folder, point, codes).content_hash()
     rounds = read_table(run_dir, "rounds.parquet", ("round",))
     diagnosed = read_table(run_dir, "safe_diagnostics.parquet") if \
