@@ -22,8 +22,13 @@ LINKS := $(VENV)/.orbitfl-links-$(FILES)
 run: $(LINKS)
 	$(BIN)/orbitfl run scenarios/quickstart.yaml
 
+# The suite runs on every core (pytest-xdist; a test file stays on one worker, so its module
+# fixtures, such as the built wheel, are made once) and names its slowest tests, which is
+# where to look when it grows past its budget (20 minutes on two cores).
+PYTEST_WORKERS ?= auto
 test: $(LINKS)
-	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS); \
+	rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
 
 setup: $(LINKS)
