@@ -221,8 +221,9 @@ def export(study: Path, out: Path, carry: Carry = NO_CARRY) -> list[Path]:
         runs, curves, diagnostics = measured(study, codes, carry)
         check_seeds(study, record, runs)
         protocol = Protocol(task=record["protocol"].get("task", "classification"))
-        tunes = tuning(study, int(record["protocol"]["selection_rounds"]), codes,
-                       protocol.score.selection, carry)
+        selection_rounds = int(record["protocol"]["selection_rounds"])
+        carry.check_scores(selection_rounds, protocol.task)
+        tunes = tuning(study, selection_rounds, codes, protocol.score.selection, carry)
         if runs.empty and tunes.empty:
             raise InputError(f"{study}: no finished run (tune/ or measure/ sweep.parquet)")
         record = {**record, "code_sha256": one_code(study, codes)}
