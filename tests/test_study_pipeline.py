@@ -248,8 +248,12 @@ def test_a_study_resumes_from_its_shipped_tables_on_a_machine_without_its_runs(t
     refused(other_code, "computed by orbitfl code 000000000000")
     refused(other_protocol, "scores over the last 3 rounds, this study's classification "
                             "scores over the last 1")
-    with pytest.raises(InputError, match="scores over the last 3 rounds"):   # and the export
-        export(fresh, tmp_path / "never", Carry.read(tmp_path / "bad"))
+    other = tmp_path / "other-protocol"   # the export refuses them too, before writing
+    shutil.copytree(data, other)
+    other_protocol(other)
+    with pytest.raises(InputError, match="scores over the last 3 rounds"):
+        export(fresh, tmp_path / "never", Carry.read(other))
+    assert not (tmp_path / "never").exists()
     refused(rewrite_runs(lambda t: t.assign(**{HASH: "not-a-hash"})), "is not a SHA-256")
     refused(rewrite_runs(lambda t: t.assign(**{HASH: t[HASH].iloc[0]})), "shipped twice")
     refused(rewrite_runs(lambda t: t.drop(columns=HASH)), f"no {HASH} column")
