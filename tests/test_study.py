@@ -536,18 +536,32 @@ def test_a_links_only_call_still_measures_ideal_links_at_every_seed(tmp_path, mo
 
 def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp_path):
     from orbitfl.studies.safe.export import check_seeds
+    from orbitfl.studies.safe.report import check_finished
 
-    # the defect a links-only call left: the record says 10 seeds, the ideal FedAvg sweep
-    # lists the pilot's 5
+    # the record says 10 seeds; the links FedAvg sweep lists 1-10, the ideal one the pilot's
+    # 1-5 (a links-only call, or a study stopped right after its power decision)
     record = {"protocol": {"first_seed": 1}, "power": {"if100": {"seeds_run": 10}}}
     runs = pd.DataFrame([{"network": n, "factor": 100.0, "method": m, "seed": s}
                          for n, m, seeds in (("links", "fedavg", range(1, 11)),
                                              ("ideal", "fedavg", range(1, 6)))
                          for s in seeds])
-    with pytest.raises(InputError, match=r"measure/ideal/if100/fedavg: its sweep lists "
-                                         r"seeds 1-5, but the study's record measured 1-10"):
-        check_seeds(tmp_path, record, runs)
-    check_seeds(tmp_path, record, runs[runs["network"] == "links"])      # consistent
+    # a study in progress: its carry ships, its page does not
+    check_seeds(tmp_path, record, runs)
+    with pytest.raises(InputError, match=r"runs.parquet: fedavg at if100 on ideal links was "
+                                         r"measured on seeds 1-5, but the study's record "
+                                         r"measured 1-10; run the driver"):
+        check_finished(tmp_path, record, runs)
+    check_finished(tmp_path, record, runs[runs["network"] == "links"])   # finished
+    # seeds the record never measured, or a gap, are another protocol's: refused both ways
+    for seeds, shown in (([*range(1, 11), 11, 12], "1-12"), ([1, 2, 4], "1, 2, 4")):
+        mixed = pd.concat([runs[runs["network"] == "links"],
+                           runs.iloc[:len(seeds)].assign(network="ideal", seed=seeds)])
+        with pytest.raises(InputError, match=rf"measure/ideal/if100/fedavg: its sweep lists "
+                                             rf"seeds {shown}, but the study's record "
+                                             r"measured 1-10"):
+            check_seeds(tmp_path, record, mixed)
+        with pytest.raises(InputError, match=rf"measured on seeds {shown}, but"):
+            check_finished(tmp_path, record, mixed)
     # a confirmation's fixed count from its first seed
     fixed = {"protocol": {"first_seed": 11, "fixed_seeds": 3}}
     check_seeds(tmp_path, fixed, runs.iloc[:3].assign(seed=[11, 12, 13]))

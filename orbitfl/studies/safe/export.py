@@ -118,11 +118,13 @@ def _measured(table: pd.DataFrame, columns: list[str]) -> list[str]:
     return [c for c in columns if c in table and table[c].notna().any()]
 
 
-def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
-    """Refuse a study whose sweep tables list other seeds than its record says it measured.
-    A later driver call on the same folder (another ``--only``, ``--networks`` or seed
-    count) rewrites the tables it touches and the record, so a page built from the mix would
-    read one method over other seeds than the protocol it states."""
+def seed_mismatch(record: dict, runs: pd.DataFrame, in_progress: bool
+                  ) -> tuple[tuple[str, float, str], list[int], list[int]] | None:
+    """The first (network, factor, method) group whose seeds are not the ones the study's
+    record says it measured, with its seeds and the recorded ones; None when all agree.
+    ``in_progress`` accepts the recorded seeds' first few: a study stopped between its power
+    decision and the sweep that extends a method to the new count (the driver measures a
+    method's seeds from its first) is a study in progress, which a sitting's carry ships."""
     protocol = record.get("protocol", {})
     first = int(protocol.get("first_seed", 1))
     for (network, factor, method), rows in runs.groupby(["network", "factor", "method"]):
@@ -130,13 +132,26 @@ def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
             record.get("power", {}).get(factor_name(factor), {}).get("seeds_run")
         if count is None:            # the record states no count: nothing to check against
             continue
-        seeds = sorted(int(s) for s in rows["seed"])
-        if seeds != list(range(first, first + int(count))):
-            raise InputError(
-                f"{study / 'measure' / network / factor_name(factor) / method}: its sweep "
-                f"lists seeds {_span(seeds)}, but the study's record measured "
-                f"{_span(list(range(first, first + int(count))))}; rerun the driver with "
-                "the study's own flags before exporting")
+        seeds, recorded = sorted(int(s) for s in rows["seed"]), \
+            list(range(first, first + int(count)))
+        if seeds != recorded and not (in_progress and seeds == recorded[:len(seeds)]):
+            return (str(network), float(factor), str(method)), seeds, recorded
+    return None
+
+
+def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
+    """Refuse a study whose sweep tables list other seeds than its record says it measured
+    (or will: the first of them are a study in progress). A later driver call on the same
+    folder (another ``--only``, ``--networks`` or seed count) rewrites the tables it touches
+    and the record, so a page built from the mix would read one method over other seeds
+    than the protocol it states; the report refuses a study in progress."""
+    mismatch = seed_mismatch(record, runs, in_progress=True)
+    if mismatch is not None:
+        (network, factor, method), seeds, recorded = mismatch
+        raise InputError(
+            f"{study / 'measure' / network / factor_name(factor) / method}: its sweep "
+            f"lists seeds {span(seeds)}, but the study's record measured {span(recorded)}; "
+            "rerun the driver with the study's own flags before exporting")
 
 
 def verified_run(folder: Path, point: str, codes: dict[str, Path]) -> Scenario:
@@ -166,7 +181,7 @@ def one_code(study: Path, codes: dict[str, Path]) -> str:
     return next(iter(codes), "")
 
 
-def _span(seeds: list[int]) -> str:
+def span(seeds: list[int]) -> str:
     """Seeds as 'a-b' when consecutive, else a list."""
     if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)):
         return f"{seeds[0]}-{seeds[-1]}"

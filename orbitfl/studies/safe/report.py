@@ -57,7 +57,7 @@ from orbitfl.studies.safe.driver import (
     minimal_detectable_effect,
     pilot_power,
 )
-from orbitfl.studies.safe.export import KEYS
+from orbitfl.studies.safe.export import KEYS, seed_mismatch, span
 from orbitfl.studies.safe.record import load_record
 
 FT = "fedavg-ft"
@@ -949,6 +949,7 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     written = read_user_file(notes, "notes file").strip() if notes is not None else ""
     # the protocol's rows only: a sensitivity run shipped beside them is the notes' to read
     runs, curves = runs[runs["method"].isin(METHODS)], curves[curves["method"].isin(METHODS)]
+    check_finished(data, record, runs)
     runs = with_headline(record, runs, curves)
     figures = figures or out.parent / "figures"
     sections, found = [], {}
@@ -975,6 +976,20 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, page)
     return page
+
+
+def check_finished(data: Path, record: dict, runs: pd.DataFrame) -> None:
+    """Refuse the tables of a study in progress (a sitting's carry): a method measured on
+    fewer seeds than the record's count would be read beside the others as if the protocol
+    the page states had been run."""
+    mismatch = seed_mismatch(record, runs, in_progress=False)
+    if mismatch is not None:
+        (network, factor, method), seeds, recorded = mismatch
+        raise InputError(
+            f"{data / 'runs.parquet'}: {method} at {factor_name(factor)} on {network} links "
+            f"was measured on seeds {span(seeds)}, but the study's record measured "
+            f"{span(recorded)}; run the driver with the study's own flags until it finishes, "
+            "then export again")
 
 
 def budget_title(runs: pd.DataFrame) -> str:
