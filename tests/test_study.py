@@ -545,23 +545,25 @@ def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp
                          for n, m, seeds in (("links", "fedavg", range(1, 11)),
                                              ("ideal", "fedavg", range(1, 6)))
                          for s in seeds])
-    # a study in progress: its carry ships, its page does not
-    check_seeds(tmp_path, record, runs)
-    with pytest.raises(InputError, match=r"runs.parquet: fedavg at if100 on ideal links was "
-                                         r"measured on seeds 1-5, but the study's record "
-                                         r"measured 1-10; run the driver"):
-        check_finished(tmp_path, record, runs)
-    check_finished(tmp_path, record, runs[runs["network"] == "links"])   # finished
-    # seeds the record never measured, or a gap, are another protocol's: refused both ways
-    for seeds, shown in (([*range(1, 11), 11, 12], "1-12"), ([1, 2, 4], "1, 2, 4")):
-        mixed = pd.concat([runs[runs["network"] == "links"],
-                           runs.iloc[:len(seeds)].assign(network="ideal", seed=seeds)])
-        with pytest.raises(InputError, match=rf"measure/ideal/if100/fedavg: its sweep lists "
-                                             rf"seeds {shown}, but the study's record "
-                                             r"measured 1-10"):
-            check_seeds(tmp_path, record, mixed)
-        with pytest.raises(InputError, match=rf"measured on seeds {shown}, but"):
-            check_finished(tmp_path, record, mixed)
+    # a study in progress: its carry ships, its page does not; so does one stopped while
+    # seed 5 was still in flight and seed 6 had finished
+    links = runs[runs["network"] == "links"]
+    gap = pd.concat([links, runs.iloc[:5].assign(network="ideal", seed=[1, 2, 3, 4, 6])])
+    for progress, shown in ((runs, "1-5"), (gap, "1, 2, 3, 4, 6")):
+        check_seeds(tmp_path, record, progress)
+        with pytest.raises(InputError, match=rf"runs.parquet: fedavg at if100 on ideal links "
+                                             rf"was measured on seeds {shown}, but the "
+                                             r"study's record measured 1-10; run the driver"):
+            check_finished(tmp_path, record, progress)
+    check_finished(tmp_path, record, links)                             # finished
+    # a seed the record never measured is another protocol's: refused both ways
+    beyond = pd.concat([links, links.assign(network="ideal"),
+                        links.iloc[:2].assign(network="ideal", seed=[11, 12])])
+    with pytest.raises(InputError, match=r"measure/ideal/if100/fedavg: its sweep lists seeds "
+                                         r"1-12, but the study's record measured 1-10"):
+        check_seeds(tmp_path, record, beyond)
+    with pytest.raises(InputError, match=r"measured on seeds 1-12, but"):
+        check_finished(tmp_path, record, beyond)
     # a confirmation's fixed count from its first seed
     fixed = {"protocol": {"first_seed": 11, "fixed_seeds": 3}}
     check_seeds(tmp_path, fixed, runs.iloc[:3].assign(seed=[11, 12, 13]))

@@ -122,9 +122,10 @@ def seed_mismatch(record: dict, runs: pd.DataFrame, in_progress: bool
                   ) -> tuple[tuple[str, float, str], list[int], list[int]] | None:
     """The first (network, factor, method) group whose seeds are not the ones the study's
     record says it measured, with its seeds and the recorded ones; None when all agree.
-    ``in_progress`` accepts the recorded seeds' first few: a study stopped between its power
-    decision and the sweep that extends a method to the new count (the driver measures a
-    method's seeds from its first) is a study in progress, which a sitting's carry ships."""
+    ``in_progress`` accepts some of the recorded seeds: a study stopped between its power
+    decision and the sweep that extends a method to the new count, or while two of a sweep's
+    runs were in flight and the later seed had finished, is a study in progress, which a
+    sitting's carry ships; a seed the record never measured is another protocol's."""
     protocol = record.get("protocol", {})
     first = int(protocol.get("first_seed", 1))
     for (network, factor, method), rows in runs.groupby(["network", "factor", "method"]):
@@ -134,14 +135,14 @@ def seed_mismatch(record: dict, runs: pd.DataFrame, in_progress: bool
             continue
         seeds, recorded = sorted(int(s) for s in rows["seed"]), \
             list(range(first, first + int(count)))
-        if seeds != recorded and not (in_progress and seeds == recorded[:len(seeds)]):
+        if seeds != recorded and not (in_progress and set(seeds) <= set(recorded)):
             return (str(network), float(factor), str(method)), seeds, recorded
     return None
 
 
 def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
     """Refuse a study whose sweep tables list other seeds than its record says it measured
-    (or will: the first of them are a study in progress). A later driver call on the same
+    (or will: some of them are a study in progress). A later driver call on the same
     folder (another ``--only``, ``--networks`` or seed count) rewrites the tables it touches
     and the record, so a page built from the mix would read one method over other seeds
     than the protocol it states; the report refuses a study in progress."""
