@@ -556,6 +556,11 @@ def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp
                                              r"study's record measured 1-10; run the driver"):
             check_finished(tmp_path, record, progress)
     check_finished(tmp_path, record, links)                             # finished
+    # stopped before the pilot decided the count: a carry, not a page
+    check_seeds(tmp_path, {"protocol": {"first_seed": 1}}, runs)
+    with pytest.raises(InputError, match=r"seeds 1-10, but the study's record holds no seed "
+                                         r"count \(its internal pilot is unfinished\)"):
+        check_finished(tmp_path, {"protocol": {"first_seed": 1}}, links)
     # a seed the record never measured is another protocol's: refused both ways
     beyond = pd.concat([links, links.assign(network="ideal"),
                         links.iloc[:2].assign(network="ideal", seed=[11, 12])])

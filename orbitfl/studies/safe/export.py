@@ -119,24 +119,28 @@ def _measured(table: pd.DataFrame, columns: list[str]) -> list[str]:
 
 
 def seed_mismatch(record: dict, runs: pd.DataFrame, in_progress: bool
-                  ) -> tuple[tuple[str, float, str], list[int], list[int]] | None:
+                  ) -> tuple[tuple[str, float, str], list[int], list[int] | None] | None:
     """The first (network, factor, method) group whose seeds are not the ones the study's
-    record says it measured, with its seeds and the recorded ones; None when all agree.
-    ``in_progress`` accepts some of the recorded seeds: a study stopped between its power
-    decision and the sweep that extends a method to the new count, or while two of a sweep's
-    runs were in flight and the later seed had finished, is a study in progress, which a
-    sitting's carry ships; a seed the record never measured is another protocol's."""
+    record says it measured, with its seeds and the recorded ones (None: the record holds no
+    count yet, its internal pilot unfinished); None when all agree. ``in_progress`` accepts
+    some of the recorded seeds, or no count: a study stopped before its power decision, or
+    between it and the sweep that extends a method to the new count, or while two of a
+    sweep's runs were in flight and the later seed had finished, is a study in progress,
+    which a sitting's carry ships; a seed the record never measured is another protocol's."""
     protocol = record.get("protocol", {})
     first = int(protocol.get("first_seed", 1))
     for (network, factor, method), rows in runs.groupby(["network", "factor", "method"]):
+        group = str(network), float(factor), str(method)
+        seeds = sorted(int(s) for s in rows["seed"])
         count = protocol.get("fixed_seeds") or \
             record.get("power", {}).get(factor_name(factor), {}).get("seeds_run")
-        if count is None:            # the record states no count: nothing to check against
-            continue
-        seeds, recorded = sorted(int(s) for s in rows["seed"]), \
-            list(range(first, first + int(count)))
+        if count is None:
+            if in_progress:
+                continue
+            return group, seeds, None
+        recorded = list(range(first, first + int(count)))
         if seeds != recorded and not (in_progress and set(seeds) <= set(recorded)):
-            return (str(network), float(factor), str(method)), seeds, recorded
+            return group, seeds, recorded
     return None
 
 
@@ -151,7 +155,8 @@ def check_seeds(study: Path, record: dict, runs: pd.DataFrame) -> None:
         (network, factor, method), seeds, recorded = mismatch
         raise InputError(
             f"{study / 'measure' / network / factor_name(factor) / method}: its sweep "
-            f"lists seeds {span(seeds)}, but the study's record measured {span(recorded)}; "
+            f"lists seeds {span(seeds)}, but the study's record measured "
+            f"{span(recorded or [])}; "
             "rerun the driver with the study's own flags before exporting")
 
 

@@ -985,11 +985,12 @@ def check_finished(data: Path, record: dict, runs: pd.DataFrame) -> None:
     mismatch = seed_mismatch(record, runs, in_progress=False)
     if mismatch is not None:
         (network, factor, method), seeds, recorded = mismatch
+        recorded_text = "holds no seed count (its internal pilot is unfinished)" \
+            if recorded is None else f"measured {span(recorded)}"
         raise InputError(
             f"{data / 'runs.parquet'}: {method} at {factor_name(factor)} on {network} links "
-            f"was measured on seeds {span(seeds)}, but the study's record measured "
-            f"{span(recorded)}; run the driver with the study's own flags until it finishes, "
-            "then export again")
+            f"was measured on seeds {span(seeds)}, but the study's record {recorded_text}; "
+            "run the driver with the study's own flags until it finishes, then export again")
 
 
 def budget_title(runs: pd.DataFrame) -> str:
