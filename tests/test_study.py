@@ -556,6 +556,11 @@ def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp
                                              r"study's record measured 1-10; run the driver"):
             check_finished(tmp_path, record, progress)
     check_finished(tmp_path, record, links)                             # finished
+    # every seed listed, one still interrupted: in progress
+    stopped = links.assign(status=["complete"] * 9 + ["interrupted"])
+    with pytest.raises(InputError, match=r"fedavg at if100 on links links: seed 10 was "
+                                         r"interrupted; run the driver"):
+        check_finished(tmp_path, record, stopped)
     # stopped before the pilot decided the count: a carry, not a page
     check_seeds(tmp_path, {"protocol": {"first_seed": 1}}, runs)
     with pytest.raises(InputError, match=r"seeds 1-10, but the study's record holds no seed "

@@ -981,7 +981,15 @@ def write_report(data: Path, out: Path, figures: Path | None = None,
 def check_finished(data: Path, record: dict, runs: pd.DataFrame) -> None:
     """Refuse the tables of a study in progress (a sitting's carry): a method measured on
     fewer seeds than the record's count would be read beside the others as if the protocol
-    the page states had been run."""
+    the page states had been run. So would a run the driver was stopped in, which its
+    sweep lists as ``interrupted``."""
+    stopped = runs[runs["status"] == "interrupted"] if "status" in runs else runs.iloc[:0]
+    if not stopped.empty:
+        run = stopped.iloc[0]
+        raise InputError(
+            f"{data / 'runs.parquet'}: {run['method']} at {factor_name(run['factor'])} on "
+            f"{run['network']} links: seed {int(run['seed'])} was interrupted; run the driver "
+            "with the study's own flags until it finishes, then export again")
     mismatch = seed_mismatch(record, runs, in_progress=False)
     if mismatch is not None:
         (network, factor, method), seeds, recorded = mismatch
