@@ -412,7 +412,10 @@ class Study:
         ``max_extensions`` are spent. Returns the choice, whether it is interior and the
         number of extensions."""
         values = sorted(grid)
-        tried = self._scores(method, key, base, swept, values, fixed, history)
+        tried = self._scored_before(base, swept, values, fixed, history)
+        rest = [v for v in values if v not in tried]
+        if rest:
+            tried.update(self._scores(method, key, base, swept, rest, fixed, history))
         extensions = 0
         while True:
             choice = best(tried)
@@ -423,6 +426,28 @@ class Study:
             values = sorted([*values, more])
             tried.update(self._scores(method, key, base, swept, [more], fixed, history))
             extensions += 1
+
+    def _scored_before(self, base: dict, swept: str, values: Sequence[float], fixed: dict,
+                       history: list) -> dict[float, float]:
+        """The value of ``values`` that an earlier grid of this method already ran: the
+        base's own value of ``swept`` at the ``fixed`` setting (FedProx's mu grid at the
+        chosen rate holds the rate grid's point at the default mu, the same runs under
+        other point names). Its score is taken and its history entry repeated (marked
+        ``reused``) instead of running its tuning seeds again."""
+        from orbitfl.scenario import load_scenario
+
+        default: Any = load_scenario(BASE, self.overrides + list(base.items()))
+        for part in swept.split("."):
+            default = getattr(default, part)
+        for entry in history:
+            ran_at = {k: v for k, v in entry.items() if k not in ("score", "runs", "reused")}
+            if swept not in ran_at and ran_at == fixed:
+                for value in values:
+                    if math.isclose(value, float(default), rel_tol=1e-9):
+                        history.append({**fixed, swept: value, "score": entry["score"],
+                                        "runs": entry.get("runs"), "reused": True})
+                        return {value: float(entry["score"])}
+        return {}
 
     def _scores(self, method: str, key: str, base: dict, swept: str, values: list,
                 fixed: dict, history: list) -> dict[float, float]:
