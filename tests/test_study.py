@@ -127,6 +127,40 @@ def test_fedprox_mu_is_extended_until_interior_too(tmp_path, monkeypatch):
     assert entry["extensions"] == 2
 
 
+def test_fedprox_mu_grid_reuses_the_rate_grids_point_at_the_default_mu(tmp_path,
+                                                                      monkeypatch):
+    """The mu grid at the chosen rate holds the rate grid's point at the default mu (0.01):
+    the same runs under other point names, which the 400-round baselines ran twice."""
+    from orbitfl.studies.safe.report import tuning_lines
+
+    lr = {0.033: 0.61, 0.1: 0.646, 0.3: 0.59}
+    mu = {0.1: 0.691, 1.0: 0.665}
+    ran = []
+
+    def scores(self, method, key, base, swept, values, fixed, history):
+        ran.append((swept, list(values)))
+        found = {v: (lr if swept == "fl.lr" else mu).get(v, 0.0) for v in values}
+        history.extend({**fixed, swept: v, "score": s, "runs": 3} for v, s in found.items())
+        return found
+
+    monkeypatch.setattr(Study, "_scores", scores)
+    study = Study(tmp_path, Protocol(lr_grid=(0.033, 0.1, 0.3)))
+    assert study.tune("fedprox", 100.0) == {"fl.lr": 0.1, "fl.fedprox.mu": 0.1}
+    assert ran == [("fl.lr", [0.033, 0.1, 0.3]), ("fl.fedprox.mu", [0.1, 1.0])]
+    entry = study.record["tuning"]["if100"]["fedprox"]
+    assert {"fl.lr": 0.1, "fl.fedprox.mu": 0.01, "score": 0.646, "runs": 3,
+            "reused": True} in entry["history"]
+    rows = tuning_lines(study.record, pd.DataFrame())[2:]
+    assert sum("| mu 0.01, lr 0.1 | 0.646 |" in r for r in rows) == 1 and len(rows) == 5
+    # a study that sets mu reuses the rate grid's point at its own mu, not at 0.01
+    mu[0.01] = 0.5
+    for given, runs in ((0.1, [0.01, 1.0]), (1.0, [0.01, 0.1]), (0.05, [0.01, 0.1, 1.0])):
+        ran.clear()
+        Study(tmp_path / f"mu-{given}", Protocol(lr_grid=(0.033, 0.1, 0.3)),
+              overrides=[("fl.fedprox.mu", given)]).tune("fedprox", 100.0)
+        assert ran[1] == ("fl.fedprox.mu", runs)
+
+
 def test_tuning_seeds_are_never_measured():
     with pytest.raises(InputError):
         Protocol(tuning_seeds=(3,)).measured_seeds(5)
@@ -328,10 +362,10 @@ def test_rounds_and_bytes_to_a_target_every_run_reaches_pair_by_seed_by_hand(tmp
     assert rounds["mean"] == pytest.approx(-3) and rounds["n"] == 3  # 3 - 6, every seed
     mb = paired_to_target(sweep, reaches(sweep, 0.55, "bytes"), "bytes").iloc[0]
     assert mb["mean"] == pytest.approx(3 * 1.5 - 6 * 1.0)           # 4.5 MB - 6 MB
-    text = target_verdict("here", "safe", {"target": 0.55, "paired": {
+    text = target_verdict("here", {}, {"target": 0.55, "paired": {   # groups by method key
         "round": paired_to_target(sweep, reaches(sweep, 0.55, "round"), "round")}})
-    assert len(text) == 1 and "rounds to 55 % (reached by every run): -3 [-3, -3]" in \
-        text[0] and text[0].endswith("SAFE needs fewer.")
+    assert len(text) == 1 and "safe - FedAvg, rounds to 55 % (reached by every run): -3 " \
+        "[-3, -3]" in text[0] and text[0].endswith("safe needs fewer.")
     # a variant against full SAFE: SAFE - ACE 2, 4, 6 rounds slower on seeds 1, 2, 3
     safe = pd.DataFrame({"point": [f"safe-s{s}" for s in (1, 2, 3)], "group": "safe",
                          "replicate": [1, 2, 3], "round": [3.0, 3.0, 3.0], "reached": True})
@@ -643,7 +677,7 @@ def test_one_row_of_the_shipped_study_recomputed_from_its_data():
                                   "safe-study-replication", "safe-study-200-rounds",
                                   "safe-study-plateau", "safe-study-400",
                                   "safe-study-400-parts", "safe-study-400-links",
-                                  "safe-study-400-ace"])
+                                  "safe-study-400-ace", "safe-study-400-baselines"])
 def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     from orbitfl.studies.safe.report import TABLES, write_report
 
@@ -663,6 +697,19 @@ def test_the_page_is_what_the_shipped_data_give(tmp_path, name):
     # one target a page section: the accuracy table carries no second, sim-time target
     assert not [line for line in tables if line.startswith("| group | n | accuracy") and
                 "time to" in line]
+
+
+def test_the_verdict_reads_every_baseline_as_it_reads_safe():
+    """The 400-round baselines declared each method minus FedAvg on the late mean, on
+    few-shot accuracy and to the common target; the verdict once read FedProx and FedLA on
+    the late mean only, and hid that FedLA matches SAFE's few-shot gain."""
+    page = (ROOT / "docs" / "safe-study-400-baselines.md").read_text()
+    verdict = page.split("## Verdict")[1].split("\n## ")[0]
+    for method in ("SAFE", "FedProx", "FedLA (logit adjustment)"):
+        for reading in ("balanced test accuracy, mean of the last 10 rounds",
+                        "few-shot accuracy", "rounds to 60 %", "MB up + down to 60 %"):
+            assert f"- IF 100, ideal: {method} - FedAvg, {reading}" in verdict, (method, reading)
+    assert "FedAvg + local fine-tuning - FedAvg" not in verdict   # the same training
 
 
 def test_scores_of_the_last_round_only_are_drawn_as_points_with_intervals():

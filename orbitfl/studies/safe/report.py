@@ -427,6 +427,8 @@ def tuning_lines(record: dict, tuning: pd.DataFrame) -> list[str]:
             chosen = entry["chosen"]
             for step in sorted(entry["history"], key=lambda h: (
                     h.get("fl.lr", 0), h.get("fl.fedprox.mu", 0))):
+                if step.get("reused"):      # an earlier grid's row, already listed
+                    continue
                 # a step tuned before a key ran at that key's value in the base
                 step = {**{k: v for k, v in base_values(record).items()
                            if k in chosen and k not in step}, **step}
@@ -857,6 +859,10 @@ def _relative(path: Path, doc: Path) -> str:
         return str(path)
 
 
+# the baselines the verdict reads against FedAvg beside SAFE
+AGAINST_FEDAVG = ("fedprox", "fedla")
+
+
 def verdict(record: dict, found: dict) -> list[str]:
     """Plain sentences that read only the tables: "shown" only where an interval excludes
     zero."""
@@ -870,11 +876,12 @@ def verdict(record: dict, found: dict) -> list[str]:
                                         f"{where}: SAFE - FedAvg, {what}"))
             lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
                                         f"{where}: SAFE - FedAvg, few-shot accuracy"))
-        for method in ("fedprox", "fedla"):
-            d = difference(numbers, label(record, method), metric)
-            if d is not None:
-                lines.append("- " + reading(d, f"{where}: {label(record, method)} - FedAvg, "
-                                               f"{what}"))
+        for method in AGAINST_FEDAVG:           # each on both columns, as SAFE is
+            for column, name in ((metric, what), ("few_shot_accuracy", "few-shot accuracy")):
+                d = difference(numbers, label(record, method), column)
+                if d is not None:
+                    lines.append("- " + reading(d, f"{where}: {label(record, method)} - "
+                                                   f"FedAvg, {name}"))
         if "personal" in f:
             lines.append("- " + reading(difference(
                 f["personal"], safe, "personalised_own_mix_accuracy"),
@@ -886,7 +893,7 @@ def verdict(record: dict, found: dict) -> list[str]:
                 if d is not None:
                     lines.append("- " + reading(d, f"{where}: ({label(record, method)}) - SAFE, "
                                                    f"{name}"))
-        lines += target_verdict(where, safe, f.get("to_target"))
+        lines += target_verdict(where, record, f.get("to_target"))
         lines += declared_target_verdict(where, f.get("declared_target"))
         for method, g in f.get("personal_gain", {}).items():
             shown = "not shown (the interval includes zero)" if g.lo <= 0 <= g.hi else \
@@ -897,24 +904,28 @@ def verdict(record: dict, found: dict) -> list[str]:
     return lines
 
 
-def target_verdict(where: str, safe: str, to_target: dict | None) -> list[str]:
-    """SAFE - FedAvg in rounds and bytes to the target every run reaches: "fewer" or "more"
-    only where the simultaneous interval excludes zero."""
+def target_verdict(where: str, record: dict, to_target: dict | None) -> list[str]:
+    """SAFE, FedProx and FedLA - FedAvg in rounds and bytes to the target every run
+    reaches (the methods the verdict reads against FedAvg; SAFE's variants are read against
+    SAFE): "fewer" or "more" only where the simultaneous interval excludes zero."""
     if not to_target:
         return []
+    read = [label(record, m) for m in (HEADLINE, *AGAINST_FEDAVG)]
     lines = []
     for quantity, paired in to_target["paired"].items():
-        rows = paired[paired["group"] == safe]
-        if rows.empty or not np.isfinite(rows.iloc[0]["lo_holm"]):
-            continue
-        r, unit = rows.iloc[0], TO_TARGET[quantity][0]
-        shown = ("SAFE needs fewer" if r["hi_holm"] < 0 else "SAFE needs more"
-                 if r["lo_holm"] > 0 else not_shown(r["p_holm"]))
-        lines.append(f"- {where}: SAFE - FedAvg, {unit} to {100 * to_target['target']:g} % "
-                     f"(reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
-                     f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
-                     f"comparison{'s' if len(paired) > 1 else ''}, {int(r['n'])} seeds, Holm p "
-                     f"{r['p_holm']:.2g}): {shown}.")
+        rows = paired[np.isfinite(paired["lo_holm"].astype(float)) &
+                      paired["group"].isin(read)]
+        rows = rows.sort_values("group", key=lambda g: g.map(read.index))
+        for _, r in rows.iterrows():
+            group, unit = r["group"], TO_TARGET[quantity][0]
+            shown = (f"{group} needs fewer" if r["hi_holm"] < 0 else f"{group} needs more"
+                     if r["lo_holm"] > 0 else not_shown(r["p_holm"]))
+            lines.append(
+                f"- {where}: {group} - FedAvg, {unit} to {100 * to_target['target']:g} % "
+                f"(reached by every run): {r['mean']:+.3g} [{r['lo_holm']:+.3g}, "
+                f"{r['hi_holm']:+.3g}] (simultaneous 95 % over {len(paired)} "
+                f"comparison{'s' if len(paired) > 1 else ''}, {int(r['n'])} seeds, Holm p "
+                f"{r['p_holm']:.2g}): {shown}.")
     return lines
 
 
