@@ -592,7 +592,7 @@ def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp
     check_finished(tmp_path, record, links)                             # finished
     # every seed listed, one still interrupted: in progress
     stopped = links.assign(status=["complete"] * 9 + ["interrupted"])
-    with pytest.raises(InputError, match=r"fedavg at if100 on links links: seed 10 was "
+    with pytest.raises(InputError, match=r"fedavg at if100 on real links: seed 10 was "
                                          r"interrupted; run the driver"):
         check_finished(tmp_path, record, stopped)
     # stopped before the pilot decided the count: a carry, not a page

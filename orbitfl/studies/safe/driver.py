@@ -194,6 +194,11 @@ TUNED = ("fl.lr", "fl.fedprox.mu")
 VARIANTS = ("safe-cro", "safe-fau", "safe-ace", "safe-fixed-mu", "safe-dmr-off")
 
 
+def links_text(network: str) -> str:
+    """A network in words: "ideal links" or "real links" (not "links links")."""
+    return "real links" if network == "links" else f"{network} links"
+
+
 def setting_name(setting: dict[str, Any]) -> str:
     """A tuning setting as a folder name: ``lr-0.1``, ``lr-0.1_mu-0.01`` or
     ``lr-grid-0.01-0.03-0.1``."""
@@ -473,8 +478,8 @@ class Study:
         spec = METHODS[method]
         folder = self.out / "measure" / network / factor_name(factor) / method
         measured = self.protocol.measured_seeds(seeds)
-        logger.info(f"measure {method} at {factor_name(factor)} on {network} links: seeds "
-                    f"{measured[0]}-{measured[-1]}")
+        logger.info(f"measure {method} at {factor_name(factor)} on {links_text(network)}: "
+                    f"seeds {measured[0]}-{measured[-1]}")
         return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
                                    **self.protocol.network_set(network), **setting},
                           measured)

@@ -54,6 +54,7 @@ from orbitfl.studies.safe.driver import (
     Protocol,
     factor_name,
     late_accuracy,
+    links_text,
     minimal_detectable_effect,
     pilot_power,
 )
@@ -999,16 +1000,17 @@ def check_finished(data: Path, record: dict, runs: pd.DataFrame) -> None:
         run = stopped.iloc[0]
         raise InputError(
             f"{data / 'runs.parquet'}: {run['method']} at {factor_name(run['factor'])} on "
-            f"{run['network']} links: seed {int(run['seed'])} was interrupted; run the driver "
-            "with the study's own flags until it finishes, then export again")
+            f"{links_text(run['network'])}: seed {int(run['seed'])} was interrupted; run the "
+            "driver with the study's own flags until it finishes, then export again")
     mismatch = seed_mismatch(record, runs, in_progress=False)
     if mismatch is not None:
         (network, factor, method), seeds, recorded = mismatch
         recorded_text = "holds no seed count (its internal pilot is unfinished)" \
             if recorded is None else f"measured {span(recorded)}"
         raise InputError(
-            f"{data / 'runs.parquet'}: {method} at {factor_name(factor)} on {network} links "
-            f"was measured on seeds {span(seeds)}, but the study's record {recorded_text}; "
+            f"{data / 'runs.parquet'}: {method} at {factor_name(factor)} on "
+            f"{links_text(network)} was measured on seeds {span(seeds)}, but the study's "
+            f"record {recorded_text}; "
             "run the driver with the study's own flags until it finishes, then export again")
 
 
