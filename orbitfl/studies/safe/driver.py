@@ -441,18 +441,20 @@ class Study:
         ``reused``) instead of running its tuning seeds again."""
         from orbitfl.scenario import load_scenario
 
+        earlier = [entry for entry in history if swept not in entry and fixed == {
+            k: v for k, v in entry.items() if k not in ("score", "runs", "reused")}]
+        if not earlier:             # the first grid: nothing ran before it
+            return {}
         default: Any = load_scenario(BASE, self.overrides + list(base.items()))
         for part in swept.split("."):
             default = getattr(default, part)
-        for entry in history:
-            ran_at = {k: v for k, v in entry.items() if k not in ("score", "runs", "reused")}
-            if swept not in ran_at and ran_at == fixed:
-                for value in values:
-                    if math.isclose(value, float(default), rel_tol=1e-9):
-                        history.append({**fixed, swept: value, "score": entry["score"],
-                                        "runs": entry.get("runs"), "reused": True})
-                        return {value: float(entry["score"])}
-        return {}
+        same = [v for v in values if math.isclose(v, float(default), rel_tol=1e-9)]
+        if not same:
+            return {}
+        entry = earlier[0]
+        history.append({**fixed, swept: same[0], "score": entry["score"],
+                        "runs": entry.get("runs"), "reused": True})
+        return {same[0]: float(entry["score"])}
 
     def _scores(self, method: str, key: str, base: dict, swept: str, values: list,
                 fixed: dict, history: list) -> dict[float, float]:
