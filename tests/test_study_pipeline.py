@@ -126,7 +126,8 @@ def test_a_confirmation_on_new_seeds_measures_its_plans_count_without_fedavg(tmp
 def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path, capsys):
     """Segmentation's accuracy counts pixels (an all-background map scores 0.95 at a 5 %
     object share), so a segmentation study tunes on validation mIoU, heads on test mIoU
-    (here a late mean over 2 rounds) and says so in every table it reads."""
+    (here a late mean over 2 rounds) and says so in every table it reads; its few-shot
+    column is the rare classes' pixel recall, and the page names it so."""
     from orbitfl.analysis.sweep_markdown import number
     from orbitfl.studies.safe.driver import selection_score
 
@@ -154,7 +155,8 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path, ca
         late.setdefault(run["method"], []).append(mine["miou"].iloc[-2:].mean())
 
     page = write_report(data, tmp_path / "page.md", tmp_path / "figures")
-    assert "### mIoU and pixel accuracy (mean ± sd [95 % t-interval])" in page
+    assert ("### mIoU, pixel accuracy and few-shot pixel recall (mean ± sd [95 % "
+            "t-interval])") in page
     assert "| group | n | mIoU | mIoU, late mean | accuracy |" in page
     fedavg = next(line for line in page.splitlines() if line.startswith("| FedAvg | 5 |"))
     assert f"| {number(np.mean(late['fedavg']))} ± " in fedavg   # the late mean, by hand
@@ -162,6 +164,8 @@ def test_a_segmentation_study_is_scored_by_miou_from_tuning_to_page(tmp_path, ca
     assert "### mIoU at equal bytes (" in page and "| method | n | mIoU | Δ vs FedAvg" in page
     assert "by the mean validation mIoU of the last" in page
     assert "balanced test accuracy" not in page and "validation accuracy" not in page
+    assert "SAFE - FedAvg, few-shot pixel recall" in page   # a class's pixels, not images
+    assert "few-shot accuracy" not in page
 
 
 def test_a_study_resumes_from_its_shipped_tables_on_a_machine_without_its_runs(tmp_path,

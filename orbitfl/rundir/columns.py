@@ -67,7 +67,10 @@ def _c(name: str, dtype: str, unit: str, meaning: str) -> Column:
     return Column(name, dtype, unit, meaning)
 
 
-_ACCURACY = "fraction of test images classified correctly"
+_ACCURACY = ("fraction of test images classified correctly (segmentation: of test pixels, "
+             "background included)")
+# segmentation scores a class by the share of its pixels predicted as it
+_SHOT = " (segmentation: the pixel recall of those classes)"
 
 TABLES: dict[str, Table] = {t.file: t for t in (
     Table("contacts.parquet", "One row per contact window of a satellite over a ground "
@@ -142,11 +145,11 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("accuracy", "float", "fraction", _ACCURACY),
               _c("balanced_accuracy", "float", "fraction", "mean of the per-class accuracies"),
               _c("many_shot_accuracy", "float", "fraction",
-                 "accuracy on the classes with the most training images"),
+                 "accuracy on the classes with the most training images" + _SHOT),
               _c("medium_shot_accuracy", "float", "fraction",
-                 "accuracy on the middle classes by training images"),
+                 "accuracy on the middle classes by training images" + _SHOT),
               _c("few_shot_accuracy", "float", "fraction",
-                 "accuracy on the classes with the fewest training images"),
+                 "accuracy on the classes with the fewest training images" + _SHOT),
               _c("personalised_accuracy", "float", "fraction",
                  "clients' personalised models on the balanced test set"),
               _c("personalised_own_mix_accuracy", "float", "fraction",
@@ -163,7 +166,7 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("val_miou", "float", "fraction", "mIoU on the validation set "
                  "(segmentation; NaN otherwise): what a segmentation study tunes on"),
               _c("per_class_accuracy", "list of float", "fraction",
-                 "accuracy of each class, by class index"),
+                 "accuracy of each class, by class index (segmentation: its pixel recall)"),
               _c("clients", "list of int", "", "clients whose updates were aggregated"),
               _c("mean_staleness_s", "float", "s",
                  "async: mean time from an update's base model to its arrival"),
@@ -316,11 +319,12 @@ TABLES: dict[str, Table] = {t.file: t for t in (
               _c("status", "str", "", "`complete`, `failed`, `invalid` or `interrupted`"),
               _c("error", "str or null", "", "why the point did not complete"),
               _c("wall_s", "float", "s", "wall time of the point"),
-              _c("final_accuracy", "float or null", "fraction", "last round's accuracy"),
+              _c("final_accuracy", "float or null", "fraction",
+                 "last round's accuracy (segmentation: pixel accuracy)"),
               _c("balanced_accuracy", "float or null", "fraction",
                  "last round's balanced accuracy"),
               _c("few_shot_accuracy", "float or null", "fraction",
-                 "last round's few-shot accuracy"),
+                 "last round's few-shot accuracy (segmentation: few-shot pixel recall)"),
               _c("personalised_own_mix_accuracy", "float or null", "fraction",
                  "last round's personalised accuracy on each client's own class mix "
                  "(NaN: the strategy keeps no personalised models)"),

@@ -76,7 +76,9 @@ from orbitfl.sweeps.replicates import (
 SWEEP_KEYS = {"base", "mode", "parameters", "name", "replicates", "seeds"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
 POLL_S = 0.1
-logger = logging.getLogger(__name__)
+# named, not ``__name__``: a local worker runs this module as ``__main__``, whose logger is
+# outside the package's, so its lines (a failed point's traceback) would miss the point's log
+logger = logging.getLogger("orbitfl.sweeps.runner")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -416,13 +418,17 @@ def default_out(name: str) -> Path:
 
 def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | None = None,
              address: str | None = None, progress: Bars | None = None,
-             carried: Mapping[str, dict] | None = None) -> pd.DataFrame:
+             carried: Mapping[str, dict] | None = None, blind: bool = False) -> pd.DataFrame:
     """``run_sweep`` for a sweep already read (``load_sweep`` or ``sweep_spec``).
 
     ``carried``: sweep rows of points finished on another machine, by the content hash of
     the point's scenario (a study's shipped tables, whose run folders that machine kept). A
     point without a complete run folder whose scenario has a carried row computed by this
-    code (the row's ``code_sha256``) is not run again: its row is the carried one."""
+    code (the row's ``code_sha256``) is not run again: its row is the carried one.
+
+    ``blind``: a finished point's status line names no score (a study that tunes on its
+    validation set, or reads nothing before a stage is complete, must not print test
+    accuracy as its runs finish); the table keeps every score."""
     bars = progress or NO_BARS
     _check_options(backend, workers, address)
     check_output_dir(out, "sweep directory")
@@ -448,7 +454,8 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
     def done(point: Point, result: dict) -> None:
         results[point.index] = {**result, "reused": False}
         accuracy = result.get("final_accuracy")
-        status = f"acc {accuracy:.3f}" if accuracy is not None else result["error"]
+        status = result["error"] if accuracy is None else \
+            "complete" if blind else f"acc {accuracy:.3f}"
         logger.info(f"[{len(results)}/{len(points)}] {point.name}: {status} "
                     f"({result['wall_s']:.0f} s)")
         advance(len(results), len(points))

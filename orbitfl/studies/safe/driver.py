@@ -100,6 +100,7 @@ class Score:
     validation: str  # what tuning reads
     target: str      # what a time-to-target's target is a share of
     title: str       # the section of the scores
+    few_shot: str    # what ``few_shot_accuracy`` measures, in the page's words
 
 
 SCORES = {
@@ -107,11 +108,12 @@ SCORES = {
         curve="accuracy", selection=SELECTION, final=HEADLINE_METRIC, late=LATE_METRIC,
         name="balanced test accuracy", short="accuracy", heading="Accuracy",
         validation="balanced validation accuracy", target="balanced accuracy",
-        title="Accuracy"),
+        title="Accuracy", few_shot="few-shot accuracy"),
     "segmentation": Score(
         curve="miou", selection="val_miou", final="miou", late="late_miou",
         name="test mIoU", short="mIoU", heading="mIoU", validation="validation mIoU",
-        target="test mIoU", title="mIoU and pixel accuracy")}
+        target="test mIoU", title="mIoU, pixel accuracy and few-shot pixel recall",
+        few_shot="few-shot pixel recall")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,7 +348,8 @@ class Study:
             "data.imbalance_ratio", base.data.imbalance_ratio)]}, "seeds": seeds}
         spec = sweep_spec(base, document, str(folder), BASE.parent, "run")
         started = time.perf_counter()
-        table = run_spec(spec, folder, self.backend, self.workers, carried=self.carry.rows)
+        table = run_spec(spec, folder, self.backend, self.workers, carried=self.carry.rows,
+                         blind=True)
         walls = self.record.setdefault("run_wall_s", {})
         walls[str(folder.relative_to(self.out))] = float(table["wall_s"].sum())
         self.record["elapsed_s"] = self.record.get("elapsed_s", 0.0) + \

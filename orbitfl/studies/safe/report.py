@@ -652,7 +652,7 @@ def variant_power_lines(record: dict, mine: pd.DataFrame, variants: list[str]) -
     paired differences with SAFE and the minimal detectable effect at that sd and n."""
     protocol = protocol_of(record)
     readings = {protocol.headline_metric: headline_text(record),
-                "few_shot_accuracy": "few-shot accuracy"}
+                "few_shot_accuracy": protocol.score.few_shot}
     complete = mine[mine["status"] == "complete"]
     lines = ["| variant | pairs | " + " | ".join(
         f"sd, {what} | MDE, {what}" for what in readings.values()) + " |",
@@ -868,17 +868,19 @@ def verdict(record: dict, found: dict) -> list[str]:
     """Plain sentences that read only the tables: "shown" only where an interval excludes
     zero."""
     lines = []
-    metric, what = protocol_of(record).headline_metric, headline_text(record)
+    protocol = protocol_of(record)
+    metric, what = protocol.headline_metric, headline_text(record)
+    few_shot = ("few_shot_accuracy", protocol.score.few_shot)
     for (network, factor), f in sorted(found.items()):
         where = f"IF {factor:g}, {network}"
         numbers, safe = f["numbers"], label(record, HEADLINE)
         if with_baseline(record, f["sweep"]):
             lines.append("- " + reading(difference(numbers, safe, metric),
                                         f"{where}: SAFE - FedAvg, {what}"))
-            lines.append("- " + reading(difference(numbers, safe, "few_shot_accuracy"),
-                                        f"{where}: SAFE - FedAvg, few-shot accuracy"))
+            lines.append("- " + reading(difference(numbers, safe, few_shot[0]),
+                                        f"{where}: SAFE - FedAvg, {few_shot[1]}"))
         for method in AGAINST_FEDAVG:           # each on both columns, as SAFE is
-            for column, name in ((metric, what), ("few_shot_accuracy", "few-shot accuracy")):
+            for column, name in ((metric, what), few_shot):
                 d = difference(numbers, label(record, method), column)
                 if d is not None:
                     lines.append("- " + reading(d, f"{where}: {label(record, method)} - "
@@ -888,7 +890,7 @@ def verdict(record: dict, found: dict) -> list[str]:
                 f["personal"], safe, "personalised_own_mix_accuracy"),
                 f"{where}: SAFE's personalised models - FedAvg + fine-tuning's, own mix"))
         for method in VARIANTS:
-            for column, name in ((metric, what), ("few_shot_accuracy", "few-shot accuracy")):
+            for column, name in ((metric, what), few_shot):
                 d = difference(f["ablations"], label(record, method), column) \
                     if "ablations" in f else None
                 if d is not None:
