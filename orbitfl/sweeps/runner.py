@@ -426,9 +426,8 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
     point without a complete run folder whose scenario has a carried row computed by this
     code (the row's ``code_sha256``) is not run again: its row is the carried one.
 
-    ``blind``: a finished point's status line names no score (a study that tunes on its
-    validation set, or reads nothing before a stage is complete, must not print test
-    accuracy as its runs finish); the table keeps every score."""
+    ``blind``: status lines name no score (a study reads no test accuracy before its runs
+    are complete); the table keeps every score."""
     bars = progress or NO_BARS
     _check_options(backend, workers, address)
     check_output_dir(out, "sweep directory")
@@ -453,11 +452,8 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
 
     def done(point: Point, result: dict) -> None:
         results[point.index] = {**result, "reused": False}
-        accuracy = result.get("final_accuracy")
-        status = result["error"] if accuracy is None else \
-            "complete" if blind else f"acc {accuracy:.3f}"
-        logger.info(f"[{len(results)}/{len(points)}] {point.name}: {status} "
-                    f"({result['wall_s']:.0f} s)")
+        logger.info(f"[{len(results)}/{len(points)}] {point.name}: "
+                    f"{_status(result, blind)} ({result['wall_s']:.0f} s)")
         advance(len(results), len(points))
 
     try:
@@ -480,6 +476,14 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
                     "run the same command again to resume the others")
         raise
     return _write_results(points, results, out, time.perf_counter() - started)
+
+
+def _status(result: dict, blind: bool) -> str:
+    """A finished point's status line: its error, or its accuracy unless ``blind``."""
+    accuracy = result.get("final_accuracy")
+    if accuracy is None:
+        return str(result["error"])
+    return "complete" if blind else f"acc {accuracy:.3f}"
 
 
 def _carried_row(point: Point, carried: Mapping[str, dict]) -> dict | None:
