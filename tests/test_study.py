@@ -865,3 +865,18 @@ def test_fedprox_rate_grid_rows_say_their_mu_and_only_the_chosen_setting_is_mark
     given = {**record, "overrides": [["fl.fedprox.mu", 0.1]]}     # the rate grid ran at 0.1
     assert "| FedProx | mu 0.1, lr 0.1 | 0.646 | **yes** | yes |" in tuning_lines(
         given, pd.DataFrame())
+
+
+def test_the_export_reads_a_carry_of_other_code_than_its_own(monkeypatch):
+    """The driver reuses a carry only if it is this code's; the export, run from any
+    checkout, reads it and leaves the check to ``one_code`` (one code over the study)."""
+    import orbitfl.studies.safe.carry as carry_module
+    from orbitfl.core.errors import InputError
+    from orbitfl.studies.safe.carry import Carry
+
+    data = Path(__file__).resolve().parents[1] / "docs" / "safe-study-400-baselines-data"
+    monkeypatch.setattr(carry_module, "code_sha256", lambda: "f" * 64)
+    with pytest.raises(InputError, match="this is ffffffffffff"):
+        Carry.read(data)
+    carried = Carry.read(data, this_code=False)
+    assert carried.code.startswith("c54b98e37bb6") and carried.curves

@@ -46,14 +46,17 @@ class Carry:
     diagnostics: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
 
     @classmethod
-    def read(cls, path: Path) -> Carry:
-        """The shipped tables in ``path``, checked (one-line ``InputError`` otherwise)."""
+    def read(cls, path: Path, this_code: bool = True) -> Carry:
+        """The shipped tables in ``path``, checked (one-line ``InputError`` otherwise).
+        ``this_code``: the runs must be this code's, as the driver needs to reuse them; the
+        export, which may run from any checkout, checks instead that the carry's runs and
+        the study folder's share one code (``export.one_code``)."""
         path = Path(path)
         record = load_record(path)
         if not record:
             raise InputError(f"--carry {path}: no study.json there (the export of a study)")
         code, this = str(record.get("code_sha256", "")), code_sha256()
-        if code != this:
+        if this_code and code != this:
             raise InputError(
                 f"--carry {path}: its runs were computed by orbitfl code "
                 f"{code[:12] or '(none recorded)'}, this is {this[:12]}; run the driver from "

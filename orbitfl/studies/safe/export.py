@@ -282,7 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the study folder lists without their run folders are read there")
     args = parser.parse_args(argv)
     return command_status(lambda: export(
-        args.study, args.out, Carry.read(args.carry) if args.carry else NO_CARRY))
+        args.study, args.out, Carry.read(args.carry, this_code=False) if args.carry else NO_CARRY))
 
 
 if __name__ == "__main__":
