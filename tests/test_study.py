@@ -544,12 +544,13 @@ def test_the_links_span_reaches_only_the_real_link_runs(tmp_path, monkeypatch):
     # so their scenarios (and hashes) stay those of a study without the flag
     swept = []
     monkeypatch.setattr(Study, "tune", lambda self, method, factor: {"fl.lr": 0.1})
-    monkeypatch.setattr(Study, "sweep", lambda self, folder, setting, seeds, s=None:
-                        swept.append((folder.parts[-3], setting)))
+    monkeypatch.setattr(Study, "sweeps", lambda self, sweeps: swept.append(
+        [(s.folder.parts[-3], s.folder.name, s.setting) for s in sweeps]))
     study = Study(tmp_path, Protocol(links_duration="13d"))
-    study.measure("fedavg", 100.0, "ideal", 5)
-    study.measure("fedavg", 100.0, "links", 5)
-    (_, ideal), (_, links) = swept
+    study.measure(["fedavg"], 100.0, "ideal", 5)
+    study.measure(["fedavg", "safe"], 100.0, "links", 5)
+    [(_, _, ideal)], [(_, _, links), (_, safe, _)] = swept  # the methods share one pool
+    assert safe == "safe"
     assert "duration" not in ideal and ideal["network.mode"] == "ideal"
     assert links["duration"] == "13d" and links["network.mode"] == "links"
     assert Protocol().network_set("links") == {"network.mode": "links"}
@@ -561,11 +562,10 @@ def test_a_links_only_call_still_measures_ideal_links_at_every_seed(tmp_path, mo
     measured = []
     monkeypatch.setattr(Study, "tune", lambda self, method, factor: {"fl.lr": 0.1})
     monkeypatch.setattr(Study, "power", lambda self, factor, methods: 10)
-    monkeypatch.setattr(Study, "measure", lambda self, method, factor, network, seeds:
-                        measured.append((network, method, seeds)))
+    monkeypatch.setattr(Study, "measure", lambda self, methods, factor, network, seeds:
+                        measured.append((network, list(methods), seeds)))
     Study(tmp_path, Protocol(networks=("links",))).run(["fedavg", "safe"], ["links"])
-    assert measured == [("ideal", "fedavg", 10), ("ideal", "safe", 10),
-                        ("links", "fedavg", 10), ("links", "safe", 10)]
+    assert measured == [("ideal", ["fedavg", "safe"], 10), ("links", ["fedavg", "safe"], 10)]
 
 
 def test_the_export_refuses_sweeps_over_other_seeds_than_the_record_measured(tmp_path):

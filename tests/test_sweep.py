@@ -346,6 +346,40 @@ def test_a_carried_row_stands_for_its_own_scenario_and_code_only(tmp_path, caplo
     assert "code_sha256" not in table
 
 
+def test_pooled_sweeps_share_one_pool_and_keep_their_own_tables(tmp_path, caplog,
+                                                                monkeypatch):
+    """A sweep with fewer points left than workers shares the pool with the next one (a
+    study's methods at one setting): one pool runs every point, and each folder gets
+    its own table of its own points."""
+    from orbitfl.sweeps import runner
+
+    (tmp_path / "micro.yaml").write_text(yaml.safe_dump(MICRO))
+    specs = []
+    for name, seeds in (("one", [1]), ("two", [2, 3])):
+        sweep = tmp_path / f"{name}.yaml"
+        sweep.write_text(yaml.safe_dump({"base": "micro.yaml", "parameters": {"seed": seeds}}))
+        specs.append((runner.load_sweep(sweep), tmp_path / name))
+    pools = []
+    real_local = runner._local
+    monkeypatch.setattr(runner, "_local", lambda points, done, workers, address: (
+        pools.append(([p.run_dir.parent.parent.name for p in points], workers)),
+        real_local(points, done, workers, address)))
+    with caplog.at_level(logging.INFO, logger="orbitfl"):
+        one, two = runner.run_specs(specs, workers=2, blind=True)
+    assert pools == [(["one", "two", "two"], 2)]
+    assert one.seed.tolist() == [1] and two.seed.tolist() == [2, 3]
+    assert (one.status == "complete").all() and (two.status == "complete").all()
+    assert pd.read_parquet(tmp_path / "two" / "sweep.parquet").seed.tolist() == [2, 3]
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(line.startswith("[2/2] two/two-00") for line in lines)
+    # resumed: nothing runs again
+    pools.clear()
+    runner.run_specs(specs, workers=2)
+    assert pools == []
+    with pytest.raises(runner.InputError, match="two sweeps share one folder"):
+        runner.run_specs([specs[0], (specs[1][0], tmp_path / "one")])
+
+
 @pytest.mark.parametrize("options, message", [
     (["--workers", "-1"], "--workers: expected at least 1"),
     (["--address", "localhost:6379"], "--address applies to --backend ray"),

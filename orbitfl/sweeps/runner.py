@@ -428,54 +428,104 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
 
     ``blind``: status lines name no score (a study reads no test accuracy before its runs
     are complete); the table keeps every score."""
+    return run_specs([(spec, out)], backend, workers, address, progress, carried, blind)[0]
+
+
+@dataclasses.dataclass
+class _Planned:
+    """One sweep of a pooled run: its points, those it skips or already has, and the
+    results so far (by point index)."""
+
+    spec: SweepSpec
+    out: Path
+    points: list[Point]
+    skipped: dict[int, dict]
+    results: dict[int, dict]
+    todo: list[Point]
+
+    @classmethod
+    def of(cls, spec: SweepSpec, out: Path, carried: Mapping[str, dict]) -> "_Planned":
+        points = plan(spec, out)
+        skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
+        results: dict[int, dict] = {}
+        todo: list[Point] = []
+        for point in (p for p in points if p.index not in skipped):
+            row = _carried_row(point, carried)
+            if is_complete(point):
+                results[point.index] = {**headline(point.run_dir), "reused": True}
+            elif row is not None:
+                results[point.index] = {**row, "status": "complete", "reused": True}
+            else:
+                todo.append(point)
+        return cls(spec, out, points, skipped, results, todo)
+
+    def summary(self, backend: str) -> str:
+        brought = sum(1 for p in self.points
+                      if p.index in self.results and not p.run_dir.is_dir())
+        return (f"sweep {self.spec.name}: {len(self.points)} points, {len(self.results)} "
+                f"already done{f' ({brought} carried)' if brought else ''}, "
+                f"{len(self.todo)} to run on {backend}"
+                f"{f', {len(self.skipped)} skipped' if self.skipped else ''}")
+
+    def interrupted(self, wall_s: float) -> None:
+        """Its unfinished points marked interrupted and its table written."""
+        for point in (p for p in self.points if p.index not in self.results):
+            self.results[point.index] = {"status": "interrupted", "wall_s": 0.0,
+                                         "reused": False,
+                                         "error": "not run: the sweep was interrupted"}
+        _write_results(self.points, self.results, self.out, wall_s)
+        logger.info(f"sweep interrupted: {self.out / 'sweep.parquet'} holds the finished "
+                    "points; run the same command again to resume the others")
+
+
+def run_specs(sweeps: Sequence[tuple[SweepSpec, Path]], backend: str = "local",
+              workers: int | None = None, address: str | None = None,
+              progress: Bars | None = None, carried: Mapping[str, dict] | None = None,
+              blind: bool = False) -> list[pd.DataFrame]:
+    """Several sweeps (``run_spec`` each, into its own folder) on one pool of workers, in
+    order: the pool never idles while any sweep has a point to run, so a sweep with fewer
+    points left than workers shares them with the next (a study's methods at one setting).
+    Each folder's ``wall_time_total_s`` is the pooled run's."""
     bars = progress or NO_BARS
     _check_options(backend, workers, address)
-    check_output_dir(out, "sweep directory")
-    points, name = plan(spec, out), spec.name
-    skipped = {p.index: why for p in points if (why := _not_runnable(p)) is not None}
-    results: dict[int, dict] = {}
-    todo: list[Point] = []
-    for point in (p for p in points if p.index not in skipped):
-        row = _carried_row(point, carried or {})
-        if is_complete(point):
-            results[point.index] = {**headline(point.run_dir), "reused": True}
-        elif row is not None:
-            results[point.index] = {**row, "status": "complete", "reused": True}
-        else:
-            todo.append(point)
-    brought = sum(1 for p in points if p.index in results and not p.run_dir.is_dir())
-    logger.info(f"sweep {name}: {len(points)} points, {len(results)} already done"
-                f"{f' ({brought} carried)' if brought else ''}, "
-                f"{len(todo)} to run on {backend}"
-                f"{f', {len(skipped)} skipped' if skipped else ''}")
+    outs = [Path(out).resolve() for _, out in sweeps]
+    if len(set(outs)) < len(outs):
+        raise InputError("pooled sweeps: two sweeps share one folder")
+    for _, out in sweeps:
+        check_output_dir(out, "sweep directory")
+    planned = [_Planned.of(spec, out, carried or {}) for spec, out in sweeps]
+    owner = {id(p): sweep for sweep in planned for p in sweep.points}
+    total = sum(len(sweep.points) for sweep in planned)
+    for sweep in planned:
+        logger.info(sweep.summary(backend))
     started = time.perf_counter()
 
     def done(point: Point, result: dict) -> None:
-        results[point.index] = {**result, "reused": False}
-        logger.info(f"[{len(results)}/{len(points)}] {point.name}: "
+        sweep = owner[id(point)]
+        sweep.results[point.index] = {**result, "reused": False}
+        where = f"{sweep.out.name}/" if len(planned) > 1 else ""
+        logger.info(f"[{len(sweep.results)}/{len(sweep.points)}] {where}{point.name}: "
                     f"{_status(result, blind)} ({result['wall_s']:.0f} s)")
-        advance(len(results), len(points))
+        advance(sum(len(s.results) for s in planned), total)
 
     try:
         with bars:
             advance = bars.task("points")
-            advance(len(results), len(points))
-            for point in points:
-                if point.index in skipped:
-                    done(point, skipped[point.index])
+            advance(sum(len(s.results) for s in planned), total)
+            for sweep in planned:
+                for point in sweep.points:
+                    if point.index in sweep.skipped:
+                        done(point, sweep.skipped[point.index])
+            todo = [point for sweep in planned for point in sweep.todo]
             if todo:
                 runner = _ray if backend == "ray" else _local
                 runner(todo, done, workers, address)
     except KeyboardInterrupt:
-        stopped = [p for p in points if p.index not in results]
-        for point in stopped:
-            results[point.index] = {"status": "interrupted", "wall_s": 0.0, "reused": False,
-                                    "error": "not run: the sweep was interrupted"}
-        _write_results(points, results, out, time.perf_counter() - started)
-        logger.info(f"sweep interrupted: {out / 'sweep.parquet'} holds the finished points; "
-                    "run the same command again to resume the others")
+        for sweep in planned:
+            sweep.interrupted(time.perf_counter() - started)
         raise
-    return _write_results(points, results, out, time.perf_counter() - started)
+    return [_write_results(sweep.points, sweep.results, sweep.out,
+                           time.perf_counter() - started) for sweep in planned]
 
 
 def _status(result: dict, blind: bool) -> str:

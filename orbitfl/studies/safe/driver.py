@@ -44,7 +44,10 @@ tuning history and choices, the power computation, wall times). Running the same
 again reuses every complete point, so a study spans as many sittings as its budget needs. A
 sitting on a machine that lacks the folder (a fresh clone) resumes from the study's shipped
 tables instead (``--carry DATA``, ``carry.py``): a point of the same scenario and code found
-there is not run again, and the export ships it beside the new runs.
+there is not run again, and the export ships it beside the new runs. The methods measured
+at one setting (the pilot's FedAvg and SAFE, then every method on a network) share one
+pool of workers (``run_specs``), so a sweep with an odd number of runs left never idles a
+core while the next one waits.
 
     .venv/bin/python -m orbitfl.studies.safe.driver --out runs/safe-study --workers 2
     .venv/bin/python -m orbitfl.studies.safe.export runs/safe-study --out docs/safe-study-data
@@ -311,6 +314,17 @@ def pilot_power(differences: pd.Series, protocol: Protocol, comparisons: int) ->
 
 
 # -- running -------------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    """One sweep of a study: seeded runs of the base with ``setting`` into ``folder``, one
+    group per value of ``swept`` (the imbalance factor alone when None)."""
+
+    folder: Path
+    setting: dict[str, Any]
+    seeds: list[int]
+    swept: dict[str, list] | None = None
+
+
 class Study:
     """One study folder: runs sweeps into it and keeps ``study.json`` up to date."""
 
@@ -340,22 +354,32 @@ class Study:
               swept: dict[str, list] | None = None) -> pd.DataFrame:
         """Seeded runs of the base with ``setting``, one group per value of ``swept``
         (resumed if begun)."""
-        from orbitfl.scenario import load_scenario
-        from orbitfl.sweeps.runner import run_spec, sweep_spec
+        return self.sweeps([Sweep(folder, setting, seeds, swept)])[0]
 
-        base = load_scenario(BASE, self.overrides + list(setting.items()))
-        document = {"parameters": swept or {"data.imbalance_ratio": [setting.get(
-            "data.imbalance_ratio", base.data.imbalance_ratio)]}, "seeds": seeds}
-        spec = sweep_spec(base, document, str(folder), BASE.parent, "run")
+    def sweeps(self, sweeps: Sequence[Sweep]) -> list[pd.DataFrame]:
+        """Several sweeps on one pool of workers (no core idles while one of them has a run
+        left), each into its own folder."""
+        from orbitfl.scenario import load_scenario
+        from orbitfl.sweeps.runner import run_specs, sweep_spec
+
+        specs = []
+        for sweep in sweeps:
+            base = load_scenario(BASE, self.overrides + list(sweep.setting.items()))
+            document = {"parameters": sweep.swept or {"data.imbalance_ratio": [
+                sweep.setting.get("data.imbalance_ratio", base.data.imbalance_ratio)]},
+                "seeds": sweep.seeds}
+            specs.append((sweep_spec(base, document, str(sweep.folder), BASE.parent, "run"),
+                          sweep.folder))
         started = time.perf_counter()
-        table = run_spec(spec, folder, self.backend, self.workers, carried=self.carry.rows,
-                         blind=True)
+        tables = run_specs(specs, self.backend, self.workers, carried=self.carry.rows,
+                           blind=True)
         walls = self.record.setdefault("run_wall_s", {})
-        walls[str(folder.relative_to(self.out))] = float(table["wall_s"].sum())
+        for sweep, table in zip(sweeps, tables):
+            walls[str(sweep.folder.relative_to(self.out))] = float(table["wall_s"].sum())
         self.record["elapsed_s"] = self.record.get("elapsed_s", 0.0) + \
             time.perf_counter() - started
         self.save()
-        return table
+        return tables
 
     def scores(self, folder: Path, table: pd.DataFrame) -> float:
         """A tuning group's selection score: the mean over its tuning seeds."""
@@ -478,29 +502,35 @@ class Study:
                 (rows["status"] == "complete").sum())})
         return scores
 
-    def measure(self, method: str, factor: float, network: str, seeds: int) -> pd.DataFrame:
-        setting = self.tune(method, factor)
-        spec = METHODS[method]
-        folder = self.out / "measure" / network / factor_name(factor) / method
+    def measure(self, methods: Sequence[str], factor: float, network: str,
+                seeds: int) -> list[pd.DataFrame]:
+        """The methods' measured runs at their tuned settings, on one pool of workers."""
         measured = self.protocol.measured_seeds(seeds)
-        logger.info(f"measure {method} at {factor_name(factor)} on {links_text(network)}: "
-                    f"seeds {measured[0]}-{measured[-1]}")
-        return self.sweep(folder, {**spec["set"], "data.imbalance_ratio": factor,
-                                   **self.protocol.network_set(network), **setting},
-                          measured)
+        sweeps = []
+        for method in methods:
+            setting = self.tune(method, factor)
+            logger.info(f"measure {method} at {factor_name(factor)} on {links_text(network)}: "
+                        f"seeds {measured[0]}-{measured[-1]}")
+            sweeps.append(Sweep(
+                self.out / "measure" / network / factor_name(factor) / method,
+                {**METHODS[method]["set"], "data.imbalance_ratio": factor,
+                 **self.protocol.network_set(network), **setting}, measured))
+        return self.sweeps(sweeps)
 
-    def headline(self, method: str, factor: float, seeds: int) -> pd.DataFrame:
-        """The method's measured runs on ideal links with the headline column (the late
+    def headline(self, methods: Sequence[str], factor: float,
+                 seeds: int) -> list[pd.DataFrame]:
+        """The methods' measured runs on ideal links with the headline column (the late
         mean read from each complete run's rounds where the protocol asks for it)."""
-        table = self.measure(method, factor, "ideal", seeds)
+        tables = self.measure(methods, factor, "ideal", seeds)
         last, score = self.protocol.headline_rounds, self.protocol.score
         if last == 1:
-            return table
-        folder = self.out / "measure" / "ideal" / factor_name(factor) / method
-        late = [late_accuracy(self.rounds(folder, str(point)), last, score.curve)
-                if status == "complete" else math.nan
-                for point, status in zip(table["point"], table["status"])]
-        return table.assign(**{score.late: late})
+            return tables
+        return [table.assign(**{score.late: [
+            late_accuracy(self.rounds(self.out / "measure" / "ideal" / factor_name(factor) /
+                                      method, str(point)), last, score.curve)
+            if status == "complete" else math.nan
+            for point, status in zip(table["point"], table["status"])]})
+            for method, table in zip(methods, tables)]
 
     def power(self, factor: float, methods: Sequence[str]) -> int:
         """Seeds for every method from the internal pilot (the first ``min_seeds`` paired
@@ -508,7 +538,7 @@ class Study:
         other measured method; recorded with the minimal detectable effect where the
         budget's cap binds."""
         p = self.protocol
-        tables = [self.headline(m, factor, p.min_seeds) for m in (BASELINE, HEADLINE)]
+        tables = self.headline((BASELINE, HEADLINE), factor, p.min_seeds)
         joined = tables[0].merge(tables[1], on="seed", suffixes=("_base", ""))
         d = joined[p.headline_metric] - joined[f"{p.headline_metric}_base"]
         power = pilot_power(d, p, max(len(set(methods) - {BASELINE}), 1))
@@ -527,8 +557,7 @@ class Study:
             # beside them by seed: measured at the full count always, so that a links-only
             # call never leaves the ideal sweep at the pilot's seeds
             for network in dict.fromkeys(("ideal", *networks)):
-                for method in methods:
-                    self.measure(method, factor, network, seeds)
+                self.measure(methods, factor, network, seeds)
         return self.record
 
     def save(self) -> None:
