@@ -162,3 +162,24 @@ def test_run_summary_reports_the_commands_wall_time_and_its_parts(scenario, tmp_
     assert abs(sum(parts) - total) <= 0.25  # each part rounded to 0.1 s
     drawing, done = err.index("report: drawing"), err.index("report: done in")
     assert err.rindex("round ") < drawing < err.index("writing dashboard.html") < done
+
+
+def test_a_blind_handler_withholds_scores_and_leaves_them_to_the_others():
+    """A study's blind point log prints ``score withheld`` for a ``Score`` argument and the
+    rest of the line as is; a second handler of the same record still shows the score."""
+    logger = logging.getLogger("orbitfl.test_blind")
+    blind, scored = io.StringIO(), io.StringIO()
+    handlers = [progress.plain_handler(logging.StreamHandler(blind), withhold_scores=True),
+                progress.plain_handler(logging.StreamHandler(scored))]
+    for handler in handlers:
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("round %2d/%d  %s  up %.2f MB", 3, 10, progress.Score("acc 0.812"), 1.5)
+        logger.info("resuming after round %d", 2)
+    finally:
+        for handler in handlers:
+            logger.removeHandler(handler)
+    assert blind.getvalue().splitlines() == ["round  3/10  score withheld  up 1.50 MB",
+                                             "resuming after round 2"]
+    assert scored.getvalue().splitlines()[0] == "round  3/10  acc 0.812  up 1.50 MB"

@@ -225,7 +225,9 @@ def test_ctrl_c_stops_the_whole_sweep_and_a_rerun_resumes_from_the_checkpoint(tm
     table = pd.read_parquet(out / "sweep.parquet")
     assert list(table.status) == ["complete"] * 3 and list(table.rounds) == [1, 20, 1]
     assert list(table.reused) == [True, False, False]
-    assert "resuming after round" in (out / "points" / "sweep-001.log").read_text()
+    log = (out / "points" / "sweep-001.log").read_text()
+    assert "resuming after round" in log
+    assert "round 20/20" in log and "acc " in log and "withheld" not in log  # not blind
 
 
 def _children(pid: int) -> list[int]:
@@ -321,7 +323,7 @@ def test_a_point_computed_by_other_code_is_reported_not_reused(tmp_path, monkeyp
 def test_a_carried_row_stands_for_its_own_scenario_and_code_only(tmp_path, caplog):
     """A point finished on another machine (its row carried by content hash) is not run
     again; a row of another scenario, or of other code, is ignored and the point runs.
-    A blind sweep's status lines name no score."""
+    A blind sweep's status lines and point logs name no score; its table keeps them."""
     from orbitfl.core.code_identity import code_sha256
     from orbitfl.sweeps.runner import load_sweep, plan, run_spec
 
@@ -339,6 +341,11 @@ def test_a_carried_row_stands_for_its_own_scenario_and_code_only(tmp_path, caplo
     finished = [r.getMessage() for r in caplog.records if "sweep-00" in r.getMessage()]
     assert len(finished) == 2 and all("complete" in line and "acc" not in line
                                       for line in finished)   # blind: no score printed
+    log = (tmp_path / "out" / "points" / "sweep-001.log").read_text()
+    rounds = [line for line in log.splitlines() if line.startswith("round ")]
+    assert len(rounds) == MICRO["fl"]["rounds"] + 1 and "acc" not in log
+    assert all("score withheld" in line for line in rounds) and " MB" in rounds[-1]
+    assert table.final_accuracy.iloc[1:].between(0, 1).all()
     assert table.reused.tolist() == [True, False, False]
     assert table.final_accuracy.iloc[0] == 0.75 and table.wall_s.iloc[0] == 12.5
     assert not (tmp_path / "out" / "runs" / "sweep-000").exists()
@@ -361,9 +368,9 @@ def test_pooled_sweeps_share_one_pool_and_keep_their_own_tables(tmp_path, caplog
         specs.append((runner.load_sweep(sweep), tmp_path / name))
     pools = []
     real_local = runner._local
-    monkeypatch.setattr(runner, "_local", lambda points, done, workers, address: (
+    monkeypatch.setattr(runner, "_local", lambda points, done, workers, address, blind: (
         pools.append(([p.run_dir.parent.parent.name for p in points], workers)),
-        real_local(points, done, workers, address)))
+        real_local(points, done, workers, address, blind)))
     with caplog.at_level(logging.INFO, logger="orbitfl"):
         one, two = runner.run_specs(specs, workers=2, blind=True)
     assert pools == [(["one", "two", "two"], 2)]

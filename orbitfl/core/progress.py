@@ -18,6 +18,13 @@ from typing import Any, Callable, Iterator
 ProgressCallback = Callable[[int, int], None]  # (done, total) after each step of a stage
 
 LOGGER = "orbitfl"  # the parent of every module logger of the package
+WITHHELD = "score withheld"  # what a blind log prints for a ``Score``
+
+
+class Score(str):
+    """A test score passed as an argument of a status line (``logger.info("... %s", Score(
+    "acc 0.812"))``): a blind log (a study's sweep, which reads no test score before its
+    runs are complete) prints ``WITHHELD`` in its place and the rest of the line as is."""
 
 
 def _ignore(done: int, total: int) -> None:
@@ -110,9 +117,18 @@ class _Stderr(logging.StreamHandler):
 class _Plain(logging.Formatter):
     """Status lines as they are (``contacts: 42 windows``); problems prefixed with their
     level (``warning: ...``), as the command's error lines are; debug lines name their
-    module."""
+    module. ``withhold_scores``: every ``Score`` argument printed as ``WITHHELD``."""
+
+    def __init__(self, withhold_scores: bool = False):
+        super().__init__()
+        self.withhold_scores = withhold_scores
 
     def format(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if self.withhold_scores and isinstance(args, tuple) and \
+                any(isinstance(arg, Score) for arg in args):
+            record = logging.makeLogRecord(record.__dict__)  # other handlers keep the score
+            record.args = tuple(WITHHELD if isinstance(arg, Score) else arg for arg in args)
         text = super().format(record)
         if record.levelno >= logging.WARNING:
             return f"{record.levelname.lower()}: {text}"
@@ -138,9 +154,10 @@ def configure_logging(level: int = logging.INFO) -> logging.Handler:
     return handler
 
 
-def plain_handler(handler: logging.Handler) -> logging.Handler:
-    """``handler`` with the command's line format (for a sweep point's log file)."""
-    handler.setFormatter(_Plain())
+def plain_handler(handler: logging.Handler, withhold_scores: bool = False) -> logging.Handler:
+    """``handler`` with the command's line format (for a sweep point's log file), its test
+    scores withheld when asked (a blind sweep's)."""
+    handler.setFormatter(_Plain(withhold_scores))
     return handler
 
 

@@ -20,7 +20,7 @@ from orbitfl import __version__
 from orbitfl.analysis.report import write_report
 from orbitfl.core.code_identity import code_sha256
 from orbitfl.core.errors import InputError
-from orbitfl.core.progress import NO_BARS, Bars
+from orbitfl.core.progress import NO_BARS, Bars, Score
 from orbitfl.engine import tables
 from orbitfl.engine.assemble import Assembly, assemble
 from orbitfl.engine.checkpoint_check import check_checkpoint, retry_advice
@@ -271,19 +271,21 @@ def _load_checkpoint(path: Path, scenario: Scenario) -> dict:
 
 
 def _print_round(record: RoundRecord, schedule: Schedule) -> None:
+    """The round's status line; its test score a ``Score`` argument, which a blind sweep's
+    point log withholds."""
     if record.round == 0:
-        logger.info(f"round  0/{schedule.rounds}  initial model  {_score(record)}")
+        logger.info("round  0/%d  initial model  %s", schedule.rounds, _score(record))
         return
-    logger.info(f"round {record.round:2d}/{schedule.rounds}  t=+{record.closed_s / 3600:6.2f} h  "
-                f"updates {record.received}/{record.selected}  {_score(record)}  "
-                f"up {record.bytes_up / 1e6:7.2f} MB  down {record.bytes_down / 1e6:7.2f} MB")
+    logger.info("round %2d/%d  t=+%6.2f h  updates %d/%d  %s  up %7.2f MB  down %7.2f MB",
+                record.round, schedule.rounds, record.closed_s / 3600, record.received,
+                record.selected, _score(record), record.bytes_up / 1e6, record.bytes_down / 1e6)
 
 
-def _score(record: RoundRecord) -> str:
+def _score(record: RoundRecord) -> Score:
     """Accuracy, and mIoU beside it for segmentation (whose accuracy counts pixels, most
     of them background)."""
     miou = f"  mIoU {record.miou:.3f}" if np.isfinite(record.miou) else ""
-    return f"acc {record.accuracy:.3f}{miou}"
+    return Score(f"acc {record.accuracy:.3f}{miou}")
 
 
 def _finite_or_none(value: float) -> float | None:

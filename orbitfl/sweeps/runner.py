@@ -76,6 +76,7 @@ from orbitfl.sweeps.replicates import (
 SWEEP_KEYS = {"base", "mode", "parameters", "name", "replicates", "seeds"}
 STOP_GRACE_S = 30.0  # how long stopped workers get to save their state before SIGKILL
 POLL_S = 0.1
+BLIND, SCORED = "blind", "scored"  # a local worker's last argument: withhold scores or not
 # named, not ``__name__``: a local worker runs this module as ``__main__``, whose logger is
 # outside the package's, so its lines (a failed point's traceback) would miss the point's log
 logger = logging.getLogger("orbitfl.sweeps.runner")
@@ -285,10 +286,12 @@ def _foreign(run_dir: Path) -> str:
     return "a run of another scenario or a damaged one (was the sweep file changed?)"
 
 
-def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> dict:
+def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str,
+              blind: bool = False) -> dict:
     """One point, in a worker process of either backend; returns the headline results, or
     the error. A point stopped early resumes from its checkpoint; an interrupt (Ctrl-C,
     SIGTERM, a Ray cancel) keeps the checkpoint and returns status ``interrupted``.
+    ``blind``: its log withholds the run's test scores (its run directory keeps them).
 
     ``threads`` caps torch's intra-op threads at this point's share of the cores: two
     points each using every core run slower together than one after the other."""
@@ -299,7 +302,7 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
     torch.set_num_threads(threads)
     start = time.perf_counter()
     folder = Path(run_dir)
-    with point_log(Path(log_file)):
+    with point_log(Path(log_file), blind):
         try:
             scenario = point_scenario(Path(scenario_file))
             resume = _resumable(scenario, folder)
@@ -315,11 +318,12 @@ def run_point(scenario_file: str, run_dir: str, threads: int, log_file: str) -> 
 
 
 @contextmanager
-def point_log(path: Path) -> Iterator[None]:
+def point_log(path: Path, blind: bool = False) -> Iterator[None]:
     """The status lines of one point's run appended to its own log file (the sweep's
-    terminal shows one line per point), whatever the level of the sweep's own lines."""
+    terminal shows one line per point), whatever the level of the sweep's own lines;
+    ``blind``: its test scores withheld."""
     package = logging.getLogger(LOGGER)
-    handler = plain_handler(logging.FileHandler(path, mode="a", encoding="utf-8"))
+    handler = plain_handler(logging.FileHandler(path, mode="a", encoding="utf-8"), blind)
     handler.setLevel(logging.INFO)
     level = package.level
     package.addHandler(handler)
@@ -426,8 +430,8 @@ def run_spec(spec: SweepSpec, out: Path, backend: str = "local", workers: int | 
     point without a complete run folder whose scenario has a carried row computed by this
     code (the row's ``code_sha256``) is not run again: its row is the carried one.
 
-    ``blind``: status lines name no score (a study reads no test accuracy before its runs
-    are complete); the table keeps every score."""
+    ``blind``: neither status lines nor point logs name a test score (a study reads none
+    before its runs are complete); the table and the run folders keep every score."""
     return run_specs([(spec, out)], backend, workers, address, progress, carried, blind)[0]
 
 
@@ -519,7 +523,7 @@ def run_specs(sweeps: Sequence[tuple[SweepSpec, Path]], backend: str = "local",
             todo = [point for sweep in planned for point in sweep.todo]
             if todo:
                 runner = _ray if backend == "ray" else _local
-                runner(todo, done, workers, address)
+                runner(todo, done, workers, address, blind)
     except KeyboardInterrupt:
         for sweep in planned:
             sweep.interrupted(time.perf_counter() - started)
@@ -595,7 +599,7 @@ def sweep_columns(parameters: list[str]) -> list[str]:
 
 
 def _local(points: list[Point], done: Callable, workers: int | None,
-           address: str | None) -> None:
+           address: str | None, blind: bool = False) -> None:
     """One worker process per point, at most ``workers`` at once: a worker that dies (the
     out-of-memory killer) fails only its point. Workers run in their own session, so a
     terminal's Ctrl-C reaches only this process, which stops them in order."""
@@ -607,7 +611,7 @@ def _local(points: list[Point], done: Callable, workers: int | None,
         while waiting or running:
             while waiting and len(running) < workers:
                 point = waiting.pop(0)
-                running[_start_worker(point, threads)] = (point, time.perf_counter())
+                running[_start_worker(point, threads, blind)] = (point, time.perf_counter())
             for worker in [w for w in running if w.poll() is not None]:
                 point, start = running.pop(worker)
                 done(point, _worker_result(point, worker.returncode, start))
@@ -623,12 +627,13 @@ def _result_file(point: Point) -> Path:
     return point.scenario_file.with_suffix(".result.json")
 
 
-def _start_worker(point: Point, threads: int) -> subprocess.Popen:
+def _start_worker(point: Point, threads: int, blind: bool) -> subprocess.Popen:
     _result_file(point).unlink(missing_ok=True)
     with open(point.log_file, "a", encoding="utf-8") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "orbitfl.sweeps.runner", str(point.scenario_file),
-             str(point.run_dir), str(threads), str(point.log_file), str(_result_file(point))],
+             str(point.run_dir), str(threads), str(point.log_file), str(_result_file(point)),
+             BLIND if blind else SCORED],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
 
 
@@ -666,13 +671,14 @@ def _stopped_result(point: Point, start: float) -> dict:
 
 
 def _worker_main(argv: list[str]) -> int:
-    """``python -m orbitfl.sweeps.runner SCENARIO RUN_DIR THREADS LOG RESULT``: one local point.
-    SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died stops itself."""
-    scenario_file, run_dir, threads, log_file, result_file = argv
+    """``python -m orbitfl.sweeps.runner SCENARIO RUN_DIR THREADS LOG RESULT BLIND|SCORED``:
+    one local point. SIGTERM interrupts the run as Ctrl-C does; a worker whose sweep died
+    stops itself."""
+    scenario_file, run_dir, threads, log_file, result_file, scores = argv
     signal.signal(signal.SIGTERM, _interrupt)
     die_with_parent(os.getppid(), signal.SIGTERM)  # saves its checkpoint, then ends
     try:
-        result = run_point(scenario_file, run_dir, int(threads), log_file)
+        result = run_point(scenario_file, run_dir, int(threads), log_file, scores == BLIND)
     except KeyboardInterrupt:  # stopped before the run began
         result = _outcome("interrupted", "interrupted; run the sweep again to resume",
                           time.perf_counter())
@@ -687,7 +693,7 @@ def _interrupt(signum, frame) -> None:
 
 
 def _ray(points: list[Point], done: Callable, workers: int | None,
-         address: str | None) -> None:
+         address: str | None, blind: bool = False) -> None:
     """Ray tasks, one core each and never retried: a task whose worker dies fails its point
     (a retry would race the dead run's staging folder). Ctrl-C cancels the tasks, which
     keep their checkpoints."""
@@ -702,7 +708,8 @@ def _ray(points: list[Point], done: Callable, workers: int | None,
                      include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(run_point)
-        pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1, str(p.log_file)):
+        pending = {remote.remote(str(p.scenario_file), str(p.run_dir), 1, str(p.log_file),
+                                 blind):
                    (p, time.perf_counter()) for p in points}
         try:
             while pending:
